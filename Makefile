@@ -1,0 +1,93 @@
+# Multi-tenant LLM serving stack. `make run` and `make test` are all a fresh
+# Debian 12 machine needs; both install missing apt packages first.
+
+BUILD    ?= build
+SAN      ?=
+CC       ?= cc
+PKGS     := libczmq libzmq libprotobuf-c libmicrohttpd libpq jansson libcurl openssl uuid
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -pthread \
+            -I$(BUILD)/gen -Icommon $(SAN) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDFLAGS  += $(SAN) -pthread
+
+SERVICES := auth-gateway scheduler worker-adapter metering quota-enforcer
+GEN      := $(BUILD)/gen/mt.pb-c.c $(BUILD)/gen/mt.pb-c.h
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC)) $(BUILD)/obj/gen/mt.pb-c.o
+BINS     := $(patsubst %,$(BUILD)/bin/mt-%,$(SERVICES)) $(BUILD)/bin/mt-migrate
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+# Objects of a service except main.c: linked into its binary and unit tests.
+svc_src  = $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))
+svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
+SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
+
+.PHONY: all deps run test test-asan unit bench clean fmt
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(UNIT_BIN)
+
+deps:
+	@bash deploy/dev/install-deps.sh
+
+$(BUILD)/gen/mt.pb-c.c $(BUILD)/gen/mt.pb-c.h: proto/mt.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto proto/mt.proto
+
+$(BUILD)/obj/gen/mt.pb-c.o: $(BUILD)/gen/mt.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $(if $(filter services/%,$<),-I$(dir $<)) -c $< -o $@
+
+$(BUILD)/lib/libmtcommon.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+define SVC_RULES
+$(BUILD)/lib/libmt-$(1).a: $(call svc_obj,$(1)) $(BUILD)/obj/common/mt_log.o
+	@mkdir -p $$(dir $$@)
+	$(AR) rcs $$@ $(call svc_obj,$(1))
+$(BUILD)/bin/mt-$(1): $(BUILD)/obj/services/$(1)/main.o $(BUILD)/lib/libmt-$(1).a $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call SVC_RULES,$(s))))
+
+$(BUILD)/bin/mt-migrate: $(BUILD)/obj/sql/mt_migrate.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(SVC_LIBS) $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+run: deps all
+	@bash deploy/dev/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tests/run.sh
+
+# The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	@$(MAKE) --no-print-directory all BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+	@BUILD=build/asan MT_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash tests/run.sh
+
+unit: all
+	@BUILD=$(BUILD) MT_ONLY_UNIT=1 bash tests/run.sh
+
+bench: deps all
+	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,96 @@
+//  Envelope codec over czmq sockets.
+#include "mt_codec.h"
+#include "mt_log.h"
+
+Mt__Envelope *
+mt_codec_decode (const uint8_t *data, size_t size)
+{
+    if (!data || size == 0 || size > MT_CODEC_MAX_FRAME)
+        return NULL;
+    Mt__Envelope *env = mt__envelope__unpack (NULL, size, data);
+    if (env && env->body_case == MT__ENVELOPE__BODY__NOT_SET) {
+        mt__envelope__free_unpacked (env, NULL);
+        return NULL;
+    }
+    return env;
+}
+
+void
+mt_codec_free (Mt__Envelope **env_p)
+{
+    if (env_p && *env_p) {
+        mt__envelope__free_unpacked (*env_p, NULL);
+        *env_p = NULL;
+    }
+}
+
+int
+mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
+{
+    size_t size = mt__envelope__get_packed_size (env);
+    zframe_t *frame = zframe_new (NULL, size);
+    if (!frame)
+        return -1;
+    mt__envelope__pack (env, zframe_data (frame));
+    void *handle = zsock_resolve (sock);
+    if (routing_id) {
+        if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+            zframe_destroy (&frame);
+            return -1;
+        }
+    }
+    int rc = zmq_send (handle, zframe_data (frame), zframe_size (frame), ZMQ_DONTWAIT);
+    zframe_destroy (&frame);
+    return rc == -1? -1: 0;
+}
+
+Mt__Envelope *
+mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
+{
+    zmsg_t *msg = zmsg_recv (sock);
+    if (!msg)
+        return NULL;
+    if (routing_id) {
+        *routing_id = zmsg_pop (msg);
+        if (!*routing_id) {
+            zmsg_destroy (&msg);
+            return NULL;
+        }
+    }
+    Mt__Envelope *env = NULL;
+    if (zmsg_size (msg) == 1) {
+        zframe_t *frame = zmsg_first (msg);
+        env = mt_codec_decode (zframe_data (frame), zframe_size (frame));
+    }
+    if (!env) {
+        mt_log ("bad-frame frames=%zu bytes=%zu action=dropped",
+                zmsg_size (msg), zmsg_content_size (msg));
+        if (routing_id)
+            zframe_destroy (routing_id);
+    }
+    zmsg_destroy (&msg);
+    return env;
+}
+
+const char *
+mt_codec_body_name (const Mt__Envelope *env)
+{
+    switch (env->body_case) {
+        case MT__ENVELOPE__BODY_SUBMIT:       return "submit";
+        case MT__ENVELOPE__BODY_SUBMIT_REPLY: return "submit_reply";
+        case MT__ENVELOPE__BODY_JOB:          return "job";
+        case MT__ENVELOPE__BODY_TOKEN_CHUNK:  return "token_chunk";
+        case MT__ENVELOPE__BODY_JOB_DONE:     return "job_done";
+        case MT__ENVELOPE__BODY_CANCEL:       return "cancel";
+        case MT__ENVELOPE__BODY_WORKER_READY: return "worker_ready";
+        case MT__ENVELOPE__BODY_HEARTBEAT:    return "heartbeat";
+        case MT__ENVELOPE__BODY_CATALOG:      return "catalog";
+        case MT__ENVELOPE__BODY_ADMIT:        return "admit";
+        case MT__ENVELOPE__BODY_ADMIT_REPLY:  return "admit_reply";
+        case MT__ENVELOPE__BODY_SETTLE:       return "settle";
+        case MT__ENVELOPE__BODY_USAGE_EVENT:  return "usage_event";
+        case MT__ENVELOPE__BODY_USAGE_ACK:    return "usage_ack";
+        default:                              return "unknown";
+    }
+}

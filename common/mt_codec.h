@@ -1,0 +1,33 @@
+//  The one codec: packs and unpacks Envelope frames on ZeroMQ sockets.
+//  No service builds frames by hand.
+#ifndef MT_CODEC_H_INCLUDED
+#define MT_CODEC_H_INCLUDED
+
+#include <czmq.h>
+#include "mt.pb-c.h"
+
+//  Largest Envelope accepted from the wire; bigger frames are dropped.
+#define MT_CODEC_MAX_FRAME (8u * 1024u * 1024u)
+
+//  Decode one Envelope. Returns NULL on garbage, an empty body or an
+//  oversized frame. Caller owns; free with mt_codec_free.
+Mt__Envelope *mt_codec_decode (const uint8_t *data, size_t size);
+
+//  Free a decoded Envelope; no-op on NULL; nulls the pointer.
+void mt_codec_free (Mt__Envelope **env_p);
+
+//  Send an Envelope. On a ROUTER socket pass the peer's routing id (borrowed),
+//  else NULL. Never blocks: a full peer queue drops the message (returns -1).
+int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env);
+
+//  Receive one message. On a ROUTER socket the first frame is the routing id,
+//  returned in *routing_id (caller owns; destroy with zframe_destroy); pass
+//  NULL for other sockets. Returns NULL (after logging and dropping the
+//  message) on garbage: the caller just carries on. Caller owns the result;
+//  free with mt_codec_free.
+Mt__Envelope *mt_codec_recv (zsock_t *sock, zframe_t **routing_id);
+
+//  Name of an Envelope body, for logs.
+const char *mt_codec_body_name (const Mt__Envelope *env);
+
+#endif

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the stack needs to build, run and test, and
+# nothing when they are all there already.
+set -euo pipefail
+pkgs=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
+      libzmq3-dev libczmq-dev libmicrohttpd-dev libpq-dev libjansson-dev
+      libcurl4-openssl-dev libssl-dev uuid-dev postgresql postgresql-client
+      curl wrk nodejs procps iproute2)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from outside apt (as on the dev image); accept any node >= 18.
+if command -v node >/dev/null 2>&1; then
+    missing=("${missing[@]/nodejs}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

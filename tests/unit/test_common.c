@@ -1,0 +1,153 @@
+//  Unit tests of common/: codec, config table, tokens, errors, time helpers.
+#include "mt_test.h"
+#include "mt_codec.h"
+#include "mt_config.h"
+#include "mt_errors.h"
+#include "mt_log.h"
+#include "mt_util.h"
+
+#include <stdlib.h>
+
+static void
+test_codec (void)
+{
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = "req-1";
+    cancel.tenant_id = "t-1";
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    uint8_t buf [256];
+    size_t n = mt__envelope__pack (&env, buf);
+    Mt__Envelope *back = mt_codec_decode (buf, n);
+    CHECK (back != NULL);
+    if (back) {
+        CHECK_INT (back->body_case, MT__ENVELOPE__BODY_CANCEL);
+        CHECK_STR (back->cancel->req_id, "req-1");
+        CHECK_STR (mt_codec_body_name (back), "cancel");
+    }
+    mt_codec_free (&back);
+    CHECK (back == NULL);
+
+    //  Garbage, empty and oversized input never decode
+    struct { const char *bytes; size_t size; } bad [] = {
+        { "", 0 },
+        { "\xff\xff\xff\xff", 4 },
+        { "garbage on the wire", 19 },
+        { "\x0a\x05", 2 },               //  truncated field
+        { "\x08\x01", 2 },               //  valid varint, unknown field, no body
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        Mt__Envelope *e = mt_codec_decode ((const uint8_t *) bad [i].bytes, bad [i].size);
+        CHECK_MSG (e == NULL, "case %zu decoded", i);
+        mt_codec_free (&e);
+    }
+}
+
+static void
+test_config (void)
+{
+    mt_opt_t opts [] = {
+        { "port", "MT_TEST_PORT", MT_OPT_INT, "8080", 1, 65535, "" },
+        { "name", "MT_TEST_NAME", MT_OPT_STRING, "x", 0, 0, "" },
+        { "on", "MT_TEST_ON", MT_OPT_BOOL, "false", 0, 0, "" },
+        { NULL }
+    };
+    char *argv1 [] = { "prog", NULL };
+    unsetenv ("MT_TEST_PORT");
+    CHECK_INT (mt_config_load (opts, 1, argv1), 0);
+    CHECK_INT (mt_config_int (opts, "port"), 8080);
+    setenv ("MT_TEST_PORT", "9000", 1);
+    CHECK_INT (mt_config_load (opts, 1, argv1), 0);
+    CHECK_INT (mt_config_int (opts, "port"), 9000);
+    char *argv2 [] = { "prog", "--port=9100", "--name", "y", "--on", NULL };
+    CHECK_INT (mt_config_load (opts, 5, argv2), 0);
+    CHECK_INT (mt_config_int (opts, "port"), 9100);
+    CHECK_STR (mt_config_str (opts, "name"), "y");
+    CHECK_INT (mt_config_int (opts, "on"), 1);
+    struct { const char *env; int rc; } table [] = {
+        { "0", -1 }, { "70000", -1 }, { "12ab", -1 }, { "", -1 }, { "1", 0 }, { "65535", 0 },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        setenv ("MT_TEST_PORT", table [i].env, 1);
+        CHECK_MSG (mt_config_load (opts, 1, argv1) == table [i].rc, "port=%s", table [i].env);
+    }
+    unsetenv ("MT_TEST_PORT");
+    char *argv3 [] = { "prog", "--nope=1", NULL };
+    CHECK_INT (mt_config_load (opts, 2, argv3), -1);
+    mt_opt_t req [] = { { "dsn", "MT_TEST_DSN_UNSET", MT_OPT_STRING, NULL, 0, 0, "" }, { NULL } };
+    CHECK_INT (mt_config_load (req, 1, argv1), -1);
+}
+
+static void
+test_tokens (void)
+{
+    struct { const char *text; uint32_t tokens; } table [] = {
+        { "", 0 }, { "   ", 0 }, { "hi", 1 }, { "hello", 2 }, { "hello world", 4 },
+        { "a, b.", 4 }, { "abcd", 1 }, { "abcdefgh", 2 }, { "abcdefghi", 3 },
+        { "What is 2+2?", 6 },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        uint32_t n = mt_tokens_count (table [i].text, strlen (table [i].text));
+        CHECK_MSG (n == table [i].tokens, "\"%s\" -> %u want %u", table [i].text, n, table [i].tokens);
+    }
+}
+
+static void
+test_errors (void)
+{
+    const mt_error_t *e = mt_error_lookup ("invalid_api_key");
+    CHECK_INT (e->status, 401);
+    CHECK_INT (mt_error_lookup ("no_such_code")->status, 500);
+    CHECK_INT (mt_error_from_proto (MT__ERROR_CODE__ERR_QUOTA)->status, 429);
+    CHECK_INT (mt_error_from_proto (MT__ERROR_CODE__ERR_CONCURRENCY)->status, 429);
+    CHECK_INT (mt_error_from_proto (MT__ERROR_CODE__ERR_NO_CAPACITY)->status, 503);
+    char *body = mt_error_body (mt_error_lookup ("quota_exceeded"), NULL, NULL, "2026-01-02T00:00:00Z");
+    CHECK (body && strstr (body, "\"code\":\"quota_exceeded\""));
+    CHECK (body && strstr (body, "\"type\":\"insufficient_quota\""));
+    CHECK (body && strstr (body, "\"param\":null"));
+    CHECK (body && strstr (body, "\"reset_at\":\"2026-01-02T00:00:00Z\""));
+    free (body);
+    body = mt_error_body (mt_error_lookup ("rate_limit_exceeded_tokens"), "x \"quoted\"", "messages", NULL);
+    CHECK (body && strstr (body, "\"code\":\"rate_limit_exceeded\""));
+    CHECK (body && strstr (body, "\"type\":\"tokens\""));
+    CHECK (body && strstr (body, "x \\\"quoted\\\""));
+    free (body);
+}
+
+static void
+test_time_ids (void)
+{
+    char out [21];
+    mt_next_midnight_utc (1767225600000ull + 5000, out);        //  2026-01-01T00:00:05Z
+    CHECK_STR (out, "2026-01-02T00:00:00Z");
+    mt_next_midnight_utc (1767225600000ull - 1, out);           //  2025-12-31T23:59:59.999Z
+    CHECK_STR (out, "2026-01-01T00:00:00Z");
+    CHECK_INT (mt_day_start_ms (1767225600000ull + 86399999ull), 1767225600000ull);
+    char key [MT_KEY_LEN + 1], key2 [MT_KEY_LEN + 1];
+    CHECK_INT (mt_key_generate (key), 0);
+    CHECK_INT (mt_key_generate (key2), 0);
+    CHECK_INT (strlen (key), MT_KEY_LEN);
+    CHECK (strncmp (key, "sk-mt-", 6) == 0);
+    CHECK (strcmp (key, key2) != 0);
+    char hash [65];
+    mt_sha256_hex ("abc", 3, hash);
+    CHECK_STR (hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    char uuid [37];
+    mt_uuid (uuid);
+    CHECK (mt_is_uuid (uuid));
+    CHECK (!mt_is_uuid ("not-a-uuid"));
+    CHECK (!mt_is_uuid (NULL));
+}
+
+int
+main (void)
+{
+    mt_log_init ("test_common");
+    test_codec ();
+    test_config ();
+    test_tokens ();
+    test_errors ();
+    test_time_ids ();
+    return mt_test_done ("test_common");
+}
