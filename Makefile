@@ -43,7 +43,8 @@ $(BUILD)/obj/gen/mt.pb-c.o: $(BUILD)/gen/mt.pb-c.c
 
 $(BUILD)/obj/%.o: %.c $(GEN) $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP $(if $(filter services/%,$<),-I$(dir $<)) -c $< -o $@
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP $(if $(filter services/%,$<),-I$(dir $<)) -c $< -o $@
 
 $(BUILD)/lib/libmtcommon.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,1 +1,53 @@
-int main (void) { return 0; }
+//  mt-auth-gateway: OpenAI-compatible REST gateway and admin API.
+#include "gw_server.h"
+#include "mt_config.h"
+#include "mt_log.h"
+#include "mt_util.h"
+
+static mt_opt_t s_opts [] = {
+    { "http-port", "MT_GW_HTTP_PORT", MT_OPT_INT, "8080", 1, 65535, "HTTP port" },
+    { "http-bind", "MT_GW_HTTP_BIND", MT_OPT_STRING, "0.0.0.0", 0, 0, "HTTP listen address" },
+    { "token-bind", "MT_GW_TOKEN_BIND", MT_OPT_STRING, "tcp://*:5560", 0, 0, "ROUTER for worker token streams" },
+    { "token-endpoint", "MT_GW_TOKEN_ENDPOINT", MT_OPT_STRING, "tcp://127.0.0.1:5560", 0, 0, "token ROUTER as workers reach it" },
+    { "scheduler", "MT_GW_SCHEDULER", MT_OPT_STRING, "tcp://127.0.0.1:5551", 0, 0, "scheduler endpoint" },
+    { "quota", "MT_GW_QUOTA", MT_OPT_STRING, "tcp://127.0.0.1:5553", 0, 0, "quota-enforcer endpoint" },
+    { "metering", "MT_GW_METERING", MT_OPT_STRING, "tcp://127.0.0.1:5554", 0, 0, "metering endpoint" },
+    { "admin-token", "MT_ADMIN_TOKEN", MT_OPT_STRING, "", 0, 0, "admin API bearer token (empty: admin API off)" },
+    { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
+    { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000, "wait for PostgreSQL at start" },
+    { "max-body", "MT_GW_MAX_BODY", MT_OPT_INT, "1048576", 1024, 67108864, "largest request body, bytes" },
+    { "service-timeout-ms", "MT_GW_SERVICE_TIMEOUT_MS", MT_OPT_INT, "3000", 100, 600000, "wait for a service's answer" },
+    { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
+    { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
+    { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
+    { NULL }
+};
+
+int
+main (int argc, char **argv)
+{
+    mt_log_init ("auth-gateway");
+    int rc = mt_config_load (s_opts, argc, argv);
+    if (rc)
+        return rc > 0? 0: 2;
+    mt_signals_install ();
+    mt_raise_nofile ();
+    gw_server_config_t config = {
+        .http_bind = mt_config_str (s_opts, "http-bind"),
+        .http_port = (int) mt_config_int (s_opts, "http-port"),
+        .token_bind = mt_config_str (s_opts, "token-bind"),
+        .token_endpoint = mt_config_str (s_opts, "token-endpoint"),
+        .scheduler = mt_config_str (s_opts, "scheduler"),
+        .quota = mt_config_str (s_opts, "quota"),
+        .metering = mt_config_str (s_opts, "metering"),
+        .admin_token = mt_config_str (s_opts, "admin-token"),
+        .pg_dsn = mt_config_str (s_opts, "pg-dsn"),
+        .pg_wait_ms = (int) mt_config_int (s_opts, "pg-wait-ms"),
+        .max_body = mt_config_int (s_opts, "max-body"),
+        .service_timeout_ms = (int) mt_config_int (s_opts, "service-timeout-ms"),
+        .drain_ms = (int) mt_config_int (s_opts, "drain-ms"),
+        .default_max_tokens = (int) mt_config_int (s_opts, "default-max-tokens"),
+        .max_connections = (int) mt_config_int (s_opts, "max-connections"),
+    };
+    return gw_server_run (&config) == 0? 0: 1;
+}
