@@ -6,11 +6,11 @@ SAN      ?=
 CC       ?= cc
 PKGS     := libczmq libzmq libprotobuf-c libmicrohttpd libpq jansson libcurl openssl uuid
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -pthread \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -pthread \
             -I$(BUILD)/gen -Icommon $(SAN) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
-LDFLAGS  += $(SAN) -pthread
+override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+override LDFLAGS += $(SAN) -pthread
 
 SERVICES := auth-gateway scheduler worker-adapter metering quota-enforcer
 GEN      := $(BUILD)/gen/mt.pb-c.c $(BUILD)/gen/mt.pb-c.h
@@ -23,6 +23,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Objects of a service except main.c: linked into its binary and unit tests.
 svc_src  = $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))
 svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
+SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
 .PHONY: all deps run test test-asan unit bench clean fmt
@@ -44,7 +45,7 @@ $(BUILD)/obj/gen/mt.pb-c.o: $(BUILD)/gen/mt.pb-c.c
 $(BUILD)/obj/%.o: %.c $(GEN) $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) -MMD -MP $(if $(filter services/%,$<),-I$(dir $<)) -c $< -o $@
+	@$(CC) $(CFLAGS) -MMD -MP $(if $(filter services/%,$<),-I$(dir $<),$(if $(filter tests/%,$<),$(SVC_INC))) -c $< -o $@
 
 $(BUILD)/lib/libmtcommon.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

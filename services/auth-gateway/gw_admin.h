@@ -1,0 +1,111 @@
+//  The admin API and tenant-facing /v1/usage, run on the store thread.
+//
+//  Two halves: pure request handling (routing, body validation, query and time
+//  parsing; no I/O, table-tested in tests/unit/test_gw_admin.c) and the
+//  handlers that run the SQL on the store thread's connection.
+#ifndef GW_ADMIN_H_INCLUDED
+#define GW_ADMIN_H_INCLUDED
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  A refusal: code for mt_error_lookup, the offending field, a message.
+typedef struct {
+    const char *code;           //  NULL = no error
+    char param [64];            //  "" = JSON null
+    char message [256];         //  "" = the error table's default
+} gw_admin_err_t;
+
+//  What a request is, once method and path are matched.
+typedef enum {
+    GW_ADMIN_NONE = 0,          //  no route: err says not_found or method_not_allowed
+    GW_ADMIN_TENANT_CREATE,     //  POST   /admin/v1/tenants
+    GW_ADMIN_TENANT_LIST,       //  GET    /admin/v1/tenants
+    GW_ADMIN_TENANT_GET,        //  GET    /admin/v1/tenants/{id}
+    GW_ADMIN_TENANT_PATCH,      //  PATCH  /admin/v1/tenants/{id}
+    GW_ADMIN_TENANT_DELETE,     //  DELETE /admin/v1/tenants/{id}
+    GW_ADMIN_KEY_CREATE,        //  POST   /admin/v1/tenants/{id}/keys
+    GW_ADMIN_KEY_LIST,          //  GET    /admin/v1/tenants/{id}/keys
+    GW_ADMIN_KEY_REVOKE,        //  DELETE /admin/v1/keys/{id}
+    GW_ADMIN_USAGE,             //  GET    /admin/v1/usage
+} gw_admin_op_t;
+
+//  The four per-tenant overrides, in this order everywhere.
+#define GW_ADMIN_LIMITS 4
+extern const char *gw_admin_limit_names [GW_ADMIN_LIMITS];
+
+typedef enum {
+    GW_FIELD_ABSENT = 0,        //  not in the body
+    GW_FIELD_NULL,              //  JSON null: inherit the tier's value
+    GW_FIELD_SET,               //  a value
+} gw_field_t;
+
+//  A validated tenant body (POST or PATCH). Strings borrowed from the json_t.
+typedef struct {
+    const char *name;           //  NULL when absent
+    const char *tier;           //  NULL when absent
+    gw_field_t limit_state [GW_ADMIN_LIMITS];
+    int64_t limit [GW_ADMIN_LIMITS];
+} gw_tenant_input_t;
+
+//  Usage query bounds, validated and normalised.
+typedef struct {
+    char tenant_id [37];        //  "" = every tenant
+    char from [20];             //  "YYYY-MM-DD HH:MM:SS" inclusive, "" = open
+    char to [20];               //  same, exclusive, "" = open
+} gw_usage_query_t;
+
+//  Match a method and path. Copies the {id} segment into id ("" when the
+//  route has none). On GW_ADMIN_NONE, err holds not_found or method_not_allowed.
+gw_admin_op_t gw_admin_route (const char *method, const char *path, char id [64],
+                              gw_admin_err_t *err);
+
+//  Parse a request body that must be a JSON object. Caller owns the result;
+//  json_decref. NULL with err set (invalid_json, invalid_value).
+json_t *gw_admin_parse_body (const char *body, size_t len, gw_admin_err_t *err);
+
+//  Validate a tenant body. create: name and tier required, null overrides
+//  mean absent. Returns 0, or -1 with err set (param = the field).
+int gw_admin_check_tenant (json_t *body, bool create, gw_tenant_input_t *in,
+                           gw_admin_err_t *err);
+
+//  Find name in a query string ("a=1&b=2") and URL-decode its value into out.
+//  Returns 1 found, 0 absent, -1 malformed or too long.
+int gw_admin_query_get (const char *query, const char *name, char *out, size_t size);
+
+//  Parse an ISO date "YYYY-MM-DD" or date-time "YYYY-MM-DDTHH:MM[:SS[.fff]][Z]"
+//  (UTC; a space may stand for the T) into "YYYY-MM-DD HH:MM:SS". end: the
+//  result is an exclusive upper bound (a date means through that whole day, a
+//  date-time through that second). Returns 0 or -1.
+int gw_admin_parse_time (const char *text, bool end, char out [20]);
+
+//  Read tenant_id (when admin), from and to out of a query string.
+//  Returns 0, or -1 with err set (invalid_value, param = the field).
+int gw_admin_usage_query (const char *query, bool admin, gw_usage_query_t *q,
+                          gw_admin_err_t *err);
+
+//  Render err as an OpenAI error body and its HTTP status. Caller owns; free().
+char *gw_admin_err_body (const gw_admin_err_t *err, unsigned *status);
+
+//  A handler's answer.
+typedef struct {
+    unsigned status;            //  HTTP status
+    char *body;                 //  JSON text; caller owns, free()
+    bool changed;               //  a write committed: reload the cache first
+} gw_admin_reply_t;
+
+//  Run one admin request on conn. Always fills reply (errors in OpenAI's
+//  shape; 503 service_unavailable when the connection is lost).
+void gw_admin_handle (PGconn *conn, const char *method, const char *path,
+                      const char *query, const char *body, size_t body_len,
+                      gw_admin_reply_t *reply);
+
+//  Run GET /v1/usage for tenant_id under row-level security (role mt_tenant,
+//  mt.tenant_id set in the transaction). Always fills reply.
+void gw_admin_usage (PGconn *conn, const char *tenant_id, const char *query,
+                     gw_admin_reply_t *reply);
+
+#endif
