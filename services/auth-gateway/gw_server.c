@@ -710,11 +710,7 @@ static void
 s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
 {
     for (size_t i = 0; i < ack->n_event_ids; i++) {
-        s_usage_t *u = zhashx_lookup (self->usage, ack->event_ids [i]);
-        if (u) {
-            zhashx_delete (self->usage, ack->event_ids [i]);
-            free (u);
-        }
+        zhashx_delete (self->usage, ack->event_ids [i]);     //  frees the event
     }
     mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
 }
@@ -1151,7 +1147,9 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         req->phase = P_UPLOAD;
         req->arrival_ms = mt_now_ms ();
         req->start_mono = mt_mono_ms ();
-        snprintf (req->id, sizeof req->id, "http-%p", (void *) req);
+        char hex [25];
+        mt_random_hex (hex, 12);
+        snprintf (req->id, sizeof req->id, "req-%s", hex);
         *con_cls = req;
         self->active++;
         mt_metric_set (self->m_active, (int64_t) self->active);
