@@ -288,6 +288,8 @@ s_add_headers (gw_req_t *req, struct MHD_Response *resp)
             "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"
         };
         for (int i = 0; i < 6; i++) {
+            if (req->lim [i < 3? 0: 3] == 0)
+                continue;               //  unlimited: no header
             char v [32];
             if (i == 2 || i == 5)
                 gw_openai_duration (req->lim [i], v, sizeof v);

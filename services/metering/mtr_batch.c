@@ -1,0 +1,332 @@
+//  Usage event batches. Pure: no sockets, no database, no clock.
+#include "mtr_batch.h"
+#include "mt_util.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _mtr_batch_t {
+    mtr_event_t *events;            //  owned array
+    size_t size;
+    size_t capacity;
+    size_t unique;                  //  distinct event ids
+    zhashx_t *index;                //  event id -> index + 1, for repeats
+    uint64_t started;               //  owner's slot
+    int rc;                         //  owner's slot
+};
+
+//  Valid UTF-8 with no control characters, at most max bytes, at least min.
+static bool
+s_text_ok (const char *s, size_t min, size_t max)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t len = 0;
+    while (*p) {
+        unsigned char c = *p;
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return false;
+            n = 1;
+            cp = c;
+        }
+        else
+        if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
+        else
+        if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
+        else
+        if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
+        else
+            return false;
+        for (size_t i = 1; i < n; i++) {
+            if ((p [i] & 0xc0) != 0x80)
+                return false;       //  also stops at the NUL
+            cp = (cp << 6) | (p [i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)
+        ||  cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+            return false;
+        p += n;
+        len += n;
+        if (len > max)
+            return false;
+    }
+    return len >= min;
+}
+
+//  Printable ASCII without space, quotes or backslash.
+static bool
+s_token_ok (const char *s, size_t max)
+{
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *) s; *p; p++, len++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || len >= max)
+            return false;
+    return len > 0;
+}
+
+const char *
+mtr_event_check (const Mt__UsageEvent *ev, uint64_t now_ms)
+{
+    if (!s_token_ok (ev->event_id, MTR_ID_MAX))
+        return "bad event_id";
+    if (!mt_is_uuid (ev->tenant_id))
+        return "tenant_id not a UUID";
+    if (*ev->key_id && !mt_is_uuid (ev->key_id))
+        return "key_id not a UUID";
+    if (!s_text_ok (ev->model, 1, MTR_TEXT_MAX))
+        return "bad model";
+    if (!s_text_ok (ev->pool, 0, MTR_TEXT_MAX))
+        return "bad pool";
+    if (!s_token_ok (ev->status, MTR_STATUS_MAX))
+        return "bad status";
+    if (ev->prompt_tokens > MTR_TOKENS_MAX || ev->completion_tokens > MTR_TOKENS_MAX)
+        return "absurd token count";
+    if (ev->ttft_ms > MTR_MS_MAX || ev->latency_ms > MTR_MS_MAX)
+        return "absurd duration";
+    if (ev->http_status > 999)
+        return "bad http_status";
+    if (ev->created_ms < MTR_CREATED_MIN || ev->created_ms > now_ms + MTR_CREATED_AHEAD)
+        return "created_ms out of range";
+    return NULL;
+}
+
+mtr_batch_t *
+mtr_batch_new (void)
+{
+    mtr_batch_t *self = (mtr_batch_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->index = zhashx_new ();
+    if (!self->index) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+static void
+s_event_free (mtr_event_t *e)
+{
+    free (e->event_id);
+    free (e->tenant_id);
+    free (e->key_id);
+    free (e->model);
+    free (e->pool);
+    free (e->status);
+}
+
+void
+mtr_batch_destroy (mtr_batch_t **self_p)
+{
+    assert (self_p);
+    mtr_batch_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->size; i++)
+        s_event_free (&self->events [i]);
+    free (self->events);
+    zhashx_destroy (&self->index);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+mtr_batch_add (mtr_batch_t *self, const Mt__UsageEvent *ev,
+               const uint8_t *sender, size_t sender_size)
+{
+    assert (self && ev);
+    if (sender_size > MTR_SENDER_MAX)
+        return -1;
+    if (self->size == self->capacity) {
+        size_t cap = self->capacity? self->capacity * 2: 64;
+        mtr_event_t *bigger = (mtr_event_t *) realloc (self->events, cap * sizeof *bigger);
+        if (!bigger)
+            return -1;
+        self->events = bigger;
+        self->capacity = cap;
+    }
+    mtr_event_t *e = &self->events [self->size];
+    memset (e, 0, sizeof *e);
+    e->event_id = strdup (ev->event_id);
+    e->tenant_id = strdup (ev->tenant_id);
+    e->key_id = strdup (ev->key_id);
+    e->model = strdup (ev->model);
+    e->pool = strdup (ev->pool);
+    e->status = strdup (ev->status);
+    if (!e->event_id || !e->tenant_id || !e->key_id || !e->model || !e->pool || !e->status) {
+        s_event_free (e);
+        return -1;
+    }
+    e->prompt_tokens = ev->prompt_tokens;
+    e->completion_tokens = ev->completion_tokens;
+    e->ttft_ms = ev->ttft_ms;
+    e->latency_ms = ev->latency_ms;
+    e->http_status = ev->http_status;
+    e->created_ms = ev->created_ms;
+    if (sender_size)
+        memcpy (e->sender, sender, sender_size);
+    e->sender_size = sender_size;
+    e->state = MTR_EV_PENDING;
+    uintptr_t first = (uintptr_t) zhashx_lookup (self->index, e->event_id);
+    if (first)
+        e->first = first - 1;
+    else {
+        e->first = self->size;
+        zhashx_insert (self->index, e->event_id, (void *) (uintptr_t) (self->size + 1));
+        self->unique++;
+    }
+    self->size++;
+    return 0;
+}
+
+size_t
+mtr_batch_size (mtr_batch_t *self)
+{
+    return self->size;
+}
+
+size_t
+mtr_batch_unique (mtr_batch_t *self)
+{
+    return self->unique;
+}
+
+mtr_event_t *
+mtr_batch_event (mtr_batch_t *self, size_t i)
+{
+    return i < self->size? &self->events [i]: NULL;
+}
+
+uint64_t
+mtr_batch_started (mtr_batch_t *self)
+{
+    return self->started;
+}
+
+void
+mtr_batch_set_started (mtr_batch_t *self, uint64_t mono_ms)
+{
+    self->started = mono_ms;
+}
+
+int
+mtr_batch_rc (mtr_batch_t *self)
+{
+    return self->rc;
+}
+
+void
+mtr_batch_set_rc (mtr_batch_t *self, int rc)
+{
+    self->rc = rc;
+}
+
+void
+mtr_array_element (FILE *f, const char *value)
+{
+    if (!value) {
+        fputs ("NULL", f);
+        return;
+    }
+    fputc ('"', f);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc ('\\', f);
+        fputc (*p, f);
+    }
+    fputc ('"', f);
+}
+
+void
+mtr_params_free (char *params [MTR_PARAMS])
+{
+    for (int i = 0; i < MTR_PARAMS; i++) {
+        free (params [i]);
+        params [i] = NULL;
+    }
+}
+
+int
+mtr_batch_params (mtr_batch_t *self, long only, char *params [MTR_PARAMS])
+{
+    assert (self);
+    FILE *f [MTR_PARAMS];
+    size_t sizes [MTR_PARAMS];
+    int opened = 0;
+    for (int i = 0; i < MTR_PARAMS; i++) {
+        params [i] = NULL;
+        f [i] = open_memstream (&params [i], &sizes [i]);
+        if (!f [i])
+            break;
+        opened++;
+        fputc ('{', f [i]);
+    }
+    int rows = 0;
+    for (size_t i = 0; opened == MTR_PARAMS && i < self->size; i++) {
+        mtr_event_t *e = &self->events [i];
+        if (only >= 0? (size_t) only != i: (e->first != i || e->state != MTR_EV_PENDING))
+            continue;
+        if (rows) {
+            for (int p = 0; p < MTR_PARAMS; p++)
+                fputc (',', f [p]);
+        }
+        mtr_array_element (f [0], e->event_id);
+        mtr_array_element (f [1], e->tenant_id);
+        mtr_array_element (f [2], *e->key_id? e->key_id: NULL);
+        mtr_array_element (f [3], e->model);
+        mtr_array_element (f [4], e->pool);
+        fprintf (f [5], "%" PRIu32, e->prompt_tokens);
+        fprintf (f [6], "%" PRIu32, e->completion_tokens);
+        fprintf (f [7], "%" PRIu32, e->latency_ms);
+        fprintf (f [8], "%" PRIu32, e->ttft_ms);
+        mtr_array_element (f [9], e->status);
+        fprintf (f [10], "%" PRIu32, e->http_status);
+        fprintf (f [11], "%" PRIu64, e->created_ms);
+        rows++;
+    }
+    bool failed = opened < MTR_PARAMS;
+    for (int i = 0; i < opened; i++) {
+        fputc ('}', f [i]);
+        if (fclose (f [i]))
+            failed = true;
+    }
+    if (failed) {
+        mtr_params_free (params);
+        return -1;
+    }
+    return rows;
+}
+
+bool
+mtr_batch_mark (mtr_batch_t *self, const char *event_id, mtr_ev_state_t state)
+{
+    uintptr_t first = (uintptr_t) zhashx_lookup (self->index, event_id);
+    if (!first)
+        return false;
+    mtr_event_t *e = &self->events [first - 1];
+    if (e->state != MTR_EV_PENDING)
+        return false;
+    e->state = state;
+    return true;
+}
+
+void
+mtr_batch_finish (mtr_batch_t *self)
+{
+    for (size_t i = 0; i < self->size; i++) {
+        mtr_event_t *e = &self->events [i];
+        if (e->first == i) {
+            if (e->state == MTR_EV_PENDING)
+                e->state = MTR_EV_DUPLICATE;
+        }
+        else {
+            mtr_ev_state_t first = self->events [e->first].state;
+            e->state = first == MTR_EV_REJECTED? MTR_EV_REJECTED: MTR_EV_DUPLICATE;
+        }
+    }
+}

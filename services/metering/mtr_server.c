@@ -1,0 +1,357 @@
+//  Metering sockets and handlers: events in, batches to the database actor,
+//  acknowledgements out after COMMIT. Never blocks on the database.
+#include "mtr_server.h"
+#include "mtr_batch.h"
+#include "mt_codec.h"
+#include "mt_log.h"
+#include "mt_metrics.h"
+#include "mt_util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_PENDING_FACTOR 20         //  events held at most: batch_max times this
+#define S_DRAIN_MS 5000             //  on SIGTERM, how long pending events may be written
+#define S_LOG_EVERY_MS 1000         //  repeated failure lines at most this often
+
+struct _mtr_server_t {
+    zsock_t *router;                //  usage event senders, owned
+    zactor_t *store;                //  database actor, owned
+    zlistx_t *queue;                //  mtr_batch_t, owned; the last is being filled
+    mtr_batch_t *inflight;          //  owned, lent to the actor
+    size_t batch_max;
+    int batch_ms;
+    size_t pending;                 //  events in queue and inflight
+    size_t pending_max;
+    uint64_t last_fail_log;         //  mono ms
+    uint64_t suppressed;            //  failure lines not written since
+    mt_metric_t *m_received;
+    mt_metric_t *m_stored;
+    mt_metric_t *m_duplicate;
+    mt_metric_t *m_invalid;
+    mt_metric_t *m_batches;
+    mt_metric_t *m_batch_errors;
+    mt_metric_t *m_dropped;
+    mt_metric_t *m_pending;
+};
+
+static void
+s_batch_free (void **item_p)
+{
+    mtr_batch_destroy ((mtr_batch_t **) item_p);
+}
+
+mtr_server_t *
+mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int batch_ms)
+{
+    zactor_t *store = *store_p;
+    *store_p = NULL;
+    mtr_server_t *self = (mtr_server_t *) calloc (1, sizeof *self);
+    if (!self) {
+        zactor_destroy (&store);
+        return NULL;
+    }
+    self->store = store;
+    self->batch_max = batch_max? batch_max: 1;
+    self->batch_ms = batch_ms;
+    self->pending_max = self->batch_max * S_PENDING_FACTOR;
+    self->queue = zlistx_new ();
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->queue || !self->router || zsock_bind (self->router, "%s", endpoint) == -1) {
+        mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
+        mtr_server_destroy (&self);
+        return NULL;
+    }
+    zlistx_set_destructor (self->queue, s_batch_free);
+    self->m_received = mt_metric_counter ("mtr_events_received_total", "Usage events received");
+    self->m_stored = mt_metric_counter ("mtr_events_stored_total",
+                                        "Usage events written to the ledger");
+    self->m_duplicate = mt_metric_counter ("mtr_events_duplicate_total",
+                                           "Usage events already in the ledger (resends)");
+    self->m_invalid = mt_metric_counter ("mtr_events_invalid_total",
+                                         "Usage events refused as invalid and acknowledged");
+    self->m_batches = mt_metric_counter ("mtr_batches_total", "Batches committed");
+    self->m_batch_errors = mt_metric_counter ("mtr_batch_errors_total",
+                                              "Batches rolled back, not acknowledged");
+    self->m_dropped = mt_metric_counter ("mtr_events_dropped_total",
+                                         "Usage events not taken (too many pending), not acknowledged");
+    self->m_pending = mt_metric_gauge ("mtr_pending", "Usage events waiting for the database");
+    mt_log ("listening endpoint=%s batch_max=%zu batch_ms=%d", zsock_endpoint (self->router),
+            self->batch_max, self->batch_ms);
+    return self;
+}
+
+void
+mtr_server_destroy (mtr_server_t **self_p)
+{
+    mtr_server_t *self = *self_p;
+    if (!self)
+        return;
+    //  The actor finishes the batch it holds before it ends; then it is ours
+    zactor_destroy (&self->store);
+    mtr_batch_destroy (&self->inflight);
+    zlistx_destroy (&self->queue);
+    zsock_destroy (&self->router);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Copy text for a log line: printable ASCII kept, the rest as \xNN, cut.
+static const char *
+s_clean (const char *in, char *out, size_t size)
+{
+    static const char hex [] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *) in; *p && o + 5 < size; p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+            out [o++] = (char) *p;
+        else {
+            out [o++] = '\\';
+            out [o++] = 'x';
+            out [o++] = hex [*p >> 4];
+            out [o++] = hex [*p & 15];
+        }
+    }
+    out [o] = 0;
+    return out;
+}
+
+static void
+s_log_invalid (const Mt__UsageEvent *ev, const char *reason)
+{
+    char id [100], tenant [100], key [100], model [100], pool [100], status [60];
+    mt_log ("event-invalid reason=\"%s\" req=\"%s\" tenant=\"%s\" key=\"%s\" model=\"%s\""
+            " pool=\"%s\" prompt_tokens=%" PRIu32 " completion_tokens=%" PRIu32
+            " ttft_ms=%" PRIu32 " latency_ms=%" PRIu32 " status=\"%s\" http_status=%" PRIu32
+            " created_ms=%" PRIu64 " action=acknowledged_not_stored", reason,
+            s_clean (ev->event_id, id, sizeof id), s_clean (ev->tenant_id, tenant, sizeof tenant),
+            s_clean (ev->key_id, key, sizeof key), s_clean (ev->model, model, sizeof model),
+            s_clean (ev->pool, pool, sizeof pool), ev->prompt_tokens, ev->completion_tokens,
+            ev->ttft_ms, ev->latency_ms, s_clean (ev->status, status, sizeof status),
+            ev->http_status, ev->created_ms);
+}
+
+static void
+s_send_ack (mtr_server_t *self, const uint8_t *sender, size_t sender_size,
+            char **ids, size_t count)
+{
+    Mt__UsageAck ack = MT__USAGE_ACK__INIT;
+    ack.event_ids = ids;
+    ack.n_event_ids = count;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_USAGE_ACK;
+    env.usage_ack = &ack;
+    zframe_t *routing_id = zframe_new (sender, sender_size);
+    if (!routing_id || mt_codec_send (self->router, routing_id, &env))
+        mt_log ("ack-dropped events=%zu reason=\"peer gone or queue full\"", count);
+    zframe_destroy (&routing_id);
+}
+
+//  Rate-limited failure line.
+static bool
+s_may_log (mtr_server_t *self)
+{
+    uint64_t now = mt_mono_ms ();
+    if (now - self->last_fail_log < S_LOG_EVERY_MS) {
+        self->suppressed++;
+        return false;
+    }
+    self->last_fail_log = now;
+    return true;
+}
+
+static void
+s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
+{
+    mt_metric_add (self->m_received, 1);
+    const char *reason = mtr_event_check (ev, mt_now_ms ());
+    if (reason) {
+        s_log_invalid (ev, reason);
+        mt_metric_add (self->m_invalid, 1);
+        //  Acknowledged so the sender stops resending it
+        char *id = ev->event_id;
+        s_send_ack (self, zframe_data (routing_id), zframe_size (routing_id), &id, 1);
+        return;
+    }
+    if (self->pending >= self->pending_max) {
+        mt_metric_add (self->m_dropped, 1);
+        if (s_may_log (self))
+            mt_log ("event-dropped req=%s tenant=%s pending=%zu suppressed=%" PRIu64
+                    " reason=\"too many pending\" action=not_acknowledged",
+                    ev->event_id, ev->tenant_id, self->pending, self->suppressed);
+        return;
+    }
+    mtr_batch_t *tail = (mtr_batch_t *) zlistx_last (self->queue);
+    if (!tail || mtr_batch_size (tail) >= self->batch_max) {
+        tail = mtr_batch_new ();
+        if (!tail || !zlistx_add_end (self->queue, tail)) {
+            mtr_batch_destroy (&tail);
+            return;
+        }
+        mtr_batch_set_started (tail, mt_mono_ms ());
+    }
+    if (mtr_batch_add (tail, ev, zframe_data (routing_id), zframe_size (routing_id)) == 0)
+        self->pending++;
+    mt_metric_set (self->m_pending, (int64_t) self->pending);
+}
+
+//  Hand the oldest batch to the actor when it is full or old enough.
+static void
+s_flush (mtr_server_t *self, bool now)
+{
+    if (self->inflight)
+        return;
+    mtr_batch_t *head = (mtr_batch_t *) zlistx_first (self->queue);
+    if (!head)
+        return;
+    bool due = now || zlistx_size (self->queue) > 1
+            || mtr_batch_size (head) >= self->batch_max
+            || mt_mono_ms () - mtr_batch_started (head) >= (uint64_t) self->batch_ms;
+    if (!due)
+        return;
+    self->inflight = (mtr_batch_t *) zlistx_detach (self->queue, zlistx_cursor (self->queue));
+    if (zsock_send (self->store, "sp", "BATCH", self->inflight) == -1) {
+        mt_log ("batch-failed events=%zu reason=\"database actor gone\"",
+                mtr_batch_size (self->inflight));
+        self->pending -= mtr_batch_size (self->inflight);
+        mtr_batch_destroy (&self->inflight);
+    }
+}
+
+//  One UsageAck per sender for every event the batch settled.
+static void
+s_ack_batch (mtr_server_t *self, mtr_batch_t *batch)
+{
+    size_t size = mtr_batch_size (batch);
+    char **ids = (char **) calloc (size? size: 1, sizeof *ids);
+    bool *done = (bool *) calloc (size? size: 1, sizeof *done);
+    if (!ids || !done)
+        goto cleanup;
+    for (size_t i = 0; i < size; i++) {
+        if (done [i])
+            continue;
+        mtr_event_t *e = mtr_batch_event (batch, i);
+        size_t count = 0;
+        for (size_t j = i; j < size; j++) {
+            mtr_event_t *o = mtr_batch_event (batch, j);
+            if (!done [j] && o->sender_size == e->sender_size
+            &&  memcmp (o->sender, e->sender, e->sender_size) == 0) {
+                done [j] = true;
+                ids [count++] = o->event_id;
+            }
+        }
+        s_send_ack (self, e->sender, e->sender_size, ids, count);
+    }
+cleanup:
+    free (ids);
+    free (done);
+}
+
+static void
+s_on_done (mtr_server_t *self)
+{
+    char *cmd = NULL;
+    void *ptr = NULL;
+    if (zsock_recv (self->store, "sp", &cmd, &ptr) == -1 || !cmd || strcmp (cmd, "DONE")
+    ||  ptr != self->inflight) {
+        mt_log ("actor-protocol-error cmd=%s", cmd? cmd: "-");
+        free (cmd);
+        return;
+    }
+    free (cmd);
+    mtr_batch_t *batch = self->inflight;
+    self->inflight = NULL;
+    size_t size = mtr_batch_size (batch);
+    self->pending -= size;
+    mt_metric_set (self->m_pending, (int64_t) self->pending);
+    if (mtr_batch_rc (batch) != 0) {
+        mt_metric_add (self->m_batch_errors, 1);
+        if (s_may_log (self))
+            mt_log ("batch-failed events=%zu suppressed=%" PRIu64
+                    " action=rolled_back_not_acknowledged", size, self->suppressed);
+        mtr_batch_destroy (&batch);
+        return;
+    }
+    size_t stored = 0, duplicate = 0, rejected = 0;
+    for (size_t i = 0; i < size; i++) {
+        mtr_event_t *e = mtr_batch_event (batch, i);
+        if (e->state == MTR_EV_STORED)
+            stored++;
+        else
+        if (e->state == MTR_EV_REJECTED)
+            rejected++;
+        else
+            duplicate++;
+    }
+    mt_metric_add (self->m_batches, 1);
+    mt_metric_add (self->m_stored, (int64_t) stored);
+    mt_metric_add (self->m_duplicate, (int64_t) duplicate);
+    mt_metric_add (self->m_invalid, (int64_t) rejected);
+    if (duplicate || rejected)
+        mt_log ("batch-stored events=%zu stored=%zu duplicate=%zu rejected=%zu",
+                size, stored, duplicate, rejected);
+    else
+        mt_debug ("batch-stored events=%zu stored=%zu", size, stored);
+    s_ack_batch (self, batch);
+    mtr_batch_destroy (&batch);
+}
+
+static void
+s_on_message (mtr_server_t *self)
+{
+    zframe_t *routing_id = NULL;
+    Mt__Envelope *env = mt_codec_recv (self->router, &routing_id);
+    if (!env)
+        return;                     //  garbage: logged and dropped by the codec
+    if (env->body_case == MT__ENVELOPE__BODY_USAGE_EVENT)
+        s_on_event (self, routing_id, env->usage_event);
+    else
+        mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
+    mt_codec_free (&env);
+    zframe_destroy (&routing_id);
+}
+
+//  Wait at most until the oldest batch is due.
+static int
+s_timeout (mtr_server_t *self)
+{
+    mtr_batch_t *head = (mtr_batch_t *) zlistx_first (self->queue);
+    if (self->inflight || !head)
+        return 100;
+    uint64_t age = mt_mono_ms () - mtr_batch_started (head);
+    if (age >= (uint64_t) self->batch_ms)
+        return 0;
+    uint64_t left = (uint64_t) self->batch_ms - age;
+    return left < 100? (int) left: 100;
+}
+
+int
+mtr_server_run (mtr_server_t *self)
+{
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },
+    };
+    while (!mt_stopping ()) {
+        if (zmq_poll (items, 2, s_timeout (self)) < 0 && zmq_errno () != EINTR)
+            break;
+        if (zsock_events (self->store) & ZMQ_POLLIN)
+            s_on_done (self);
+        for (size_t n = 0; n < self->batch_max && (zsock_events (self->router) & ZMQ_POLLIN);
+             n++)
+            s_on_message (self);
+        s_flush (self, false);
+    }
+    //  Write what is pending while the senders may still take the acks
+    mt_log ("stopping pending=%zu", self->pending);
+    uint64_t deadline = mt_mono_ms () + S_DRAIN_MS;
+    while ((self->inflight || zlistx_size (self->queue)) && mt_mono_ms () < deadline) {
+        s_flush (self, true);
+        if (zmq_poll (&items [1], 1, 100) > 0)
+            s_on_done (self);
+    }
+    if (self->pending)
+        mt_log ("stopped-with-pending events=%zu action=not_acknowledged", self->pending);
+    return 0;
+}

@@ -1,0 +1,412 @@
+//  Quota math: reserve-then-settle over fixed minute windows and UTC days.
+//  Pure: no I/O, no clock of its own.
+#include "qe_quota.h"
+#include "mt_util.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_DAY_MS 86400000u
+
+//  One tenant's counters.
+typedef struct {
+    uint64_t day_start;             //  UTC day used_today belongs to
+    uint64_t used_today;            //  settled tokens of that day
+    uint64_t reserved;              //  outstanding reservations, any day
+    uint64_t window_start;          //  current minute window
+    uint64_t requests_in_window;    //  admitted requests in that window
+    uint64_t tokens_in_window;      //  reserved or used tokens in that window
+} s_tenant_t;
+
+//  One outstanding reservation.
+typedef struct {
+    char *req_id;                   //  owned
+    char *tenant_id;                //  owned
+    uint64_t reserve;               //  prompt + granted
+    uint64_t granted;               //  completion tokens granted
+    uint64_t window_start;
+    uint64_t day_start;
+    uint64_t expires_at;
+    void *handle;                   //  position in the expiry list
+} s_reservation_t;
+
+//  A settled request id, kept for TTL so a second Settle or a late Admit
+//  changes nothing.
+typedef struct {
+    char *req_id;                   //  owned
+    uint64_t granted;
+    uint64_t expires_at;
+} s_settled_t;
+
+struct _qe_quota_t {
+    uint64_t ttl_ms;
+    zhashx_t *tenants;              //  tenant id -> s_tenant_t, owned
+    zhashx_t *reservations;         //  req id -> s_reservation_t, owned
+    zlistx_t *reservation_order;    //  s_reservation_t, borrowed, by expiry
+    zhashx_t *settled;              //  req id -> s_settled_t, owned
+    zlistx_t *settled_order;        //  s_settled_t, borrowed, by expiry
+};
+
+static void
+s_reservation_destroy (void **item_p)
+{
+    s_reservation_t *r = (s_reservation_t *) *item_p;
+    if (r) {
+        free (r->req_id);
+        free (r->tenant_id);
+        free (r);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_settled_destroy (void **item_p)
+{
+    s_settled_t *s = (s_settled_t *) *item_p;
+    if (s) {
+        free (s->req_id);
+        free (s);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_free (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+qe_quota_t *
+qe_quota_new (uint64_t ttl_ms)
+{
+    qe_quota_t *self = (qe_quota_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ttl_ms = ttl_ms;
+    self->tenants = zhashx_new ();
+    self->reservations = zhashx_new ();
+    self->reservation_order = zlistx_new ();
+    self->settled = zhashx_new ();
+    self->settled_order = zlistx_new ();
+    if (!self->tenants || !self->reservations || !self->reservation_order
+    ||  !self->settled || !self->settled_order) {
+        qe_quota_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->tenants, s_free);
+    zhashx_set_destructor (self->reservations, s_reservation_destroy);
+    zhashx_set_destructor (self->settled, s_settled_destroy);
+    return self;
+}
+
+void
+qe_quota_destroy (qe_quota_t **self_p)
+{
+    assert (self_p);
+    qe_quota_t *self = *self_p;
+    if (!self)
+        return;
+    zlistx_destroy (&self->reservation_order);
+    zlistx_destroy (&self->settled_order);
+    zhashx_destroy (&self->reservations);
+    zhashx_destroy (&self->settled);
+    zhashx_destroy (&self->tenants);
+    free (self);
+    *self_p = NULL;
+}
+
+static uint64_t
+s_window_start (uint64_t now_ms)
+{
+    return now_ms - now_ms % QE_WINDOW_MS;
+}
+
+static uint64_t
+s_sub (uint64_t a, uint64_t b)
+{
+    return a > b? a - b: 0;
+}
+
+static uint32_t
+s_ceil_s (uint64_t ms)
+{
+    uint64_t s = (ms + 999) / 1000;
+    return s < 1? 1: (uint32_t) s;
+}
+
+//  Move a tenant's counters to the window and day holding now_ms.
+static void
+s_roll (s_tenant_t *t, uint64_t now_ms)
+{
+    uint64_t day = mt_day_start_ms (now_ms);
+    if (t->day_start != day) {
+        t->day_start = day;
+        t->used_today = 0;          //  outstanding reservations stay reserved
+    }
+    uint64_t window = s_window_start (now_ms);
+    if (t->window_start != window) {
+        t->window_start = window;
+        t->requests_in_window = 0;
+        t->tokens_in_window = 0;
+    }
+}
+
+//  Find a tenant, or create it when create is set. Rolled to now_ms.
+static s_tenant_t *
+s_tenant (qe_quota_t *self, const char *tenant_id, uint64_t now_ms, bool create)
+{
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (!t && create) {
+        t = (s_tenant_t *) calloc (1, sizeof *t);
+        if (!t)
+            return NULL;
+        t->day_start = mt_day_start_ms (now_ms);
+        t->window_start = s_window_start (now_ms);
+        zhashx_insert (self->tenants, tenant_id, t);
+    }
+    if (t)
+        s_roll (t, now_ms);
+    return t;
+}
+
+void
+qe_quota_set_used_today (qe_quota_t *self, const char *tenant_id, uint64_t used,
+                         uint64_t now_ms)
+{
+    assert (self && tenant_id);
+    s_tenant_t *t = s_tenant (self, tenant_id, now_ms, true);
+    if (t)
+        t->used_today = used;
+}
+
+//  The x-ratelimit-* figures of a reply, from the tenant's state now.
+static void
+s_fill_limits (const s_tenant_t *t, const qe_limits_t *limits, uint64_t now_ms,
+               qe_admit_t *out)
+{
+    uint64_t to_end = t->window_start + QE_WINDOW_MS - now_ms;
+    out->limit_requests = limits->rpm;
+    out->remaining_requests = limits->rpm? s_sub (limits->rpm, t->requests_in_window): 0;
+    out->reset_requests_ms = to_end;
+    out->limit_tokens = limits->tpm;
+    out->remaining_tokens = limits->tpm? s_sub (limits->tpm, t->tokens_in_window): 0;
+    out->reset_tokens_ms = to_end;
+}
+
+static void
+s_refuse (qe_admit_t *out, Mt__ErrorCode code, uint64_t wait_ms)
+{
+    out->ok = false;
+    out->code = code;
+    out->granted_tokens = 0;
+    out->retry_after_s = s_ceil_s (wait_ms);
+}
+
+void
+qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id,
+                uint64_t prompt_tokens, uint64_t max_tokens, const qe_limits_t *limits,
+                uint64_t now_ms, qe_admit_t *out)
+{
+    assert (self && req_id && tenant_id && limits && out);
+    memset (out, 0, sizeof *out);
+    out->code = MT__ERROR_CODE__ERR_NONE;
+    //  No sum below can overflow
+    if (prompt_tokens > QE_TOKENS_MAX)
+        prompt_tokens = QE_TOKENS_MAX;
+    if (max_tokens > QE_TOKENS_MAX)
+        max_tokens = QE_TOKENS_MAX;
+
+    //  Tenant counters, rolled to this window and day (rule 1)
+    s_tenant_t *t = s_tenant (self, tenant_id, now_ms, true);
+    if (!t) {
+        s_refuse (out, MT__ERROR_CODE__ERR_UNAVAILABLE, 1000);
+        return;
+    }
+    //  A resent Admit: same answer, counted once
+    s_reservation_t *held = (s_reservation_t *) zhashx_lookup (self->reservations, req_id);
+    s_settled_t *done = held? NULL: (s_settled_t *) zhashx_lookup (self->settled, req_id);
+    if (held || done) {
+        out->ok = true;
+        out->duplicate = true;
+        out->granted_tokens = held? held->granted: done->granted;
+        s_fill_limits (t, limits, now_ms, out);
+        return;
+    }
+    uint64_t window_left = t->window_start + QE_WINDOW_MS - now_ms;
+
+    //  Rule 2: requests per minute
+    if (limits->rpm && t->requests_in_window + 1 > limits->rpm) {
+        s_refuse (out, MT__ERROR_CODE__ERR_RATE_REQUESTS, window_left);
+        s_fill_limits (t, limits, now_ms, out);
+        return;
+    }
+    //  Rule 3: daily tokens; the grant never reaches past the limit
+    uint64_t granted = max_tokens;
+    if (limits->daily) {
+        uint64_t remaining = s_sub (limits->daily, t->used_today + t->reserved);
+        if (remaining < prompt_tokens + 1) {
+            s_refuse (out, MT__ERROR_CODE__ERR_QUOTA, t->day_start + S_DAY_MS - now_ms);
+            mt_next_midnight_utc (now_ms, out->reset_at);
+            s_fill_limits (t, limits, now_ms, out);
+            return;
+        }
+        if (granted > remaining - prompt_tokens)
+            granted = remaining - prompt_tokens;
+    }
+    //  Rule 4: tokens per minute
+    uint64_t reserve = prompt_tokens + granted;
+    if (limits->tpm && t->tokens_in_window + reserve > limits->tpm) {
+        s_refuse (out, MT__ERROR_CODE__ERR_RATE_TOKENS, window_left);
+        s_fill_limits (t, limits, now_ms, out);
+        return;
+    }
+    //  Rule 5: admit and reserve
+    s_reservation_t *r = (s_reservation_t *) calloc (1, sizeof *r);
+    if (r) {
+        r->req_id = strdup (req_id);
+        r->tenant_id = strdup (tenant_id);
+    }
+    if (!r || !r->req_id || !r->tenant_id) {
+        void *item = r;
+        s_reservation_destroy (&item);
+        s_refuse (out, MT__ERROR_CODE__ERR_UNAVAILABLE, 1000);
+        s_fill_limits (t, limits, now_ms, out);
+        return;
+    }
+    r->reserve = reserve;
+    r->granted = granted;
+    r->window_start = t->window_start;
+    r->day_start = t->day_start;
+    r->expires_at = now_ms + self->ttl_ms;
+    zhashx_insert (self->reservations, req_id, r);
+    r->handle = zlistx_add_end (self->reservation_order, r);
+    t->requests_in_window += 1;
+    t->tokens_in_window += reserve;
+    t->reserved += reserve;
+
+    out->ok = true;
+    out->granted_tokens = granted;
+    s_fill_limits (t, limits, now_ms, out);
+}
+
+//  Remember a settled id for TTL.
+static void
+s_remember (qe_quota_t *self, const char *req_id, uint64_t granted, uint64_t now_ms)
+{
+    s_settled_t *s = (s_settled_t *) calloc (1, sizeof *s);
+    if (!s)
+        return;
+    s->req_id = strdup (req_id);
+    if (!s->req_id) {
+        free (s);
+        return;
+    }
+    s->granted = granted;
+    s->expires_at = now_ms + self->ttl_ms;
+    zhashx_insert (self->settled, req_id, s);
+    zlistx_add_end (self->settled_order, s);
+}
+
+//  Forget a reservation. Frees r.
+static void
+s_drop (qe_quota_t *self, s_reservation_t *r)
+{
+    //  zhashx_delete uses the key only to find the item, before freeing it
+    zlistx_delete (self->reservation_order, r->handle);
+    zhashx_delete (self->reservations, r->req_id);
+}
+
+qe_settle_t
+qe_quota_settle (qe_quota_t *self, const char *req_id, const char *tenant_id,
+                 uint64_t used_tokens, bool refused, uint64_t now_ms)
+{
+    assert (self && req_id && tenant_id);
+    if (zhashx_lookup (self->settled, req_id))
+        return QE_SETTLE_DUPLICATE;
+    if (used_tokens > QE_TOKENS_MAX)
+        used_tokens = QE_TOKENS_MAX;
+
+    s_reservation_t *r = (s_reservation_t *) zhashx_lookup (self->reservations, req_id);
+    if (!r) {
+        //  Expired or from before a restart: the tokens were really spent
+        if (!refused && used_tokens) {
+            s_tenant_t *t = s_tenant (self, tenant_id, now_ms, true);
+            if (t)
+                t->used_today += used_tokens;
+        }
+        s_remember (self, req_id, 0, now_ms);
+        return QE_SETTLE_UNKNOWN;
+    }
+    s_tenant_t *t = s_tenant (self, r->tenant_id, now_ms, true);
+    if (t) {
+        t->reserved = s_sub (t->reserved, r->reserve);
+        bool same_window = r->window_start == t->window_start;
+        if (refused) {
+            if (same_window) {
+                t->requests_in_window = s_sub (t->requests_in_window, 1);
+                t->tokens_in_window = s_sub (t->tokens_in_window, r->reserve);
+            }
+        }
+        else {
+            if (r->day_start == t->day_start)
+                t->used_today += used_tokens;
+            if (same_window)
+                t->tokens_in_window = s_sub (t->tokens_in_window + used_tokens, r->reserve);
+        }
+    }
+    s_remember (self, req_id, r->granted, now_ms);
+    s_drop (self, r);
+    return refused? QE_SETTLE_RELEASED: QE_SETTLE_USED;
+}
+
+size_t
+qe_quota_expire (qe_quota_t *self, uint64_t now_ms, qe_expire_fn *fn, void *arg)
+{
+    assert (self);
+    size_t dropped = 0;
+    s_reservation_t *r;
+    while ((r = (s_reservation_t *) zlistx_first (self->reservation_order))
+    &&     r->expires_at <= now_ms) {
+        s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, r->tenant_id);
+        if (t)
+            t->reserved = s_sub (t->reserved, r->reserve);
+        if (fn)
+            fn (r->req_id, r->tenant_id, r->reserve, arg);
+        s_drop (self, r);
+        dropped++;
+    }
+    s_settled_t *s;
+    while ((s = (s_settled_t *) zlistx_first (self->settled_order))
+    &&     s->expires_at <= now_ms) {
+        zlistx_delete (self->settled_order, zlistx_cursor (self->settled_order));
+        zhashx_delete (self->settled, s->req_id);
+    }
+    return dropped;
+}
+
+size_t
+qe_quota_reservations (qe_quota_t *self)
+{
+    assert (self);
+    return zhashx_size (self->reservations);
+}
+
+bool
+qe_quota_tenant_stats (qe_quota_t *self, const char *tenant_id, uint64_t now_ms,
+                       qe_tenant_stats_t *out)
+{
+    assert (self && tenant_id && out);
+    s_tenant_t *t = s_tenant (self, tenant_id, now_ms, false);
+    if (!t)
+        return false;
+    out->day_start = t->day_start;
+    out->used_today = t->used_today;
+    out->reserved = t->reserved;
+    out->window_start = t->window_start;
+    out->requests_in_window = t->requests_in_window;
+    out->tokens_in_window = t->tokens_in_window;
+    return true;
+}

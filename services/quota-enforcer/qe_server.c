@@ -1,0 +1,262 @@
+//  Quota-enforcer sockets and handlers. All state lives in qe_quota_t; this
+//  file decodes, validates, calls it and answers. Never touches the database.
+#include "qe_server.h"
+#include "mt_codec.h"
+#include "mt_log.h"
+#include "mt_metrics.h"
+#include "mt_util.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_ID_MAX 128                //  longest req_id / tenant_id accepted
+#define S_SWEEP_MS 1000             //  expiry sweep interval
+#define S_BURST 1000                //  messages handled per wake before sweeping
+
+struct _qe_server_t {
+    zsock_t *router;                //  gateways, owned
+    qe_quota_t *quota;              //  owned
+    uint64_t next_sweep;            //  mono ms
+    mt_metric_t *m_admit_ok;
+    mt_metric_t *m_admit_rate_requests;
+    mt_metric_t *m_admit_rate_tokens;
+    mt_metric_t *m_admit_quota;
+    mt_metric_t *m_admit_invalid;
+    mt_metric_t *m_settles;
+    mt_metric_t *m_reservations;
+    mt_metric_t *m_expired;
+};
+
+qe_server_t *
+qe_server_new (const char *endpoint, qe_quota_t **quota_p)
+{
+    qe_quota_t *quota = *quota_p;
+    *quota_p = NULL;
+    qe_server_t *self = (qe_server_t *) calloc (1, sizeof *self);
+    if (!self) {
+        qe_quota_destroy (&quota);
+        return NULL;
+    }
+    self->quota = quota;
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router || zsock_bind (self->router, "%s", endpoint) == -1) {
+        mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
+        qe_server_destroy (&self);
+        return NULL;
+    }
+    self->m_admit_ok = mt_metric_counter ("qe_admits_total{result=\"ok\"}",
+                                          "Admit requests by result");
+    self->m_admit_rate_requests = mt_metric_counter ("qe_admits_total{result=\"rate_requests\"}",
+                                                     "Admit requests by result");
+    self->m_admit_rate_tokens = mt_metric_counter ("qe_admits_total{result=\"rate_tokens\"}",
+                                                   "Admit requests by result");
+    self->m_admit_quota = mt_metric_counter ("qe_admits_total{result=\"quota\"}",
+                                             "Admit requests by result");
+    self->m_admit_invalid = mt_metric_counter ("qe_admits_total{result=\"invalid\"}",
+                                               "Admit requests by result");
+    self->m_settles = mt_metric_counter ("qe_settles_total", "Settle messages handled");
+    self->m_reservations = mt_metric_gauge ("qe_reservations", "Outstanding reservations");
+    self->m_expired = mt_metric_counter ("qe_reservations_expired_total",
+                                         "Reservations dropped unsettled after their TTL");
+    self->next_sweep = mt_mono_ms () + S_SWEEP_MS;
+    mt_log ("listening endpoint=%s", zsock_endpoint (self->router));
+    return self;
+}
+
+void
+qe_server_destroy (qe_server_t **self_p)
+{
+    qe_server_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->router);
+    qe_quota_destroy (&self->quota);
+    free (self);
+    *self_p = NULL;
+}
+
+//  An id we accept: 1..S_ID_MAX printable bytes (they end up in logs).
+static bool
+s_id_ok (const char *id)
+{
+    size_t len = 0;
+    for (const char *p = id; *p; p++, len++)
+        if ((unsigned char) *p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f
+        ||  len >= S_ID_MAX)
+            return false;
+    return len > 0;
+}
+
+static void
+s_reply (qe_server_t *self, zframe_t *routing_id, const char *req_id, const qe_admit_t *a)
+{
+    Mt__AdmitReply reply = MT__ADMIT_REPLY__INIT;
+    reply.req_id = (char *) req_id;
+    reply.ok = a->ok;
+    reply.code = a->code;
+    reply.granted_tokens = a->granted_tokens;
+    reply.retry_after_s = a->retry_after_s;
+    reply.reset_at = (char *) a->reset_at;
+    reply.limit_requests = a->limit_requests;
+    reply.remaining_requests = a->remaining_requests;
+    reply.reset_requests_ms = a->reset_requests_ms;
+    reply.limit_tokens = a->limit_tokens;
+    reply.remaining_tokens = a->remaining_tokens;
+    reply.reset_tokens_ms = a->reset_tokens_ms;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_ADMIT_REPLY;
+    env.admit_reply = &reply;
+    if (mt_codec_send (self->router, routing_id, &env))
+        mt_log ("reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
+}
+
+static void
+s_handle_admit (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
+{
+    qe_admit_t a;
+    if (!s_id_ok (msg->req_id) || !s_id_ok (msg->tenant_id)) {
+        mt_log ("admit-invalid req_id_len=%zu tenant_id_len=%zu action=refused",
+                strlen (msg->req_id), strlen (msg->tenant_id));
+        mt_metric_add (self->m_admit_invalid, 1);
+        memset (&a, 0, sizeof a);
+        a.code = MT__ERROR_CODE__ERR_BAD_REQUEST;
+        a.retry_after_s = 1;
+        s_reply (self, routing_id, s_id_ok (msg->req_id)? msg->req_id: "", &a);
+        return;
+    }
+    qe_limits_t limits = { 0, 0, 0 };      //  no limits message: all unlimited
+    if (msg->limits) {
+        limits.rpm = msg->limits->requests_per_minute;
+        limits.tpm = msg->limits->tokens_per_minute;
+        limits.daily = msg->limits->daily_tokens;
+    }
+    qe_quota_admit (self->quota, msg->req_id, msg->tenant_id, msg->prompt_tokens,
+                    msg->max_tokens, &limits, mt_now_ms (), &a);
+    s_reply (self, routing_id, msg->req_id, &a);
+    mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
+    if (a.duplicate) {
+        mt_log ("admit-duplicate req=%s tenant=%s granted=%" PRIu64,
+                msg->req_id, msg->tenant_id, a.granted_tokens);
+        return;
+    }
+    switch (a.code) {
+        case MT__ERROR_CODE__ERR_NONE:
+            mt_metric_add (self->m_admit_ok, 1);
+            mt_debug ("admit-ok req=%s tenant=%s prompt=%" PRIu64 " granted=%" PRIu64
+                      " remaining_requests=%" PRIu64 " remaining_tokens=%" PRIu64,
+                      msg->req_id, msg->tenant_id, msg->prompt_tokens, a.granted_tokens,
+                      a.remaining_requests, a.remaining_tokens);
+            return;
+        case MT__ERROR_CODE__ERR_RATE_REQUESTS:
+            mt_metric_add (self->m_admit_rate_requests, 1);
+            break;
+        case MT__ERROR_CODE__ERR_RATE_TOKENS:
+            mt_metric_add (self->m_admit_rate_tokens, 1);
+            break;
+        case MT__ERROR_CODE__ERR_QUOTA:
+            mt_metric_add (self->m_admit_quota, 1);
+            break;
+        default:
+            break;
+    }
+    mt_log ("admit-refused req=%s tenant=%s code=%d prompt=%" PRIu64 " max_tokens=%" PRIu64
+            " retry_after_s=%u%s%s", msg->req_id, msg->tenant_id, (int) a.code,
+            msg->prompt_tokens, msg->max_tokens, a.retry_after_s,
+            *a.reset_at? " reset_at=": "", a.reset_at);
+}
+
+static void
+s_handle_settle (qe_server_t *self, const Mt__Settle *msg)
+{
+    if (!s_id_ok (msg->req_id) || !s_id_ok (msg->tenant_id)) {
+        mt_log ("settle-invalid req_id_len=%zu tenant_id_len=%zu action=dropped",
+                strlen (msg->req_id), strlen (msg->tenant_id));
+        return;
+    }
+    qe_settle_t r = qe_quota_settle (self->quota, msg->req_id, msg->tenant_id,
+                                     msg->used_tokens, msg->refused, mt_now_ms ());
+    mt_metric_add (self->m_settles, 1);
+    mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
+    switch (r) {
+        case QE_SETTLE_USED:
+            mt_debug ("settle req=%s tenant=%s used=%" PRIu64,
+                      msg->req_id, msg->tenant_id, msg->used_tokens);
+            break;
+        case QE_SETTLE_RELEASED:
+            mt_debug ("settle-released req=%s tenant=%s", msg->req_id, msg->tenant_id);
+            break;
+        case QE_SETTLE_UNKNOWN:
+            mt_log ("settle-unknown req=%s tenant=%s used=%" PRIu64 " refused=%d"
+                    " action=charged_today", msg->req_id, msg->tenant_id,
+                    msg->used_tokens, (int) msg->refused);
+            break;
+        case QE_SETTLE_DUPLICATE:
+            mt_log ("settle-duplicate req=%s tenant=%s action=ignored",
+                    msg->req_id, msg->tenant_id);
+            break;
+    }
+}
+
+static void
+s_handle (qe_server_t *self)
+{
+    zframe_t *routing_id = NULL;
+    Mt__Envelope *env = mt_codec_recv (self->router, &routing_id);
+    if (!env)
+        return;                     //  garbage: logged and dropped by the codec
+    switch (env->body_case) {
+        case MT__ENVELOPE__BODY_ADMIT:
+            s_handle_admit (self, routing_id, env->admit);
+            break;
+        case MT__ENVELOPE__BODY_SETTLE:
+            s_handle_settle (self, env->settle);
+            break;
+        default:
+            mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
+            break;
+    }
+    mt_codec_free (&env);
+    zframe_destroy (&routing_id);
+}
+
+const char *
+qe_server_endpoint (qe_server_t *self)
+{
+    return zsock_endpoint (self->router);
+}
+
+static void
+s_on_expired (const char *req_id, const char *tenant_id, uint64_t reserve, void *arg)
+{
+    (void) arg;
+    mt_log ("reservation-expired req=%s tenant=%s reserve=%" PRIu64, req_id, tenant_id, reserve);
+}
+
+void
+qe_server_step (qe_server_t *self, int timeout_ms)
+{
+    zmq_pollitem_t item = { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll (&item, 1, timeout_ms) > 0) {
+        for (int n = 0; n < S_BURST && (zsock_events (self->router) & ZMQ_POLLIN); n++)
+            s_handle (self);
+    }
+    uint64_t mono = mt_mono_ms ();
+    if (mono >= self->next_sweep) {
+        self->next_sweep = mono + S_SWEEP_MS;
+        size_t n = qe_quota_expire (self->quota, mt_now_ms (), s_on_expired, NULL);
+        if (n)
+            mt_metric_add (self->m_expired, (int64_t) n);
+        mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
+    }
+}
+
+int
+qe_server_run (qe_server_t *self)
+{
+    while (!mt_stopping ())
+        qe_server_step (self, 100);
+    mt_log ("stopping reservations=%zu", qe_quota_reservations (self->quota));
+    return 0;
+}

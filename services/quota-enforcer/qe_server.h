@@ -1,0 +1,27 @@
+//  The quota-enforcer's socket side: one ROUTER, Admit -> AdmitReply,
+//  Settle (no reply), and a sweep of expired reservations every second.
+#ifndef QE_SERVER_H_INCLUDED
+#define QE_SERVER_H_INCLUDED
+
+#include "qe_quota.h"
+
+typedef struct _qe_server_t qe_server_t;
+
+//  Bind the ROUTER at endpoint and take over the quota state (nulls
+//  *quota_p, success or not). Caller owns; destroy with qe_server_destroy.
+//  NULL after logging when the endpoint cannot be bound.
+qe_server_t *qe_server_new (const char *endpoint, qe_quota_t **quota_p);
+void qe_server_destroy (qe_server_t **self_p);
+
+//  The endpoint bound, e.g. "tcp://127.0.0.1:41234" after binding port *.
+//  Borrowed; valid while the server lives.
+const char *qe_server_endpoint (qe_server_t *self);
+
+//  Serve until mt_stopping(). Returns 0.
+int qe_server_run (qe_server_t *self);
+
+//  Handle whatever is waiting, for at most timeout_ms, then sweep if due.
+//  For component tests; qe_server_run loops on it.
+void qe_server_step (qe_server_t *self, int timeout_ms);
+
+#endif

@@ -1,0 +1,196 @@
+//  Component test of the quota-enforcer's socket side in one thread: the
+//  server binds 127.0.0.1 on a port chosen at run time, two DEALERs play two
+//  gateway replicas. Checks AdmitReply contents, one authority across
+//  replicas, Settle effects, garbage frames and bodies, and expiry.
+#include "mt_test.h"
+#include "mt_codec.h"
+#include "mt_log.h"
+#include "mt_util.h"
+#include "../../services/quota-enforcer/qe_server.h"
+
+#include <czmq.h>
+
+#define TENANT "9a4e2c1d-0b7f-4d35-8e21-6c5b4a392817"
+
+static qe_server_t *s_server;
+
+static void
+s_admit (zsock_t *gw, const char *req, const char *tenant, uint64_t prompt, uint64_t max,
+         const Mt__Limits *limits)
+{
+    Mt__Admit a = MT__ADMIT__INIT;
+    a.req_id = (char *) req;
+    a.tenant_id = (char *) tenant;
+    a.prompt_tokens = prompt;
+    a.max_tokens = max;
+    a.limits = (Mt__Limits *) limits;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_ADMIT;
+    env.admit = &a;
+    CHECK_INT (mt_codec_send (gw, NULL, &env), 0);
+}
+
+static void
+s_settle (zsock_t *gw, const char *req, uint64_t used, bool refused)
+{
+    Mt__Settle st = MT__SETTLE__INIT;
+    st.req_id = (char *) req;
+    st.tenant_id = TENANT;
+    st.used_tokens = used;
+    st.refused = refused;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_SETTLE;
+    env.settle = &st;
+    CHECK_INT (mt_codec_send (gw, NULL, &env), 0);
+}
+
+//  Turn the server until the gateway has a reply (or 2 s pass). Caller owns.
+static Mt__Envelope *
+s_reply (zsock_t *gw)
+{
+    uint64_t deadline = mt_mono_ms () + 2000;
+    while (mt_mono_ms () < deadline) {
+        qe_server_step (s_server, 10);
+        if (zsock_events (gw) & ZMQ_POLLIN)
+            return mt_codec_recv (gw, NULL);
+    }
+    return NULL;
+}
+
+//  Admit and return the reply's fields; ok = -1 when no reply came.
+typedef struct {
+    int ok;
+    int code;
+    uint64_t granted;
+    uint32_t retry;
+    char reset_at [32];
+    uint64_t lim_req, rem_req, reset_req, lim_tok, rem_tok, reset_tok;
+    char req [64];
+} s_answer_t;
+
+static s_answer_t
+s_ask (zsock_t *gw, const char *req, uint64_t prompt, uint64_t max, const Mt__Limits *limits)
+{
+    s_answer_t a;
+    memset (&a, 0, sizeof a);
+    a.ok = -1;
+    s_admit (gw, req, TENANT, prompt, max, limits);
+    Mt__Envelope *env = s_reply (gw);
+    if (env && env->body_case == MT__ENVELOPE__BODY_ADMIT_REPLY) {
+        Mt__AdmitReply *r = env->admit_reply;
+        a.ok = r->ok;
+        a.code = r->code;
+        a.granted = r->granted_tokens;
+        a.retry = r->retry_after_s;
+        snprintf (a.reset_at, sizeof a.reset_at, "%s", r->reset_at);
+        snprintf (a.req, sizeof a.req, "%s", r->req_id);
+        a.lim_req = r->limit_requests;
+        a.rem_req = r->remaining_requests;
+        a.reset_req = r->reset_requests_ms;
+        a.lim_tok = r->limit_tokens;
+        a.rem_tok = r->remaining_tokens;
+        a.reset_tok = r->reset_tokens_ms;
+    }
+    mt_codec_free (&env);
+    return a;
+}
+
+int
+main (void)
+{
+    mt_log_init ("test_qe_server");
+    qe_quota_t *quota = qe_quota_new (1500);
+    uint64_t now = mt_now_ms ();
+    qe_quota_set_used_today (quota, TENANT, 900, now);     //  as rebuilt from the ledger
+    s_server = qe_server_new ("tcp://127.0.0.1:*", &quota);
+    CHECK (s_server != NULL);
+    CHECK (quota == NULL);
+    if (!s_server)
+        return mt_test_done ("test_qe_server");
+    const char *endpoint = qe_server_endpoint (s_server);
+    zsock_t *gw1 = zsock_new_dealer (endpoint);
+    zsock_t *gw2 = zsock_new_dealer (endpoint);
+
+    Mt__Limits limits = MT__LIMITS__INIT;
+    limits.requests_per_minute = 1000;
+    limits.tokens_per_minute = 100000;
+    limits.daily_tokens = 1000;
+
+    //  Garbage first: dropped, and the service keeps answering
+    zstr_send (gw1, "not a protobuf");
+    zstr_sendx (gw1, "two", "frames", NULL);
+    zframe_t *junk = zframe_new ("\x0a\xff\xff\xff\xff\x0f", 6);
+    zframe_send (&junk, gw1, 0);
+    Mt__Envelope env = MT__ENVELOPE__INIT;        //  a valid envelope of the wrong kind
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = "x";
+    cancel.tenant_id = TENANT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    mt_codec_send (gw1, NULL, &env);
+
+    //  100 left today: grant capped at 100 - prompt
+    s_answer_t a = s_ask (gw1, "a1", 10, 500, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_STR (a.req, "a1");
+    CHECK_INT (a.granted, 90);
+    CHECK_INT (a.lim_req, 1000);
+    CHECK_INT (a.rem_req, 999);
+    CHECK_INT (a.lim_tok, 100000);
+    CHECK (a.rem_tok <= 100000 - 100);
+    CHECK (a.reset_req >= 1 && a.reset_req <= 60000);
+    CHECK_INT (a.reset_tok, a.reset_req);
+
+    //  The other replica sees the same authority: nothing left
+    a = s_ask (gw2, "a2", 1, 1, &limits);
+    CHECK_INT (a.ok, 0);
+    CHECK_INT (a.code, MT__ERROR_CODE__ERR_QUOTA);
+    CHECK_INT (strlen (a.reset_at), 20);
+    char midnight [21];
+    mt_next_midnight_utc (mt_now_ms (), midnight);
+    CHECK_STR (a.reset_at, midnight);
+    CHECK (a.retry >= 1 && a.retry <= 86400);
+
+    //  Resent Admit from the other replica: same grant, counted once
+    a = s_ask (gw2, "a1", 10, 500, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 90);
+    CHECK_INT (a.rem_req, 999);
+
+    //  Settle with 40 used, twice: 60 come back, once
+    s_settle (gw1, "a1", 40, false);
+    s_settle (gw2, "a1", 40, false);
+    a = s_ask (gw1, "a3", 0, 1000, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 60);
+
+    //  Refused later (e.g. by the scheduler): everything released
+    s_settle (gw1, "a3", 0, true);
+    a = s_ask (gw1, "a4", 0, 1000, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 60);
+
+    //  Invalid ids: refused as a bad request, service still answers
+    a = s_ask (gw1, "", 1, 1, &limits);
+    CHECK_INT (a.ok, 0);
+    CHECK_INT (a.code, MT__ERROR_CODE__ERR_BAD_REQUEST);
+
+    //  No limits message: unlimited
+    a = s_ask (gw1, "u1", 5, 7, NULL);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 7);
+
+    //  a4's reservation expires (TTL 1.5 s): 60 available again
+    uint64_t deadline = mt_mono_ms () + 3000;
+    while (mt_mono_ms () < deadline)
+        qe_server_step (s_server, 50);
+    a = s_ask (gw2, "a5", 0, 1000, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 60);
+
+    zsock_destroy (&gw1);
+    zsock_destroy (&gw2);
+    qe_server_destroy (&s_server);
+    CHECK (s_server == NULL);
+    return mt_test_done ("test_qe_server");
+}
