@@ -90,6 +90,7 @@ struct _gw_req_t {
     char *text;                     //  non-stream: the completion so far
     size_t text_len;
     size_t text_cap;
+    uint32_t relayed;               //  completion tokens relayed so far
     //  waiting list (admit/submit/store deadlines), in deadline order
     gw_req_t *wprev, *wnext;
     bool waiting;
@@ -614,6 +615,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     if (!req->first_token_mono)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
+    req->relayed += (uint32_t) chunk->n_pieces;
     if (!req->parsed.stream) {
         for (size_t i = 0; i < chunk->n_pieces; i++)
             s_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
@@ -654,6 +656,12 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     if (!req || !req->accepted || !req->backend_busy) {
         mt_debug ("job-done-unknown req=%s", done->req_id);
         return;
+    }
+    //  A worker that died cannot report: bill what reached the client
+    if (done->completion_tokens < req->relayed) {
+        done->completion_tokens = req->relayed;
+        if (done->prompt_tokens == 0)
+            done->prompt_tokens = req->parsed.prompt_tokens;
     }
     uint64_t used = (uint64_t) done->prompt_tokens + done->completion_tokens;
     bool cancelled = done->error == MT__ERROR_CODE__ERR_CANCELLED || !req->conn;

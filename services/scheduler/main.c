@@ -1,1 +1,62 @@
-int main (void) { return 0; }
+//  mt-scheduler: fair queues per (pool, model), concurrency leases, dispatch
+//  to workers by credit. Options, then the server loop.
+#include "sch_server.h"
+#include "mt_config.h"
+#include "mt_log.h"
+#include "mt_metrics.h"
+#include "mt_util.h"
+
+#include <czmq.h>
+
+static mt_opt_t s_opts [] = {
+    { "gateway-bind", "MT_SCHED_GATEWAY_BIND", MT_OPT_STRING, "tcp://*:5551", 0, 0,
+      "ROUTER for gateways" },
+    { "worker-bind", "MT_SCHED_WORKER_BIND", MT_OPT_STRING, "tcp://*:5552", 0, 0,
+      "ROUTER for workers" },
+    { "metrics-port", "MT_SCHED_METRICS_PORT", MT_OPT_INT, "9101", 1, 65535,
+      "/metrics and /healthz port" },
+    { "metrics-bind", "MT_SCHED_METRICS_BIND", MT_OPT_STRING, "0.0.0.0", 0, 0,
+      "/metrics and /healthz address" },
+    { "worker-timeout-ms", "MT_SCHED_WORKER_TIMEOUT_MS", MT_OPT_INT, "3000", 100, 3600000,
+      "a worker silent this long is dead" },
+    { "queue-max", "MT_SCHED_QUEUE_MAX", MT_OPT_INT, "10000", 1, 10000000,
+      "queued jobs per pool+model before no_capacity" },
+    { NULL }
+};
+
+static bool
+s_health (char *why, size_t size)
+{
+    snprintf (why, size, "ok");
+    return true;
+}
+
+int
+main (int argc, char **argv)
+{
+    mt_log_init ("scheduler");
+    mt_signals_install ();
+    int rc = mt_config_load (s_opts, argc, argv);
+    if (rc)
+        return rc == 1? 0: 2;
+    mt_raise_nofile ();
+    sch_server_config_t config = {
+        .gateway_bind = mt_config_str (s_opts, "gateway-bind"),
+        .worker_bind = mt_config_str (s_opts, "worker-bind"),
+        .worker_timeout_ms = (int) mt_config_int (s_opts, "worker-timeout-ms"),
+        .queue_max = (int) mt_config_int (s_opts, "queue-max"),
+    };
+    sch_server_t *server = sch_server_new (&config);
+    if (!server)
+        return 1;
+    if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
+                          (int) mt_config_int (s_opts, "metrics-port"), s_health)) {
+        sch_server_destroy (&server);
+        return 1;
+    }
+    sch_server_run (server);
+    mt_metrics_stop ();
+    sch_server_destroy (&server);
+    mt_log ("stopped");
+    return 0;
+}

@@ -1,0 +1,518 @@
+//  openai backend: streaming POSTs to an OpenAI-compatible engine with the
+//  libcurl multi interface, SSE parsing and usage capture. Driven by the
+//  worker's zmq_poll loop through curl's socket and timer callbacks.
+#include "wa_openai.h"
+#include "mt_log.h"
+#include "mt_util.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define S_LINE_MAX (1024 * 1024)    //  longest SSE line accepted from the engine
+#define S_ERRBODY_MAX 1024          //  bytes of a non-2xx body kept for the message
+
+typedef struct {
+    curl_socket_t fd;
+    int what;                   //  CURL_POLL_IN / OUT / INOUT
+} s_fd_t;
+
+struct _wa_openai_t {
+    CURLM *multi;
+    char *url_chat;             //  owned; engine_url + "/chat/completions"
+    char *url_completion;       //  owned; engine_url + "/completions"
+    s_fd_t *fds;                //  sockets curl wants watched
+    size_t nfds, capfds;
+    int64_t timer_ms;           //  monotonic deadline of curl's timer, -1 none
+};
+
+struct _wa_openai_req_t {
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;                 //  owned; POST body
+    char *line;                 //  partial SSE line; owned
+    size_t line_len, line_cap;
+    zlistx_t *pieces;           //  char * not yet taken; owned
+    char *text;                 //  all content so far; owned
+    size_t text_len, text_cap;
+    char errbody [S_ERRBODY_MAX + 1];
+    size_t errbody_len;
+    bool finished;              //  the transfer ended
+    bool got_done;              //  "data: [DONE]" came
+    bool failed;                //  a parse or size problem stopped it
+    CURLcode result;
+    long status;
+    bool has_usage;
+    uint32_t prompt_tokens, completion_tokens;
+    char finish_reason [16];
+    char message [256];         //  error message for JobDone
+};
+
+//  --------------------------------------------------------------------------
+//  Pure parts: event parsing and body building
+
+void
+wa_openai_event_clear (wa_openai_event_t *event)
+{
+    free (event->content);
+    free (event->error);
+    memset (event, 0, sizeof *event);
+}
+
+int
+wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
+{
+    memset (event, 0, sizeof *event);
+    json_error_t jerr;
+    json_t *root = json_loadb (data, len, 0, &jerr);
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return -1;
+    }
+    json_t *err = json_object_get (root, "error");
+    if (err) {
+        json_t *msg = json_is_object (err)? json_object_get (err, "message"): err;
+        event->error = strdup (json_is_string (msg)? json_string_value (msg): "engine error");
+    }
+    json_t *choices = json_object_get (root, "choices");
+    json_t *choice = json_is_array (choices)? json_array_get (choices, 0): NULL;
+    if (json_is_object (choice)) {
+        json_t *delta = json_object_get (choice, "delta");
+        json_t *text = json_is_object (delta)? json_object_get (delta, "content")
+                                             : json_object_get (choice, "text");
+        if (json_is_string (text) && json_string_length (text) > 0)
+            event->content = strndup (json_string_value (text), json_string_length (text));
+        json_t *finish = json_object_get (choice, "finish_reason");
+        if (json_is_string (finish))
+            snprintf (event->finish_reason, sizeof event->finish_reason, "%s",
+                      json_string_value (finish));
+    }
+    json_t *usage = json_object_get (root, "usage");
+    if (json_is_object (usage)) {
+        json_t *p = json_object_get (usage, "prompt_tokens");
+        json_t *c = json_object_get (usage, "completion_tokens");
+        if (json_is_integer (p) && json_is_integer (c)
+        &&  json_integer_value (p) >= 0 && json_integer_value (c) >= 0) {
+            event->has_usage = true;
+            event->prompt_tokens = (uint32_t) json_integer_value (p);
+            event->completion_tokens = (uint32_t) json_integer_value (c);
+        }
+    }
+    json_decref (root);
+    return 0;
+}
+
+char *
+wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
+                char *err, size_t errsize)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb (request_json, len, 0, &jerr);
+    if (!json_is_object (root)) {
+        snprintf (err, errsize, "request_json is not a JSON object");
+        json_decref (root);
+        return NULL;
+    }
+    json_object_set_new (root, "stream", json_true ());
+    json_object_set_new (root, "stream_options", json_pack ("{s:b}", "include_usage", 1));
+    if (max_tokens > 0) {
+        const char *keys [] = { "max_tokens", "max_completion_tokens" };
+        bool any = false;
+        for (size_t i = 0; i < 2; i++) {
+            json_t *v = json_object_get (root, keys [i]);
+            if (json_is_integer (v)) {
+                any = true;
+                if (json_integer_value (v) <= 0 || json_integer_value (v) > max_tokens)
+                    json_object_set_new (root, keys [i], json_integer (max_tokens));
+            }
+            else
+            if (v)
+                json_object_del (root, keys [i]);
+        }
+        if (!any)
+            json_object_set_new (root, "max_tokens", json_integer (max_tokens));
+    }
+    char *body = json_dumps (root, JSON_COMPACT);
+    json_decref (root);
+    if (!body)
+        snprintf (err, errsize, "cannot render the request body");
+    return body;
+}
+
+//  --------------------------------------------------------------------------
+//  Curl callbacks
+
+static int
+s_socket_cb (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    wa_openai_t *self = (wa_openai_t *) userp;
+    size_t i = 0;
+    while (i < self->nfds && self->fds [i].fd != fd)
+        i++;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < self->nfds)
+            self->fds [i] = self->fds [--self->nfds];
+        return 0;
+    }
+    if (i == self->nfds) {
+        if (self->nfds == self->capfds) {
+            size_t cap = self->capfds? self->capfds * 2: 16;
+            s_fd_t *fds = (s_fd_t *) realloc (self->fds, cap * sizeof (s_fd_t));
+            if (!fds)
+                return -1;
+            self->fds = fds;
+            self->capfds = cap;
+        }
+        self->nfds++;
+    }
+    self->fds [i].fd = fd;
+    self->fds [i].what = what;
+    return 0;
+}
+
+static int
+s_timer_cb (CURLM *multi, long timeout_ms, void *userp)
+{
+    wa_openai_t *self = (wa_openai_t *) userp;
+    self->timer_ms = timeout_ms < 0? -1: (int64_t) (mt_mono_ms () + (uint64_t) timeout_ms);
+    return 0;
+}
+
+static int
+s_append (char **buf, size_t *len, size_t *cap, const char *data, size_t size)
+{
+    if (*len + size + 1 > *cap) {
+        size_t want = (*cap? *cap: 256);
+        while (want < *len + size + 1)
+            want *= 2;
+        char *grown = (char *) realloc (*buf, want);
+        if (!grown)
+            return -1;
+        *buf = grown;
+        *cap = want;
+    }
+    memcpy (*buf + *len, data, size);
+    *len += size;
+    (*buf) [*len] = 0;
+    return 0;
+}
+
+//  One complete SSE line from the engine.
+static void
+s_on_line (wa_openai_req_t *req, char *line, size_t len)
+{
+    if (len && line [len - 1] == '\r')
+        line [--len] = 0;
+    if (len < 5 || memcmp (line, "data:", 5))
+        return;                 //  blank, comment, event:, id: ...
+    const char *data = line + 5;
+    len -= 5;
+    if (len && *data == ' ') {
+        data++;
+        len--;
+    }
+    if (len == 6 && !memcmp (data, "[DONE]", 6)) {
+        req->got_done = true;
+        return;
+    }
+    wa_openai_event_t ev;
+    if (wa_openai_parse_event (data, len, &ev)) {
+        mt_log ("engine-bad-event bytes=%zu action=skipped", len);
+        return;
+    }
+    if (ev.content) {
+        if (s_append (&req->text, &req->text_len, &req->text_cap, ev.content,
+                      strlen (ev.content)) == 0)
+            zlistx_add_end (req->pieces, ev.content);
+        else
+            free (ev.content);
+        ev.content = NULL;
+    }
+    if (*ev.finish_reason)
+        snprintf (req->finish_reason, sizeof req->finish_reason, "%s", ev.finish_reason);
+    if (ev.has_usage) {
+        req->has_usage = true;
+        req->prompt_tokens = ev.prompt_tokens;
+        req->completion_tokens = ev.completion_tokens;
+    }
+    if (ev.error) {
+        req->failed = true;
+        snprintf (req->message, sizeof req->message, "engine: %.200s", ev.error);
+    }
+    wa_openai_event_clear (&ev);
+}
+
+static size_t
+s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    wa_openai_req_t *req = (wa_openai_req_t *) userdata;
+    size_t n = size * nmemb;
+    if (req->status == 0)
+        curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &req->status);
+    if (req->status < 200 || req->status >= 300) {
+        //  An error body: keep the start of it for the message
+        size_t room = S_ERRBODY_MAX - req->errbody_len;
+        size_t take = n < room? n: room;
+        memcpy (req->errbody + req->errbody_len, ptr, take);
+        req->errbody_len += take;
+        req->errbody [req->errbody_len] = 0;
+        return n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ptr [i] == '\n') {
+            if (req->line_len)      //  a blank line only ends an event
+                s_on_line (req, req->line, req->line_len);
+            req->line_len = 0;
+            continue;
+        }
+        //  Append runs up to the next newline at once
+        size_t j = i;
+        while (j < n && ptr [j] != '\n')
+            j++;
+        if (req->line_len + (j - i) > S_LINE_MAX
+        ||  s_append (&req->line, &req->line_len, &req->line_cap, ptr + i, j - i)) {
+            req->failed = true;
+            snprintf (req->message, sizeof req->message, "engine sent an oversized line");
+            return 0;           //  aborts the transfer
+        }
+        i = j - 1;
+    }
+    return n;
+}
+
+//  --------------------------------------------------------------------------
+//  Backend
+
+wa_openai_t *
+wa_openai_new (const char *engine_url)
+{
+    assert (engine_url);
+    if (curl_global_init (CURL_GLOBAL_DEFAULT))
+        return NULL;
+    wa_openai_t *self = (wa_openai_t *) zmalloc (sizeof (wa_openai_t));
+    assert (self);
+    size_t len = strlen (engine_url);
+    while (len && engine_url [len - 1] == '/')
+        len--;
+    self->url_chat = (char *) malloc (len + 32);
+    self->url_completion = (char *) malloc (len + 32);
+    assert (self->url_chat && self->url_completion);
+    snprintf (self->url_chat, len + 32, "%.*s/chat/completions", (int) len, engine_url);
+    snprintf (self->url_completion, len + 32, "%.*s/completions", (int) len, engine_url);
+    self->timer_ms = -1;
+    self->multi = curl_multi_init ();
+    if (!self->multi) {
+        wa_openai_destroy (&self);
+        return NULL;
+    }
+    curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_socket_cb);
+    curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
+    curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_timer_cb);
+    curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
+    return self;
+}
+
+void
+wa_openai_destroy (wa_openai_t **self_p)
+{
+    assert (self_p);
+    wa_openai_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->multi)
+        curl_multi_cleanup (self->multi);
+    free (self->url_chat);
+    free (self->url_completion);
+    free (self->fds);
+    free (self);
+    curl_global_cleanup ();
+    *self_p = NULL;
+}
+
+static void
+s_piece_destructor (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+wa_openai_req_t *
+wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t errsize)
+{
+    assert (self && spec);
+    char *body = wa_openai_body ((const char *) spec->request_json.data, spec->request_json.len,
+                                 spec->max_tokens, err, errsize);
+    if (!body)
+        return NULL;
+    wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
+    assert (req);
+    req->body = body;
+    req->pieces = zlistx_new ();
+    zlistx_set_destructor (req->pieces, s_piece_destructor);
+    req->easy = curl_easy_init ();
+    if (!req->easy) {
+        snprintf (err, errsize, "curl_easy_init failed");
+        wa_openai_req_destroy (self, &req);
+        return NULL;
+    }
+    req->headers = curl_slist_append (NULL, "Content-Type: application/json");
+    req->headers = curl_slist_append (req->headers, "Accept: text/event-stream");
+    CURL *e = req->easy;
+    curl_easy_setopt (e, CURLOPT_URL, spec->kind == MT__JOB_KIND__KIND_COMPLETION?
+                                      self->url_completion: self->url_chat);
+    curl_easy_setopt (e, CURLOPT_POST, 1L);
+    curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (req->body));
+    curl_easy_setopt (e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_write_cb);
+    curl_easy_setopt (e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt (e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt (e, CURLOPT_TCP_NODELAY, 1L);
+    if (curl_multi_add_handle (self->multi, e) != CURLM_OK) {
+        snprintf (err, errsize, "curl_multi_add_handle failed");
+        wa_openai_req_destroy (self, &req);
+        return NULL;
+    }
+    return req;
+}
+
+void
+wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
+{
+    assert (req_p);
+    wa_openai_req_t *req = *req_p;
+    if (!req)
+        return;
+    if (req->easy) {
+        curl_multi_remove_handle (self->multi, req->easy);
+        curl_easy_cleanup (req->easy);
+    }
+    curl_slist_free_all (req->headers);
+    free (req->body);
+    free (req->line);
+    free (req->text);
+    zlistx_destroy (&req->pieces);
+    free (req);
+    *req_p = NULL;
+}
+
+size_t
+wa_openai_fds (wa_openai_t *self)
+{
+    return self->nfds;
+}
+
+size_t
+wa_openai_pollitems (wa_openai_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nfds && n < max; i++) {
+        items [n].socket = NULL;
+        items [n].fd = self->fds [i].fd;
+        items [n].events = (short) (((self->fds [i].what & CURL_POLL_IN)? ZMQ_POLLIN: 0)
+                                  | ((self->fds [i].what & CURL_POLL_OUT)? ZMQ_POLLOUT: 0));
+        items [n].revents = 0;
+        n++;
+    }
+    return n;
+}
+
+int64_t
+wa_openai_timeout (wa_openai_t *self, uint64_t now_ms)
+{
+    if (self->timer_ms < 0)
+        return -1;
+    return (uint64_t) self->timer_ms > now_ms? (int64_t) ((uint64_t) self->timer_ms - now_ms): 0;
+}
+
+void
+wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t now_ms)
+{
+    int running = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!items [i].revents)
+            continue;
+        int flags = ((items [i].revents & ZMQ_POLLIN)? CURL_CSELECT_IN: 0)
+                  | ((items [i].revents & ZMQ_POLLOUT)? CURL_CSELECT_OUT: 0)
+                  | ((items [i].revents & ZMQ_POLLERR)? CURL_CSELECT_ERR: 0);
+        curl_multi_socket_action (self->multi, items [i].fd, flags, &running);
+    }
+    if (self->timer_ms >= 0 && (uint64_t) self->timer_ms <= now_ms) {
+        self->timer_ms = -1;
+        curl_multi_socket_action (self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read (self->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        wa_openai_req_t *req = NULL;
+        curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+        if (!req)
+            continue;
+        req->finished = true;
+        req->result = msg->data.result;
+        curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &req->status);
+        //  A last line without its newline
+        if (req->line_len && req->status >= 200 && req->status < 300) {
+            s_on_line (req, req->line, req->line_len);
+            req->line_len = 0;
+        }
+    }
+}
+
+char *
+wa_openai_req_take (wa_openai_req_t *req)
+{
+    return (char *) zlistx_detach (req->pieces, NULL);
+}
+
+bool
+wa_openai_req_finished (wa_openai_req_t *req)
+{
+    return req->finished;
+}
+
+const char *
+wa_openai_req_text (wa_openai_req_t *req, size_t *len)
+{
+    *len = req->text_len;
+    return req->text? req->text: "";
+}
+
+void
+wa_openai_req_result (wa_openai_req_t *req, wa_openai_result_t *result)
+{
+    memset (result, 0, sizeof *result);
+    result->has_usage = req->has_usage;
+    result->prompt_tokens = req->prompt_tokens;
+    result->completion_tokens = req->completion_tokens;
+    result->finish_reason = *req->finish_reason? req->finish_reason: "stop";
+    result->error_message = "";
+    if (req->failed) {
+        result->error = MT__ERROR_CODE__ERR_ENGINE;
+        result->error_message = req->message;
+    }
+    else
+    if (req->result != CURLE_OK) {
+        snprintf (req->message, sizeof req->message, "engine: %s",
+                  curl_easy_strerror (req->result));
+        result->error = MT__ERROR_CODE__ERR_ENGINE;
+        result->error_message = req->message;
+    }
+    else
+    if (req->status < 200 || req->status >= 300) {
+        //  The engine's own message, when its body is OpenAI-shaped
+        wa_openai_event_t ev;
+        bool parsed = wa_openai_parse_event (req->errbody, req->errbody_len, &ev) == 0;
+        snprintf (req->message, sizeof req->message, "engine status %ld: %.200s", req->status,
+                  parsed && ev.error? ev.error: "request failed");
+        if (parsed)
+            wa_openai_event_clear (&ev);
+        result->error = req->status >= 400 && req->status < 500?
+                        MT__ERROR_CODE__ERR_BAD_REQUEST: MT__ERROR_CODE__ERR_ENGINE;
+        result->error_message = req->message;
+    }
+}

@@ -1,0 +1,82 @@
+//  The openai backend: streaming requests to an OpenAI-compatible engine
+//  (vLLM, TGI, Ollama, llama.cpp) over libcurl's multi interface, driven from
+//  the worker's own zmq_poll loop (socket and timer callbacks, no thread).
+#ifndef WA_OPENAI_H_INCLUDED
+#define WA_OPENAI_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mt.pb-c.h"
+
+typedef struct _wa_openai_t wa_openai_t;
+typedef struct _wa_openai_req_t wa_openai_req_t;
+
+//  What one SSE "data:" payload of the engine said. Pure parse result.
+typedef struct {
+    char *content;              //  delta text (chat) or text (completion); owned, or NULL
+    char finish_reason [16];    //  "" until the engine gives one
+    bool has_usage;
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+    char *error;                //  {"error":{"message"}} in the stream; owned, or NULL
+} wa_openai_event_t;
+
+//  Parse one SSE data payload (JSON text, not "[DONE]"). Returns 0, or -1 on
+//  JSON that is not an object. Free the event's strings with
+//  wa_openai_event_clear.
+int wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event);
+void wa_openai_event_clear (wa_openai_event_t *event);
+
+//  The body to POST: request_json with "stream": true,
+//  "stream_options": {"include_usage": true} and max_tokens capped at
+//  max_tokens (> 0). Returns NULL (reason in err) when it is not a JSON
+//  object. Caller owns; free().
+char *wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
+                      char *err, size_t errsize);
+
+//  Create the backend for engine_url ("http://host:port/v1").
+//  Caller owns; destroy with wa_openai_destroy.
+wa_openai_t *wa_openai_new (const char *engine_url);
+void wa_openai_destroy (wa_openai_t **self_p);
+
+//  Start one streaming request. Returns NULL (reason in err) when the job
+//  cannot be sent. Owned by the caller; free with wa_openai_req_destroy,
+//  which also aborts it when still running.
+wa_openai_req_t *wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec,
+                                  char *err, size_t errsize);
+void wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p);
+
+//  Loop integration. wa_openai_pollitems appends the engine sockets to
+//  items (at most max) and returns how many; wa_openai_timeout says how long
+//  curl may wait (ms, -1 = no timer); wa_openai_dispatch runs curl on the
+//  items that fired and on an expired timer.
+size_t wa_openai_fds (wa_openai_t *self);
+size_t wa_openai_pollitems (wa_openai_t *self, zmq_pollitem_t *items, size_t max);
+int64_t wa_openai_timeout (wa_openai_t *self, uint64_t now_ms);
+void wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t now_ms);
+
+//  Pieces received and not yet taken: pops the next one (caller owns;
+//  free()), or NULL.
+char *wa_openai_req_take (wa_openai_req_t *req);
+
+//  True when the transfer ended (success or failure).
+bool wa_openai_req_finished (wa_openai_req_t *req);
+
+//  Outcome of a finished request. error is ERR_NONE on success.
+typedef struct {
+    Mt__ErrorCode error;
+    const char *error_message;  //  borrowed from the request
+    const char *finish_reason;  //  borrowed; "stop" or "length" on success
+    bool has_usage;             //  the engine's usage chunk came
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+} wa_openai_result_t;
+void wa_openai_req_result (wa_openai_req_t *req, wa_openai_result_t *result);
+
+//  All content text so far (borrowed), for counting tokens when the engine
+//  gives no usage.
+const char *wa_openai_req_text (wa_openai_req_t *req, size_t *len);
+
+#endif

@@ -1,0 +1,632 @@
+//  Worker-adapter server: pulls jobs from the scheduler by credit, runs them
+//  on the simulator or an OpenAI-compatible engine (wa_openai), streams
+//  TokenChunks straight to each job's gateway and reports JobDone to the
+//  gateway, then the scheduler.
+#include "wa_server.h"
+#include "wa_sim.h"
+#include "wa_openai.h"
+#include "mt_codec.h"
+#include "mt_log.h"
+#include "mt_metrics.h"
+#include "mt_util.h"
+
+#include <assert.h>
+#include <czmq.h>
+
+#define S_HWM 100000            //  send queue per peer, messages
+#define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
+#define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
+
+//  One running sequence.
+typedef struct {
+    char *req_id;               //  owned; key in self->index
+    char *tenant_id;            //  owned
+    zsock_t *gateway;           //  borrowed from self->gateways; NULL when unreachable
+    wa_sim_plan_t plan;         //  simulator backend
+    wa_openai_req_t *req;       //  openai backend; owned
+    uint32_t prompt_tokens;     //  our count, until the engine says otherwise
+    uint64_t start_ms;          //  monotonic
+    uint32_t sent;              //  pieces sent so far
+    uint32_t ttft_ms;           //  measured: start to first chunk sent
+    void *handle;               //  in self->active
+} s_seq_t;
+
+struct _wa_server_t {
+    zsock_t *scheduler;         //  DEALER, routing id = worker id
+    char *worker_id;            //  owned
+    char *pool;                 //  owned
+    char **models;              //  owned array of owned strings
+    size_t nmodels;
+    uint32_t slots;
+    uint32_t ttft_ms, itl_ms, sim_tokens;
+    uint32_t ready_interval_ms;
+    uint64_t next_ready_ms;     //  monotonic time of the next WorkerReady
+    zhashx_t *gateways;         //  reply_to endpoint -> zsock_t DEALER, owned
+    zlistx_t *active;           //  s_seq_t, owned
+    zhashx_t *index;            //  req id -> s_seq_t, borrowed
+    zlistx_t *waiting;          //  Mt__JobSpec copies waiting for a slot, owned
+    wa_openai_t *openai;        //  openai backend, or NULL for the simulator
+    bool started;               //  a sequence started during this advance pass
+    mt_metric_t *m_started, *m_done, *m_cancelled, *m_failed, *m_tokens, *m_busy;
+};
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+static void
+s_seq_destroy (void **item_p)
+{
+    s_seq_t *seq = (s_seq_t *) *item_p;
+    if (!seq)
+        return;
+    free (seq->req_id);
+    free (seq->tenant_id);
+    free (seq);
+    *item_p = NULL;
+}
+
+static void
+s_sock_destructor (void **item_p)
+{
+    zsock_destroy ((zsock_t **) item_p);
+}
+
+static void
+s_spec_destructor (void **item_p)
+{
+    if (*item_p)
+        mt__job_spec__free_unpacked ((Mt__JobSpec *) *item_p, NULL);
+    *item_p = NULL;
+}
+
+//  Copy a decoded JobSpec so it outlives the envelope. Caller owns.
+static Mt__JobSpec *
+s_spec_copy (const Mt__JobSpec *spec)
+{
+    size_t size = mt__job_spec__get_packed_size (spec);
+    uint8_t *buf = (uint8_t *) malloc (size? size: 1);
+    if (!buf)
+        return NULL;
+    mt__job_spec__pack (spec, buf);
+    Mt__JobSpec *copy = mt__job_spec__unpack (NULL, size, buf);
+    free (buf);
+    return copy;
+}
+
+//  The DEALER for a gateway token endpoint, connected on first use.
+//  Borrowed; NULL when the endpoint is unusable (logged).
+static zsock_t *
+s_gateway (wa_server_t *self, const char *endpoint, const char *req_id)
+{
+    zsock_t *sock = (zsock_t *) zhashx_lookup (self->gateways, endpoint);
+    if (sock)
+        return sock;
+    if (!*endpoint || zhashx_size (self->gateways) >= S_MAX_GATEWAYS) {
+        mt_log ("gateway-unusable req=%s endpoint=%.128s reason=\"%s\"", req_id, endpoint,
+                *endpoint? "too many gateways": "no reply_to");
+        return NULL;
+    }
+    sock = zsock_new (ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_sndhwm (sock, S_HWM);
+    zsock_set_linger (sock, 0);
+    if (zsock_connect (sock, "%s", endpoint) == -1) {
+        mt_log ("gateway-unusable req=%s endpoint=%.128s reason=\"%s\"", req_id, endpoint,
+                zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    zhashx_insert (self->gateways, endpoint, sock);
+    mt_log ("gateway-connected endpoint=%s", endpoint);
+    return sock;
+}
+
+static void
+s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *to, const char *req_id)
+{
+    if (sock && mt_codec_send (sock, NULL, env))
+        mt_log ("send-failed to=%s body=%s req=%s", to, mt_codec_body_name (env), req_id);
+}
+
+//  Report the end of a job: first to the gateway, then to the scheduler.
+static void
+s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char *tenant_id,
+             uint32_t prompt_tokens, uint32_t completion_tokens, const char *finish_reason,
+             Mt__ErrorCode error, const char *error_message, uint32_t ttft_ms)
+{
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = (char *) req_id;
+    done.worker_id = self->worker_id;
+    done.tenant_id = (char *) tenant_id;
+    done.prompt_tokens = prompt_tokens;
+    done.completion_tokens = completion_tokens;
+    done.finish_reason = (char *) finish_reason;
+    done.error = error;
+    done.error_message = (char *) error_message;
+    done.ttft_ms = ttft_ms;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    s_send_env (gateway, &env, "gateway", req_id);
+    s_send_env (self->scheduler, &env, "scheduler", req_id);
+}
+
+static void
+s_send_ready (wa_server_t *self)
+{
+    uint32_t busy = (uint32_t) zlistx_size (self->active);
+    Mt__WorkerReady ready = MT__WORKER_READY__INIT;
+    ready.worker_id = self->worker_id;
+    ready.pool = self->pool;
+    ready.models = self->models;
+    ready.n_models = self->nmodels;
+    ready.free_slots = busy >= self->slots || zlistx_size (self->waiting)? 0: self->slots - busy;
+    ready.total_slots = self->slots;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_WORKER_READY;
+    env.worker_ready = &ready;
+    s_send_env (self->scheduler, &env, "scheduler", "-");
+}
+
+//  --------------------------------------------------------------------------
+//  Sequences
+
+//  Start a sequence now (a slot is free). Takes ownership of the spec.
+static void
+s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
+{
+    Mt__JobSpec *spec = *spec_p;
+    *spec_p = NULL;
+    zsock_t *gateway = s_gateway (self, spec->reply_to, spec->req_id);
+    if (!gateway) {
+        //  Nowhere to stream: end it at once so the scheduler frees the lease
+        s_send_done (self, NULL, spec->req_id, spec->tenant_id, 0, 0, "",
+                     MT__ERROR_CODE__ERR_BAD_REQUEST, "unusable reply_to endpoint", 0);
+        mt__job_spec__free_unpacked (spec, NULL);
+        return;
+    }
+    s_seq_t *seq = (s_seq_t *) zmalloc (sizeof (s_seq_t));
+    assert (seq);
+    seq->req_id = strdup (spec->req_id);
+    seq->tenant_id = strdup (spec->tenant_id);
+    assert (seq->req_id && seq->tenant_id);
+    seq->gateway = gateway;
+    seq->start_ms = now;
+    if (self->openai) {
+        char err [160] = "";
+        seq->req = wa_openai_start (self->openai, spec, err, sizeof err);
+        seq->prompt_tokens = spec->prompt_tokens? spec->prompt_tokens
+                           : mt_tokens_count (spec->prompt, strlen (spec->prompt));
+        if (!seq->req) {
+            mt_log ("job-refused req=%s tenant=%s reason=\"%s\"", seq->req_id, seq->tenant_id,
+                    err);
+            s_send_done (self, gateway, spec->req_id, spec->tenant_id, seq->prompt_tokens, 0, "",
+                         MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0);
+            void *item = seq;
+            s_seq_destroy (&item);
+            mt__job_spec__free_unpacked (spec, NULL);
+            return;
+        }
+    }
+    else {
+        wa_sim_plan (&seq->plan, spec->prompt, strlen (spec->prompt), spec->max_tokens,
+                     self->sim_tokens, self->ttft_ms, self->itl_ms, now);
+        seq->prompt_tokens = seq->plan.prompt_tokens;
+    }
+    seq->handle = zlistx_add_end (self->active, seq);
+    self->started = true;
+    zhashx_insert (self->index, seq->req_id, seq);
+    mt_metric_add (self->m_started, 1);
+    mt_metric_set (self->m_busy, (int64_t) zlistx_size (self->active));
+    mt_debug ("job-started req=%s tenant=%s model=%s tokens=%u", seq->req_id, seq->tenant_id,
+              spec->model, seq->plan.completion_tokens);
+    mt__job_spec__free_unpacked (spec, NULL);
+}
+
+//  Drop a finished sequence and start the next waiting job, if any.
+static void
+s_seq_end (wa_server_t *self, s_seq_t *seq, uint64_t now)
+{
+    zhashx_delete (self->index, seq->req_id);
+    wa_openai_req_destroy (self->openai, &seq->req);
+    zlistx_delete (self->active, seq->handle);      //  destroys seq
+    while (zlistx_size (self->waiting) && zlistx_size (self->active) < self->slots) {
+        Mt__JobSpec *spec = (Mt__JobSpec *) zlistx_detach (self->waiting, NULL);
+        s_seq_start (self, &spec, now);
+    }
+    mt_metric_set (self->m_busy, (int64_t) zlistx_size (self->active));
+}
+
+//  Send pieces as one TokenChunk and count them.
+static void
+s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, uint64_t now)
+{
+    Mt__TokenChunk chunk = MT__TOKEN_CHUNK__INIT;
+    chunk.req_id = seq->req_id;
+    chunk.pieces = pieces;
+    chunk.n_pieces = count;
+    chunk.seq = seq->sent;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
+    env.token_chunk = &chunk;
+    s_send_env (seq->gateway, &env, "gateway", seq->req_id);
+    if (seq->sent == 0)
+        seq->ttft_ms = (uint32_t) (now - seq->start_ms);
+    seq->sent += count;
+    mt_metric_add (self->m_tokens, count);
+}
+
+//  Tokens generated so far, as billed when a sequence stops early.
+static uint32_t
+s_tokens_so_far (s_seq_t *seq)
+{
+    if (!seq->req)
+        return seq->sent;
+    size_t len = 0;
+    const char *text = wa_openai_req_text (seq->req, &len);
+    return mt_tokens_count (text, len);
+}
+
+//  openai backend: send what the engine streamed since last time; report
+//  the end when the transfer is over. Returns true when the sequence ended.
+static bool
+s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
+{
+    size_t cap = 16, count = 0;
+    char **pieces = NULL;
+    char *piece;
+    while ((piece = wa_openai_req_take (seq->req))) {
+        if (!pieces || count == cap) {
+            cap = pieces? cap * 2: cap;
+            char **grown = (char **) realloc (pieces, cap * sizeof (char *));
+            assert (grown);
+            pieces = grown;
+        }
+        pieces [count++] = piece;
+    }
+    if (count)
+        s_send_chunk (self, seq, pieces, (uint32_t) count, now);
+    for (size_t i = 0; i < count; i++)
+        free (pieces [i]);
+    free (pieces);
+    if (!wa_openai_req_finished (seq->req))
+        return false;
+    wa_openai_result_t result;
+    wa_openai_req_result (seq->req, &result);
+    uint32_t prompt = result.has_usage? result.prompt_tokens: seq->prompt_tokens;
+    uint32_t completion = result.has_usage? result.completion_tokens: s_tokens_so_far (seq);
+    if (result.error) {
+        mt_log ("job-failed req=%s tenant=%s tokens=%u reason=\"%s\"", seq->req_id,
+                seq->tenant_id, completion, result.error_message);
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, prompt, completion, "",
+                     result.error, result.error_message, seq->ttft_ms);
+        mt_metric_add (self->m_failed, 1);
+    }
+    else {
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, prompt, completion,
+                     result.finish_reason, MT__ERROR_CODE__ERR_NONE, "", seq->ttft_ms);
+        mt_metric_add (self->m_done, 1);
+        mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s usage=%s", seq->req_id,
+                  seq->tenant_id, completion, result.finish_reason,
+                  result.has_usage? "engine": "counted");
+    }
+    s_seq_end (self, seq, now);
+    return true;
+}
+
+//  Send the pieces now due as one TokenChunk; finish when all are out.
+//  Returns true when the sequence ended.
+static bool
+s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
+{
+    if (seq->req)
+        return s_seq_advance_engine (self, seq, now);
+    uint32_t due = wa_sim_due_count (&seq->plan, now);
+    if (due > seq->sent) {
+        uint32_t count = due - seq->sent;
+        char *text = (char *) malloc ((size_t) count * WA_SIM_PIECE_MAX);
+        char **pieces = (char **) malloc ((size_t) count * sizeof (char *));
+        assert (text && pieces);
+        for (uint32_t i = 0; i < count; i++) {
+            pieces [i] = text + (size_t) i * WA_SIM_PIECE_MAX;
+            wa_sim_piece (&seq->plan, seq->sent + i, pieces [i]);
+        }
+        s_send_chunk (self, seq, pieces, count, now);
+        free (pieces);
+        free (text);
+    }
+    if (seq->sent < seq->plan.completion_tokens)
+        return false;
+    s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->plan.prompt_tokens,
+                 seq->sent, wa_sim_finish_reason (&seq->plan), MT__ERROR_CODE__ERR_NONE, "",
+                 seq->ttft_ms);
+    mt_metric_add (self->m_done, 1);
+    mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s", seq->req_id, seq->tenant_id,
+              seq->sent, wa_sim_finish_reason (&seq->plan));
+    s_seq_end (self, seq, now);
+    return true;
+}
+
+//  Advance every sequence; returns ms until the next piece is due (-1: none).
+static int64_t
+s_advance_all (wa_server_t *self, uint64_t now)
+{
+    int64_t wait = -1;
+    self->started = false;
+    size_t count = zlistx_size (self->active);
+    if (count == 0)
+        return wait;
+    //  Work on a snapshot: ending a sequence deletes it and may start waiting
+    //  jobs, and zlistx moves its cursor on both
+    s_seq_t **snap = (s_seq_t **) malloc (count * sizeof (s_seq_t *));
+    assert (snap);
+    size_t n = 0;
+    for (s_seq_t *seq = (s_seq_t *) zlistx_first (self->active); seq && n < count;
+         seq = (s_seq_t *) zlistx_next (self->active))
+        snap [n++] = seq;
+    for (size_t i = 0; i < n; i++) {
+        s_seq_t *seq = snap [i];
+        if (!s_seq_advance (self, seq, now) && !seq->req) {
+            uint64_t due = wa_sim_due_ms (&seq->plan, seq->sent);
+            int64_t in = due > now? (int64_t) (due - now): 0;
+            if (wait < 0 || in < wait)
+                wait = in;
+        }
+    }
+    free (snap);
+    //  Jobs started from the waiting list during this pass may be due now
+    if (self->started)
+        wait = 0;
+    return wait;
+}
+
+//  --------------------------------------------------------------------------
+//  Scheduler messages
+
+static void
+s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
+{
+    Mt__JobSpec *spec = body? body->job: NULL;
+    if (!spec || !*spec->req_id) {
+        mt_log ("job-invalid reason=\"no job or req_id\" action=dropped");
+        return;
+    }
+    if (zhashx_lookup (self->index, spec->req_id)) {
+        mt_log ("job-duplicate req=%s tenant=%s action=ignored", spec->req_id, spec->tenant_id);
+        return;
+    }
+    Mt__JobSpec *copy = s_spec_copy (spec);
+    if (!copy) {
+        mt_log ("job-failed req=%s tenant=%s reason=\"out of memory\"", spec->req_id,
+                spec->tenant_id);
+        return;
+    }
+    if (zlistx_size (self->active) < self->slots)
+        s_seq_start (self, &copy, now);
+    else {
+        mt_log ("job-waiting req=%s tenant=%s reason=\"no free slot\" waiting=%zu",
+                spec->req_id, spec->tenant_id, zlistx_size (self->waiting) + 1);
+        zlistx_add_end (self->waiting, copy);
+    }
+}
+
+static void
+s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
+{
+    s_seq_t *seq = (s_seq_t *) zhashx_lookup (self->index, cancel->req_id);
+    if (seq) {
+        uint32_t tokens = s_tokens_so_far (seq);
+        mt_log ("job-cancelled req=%s tenant=%s tokens=%u", seq->req_id, seq->tenant_id, tokens);
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->prompt_tokens,
+                     tokens, "", MT__ERROR_CODE__ERR_CANCELLED, "cancelled", seq->ttft_ms);
+        mt_metric_add (self->m_cancelled, 1);
+        s_seq_end (self, seq, now);
+        return;
+    }
+    Mt__JobSpec *spec = (Mt__JobSpec *) zlistx_first (self->waiting);
+    while (spec) {
+        if (!strcmp (spec->req_id, cancel->req_id)) {
+            mt_log ("job-cancelled req=%s tenant=%s tokens=0 state=waiting", spec->req_id,
+                    spec->tenant_id);
+            s_send_done (self, s_gateway (self, spec->reply_to, spec->req_id), spec->req_id,
+                         spec->tenant_id, spec->prompt_tokens, 0, "",
+                         MT__ERROR_CODE__ERR_CANCELLED, "cancelled", 0);
+            mt_metric_add (self->m_cancelled, 1);
+            zlistx_delete (self->waiting, zlistx_cursor (self->waiting));
+            return;
+        }
+        spec = (Mt__JobSpec *) zlistx_next (self->waiting);
+    }
+    mt_debug ("cancel-unknown req=%.64s action=ignored", cancel->req_id);
+}
+
+static void
+s_on_scheduler (wa_server_t *self, uint64_t now)
+{
+    Mt__Envelope *env = mt_codec_recv (self->scheduler, NULL);
+    if (!env)
+        return;
+    switch (env->body_case) {
+        case MT__ENVELOPE__BODY_JOB:
+            s_handle_job (self, env->job, now);
+            break;
+        case MT__ENVELOPE__BODY_CANCEL:
+            if (env->cancel)
+                s_handle_cancel (self, env->cancel, now);
+            break;
+        default:
+            mt_log ("unexpected-message socket=scheduler body=%s action=dropped",
+                    mt_codec_body_name (env));
+            break;
+    }
+    mt_codec_free (&env);
+}
+
+//  --------------------------------------------------------------------------
+//  Lifecycle
+
+wa_server_t *
+wa_server_new (const wa_server_config_t *config)
+{
+    assert (config && config->nmodels > 0);
+    wa_server_t *self = (wa_server_t *) zmalloc (sizeof (wa_server_t));
+    assert (self);
+    self->worker_id = strdup (config->worker_id);
+    self->pool = strdup (config->pool);
+    self->models = (char **) calloc (config->nmodels, sizeof (char *));
+    assert (self->worker_id && self->pool && self->models);
+    for (size_t i = 0; i < config->nmodels; i++) {
+        self->models [i] = strdup (config->models [i]);
+        assert (self->models [i]);
+    }
+    self->nmodels = config->nmodels;
+    self->slots = config->slots? config->slots: 1;
+    self->ttft_ms = config->sim_ttft_ms;
+    self->itl_ms = config->sim_itl_ms;
+    self->sim_tokens = config->sim_tokens;
+    self->ready_interval_ms = config->ready_interval_ms? config->ready_interval_ms: 1000;
+    self->gateways = zhashx_new ();
+    zhashx_set_destructor (self->gateways, s_sock_destructor);
+    self->active = zlistx_new ();
+    zlistx_set_destructor (self->active, s_seq_destroy);
+    self->index = zhashx_new ();
+    self->waiting = zlistx_new ();
+    zlistx_set_destructor (self->waiting, s_spec_destructor);
+    self->m_started = mt_metric_counter ("wa_jobs_started_total", "sequences started");
+    self->m_done = mt_metric_counter ("wa_jobs_done_total", "sequences finished");
+    self->m_cancelled = mt_metric_counter ("wa_jobs_cancelled_total", "sequences cancelled");
+    self->m_failed = mt_metric_counter ("wa_jobs_failed_total", "sequences the engine failed");
+    self->m_tokens = mt_metric_counter ("wa_tokens_generated_total", "completion tokens sent");
+    self->m_busy = mt_metric_gauge ("wa_slots_busy", "slots running a sequence");
+    if (config->engine_url && *config->engine_url) {
+        self->openai = wa_openai_new (config->engine_url);
+        if (!self->openai) {
+            mt_log ("backend-failed backend=openai reason=\"libcurl init failed\"");
+            wa_server_destroy (&self);
+            return NULL;
+        }
+    }
+    self->scheduler = zsock_new (ZMQ_DEALER);
+    if (!self->scheduler) {
+        wa_server_destroy (&self);
+        return NULL;
+    }
+    zsock_set_identity (self->scheduler, self->worker_id);
+    zsock_set_sndhwm (self->scheduler, S_HWM);
+    zsock_set_rcvhwm (self->scheduler, S_HWM);
+    zsock_set_linger (self->scheduler, 0);
+    if (zsock_connect (self->scheduler, "%s", config->scheduler) == -1) {
+        mt_log ("connect-failed endpoint=%s errno=%s", config->scheduler,
+                zmq_strerror (zmq_errno ()));
+        wa_server_destroy (&self);
+        return NULL;
+    }
+    if (self->openai)
+        mt_log ("started worker=%s pool=%s models=%zu slots=%u scheduler=%s backend=openai",
+                self->worker_id, self->pool, self->nmodels, self->slots, config->scheduler);
+    else
+        mt_log ("started worker=%s pool=%s models=%zu slots=%u scheduler=%s backend=sim "
+                "ttft_ms=%u itl_ms=%u tokens=%u", self->worker_id, self->pool, self->nmodels,
+                self->slots, config->scheduler, self->ttft_ms, self->itl_ms, self->sim_tokens);
+    s_send_ready (self);
+    self->next_ready_ms = mt_mono_ms () + self->ready_interval_ms;
+    return self;
+}
+
+void
+wa_server_destroy (wa_server_t **self_p)
+{
+    assert (self_p);
+    wa_server_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->index);
+    for (s_seq_t *seq = self->active? (s_seq_t *) zlistx_first (self->active): NULL; seq;
+         seq = (s_seq_t *) zlistx_next (self->active))
+        wa_openai_req_destroy (self->openai, &seq->req);
+    zlistx_destroy (&self->active);
+    zlistx_destroy (&self->waiting);
+    zhashx_destroy (&self->gateways);
+    zsock_destroy (&self->scheduler);
+    wa_openai_destroy (&self->openai);
+    free (self->worker_id);
+    free (self->pool);
+    for (size_t i = 0; self->models && i < self->nmodels; i++)
+        free (self->models [i]);
+    free (self->models);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+wa_server_poll (wa_server_t *self, int max_wait_ms)
+{
+    assert (self);
+    uint64_t now = mt_mono_ms ();
+    int64_t wait = s_advance_all (self, now);
+    int64_t to_ready = self->next_ready_ms > now? (int64_t) (self->next_ready_ms - now): 0;
+    if (wait < 0 || wait > to_ready)
+        wait = to_ready;
+    if (wait > max_wait_ms)
+        wait = max_wait_ms;
+    //  The scheduler socket, then the engine's sockets when the openai
+    //  backend has transfers running
+    size_t nfds = self->openai? wa_openai_fds (self->openai): 0;
+    zmq_pollitem_t local [8];
+    zmq_pollitem_t *items = nfds + 1 <= 8? local
+                          : (zmq_pollitem_t *) malloc ((nfds + 1) * sizeof (zmq_pollitem_t));
+    assert (items);
+    items [0] = (zmq_pollitem_t) { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 };
+    size_t n = 1;
+    if (self->openai) {
+        n += wa_openai_pollitems (self->openai, items + 1, nfds);
+        int64_t curl_wait = wa_openai_timeout (self->openai, now);
+        if (curl_wait >= 0 && curl_wait < wait)
+            wait = curl_wait;
+    }
+    int rc = zmq_poll (items, (int) n, (long) wait);
+    if (rc == -1 && zmq_errno () != EINTR) {
+        if (items != local)
+            free (items);
+        return -1;
+    }
+    if (self->openai)
+        wa_openai_dispatch (self->openai, items + 1, rc > 0? n - 1: 0, mt_mono_ms ());
+    if (items != local)
+        free (items);
+    for (int i = 0; i < S_DRAIN_MAX && (zsock_events (self->scheduler) & ZMQ_POLLIN); i++)
+        s_on_scheduler (self, mt_mono_ms ());
+    now = mt_mono_ms ();
+    s_advance_all (self, now);
+    if (now >= self->next_ready_ms) {
+        s_send_ready (self);
+        self->next_ready_ms = now + self->ready_interval_ms;
+    }
+    return 0;
+}
+
+int
+wa_server_run (wa_server_t *self)
+{
+    while (!mt_stopping ())
+        if (wa_server_poll (self, 100) == -1 && !mt_stopping ()) {
+            mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));
+            zclock_sleep (100);
+        }
+    mt_log ("stopping running=%zu waiting=%zu", zlistx_size (self->active),
+            zlistx_size (self->waiting));
+    return 0;
+}
+
+uint32_t
+wa_server_running (wa_server_t *self)
+{
+    return (uint32_t) zlistx_size (self->active);
+}
+
+uint32_t
+wa_server_waiting (wa_server_t *self)
+{
+    return (uint32_t) zlistx_size (self->waiting);
+}

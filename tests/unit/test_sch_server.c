@@ -1,0 +1,478 @@
+//  Component test of the scheduler and the worker-adapter (simulator) in one
+//  thread: both servers bind/connect on 127.0.0.1 ports chosen at run time
+//  and a fake gateway (DEALER to the scheduler, ROUTER for token streams)
+//  drives them. Checks the message contract: Catalog, SubmitReply, token
+//  stream and JobDone, concurrency refusals, cancels (queued and running),
+//  garbage on both ROUTERs, worker loss, and one JobDone per accepted job.
+#include "mt_test.h"
+#include "mt_codec.h"
+#include "mt_log.h"
+#include "mt_util.h"
+#include "../../services/scheduler/sch_server.h"
+#include "../../services/worker-adapter/wa_server.h"
+
+#include <czmq.h>
+
+typedef struct {
+    sch_server_t *sch;
+    wa_server_t *wa;
+    zsock_t *gw;                //  DEALER to the scheduler's gateway ROUTER
+    zsock_t *tokens;            //  ROUTER: the gateway's token endpoint
+    char *token_endpoint;
+    zlistx_t *inbox;            //  Mt__Envelope * from the scheduler (owned)
+    zhashx_t *text;             //  req id -> streamed text so far (owned)
+    zhashx_t *done;             //  req id -> copy of JobDone (owned, packed Envelope)
+    int done_count;             //  JobDone messages received, both sockets
+    int chunk_gaps;             //  TokenChunks whose seq did not follow on
+} s_rig_t;
+
+static void
+s_env_destructor (void **item_p)
+{
+    mt_codec_free ((Mt__Envelope **) item_p);
+}
+
+static void
+s_str_destructor (void **item_p)
+{
+    zstr_free ((char **) item_p);
+}
+
+static wa_server_t *
+s_worker (s_rig_t *rig, const char *id, uint32_t slots, uint32_t itl_ms)
+{
+    const char *models [] = { "m1", "m2" };
+    wa_server_config_t config = {
+        .scheduler = sch_server_worker_endpoint (rig->sch),
+        .worker_id = id, .pool = "standard", .models = models, .nmodels = 2,
+        .slots = slots, .sim_ttft_ms = 0, .sim_itl_ms = itl_ms, .sim_tokens = 48,
+        .ready_interval_ms = 100,
+    };
+    return wa_server_new (&config);
+}
+
+static void
+s_on_done (s_rig_t *rig, Mt__Envelope *env)
+{
+    rig->done_count++;
+    Mt__JobDone *d = env->job_done;
+    //  Keep the first JobDone per request; later ones count as extras
+    if (!zhashx_lookup (rig->done, d->req_id))
+        zhashx_insert (rig->done, d->req_id, env);
+    else
+        mt_codec_free (&env);
+}
+
+//  Run both servers and the fake gateway for up to ms, or until stop(rig).
+static void
+s_pump (s_rig_t *rig, int ms, bool (*stop) (s_rig_t *, const void *), const void *arg)
+{
+    uint64_t end = mt_mono_ms () + (uint64_t) ms;
+    while (mt_mono_ms () < end) {
+        sch_server_poll (rig->sch, 0);
+        if (rig->wa)
+            wa_server_poll (rig->wa, 0);
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (rig->gw), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (rig->tokens), 0, ZMQ_POLLIN, 0 },
+        };
+        zmq_poll (items, 2, 1);
+        while (zsock_events (rig->gw) & ZMQ_POLLIN) {
+            Mt__Envelope *env = mt_codec_recv (rig->gw, NULL);
+            if (!env)
+                continue;
+            if (env->body_case == MT__ENVELOPE__BODY_JOB_DONE)
+                s_on_done (rig, env);
+            else
+                zlistx_add_end (rig->inbox, env);
+        }
+        while (zsock_events (rig->tokens) & ZMQ_POLLIN) {
+            zframe_t *rid = NULL;
+            Mt__Envelope *env = mt_codec_recv (rig->tokens, &rid);
+            zframe_destroy (&rid);
+            if (!env)
+                continue;
+            if (env->body_case == MT__ENVELOPE__BODY_TOKEN_CHUNK) {
+                Mt__TokenChunk *c = env->token_chunk;
+                char *old = (char *) zhashx_lookup (rig->text, c->req_id);
+                uint32_t have = 0;
+                size_t len = old? strlen (old): 0;
+                if (old)
+                    have = mt_tokens_count (old, len);
+                if (c->seq != have)
+                    rig->chunk_gaps++;
+                size_t add = 0;
+                for (size_t i = 0; i < c->n_pieces; i++)
+                    add += strlen (c->pieces [i]);
+                char *text = (char *) malloc (len + add + 1);
+                memcpy (text, old? old: "", len);
+                for (size_t i = 0; i < c->n_pieces; i++) {
+                    memcpy (text + len, c->pieces [i], strlen (c->pieces [i]));
+                    len += strlen (c->pieces [i]);
+                }
+                text [len] = 0;
+                zhashx_update (rig->text, c->req_id, text);
+                mt_codec_free (&env);
+            }
+            else
+            if (env->body_case == MT__ENVELOPE__BODY_JOB_DONE)
+                s_on_done (rig, env);
+            else
+                mt_codec_free (&env);
+        }
+        if (stop && stop (rig, arg))
+            break;
+    }
+}
+
+static void
+s_send (zsock_t *sock, Mt__Envelope *env)
+{
+    CHECK_INT (mt_codec_send (sock, NULL, env), 0);
+}
+
+static void
+s_submit (s_rig_t *rig, const char *req, const char *tenant, const char *model,
+          uint32_t max_tokens, uint32_t max_concurrent)
+{
+    Mt__JobSpec spec = MT__JOB_SPEC__INIT;
+    spec.req_id = (char *) req;
+    spec.tenant_id = (char *) tenant;
+    spec.model = (char *) model;
+    spec.pool = "standard";
+    spec.prompt = (char *) req;         //  each request its own answer
+    spec.prompt_tokens = mt_tokens_count (req, strlen (req));
+    spec.max_tokens = max_tokens;
+    spec.reply_to = rig->token_endpoint;
+    Mt__Submit submit = MT__SUBMIT__INIT;
+    submit.job = &spec;
+    submit.weight = 1;
+    submit.max_concurrent = max_concurrent;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_SUBMIT;
+    env.submit = &submit;
+    s_send (rig->gw, &env);
+}
+
+static void
+s_cancel (s_rig_t *rig, const char *req)
+{
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = (char *) req;
+    cancel.tenant_id = "";
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    s_send (rig->gw, &env);
+}
+
+static void
+s_heartbeat (s_rig_t *rig)
+{
+    Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
+    hb.sender = rig->token_endpoint;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    s_send (rig->gw, &env);
+}
+
+//  Take the first message of a kind from the inbox for req (NULL: any).
+//  Caller owns.
+static Mt__Envelope *
+s_take (s_rig_t *rig, int body_case, const char *req)
+{
+    for (Mt__Envelope *env = (Mt__Envelope *) zlistx_first (rig->inbox); env;
+         env = (Mt__Envelope *) zlistx_next (rig->inbox)) {
+        if ((int) env->body_case != body_case)
+            continue;
+        if (req && body_case == MT__ENVELOPE__BODY_SUBMIT_REPLY
+        &&  strcmp (env->submit_reply->req_id, req))
+            continue;
+        return (Mt__Envelope *) zlistx_detach_cur (rig->inbox);
+    }
+    return NULL;
+}
+
+static bool
+s_until_reply (s_rig_t *rig, const void *req)
+{
+    for (Mt__Envelope *env = (Mt__Envelope *) zlistx_first (rig->inbox); env;
+         env = (Mt__Envelope *) zlistx_next (rig->inbox))
+        if (env->body_case == MT__ENVELOPE__BODY_SUBMIT_REPLY
+        &&  !strcmp (env->submit_reply->req_id, (const char *) req))
+            return true;
+    return false;
+}
+
+static bool
+s_until_catalog (s_rig_t *rig, const void *arg)
+{
+    for (Mt__Envelope *env = (Mt__Envelope *) zlistx_first (rig->inbox); env;
+         env = (Mt__Envelope *) zlistx_next (rig->inbox))
+        if (env->body_case == MT__ENVELOPE__BODY_CATALOG)
+            return true;
+    return false;
+}
+
+static bool
+s_until_done (s_rig_t *rig, const void *req)
+{
+    return zhashx_lookup (rig->done, (const char *) req) != NULL;
+}
+
+static bool
+s_until_text (s_rig_t *rig, const void *req)
+{
+    return zhashx_lookup (rig->text, (const char *) req) != NULL;
+}
+
+static bool
+s_until_workers (s_rig_t *rig, const void *n)
+{
+    return sch_server_workers (rig->sch) == *(const uint32_t *) n;
+}
+
+static bool
+s_until_count (s_rig_t *rig, const void *n)
+{
+    return rig->done_count >= *(const int *) n;
+}
+
+static Mt__SubmitReply *
+s_reply_of (s_rig_t *rig, const char *req, Mt__Envelope **env_p)
+{
+    s_pump (rig, 2000, s_until_reply, req);
+    *env_p = s_take (rig, MT__ENVELOPE__BODY_SUBMIT_REPLY, req);
+    CHECK_MSG (*env_p != NULL, "no SubmitReply for %s", req);
+    return *env_p? (*env_p)->submit_reply: NULL;
+}
+
+static Mt__JobDone *
+s_done_of (s_rig_t *rig, const char *req, int wait_ms)
+{
+    s_pump (rig, wait_ms, s_until_done, req);
+    Mt__Envelope *env = (Mt__Envelope *) zhashx_lookup (rig->done, req);
+    CHECK_MSG (env != NULL, "no JobDone for %s", req);
+    return env? env->job_done: NULL;
+}
+
+static Mt__Catalog *
+s_catalog (s_rig_t *rig, Mt__Envelope **env_p)
+{
+    s_heartbeat (rig);
+    s_pump (rig, 2000, s_until_catalog, NULL);
+    *env_p = s_take (rig, MT__ENVELOPE__BODY_CATALOG, NULL);
+    CHECK (*env_p != NULL);
+    return *env_p? (*env_p)->catalog: NULL;
+}
+
+int
+main (void)
+{
+    mt_log_init ("test");
+    s_rig_t rig = { 0 };
+    rig.inbox = zlistx_new ();
+    zlistx_set_destructor (rig.inbox, s_env_destructor);
+    rig.text = zhashx_new ();
+    zhashx_set_destructor (rig.text, s_str_destructor);
+    rig.done = zhashx_new ();
+    zhashx_set_destructor (rig.done, s_env_destructor);
+    sch_server_config_t config = {
+        .gateway_bind = "tcp://127.0.0.1:*", .worker_bind = "tcp://127.0.0.1:*",
+        .worker_timeout_ms = 400, .queue_max = 3,
+    };
+    rig.sch = sch_server_new (&config);
+    CHECK (rig.sch != NULL);
+    if (!rig.sch)
+        return mt_test_done ("test_sch_server");
+    rig.gw = zsock_new_dealer (sch_server_gateway_endpoint (rig.sch));
+    rig.tokens = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (rig.gw, 0);
+    zsock_set_linger (rig.tokens, 0);
+    CHECK (zsock_bind (rig.tokens, "tcp://127.0.0.1:*") > 0);
+    rig.token_endpoint = zsock_last_endpoint (rig.tokens);
+    Mt__Envelope *env = NULL;
+    int accepted = 0;
+
+    //  No worker yet: empty catalog, submit refused with no capacity
+    Mt__Catalog *cat = s_catalog (&rig, &env);
+    if (cat)
+        CHECK_INT (cat->n_pools, 0);
+    mt_codec_free (&env);
+    s_submit (&rig, "r-nocap", "t1", "m1", 0, 5);
+    Mt__SubmitReply *reply = s_reply_of (&rig, "r-nocap", &env);
+    if (reply) {
+        CHECK (!reply->accepted);
+        CHECK_INT (reply->code, MT__ERROR_CODE__ERR_NO_CAPACITY);
+    }
+    mt_codec_free (&env);
+
+    //  A worker joins: catalog lists its pool and models
+    rig.wa = s_worker (&rig, "w-1", 2, 5);
+    uint32_t one = 1;
+    s_pump (&rig, 2000, s_until_workers, &one);
+    CHECK_INT (sch_server_workers (rig.sch), 1);
+    cat = s_catalog (&rig, &env);
+    if (cat && cat->n_pools == 1) {
+        CHECK_STR (cat->pools [0]->pool, "standard");
+        CHECK_INT (cat->pools [0]->n_models, 2);
+        if (cat->pools [0]->n_models == 2) {
+            CHECK_STR (cat->pools [0]->models [0], "m1");
+            CHECK_STR (cat->pools [0]->models [1], "m2");
+        }
+        CHECK_INT (cat->pools [0]->live_workers, 1);
+    }
+    else
+        CHECK_MSG (false, "catalog without one pool");
+    mt_codec_free (&env);
+
+    //  A job streams tokens and ends with an honest JobDone
+    s_submit (&rig, "r-1", "t1", "m1", 0, 5);
+    reply = s_reply_of (&rig, "r-1", &env);
+    if (reply)
+        CHECK (reply->accepted);
+    accepted++;
+    mt_codec_free (&env);
+    Mt__JobDone *done = s_done_of (&rig, "r-1", 3000);
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_NONE);
+        CHECK_STR (done->finish_reason, "stop");
+        CHECK_STR (done->worker_id, "w-1");
+        CHECK_STR (done->tenant_id, "t1");
+        CHECK (done->completion_tokens >= 24 && done->completion_tokens <= 48);
+        CHECK_INT (done->prompt_tokens, mt_tokens_count ("r-1", 3));
+        const char *text = (const char *) zhashx_lookup (rig.text, "r-1");
+        CHECK (text != NULL);
+        if (text)
+            CHECK_INT (mt_tokens_count (text, strlen (text)), done->completion_tokens);
+    }
+    //  max_tokens caps the answer: finish_reason length
+    s_submit (&rig, "r-cap", "t1", "m2", 3, 5);
+    accepted++;
+    done = s_done_of (&rig, "r-cap", 3000);
+    if (done) {
+        CHECK_INT (done->completion_tokens, 3);
+        CHECK_STR (done->finish_reason, "length");
+    }
+
+    //  Concurrency: the third job of a tenant with max 2 is refused
+    s_submit (&rig, "c-1", "t2", "m1", 0, 2);
+    s_submit (&rig, "c-2", "t2", "m1", 0, 2);
+    s_submit (&rig, "c-3", "t2", "m1", 0, 2);
+    accepted += 2;
+    reply = s_reply_of (&rig, "c-3", &env);
+    if (reply) {
+        CHECK (!reply->accepted);
+        CHECK_INT (reply->code, MT__ERROR_CODE__ERR_CONCURRENCY);
+        CHECK_INT (reply->retry_after_s, 1);
+    }
+    mt_codec_free (&env);
+    //  Both slots busy now (c-1, c-2): a queued job, cancelled, gets JobDone
+    //  ERR_CANCELLED from the scheduler
+    s_submit (&rig, "q-1", "t3", "m1", 0, 5);
+    reply = s_reply_of (&rig, "q-1", &env);
+    if (reply)
+        CHECK (reply->accepted);
+    accepted++;
+    mt_codec_free (&env);
+    CHECK_INT (sch_server_queued (rig.sch), 1);
+    s_cancel (&rig, "q-1");
+    done = s_done_of (&rig, "q-1", 1000);
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_CANCELLED);
+        CHECK_INT (done->completion_tokens, 0);
+        CHECK_STR (done->tenant_id, "t3");
+    }
+    CHECK (zhashx_lookup (rig.text, "q-1") == NULL);
+    //  Running job cancelled mid-stream: tokens so far
+    s_pump (&rig, 3000, s_until_text, "c-1");
+    s_cancel (&rig, "c-1");
+    done = s_done_of (&rig, "c-1", 1000);
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_CANCELLED);
+        CHECK_STR (done->finish_reason, "");
+        const char *text = (const char *) zhashx_lookup (rig.text, "c-1");
+        CHECK (done->completion_tokens >= 1 && done->completion_tokens < 48);
+        if (text)
+            CHECK_INT (mt_tokens_count (text, strlen (text)), done->completion_tokens);
+    }
+    done = s_done_of (&rig, "c-2", 3000);
+    //  Leases were released: the tenant may run 2 again
+    s_submit (&rig, "c-4", "t2", "m1", 0, 2);
+    reply = s_reply_of (&rig, "c-4", &env);
+    if (reply)
+        CHECK (reply->accepted);
+    accepted++;
+    mt_codec_free (&env);
+    done = s_done_of (&rig, "c-4", 3000);
+
+    //  Queue full (queue_max 3): fill both slots, queue 3, the 4th is refused
+    const char *fill [] = { "f-1", "f-2", "f-3", "f-4", "f-5" };
+    for (int i = 0; i < 5; i++)
+        s_submit (&rig, fill [i], "t4", "m1", 0, 100);
+    accepted += 5;
+    s_submit (&rig, "f-6", "t4", "m1", 0, 100);
+    reply = s_reply_of (&rig, "f-6", &env);
+    if (reply) {
+        CHECK (!reply->accepted);
+        CHECK_INT (reply->code, MT__ERROR_CODE__ERR_NO_CAPACITY);
+    }
+    mt_codec_free (&env);
+
+    //  Garbage on both ROUTERs: logged, dropped, service carries on
+    zsock_t *junk = zsock_new_dealer (sch_server_worker_endpoint (rig.sch));
+    zstr_send (junk, "garbage on the wire");
+    zstr_sendx (junk, "two", "frames", NULL);
+    zstr_send (rig.gw, "\xff\xff\xff\xff");
+    zstr_sendx (rig.gw, "two", "frames", NULL);
+    s_pump (&rig, 100, NULL, NULL);
+    zsock_destroy (&junk);
+    cat = s_catalog (&rig, &env);
+    CHECK (cat != NULL);
+    mt_codec_free (&env);
+    int want = accepted;
+    s_pump (&rig, 5000, s_until_count, &want);
+    for (int i = 0; i < 5; i++) {
+        done = s_done_of (&rig, fill [i], 100);
+        if (done)
+            CHECK_INT (done->error, MT__ERROR_CODE__ERR_NONE);
+    }
+
+    //  Worker loss: a running job ends with ERR_WORKER_LOST; the queued job
+    //  of a model nobody serves any more is not left hanging
+    s_submit (&rig, "l-1", "t5", "m1", 0, 5);
+    s_submit (&rig, "l-2", "t5", "m1", 0, 5);
+    s_submit (&rig, "l-3", "t5", "m1", 0, 5);
+    accepted += 3;
+    s_pump (&rig, 2000, s_until_text, "l-1");
+    wa_server_destroy (&rig.wa);
+    uint64_t t0 = mt_mono_ms ();
+    done = s_done_of (&rig, "l-1", 2000);
+    uint64_t waited = mt_mono_ms () - t0;
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_WORKER_LOST);
+        CHECK_STR (done->error_message, "worker lost");
+        CHECK_MSG (waited < 1000, "worker loss took %llu ms", (unsigned long long) waited);
+    }
+    done = s_done_of (&rig, "l-3", 1000);
+    if (done)
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_NO_CAPACITY);
+    CHECK_INT (sch_server_workers (rig.sch), 0);
+    CHECK_INT (sch_server_queued (rig.sch), 0);
+    CHECK_INT (sch_server_running (rig.sch), 0);
+    //  Exactly one JobDone per accepted job, streams in order
+    s_pump (&rig, 200, NULL, NULL);
+    CHECK_INT (rig.done_count, accepted);
+    CHECK_INT (zhashx_size (rig.done), accepted);
+    CHECK_INT (rig.chunk_gaps, 0);
+
+    zlistx_destroy (&rig.inbox);
+    zhashx_destroy (&rig.text);
+    zhashx_destroy (&rig.done);
+    zsock_destroy (&rig.gw);
+    zsock_destroy (&rig.tokens);
+    free (rig.token_endpoint);
+    sch_server_destroy (&rig.sch);
+    return mt_test_done ("test_sch_server");
+}
