@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench`): loads the whole stack over HTTP with wrk and reports
+# requests/s, p50/p99 latency, CPU per request and peak RSS of every service, next to
+# a baseline measured in the same run (a plain static HTTP responder on this machine).
+# It reports; it never fails on a number. Every process it starts is stopped on exit.
+#
+# Environment (all optional):
+#   BUILD                 build folder holding bin/mt-*                       (build)
+#   MT_BENCH_DURATION     seconds per wrk run                                 (10)
+#   MT_BENCH_THREADS      wrk threads                                         (2)
+#   MT_BENCH_CONNS        wrk connections                                     (64)
+#   MT_BENCH_STREAMS      concurrent SSE streams held for the streams figure  (2000; 0 = skip)
+#   MT_BENCH_KEEP=1       keep the temporary folder (logs) after the run
+set -uo pipefail
+
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$(pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) BIN="$BUILD/bin" ;; *) BIN="$ROOT/$BUILD/bin" ;; esac
+DUR=${MT_BENCH_DURATION:-10}
+THREADS=${MT_BENCH_THREADS:-2}
+CONNS=${MT_BENCH_CONNS:-64}
+NSTREAMS=${MT_BENCH_STREAMS:-2000}
+HZ=$(getconf CLK_TCK)
+
+say () { echo "bench: $*" >&2; }
+
+for s in migrate auth-gateway scheduler quota-enforcer metering worker-adapter; do
+    [ -x "$BIN/mt-$s" ] || { say "$BIN/mt-$s not found: build first (make BUILD=$BUILD)"; exit 1; }
+done
+command -v wrk >/dev/null || { say "wrk not found (apt-get install wrk)"; exit 1; }
+
+# More descriptors for thousands of streams (gateway and client inherit it).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+TMP=$(mktemp -d /tmp/mt-bench.XXXXXX)
+mkdir -p "$TMP/log"
+PIDS=()          # every process we started, in start order
+PG_STARTED=0
+
+cleanup () {
+    trap '' INT TERM
+    local p
+    # reverse order: load tools and the gateway first, metering last
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[$i]}" 2>/dev/null
+    done
+    for ((n = 0; n < 150; n++)); do
+        alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" -eq 0 ] && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    [ "$PG_STARTED" -eq 1 ] && bash deploy/dev/pg.sh stop "$TMP/pg" >/dev/null 2>&1
+    if [ "${MT_BENCH_KEEP:-0}" = 1 ]; then say "logs kept in $TMP/log"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- free 127.0.0.1 ports -------------------------------------------------------------
+NEXT_PORT=$((20000 + RANDOM % 20000))
+port_busy () { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+free_port () {   # sets PORT
+    while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
+    PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + 1))
+}
+free_port; PG_PORT=$PORT
+free_port; GW_PORT=$PORT;   free_port; TOKEN_PORT=$PORT
+free_port; SCHED_GW=$PORT;  free_port; SCHED_WK=$PORT; free_port; SCHED_M=$PORT
+free_port; QE_PORT=$PORT;   free_port; QE_M=$PORT
+free_port; MTR_PORT=$PORT;  free_port; MTR_M=$PORT
+free_port; WK1_M=$PORT;     free_port; WK2_M=$PORT;    free_port; WK3_M=$PORT
+free_port; NODE_PORT=$PORT
+
+# ---- PostgreSQL and services ---------------------------------------------------------------
+say "PostgreSQL on 127.0.0.1:$PG_PORT ($TMP)"
+PG_STARTED=1
+bash deploy/dev/pg.sh start "$TMP/pg" "$PG_PORT" || { say "PostgreSQL did not start"; exit 1; }
+export MT_PG_DSN
+MT_PG_DSN=$(bash deploy/dev/pg.sh dsn "$PG_PORT")
+"$BIN/mt-migrate" --pg-dsn="$MT_PG_DSN" --dir="$ROOT/sql/migrations" >"$TMP/log/migrate.log" 2>&1 \
+    || { say "migrations failed:"; tail -n 20 "$TMP/log/migrate.log" >&2; exit 1; }
+
+MT_ADMIN_TOKEN="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; export MT_ADMIN_TOKEN
+export MT_SCHED_GATEWAY_BIND="tcp://127.0.0.1:$SCHED_GW" MT_SCHED_WORKER_BIND="tcp://127.0.0.1:$SCHED_WK"
+export MT_SCHED_METRICS_PORT=$SCHED_M
+export MT_QE_BIND="tcp://127.0.0.1:$QE_PORT" MT_QE_METRICS_PORT=$QE_M
+export MT_MTR_BIND="tcp://127.0.0.1:$MTR_PORT" MT_MTR_METRICS_PORT=$MTR_M
+export MT_GW_HTTP_PORT=$GW_PORT MT_GW_HTTP_BIND=127.0.0.1 MT_GW_DRAIN_MS=1000
+export MT_GW_TOKEN_BIND="tcp://127.0.0.1:$TOKEN_PORT" MT_GW_TOKEN_ENDPOINT="tcp://127.0.0.1:$TOKEN_PORT"
+export MT_GW_SCHEDULER="tcp://127.0.0.1:$SCHED_GW" MT_GW_QUOTA="tcp://127.0.0.1:$QE_PORT"
+export MT_GW_METERING="tcp://127.0.0.1:$MTR_PORT" MT_WA_SCHEDULER="tcp://127.0.0.1:$SCHED_WK"
+export MT_SCHED_METRICS_BIND=127.0.0.1 MT_QE_METRICS_BIND=127.0.0.1 MT_MTR_METRICS_BIND=127.0.0.1 MT_WA_METRICS_BIND=127.0.0.1
+
+declare -A PID_OF
+start () {   # name, env assignments..., binary
+    local name=$1; shift
+    env "$@" >"$TMP/log/$name.log" 2>&1 </dev/null &
+    PIDS+=($!); PID_OF[$name]=$!
+}
+start quota-enforcer "$BIN/mt-quota-enforcer"
+start metering "$BIN/mt-metering"
+start scheduler "$BIN/mt-scheduler"
+start auth-gateway "$BIN/mt-auth-gateway"
+# The load: 2 standard workers x 256 slots, zero-delay simulator, 16 tokens.
+start worker-std-1 MT_WA_ID=bench-std-1 MT_WA_POOL=standard MT_WA_MODELS=sim-small MT_WA_SLOTS=256 \
+    MT_WA_BACKEND=sim MT_WA_SIM_TTFT_MS=0 MT_WA_SIM_ITL_MS=0 MT_WA_SIM_TOKENS=16 \
+    MT_WA_METRICS_PORT=$WK1_M "$BIN/mt-worker-adapter"
+start worker-std-2 MT_WA_ID=bench-std-2 MT_WA_POOL=standard MT_WA_MODELS=sim-small MT_WA_SLOTS=256 \
+    MT_WA_BACKEND=sim MT_WA_SIM_TTFT_MS=0 MT_WA_SIM_ITL_MS=0 MT_WA_SIM_TOKENS=16 \
+    MT_WA_METRICS_PORT=$WK2_M "$BIN/mt-worker-adapter"
+# The streams figure: a slow premium worker with room for every stream.
+PREM_SLOTS=$((NSTREAMS > 8 ? NSTREAMS + 16 : 8))
+start worker-prem-1 MT_WA_ID=bench-prem-1 MT_WA_POOL=premium MT_WA_MODELS=sim-large \
+    MT_WA_SLOTS=$PREM_SLOTS MT_WA_BACKEND=sim MT_WA_SIM_TTFT_MS=50 MT_WA_SIM_ITL_MS=1000 \
+    MT_WA_SIM_TOKENS=60 MT_WA_METRICS_PORT=$WK3_M "$BIN/mt-worker-adapter"
+SERVICES=(auth-gateway scheduler quota-enforcer metering worker-std-1 worker-std-2 worker-prem-1)
+
+URL="http://127.0.0.1:$GW_PORT"
+up=0
+for ((i = 0; i < 150; i++)); do
+    curl -fsS -m 1 "$URL/healthz" >/dev/null 2>&1 && { up=1; break; }
+    sleep 0.2
+done
+[ "$up" -eq 1 ] || { say "gateway /healthz never answered; last log lines:"; tail -n 20 "$TMP/log/auth-gateway.log" >&2; exit 1; }
+
+# Baseline responder: node, a fixed JSON body.
+node -e '
+const body = JSON.stringify({id:"chatcmpl-x",object:"chat.completion",choices:[{index:0,message:{role:"assistant",content:"hello"},finish_reason:"stop"}],usage:{prompt_tokens:3,completion_tokens:1,total_tokens:4}});
+require("http").createServer((q, r) => { q.resume(); q.on("end", () => { r.writeHead(200, {"Content-Type": "application/json"}); r.end(body); }); })
+  .listen(+process.argv[1], "127.0.0.1");
+' "$NODE_PORT" >"$TMP/log/node-baseline.log" 2>&1 &
+PIDS+=($!)
+
+# ---- tenants ---------------------------------------------------------------------------
+admin () { curl -s -m 10 -H "Authorization: Bearer $MT_ADMIN_TOKEN" -H 'Content-Type: application/json' "$@"; }
+json_field () { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const v=JSON.parse(s)[process.argv[1]];console.log(v===undefined||v===null?"":v)}catch(e){console.log("")}})' "$1"; }
+BIG='"max_concurrent_requests":10000,"requests_per_minute":1000000000,"tokens_per_minute":1000000000000,"daily_token_limit":1000000000000000'
+reply=$(admin -X POST "$URL/admin/v1/tenants" -d "{\"name\":\"bench\",\"tier\":\"pro\",$BIG}")
+KEY=$(printf '%s' "$reply" | json_field api_key)
+TID=$(printf '%s' "$reply" | json_field id)
+if [ -n "$TID" ]; then   # in case the create body ignores the overrides
+    admin -X PATCH "$URL/admin/v1/tenants/$TID" -d "{$BIG}" >/dev/null
+fi
+reply2=$(admin -X POST "$URL/admin/v1/tenants" -d "{\"name\":\"bench-streams\",\"tier\":\"enterprise\",$BIG}")
+SKEY=$(printf '%s' "$reply2" | json_field api_key)
+STID=$(printf '%s' "$reply2" | json_field id)
+[ -n "$STID" ] && admin -X PATCH "$URL/admin/v1/tenants/$STID" -d "{$BIG}" >/dev/null
+[ -n "$KEY" ] || say "could not create the bench tenant: $reply"
+sleep 1   # let every gateway cache see the tenants
+
+BODY='{"model":"sim-small","max_tokens":16,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+SBODY='{"model":"sim-small","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+say "sanity request:"
+curl -s -m 10 -w ' [HTTP %{http_code}]\n' "$URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' -d "$BODY" | head -c 600 >&2
+echo >&2
+
+lua () {   # file, body
+    cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.body = [[$2]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+EOF
+}
+lua "$TMP/chat.lua" "$BODY"
+lua "$TMP/stream.lua" "$SBODY"
+
+# ---- measurement helpers ------------------------------------------------------------------
+cpu_ticks () { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hwm_kib () { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_kib () { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+declare -A RPS P50 P99 ERRS REQS CPU
+# run_wrk label url [lua]: wrk output into $TMP/<label>.wrk, CPU deltas into CPU[label,svc]
+run_wrk () {
+    local label=$1 url=$2 script=${3:-}
+    declare -A before
+    for s in "${SERVICES[@]}"; do before[$s]=$(cpu_ticks "${PID_OF[$s]}"); done
+    say "wrk $label: -t$THREADS -c$CONNS -d${DUR}s $url"
+    wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency ${script:+-s "$script"} "$url" >"$TMP/$label.wrk" 2>&1
+    for s in "${SERVICES[@]}"; do
+        CPU[$label,$s]=$(( $(cpu_ticks "${PID_OF[$s]}") - ${before[$s]} ))
+    done
+    local f="$TMP/$label.wrk"
+    RPS[$label]=$(awk '/^Requests\/sec:/ { print $2 }' "$f")
+    P50[$label]=$(awk '$1 == "50%" { print $2 }' "$f")
+    P99[$label]=$(awk '$1 == "99%" { print $2 }' "$f")
+    REQS[$label]=$(awk '/requests in/ { print $1 }' "$f")
+    local non2xx sock
+    non2xx=$(awk '/Non-2xx/ { print $NF }' "$f")
+    sock=$(awk -F'[ ,]+' '/Socket errors/ { print $4 + $6 + $8 + $10 }' "$f")
+    ERRS[$label]=$(( ${non2xx:-0} + ${sock:-0} ))
+    [ -n "${RPS[$label]}" ] || { say "wrk $label produced no result:"; cat "$f" >&2; }
+}
+
+run_wrk node-static "http://127.0.0.1:$NODE_PORT/v1/chat/completions"
+run_wrk gw-healthz "$URL/healthz"
+run_wrk chat "$URL/v1/chat/completions" "$TMP/chat.lua"
+if [ "${ERRS[chat]:-0}" -gt 0 ]; then
+    say "chat run had ${ERRS[chat]} errors; one answer now:"
+    curl -s -m 10 -D - "$URL/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+        -H 'Content-Type: application/json' -d "$BODY" | head -c 800 >&2; echo >&2
+fi
+run_wrk stream "$URL/v1/chat/completions" "$TMP/stream.lua"
+
+# ---- streams figure ------------------------------------------------------------------------
+STREAMS_LINE="streams: skipped"
+if [ "$NSTREAMS" -gt 0 ] && [ -n "$SKEY" ]; then
+    gw=${PID_OF[auth-gateway]}
+    rss0=$(rss_kib "$gw")
+    say "holding $NSTREAMS concurrent SSE streams (sim-large, 1 token/s)"
+    node -e '
+const http = require("http");
+const [port, key, n, readyFile, doneFile] = [+process.argv[1], process.argv[2], +process.argv[3], process.argv[4], process.argv[5]];
+const fs = require("fs");
+const body = JSON.stringify({model: "sim-large", stream: true, max_tokens: 60, messages: [{role: "user", content: "hold"}]});
+let open = 0, failed = 0, settled = 0, reqs = [], statuses = {};
+const t0 = Date.now();
+function report () {
+  fs.writeFileSync(readyFile, `open=${open} failed=${failed} ms=${Date.now() - t0} statuses=${JSON.stringify(statuses)}\n`);
+}
+for (let i = 0; i < n; i++) {
+  const r = http.request({host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", agent: false,
+    headers: {"Content-Type": "application/json", "Authorization": "Bearer " + key, "Content-Length": Buffer.byteLength(body)}},
+    res => {
+      statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
+      let first = true;
+      res.on("data", () => { if (first) { first = false; if (res.statusCode === 200) open++; else failed++; settled++; if (settled === n) report(); } });
+      res.on("error", () => {});
+    });
+  r.on("error", () => { failed++; settled++; if (settled === n) report(); });
+  r.end(body); reqs.push(r);
+}
+setTimeout(report, 30000);
+const iv = setInterval(() => { if (fs.existsSync(doneFile)) { clearInterval(iv); for (const r of reqs) r.destroy(); setTimeout(() => process.exit(0), 200); } }, 100);
+' "$GW_PORT" "$SKEY" "$NSTREAMS" "$TMP/streams.ready" "$TMP/streams.done" >"$TMP/log/streams-client.log" 2>&1 &
+    spid=$!; PIDS+=("$spid")
+    for ((i = 0; i < 400; i++)); do [ -s "$TMP/streams.ready" ] && break; sleep 0.1; done
+    sleep 0.5
+    rss1=$(rss_kib "$gw")
+    res=$(cat "$TMP/streams.ready" 2>/dev/null || echo "no answer in 40 s")
+    touch "$TMP/streams.done"
+    wait "$spid" 2>/dev/null
+    sleep 2   # let the gateway see the disconnects and cancel the jobs
+    open=$(sed -n 's/.*open=\([0-9]*\).*/\1/p' <<<"$res"); open=${open:-0}
+    per=""
+    [ "$open" -gt 0 ] && per=$(awk -v a="$rss0" -v b="$rss1" -v n="$open" 'BEGIN { printf ", %.1f KiB per stream", (b - a) / n }')
+    STREAMS_LINE=$(awk -v r="$res" -v a="$rss0" -v b="$rss1" -v p="$per" \
+        'BEGIN { printf "streams: %s; gateway RSS %.1f MiB before, %.1f MiB with the streams open%s", r, a/1024, b/1024, p }')
+fi
+
+# ---- report ----------------------------------------------------------------------------------
+ratio () { awk -v a="${RPS[$1]:-0}" -v b="${RPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+cpu_ms () { awk -v t="${CPU[$1,$2]:-0}" -v n="${REQS[$1]:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.4f", t * 1000 / hz / n; else printf "-" }'; }
+{
+echo
+echo "mt-serve bench: $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DUR}s; simulator 16 tokens, 0 ms TTFT/ITL;"
+echo "2 standard workers x 256 slots; tenant tier pro with limits lifted. Everything on one machine."
+echo
+printf '%-34s %12s %10s %10s %10s %8s\n' run requests req/s p50 p99 errors
+for l in node-static gw-healthz chat stream; do
+    case $l in
+        node-static) name="baseline: node static JSON" ;;
+        gw-healthz) name="baseline: gateway GET /healthz" ;;
+        chat) name="chat completion, non-stream" ;;
+        stream) name="chat completion, stream (SSE)" ;;
+    esac
+    printf '%-34s %12s %10s %10s %10s %8s\n' "$name" "${REQS[$l]:--}" "${RPS[$l]:--}" "${P50[$l]:--}" "${P99[$l]:--}" "${ERRS[$l]:--}"
+done
+echo
+echo "ratios: non-stream/node-static $(ratio chat node-static), non-stream/gateway-healthz $(ratio chat gw-healthz), stream/non-stream $(ratio stream chat)"
+echo
+printf '%-18s %16s %16s %14s\n' service "CPU ms/req" "CPU ms/req" "peak RSS"
+printf '%-18s %16s %16s %14s\n' "" "(non-stream)" "(stream)" "(VmHWM)"
+for s in "${SERVICES[@]}"; do
+    pid=${PID_OF[$s]}
+    alive=""; kill -0 "$pid" 2>/dev/null || alive=" (died!)"
+    printf '%-18s %16s %16s %11s MiB%s\n' "$s" "$(cpu_ms chat "$s")" "$(cpu_ms stream "$s")" \
+        "$(awk -v k="$(hwm_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')" "$alive"
+done
+echo
+echo "$STREAMS_LINE"
+echo
+} | tee "$TMP/report.txt"
+exit 0
