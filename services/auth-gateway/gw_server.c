@@ -1291,6 +1291,45 @@ s_heartbeat (gw_server_t *self)
     mt_codec_send (self->scheduler, NULL, &env);
 }
 
+//  The drain time is over: end every request still open with an error (an
+//  error event on a started stream), resume it, and let MHD write that out.
+//  MHD must not be stopped with connections still suspended.
+static void
+s_close_open (gw_server_t *self)
+{
+    zlistx_t *open = zhashx_values (self->reqs);
+    size_t closed = 0;
+    for (gw_req_t *req = zlistx_first (open); req; req = zlistx_next (open)) {
+        if (!req->conn)
+            continue;
+        const mt_error_t *err = mt_error_lookup ("service_unavailable");
+        const char *msg = "The gateway is shutting down.";
+        if (req->sse && req->phase == P_SENT) {
+            if (!gw_sse_closed (req->sse)) {
+                char *event = mt_error_body (err, msg, NULL, NULL);
+                if (event)
+                    gw_sse_event (req->sse, event, strlen (event));
+                free (event);
+                gw_sse_done (req->sse);
+            }
+        }
+        else
+        if (req->phase != P_SENT && req->phase != P_RESPOND)
+            s_set_error (req, err, msg, NULL, NULL);
+        if (req->suspended) {
+            s_resume (req);
+            closed++;
+        }
+    }
+    zlistx_destroy (&open);
+    for (int i = 0; i < 20; i++) {
+        MHD_run (self->daemon);
+        usleep (5000);
+    }
+    if (closed)
+        mt_log ("drain-timeout closed=%zu", closed);
+}
+
 //  --------------------------------------------------------------------------
 //  Set-up, loop, tear-down
 
@@ -1405,6 +1444,7 @@ gw_server_run (const gw_server_config_t *config)
 
     uint64_t next_second = 0;
     uint64_t drain_deadline = 0;
+    bool closed_open = false;
     s_heartbeat (self);
     while (true) {
         if (mt_stopping () && !self->draining) {
@@ -1417,10 +1457,16 @@ gw_server_run (const gw_server_config_t *config)
                     (long long) mt_metric_value (self->m_streams));
         }
         if (self->draining) {
-            bool streams_done = self->active == 0 || mt_mono_ms () >= drain_deadline;
-            bool usage_done = zhashx_size (self->usage) == 0
-                           || mt_mono_ms () >= drain_deadline + 3000;
-            if (streams_done && usage_done)
+            //  Open requests may finish until the deadline; then they are
+            //  closed, and cancelled jobs get a last moment to report usage.
+            uint64_t now = mt_mono_ms ();
+            if (now >= drain_deadline && !closed_open) {
+                s_close_open (self);
+                closed_open = true;
+            }
+            bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
+                      && zhashx_size (self->usage) == 0;
+            if (quiet || now >= drain_deadline + 3000)
                 break;
         }
         zmq_pollitem_t items [] = {
@@ -1453,6 +1499,8 @@ gw_server_run (const gw_server_config_t *config)
             s_keepalive (self);
         }
     }
+    if (!closed_open)
+        s_close_open (self);
     mt_log ("stopping active=%zu usage-pending=%zu", self->active, zhashx_size (self->usage));
     rc = 0;
 

@@ -319,35 +319,56 @@ s_send_next (sch_server_t *self, s_worker_t *w, sch_fairq_t *q)
     return true;
 }
 
+//  The queue of the next model this worker should take a job from, or NULL.
+//  Models of a worker take turns.
+static sch_fairq_t *
+s_worker_queue (sch_server_t *self, s_worker_t *w, size_t *index_p)
+{
+    for (size_t i = 0; i < w->nmodels; i++) {
+        size_t index = (w->rr + i) % w->nmodels;
+        char key [2 * S_NAME_MAX + 2];
+        s_queue_key (key, sizeof key, w->pool, w->models [index]);
+        sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
+        if (q && sch_fairq_size (q) > 0) {
+            *index_p = index;
+            return q;
+        }
+    }
+    return NULL;
+}
+
 //  While some worker has credit and a job waits for a model it serves, send
-//  it the next job. Workers take turns, one job each per pass.
+//  the next job to the worker with the most free slots, so load spreads over
+//  the pool instead of filling one engine first.
 static void
 s_dispatch (sch_server_t *self)
 {
     self->dispatch_round++;
-    bool progress = true;
-    while (progress && self->queued > 0) {
-        progress = false;
-        s_worker_t *w = (s_worker_t *) zhashx_first (self->workers);
-        while (w) {
-            if (w->nmodels && w->blocked_round != self->dispatch_round
-            && s_worker_credit (w) > 0) {
-                for (size_t i = 0; i < w->nmodels; i++) {
-                    size_t index = (w->rr + i) % w->nmodels;
-                    char key [2 * S_NAME_MAX + 2];
-                    s_queue_key (key, sizeof key, w->pool, w->models [index]);
-                    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
-                    if (!q || sch_fairq_size (q) == 0)
-                        continue;
-                    if (s_send_next (self, w, q)) {
-                        progress = true;
-                        w->rr = index + 1;
-                    }
-                    break;
-                }
+    while (self->queued > 0) {
+        s_worker_t *best = NULL;
+        sch_fairq_t *best_q = NULL;
+        size_t best_index = 0;
+        uint32_t best_credit = 0;
+        for (s_worker_t *w = (s_worker_t *) zhashx_first (self->workers); w;
+             w = (s_worker_t *) zhashx_next (self->workers)) {
+            if (!w->nmodels || w->blocked_round == self->dispatch_round)
+                continue;
+            uint32_t credit = (uint32_t) s_worker_credit (w);
+            if (credit <= best_credit)
+                continue;
+            size_t index;
+            sch_fairq_t *q = s_worker_queue (self, w, &index);
+            if (q) {
+                best = w;
+                best_q = q;
+                best_index = index;
+                best_credit = credit;
             }
-            w = (s_worker_t *) zhashx_next (self->workers);
         }
+        if (!best)
+            break;
+        if (s_send_next (self, best, best_q))
+            best->rr = best_index + 1;
     }
     s_update_gauges (self);
 }
