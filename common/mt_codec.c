@@ -15,6 +15,17 @@ mt_codec_decode (const uint8_t *data, size_t size)
     return env;
 }
 
+zsock_t *
+mt_codec_socket (int type)
+{
+    zsock_t *sock = zsock_new (type);
+    if (sock) {
+        zsock_set_maxmsgsize (sock, (int) MT_CODEC_MAX_FRAME);
+        zsock_set_linger (sock, 0);
+    }
+    return sock;
+}
+
 void
 mt_codec_free (Mt__Envelope **env_p)
 {

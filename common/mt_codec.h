@@ -7,7 +7,12 @@
 #include "mt.pb-c.h"
 
 //  Largest Envelope accepted from the wire; bigger frames are dropped.
-#define MT_CODEC_MAX_FRAME (8u * 1024u * 1024u)
+#define MT_CODEC_MAX_FRAME (32u * 1024u * 1024u)
+
+//  Create a socket that refuses frames over MT_CODEC_MAX_FRAME at the wire
+//  (a peer cannot make libzmq allocate what it declares) and never lingers.
+//  Caller owns; destroy with zsock_destroy.
+zsock_t *mt_codec_socket (int type);
 
 //  Decode one Envelope. Returns NULL on garbage, an empty body or an
 //  oversized frame. Caller owns; free with mt_codec_free.

@@ -1336,7 +1336,7 @@ s_close_open (gw_server_t *self)
 static zsock_t *
 s_dealer (const char *endpoint)
 {
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
         return NULL;
     zsock_set_sndhwm (sock, 200000);
@@ -1407,7 +1407,7 @@ gw_server_run (const gw_server_config_t *config)
     self->scheduler = s_dealer (config->scheduler);
     self->quota = s_dealer (config->quota);
     self->metering = s_dealer (config->metering);
-    self->tokens = zsock_new (ZMQ_ROUTER);
+    self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto cleanup;
     zsock_set_rcvhwm (self->tokens, 200000);

@@ -92,6 +92,8 @@ gw_sse_read (gw_sse_t *self, char *dst, size_t max)
     size_t n = self->tail - self->head;
     if (n > max)
         n = max;
+    if (n == 0)
+        return 0;
     memcpy (dst, self->data + self->head, n);
     self->head += n;
     return n;

@@ -18,6 +18,7 @@
 #include "mt_util.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,7 @@ s_actor (zsock_t *pipe, void *args)
             s_reload (&self, "retry");
     }
     PQfinish (self.conn);
+    OPENSSL_thread_stop ();         //  free this thread's RNG state before exit
 }
 
 //  ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ static mt_opt_t s_opts [] = {
     { "admin-token", "MT_ADMIN_TOKEN", MT_OPT_STRING, "", 0, 0, "admin API bearer token (empty: admin API off)" },
     { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000, "wait for PostgreSQL at start" },
-    { "max-body", "MT_GW_MAX_BODY", MT_OPT_INT, "1048576", 1024, 67108864, "largest request body, bytes" },
+    { "max-body", "MT_GW_MAX_BODY", MT_OPT_INT, "1048576", 1024, 8388608, "largest request body, bytes" },
     { "service-timeout-ms", "MT_GW_SERVICE_TIMEOUT_MS", MT_OPT_INT, "3000", 100, 600000, "wait for a service's answer" },
     { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },

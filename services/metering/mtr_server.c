@@ -57,7 +57,7 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
     self->batch_ms = batch_ms;
     self->pending_max = self->batch_max * S_PENDING_FACTOR;
     self->queue = zlistx_new ();
-    self->router = zsock_new (ZMQ_ROUTER);
+    self->router = mt_codec_socket (ZMQ_ROUTER);
     if (!self->queue || !self->router || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
         mtr_server_destroy (&self);

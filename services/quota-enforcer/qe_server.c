@@ -40,7 +40,7 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
         return NULL;
     }
     self->quota = quota;
-    self->router = zsock_new (ZMQ_ROUTER);
+    self->router = mt_codec_socket (ZMQ_ROUTER);
     if (!self->router || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
         qe_server_destroy (&self);

@@ -794,7 +794,7 @@ s_sweep (sch_server_t *self, uint64_t now)
 static zsock_t *
 s_router_bind (const char *endpoint, char **bound)
 {
-    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    zsock_t *sock = mt_codec_socket (ZMQ_ROUTER);
     if (!sock)
         return NULL;
     zsock_set_sndhwm (sock, S_SNDHWM);

@@ -106,7 +106,7 @@ s_gateway (wa_server_t *self, const char *endpoint, const char *req_id)
                 *endpoint? "too many gateways": "no reply_to");
         return NULL;
     }
-    sock = zsock_new (ZMQ_DEALER);
+    sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
         return NULL;
     zsock_set_sndhwm (sock, S_HWM);
@@ -507,7 +507,7 @@ wa_server_new (const wa_server_config_t *config)
             return NULL;
         }
     }
-    self->scheduler = zsock_new (ZMQ_DEALER);
+    self->scheduler = mt_codec_socket (ZMQ_DEALER);
     if (!self->scheduler) {
         wa_server_destroy (&self);
         return NULL;

@@ -1,0 +1,212 @@
+//  Integration suite runner: one PostgreSQL, a few stacks of the real
+//  services, tests run one at a time with a time bound each. Prints
+//  "ok - name" / "not ok - name: reason" and ends with
+//  "integration: N passed, N failed" (tests/run.sh parses that line).
+//
+//  BUILD=<dir> node tests/integration/run.mjs      (MT_SANITIZED=1: bounds x3)
+//  MT_IT_ONLY=<regex>   run only the tests whose name matches (plus setup)
+//  MT_IT_KEEP=1         keep the temporary folder (logs, database)
+//  MT_IT_TIMES=1        print each test's duration
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+    BUILD, SANITIZED, ms, sleep, Postgres, Stack, killAllSync, newTmpDir, fmtExit, TestFailure,
+} from './harness.mjs';
+import apiTests from './t_api.mjs';
+import slowTests from './t_slow.mjs';
+import openaiTests from './t_openai.mjs';
+
+const GROUPS = [
+    //  Fast simulator: most of the API.
+    { name: 'fast', opts: { name: 'fast', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536 },
+      tests: [...apiTests, ...openaiTests] },
+    //  Slow simulator (50 ms between tokens): requests stay in flight long
+    //  enough to test concurrency leases and disconnects.
+    { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
+      tests: slowTests },
+];
+
+const only = process.env.MT_IT_ONLY ? new RegExp(process.env.MT_IT_ONLY) : null;
+let passed = 0;
+let failed = 0;
+let tmp = null;
+let pg = null;
+let interrupted = false;
+
+function out(line) { process.stdout.write(line + '\n'); }
+
+function report(name, err) {
+    if (!err) {
+        passed++;
+        out(`ok - ${name}`);
+    } else {
+        failed++;
+        const reason = err instanceof TestFailure || err instanceof Error ? err.message : String(err);
+        out(`not ok - ${name}: ${reason.replace(/\s+/g, ' ').slice(0, 600)}`);
+        if (!(err instanceof TestFailure) && err instanceof Error && err.stack && process.env.MT_IT_STACK)
+            out('#   ' + err.stack.split('\n').slice(1, 4).join('\n#   '));
+    }
+}
+
+//  The tail of every log that grew since `marks` (or all logs).
+function printTails(stack, marks, lines = 15) {
+    if (!stack) return;
+    for (const s of stack.services) {
+        const text = s.readLog(marks ? marks[s.name] || 0 : 0);
+        if (!text.trim()) continue;
+        const tail = text.trimEnd().split('\n').slice(-lines);
+        out(`#   --- ${s.name}.log (${fmtExit(s.exit)}), last ${tail.length} lines`);
+        for (const l of tail) out(`#   ${l.slice(0, 300)}`);
+    }
+}
+
+async function bounded(promise, bound, what) {
+    let timer;
+    const t = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new TestFailure(`${what}: timed out after ${bound} ms`)), bound);
+    });
+    try {
+        return await Promise.race([promise, t]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+function finish(code) {
+    out(`integration: ${passed} passed, ${failed} failed`);
+    if (tmp && (failed === 0 && !process.env.MT_IT_KEEP)) {
+        try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* best effort */ }
+    } else if (tmp) {
+        out(`# logs and database kept in ${tmp}`);
+    }
+    //  Exit once stdout has taken everything (it may be a pipe).
+    process.exitCode = code;
+    process.stdout.write('', () => process.exit(code));
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+        if (interrupted) return;
+        interrupted = true;
+        out(`# interrupted by ${sig}: stopping every process`);
+        killAllSync();
+        failed++;
+        finish(1);
+    });
+}
+process.on('exit', () => killAllSync());
+
+async function runTest(stack, t) {
+    const marks = {};
+    if (stack) for (const s of stack.services) marks[s.name] = s.logSize();
+    let err = null;
+    const t0 = Date.now();
+    try {
+        if (stack) stack.gatewayAlive();
+        await bounded(Promise.resolve().then(() => t.fn({ stack, pg })), ms(t.timeout || 30000), t.name);
+    } catch (e) {
+        err = e;
+    }
+    if (stack) {
+        //  No test may crash a service or wake a sanitizer.
+        const notes = [];
+        for (const s of stack.services) {
+            const san = s.sanitizerReport(marks[s.name]);
+            if (!s.running && !s.reportedDead) {
+                s.reportedDead = true;
+                notes.push(`${s.name} died (${fmtExit(s.exit)})${san ? ': ' + san : ''}`);
+            } else if (san) {
+                notes.push(`${s.name}: ${san}`);
+            }
+        }
+        if (notes.length)
+            err = new TestFailure(notes.join('; ') + (err ? ` [test: ${err.message}]` : ''));
+    }
+    report(t.name, err);
+    if (process.env.MT_IT_TIMES) out(`#   ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+    if (err) printTails(stack, marks);
+}
+
+async function main() {
+    out(`# integration: BUILD=${BUILD}${SANITIZED ? ' (sanitized: bounds x3)' : ''}`);
+    const t0 = Date.now();
+    tmp = newTmpDir();
+    pg = new Postgres(tmp);
+    //  PostgreSQL and migrations: the base of everything else.
+    let pgErr = null;
+    try {
+        await pg.start();
+        const m1 = await pg.migrate();
+        if (m1.code !== 0) throw new TestFailure(`mt-migrate exited ${m1.code}: ${(m1.stderr || m1.error).trim().slice(-400)}`);
+        const tables = (await pg.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"))
+            .map((r) => r[0]);
+        for (const t of ['tiers', 'tenants', 'api_keys', 'request_logs', 'usage_records', 'schema_migrations'])
+            if (!tables.includes(t)) throw new TestFailure(`table ${t} missing after migrate (have ${tables.join(',')})`);
+        const tiers = (await pg.query('SELECT name, pool FROM tiers ORDER BY name')).map((r) => r.join(':'));
+        if (tiers.join(',') !== 'enterprise:premium,free:standard,pro:standard')
+            throw new TestFailure(`tiers: ${tiers.join(',')}`);
+        const before = (await pg.query('SELECT count(*) FROM schema_migrations'))[0][0];
+        const m2 = await pg.migrate();
+        if (m2.code !== 0) throw new TestFailure(`second mt-migrate exited ${m2.code}: ${m2.stderr.trim().slice(-300)}`);
+        const after = (await pg.query('SELECT count(*) FROM schema_migrations'))[0][0];
+        if (before !== after || Number(after) < 1)
+            throw new TestFailure(`schema_migrations: ${before} rows, ${after} after a rerun`);
+    } catch (e) {
+        pgErr = e;
+    }
+    report('postgres: start, migrate, migrate again (idempotent)', pgErr);
+
+    for (const g of GROUPS) {
+        const tests = g.tests.filter((t) => !only || only.test(t.name));
+        if (!tests.length) continue;
+        const g0 = Date.now();
+        let stack = null;
+        let setupErr = pgErr ? new TestFailure('no PostgreSQL') : null;
+        if (!setupErr) {
+            try {
+                stack = new Stack(pg, tmp, g.opts);
+                await bounded(stack.start(), ms(60000), `${g.name} stack start`);
+            } catch (e) {
+                setupErr = e;
+            }
+        }
+        report(`${g.name} stack: every service up, /healthz 200, models listed`, setupErr);
+        if (setupErr) printTails(stack, null, 8);
+        for (const t of tests) {
+            if (setupErr) report(`${g.name}: ${t.name}`, new TestFailure('stack did not start'));
+            else await runTest(stack, { ...t, name: `${g.name}: ${t.name}` });
+        }
+        //  Stopping is a test too: SIGTERM -> exit 0 within the bound.
+        if (stack) {
+            let stopErr = null;
+            const res = await stack.stopAll();
+            const bad = [];
+            for (const [n, r] of Object.entries(res)) {
+                if (r.never) continue;
+                if (r.killed) bad.push(`${n} ignored SIGTERM (killed)`);
+                else if (r.early) {
+                    if (!stack.svc(n).reportedDead && !stack.svc(n).stoppedByTest)
+                        bad.push(`${n} had exited before (${fmtExit(r)})`);
+                } else if (r.code !== 0) bad.push(`${n} exited ${fmtExit(r)}`);
+                const san = stack.svc(n).sanitizerReport(0);
+                if (san) bad.push(`${n}: ${san}`);
+            }
+            if (bad.length) stopErr = new TestFailure(bad.join('; '));
+            report(`${g.name} stack: every service exits 0 on SIGTERM`, stopErr);
+            if (stopErr) printTails(stack, null, 8);
+        }
+        out(`# ${g.name} stack: ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    }
+    await pg.stop();
+    out(`# integration: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await sleep(0);
+    finish(failed > 0 || passed === 0 ? 1 : 0);
+}
+
+main().catch((e) => {
+    out(`# harness error: ${e && e.stack ? e.stack : e}`);
+    failed++;
+    killAllSync();
+    finish(1);
+});
