@@ -59,6 +59,9 @@ typedef struct {
 typedef void (qe_expire_fn) (const char *req_id, const char *tenant_id,
                              uint64_t reserve, void *arg);
 
+//  How long a settled request id is remembered, at most.
+#define QE_SETTLED_TTL_MS 60000
+
 //  Create the quota state; ttl_ms is how long a reservation and a settled id
 //  live. Caller owns; destroy with qe_quota_destroy.
 qe_quota_t *qe_quota_new (uint64_t ttl_ms);
