@@ -176,8 +176,8 @@ s_cleanup () {
     rm -f "$VAR/run.pid"
     s_say "stopped"
 }
-trap 's_cleanup; exit 130' INT
-trap 's_cleanup; exit 143' TERM
+trap 's_cleanup; exit 0' INT
+trap 's_cleanup; exit 0' TERM
 trap 's_cleanup' EXIT
 
 # ---- PostgreSQL ---------------------------------------------------------------------
