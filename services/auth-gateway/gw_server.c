@@ -48,6 +48,12 @@ typedef enum {
 typedef struct _gw_req_t gw_req_t;
 typedef struct _gw_server_t gw_server_t;
 
+//  A deadline list: requests that share one timeout, so in deadline order.
+typedef struct {
+    gw_req_t *head, *tail;
+    uint64_t timeout_ms;
+} s_list_t;
+
 struct _gw_req_t {
     gw_server_t *server;
     char id [48];                   //  request id, x-request-id, ledger event id
@@ -58,6 +64,7 @@ struct _gw_req_t {
     bool backend_busy;              //  a service still owes us an answer
     bool cancel_sent;
     bool accepted;                  //  the scheduler took the job
+    bool timed_out;                 //  gave up on the job; the client was told
     bool indexed;                   //  in server->reqs
     //  body upload
     char *body;
@@ -91,9 +98,10 @@ struct _gw_req_t {
     size_t text_len;
     size_t text_cap;
     uint32_t relayed;               //  completion tokens relayed so far
-    //  waiting list (admit/submit/store deadlines), in deadline order
+    //  deadline list: waiting (admit/submit/store answers) or running (the
+    //  whole job); never both at once
     gw_req_t *wprev, *wnext;
-    bool waiting;
+    s_list_t *list;
     uint64_t deadline;
     //  streams list, for keep-alives
     gw_req_t *sprev, *snext;
@@ -125,7 +133,8 @@ struct _gw_server_t {
     uint64_t catalog_mono;
     zhashx_t *reqs;                 //  id -> gw_req_t (not owned)
     zhashx_t *usage;                //  event id -> s_usage_t (owned)
-    gw_req_t *whead, *wtail;        //  waiting list
+    s_list_t waiting;               //  waiting for a service's answer
+    s_list_t running;               //  job accepted, not yet done
     gw_req_t *shead;                //  streams list
     uint64_t admin_seq;
     size_t active;                  //  requests with a live connection
@@ -150,26 +159,27 @@ s_count_status (gw_server_t *self, unsigned int status)
 }
 
 static void
-s_wait_remove (gw_server_t *self, gw_req_t *req)
+s_list_remove (gw_req_t *req)
 {
-    if (!req->waiting)
+    s_list_t *list = req->list;
+    if (!list)
         return;
-    if (req->wprev) req->wprev->wnext = req->wnext; else self->whead = req->wnext;
-    if (req->wnext) req->wnext->wprev = req->wprev; else self->wtail = req->wprev;
+    if (req->wprev) req->wprev->wnext = req->wnext; else list->head = req->wnext;
+    if (req->wnext) req->wnext->wprev = req->wprev; else list->tail = req->wprev;
     req->wprev = req->wnext = NULL;
-    req->waiting = false;
+    req->list = NULL;
 }
 
 static void
-s_wait_add (gw_server_t *self, gw_req_t *req)
+s_list_add (s_list_t *list, gw_req_t *req)
 {
-    s_wait_remove (self, req);
-    req->deadline = mt_mono_ms () + (uint64_t) self->config->service_timeout_ms;
-    req->wprev = self->wtail;
+    s_list_remove (req);
+    req->deadline = mt_mono_ms () + list->timeout_ms;
+    req->wprev = list->tail;
     req->wnext = NULL;
-    if (self->wtail) self->wtail->wnext = req; else self->whead = req;
-    self->wtail = req;
-    req->waiting = true;
+    if (list->tail) list->tail->wnext = req; else list->head = req;
+    list->tail = req;
+    req->list = list;
 }
 
 static void
@@ -199,7 +209,7 @@ static void
 s_req_free (gw_req_t *req)
 {
     gw_server_t *self = req->server;
-    s_wait_remove (self, req);
+    s_list_remove (req);
     s_stream_remove (self, req);
     if (req->indexed)
         zhashx_delete (self->reqs, req->id);
@@ -463,7 +473,7 @@ s_send_admit (gw_server_t *self, gw_req_t *req)
     env.admit = &admit;
     req->phase = P_ADMIT;
     req->backend_busy = true;
-    s_wait_add (self, req);
+    s_list_add (&self->waiting, req);
     if (mt_codec_send (self->quota, NULL, &env))
         mt_log ("admit-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
@@ -496,7 +506,7 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
     req->phase = P_SUBMIT;
-    s_wait_add (self, req);
+    s_list_add (&self->waiting, req);
     int rc = mt_codec_send (self->scheduler, NULL, &env);
     free (json);
     if (rc)
@@ -509,7 +519,7 @@ static void
 s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const char *message,
                   bool settle)
 {
-    s_wait_remove (self, req);
+    s_list_remove (req);
     if (settle)
         s_send_settle (self, req, 0, true);
     req->backend_busy = false;
@@ -529,7 +539,7 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
         mt_debug ("admit-reply-unknown req=%s", reply->req_id);
         return;
     }
-    s_wait_remove (self, req);
+    s_list_remove (req);
     req->have_limits = true;
     req->lim [0] = reply->limit_requests;
     req->lim [1] = reply->remaining_requests;
@@ -573,7 +583,7 @@ s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
         mt_debug ("submit-reply-unknown req=%s", reply->req_id);
         return;
     }
-    s_wait_remove (self, req);
+    s_list_remove (req);
     if (!reply->accepted) {
         req->retry_after = reply->retry_after_s;
         const mt_error_t *err = mt_error_from_proto (reply->code);
@@ -589,9 +599,9 @@ s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
 static void
 s_accept (gw_server_t *self, gw_req_t *req)
 {
-    s_wait_remove (self, req);
     req->accepted = true;
     req->phase = P_RUNNING;
+    s_list_add (&self->running, req);
     if (!req->conn) {
         s_send_cancel (self, req);
         return;
@@ -657,6 +667,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
         mt_debug ("job-done-unknown req=%s", done->req_id);
         return;
     }
+    s_list_remove (req);
     //  A worker that died cannot report: bill what reached the client
     if (done->completion_tokens < req->relayed) {
         done->completion_tokens = req->relayed;
@@ -676,7 +687,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     s_send_settle (self, req, used, false);
     s_usage_emit (self, req, done, status, http_status);
     req->backend_busy = false;
-    if (!req->conn) {
+    if (!req->conn || req->timed_out) {
         s_req_maybe_free (req);
         return;
     }
@@ -791,7 +802,7 @@ s_on_store (gw_server_t *self)
         snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
         if (req && req->phase == P_STORE) {
-            s_wait_remove (self, req);
+            s_list_remove (req);
             req->backend_busy = false;
             if (!req->conn)
                 s_req_maybe_free (req);
@@ -1004,7 +1015,7 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
     }
     req->phase = P_STORE;
     req->backend_busy = true;
-    s_wait_add (self, req);
+    s_list_add (&self->waiting, req);
 }
 
 static bool
@@ -1247,13 +1258,76 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 //  --------------------------------------------------------------------------
 //  Timers
 
+//  End the client's side of a job that will not finish in time: an error
+//  event on a stream, an error response otherwise.
+static void
+s_fail_client (gw_req_t *req, const mt_error_t *err, const char *msg)
+{
+    if (!req->conn)
+        return;
+    if (req->sse) {
+        if (!gw_sse_closed (req->sse)) {
+            char *event = mt_error_body (err, msg, NULL, NULL);
+            if (event)
+                gw_sse_event (req->sse, event, strlen (event));
+            free (event);
+            gw_sse_done (req->sse);
+        }
+    }
+    else
+    if (req->phase == P_RUNNING)
+        s_set_error (req, err, msg, NULL, NULL);
+    s_resume (req);
+}
+
+//  A job past MT_GW_REQUEST_TIMEOUT_MS: cancel it and tell the client; the
+//  job's JobDone then still settles and bills it. If none comes within the
+//  service timeout (its scheduler lost it), settle what reached the client.
+static void
+s_expire_running (gw_server_t *self)
+{
+    uint64_t now = mt_mono_ms ();
+    while (self->running.head && self->running.head->deadline <= now) {
+        gw_req_t *req = self->running.head;
+        s_list_remove (req);
+        mt_log ("request-timeout req=%s tenant=%s tokens=%u", req->id, req->tenant_id,
+                req->relayed);
+        req->timed_out = true;
+        s_send_cancel (self, req);
+        s_fail_client (req, mt_error_lookup ("service_unavailable"), "The request timed out.");
+        s_list_add (&self->waiting, req);
+    }
+}
+
+//  A timed-out job whose JobDone never came.
+static void
+s_give_up (gw_server_t *self, gw_req_t *req)
+{
+    mt_log ("job-lost req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
+    if (req->relayed) {
+        Mt__JobDone done = MT__JOB_DONE__INIT;
+        done.prompt_tokens = req->parsed.prompt_tokens;
+        done.completion_tokens = req->relayed;
+        s_send_settle (self, req, (uint64_t) done.prompt_tokens + done.completion_tokens, false);
+        s_usage_emit (self, req, &done, "error", 503);
+    }
+    else
+        s_send_settle (self, req, 0, true);
+    req->backend_busy = false;
+    s_req_maybe_free (req);
+}
+
 static void
 s_expire_waiting (gw_server_t *self)
 {
     uint64_t now = mt_mono_ms ();
-    while (self->whead && self->whead->deadline <= now) {
-        gw_req_t *req = self->whead;
-        s_wait_remove (self, req);
+    while (self->waiting.head && self->waiting.head->deadline <= now) {
+        gw_req_t *req = self->waiting.head;
+        s_list_remove (req);
+        if (req->timed_out) {
+            s_give_up (self, req);
+            continue;
+        }
         const char *who = req->phase == P_ADMIT? "quota-enforcer":
                           req->phase == P_SUBMIT? "scheduler": "database";
         mt_log ("timeout req=%s tenant=%s waiting-for=%s", req->id, req->tenant_id, who);
@@ -1302,24 +1376,18 @@ s_close_open (gw_server_t *self)
     for (gw_req_t *req = zlistx_first (open); req; req = zlistx_next (open)) {
         if (!req->conn)
             continue;
-        const mt_error_t *err = mt_error_lookup ("service_unavailable");
-        const char *msg = "The gateway is shutting down.";
-        if (req->sse && req->phase == P_SENT) {
-            if (!gw_sse_closed (req->sse)) {
-                char *event = mt_error_body (err, msg, NULL, NULL);
-                if (event)
-                    gw_sse_event (req->sse, event, strlen (event));
-                free (event);
-                gw_sse_done (req->sse);
-            }
-        }
+        bool was_suspended = req->suspended;
+        if (req->sse || req->phase == P_RUNNING)
+            s_fail_client (req, mt_error_lookup ("service_unavailable"),
+                           "The gateway is shutting down.");
         else
-        if (req->phase != P_SENT && req->phase != P_RESPOND)
-            s_set_error (req, err, msg, NULL, NULL);
-        if (req->suspended) {
+        if (req->phase != P_SENT && req->phase != P_RESPOND) {
+            s_set_error (req, mt_error_lookup ("service_unavailable"),
+                         "The gateway is shutting down.", NULL, NULL);
             s_resume (req);
-            closed++;
         }
+        if (was_suspended)
+            closed++;
     }
     zlistx_destroy (&open);
     for (int i = 0; i < 20; i++) {
@@ -1393,6 +1461,8 @@ gw_server_run (const gw_server_config_t *config)
     gw_server_t *self = &self_s;
     memset (self, 0, sizeof *self);
     self->config = config;
+    self->waiting.timeout_ms = (uint64_t) config->service_timeout_ms;
+    self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
     s_metrics_init (self);
     int rc = -1;
     self->reqs = zhashx_new ();
@@ -1491,6 +1561,7 @@ gw_server_run (const gw_server_config_t *config)
             s_on_store (self);
         MHD_run (self->daemon);
         s_expire_waiting (self);
+        s_expire_running (self);
         uint64_t now = mt_mono_ms ();
         if (now >= next_second) {
             next_second = now + 1000;
@@ -1508,9 +1579,9 @@ cleanup:
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
     //  Requests still waiting on a service: nothing more will come
-    while (self->whead) {
-        gw_req_t *req = self->whead;
-        s_wait_remove (self, req);
+    while (self->waiting.head || self->running.head) {
+        gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;
+        s_list_remove (req);
         req->backend_busy = false;
         s_req_maybe_free (req);
     }

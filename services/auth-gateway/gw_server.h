@@ -18,6 +18,7 @@ typedef struct {
     int pg_wait_ms;
     int64_t max_body;
     int service_timeout_ms;
+    int request_timeout_ms;         //  a job still running after this is cancelled
     int drain_ms;
     int default_max_tokens;
     int max_connections;
