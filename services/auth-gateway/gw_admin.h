@@ -1,8 +1,9 @@
 //  The admin API and tenant-facing /v1/usage, run on the store thread.
 //
-//  Two halves: pure request handling (routing, body validation, query and time
-//  parsing; no I/O, table-tested in tests/unit/test_gw_admin.c) and the
-//  handlers that run the SQL on the store thread's connection.
+//  Two halves: gw_admin.c, pure request handling (routing, body validation,
+//  query and time parsing, rendering replies; no I/O, table-tested in
+//  tests/unit/test_gw_admin.c), and gw_admin_sql.c, the handlers that run the
+//  SQL on the store thread's connection (gw_admin_handle, gw_admin_usage).
 #ifndef GW_ADMIN_H_INCLUDED
 #define GW_ADMIN_H_INCLUDED
 
@@ -96,6 +97,18 @@ typedef struct {
     char *body;                 //  JSON text; caller owns, free()
     bool changed;               //  a write committed: reload the cache first
 } gw_admin_reply_t;
+
+//  Answer with an error in OpenAI's shape (code for mt_error_lookup; param and
+//  message may be NULL). Replaces any body reply already holds.
+void gw_admin_reply_err (gw_admin_reply_t *reply, const char *code, const char *param,
+                         const char *message);
+
+//  Answer status with root rendered compactly; takes root (NULL or a render
+//  failure answers internal_error). Replaces any body reply already holds.
+void gw_admin_reply_json (gw_admin_reply_t *reply, unsigned status, json_t *root);
+
+//  ---------------------------------------------------------------------
+//  SQL handlers (gw_admin_sql.c)
 
 //  Run one admin request on conn. Always fills reply (errors in OpenAI's
 //  shape; 503 service_unavailable when the connection is lost).

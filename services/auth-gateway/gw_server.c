@@ -4,352 +4,26 @@
 //  connection is gone and the backend has finished with it (quota answered,
 //  the job's JobDone arrived, usage sent), so tokens generated for a client
 //  that went away are still settled and billed.
-#include "gw_server.h"
-#include "gw_openai.h"
-#include "gw_sse.h"
-#include "gw_store.h"
+#include "gw_req.h"
 
 #include "mt_codec.h"
-#include "mt_errors.h"
 #include "mt_log.h"
-#include "mt_metrics.h"
 #include "mt_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <strings.h>
-#include <czmq.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define S_CATALOG_STALE_MS   5000   //  scheduler silent this long: 503
-#define S_USAGE_RESEND_MS    3000   //  resend a usage event not acked by then
-#define S_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
-#define S_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
-
-typedef enum {
-    P_UPLOAD,           //  receiving the body
-    P_ADMIT,            //  waiting for quota-enforcer
-    P_SUBMIT,           //  waiting for the scheduler to queue the job
-    P_RUNNING,          //  job queued or running
-    P_STORE,            //  waiting for the store thread (admin, usage)
-    P_RESPOND,          //  a complete response is ready to queue
-    P_SENT              //  response queued
-} s_phase_t;
-
-typedef enum {
-    R_NONE, R_HEALTH, R_METRICS, R_MODELS, R_USAGE, R_CHAT, R_COMPLETION, R_ADMIN
-} s_route_t;
-
-typedef struct _gw_req_t gw_req_t;
-typedef struct _gw_server_t gw_server_t;
-
-//  A deadline list: requests that share one timeout, so in deadline order.
-typedef struct {
-    gw_req_t *head, *tail;
-    uint64_t timeout_ms;
-} s_list_t;
-
-struct _gw_req_t {
-    gw_server_t *server;
-    char id [48];                   //  request id, x-request-id, ledger event id
-    s_route_t route;
-    s_phase_t phase;
-    struct MHD_Connection *conn;    //  NULL once the connection completed
-    bool suspended;                 //  connection suspended by us
-    bool backend_busy;              //  a service still owes us an answer
-    bool cancel_sent;
-    bool accepted;                  //  the scheduler took the job
-    bool timed_out;                 //  gave up on the job; the client was told
-    bool indexed;                   //  in server->reqs
-    //  body upload
-    char *body;
-    size_t body_len;
-    size_t body_cap;
-    bool too_large;
-    //  response
-    unsigned int status;
-    char *resp;                     //  owned
-    size_t resp_len;
-    uint32_t retry_after;
-    bool have_limits;
-    uint64_t lim [6];               //  limit/remaining/reset for requests, tokens
-    //  inference
-    gw_request_t parsed;
-    char tenant_id [37];
-    char key_id [37];
-    char pool [64];
-    uint32_t weight;
-    uint32_t max_concurrent;
-    uint64_t rpm, tpm, daily;
-    uint32_t granted;
-    uint64_t created_s;
-    uint64_t arrival_ms;            //  wall clock
-    uint64_t start_mono;
-    uint64_t first_token_mono;
-    uint64_t last_write_mono;
-    gw_sse_t *sse;
-    bool sent_first;
-    char *text;                     //  non-stream: the completion so far
-    size_t text_len;
-    size_t text_cap;
-    uint32_t relayed;               //  completion tokens relayed so far
-    //  deadline list: waiting (admit/submit/store answers) or running (the
-    //  whole job); never both at once
-    gw_req_t *wprev, *wnext;
-    s_list_t *list;
-    uint64_t deadline;
-    //  streams list, for keep-alives
-    gw_req_t *sprev, *snext;
-    bool streaming;
-};
-
-typedef struct {
-    char event_id [48];
-    char tenant_id [37];
-    char key_id [37];
-    char model [128];
-    char pool [64];
-    char status [16];
-    uint32_t prompt_tokens, completion_tokens, ttft_ms, latency_ms, http_status;
-    uint64_t created_ms;
-    uint64_t sent_mono;
-} s_usage_t;
-
-struct _gw_server_t {
-    const gw_server_config_t *config;
-    struct MHD_Daemon *daemon;
-    zsock_t *scheduler;             //  DEALER
-    zsock_t *quota;                 //  DEALER
-    zsock_t *metering;              //  DEALER
-    zsock_t *tokens;                //  ROUTER, worker token streams
-    gw_store_t *store;
-    gw_cache_t *cache;              //  owned; swapped on every store update
-    Mt__Envelope *catalog;          //  last Catalog from the scheduler, owned
-    uint64_t catalog_mono;
-    zhashx_t *reqs;                 //  id -> gw_req_t (not owned)
-    zhashx_t *usage;                //  event id -> s_usage_t (owned)
-    s_list_t waiting;               //  waiting for a service's answer
-    s_list_t running;               //  job accepted, not yet done
-    gw_req_t *shead;                //  streams list
-    uint64_t admin_seq;
-    size_t active;                  //  requests with a live connection
-    bool draining;
-    //  metrics
-    mt_metric_t *m_req [8];
-    mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency, *m_ttft;
-    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels;
-};
-
-//  --------------------------------------------------------------------------
-//  Small helpers
-
-static const char *s_status_labels [8] = { "2xx", "400", "401", "404", "429", "5xx", "4xx", "503" };
-
-static void
-s_count_status (gw_server_t *self, unsigned int status)
-{
-    int i = status < 300? 0: status == 400? 1: status == 401? 2: status == 404? 3:
-            status == 429? 4: status == 503? 7: status >= 500? 5: 6;
-    mt_metric_add (self->m_req [i], 1);
-}
-
-static void
-s_list_remove (gw_req_t *req)
-{
-    s_list_t *list = req->list;
-    if (!list)
-        return;
-    if (req->wprev) req->wprev->wnext = req->wnext; else list->head = req->wnext;
-    if (req->wnext) req->wnext->wprev = req->wprev; else list->tail = req->wprev;
-    req->wprev = req->wnext = NULL;
-    req->list = NULL;
-}
-
-static void
-s_list_add (s_list_t *list, gw_req_t *req)
-{
-    s_list_remove (req);
-    req->deadline = mt_mono_ms () + list->timeout_ms;
-    req->wprev = list->tail;
-    req->wnext = NULL;
-    if (list->tail) list->tail->wnext = req; else list->head = req;
-    list->tail = req;
-    req->list = list;
-}
-
-static void
-s_stream_remove (gw_server_t *self, gw_req_t *req)
-{
-    if (!req->streaming)
-        return;
-    if (req->sprev) req->sprev->snext = req->snext; else self->shead = req->snext;
-    if (req->snext) req->snext->sprev = req->sprev;
-    req->sprev = req->snext = NULL;
-    req->streaming = false;
-    mt_metric_add (self->m_streams, -1);
-}
-
-static void
-s_stream_add (gw_server_t *self, gw_req_t *req)
-{
-    req->snext = self->shead;
-    req->sprev = NULL;
-    if (self->shead) self->shead->sprev = req;
-    self->shead = req;
-    req->streaming = true;
-    mt_metric_add (self->m_streams, 1);
-}
-
-static void
-s_req_free (gw_req_t *req)
-{
-    gw_server_t *self = req->server;
-    s_list_remove (req);
-    s_stream_remove (self, req);
-    if (req->indexed)
-        zhashx_delete (self->reqs, req->id);
-    gw_request_clear (&req->parsed);
-    gw_sse_destroy (&req->sse);
-    free (req->body);
-    free (req->resp);
-    free (req->text);
-    free (req);
-}
-
-//  Free the request once neither the client nor a service needs it.
-static void
-s_req_maybe_free (gw_req_t *req)
-{
-    if (!req->conn && !req->backend_busy)
-        s_req_free (req);
-}
-
-//  (Re)name the request and index it for replies addressed to that name.
-static void
-s_index (gw_req_t *req, const char *id)
-{
-    gw_server_t *self = req->server;
-    if (req->indexed)
-        zhashx_delete (self->reqs, req->id);
-    snprintf (req->id, sizeof req->id, "%s", id);
-    zhashx_insert (self->reqs, req->id, req);
-    req->indexed = true;
-}
-
-static void
-s_resume (gw_req_t *req)
-{
-    if (req->conn && req->suspended) {
-        req->suspended = false;
-        MHD_resume_connection (req->conn);
-    }
-}
-
-static void
-s_suspend (gw_req_t *req)
-{
-    if (req->conn && !req->suspended) {
-        req->suspended = true;
-        MHD_suspend_connection (req->conn);
-    }
-}
-
-//  Set a complete error response; reset_at may be NULL.
-static void
-s_set_error (gw_req_t *req, const mt_error_t *err, const char *message, const char *param,
-             const char *reset_at)
-{
-    free (req->resp);
-    req->resp = mt_error_body (err, message, param, reset_at);
-    req->resp_len = req->resp? strlen (req->resp): 0;
-    req->status = err->status;
-    if (err->status == 429 && req->retry_after == 0)
-        req->retry_after = 1;
-    req->phase = P_RESPOND;
-}
-
-static void
-s_set_body (gw_req_t *req, unsigned int status, char *body)
-{
-    free (req->resp);
-    req->resp = body;
-    req->resp_len = body? strlen (body): 0;
-    req->status = status;
-    req->phase = P_RESPOND;
-}
-
-static void
-s_add_headers (gw_req_t *req, struct MHD_Response *resp)
-{
-    MHD_add_response_header (resp, "x-request-id", req->id);
-    if (req->retry_after) {
-        char v [16];
-        snprintf (v, sizeof v, "%u", req->retry_after);
-        MHD_add_response_header (resp, "Retry-After", v);
-    }
-    if (req->have_limits) {
-        static const char *names [6] = {
-            "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-            "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
-            "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"
-        };
-        for (int i = 0; i < 6; i++) {
-            if (req->lim [i < 3? 0: 3] == 0)
-                continue;               //  unlimited: no header
-            char v [32];
-            if (i == 2 || i == 5)
-                gw_openai_duration (req->lim [i], v, sizeof v);
-            else
-                snprintf (v, sizeof v, "%llu", (unsigned long long) req->lim [i]);
-            MHD_add_response_header (resp, names [i], v);
-        }
-    }
-}
-
-static enum MHD_Result
-s_queue_body (gw_req_t *req, const char *ctype)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer (
-        req->resp_len, req->resp? req->resp: (char *) "", MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header (resp, "Content-Type", ctype);
-    s_add_headers (req, resp);
-    enum MHD_Result rc = MHD_queue_response (req->conn, req->status, resp);
-    MHD_destroy_response (resp);
-    s_count_status (req->server, req->status);
-    req->phase = P_SENT;
-    return rc;
-}
-
-static void
-s_text_append (gw_req_t *req, const char *text, size_t len)
-{
-    if (req->text_len + len + 1 > req->text_cap) {
-        size_t cap = req->text_cap? req->text_cap * 2: 256;
-        while (cap < req->text_len + len + 1)
-            cap *= 2;
-        char *t = realloc (req->text, cap);
-        if (!t)
-            return;
-        req->text = t;
-        req->text_cap = cap;
-    }
-    memcpy (req->text + req->text_len, text, len);
-    req->text_len += len;
-    req->text [req->text_len] = 0;
-}
-
 //  --------------------------------------------------------------------------
 //  Usage events: sent to metering, kept until acknowledged, resent
 
 static void
-s_usage_send (gw_server_t *self, s_usage_t *u)
+s_usage_send (gw_server_t *self, gw_usage_t *u)
 {
     Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
     ev.event_id = u->event_id;
@@ -375,12 +49,12 @@ static void
 s_usage_emit (gw_server_t *self, gw_req_t *req, const Mt__JobDone *done, const char *status,
               unsigned int http_status)
 {
-    if (zhashx_size (self->usage) >= S_USAGE_PENDING_MAX) {
+    if (zhashx_size (self->usage) >= GW_USAGE_PENDING_MAX) {
         mt_log ("usage-dropped req=%s tenant=%s reason=\"pending events at limit\"",
                 req->id, req->tenant_id);
         return;
     }
-    s_usage_t *u = calloc (1, sizeof *u);
+    gw_usage_t *u = calloc (1, sizeof *u);
     if (!u)
         return;
     snprintf (u->event_id, sizeof u->event_id, "%s", req->id);
@@ -409,8 +83,8 @@ s_usage_resend (gw_server_t *self)
 {
     uint64_t now = mt_mono_ms ();
     size_t resent = 0;
-    for (s_usage_t *u = zhashx_first (self->usage); u && resent < 5000; u = zhashx_next (self->usage))
-        if (now - u->sent_mono >= S_USAGE_RESEND_MS) {
+    for (gw_usage_t *u = zhashx_first (self->usage); u && resent < 5000; u = zhashx_next (self->usage))
+        if (now - u->sent_mono >= GW_USAGE_RESEND_MS) {
             s_usage_send (self, u);
             resent++;
         }
@@ -438,8 +112,8 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
         mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
 
-static void
-s_send_cancel (gw_server_t *self, gw_req_t *req)
+void
+gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
 {
     if (req->cancel_sent)
         return;
@@ -455,8 +129,8 @@ s_send_cancel (gw_server_t *self, gw_req_t *req)
     mt_log ("cancel req=%s tenant=%s", req->id, req->tenant_id);
 }
 
-static void
-s_send_admit (gw_server_t *self, gw_req_t *req)
+void
+gw_server_send_admit (gw_server_t *self, gw_req_t *req)
 {
     Mt__Limits limits = MT__LIMITS__INIT;
     limits.requests_per_minute = req->rpm;
@@ -471,9 +145,9 @@ s_send_admit (gw_server_t *self, gw_req_t *req)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT;
     env.admit = &admit;
-    req->phase = P_ADMIT;
+    req->phase = GW_P_ADMIT;
     req->backend_busy = true;
-    s_list_add (&self->waiting, req);
+    gw_list_add (&self->waiting, req);
     if (mt_codec_send (self->quota, NULL, &env))
         mt_log ("admit-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
@@ -505,8 +179,8 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
-    req->phase = P_SUBMIT;
-    s_list_add (&self->waiting, req);
+    req->phase = GW_P_SUBMIT;
+    gw_list_add (&self->waiting, req);
     int rc = mt_codec_send (self->scheduler, NULL, &env);
     free (json);
     if (rc)
@@ -519,27 +193,27 @@ static void
 s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const char *message,
                   bool settle)
 {
-    s_list_remove (req);
+    gw_list_remove (req);
     if (settle)
         s_send_settle (self, req, 0, true);
     req->backend_busy = false;
     if (!req->conn) {
-        s_req_maybe_free (req);
+        gw_req_maybe_free (req);
         return;
     }
-    s_set_error (req, err, message, NULL, NULL);
-    s_resume (req);
+    gw_req_set_error (req, err, message, NULL, NULL);
+    gw_req_resume (req);
 }
 
 static void
 s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, reply->req_id);
-    if (!req || req->phase != P_ADMIT) {
+    if (!req || req->phase != GW_P_ADMIT) {
         mt_debug ("admit-reply-unknown req=%s", reply->req_id);
         return;
     }
-    s_list_remove (req);
+    gw_list_remove (req);
     req->have_limits = true;
     req->lim [0] = reply->limit_requests;
     req->lim [1] = reply->remaining_requests;
@@ -553,12 +227,12 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
         const mt_error_t *err = mt_error_from_proto (reply->code);
         mt_log ("refused req=%s tenant=%s code=%s", req->id, req->tenant_id, err->code);
         if (!req->conn) {
-            s_req_maybe_free (req);
+            gw_req_maybe_free (req);
             return;
         }
-        s_set_error (req, err, NULL, NULL,
+        gw_req_set_error (req, err, NULL, NULL,
                      reply->code == MT__ERROR_CODE__ERR_QUOTA && *reply->reset_at? reply->reset_at: NULL);
-        s_resume (req);
+        gw_req_resume (req);
         return;
     }
     if (!req->conn) {                   //  the client left while we waited
@@ -579,11 +253,11 @@ static void
 s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, reply->req_id);
-    if (!req || req->phase != P_SUBMIT) {
+    if (!req || req->phase != GW_P_SUBMIT) {
         mt_debug ("submit-reply-unknown req=%s", reply->req_id);
         return;
     }
-    s_list_remove (req);
+    gw_list_remove (req);
     if (!reply->accepted) {
         req->retry_after = reply->retry_after_s;
         const mt_error_t *err = mt_error_from_proto (reply->code);
@@ -600,17 +274,17 @@ static void
 s_accept (gw_server_t *self, gw_req_t *req)
 {
     req->accepted = true;
-    req->phase = P_RUNNING;
-    s_list_add (&self->running, req);
+    req->phase = GW_P_RUNNING;
+    gw_list_add (&self->running, req);
     if (!req->conn) {
-        s_send_cancel (self, req);
+        gw_server_send_cancel (self, req);
         return;
     }
     if (req->parsed.stream) {
         req->sse = gw_sse_new ();
         req->last_write_mono = mt_mono_ms ();
-        s_stream_add (self, req);
-        s_resume (req);                 //  handler queues the 200 stream now
+        gw_stream_add (self, req);
+        gw_req_resume (req);                 //  handler queues the 200 stream now
     }
 }
 
@@ -618,7 +292,7 @@ static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
-    if (req && req->phase == P_SUBMIT)
+    if (req && req->phase == GW_P_SUBMIT)
         s_accept (self, req);
     if (!req || !req->accepted || !req->backend_busy || !req->conn)
         return;
@@ -628,7 +302,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     req->relayed += (uint32_t) chunk->n_pieces;
     if (!req->parsed.stream) {
         for (size_t i = 0; i < chunk->n_pieces; i++)
-            s_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
+            gw_req_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
         return;
     }
     //  One SSE event per chunk: the pieces that arrived together
@@ -654,20 +328,20 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         free (event);
     }
     req->last_write_mono = mt_mono_ms ();
-    s_resume (req);
+    gw_req_resume (req);
 }
 
 static void
 s_on_job_done (gw_server_t *self, Mt__JobDone *done)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, done->req_id);
-    if (req && req->phase == P_SUBMIT)
+    if (req && req->phase == GW_P_SUBMIT)
         s_accept (self, req);
     if (!req || !req->accepted || !req->backend_busy) {
         mt_debug ("job-done-unknown req=%s", done->req_id);
         return;
     }
-    s_list_remove (req);
+    gw_list_remove (req);
     //  A worker that died cannot report: bill what reached the client
     if (done->completion_tokens < req->relayed) {
         done->completion_tokens = req->relayed;
@@ -688,7 +362,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     s_usage_emit (self, req, done, status, http_status);
     req->backend_busy = false;
     if (!req->conn || req->timed_out) {
-        s_req_maybe_free (req);
+        gw_req_maybe_free (req);
         return;
     }
     const char *finish = *done->finish_reason? done->finish_reason: "stop";
@@ -715,16 +389,16 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
         }
         free (event);
         gw_sse_done (req->sse);
-        s_resume (req);
+        gw_req_resume (req);
         return;
     }
     if (err)
-        s_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
+        gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
-        s_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
+        gw_req_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
                                                     req->created_s, req->text, req->text_len, finish,
                                                     done->prompt_tokens, done->completion_tokens));
-    s_resume (req);
+    gw_req_resume (req);
 }
 
 static void
@@ -801,15 +475,15 @@ s_on_store (gw_server_t *self)
         char id [48];
         snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
-        if (req && req->phase == P_STORE) {
-            s_list_remove (req);
+        if (req && req->phase == GW_P_STORE) {
+            gw_list_remove (req);
             req->backend_busy = false;
             if (!req->conn)
-                s_req_maybe_free (req);
+                gw_req_maybe_free (req);
             else {
-                s_set_body (req, status? (unsigned int) atoi (status): 500, body);
+                gw_req_set_body (req, status? (unsigned int) atoi (status): 500, body);
                 body = NULL;
-                s_resume (req);
+                gw_req_resume (req);
             }
         }
         zframe_destroy (&tf);
@@ -821,464 +495,7 @@ s_on_store (gw_server_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  HTTP
-
-static const char *
-s_bearer (struct MHD_Connection *conn)
-{
-    const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Authorization");
-    if (!auth || strncasecmp (auth, "Bearer ", 7) != 0)
-        return NULL;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return *auth? auth: NULL;
-}
-
-//  Percent-encode the GET arguments back into a query string.
-typedef struct { FILE *f; bool first; } s_query_t;
-
-static enum MHD_Result
-s_query_item (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void) kind;
-    s_query_t *q = cls;
-    const char *parts [2] = { key, value? value: "" };
-    if (!q->first)
-        fputc ('&', q->f);
-    q->first = false;
-    for (int p = 0; p < 2; p++) {
-        if (p)
-            fputc ('=', q->f);
-        for (const unsigned char *c = (const unsigned char *) parts [p]; *c; c++)
-            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-            ||  *c == '-' || *c == '_' || *c == '.' || *c == '~')
-                fputc (*c, q->f);
-            else
-                fprintf (q->f, "%%%02X", *c);
-    }
-    return MHD_YES;
-}
-
-static char *
-s_query_string (struct MHD_Connection *conn)
-{
-    char *buf = NULL;
-    size_t size = 0;
-    s_query_t q = { open_memstream (&buf, &size), true };
-    if (!q.f)
-        return NULL;
-    MHD_get_connection_values (conn, MHD_GET_ARGUMENT_KIND, s_query_item, &q);
-    fclose (q.f);
-    return buf;
-}
-
-//  Authenticate an API key; fills the tenant copy. Returns 0, or sets an error.
-static int
-s_authenticate (gw_server_t *self, gw_req_t *req)
-{
-    if (!self->cache) {
-        s_set_error (req, mt_error_lookup ("service_unavailable"), "Tenant cache not loaded yet.", NULL, NULL);
-        return -1;
-    }
-    const char *key = s_bearer (req->conn);
-    if (!key) {
-        s_set_error (req, mt_error_lookup ("invalid_api_key"),
-                     "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
-                     NULL, NULL);
-        return -1;
-    }
-    char hash [65];
-    mt_sha256_hex (key, strlen (key), hash);
-    const gw_key_t *k = gw_cache_find_key (self->cache, hash);
-    if (!k) {
-        s_set_error (req, mt_error_lookup ("invalid_api_key"), NULL, NULL, NULL);
-        return -1;
-    }
-    const gw_tenant_t *t = k->tenant;
-    snprintf (req->key_id, sizeof req->key_id, "%s", k->id);
-    snprintf (req->tenant_id, sizeof req->tenant_id, "%s", t->id);
-    snprintf (req->pool, sizeof req->pool, "%s", t->pool);
-    req->weight = t->weight? t->weight: 1;
-    req->max_concurrent = t->max_concurrent;
-    req->rpm = t->requests_per_minute;
-    req->tpm = t->tokens_per_minute;
-    req->daily = t->daily_tokens;
-    return 0;
-}
-
-//  The models of a pool, from the last catalog. Borrowed from the catalog.
-static Mt__PoolModels *
-s_pool (gw_server_t *self, const char *pool)
-{
-    if (!self->catalog)
-        return NULL;
-    Mt__Catalog *cat = self->catalog->catalog;
-    for (size_t i = 0; i < cat->n_pools; i++)
-        if (!strcmp (cat->pools [i]->pool, pool))
-            return cat->pools [i];
-    return NULL;
-}
-
-static bool
-s_catalog_fresh (gw_server_t *self)
-{
-    return self->catalog && mt_mono_ms () - self->catalog_mono < S_CATALOG_STALE_MS;
-}
-
-static void
-s_handle_models (gw_server_t *self, gw_req_t *req)
-{
-    if (s_authenticate (self, req))
-        return;
-    if (!s_catalog_fresh (self)) {
-        s_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                     NULL, NULL);
-        return;
-    }
-    Mt__PoolModels *pool = s_pool (self, req->pool);
-    s_set_body (req, 200, gw_openai_models (pool? (const char *const *) pool->models: NULL,
-                                            pool? pool->n_models: 0, mt_now_ms () / 1000));
-}
-
-static void
-s_handle_inference (gw_server_t *self, gw_req_t *req)
-{
-    if (s_authenticate (self, req))
-        return;
-    const char *ctype = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Type");
-    if (!ctype || strncasecmp (ctype, "application/json", 16) != 0) {
-        s_set_error (req, mt_error_lookup ("invalid_content_type"), NULL, NULL, NULL);
-        return;
-    }
-    if (req->too_large) {
-        char msg [128];
-        snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
-                  (long long) self->config->max_body);
-        s_set_error (req, mt_error_lookup ("body_too_large"), msg, NULL, NULL);
-        return;
-    }
-    gw_refusal_t why;
-    gw_kind_t kind = req->route == R_CHAT? GW_KIND_CHAT: GW_KIND_COMPLETION;
-    if (gw_request_parse (kind, req->body? req->body: "", req->body_len,
-                          (uint32_t) self->config->default_max_tokens, &req->parsed, &why)) {
-        s_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
-        return;
-    }
-    free (req->body);
-    req->body = NULL;
-    if (!s_catalog_fresh (self)) {
-        s_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                     NULL, NULL);
-        return;
-    }
-    Mt__PoolModels *pool = s_pool (self, req->pool);
-    bool known = false;
-    for (size_t i = 0; pool && i < pool->n_models; i++)
-        if (!strcmp (pool->models [i], req->parsed.model))
-            known = true;
-    if (!known) {
-        char msg [256];
-        snprintf (msg, sizeof msg, "The model '%s' does not exist or you do not have access to it.",
-                  req->parsed.model);
-        s_set_error (req, mt_error_lookup ("model_not_found"), msg, "model", NULL);
-        return;
-    }
-    //  Ids: chatcmpl-… / cmpl-…, also the ledger's event id
-    char hex [25];
-    mt_random_hex (hex, 12);
-    char id [48];
-    snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl": "cmpl", hex);
-    s_index (req, id);
-    req->created_s = mt_now_ms () / 1000;
-    s_send_admit (self, req);
-}
-
-static void
-s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
-{
-    char *query = s_query_string (req->conn);
-    uint64_t token = ++self->admin_seq;
-    char id [48];
-    snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
-    s_index (req, id);
-    int rc;
-    if (req->route == R_USAGE)
-        rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
-    else
-        rc = gw_store_admin (self->store, token, method, url, query? query: "",
-                             req->body? req->body: "", req->body_len);
-    free (query);
-    if (rc) {
-        s_set_error (req, mt_error_lookup ("service_unavailable"), NULL, NULL, NULL);
-        return;
-    }
-    req->phase = P_STORE;
-    req->backend_busy = true;
-    s_list_add (&self->waiting, req);
-}
-
-static bool
-s_admin_ok (gw_server_t *self, struct MHD_Connection *conn)
-{
-    const char *want = self->config->admin_token;
-    const char *got = s_bearer (conn);
-    if (!want || !*want || !got)
-        return false;
-    size_t n = strlen (want);
-    return strlen (got) == n && CRYPTO_memcmp (got, want, n) == 0;
-}
-
-static bool
-s_healthy (gw_server_t *self, char *why, size_t size)
-{
-    if (!self->cache)
-        snprintf (why, size, "tenant cache not loaded");
-    else
-    if (!gw_store_healthy (self->store))
-        snprintf (why, size, "database unreachable");
-    else
-    if (!s_catalog_fresh (self))
-        snprintf (why, size, "scheduler not answering");
-    else {
-        snprintf (why, size, "ok");
-        return true;
-    }
-    return false;
-}
-
-//  First call for a request: route it and set up.
-static void
-s_route (gw_req_t *req, const char *method, const char *url)
-{
-    bool get = !strcmp (method, "GET") || !strcmp (method, "HEAD");
-    bool post = !strcmp (method, "POST");
-    struct { const char *url; s_route_t route; bool post; } table [] = {
-        { "/healthz", R_HEALTH, false },
-        { "/metrics", R_METRICS, false },
-        { "/v1/models", R_MODELS, false },
-        { "/v1/usage", R_USAGE, false },
-        { "/v1/chat/completions", R_CHAT, true },
-        { "/v1/completions", R_COMPLETION, true },
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
-        if (!strcmp (url, table [i].url)) {
-            if (table [i].post? post: get)
-                req->route = table [i].route;
-            else
-                s_set_error (req, mt_error_lookup ("method_not_allowed"), NULL, NULL, NULL);
-            return;
-        }
-    if (!strncmp (url, "/admin/", 7)) {
-        req->route = R_ADMIN;
-        return;
-    }
-    s_set_error (req, mt_error_lookup ("not_found"), NULL, NULL, NULL);
-}
-
-static void
-s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
-{
-    switch (req->route) {
-        case R_HEALTH: {
-            char why [128];
-            bool ok = s_healthy (self, why, sizeof why);
-            json_t *body = json_pack ("{s:s, s:s}", "status", ok? "ok": "unavailable",
-                                      "reason", why);
-            s_set_body (req, ok? 200: 503, body? json_dumps (body, JSON_COMPACT): NULL);
-            json_decref (body);
-            if (!ok)
-                mt_debug ("unhealthy reason=\"%s\"", why);
-            break;
-        }
-        case R_METRICS: {
-            size_t len = 0;
-            s_set_body (req, 200, mt_metrics_render (&len));
-            break;
-        }
-        case R_MODELS:
-            s_handle_models (self, req);
-            break;
-        case R_USAGE:
-            if (!s_authenticate (self, req))
-                s_handle_store (self, req, method, url);
-            break;
-        case R_CHAT:
-        case R_COMPLETION:
-            s_handle_inference (self, req);
-            break;
-        case R_ADMIN:
-            if (!s_admin_ok (self, req->conn))
-                s_set_error (req, mt_error_lookup ("unauthorized"), NULL, NULL, NULL);
-            else
-            if (req->too_large)
-                s_set_error (req, mt_error_lookup ("body_too_large"), NULL, NULL, NULL);
-            else
-                s_handle_store (self, req, method, url);
-            break;
-        default:
-            break;
-    }
-}
-
-static ssize_t
-s_sse_reader (void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void) pos;
-    gw_req_t *req = cls;
-    size_t n = gw_sse_read (req->sse, buf, max);
-    if (n)
-        return (ssize_t) n;
-    if (gw_sse_closed (req->sse))
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    s_suspend (req);
-    return 0;
-}
-
-static enum MHD_Result
-s_queue_stream (gw_req_t *req)
-{
-    struct MHD_Response *resp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096,
-                                                                   s_sse_reader, req, NULL);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header (resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header (resp, "Cache-Control", "no-cache");
-    s_add_headers (req, resp);
-    enum MHD_Result rc = MHD_queue_response (req->conn, 200, resp);
-    MHD_destroy_response (resp);
-    s_count_status (req->server, 200);
-    req->phase = P_SENT;
-    return rc;
-}
-
-static enum MHD_Result
-s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
-{
-    (void) version;
-    gw_server_t *self = cls;
-    gw_req_t *req = *con_cls;
-    if (!req) {
-        req = calloc (1, sizeof *req);
-        if (!req)
-            return MHD_NO;
-        req->server = self;
-        req->conn = conn;
-        req->phase = P_UPLOAD;
-        req->arrival_ms = mt_now_ms ();
-        req->start_mono = mt_mono_ms ();
-        char hex [25];
-        mt_random_hex (hex, 12);
-        snprintf (req->id, sizeof req->id, "req-%s", hex);
-        *con_cls = req;
-        self->active++;
-        mt_metric_set (self->m_active, (int64_t) self->active);
-        if (self->draining) {
-            s_set_error (req, mt_error_lookup ("service_unavailable"), "The gateway is shutting down.",
-                         NULL, NULL);
-            return MHD_YES;
-        }
-        s_route (req, method, url);
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        if (req->phase != P_UPLOAD || req->too_large)
-            return MHD_YES;         //  already refused: drain and ignore
-        if ((int64_t) (req->body_len + n) > self->config->max_body) {
-            req->too_large = true;
-            free (req->body);
-            req->body = NULL;
-            req->body_len = req->body_cap = 0;
-            return MHD_YES;
-        }
-        if (req->body_len + n + 1 > req->body_cap) {
-            size_t cap = req->body_cap? req->body_cap: 1024;
-            while (cap < req->body_len + n + 1)
-                cap *= 2;
-            char *b = realloc (req->body, cap);
-            if (!b)
-                return MHD_NO;
-            req->body = b;
-            req->body_cap = cap;
-        }
-        memcpy (req->body + req->body_len, upload_data, n);
-        req->body_len += n;
-        req->body [req->body_len] = 0;
-        return MHD_YES;
-    }
-    //  The whole body is in: act, or answer what is ready
-    if (req->phase == P_UPLOAD) {
-        s_process (self, req, method, url);
-        if (req->phase == P_UPLOAD)     //  nothing chosen: programmer error guard
-            s_set_error (req, mt_error_lookup ("internal_error"), NULL, NULL, NULL);
-    }
-    switch (req->phase) {
-        case P_RESPOND:
-            return s_queue_body (req, req->route == R_METRICS? "text/plain; version=0.0.4":
-                                      "application/json");
-        case P_RUNNING:
-            if (req->parsed.stream && req->sse)
-                return s_queue_stream (req);
-            s_suspend (req);
-            return MHD_YES;
-        case P_ADMIT:
-        case P_SUBMIT:
-        case P_STORE:
-            s_suspend (req);
-            return MHD_YES;
-        default:
-            return MHD_YES;
-    }
-}
-
-static void
-s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
-{
-    (void) conn;
-    gw_server_t *self = cls;
-    gw_req_t *req = *con_cls;
-    if (!req)
-        return;
-    *con_cls = NULL;
-    req->conn = NULL;
-    req->suspended = false;
-    self->active--;
-    mt_metric_set (self->m_active, (int64_t) self->active);
-    s_stream_remove (self, req);
-    (void) toe;
-    if (req->accepted && req->backend_busy)
-        s_send_cancel (self, req);
-    s_req_maybe_free (req);
-}
-
-//  --------------------------------------------------------------------------
 //  Timers
-
-//  End the client's side of a job that will not finish in time: an error
-//  event on a stream, an error response otherwise.
-static void
-s_fail_client (gw_req_t *req, const mt_error_t *err, const char *msg)
-{
-    if (!req->conn)
-        return;
-    if (req->sse) {
-        if (!gw_sse_closed (req->sse)) {
-            char *event = mt_error_body (err, msg, NULL, NULL);
-            if (event)
-                gw_sse_event (req->sse, event, strlen (event));
-            free (event);
-            gw_sse_done (req->sse);
-        }
-    }
-    else
-    if (req->phase == P_RUNNING)
-        s_set_error (req, err, msg, NULL, NULL);
-    s_resume (req);
-}
 
 //  A job past MT_GW_REQUEST_TIMEOUT_MS: cancel it and tell the client; the
 //  job's JobDone then still settles and bills it. If none comes within the
@@ -1289,13 +506,13 @@ s_expire_running (gw_server_t *self)
     uint64_t now = mt_mono_ms ();
     while (self->running.head && self->running.head->deadline <= now) {
         gw_req_t *req = self->running.head;
-        s_list_remove (req);
+        gw_list_remove (req);
         mt_log ("request-timeout req=%s tenant=%s tokens=%u", req->id, req->tenant_id,
                 req->relayed);
         req->timed_out = true;
-        s_send_cancel (self, req);
-        s_fail_client (req, mt_error_lookup ("service_unavailable"), "The request timed out.");
-        s_list_add (&self->waiting, req);
+        gw_server_send_cancel (self, req);
+        gw_req_fail_client (req, mt_error_lookup ("service_unavailable"), "The request timed out.");
+        gw_list_add (&self->waiting, req);
     }
 }
 
@@ -1314,7 +531,7 @@ s_give_up (gw_server_t *self, gw_req_t *req)
     else
         s_send_settle (self, req, 0, true);
     req->backend_busy = false;
-    s_req_maybe_free (req);
+    gw_req_maybe_free (req);
 }
 
 static void
@@ -1323,21 +540,21 @@ s_expire_waiting (gw_server_t *self)
     uint64_t now = mt_mono_ms ();
     while (self->waiting.head && self->waiting.head->deadline <= now) {
         gw_req_t *req = self->waiting.head;
-        s_list_remove (req);
+        gw_list_remove (req);
         if (req->timed_out) {
             s_give_up (self, req);
             continue;
         }
-        const char *who = req->phase == P_ADMIT? "quota-enforcer":
-                          req->phase == P_SUBMIT? "scheduler": "database";
+        const char *who = req->phase == GW_P_ADMIT? "quota-enforcer":
+                          req->phase == GW_P_SUBMIT? "scheduler": "database";
         mt_log ("timeout req=%s tenant=%s waiting-for=%s", req->id, req->tenant_id, who);
         char msg [128];
         snprintf (msg, sizeof msg, "The %s did not answer in time.", who);
         //  A late admit may still have reserved: release it. A late submit
         //  may still have queued the job: cancel it too.
-        bool settle = req->phase == P_ADMIT || req->phase == P_SUBMIT;
-        if (req->phase == P_SUBMIT)
-            s_send_cancel (self, req);
+        bool settle = req->phase == GW_P_ADMIT || req->phase == GW_P_SUBMIT;
+        if (req->phase == GW_P_SUBMIT)
+            gw_server_send_cancel (self, req);
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"), msg, settle);
     }
 }
@@ -1347,10 +564,10 @@ s_keepalive (gw_server_t *self)
 {
     uint64_t now = mt_mono_ms ();
     for (gw_req_t *req = self->shead; req; req = req->snext)
-        if (req->sse && !gw_sse_closed (req->sse) && now - req->last_write_mono >= S_KEEPALIVE_MS) {
+        if (req->sse && !gw_sse_closed (req->sse) && now - req->last_write_mono >= GW_KEEPALIVE_MS) {
             gw_sse_comment (req->sse, "keep-alive");
             req->last_write_mono = now;
-            s_resume (req);
+            gw_req_resume (req);
         }
 }
 
@@ -1377,14 +594,14 @@ s_close_open (gw_server_t *self)
         if (!req->conn)
             continue;
         bool was_suspended = req->suspended;
-        if (req->sse || req->phase == P_RUNNING)
-            s_fail_client (req, mt_error_lookup ("service_unavailable"),
+        if (req->sse || req->phase == GW_P_RUNNING)
+            gw_req_fail_client (req, mt_error_lookup ("service_unavailable"),
                            "The gateway is shutting down.");
         else
-        if (req->phase != P_SENT && req->phase != P_RESPOND) {
-            s_set_error (req, mt_error_lookup ("service_unavailable"),
+        if (req->phase != GW_P_SENT && req->phase != GW_P_RESPOND) {
+            gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
                          "The gateway is shutting down.", NULL, NULL);
-            s_resume (req);
+            gw_req_resume (req);
         }
         if (was_suspended)
             closed++;
@@ -1434,7 +651,7 @@ s_metrics_init (gw_server_t *self)
 {
     for (int i = 0; i < 8; i++) {
         char name [96];
-        snprintf (name, sizeof name, "gw_http_responses_total{status=\"%s\"}", s_status_labels [i]);
+        snprintf (name, sizeof name, "gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
         self->m_req [i] = mt_metric_counter (name, "HTTP responses by status");
     }
     self->m_active = mt_metric_gauge ("gw_http_connections_active", "requests with an open connection");
@@ -1495,9 +712,9 @@ gw_server_run (const gw_server_config_t *config)
         goto cleanup;
     }
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-                                     (uint16_t) config->http_port, NULL, NULL, s_access, self,
+                                     (uint16_t) config->http_port, NULL, NULL, gw_http_access, self,
                                      MHD_OPTION_SOCK_ADDR, &sa,
-                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+                                     MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned int) config->max_connections,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 16384,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
@@ -1581,14 +798,14 @@ cleanup:
     //  Requests still waiting on a service: nothing more will come
     while (self->waiting.head || self->running.head) {
         gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;
-        s_list_remove (req);
+        gw_list_remove (req);
         req->backend_busy = false;
-        s_req_maybe_free (req);
+        gw_req_maybe_free (req);
     }
     if (self->reqs) {
         zlistx_t *left = zhashx_values (self->reqs);
         for (gw_req_t *req = zlistx_first (left); req; req = zlistx_next (left))
-            s_req_free (req);
+            gw_req_free (req);
         zlistx_destroy (&left);
     }
     zhashx_destroy (&self->reqs);

@@ -1,0 +1,451 @@
+//  auth-gateway: the libmicrohttpd side. Routes, authentication, body checks,
+//  and the SSE content reader that suspends a stream until tokens arrive.
+#include "gw_req.h"
+
+#include "mt_codec.h"
+#include "mt_log.h"
+#include "mt_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+//  --------------------------------------------------------------------------
+//  HTTP
+
+static const char *
+s_bearer (struct MHD_Connection *conn)
+{
+    const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strncasecmp (auth, "Bearer ", 7) != 0)
+        return NULL;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return *auth? auth: NULL;
+}
+
+//  Percent-encode the GET arguments back into a query string.
+typedef struct { FILE *f; bool first; } s_query_t;
+
+static enum MHD_Result
+s_query_item (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void) kind;
+    s_query_t *q = cls;
+    const char *parts [2] = { key, value? value: "" };
+    if (!q->first)
+        fputc ('&', q->f);
+    q->first = false;
+    for (int p = 0; p < 2; p++) {
+        if (p)
+            fputc ('=', q->f);
+        for (const unsigned char *c = (const unsigned char *) parts [p]; *c; c++)
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+            ||  *c == '-' || *c == '_' || *c == '.' || *c == '~')
+                fputc (*c, q->f);
+            else
+                fprintf (q->f, "%%%02X", *c);
+    }
+    return MHD_YES;
+}
+
+static char *
+s_query_string (struct MHD_Connection *conn)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    s_query_t q = { open_memstream (&buf, &size), true };
+    if (!q.f)
+        return NULL;
+    MHD_get_connection_values (conn, MHD_GET_ARGUMENT_KIND, s_query_item, &q);
+    fclose (q.f);
+    return buf;
+}
+
+//  Authenticate an API key; fills the tenant copy. Returns 0, or sets an error.
+static int
+s_authenticate (gw_server_t *self, gw_req_t *req)
+{
+    if (!self->cache) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "Tenant cache not loaded yet.", NULL, NULL);
+        return -1;
+    }
+    const char *key = s_bearer (req->conn);
+    if (!key) {
+        gw_req_set_error (req, mt_error_lookup ("invalid_api_key"),
+                     "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
+                     NULL, NULL);
+        return -1;
+    }
+    char hash [65];
+    mt_sha256_hex (key, strlen (key), hash);
+    const gw_key_t *k = gw_cache_find_key (self->cache, hash);
+    if (!k) {
+        gw_req_set_error (req, mt_error_lookup ("invalid_api_key"), NULL, NULL, NULL);
+        return -1;
+    }
+    const gw_tenant_t *t = k->tenant;
+    snprintf (req->key_id, sizeof req->key_id, "%s", k->id);
+    snprintf (req->tenant_id, sizeof req->tenant_id, "%s", t->id);
+    snprintf (req->pool, sizeof req->pool, "%s", t->pool);
+    req->weight = t->weight? t->weight: 1;
+    req->max_concurrent = t->max_concurrent;
+    req->rpm = t->requests_per_minute;
+    req->tpm = t->tokens_per_minute;
+    req->daily = t->daily_tokens;
+    return 0;
+}
+
+//  The models of a pool, from the last catalog. Borrowed from the catalog.
+static Mt__PoolModels *
+s_pool (gw_server_t *self, const char *pool)
+{
+    if (!self->catalog)
+        return NULL;
+    Mt__Catalog *cat = self->catalog->catalog;
+    for (size_t i = 0; i < cat->n_pools; i++)
+        if (!strcmp (cat->pools [i]->pool, pool))
+            return cat->pools [i];
+    return NULL;
+}
+
+static bool
+s_catalog_fresh (gw_server_t *self)
+{
+    return self->catalog && mt_mono_ms () - self->catalog_mono < GW_CATALOG_STALE_MS;
+}
+
+static void
+s_handle_models (gw_server_t *self, gw_req_t *req)
+{
+    if (s_authenticate (self, req))
+        return;
+    if (!s_catalog_fresh (self)) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
+                     NULL, NULL);
+        return;
+    }
+    Mt__PoolModels *pool = s_pool (self, req->pool);
+    gw_req_set_body (req, 200, gw_openai_models (pool? (const char *const *) pool->models: NULL,
+                                            pool? pool->n_models: 0, mt_now_ms () / 1000));
+}
+
+static void
+s_handle_inference (gw_server_t *self, gw_req_t *req)
+{
+    if (s_authenticate (self, req))
+        return;
+    const char *ctype = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Type");
+    if (!ctype || strncasecmp (ctype, "application/json", 16) != 0) {
+        gw_req_set_error (req, mt_error_lookup ("invalid_content_type"), NULL, NULL, NULL);
+        return;
+    }
+    if (req->too_large) {
+        char msg [128];
+        snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
+                  (long long) self->config->max_body);
+        gw_req_set_error (req, mt_error_lookup ("body_too_large"), msg, NULL, NULL);
+        return;
+    }
+    gw_refusal_t why;
+    gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT: GW_KIND_COMPLETION;
+    if (gw_request_parse (kind, req->body? req->body: "", req->body_len,
+                          (uint32_t) self->config->default_max_tokens, &req->parsed, &why)) {
+        gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
+        return;
+    }
+    free (req->body);
+    req->body = NULL;
+    if (!s_catalog_fresh (self)) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
+                     NULL, NULL);
+        return;
+    }
+    Mt__PoolModels *pool = s_pool (self, req->pool);
+    bool known = false;
+    for (size_t i = 0; pool && i < pool->n_models; i++)
+        if (!strcmp (pool->models [i], req->parsed.model))
+            known = true;
+    if (!known) {
+        char msg [256];
+        snprintf (msg, sizeof msg, "The model '%s' does not exist or you do not have access to it.",
+                  req->parsed.model);
+        gw_req_set_error (req, mt_error_lookup ("model_not_found"), msg, "model", NULL);
+        return;
+    }
+    //  Ids: chatcmpl-… / cmpl-…, also the ledger's event id
+    char hex [25];
+    mt_random_hex (hex, 12);
+    char id [48];
+    snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl": "cmpl", hex);
+    gw_req_index (req, id);
+    req->created_s = mt_now_ms () / 1000;
+    gw_server_send_admit (self, req);
+}
+
+static void
+s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
+{
+    char *query = s_query_string (req->conn);
+    uint64_t token = ++self->admin_seq;
+    char id [48];
+    snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+    gw_req_index (req, id);
+    int rc;
+    if (req->route == GW_R_USAGE)
+        rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
+    else
+        rc = gw_store_admin (self->store, token, method, url, query? query: "",
+                             req->body? req->body: "", req->body_len);
+    free (query);
+    if (rc) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), NULL, NULL, NULL);
+        return;
+    }
+    req->phase = GW_P_STORE;
+    req->backend_busy = true;
+    gw_list_add (&self->waiting, req);
+}
+
+static bool
+s_admin_ok (gw_server_t *self, struct MHD_Connection *conn)
+{
+    const char *want = self->config->admin_token;
+    const char *got = s_bearer (conn);
+    if (!want || !*want || !got)
+        return false;
+    size_t n = strlen (want);
+    return strlen (got) == n && CRYPTO_memcmp (got, want, n) == 0;
+}
+
+static bool
+s_healthy (gw_server_t *self, char *why, size_t size)
+{
+    if (!self->cache)
+        snprintf (why, size, "tenant cache not loaded");
+    else
+    if (!gw_store_healthy (self->store))
+        snprintf (why, size, "database unreachable");
+    else
+    if (!s_catalog_fresh (self))
+        snprintf (why, size, "scheduler not answering");
+    else {
+        snprintf (why, size, "ok");
+        return true;
+    }
+    return false;
+}
+
+//  First call for a request: route it and set up.
+static void
+s_route (gw_req_t *req, const char *method, const char *url)
+{
+    bool get = !strcmp (method, "GET") || !strcmp (method, "HEAD");
+    bool post = !strcmp (method, "POST");
+    struct { const char *url; gw_route_t route; bool post; } table [] = {
+        { "/healthz", GW_R_HEALTH, false },
+        { "/metrics", GW_R_METRICS, false },
+        { "/v1/models", GW_R_MODELS, false },
+        { "/v1/usage", GW_R_USAGE, false },
+        { "/v1/chat/completions", GW_R_CHAT, true },
+        { "/v1/completions", GW_R_COMPLETION, true },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
+        if (!strcmp (url, table [i].url)) {
+            if (table [i].post? post: get)
+                req->route = table [i].route;
+            else
+                gw_req_set_error (req, mt_error_lookup ("method_not_allowed"), NULL, NULL, NULL);
+            return;
+        }
+    if (!strncmp (url, "/admin/", 7)) {
+        req->route = GW_R_ADMIN;
+        return;
+    }
+    gw_req_set_error (req, mt_error_lookup ("not_found"), NULL, NULL, NULL);
+}
+
+static void
+s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
+{
+    switch (req->route) {
+        case GW_R_HEALTH: {
+            char why [128];
+            bool ok = s_healthy (self, why, sizeof why);
+            json_t *body = json_pack ("{s:s, s:s}", "status", ok? "ok": "unavailable",
+                                      "reason", why);
+            gw_req_set_body (req, ok? 200: 503, body? json_dumps (body, JSON_COMPACT): NULL);
+            json_decref (body);
+            if (!ok)
+                mt_debug ("unhealthy reason=\"%s\"", why);
+            break;
+        }
+        case GW_R_METRICS: {
+            size_t len = 0;
+            gw_req_set_body (req, 200, mt_metrics_render (&len));
+            break;
+        }
+        case GW_R_MODELS:
+            s_handle_models (self, req);
+            break;
+        case GW_R_USAGE:
+            if (!s_authenticate (self, req))
+                s_handle_store (self, req, method, url);
+            break;
+        case GW_R_CHAT:
+        case GW_R_COMPLETION:
+            s_handle_inference (self, req);
+            break;
+        case GW_R_ADMIN:
+            if (!s_admin_ok (self, req->conn))
+                gw_req_set_error (req, mt_error_lookup ("unauthorized"), NULL, NULL, NULL);
+            else
+            if (req->too_large)
+                gw_req_set_error (req, mt_error_lookup ("body_too_large"), NULL, NULL, NULL);
+            else
+                s_handle_store (self, req, method, url);
+            break;
+        default:
+            break;
+    }
+}
+
+static ssize_t
+s_sse_reader (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void) pos;
+    gw_req_t *req = cls;
+    size_t n = gw_sse_read (req->sse, buf, max);
+    if (n)
+        return (ssize_t) n;
+    if (gw_sse_closed (req->sse))
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    gw_req_suspend (req);
+    return 0;
+}
+
+static enum MHD_Result
+s_queue_stream (gw_req_t *req)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096,
+                                                                   s_sse_reader, req, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header (resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header (resp, "Cache-Control", "no-cache");
+    gw_req_add_headers (req, resp);
+    enum MHD_Result rc = MHD_queue_response (req->conn, 200, resp);
+    MHD_destroy_response (resp);
+    gw_req_count_status (req->server, 200);
+    req->phase = GW_P_SENT;
+    return rc;
+}
+
+enum MHD_Result
+gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void) version;
+    gw_server_t *self = cls;
+    gw_req_t *req = *con_cls;
+    if (!req) {
+        req = calloc (1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->server = self;
+        req->conn = conn;
+        req->phase = GW_P_UPLOAD;
+        req->arrival_ms = mt_now_ms ();
+        req->start_mono = mt_mono_ms ();
+        char hex [25];
+        mt_random_hex (hex, 12);
+        snprintf (req->id, sizeof req->id, "req-%s", hex);
+        *con_cls = req;
+        self->active++;
+        mt_metric_set (self->m_active, (int64_t) self->active);
+        if (self->draining) {
+            gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The gateway is shutting down.",
+                         NULL, NULL);
+            return MHD_YES;
+        }
+        s_route (req, method, url);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->phase != GW_P_UPLOAD || req->too_large)
+            return MHD_YES;         //  already refused: drain and ignore
+        if ((int64_t) (req->body_len + n) > self->config->max_body) {
+            req->too_large = true;
+            free (req->body);
+            req->body = NULL;
+            req->body_len = req->body_cap = 0;
+            return MHD_YES;
+        }
+        if (req->body_len + n + 1 > req->body_cap) {
+            size_t cap = req->body_cap? req->body_cap: 1024;
+            while (cap < req->body_len + n + 1)
+                cap *= 2;
+            char *b = realloc (req->body, cap);
+            if (!b)
+                return MHD_NO;
+            req->body = b;
+            req->body_cap = cap;
+        }
+        memcpy (req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body [req->body_len] = 0;
+        return MHD_YES;
+    }
+    //  The whole body is in: act, or answer what is ready
+    if (req->phase == GW_P_UPLOAD) {
+        s_process (self, req, method, url);
+        if (req->phase == GW_P_UPLOAD)     //  nothing chosen: programmer error guard
+            gw_req_set_error (req, mt_error_lookup ("internal_error"), NULL, NULL, NULL);
+    }
+    switch (req->phase) {
+        case GW_P_RESPOND:
+            return gw_req_queue_body (req, req->route == GW_R_METRICS? "text/plain; version=0.0.4":
+                                      "application/json");
+        case GW_P_RUNNING:
+            if (req->parsed.stream && req->sse)
+                return s_queue_stream (req);
+            gw_req_suspend (req);
+            return MHD_YES;
+        case GW_P_ADMIT:
+        case GW_P_SUBMIT:
+        case GW_P_STORE:
+            gw_req_suspend (req);
+            return MHD_YES;
+        default:
+            return MHD_YES;
+    }
+}
+
+void
+gw_http_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void) conn;
+    gw_server_t *self = cls;
+    gw_req_t *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    req->conn = NULL;
+    req->suspended = false;
+    self->active--;
+    mt_metric_set (self->m_active, (int64_t) self->active);
+    gw_stream_remove (self, req);
+    (void) toe;
+    if (req->accepted && req->backend_busy)
+        gw_server_send_cancel (self, req);
+    gw_req_maybe_free (req);
+}
