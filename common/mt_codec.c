@@ -56,32 +56,60 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
     return rc == -1? -1: 0;
 }
 
+//  Receive the rest of a multipart message and throw it away.
+static size_t
+s_drain (void *handle, zmq_msg_t *part)
+{
+    size_t frames = 0;
+    while (zmq_msg_more (part)) {
+        zmq_msg_close (part);
+        zmq_msg_init (part);
+        if (zmq_msg_recv (part, handle, 0) == -1)
+            break;
+        frames++;
+    }
+    return frames;
+}
+
 Mt__Envelope *
 mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
 {
-    zmsg_t *msg = zmsg_recv (sock);
-    if (!msg)
-        return NULL;
-    if (routing_id) {
-        *routing_id = zmsg_pop (msg);
-        if (!*routing_id) {
-            zmsg_destroy (&msg);
-            return NULL;
-        }
-    }
+    //  Straight on zmq_msg_t, without zmsg/zframe copies: this is the hot path
+    void *handle = zsock_resolve (sock);
+    zmq_msg_t part;
+    zmq_msg_init (&part);
     Mt__Envelope *env = NULL;
-    if (zmsg_size (msg) == 1) {
-        zframe_t *frame = zmsg_first (msg);
-        env = mt_codec_decode (zframe_data (frame), zframe_size (frame));
+    if (routing_id)
+        *routing_id = NULL;
+    if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&part);
+        return NULL;
     }
-    if (!env) {
-        mt_log ("bad-frame frames=%zu bytes=%zu action=dropped",
-                zmsg_size (msg), zmsg_content_size (msg));
-        if (routing_id)
-            zframe_destroy (routing_id);
+    size_t frames = 1;
+    if (routing_id) {
+        if (!zmq_msg_more (&part))
+            goto garbage;
+        *routing_id = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
+        zmq_msg_close (&part);
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, handle, 0) == -1)
+            goto garbage;
+        frames++;
     }
-    zmsg_destroy (&msg);
-    return env;
+    if (zmq_msg_more (&part))
+        goto garbage;
+    env = mt_codec_decode (zmq_msg_data (&part), zmq_msg_size (&part));
+    if (env) {
+        zmq_msg_close (&part);
+        return env;
+    }
+garbage:
+    frames += s_drain (handle, &part);
+    mt_log ("bad-frame frames=%zu bytes=%zu action=dropped", frames, zmq_msg_size (&part));
+    zmq_msg_close (&part);
+    if (routing_id)
+        zframe_destroy (routing_id);
+    return NULL;
 }
 
 const char *

@@ -48,8 +48,8 @@ typedef enum {
 typedef struct {
     const char *name;           //  NULL when absent
     const char *tier;           //  NULL when absent
-    gw_field_t limit_state [GW_ADMIN_LIMITS];
-    int64_t limit [GW_ADMIN_LIMITS];
+    gw_field_t limit_state [GW_ADMIN_LIMITS];   //  per override, gw_admin_limit_names order
+    int64_t limit [GW_ADMIN_LIMITS];    //  the value where limit_state is GW_FIELD_SET
 } gw_tenant_input_t;
 
 //  Usage query bounds, validated and normalised.

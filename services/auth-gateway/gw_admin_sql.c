@@ -275,6 +275,12 @@ s_reply_no_tenant (gw_admin_reply_t *reply)
 }
 
 static void
+s_reply_no_key (gw_admin_reply_t *reply)
+{
+    gw_admin_reply_err (reply, "not_found", "key_id", "No API key with this id.");
+}
+
+static void
 s_tenant_get (PGconn *conn, const char *id, gw_admin_reply_t *reply)
 {
     bool found;
@@ -404,8 +410,8 @@ s_tenant_delete (PGconn *conn, const char *id, gw_admin_reply_t *reply)
         goto cleanup;
     }
     reply->changed = true;
-    gw_admin_reply_json (reply, 200, json_pack ("{s:s, s:s, s:b}", "id", id, "object", "tenant",
-                                         "deleted", 1));
+    gw_admin_reply_json (reply, 200, json_pack ("{s:s, s:s, s:b}", "id", id,
+                                                "object", "tenant", "deleted", 1));
     mt_log ("tenant-deleted tenant=%s keys_revoked=%s", id, revoked);
 cleanup:
     if (in_tx)
@@ -490,11 +496,11 @@ s_key_revoke (PGconn *conn, const char *key_id, gw_admin_reply_t *reply)
         s_reply_db_error (conn, reply);
     else
     if (PQntuples (res) != 1)
-        gw_admin_reply_err (reply, "not_found", "key_id", "No API key with this id.");
+        s_reply_no_key (reply);
     else
         gw_admin_reply_json (reply, 200, json_pack ("{s:s, s:s, s:b, s:s}", "id", key_id,
-                                             "object", "api_key", "revoked", 1,
-                                             "revoked_at", PQgetvalue (res, 0, 1)));
+                                                    "object", "api_key", "revoked", 1,
+                                                    "revoked_at", PQgetvalue (res, 0, 1)));
     PQclear (res);
 }
 
@@ -593,8 +599,8 @@ gw_admin_usage (PGconn *conn, const char *tenant_id, const char *query,
     if (s_commit (conn))
         goto failed;
     gw_admin_reply_json (reply, 200, json_pack ("{s:s, s:s, s:o, s:I}", "object", "list",
-                                         "tenant_id", tenant_id, "data", data,
-                                         "total_tokens", (json_int_t) total));
+                                                "tenant_id", tenant_id, "data", data,
+                                                "total_tokens", (json_int_t) total));
     data = NULL;
     goto cleanup;
 failed:
@@ -625,7 +631,7 @@ gw_admin_handle (PGconn *conn, const char *method, const char *path, const char 
     //  Ids in paths are UUIDs; anything else names nothing
     if (*id && !mt_is_uuid (id)) {
         if (op == GW_ADMIN_KEY_REVOKE)
-            gw_admin_reply_err (reply, "not_found", "key_id", "No API key with this id.");
+            s_reply_no_key (reply);
         else
             s_reply_no_tenant (reply);
         return;
@@ -640,7 +646,9 @@ gw_admin_handle (PGconn *conn, const char *method, const char *path, const char 
         case GW_ADMIN_KEY_LIST:      s_key_list (conn, id, reply); break;
         case GW_ADMIN_KEY_REVOKE:    s_key_revoke (conn, id, reply); break;
         case GW_ADMIN_USAGE:         s_usage_admin (conn, query, reply); break;
-        default:                     gw_admin_reply_err (reply, "internal_error", NULL, NULL); break;
+        default:
+            gw_admin_reply_err (reply, "internal_error", NULL, NULL);
+            break;
     }
     if (!reply->body)
         gw_admin_reply_err (reply, "internal_error", NULL, NULL);

@@ -160,8 +160,6 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
         return;
     }
-    free (req->body);
-    req->body = NULL;
     if (!s_catalog_fresh (self)) {
         gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
                      NULL, NULL);

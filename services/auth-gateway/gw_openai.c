@@ -220,23 +220,6 @@ gw_request_clear (gw_request_t *req)
     req->prompt = NULL;
 }
 
-char *
-gw_request_engine_json (const gw_request_t *req, uint32_t max_tokens, size_t *len)
-{
-    json_t *copy = json_copy (req->body);
-    if (!copy)
-        return NULL;
-    json_object_del (copy, "max_completion_tokens");
-    json_object_set_new (copy, "max_tokens", json_integer (max_tokens));
-    json_object_del (copy, "stream");
-    json_object_del (copy, "stream_options");
-    char *text = json_dumps (copy, JSON_COMPACT);
-    json_decref (copy);
-    if (text && len)
-        *len = strlen (text);
-    return text;
-}
-
 static json_t *
 s_usage (uint32_t prompt_tokens, uint32_t completion_tokens)
 {

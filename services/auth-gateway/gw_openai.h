@@ -40,10 +40,6 @@ int gw_request_parse (gw_kind_t kind, const char *body, size_t len, uint32_t def
                       gw_request_t *req, gw_refusal_t *why);
 void gw_request_clear (gw_request_t *req);
 
-//  The body to send the engine: the client's, with max_tokens set to the
-//  grant and n/stream fields the worker controls removed. Caller owns; free().
-char *gw_request_engine_json (const gw_request_t *req, uint32_t max_tokens, size_t *len);
-
 //  Response bodies. Caller owns the returned text; free().
 char *gw_openai_completion (gw_kind_t kind, const char *id, const char *model, uint64_t created,
                             const char *text, size_t text_len, const char *finish_reason,

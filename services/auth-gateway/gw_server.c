@@ -155,10 +155,6 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
 static int
 s_send_submit (gw_server_t *self, gw_req_t *req)
 {
-    size_t json_len = 0;
-    char *json = gw_request_engine_json (&req->parsed, req->granted, &json_len);
-    if (!json)
-        return -1;
     Mt__JobSpec job = MT__JOB_SPEC__INIT;
     job.req_id = req->id;
     job.tenant_id = req->tenant_id;
@@ -166,8 +162,10 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.pool = req->pool;
     job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT: MT__JOB_KIND__KIND_COMPLETION;
     job.prompt = req->parsed.prompt;
-    job.request_json.data = (uint8_t *) json;
-    job.request_json.len = json_len;
+    //  The client's body as it came: the engine backend sets max_tokens to
+    //  the grant and asks for a stream itself
+    job.request_json.data = (uint8_t *) req->body;
+    job.request_json.len = req->body_len;
     job.max_tokens = req->granted;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = (char *) self->config->token_endpoint;
@@ -182,7 +180,9 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_SUBMIT;
     gw_list_add (&self->waiting, req);
     int rc = mt_codec_send (self->scheduler, NULL, &env);
-    free (json);
+    free (req->body);                   //  not needed any more
+    req->body = NULL;
+    req->body_len = req->body_cap = 0;
     if (rc)
         mt_log ("submit-dropped req=%s tenant=%s", req->id, req->tenant_id);
     return 0;

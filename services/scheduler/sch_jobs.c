@@ -1,0 +1,527 @@
+//  The scheduler's bookkeeping: jobs, leases, fair queues, workers and the
+//  catalog, and the dispatch choice. No sockets, no clock, no logging.
+#include "sch_jobs.h"
+
+#include <assert.h>
+
+#define S_NAME_MAX 256          //  longest id, pool or model name accepted
+
+typedef struct {
+    uint32_t leases;            //  queued + running jobs of the tenant
+} s_lease_t;
+
+struct _sch_jobs_t {
+    zhashx_t *jobs;             //  req id -> sch_job_t, owned
+    zhashx_t *workers;          //  routing id hex -> sch_worker_t, owned
+    zhashx_t *queues;           //  "pool\x1fmodel" -> sch_fairq_t, owned
+    zhashx_t *leases;           //  tenant id -> s_lease_t, owned
+    zhashx_t *catalog;          //  pool -> zlistx_t of model names (sorted), owned
+    uint32_t queued;            //  jobs waiting in queues
+    uint32_t running;           //  jobs assigned to workers
+    uint64_t dispatch_round;    //  counts dispatch passes
+};
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+static void
+s_job_destroy (void **item_p)
+{
+    sch_job_t *job = (sch_job_t *) *item_p;
+    if (!job)
+        return;
+    free (job->req_id);
+    free (job->tenant_id);
+    free (job->queue_key);
+    if (job->spec)
+        mt__job_spec__free_unpacked (job->spec, NULL);
+    zframe_destroy (&job->gateway);
+    free (job);
+    *item_p = NULL;
+}
+
+static void
+s_worker_destroy (void **item_p)
+{
+    sch_worker_t *w = (sch_worker_t *) *item_p;
+    if (!w)
+        return;
+    free (w->key);
+    zframe_destroy (&w->rid);
+    free (w->worker_id);
+    free (w->pool);
+    for (size_t i = 0; i < w->nmodels; i++)
+        free (w->models [i]);
+    free (w->models);
+    free (w);
+    *item_p = NULL;
+}
+
+static void
+s_fairq_destructor (void **item_p)
+{
+    sch_fairq_destroy ((sch_fairq_t **) item_p);
+}
+
+static void
+s_list_destructor (void **item_p)
+{
+    zlistx_destroy ((zlistx_t **) item_p);
+}
+
+static void
+s_free_destructor (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+static int
+s_strcmp (const void *a, const void *b)
+{
+    return strcmp ((const char *) a, (const char *) b);
+}
+
+static void
+s_queue_key (char *out, size_t size, const char *pool, const char *model)
+{
+    snprintf (out, size, "%s\x1f%s", pool, model);
+}
+
+//  Copy a decoded JobSpec so it outlives the envelope. Caller owns.
+static Mt__JobSpec *
+s_spec_copy (const Mt__JobSpec *spec)
+{
+    size_t size = mt__job_spec__get_packed_size (spec);
+    uint8_t *buf = (uint8_t *) malloc (size? size: 1);
+    if (!buf)
+        return NULL;
+    mt__job_spec__pack (spec, buf);
+    Mt__JobSpec *copy = mt__job_spec__unpack (NULL, size, buf);
+    free (buf);
+    return copy;
+}
+
+static uint32_t
+s_worker_credit (sch_worker_t *w)
+{
+    uint64_t used = (uint64_t) w->assigned + w->foreign;
+    return used >= w->total_slots? 0: (uint32_t) (w->total_slots - used);
+}
+
+static bool
+s_worker_serves (sch_worker_t *w, const char *pool, const char *model)
+{
+    if (strcmp (w->pool, pool))
+        return false;
+    for (size_t i = 0; i < w->nmodels; i++)
+        if (!strcmp (w->models [i], model))
+            return true;
+    return false;
+}
+
+sch_jobs_t *
+sch_jobs_new (void)
+{
+    sch_jobs_t *self = (sch_jobs_t *) zmalloc (sizeof (sch_jobs_t));
+    assert (self);
+    self->jobs = zhashx_new ();
+    zhashx_set_destructor (self->jobs, s_job_destroy);
+    self->workers = zhashx_new ();
+    zhashx_set_destructor (self->workers, s_worker_destroy);
+    self->queues = zhashx_new ();
+    zhashx_set_destructor (self->queues, s_fairq_destructor);
+    self->leases = zhashx_new ();
+    zhashx_set_destructor (self->leases, s_free_destructor);
+    self->catalog = zhashx_new ();
+    zhashx_set_destructor (self->catalog, s_list_destructor);
+    return self;
+}
+
+void
+sch_jobs_destroy (sch_jobs_t **self_p)
+{
+    assert (self_p);
+    sch_jobs_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->jobs);       //  before the queues and workers they point into
+    zhashx_destroy (&self->queues);
+    zhashx_destroy (&self->workers);
+    zhashx_destroy (&self->leases);
+    zhashx_destroy (&self->catalog);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+sch_jobs_name_ok (const char *s)
+{
+    return s && *s && strlen (s) < S_NAME_MAX;
+}
+
+//  --------------------------------------------------------------------------
+//  Jobs and leases
+
+sch_job_t *
+sch_jobs_lookup (sch_jobs_t *self, const char *req_id)
+{
+    return (sch_job_t *) zhashx_lookup (self->jobs, req_id);
+}
+
+sch_fairq_t *
+sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model)
+{
+    char key [2 * S_NAME_MAX + 2];
+    s_queue_key (key, sizeof key, pool, model);
+    return (sch_fairq_t *) zhashx_lookup (self->queues, key);
+}
+
+static void
+s_lease_take (sch_jobs_t *self, const char *tenant_id)
+{
+    s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
+    if (!lease) {
+        lease = (s_lease_t *) zmalloc (sizeof (s_lease_t));
+        assert (lease);
+        zhashx_insert (self->leases, tenant_id, lease);
+    }
+    lease->leases++;
+}
+
+static void
+s_lease_release (sch_jobs_t *self, const char *tenant_id)
+{
+    s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
+    if (!lease)
+        return;
+    if (lease->leases > 0)
+        lease->leases--;
+    if (lease->leases == 0)
+        zhashx_delete (self->leases, tenant_id);
+}
+
+uint32_t
+sch_jobs_leases (sch_jobs_t *self, const char *tenant_id)
+{
+    s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
+    return lease? lease->leases: 0;
+}
+
+sch_job_t *
+sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint32_t weight)
+{
+    char key [2 * S_NAME_MAX + 2];
+    s_queue_key (key, sizeof key, spec->pool, spec->model);
+    sch_job_t *job = (sch_job_t *) zmalloc (sizeof (sch_job_t));
+    assert (job);
+    job->req_id = strdup (spec->req_id);
+    job->tenant_id = strdup (spec->tenant_id);
+    job->queue_key = strdup (key);
+    job->spec = s_spec_copy (spec);
+    job->gateway = zframe_dup (gateway);
+    job->weight = weight? weight: 1;
+    assert (job->req_id && job->tenant_id && job->queue_key && job->gateway);
+    if (!job->spec) {
+        void *item = job;
+        s_job_destroy (&item);
+        return NULL;
+    }
+    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    if (!q) {
+        q = sch_fairq_new ();
+        zhashx_insert (self->queues, key, q);
+    }
+    uint64_t cost = (uint64_t) spec->prompt_tokens + spec->max_tokens;
+    sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
+    zhashx_insert (self->jobs, job->req_id, job);
+    s_lease_take (self, job->tenant_id);
+    self->queued++;
+    return job;
+}
+
+void
+sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job)
+{
+    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
+    if (q)
+        sch_fairq_remove (q, job->req_id);
+}
+
+void
+sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
+{
+    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
+    if (q)
+        sch_fairq_correct (q, job->tenant_id, job->weight, job->charged, actual);
+}
+
+void
+sch_jobs_forget (sch_jobs_t *self, sch_job_t *job)
+{
+    s_lease_release (self, job->tenant_id);
+    if (job->worker) {
+        if (job->worker->assigned > 0)
+            job->worker->assigned--;
+        if (self->running > 0)
+            self->running--;
+    }
+    else
+    if (self->queued > 0)
+        self->queued--;
+    zhashx_delete (self->jobs, job->req_id);
+}
+
+//  --------------------------------------------------------------------------
+//  Workers
+
+sch_worker_t *
+sch_jobs_worker (sch_jobs_t *self, zframe_t *rid)
+{
+    char *key = zframe_strhex (rid);
+    sch_worker_t *w = (sch_worker_t *) zhashx_lookup (self->workers, key);
+    free (key);
+    return w;
+}
+
+static void
+s_catalog_add (sch_jobs_t *self, const char *pool, const char *model)
+{
+    zlistx_t *list = (zlistx_t *) zhashx_lookup (self->catalog, pool);
+    if (!list) {
+        list = zlistx_new ();
+        assert (list);
+        zlistx_set_destructor (list, s_free_destructor);
+        zlistx_set_comparator (list, s_strcmp);
+        zhashx_insert (self->catalog, pool, list);
+    }
+    if (!zlistx_find (list, (void *) model)) {
+        char *copy = strdup (model);
+        assert (copy);
+        zlistx_insert (list, copy, true);
+    }
+}
+
+sch_worker_t *
+sch_jobs_worker_ready (sch_jobs_t *self, zframe_t *rid, const Mt__WorkerReady *ready,
+                       uint64_t now_ms, sch_worker_change_t *change)
+{
+    char *key = zframe_strhex (rid);
+    sch_worker_t *w = (sch_worker_t *) zhashx_lookup (self->workers, key);
+    bool fresh = !w;
+    if (fresh) {
+        w = (sch_worker_t *) zmalloc (sizeof (sch_worker_t));
+        assert (w);
+        w->key = strdup (key);
+        w->rid = zframe_dup (rid);
+        zhashx_insert (self->workers, key, w);
+    }
+    bool changed = fresh || strcmp (w->pool, ready->pool) || w->nmodels != ready->n_models
+                || w->total_slots != ready->total_slots;
+    for (size_t i = 0; !changed && i < ready->n_models; i++)
+        changed = strcmp (w->models [i], ready->models [i]) != 0;
+    *change = fresh? SCH_WORKER_JOINED: changed? SCH_WORKER_CHANGED: SCH_WORKER_SAME;
+    if (changed) {
+        free (w->worker_id);
+        free (w->pool);
+        for (size_t i = 0; i < w->nmodels; i++)
+            free (w->models [i]);
+        free (w->models);
+        w->worker_id = strdup (*ready->worker_id? ready->worker_id: key);
+        w->pool = strdup (ready->pool);
+        w->models = (char **) calloc (ready->n_models, sizeof (char *));
+        assert (w->worker_id && w->pool && w->models);
+        w->nmodels = ready->n_models;
+        w->rr = 0;
+        for (size_t i = 0; i < ready->n_models; i++) {
+            w->models [i] = strdup (ready->models [i]);
+            assert (w->models [i]);
+            s_catalog_add (self, w->pool, w->models [i]);
+        }
+        w->total_slots = ready->total_slots;
+    }
+    //  Jobs the worker reports busy beyond the ones we assigned (it ran them
+    //  for a previous scheduler, or we gave them up) hold slots we cannot use.
+    //  Our own count stays the authority: a report can only lower credit.
+    uint32_t busy = ready->free_slots >= ready->total_slots?
+                    0: ready->total_slots - ready->free_slots;
+    w->foreign = busy > w->assigned? busy - w->assigned: 0;
+    w->last_seen_ms = now_ms;
+    free (key);
+    return w;
+}
+
+bool
+sch_jobs_any_worker_serves (sch_jobs_t *self, const char *pool, const char *model)
+{
+    sch_worker_t *w = (sch_worker_t *) zhashx_first (self->workers);
+    while (w) {
+        if (s_worker_serves (w, pool, model))
+            return true;
+        w = (sch_worker_t *) zhashx_next (self->workers);
+    }
+    return false;
+}
+
+uint32_t
+sch_jobs_pool_workers (sch_jobs_t *self, const char *pool)
+{
+    uint32_t n = 0;
+    sch_worker_t *w = (sch_worker_t *) zhashx_first (self->workers);
+    while (w) {
+        if (!strcmp (w->pool, pool))
+            n++;
+        w = (sch_worker_t *) zhashx_next (self->workers);
+    }
+    return n;
+}
+
+zlistx_t *
+sch_jobs_silent_workers (sch_jobs_t *self, uint64_t now_ms, uint64_t timeout_ms)
+{
+    zlistx_t *list = zlistx_new ();
+    assert (list);
+    sch_worker_t *w = (sch_worker_t *) zhashx_first (self->workers);
+    while (w) {
+        if (now_ms - w->last_seen_ms > timeout_ms)
+            zlistx_add_end (list, w);
+        w = (sch_worker_t *) zhashx_next (self->workers);
+    }
+    return list;
+}
+
+zlistx_t *
+sch_jobs_worker_jobs (sch_jobs_t *self, sch_worker_t *w)
+{
+    zlistx_t *list = zlistx_new ();
+    assert (list);
+    sch_job_t *job = (sch_job_t *) zhashx_first (self->jobs);
+    while (job) {
+        if (job->worker == w)
+            zlistx_add_end (list, job);
+        job = (sch_job_t *) zhashx_next (self->jobs);
+    }
+    return list;
+}
+
+zlistx_t *
+sch_jobs_orphans (sch_jobs_t *self)
+{
+    zlistx_t *list = zlistx_new ();
+    assert (list);
+    sch_job_t *job = (sch_job_t *) zhashx_first (self->jobs);
+    while (job) {
+        if (!job->worker
+        &&  !sch_jobs_any_worker_serves (self, job->spec->pool, job->spec->model))
+            zlistx_add_end (list, job);
+        job = (sch_job_t *) zhashx_next (self->jobs);
+    }
+    return list;
+}
+
+void
+sch_jobs_worker_remove (sch_jobs_t *self, sch_worker_t *w)
+{
+    zhashx_delete (self->workers, w->key);
+}
+
+zhashx_t *
+sch_jobs_catalog (sch_jobs_t *self)
+{
+    return self->catalog;
+}
+
+//  --------------------------------------------------------------------------
+//  Dispatch
+
+void
+sch_jobs_dispatch_begin (sch_jobs_t *self)
+{
+    self->dispatch_round++;
+}
+
+//  The queue of the next model this worker should take a job from, or NULL.
+//  Models of a worker take turns.
+static sch_fairq_t *
+s_worker_queue (sch_jobs_t *self, sch_worker_t *w, size_t *index_p)
+{
+    for (size_t i = 0; i < w->nmodels; i++) {
+        size_t index = (w->rr + i) % w->nmodels;
+        sch_fairq_t *q = sch_jobs_queue (self, w->pool, w->models [index]);
+        if (q && sch_fairq_size (q) > 0) {
+            *index_p = index;
+            return q;
+        }
+    }
+    return NULL;
+}
+
+//  The worker with the most free slots takes the next job, so load spreads
+//  over the pool instead of filling one engine first.
+bool
+sch_jobs_dispatch_next (sch_jobs_t *self, sch_dispatch_t *d)
+{
+    memset (d, 0, sizeof *d);
+    if (self->queued == 0)
+        return false;
+    uint32_t best_credit = 0;
+    for (sch_worker_t *w = (sch_worker_t *) zhashx_first (self->workers); w;
+         w = (sch_worker_t *) zhashx_next (self->workers)) {
+        if (!w->nmodels || w->blocked_round == self->dispatch_round)
+            continue;
+        uint32_t credit = s_worker_credit (w);
+        if (credit <= best_credit)
+            continue;
+        size_t index;
+        sch_fairq_t *q = s_worker_queue (self, w, &index);
+        if (q) {
+            d->worker = w;
+            d->queue = q;
+            d->model_index = index;
+            best_credit = credit;
+        }
+    }
+    if (!d->worker || !sch_fairq_pop (d->queue, &d->pick))
+        return false;
+    d->job = (sch_job_t *) d->pick.item;
+    return true;
+}
+
+void
+sch_jobs_dispatch_sent (sch_jobs_t *self, sch_dispatch_t *d)
+{
+    d->job->worker = d->worker;
+    d->job->charged = d->pick.charged;
+    d->worker->assigned++;
+    d->worker->rr = d->model_index + 1;
+    self->queued--;
+    self->running++;
+}
+
+void
+sch_jobs_dispatch_failed (sch_jobs_t *self, sch_dispatch_t *d)
+{
+    sch_fairq_unpop (d->queue, d->job->req_id, &d->pick);
+    d->worker->blocked_round = self->dispatch_round;
+}
+
+//  --------------------------------------------------------------------------
+//  Counts
+
+uint32_t
+sch_jobs_queued (sch_jobs_t *self)
+{
+    return self->queued;
+}
+
+uint32_t
+sch_jobs_running (sch_jobs_t *self)
+{
+    return self->running;
+}
+
+size_t
+sch_jobs_workers (sch_jobs_t *self)
+{
+    return zhashx_size (self->workers);
+}
