@@ -127,8 +127,6 @@ s_dispatch (sch_server_t *self)
     s_update_gauges (self);
 }
 
-}
-
 //  --------------------------------------------------------------------------
 //  Gateway messages
 
