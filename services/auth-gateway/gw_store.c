@@ -1,6 +1,6 @@
 //  The gateway's database side: one actor thread owns one PGconn. It LISTENs
 //  on mt_cache, builds an immutable gw_cache_t after every change and hands it
-//  to the main thread, and runs the admin API and /v1/usage (gw_admin.c).
+//  to the main thread, and runs the admin API and /v1/usage (gw_admin.c, gw_admin_sql.c).
 //  Blocking libpq calls are fine here: this thread serves no client sockets.
 //
 //  Pipe messages, main thread -> actor:
