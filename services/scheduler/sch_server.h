@@ -1,6 +1,8 @@
-//  The scheduler's server: two ROUTER sockets (gateways, workers), the job
-//  table, per-tenant concurrency leases, fair queues per (pool, model) and
-//  worker liveness. One thread.
+//  The scheduler's server: two ROUTER sockets (gateways, workers), message
+//  handling, logging, metrics and the liveness sweep, in one thread. It owns
+//  an sch_jobs_t (sch_jobs.c), which holds the job table, per-tenant
+//  concurrency leases, fair queues per (pool, model), workers and their
+//  credit, and the catalog, and passes it the time.
 #ifndef SCH_SERVER_H_INCLUDED
 #define SCH_SERVER_H_INCLUDED
 
