@@ -311,6 +311,8 @@ s_on_gateway (sch_server_t *self)
 //  --------------------------------------------------------------------------
 //  Worker messages
 
+static void s_fail_orphans (sch_server_t *self);
+
 static void
 s_handle_worker_ready (sch_server_t *self, zframe_t *rid, Mt__WorkerReady *ready)
 {
@@ -331,6 +333,8 @@ s_handle_worker_ready (sch_server_t *self, zframe_t *rid, Mt__WorkerReady *ready
         mt_log ("worker-%s worker=%s pool=%s models=%zu slots=%u",
                 change == SCH_WORKER_JOINED? "joined": "changed",
                 w->worker_id, w->pool, w->nmodels, w->total_slots);
+    if (change == SCH_WORKER_CHANGED)
+        s_fail_orphans (self);          //  it may have dropped a model
     s_dispatch (self);
 }
 
@@ -388,6 +392,24 @@ s_on_worker (sch_server_t *self)
 //  --------------------------------------------------------------------------
 //  Liveness
 
+//  Fail queued jobs that no live worker can serve any more (a worker died or
+//  stopped announcing a model): never let them hang.
+static void
+s_fail_orphans (sch_server_t *self)
+{
+    zlistx_t *victims = sch_jobs_orphans (self->jobs);
+    for (sch_job_t *job = (sch_job_t *) zlistx_first (victims); job;
+         job = (sch_job_t *) zlistx_next (victims)) {
+        mt_log ("job-orphaned req=%s tenant=%s pool=%s model=%s reason=\"no live worker\"",
+                job->req_id, job->tenant_id, job->spec->pool, job->spec->model);
+        sch_jobs_unqueue (self->jobs, job);
+        s_send_done (self, job->gateway, job, MT__ERROR_CODE__ERR_NO_CAPACITY,
+                     "no worker serves this model");
+        sch_jobs_forget (self->jobs, job);
+    }
+    zlistx_destroy (&victims);
+}
+
 //  A worker died: fail every job it held, forget it. Then fail queued jobs
 //  that no live worker can serve any more (never let them hang).
 static void
@@ -407,18 +429,7 @@ s_worker_lost (sch_server_t *self, sch_worker_t *w, uint64_t silent_ms)
     }
     zlistx_destroy (&victims);
     sch_jobs_worker_remove (self->jobs, w);
-    //  Orphaned queued jobs
-    victims = sch_jobs_orphans (self->jobs);
-    for (job = (sch_job_t *) zlistx_first (victims); job;
-         job = (sch_job_t *) zlistx_next (victims)) {
-        mt_log ("job-orphaned req=%s tenant=%s pool=%s model=%s reason=\"no live worker\"",
-                job->req_id, job->tenant_id, job->spec->pool, job->spec->model);
-        sch_jobs_unqueue (self->jobs, job);
-        s_send_done (self, job->gateway, job, MT__ERROR_CODE__ERR_NO_CAPACITY,
-                     "no worker serves this model");
-        sch_jobs_forget (self->jobs, job);
-    }
-    zlistx_destroy (&victims);
+    s_fail_orphans (self);
 }
 
 static void
