@@ -26,7 +26,7 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench clean fmt
+.PHONY: all deps run test test-asan unit bench fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT_BIN)
@@ -88,6 +88,11 @@ unit: all
 
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# Coverage-guided fuzzing (libFuzzer) of every parser of outside bytes;
+# MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.
+fuzz:
+	@BUILD=build/fuzz bash tests/fuzz/run.sh
 
 clean:
 	rm -rf build

@@ -92,11 +92,16 @@ s_queue_key (char *out, size_t size, const char *pool, const char *model)
 static Mt__JobSpec *
 s_spec_copy (const Mt__JobSpec *spec)
 {
-    size_t size = mt__job_spec__get_packed_size (spec);
+    //  Unknown fields are left behind: protobuf-c may keep one it cannot
+    //  write back in a form it would read again (field number 0)
+    Mt__JobSpec known = *spec;
+    known.base.n_unknown_fields = 0;
+    known.base.unknown_fields = NULL;
+    size_t size = mt__job_spec__get_packed_size (&known);
     uint8_t *buf = (uint8_t *) malloc (size? size: 1);
     if (!buf)
         return NULL;
-    mt__job_spec__pack (spec, buf);
+    mt__job_spec__pack (&known, buf);
     Mt__JobSpec *copy = mt__job_spec__unpack (NULL, size, buf);
     free (buf);
     return copy;

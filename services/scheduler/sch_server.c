@@ -183,7 +183,9 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     }
     sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight);
     if (!job) {
-        mt_log ("submit-failed req=%s tenant=%s reason=\"out of memory\"", req, tenant);
+        mt_log ("submit-failed req=%s tenant=%s reason=\"job could not be stored\"", req, tenant);
+        s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
+                 "the job could not be stored", 0);
         return;
     }
     mt_metric_add (self->m_submitted, 1);

@@ -3,6 +3,7 @@
 //  tenant leases, orphans of lost workers, silent workers, the catalog and
 //  duplicate request ids. No sockets; the clock is passed in.
 #include "mt_test.h"
+#include "mt_codec.h"
 #include "../../services/scheduler/sch_jobs.h"
 
 #include <stdint.h>
@@ -825,6 +826,34 @@ test_duplicates (void)
     s_rig_fini (&rig);          //  destroy with a job still queued frees it
 }
 
+//  A JobSpec that arrives with an unknown field numbered 0 (protobuf-c keeps
+//  it, but cannot read back what it writes for it) is still stored, without it.
+static void
+test_unknown_field (void)
+{
+    //  Envelope{submit{job{req_id "req-1", tenant "t1", model "m", pool "p", field 0}}}
+    static const uint8_t wire [] = {
+        0x0a, 0x16, 0x0a, 0x14, 0x0a, 0x05, 'r', 'e', 'q', '-', '1', 0x12, 0x02, 't', '1',
+        0x1a, 0x01, 'm', 0x22, 0x01, 'p', 0x80, 0x00, 0x00
+    };
+    Mt__Envelope *env = mt_codec_decode (wire, sizeof wire);
+    CHECK (env != NULL);
+    if (!env)
+        return;
+    CHECK (env->body_case == MT__ENVELOPE__BODY_SUBMIT && env->submit->job);
+    sch_jobs_t *jobs = sch_jobs_new ();
+    zframe_t *gw = zframe_new ("gw", 2);
+    sch_job_t *job = sch_jobs_add (jobs, env->submit->job, gw, 1);
+    CHECK (job != NULL);
+    if (job) {
+        CHECK_STR (job->spec->req_id, "req-1");
+        CHECK_INT (job->spec->base.n_unknown_fields, 0);
+    }
+    zframe_destroy (&gw);
+    sch_jobs_destroy (&jobs);
+    mt_codec_free (&env);
+}
+
 int
 main (void)
 {
@@ -839,5 +868,6 @@ main (void)
     test_silent ();
     test_catalog ();
     test_duplicates ();
+    test_unknown_field ();
     return mt_test_done ("test_sch_jobs");
 }

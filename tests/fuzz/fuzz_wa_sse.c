@@ -1,0 +1,163 @@
+//  libFuzzer target: the worker's parsing of engine bytes (wa_openai.c).
+//  wa_openai.c is compiled into this file so the static curl write callback
+//  (SSE line framing) can be driven without a socket. The first byte chooses
+//  (bits 0-1):
+//    0  wa_openai_parse_event on one data payload
+//    1  an SSE response body with a 2xx status, split into chunks at points
+//       the second byte seeds, through s_write_cb, then the end-of-transfer
+//       flush of wa_openai_dispatch, every piece taken, and the result
+//    2  the same with a non-2xx status (error body kept, parsed at the end)
+//    3  wa_openai_body on a JobSpec's request_json (bytes from the gateway)
+//       with max_tokens from the next 2 bytes
+//  Chunks are exact-size heap copies so ASan sees any read past their end.
+#include "../../services/worker-adapter/wa_openai.c"
+
+static void
+s_event (const uint8_t *data, size_t size)
+{
+    char *payload = (char *) malloc (size? size: 1);
+    assert (payload);
+    memcpy (payload, data, size);
+    wa_openai_event_t ev;
+    if (wa_openai_parse_event (payload, size, &ev) == 0) {
+        if (strnlen (ev.finish_reason, sizeof ev.finish_reason) >= sizeof ev.finish_reason)
+            abort ();
+        if (ev.content && !*ev.content)
+            abort ();           //  empty deltas are not pieces
+        wa_openai_event_clear (&ev);
+        if (ev.content || ev.error)
+            abort ();
+    }
+    free (payload);
+}
+
+static void
+s_stream (const uint8_t *data, size_t size, bool ok)
+{
+    static const long statuses [] = { 200, 201, 204, 299, 100, 400, 404, 429, 500, 503 };
+    if (size < 2)
+        return;
+    uint32_t seed = data [0] | 1u;
+    long status = ok? statuses [data [1] % 4]: statuses [4 + data [1] % 6];
+    data += 2;
+    size -= 2;
+
+    wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
+    assert (req);
+    req->pieces = zlistx_new ();
+    zlistx_set_destructor (req->pieces, s_piece_destructor);
+    req->status = status;       //  as curl would report it; no easy handle here
+
+    size_t at = 0;
+    bool aborted = false;
+    while (at < size) {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        size_t n = 1 + seed % 97;
+        if (n > size - at)
+            n = size - at;
+        char *chunk = (char *) malloc (n);
+        assert (chunk);
+        memcpy (chunk, data + at, n);
+        size_t took = s_write_cb (chunk, 1, n, req);
+        free (chunk);
+        if (took != n) {
+            if (took != 0 || !req->failed)
+                abort ();       //  a short write must be the abort, with a reason
+            aborted = true;
+            break;
+        }
+        at += n;
+    }
+    //  The end of the transfer, as wa_openai_dispatch does it
+    req->finished = true;
+    req->result = aborted? CURLE_WRITE_ERROR: CURLE_OK;
+    if (req->line_len && req->status >= 200 && req->status < 300) {
+        s_on_line (req, req->line, req->line_len);
+        req->line_len = 0;
+    }
+    if (req->errbody_len > S_ERRBODY_MAX || req->errbody [req->errbody_len] != 0)
+        abort ();
+
+    //  The pieces, in order, are exactly the text so far
+    size_t text_len = 0;
+    const char *text = wa_openai_req_text (req, &text_len);
+    size_t seen = 0;
+    char *piece;
+    while ((piece = wa_openai_req_take (req))) {
+        size_t plen = strlen (piece);
+        if (plen == 0 || seen + plen > text_len || memcmp (text + seen, piece, plen))
+            abort ();
+        seen += plen;
+        free (piece);
+    }
+    if (seen != text_len)
+        abort ();
+
+    wa_openai_result_t result;
+    wa_openai_req_result (req, &result);
+    if (!result.finish_reason || !result.error_message
+    ||  strlen (result.error_message) >= sizeof req->message
+    ||  (!ok && result.error == MT__ERROR_CODE__ERR_NONE))
+        abort ();
+    wa_openai_req_destroy (NULL, &req);     //  no easy handle: the backend is not used
+}
+
+static void
+s_body (const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return;
+    uint32_t max_tokens = (uint32_t) data [0] << 8 | data [1];
+    data += 2;
+    size -= 2;
+    char *json = (char *) malloc (size? size: 1);
+    assert (json);
+    memcpy (json, data, size);
+    char err [128] = "";
+    char *body = wa_openai_body (json, size, max_tokens, err, sizeof err);
+    if (body) {
+        //  What goes to the engine streams and never asks for more than the grant
+        json_t *root = json_loads (body, 0, NULL);
+        if (!json_is_object (root) || !json_is_true (json_object_get (root, "stream")))
+            abort ();
+        if (max_tokens > 0) {
+            const char *keys [] = { "max_tokens", "max_completion_tokens" };
+            bool any = false;
+            for (size_t i = 0; i < 2; i++) {
+                json_t *v = json_object_get (root, keys [i]);
+                if (!v)
+                    continue;
+                any = true;
+                if (!json_is_integer (v) || json_integer_value (v) < 1
+                ||  json_integer_value (v) > max_tokens)
+                    abort ();
+            }
+            if (!any)
+                abort ();
+        }
+        json_decref (root);
+        free (body);
+    }
+    else
+    if (!*err)
+        abort ();
+    free (json);
+}
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    switch (data [0] & 3) {
+        case 0: s_event (data + 1, size - 1); break;
+        case 1: s_stream (data + 1, size - 1, true); break;
+        case 2: s_stream (data + 1, size - 1, false); break;
+        case 3: s_body (data + 1, size - 1); break;
+    }
+    return 0;
+}

@@ -1,0 +1,205 @@
+//  Writes packed Envelopes of several body types into a directory: the seed
+//  corpus of the codec target. run.sh builds and runs it on every fuzz run,
+//  so the seeds follow proto/mt.proto; the copies under corpus/codec/ were
+//  made with it.
+//    gen_seeds DIR
+#include "mt.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+s_write (const char *dir, const char *name, const Mt__Envelope *env)
+{
+    size_t size = mt__envelope__get_packed_size (env);
+    uint8_t *buf = (uint8_t *) malloc (size);
+    if (!buf)
+        return -1;
+    mt__envelope__pack (env, buf);
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.bin", dir, name);
+    FILE *f = fopen (path, "wb");
+    int rc = f && fwrite (buf, 1, size, f) == size? 0: -1;
+    if (f && fclose (f))
+        rc = -1;
+    free (buf);
+    return rc;
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: gen_seeds DIR\n");
+        return 2;
+    }
+    const char *dir = argv [1];
+    int rc = 0;
+    static const char request [] =
+        "{\"model\":\"sim-small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+    Mt__JobSpec spec = MT__JOB_SPEC__INIT;
+    spec.req_id = "req-0001";
+    spec.tenant_id = "3f1c2a9e-5b6d-4e7f-8a9b-0c1d2e3f4a5b";
+    spec.model = "sim-small";
+    spec.pool = "default";
+    spec.kind = MT__JOB_KIND__KIND_CHAT;
+    spec.prompt = "user: hi\n";
+    spec.request_json.data = (uint8_t *) request;
+    spec.request_json.len = sizeof request - 1;
+    spec.max_tokens = 64;
+    spec.prompt_tokens = 3;
+    spec.reply_to = "tcp://127.0.0.1:5600";
+    spec.submitted_ms = 1700000000000ull;
+
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    Mt__Submit submit = MT__SUBMIT__INIT;
+    submit.job = &spec;
+    submit.weight = 4;
+    submit.max_concurrent = 8;
+    env.body_case = MT__ENVELOPE__BODY_SUBMIT;
+    env.submit = &submit;
+    rc |= s_write (dir, "submit", &env);
+
+    Mt__Job job = MT__JOB__INIT;
+    job.job = &spec;
+    env.body_case = MT__ENVELOPE__BODY_JOB;
+    env.job = &job;
+    rc |= s_write (dir, "job", &env);
+
+    Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
+    reply.req_id = "req-0001";
+    reply.accepted = 0;
+    reply.code = MT__ERROR_CODE__ERR_NO_CAPACITY;
+    reply.message = "no worker";
+    reply.retry_after_s = 1;
+    env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
+    env.submit_reply = &reply;
+    rc |= s_write (dir, "submit_reply", &env);
+
+    char *pieces [] = { "Hello", ",", " world" };
+    Mt__TokenChunk chunk = MT__TOKEN_CHUNK__INIT;
+    chunk.req_id = "req-0001";
+    chunk.n_pieces = 3;
+    chunk.pieces = pieces;
+    chunk.seq = 5;
+    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
+    env.token_chunk = &chunk;
+    rc |= s_write (dir, "token_chunk", &env);
+
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = "req-0001";
+    done.worker_id = "w1";
+    done.tenant_id = spec.tenant_id;
+    done.prompt_tokens = 3;
+    done.completion_tokens = 9;
+    done.finish_reason = "stop";
+    done.error = MT__ERROR_CODE__ERR_NONE;
+    done.error_message = "";
+    done.ttft_ms = 12;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    rc |= s_write (dir, "job_done", &env);
+
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = "req-0001";
+    cancel.tenant_id = spec.tenant_id;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    rc |= s_write (dir, "cancel", &env);
+
+    char *models [] = { "sim-small", "sim-large" };
+    Mt__WorkerReady ready = MT__WORKER_READY__INIT;
+    ready.worker_id = "w1";
+    ready.pool = "default";
+    ready.n_models = 2;
+    ready.models = models;
+    ready.free_slots = 4;
+    ready.total_slots = 4;
+    env.body_case = MT__ENVELOPE__BODY_WORKER_READY;
+    env.worker_ready = &ready;
+    rc |= s_write (dir, "worker_ready", &env);
+
+    Mt__Heartbeat beat = MT__HEARTBEAT__INIT;
+    beat.sender = "w1";
+    beat.free_slots = 2;
+    beat.running = 2;
+    env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &beat;
+    rc |= s_write (dir, "heartbeat", &env);
+
+    Mt__PoolModels pool = MT__POOL_MODELS__INIT;
+    pool.pool = "default";
+    pool.n_models = 2;
+    pool.models = models;
+    pool.live_workers = 1;
+    pool.queued = 0;
+    Mt__PoolModels *pools [] = { &pool, &pool };
+    Mt__Catalog catalog = MT__CATALOG__INIT;
+    catalog.n_pools = 2;
+    catalog.pools = pools;
+    env.body_case = MT__ENVELOPE__BODY_CATALOG;
+    env.catalog = &catalog;
+    rc |= s_write (dir, "catalog", &env);
+
+    Mt__Limits limits = MT__LIMITS__INIT;
+    limits.requests_per_minute = 60;
+    limits.tokens_per_minute = 100000;
+    limits.daily_tokens = 1000000;
+    Mt__Admit admit = MT__ADMIT__INIT;
+    admit.req_id = "req-0001";
+    admit.tenant_id = spec.tenant_id;
+    admit.prompt_tokens = 3;
+    admit.max_tokens = 64;
+    admit.limits = &limits;
+    env.body_case = MT__ENVELOPE__BODY_ADMIT;
+    env.admit = &admit;
+    rc |= s_write (dir, "admit", &env);
+
+    Mt__AdmitReply areply = MT__ADMIT_REPLY__INIT;
+    areply.req_id = "req-0001";
+    areply.ok = 0;
+    areply.code = MT__ERROR_CODE__ERR_QUOTA;
+    areply.reset_at = "2024-01-02T00:00:00Z";
+    areply.limit_tokens = 100000;
+    areply.reset_tokens_ms = 1234;
+    env.body_case = MT__ENVELOPE__BODY_ADMIT_REPLY;
+    env.admit_reply = &areply;
+    rc |= s_write (dir, "admit_reply", &env);
+
+    Mt__Settle settle = MT__SETTLE__INIT;
+    settle.req_id = "req-0001";
+    settle.tenant_id = spec.tenant_id;
+    settle.used_tokens = 12;
+    env.body_case = MT__ENVELOPE__BODY_SETTLE;
+    env.settle = &settle;
+    rc |= s_write (dir, "settle", &env);
+
+    Mt__UsageEvent usage = MT__USAGE_EVENT__INIT;
+    usage.event_id = "req-0001";
+    usage.tenant_id = spec.tenant_id;
+    usage.key_id = "5a0e8b1c-2d3f-4a5b-8c7d-9e0f1a2b3c4d";
+    usage.model = "sim-small";
+    usage.pool = "default";
+    usage.prompt_tokens = 3;
+    usage.completion_tokens = 9;
+    usage.status = "ok";
+    usage.http_status = 200;
+    usage.created_ms = 1700000000000ull;
+    env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
+    env.usage_event = &usage;
+    rc |= s_write (dir, "usage_event", &env);
+
+    char *ids [] = { "req-0001", "req-0002" };
+    Mt__UsageAck ack = MT__USAGE_ACK__INIT;
+    ack.n_event_ids = 2;
+    ack.event_ids = ids;
+    env.body_case = MT__ENVELOPE__BODY_USAGE_ACK;
+    env.usage_ack = &ack;
+    rc |= s_write (dir, "usage_ack", &env);
+
+    if (rc)
+        fprintf (stderr, "gen_seeds: cannot write into %s\n", dir);
+    return rc? 1: 0;
+}
