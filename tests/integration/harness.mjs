@@ -155,6 +155,67 @@ export class Service {
         return { ...(k || { code: null, signal: 'SIGKILL' }), killed: true };
     }
 
+    //  SIGKILL (no clean-up, as a crash), and wait until it is gone. The
+    //  service is then down on purpose until restart(). Returns { code, signal }.
+    async kill9(bound = ms(5000)) {
+        if (!this.running) throw new TestFailure(`${this.name} is not running (${fmtExit(this.exit)})`);
+        this.child.kill('SIGKILL');
+        const e = await Promise.race([this.exited, sleep(bound).then(() => null)]);
+        if (!e) throw new TestFailure(`${this.name} still running ${bound} ms after SIGKILL`);
+        this.killedByTest = true;
+        return e;
+    }
+
+    //  Send a signal (SIGSTOP freezes it: it accepts TCP data and does nothing).
+    signal(sig) {
+        if (!this.running) throw new TestFailure(`${this.name} is not running (${fmtExit(this.exit)})`);
+        this.child.kill(sig);
+    }
+
+    //  Start again with the same binary, environment and ports (the log is
+    //  appended to), then wait for its /healthz to answer 200.
+    async restart(bound = ms(15000)) {
+        if (this.running) throw new TestFailure(`${this.name} restart: still running`);
+        this.exit = null;
+        this.start();
+        this.killedByTest = false;
+        this.reportedDead = false;
+        await this.waitHealthy(bound);
+    }
+
+    //  Poll /healthz until 200; throws when the process exits or bound passes.
+    async waitHealthy(bound = ms(15000)) {
+        const ok = await poll(async () => {
+            if (!this.running)
+                throw Object.assign(new Error(`${this.name} exited (${fmtExit(this.exit)})`), { fatal: true });
+            const r = await fetch(`http://127.0.0.1:${this.metricsPort}/healthz`,
+                                  { signal: AbortSignal.timeout(1000) });
+            await r.arrayBuffer();
+            return r.status === 200;
+        }, bound, 50).catch((e) => { throw new TestFailure(`${this.name} /healthz: ${e.message}`); });
+        if (!ok) throw new TestFailure(`${this.name} /healthz not 200 within ${bound} ms`);
+    }
+
+    //  A value from its /metrics: the sum over every series of that name
+    //  (labels or not); null when absent or unreachable.
+    async metric(name) {
+        let text;
+        try {
+            const r = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`,
+                                  { signal: AbortSignal.timeout(ms(3000)) });
+            text = await r.text();
+            if (r.status !== 200) return null;
+        } catch { return null; }
+        let sum = null;
+        for (const line of text.split('\n')) {
+            if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) {
+                const v = Number(line.trim().split(/\s+/).pop());
+                if (Number.isFinite(v)) sum = (sum || 0) + v;
+            }
+        }
+        return sum;
+    }
+
     logSize() {
         try { return fs.statSync(this.log).size; } catch { return 0; }
     }
@@ -322,7 +383,9 @@ export function rawHttp(port, requestBuf, bound = ms(10000)) {
 }
 
 //  ---------------------------------------------------------------- the stack
-//  opts: name, sim { ttft, itl, tokens }, maxBody, slots
+//  opts: name, sim { ttft, itl, tokens }, maxBody, slots,
+//        env { <service name>: { MT_...: value } } (overrides, e.g. timeouts),
+//        skip [<service name>...] (left out, like MT_IT_SKIP)
 export class Stack {
     constructor(pg, dir, opts) {
         this.pg = pg;
@@ -374,11 +437,13 @@ export class Stack {
              p.gwHttp],
         ];
         //  MT_IT_SKIP=metering,worker-premium: development aid, leave some out.
-        const skip = (process.env.MT_IT_SKIP || '').split(',').filter(Boolean);
+        const skip = (process.env.MT_IT_SKIP || '').split(',').filter(Boolean)
+            .concat(this.opts.skip || []);
+        const over = this.opts.env || {};
         for (const [name, b, env, mport] of defs) {
             if (skip.includes(name)) continue;
             if (!fs.existsSync(bin(b))) throw new Error(`${bin(b)} not built`);
-            const s = new Service(name, bin(b), env, this.dir);
+            const s = new Service(name, bin(b), { ...env, ...(over[name] || {}) }, this.dir);
             s.metricsPort = mport;
             this.services.push(s);
             s.start();
@@ -397,8 +462,9 @@ export class Stack {
         //  Catalog: a free tenant sees sim-small, an enterprise tenant sim-large.
         this.free = await this.tenant({ tier: 'free' }, 'boot-free');
         this.ent = await this.tenant({ tier: 'enterprise' }, 'boot-ent');
-        for (const [t, model] of [[this.free, 'sim-small'], [this.ent, 'sim-large']]) {
-            if (skip.some((n) => n.startsWith('worker'))) break;
+        for (const [t, model, wk] of [[this.free, 'sim-small', 'worker-standard'],
+                                      [this.ent, 'sim-large', 'worker-premium']]) {
+            if (skip.includes(wk)) continue;
             const ok = await poll(async () => {
                 const r = await this.get('/v1/models', t.key);
                 return r.status === 200 && Array.isArray(r.json?.data) &&

@@ -7,6 +7,7 @@
 //  MT_IT_ONLY=<regex>   run only the tests whose name matches (plus setup)
 //  MT_IT_KEEP=1         keep the temporary folder (logs, database)
 //  MT_IT_TIMES=1        print each test's duration
+//  MT_IT_KNOWN_BUGS=1   also run the tests of known, unfixed bugs (t_fail.mjs)
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -15,6 +16,7 @@ import {
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
 import openaiTests from './t_openai.mjs';
+import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 
 const GROUPS = [
     //  Fast simulator: most of the API.
@@ -24,6 +26,16 @@ const GROUPS = [
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
       tests: slowTests },
+    //  Failure scenarios: services killed (SIGKILL) and started again; a
+    //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
+    { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
+                            env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(WORKER_TIMEOUT_MS) } } },
+      tests: failTests },
+    //  The gateway gives up on a job after REQUEST_TIMEOUT_MS.
+    { name: 'timeout', opts: { name: 'timeout', sim: { ttft: 40, itl: 100, tokens: 48 }, maxBody: 65536,
+                               skip: ['worker-premium'],
+                               env: { gateway: { MT_GW_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) } } },
+      tests: timeoutTests },
 ];
 
 const only = process.env.MT_IT_ONLY ? new RegExp(process.env.MT_IT_ONLY) : null;
@@ -114,7 +126,8 @@ async function runTest(stack, t) {
             const san = s.sanitizerReport(marks[s.name]);
             if (!s.running && !s.reportedDead) {
                 s.reportedDead = true;
-                notes.push(`${s.name} died (${fmtExit(s.exit)})${san ? ': ' + san : ''}`);
+                notes.push(s.killedByTest ? `${s.name} killed by the test and not started again`
+                    : `${s.name} died (${fmtExit(s.exit)})${san ? ': ' + san : ''}`);
             } else if (san) {
                 notes.push(`${s.name}: ${san}`);
             }
