@@ -129,6 +129,9 @@ gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
     mt_log ("cancel req=%s tenant=%s", req->id, req->tenant_id);
 }
 
+static void s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err,
+                              const char *message, bool settle);
+
 void
 gw_server_send_admit (gw_server_t *self, gw_req_t *req)
 {
@@ -148,8 +151,12 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_ADMIT;
     req->backend_busy = true;
     gw_list_add (&self->waiting, req);
-    if (mt_codec_send (self->quota, NULL, &env))
-        mt_log ("admit-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    if (mt_codec_send (self->quota, NULL, &env)) {
+        mt_log ("admit-failed req=%s tenant=%s reason=\"quota-enforcer not connected\"",
+                req->id, req->tenant_id);
+        s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
+                          "The quota-enforcer is not reachable.", false);
+    }
 }
 
 static int
@@ -184,8 +191,9 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     req->body = NULL;
     req->body_len = req->body_cap = 0;
     if (rc)
-        mt_log ("submit-dropped req=%s tenant=%s", req->id, req->tenant_id);
-    return 0;
+        mt_log ("submit-failed req=%s tenant=%s reason=\"scheduler not connected\"",
+                req->id, req->tenant_id);
+    return rc;
 }
 
 //  A refusal or failure before any job ran: release the reservation.
@@ -244,7 +252,8 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
     if (req->granted == 0)
         req->granted = 1;
     if (s_send_submit (self, req))
-        s_refuse_backend (self, req, mt_error_lookup ("internal_error"), NULL, true);
+        s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
+                          "The scheduler is not reachable.", true);
 }
 
 static void s_accept (gw_server_t *self, gw_req_t *req);
@@ -354,6 +363,9 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     const mt_error_t *err = done->error == MT__ERROR_CODE__ERR_NONE? NULL:
                             mt_error_from_proto (done->error);
     unsigned int http_status = err && !req->parsed.stream? err->status: 200;
+    if (req->timed_out)
+        http_status = req->parsed.stream? 200: 503;    //  what the client got
+    else
     if (cancelled)
         http_status = 499;
     mt_log ("done req=%s tenant=%s status=%s prompt=%u completion=%u", req->id, req->tenant_id,
@@ -693,6 +705,13 @@ gw_server_run (const gw_server_config_t *config)
     }
     self->scheduler = s_dealer (config->scheduler);
     self->quota = s_dealer (config->quota);
+    //  Fail fast when the scheduler or quota-enforcer is down, instead of
+    //  queueing requests that will have timed out by the time it is back.
+    //  Usage events do queue: metering takes them whenever it comes back.
+    if (self->scheduler)
+        zsock_set_immediate (self->scheduler, 1);
+    if (self->quota)
+        zsock_set_immediate (self->quota, 1);
     self->metering = s_dealer (config->metering);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)

@@ -17,7 +17,7 @@ static mt_opt_t s_opts [] = {
       "/metrics and /healthz port" },
     { "metrics-bind", "MT_SCHED_METRICS_BIND", MT_OPT_STRING, "0.0.0.0", 0, 0,
       "/metrics and /healthz address" },
-    { "worker-timeout-ms", "MT_SCHED_WORKER_TIMEOUT_MS", MT_OPT_INT, "3000", 100, 3600000,
+    { "worker-timeout-ms", "MT_SCHED_WORKER_TIMEOUT_MS", MT_OPT_INT, "3000", 1500, 3600000,
       "a worker silent this long is dead" },
     { "queue-max", "MT_SCHED_QUEUE_MAX", MT_OPT_INT, "10000", 1, 10000000,
       "queued jobs per pool+model before no_capacity" },

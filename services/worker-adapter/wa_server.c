@@ -512,7 +512,15 @@ wa_server_new (const wa_server_config_t *config)
         wa_server_destroy (&self);
         return NULL;
     }
-    zsock_set_identity (self->scheduler, self->worker_id);
+    //  A routing id of this process's own: a worker restarted under the same
+    //  MT_WA_ID is a new peer to the scheduler, so the jobs the dead process
+    //  held time out and fail instead of staying assigned for ever
+    char identity [256];
+    char nonce [9];
+    if (mt_random_hex (nonce, 4))
+        snprintf (nonce, sizeof nonce, "%08x", (unsigned) getpid ());
+    snprintf (identity, sizeof identity, "%.200s/%s", self->worker_id, nonce);
+    zsock_set_identity (self->scheduler, identity);
     zsock_set_sndhwm (self->scheduler, S_HWM);
     zsock_set_rcvhwm (self->scheduler, S_HWM);
     zsock_set_linger (self->scheduler, 0);

@@ -7,7 +7,6 @@
 //  MT_IT_ONLY=<regex>   run only the tests whose name matches (plus setup)
 //  MT_IT_KEEP=1         keep the temporary folder (logs, database)
 //  MT_IT_TIMES=1        print each test's duration
-//  MT_IT_KNOWN_BUGS=1   also run the tests of known, unfixed bugs (t_fail.mjs)
 import fs from 'node:fs';
 import path from 'node:path';
 import {

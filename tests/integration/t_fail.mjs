@@ -393,14 +393,11 @@ export const failTests = [
     },
 ];
 
-//  Known bug, left out of the suite unless MT_IT_KNOWN_BUGS=1: a worker that
-//  crashes and is started again (same MT_WA_ID, as a supervisor or docker's
-//  restart policy does) before the scheduler's worker timeout is taken for
-//  the same live worker; the jobs it held stay "running" in the scheduler for
-//  ever: the stream hangs until the gateway's request timeout and the
-//  tenant's lease is never freed. Runs last in its stack: when it fails it
-//  leaves a stale job behind.
-const knownBugTests = [
+//  A worker that crashes and is started again (same MT_WA_ID, as a supervisor
+//  or docker's restart policy does) before the scheduler's worker timeout: it
+//  connects under a routing id of its own, so the dead process's jobs fail
+//  as "worker lost" and their leases free, instead of hanging.
+const restartTests = [
     {
         name: 'worker killed and restarted at once: its stream still ends, its lease is freed',
         fn: async ({ stack }) => {
@@ -440,7 +437,7 @@ const knownBugTests = [
         },
     },
 ];
-if (process.env.MT_IT_KNOWN_BUGS === '1') failTests.push(...knownBugTests);
+failTests.push(...restartTests);
 
 export const timeoutTests = [
     {
