@@ -187,9 +187,11 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_SUBMIT;
     gw_list_add (&self->waiting, req);
     int rc = mt_codec_send (self->scheduler, NULL, &env);
-    free (req->body);                   //  not needed any more
+    //  The job has all of it: keep only the scalars (memory per open stream)
+    free (req->body);
     req->body = NULL;
     req->body_len = req->body_cap = 0;
+    gw_request_clear (&req->parsed);
     if (rc)
         mt_log ("submit-failed req=%s tenant=%s reason=\"scheduler not connected\"",
                 req->id, req->tenant_id);
@@ -735,7 +737,7 @@ gw_server_run (const gw_server_config_t *config)
                                      MHD_OPTION_SOCK_ADDR, &sa,
                                      MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned int) config->max_connections,
-                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 16384,
+                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
                                      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096,
                                      MHD_OPTION_END);

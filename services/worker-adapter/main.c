@@ -19,7 +19,7 @@ static mt_opt_t s_opts [] = {
     { "pool", "MT_WA_POOL", MT_OPT_STRING, "standard", 0, 0, "GPU pool it serves" },
     { "models", "MT_WA_MODELS", MT_OPT_STRING, "sim-small", 0, 0,
       "comma-separated model names" },
-    { "slots", "MT_WA_SLOTS", MT_OPT_INT, "8", 1, 4096, "concurrent sequences" },
+    { "slots", "MT_WA_SLOTS", MT_OPT_INT, "8", 1, 65536, "concurrent sequences" },
     { "backend", "MT_WA_BACKEND", MT_OPT_STRING, "sim", 0, 0, "sim or openai" },
     { "metrics-port", "MT_WA_METRICS_PORT", MT_OPT_INT, "9110", 1, 65535,
       "/metrics and /healthz port" },
