@@ -305,7 +305,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
     if (req && req->phase == GW_P_SUBMIT)
         s_accept (self, req);
-    if (!req || !req->accepted || !req->backend_busy || !req->conn)
+    if (!req || !req->accepted || !req->backend_busy || !req->conn || req->timed_out)
         return;
     if (!req->first_token_mono)
         req->first_token_mono = mt_mono_ms ();
