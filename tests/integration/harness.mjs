@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFakeEngine } from './fake_engine.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
@@ -386,6 +387,8 @@ export function rawHttp(port, requestBuf, bound = ms(10000)) {
 //  opts: name, sim { ttft, itl, tokens }, maxBody, slots,
 //        env { <service name>: { MT_...: value } } (overrides, e.g. timeouts),
 //        skip [<service name>...] (left out, like MT_IT_SKIP)
+//        engine { model, ... } (the standard pool's worker fronts a fake
+//        OpenAI-compatible engine, fake_engine.mjs, with the openai backend)
 export class Stack {
     constructor(pg, dir, opts) {
         this.pg = pg;
@@ -409,6 +412,13 @@ export class Stack {
         const tcp = (port) => `tcp://127.0.0.1:${port}`;
         const sim = this.opts.sim || {};
         const bin = (n) => path.join(BUILD, 'bin', n);
+        //  A fake engine behind the standard pool's worker, when asked for.
+        let stdModel = 'sim-small';
+        if (this.opts.engine) {
+            this.engine = await startFakeEngine(this.opts.engine);
+            stdModel = this.engine.model;
+        }
+        this.stdModel = stdModel;
         const wa = (pool, models, port) => ({
             MT_WA_SCHEDULER: tcp(p.schedWk), MT_WA_ID: `wa-${this.name}-${pool}`,
             MT_WA_POOL: pool, MT_WA_MODELS: models, MT_WA_SLOTS: String(this.opts.slots || 8),
@@ -426,7 +436,10 @@ export class Stack {
             ['scheduler', 'mt-scheduler', {
                 MT_SCHED_GATEWAY_BIND: tcp(p.schedGw), MT_SCHED_WORKER_BIND: tcp(p.schedWk),
                 MT_SCHED_METRICS_PORT: String(p.schedM), MT_SCHED_METRICS_BIND: '127.0.0.1' }, p.schedM],
-            ['worker-standard', 'mt-worker-adapter', wa('standard', 'sim-small', p.waStdM), p.waStdM],
+            ['worker-standard', 'mt-worker-adapter', {
+                ...wa('standard', stdModel, p.waStdM),
+                ...(this.engine ? { MT_WA_BACKEND: 'openai', MT_ENGINE_URL: this.engine.url } : {}) },
+             p.waStdM],
             ['worker-premium', 'mt-worker-adapter', wa('premium', 'sim-large', p.waPremM), p.waPremM],
             ['gateway', 'mt-auth-gateway', {
                 MT_PG_DSN: this.pg.dsn, MT_ADMIN_TOKEN: this.adminToken,
@@ -462,7 +475,7 @@ export class Stack {
         //  Catalog: a free tenant sees sim-small, an enterprise tenant sim-large.
         this.free = await this.tenant({ tier: 'free' }, 'boot-free');
         this.ent = await this.tenant({ tier: 'enterprise' }, 'boot-ent');
-        for (const [t, model, wk] of [[this.free, 'sim-small', 'worker-standard'],
+        for (const [t, model, wk] of [[this.free, stdModel, 'worker-standard'],
                                       [this.ent, 'sim-large', 'worker-premium']]) {
             if (skip.includes(wk)) continue;
             const ok = await poll(async () => {
@@ -521,6 +534,7 @@ export class Stack {
             const s = this.svc(n);
             if (s) out[n] = await s.stop(ms(n === 'gateway' ? 8000 : 5000));
         }
+        if (this.engine) await this.engine.close();
         return out;
     }
 }

@@ -15,6 +15,7 @@ import {
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
 import openaiTests from './t_openai.mjs';
+import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 
 const GROUPS = [
@@ -25,6 +26,11 @@ const GROUPS = [
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
       tests: slowTests },
+    //  The standard pool's worker runs the openai backend in front of a fake
+    //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
+    { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
+                              maxBody: 65536, skip: ['worker-premium'] },
+      tests: engineTests },
     //  Failure scenarios: services killed (SIGKILL) and started again; a
     //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
