@@ -359,6 +359,20 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
         if (done->prompt_tokens == 0)
             done->prompt_tokens = req->parsed.prompt_tokens;
     }
+    //  A request the daily quota cut short (granted less than it asked) is
+    //  stopped at the quota and not billed past it: the grant used the
+    //  gateway's prompt count, and an engine's chat template may count the
+    //  prompt higher. The client sees the same numbers it is billed.
+    uint64_t admitted = (uint64_t) req->parsed.prompt_tokens + req->granted;
+    bool at_quota = req->daily && req->granted < req->parsed.max_tokens;
+    if (at_quota && (uint64_t) done->prompt_tokens + done->completion_tokens > admitted) {
+        mt_log ("usage-clamped req=%s tenant=%s engine_prompt=%u estimate=%u completion=%u "
+                "granted=%u", req->id, req->tenant_id, done->prompt_tokens,
+                req->parsed.prompt_tokens, done->completion_tokens, req->granted);
+        if (done->completion_tokens > req->granted)
+            done->completion_tokens = req->granted;
+        done->prompt_tokens = (uint32_t) (admitted - done->completion_tokens);
+    }
     uint64_t used = (uint64_t) done->prompt_tokens + done->completion_tokens;
     bool cancelled = done->error == MT__ERROR_CODE__ERR_CANCELLED || !req->conn;
     const char *status = done->error == MT__ERROR_CODE__ERR_NONE? "ok": cancelled? "cancelled": "error";

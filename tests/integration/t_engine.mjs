@@ -60,20 +60,6 @@ function engineBody(e, what) {
     return e.body;
 }
 
-//  A check that fails today because of a known, reported service bug: the
-//  test passes with a note while the bug is there, and fails once the bug is
-//  fixed, so that the mark gets removed (a strict expected failure).
-async function knownBug(id, fn) {
-    try {
-        await fn();
-    } catch (e) {
-        if (!(e instanceof TestFailure)) throw e;
-        process.stdout.write(`# known bug ${id}: ${e.message}\n`);
-        return;
-    }
-    throw new TestFailure(`known bug ${id} no longer reproduces: remove its knownBug() mark in t_engine.mjs`);
-}
-
 export default [
     {
         name: 'engine: non-streamed chat returns the engine text and the engine usage',
@@ -194,23 +180,28 @@ export default [
         },
     },
     {
-        //  Known bug h10-1 (reported): the grant is the daily limit minus the
-        //  gateway's prompt estimate, but the bill uses the engine's prompt
-        //  count, which a real engine's chat template makes larger.
-        name: 'engine: a quota-limited tenant never spends past its daily limit (known bug h10-1)',
+        //  The grant is the daily limit minus the gateway's prompt estimate; the
+        //  engine counts the prompt higher (its chat template). What is billed,
+        //  and shown to the client, never passes the limit.
+        name: 'engine: a quota-limited tenant never spends past its daily limit',
         fn: async ({ stack, pg }) => {
             const limit = 40;
             const t = await stack.tenant({ tier: 'free', daily_token_limit: limit }, 'eng-quota2');
             const r = await chatE(stack, t.key, `TOKENS=200 ${nonce()}`, { max_tokens: 500 });
             const c = expectChat(r, 'quota-limited chat');
             const rows = await ledger(pg, t.id, 1, 'quota-limited');
-            await knownBug('h10-1', () => {
-                const billed = rows[0].prompt + rows[0].completion;
-                assert(billed <= limit,
-                       `billed ${rows[0].prompt} + ${rows[0].completion} = ${billed} tokens over a daily limit ` +
-                       `of ${limit} (the engine counts the prompt as ${c.usage.prompt_tokens}; the grant was ` +
-                       `${c.usage.completion_tokens})`);
-            });
+            const billed = rows[0].prompt + rows[0].completion;
+            assert(billed <= limit, `billed ${rows[0].prompt} + ${rows[0].completion} = ${billed} tokens ` +
+                                    `over a daily limit of ${limit}`);
+            eq(c.usage.total_tokens, billed, 'usage shown to the client = usage billed');
+            const again = await chatE(stack, t.key, `TOKENS=200 ${nonce()}`, { max_tokens: 500 });
+            if (again.status === 200) {
+                const rows2 = await ledger(pg, t.id, 2, 'quota-limited, second');
+                const total = rows2.reduce((n, x) => n + x.prompt + x.completion, 0);
+                assert(total <= limit, `two requests billed ${total} tokens over a daily limit of ${limit}`);
+            }
+            else
+                expectError(again, 429, 'quota_exceeded', 'insufficient_quota', 'second request past the quota');
         },
     },
     {
