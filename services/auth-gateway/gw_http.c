@@ -79,8 +79,8 @@ s_authenticate (gw_server_t *self, gw_req_t *req)
     const char *key = s_bearer (req->conn);
     if (!key) {
         gw_req_set_error (req, mt_error_lookup ("invalid_api_key"),
-                     "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
-                     NULL, NULL);
+                          "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
+                          NULL, NULL);
         return -1;
     }
     char hash [65];
@@ -128,12 +128,12 @@ s_handle_models (gw_server_t *self, gw_req_t *req)
         return;
     if (!s_catalog_fresh (self)) {
         gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                     NULL, NULL);
+                          NULL, NULL);
         return;
     }
     Mt__PoolModels *pool = s_pool (self, req->pool);
     gw_req_set_body (req, 200, gw_openai_models (pool? (const char *const *) pool->models: NULL,
-                                            pool? pool->n_models: 0, mt_now_ms () / 1000));
+                                                 pool? pool->n_models: 0, mt_now_ms () / 1000));
 }
 
 static void
@@ -162,7 +162,7 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     }
     if (!s_catalog_fresh (self)) {
         gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                     NULL, NULL);
+                          NULL, NULL);
         return;
     }
     Mt__PoolModels *pool = s_pool (self, req->pool);
@@ -369,7 +369,7 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
         mt_metric_set (self->m_active, (int64_t) self->active);
         if (self->draining) {
             gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The gateway is shutting down.",
-                         NULL, NULL);
+                              NULL, NULL);
             return MHD_YES;
         }
         s_route (req, method, url);

@@ -132,7 +132,7 @@ gw_req_suspend (gw_req_t *req)
 //  Set a complete error response; reset_at may be NULL.
 void
 gw_req_set_error (gw_req_t *req, const mt_error_t *err, const char *message, const char *param,
-             const char *reset_at)
+                  const char *reset_at)
 {
     free (req->resp);
     req->resp = mt_error_body (err, message, param, reset_at);

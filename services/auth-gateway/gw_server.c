@@ -241,7 +241,7 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
             return;
         }
         gw_req_set_error (req, err, NULL, NULL,
-                     reply->code == MT__ERROR_CODE__ERR_QUOTA && *reply->reset_at? reply->reset_at: NULL);
+                          reply->code == MT__ERROR_CODE__ERR_QUOTA && *reply->reset_at? reply->reset_at: NULL);
         gw_req_resume (req);
         return;
     }
@@ -424,8 +424,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
         gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
         gw_req_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
-                                                    req->created_s, req->text, req->text_len, finish,
-                                                    done->prompt_tokens, done->completion_tokens));
+                                                         req->created_s, req->text, req->text_len, finish,
+                                                         done->prompt_tokens, done->completion_tokens));
     gw_req_resume (req);
 }
 
@@ -624,11 +624,11 @@ s_close_open (gw_server_t *self)
         bool was_suspended = req->suspended;
         if (req->sse || req->phase == GW_P_RUNNING)
             gw_req_fail_client (req, mt_error_lookup ("service_unavailable"),
-                           "The gateway is shutting down.");
+                                "The gateway is shutting down.");
         else
         if (req->phase != GW_P_SENT && req->phase != GW_P_RESPOND) {
             gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
-                         "The gateway is shutting down.", NULL, NULL);
+                              "The gateway is shutting down.", NULL, NULL);
             gw_req_resume (req);
         }
         if (was_suspended)
