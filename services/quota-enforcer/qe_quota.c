@@ -306,8 +306,9 @@ s_remember (qe_quota_t *self, const char *req_id, uint64_t granted, uint64_t now
     }
     s->granted = granted;
     //  Messages of one gateway arrive in order, so a duplicate can only come
-    //  from a resend within seconds; a minute bounds the memory this takes
-    //  (at 10,000 requests/s the reservation TTL would hold millions of ids).
+    //  from a resend within seconds; ten seconds bound the memory this takes
+    //  (about 30 MB at 10,000 requests/s; the reservation TTL would hold
+    //  millions of ids).
     s->expires_at = now_ms + (self->ttl_ms < QE_SETTLED_TTL_MS? self->ttl_ms: QE_SETTLED_TTL_MS);
     zhashx_insert (self->settled, req_id, s);
     zlistx_add_end (self->settled_order, s);

@@ -60,7 +60,7 @@ typedef void (qe_expire_fn) (const char *req_id, const char *tenant_id,
                              uint64_t reserve, void *arg);
 
 //  How long a settled request id is remembered, at most.
-#define QE_SETTLED_TTL_MS 60000
+#define QE_SETTLED_TTL_MS 10000
 
 //  Create the quota state; ttl_ms is how long a reservation and a settled id
 //  live. Caller owns; destroy with qe_quota_destroy.
