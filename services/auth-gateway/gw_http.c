@@ -136,6 +136,29 @@ s_handle_models (gw_server_t *self, gw_req_t *req)
                                                  pool? pool->n_models: 0, mt_now_ms () / 1000));
 }
 
+//  GET /v1/models/{model}: the model, if the tenant's pool serves it.
+static void
+s_handle_model (gw_server_t *self, gw_req_t *req, const char *model)
+{
+    if (s_authenticate (self, req))
+        return;
+    if (!s_catalog_fresh (self)) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
+                          NULL, NULL);
+        return;
+    }
+    Mt__PoolModels *pool = s_pool (self, req->pool);
+    for (size_t i = 0; pool && i < pool->n_models; i++)
+        if (!strcmp (pool->models [i], model)) {
+            gw_req_set_body (req, 200, gw_openai_model (model, mt_now_ms () / 1000));
+            return;
+        }
+    char msg [256];
+    snprintf (msg, sizeof msg, "The model '%.128s' does not exist or you do not have access to it.",
+              model);
+    gw_req_set_error (req, mt_error_lookup ("model_not_found"), msg, "model", NULL);
+}
+
 static void
 s_handle_inference (gw_server_t *self, gw_req_t *req)
 {
@@ -262,6 +285,13 @@ s_route (gw_req_t *req, const char *method, const char *url)
                 gw_req_set_error (req, mt_error_lookup ("method_not_allowed"), NULL, NULL, NULL);
             return;
         }
+    if (!strncmp (url, "/v1/models/", 11) && url [11]) {
+        if (get)
+            req->route = GW_R_MODEL;
+        else
+            gw_req_set_error (req, mt_error_lookup ("method_not_allowed"), NULL, NULL, NULL);
+        return;
+    }
     if (!strncmp (url, "/admin/", 7)) {
         req->route = GW_R_ADMIN;
         return;
@@ -291,6 +321,9 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
         }
         case GW_R_MODELS:
             s_handle_models (self, req);
+            break;
+        case GW_R_MODEL:
+            s_handle_model (self, req, url + strlen ("/v1/models/"));
             break;
         case GW_R_USAGE:
             if (!s_authenticate (self, req))

@@ -289,15 +289,26 @@ gw_openai_usage_chunk (gw_kind_t kind, const char *id, const char *model, uint64
                               "usage", s_usage (prompt_tokens, completion_tokens)));
 }
 
+static json_t *
+s_model (const char *model, uint64_t created)
+{
+    return json_pack ("{s:s, s:s, s:I, s:s}", "id", model, "object", "model",
+                      "created", (json_int_t) created, "owned_by", "mt");
+}
+
 char *
 gw_openai_models (const char *const *models, size_t count, uint64_t created)
 {
     json_t *data = json_array ();
     for (size_t i = 0; i < count; i++)
-        json_array_append_new (data, json_pack ("{s:s, s:s, s:I, s:s}", "id", models [i],
-                                                "object", "model", "created", (json_int_t) created,
-                                                "owned_by", "mt"));
+        json_array_append_new (data, s_model (models [i], created));
     return s_dump (json_pack ("{s:s, s:o}", "object", "list", "data", data));
+}
+
+char *
+gw_openai_model (const char *model, uint64_t created)
+{
+    return s_dump (s_model (model, created));
 }
 
 void

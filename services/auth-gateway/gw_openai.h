@@ -51,8 +51,9 @@ char *gw_openai_chunk (gw_kind_t kind, const char *id, const char *model, uint64
 //  The usage chunk of stream_options.include_usage: choices [] and usage.
 char *gw_openai_usage_chunk (gw_kind_t kind, const char *id, const char *model, uint64_t created,
                              uint32_t prompt_tokens, uint32_t completion_tokens);
-//  GET /v1/models body for a list of model names.
+//  GET /v1/models body for a list of model names; GET /v1/models/{model}.
 char *gw_openai_models (const char *const *models, size_t count, uint64_t created);
+char *gw_openai_model (const char *model, uint64_t created);
 
 //  A duration the way OpenAI's x-ratelimit-reset-* headers write it:
 //  "12ms", "1s", "1.5s", "6m0s", "1h2m3s".

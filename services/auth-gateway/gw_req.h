@@ -32,7 +32,7 @@ typedef enum {
 } gw_phase_t;
 
 typedef enum {
-    GW_R_NONE, GW_R_HEALTH, GW_R_METRICS, GW_R_MODELS, GW_R_USAGE, GW_R_CHAT,
+    GW_R_NONE, GW_R_HEALTH, GW_R_METRICS, GW_R_MODELS, GW_R_MODEL, GW_R_USAGE, GW_R_CHAT,
     GW_R_COMPLETION, GW_R_ADMIN
 } gw_route_t;
 

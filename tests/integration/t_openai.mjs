@@ -45,6 +45,16 @@ export default [
             const models = [];
             for await (const m of c.models.list()) models.push(m.id);
             assert(models.includes('sim-small'), `SDK models: ${models}`);
+            const one = await c.models.retrieve('sim-small');
+            eq(one.id, 'sim-small', 'SDK models.retrieve id');
+            eq(one.object, 'model', 'SDK models.retrieve object');
+            try {
+                await c.models.retrieve('sim-large');       //  the premium pool's, not a free tenant's
+                throw new TestFailure('SDK: models.retrieve of another pool\'s model succeeded');
+            } catch (e) {
+                assert(e instanceof OpenAI.NotFoundError, `SDK retrieve other pool: ${e.constructor.name} ${e.message}`);
+                eq(e.code, 'model_not_found', 'SDK retrieve other pool code');
+            }
             //  Errors come out as the SDK's typed errors.
             const bad = (await client(stack, 'sk-mt-not-a-key')).c;
             try {

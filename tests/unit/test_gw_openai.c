@@ -120,6 +120,11 @@ test_bodies (void)
     CHECK (body && strstr (body, "\"object\":\"list\""));
     CHECK (body && strstr (body, "\"id\":\"b\""));
     free (body);
+    body = gw_openai_model ("sim-small", 7);
+    CHECK (body && strstr (body, "\"id\":\"sim-small\""));
+    CHECK (body && strstr (body, "\"object\":\"model\""));
+    CHECK (body && strstr (body, "\"created\":7"));
+    free (body);
     body = gw_openai_models (NULL, 0, 1);
     CHECK (body && strstr (body, "\"data\":[]"));
     free (body);
