@@ -28,6 +28,7 @@ SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
 .PHONY: all deps run test test-asan unit bench fuzz clean
 .DEFAULT_GOAL := all
+.SECONDARY:                      # keep objects make sees as intermediate
 
 all: $(BINS) $(UNIT_BIN)
 
