@@ -102,36 +102,51 @@ s_authenticate (gw_server_t *self, gw_req_t *req)
     return 0;
 }
 
-//  The models of a pool, from the last catalog. Borrowed from the catalog.
-static Mt__PoolModels *
-s_pool (gw_server_t *self, const char *pool)
-{
-    if (!self->catalog)
-        return NULL;
-    Mt__Catalog *cat = self->catalog->catalog;
-    for (size_t i = 0; i < cat->n_pools; i++)
-        if (!strcmp (cat->pools [i]->pool, pool))
-            return cat->pools [i];
-    return NULL;
-}
-
 static bool
 s_catalog_fresh (gw_server_t *self)
 {
     return self->catalog && mt_mono_ms () - self->catalog_mono < GW_CATALOG_STALE_MS;
 }
 
+//  The models of the tenant's pool, from the scheduler's last catalog
+//  (borrowed from it; NULL when the pool has none). Returns -1 and sets a
+//  503 when that catalog is stale: the scheduler is not answering.
+static int
+s_tenant_pool (gw_server_t *self, gw_req_t *req, Mt__PoolModels **pool_p)
+{
+    *pool_p = NULL;
+    if (!s_catalog_fresh (self)) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
+                          "The scheduler is not answering.", NULL, NULL);
+        return -1;
+    }
+    Mt__Catalog *cat = self->catalog->catalog;
+    for (size_t i = 0; i < cat->n_pools; i++)
+        if (!strcmp (cat->pools [i]->pool, req->pool))
+            *pool_p = cat->pools [i];
+    return 0;
+}
+
+//  True when the pool serves the model; else sets 404 model_not_found.
+static bool
+s_pool_serves (gw_req_t *req, Mt__PoolModels *pool, const char *model)
+{
+    for (size_t i = 0; pool && i < pool->n_models; i++)
+        if (!strcmp (pool->models [i], model))
+            return true;
+    char msg [256];
+    snprintf (msg, sizeof msg, "The model '%.128s' does not exist or you do not have access to it.",
+              model);
+    gw_req_set_error (req, mt_error_lookup ("model_not_found"), msg, "model", NULL);
+    return false;
+}
+
 static void
 s_handle_models (gw_server_t *self, gw_req_t *req)
 {
-    if (s_authenticate (self, req))
+    Mt__PoolModels *pool;
+    if (s_authenticate (self, req) || s_tenant_pool (self, req, &pool))
         return;
-    if (!s_catalog_fresh (self)) {
-        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                          NULL, NULL);
-        return;
-    }
-    Mt__PoolModels *pool = s_pool (self, req->pool);
     gw_req_set_body (req, 200, gw_openai_models (pool? (const char *const *) pool->models: NULL,
                                                  pool? pool->n_models: 0, mt_now_ms () / 1000));
 }
@@ -140,23 +155,11 @@ s_handle_models (gw_server_t *self, gw_req_t *req)
 static void
 s_handle_model (gw_server_t *self, gw_req_t *req, const char *model)
 {
-    if (s_authenticate (self, req))
+    Mt__PoolModels *pool;
+    if (s_authenticate (self, req) || s_tenant_pool (self, req, &pool))
         return;
-    if (!s_catalog_fresh (self)) {
-        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                          NULL, NULL);
-        return;
-    }
-    Mt__PoolModels *pool = s_pool (self, req->pool);
-    for (size_t i = 0; pool && i < pool->n_models; i++)
-        if (!strcmp (pool->models [i], model)) {
-            gw_req_set_body (req, 200, gw_openai_model (model, mt_now_ms () / 1000));
-            return;
-        }
-    char msg [256];
-    snprintf (msg, sizeof msg, "The model '%.128s' does not exist or you do not have access to it.",
-              model);
-    gw_req_set_error (req, mt_error_lookup ("model_not_found"), msg, "model", NULL);
+    if (s_pool_serves (req, pool, model))
+        gw_req_set_body (req, 200, gw_openai_model (model, mt_now_ms () / 1000));
 }
 
 static void
@@ -183,23 +186,9 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
         return;
     }
-    if (!s_catalog_fresh (self)) {
-        gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The scheduler is not answering.",
-                          NULL, NULL);
+    Mt__PoolModels *pool;
+    if (s_tenant_pool (self, req, &pool) || !s_pool_serves (req, pool, req->parsed.model))
         return;
-    }
-    Mt__PoolModels *pool = s_pool (self, req->pool);
-    bool known = false;
-    for (size_t i = 0; pool && i < pool->n_models; i++)
-        if (!strcmp (pool->models [i], req->parsed.model))
-            known = true;
-    if (!known) {
-        char msg [256];
-        snprintf (msg, sizeof msg, "The model '%s' does not exist or you do not have access to it.",
-                  req->parsed.model);
-        gw_req_set_error (req, mt_error_lookup ("model_not_found"), msg, "model", NULL);
-        return;
-    }
     //  Ids: chatcmpl-… / cmpl-…, also the ledger's event id
     char hex [25];
     mt_random_hex (hex, 12);
