@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 //  --------------------------------------------------------------------------
@@ -599,6 +600,36 @@ s_keepalive (gw_server_t *self)
         }
 }
 
+//  libmicrohttpd does not watch a suspended connection, so a client that
+//  hangs up while its job is queued or running would go unnoticed until the
+//  first write. Peek at each such socket: end of file means it is gone (as
+//  nginx judges it); cancel the job (its JobDone still bills what was
+//  generated) and let a last write close the connection.
+static void
+s_watch_clients (gw_server_t *self)
+{
+    for (gw_req_t *req = self->running.head; req; req = req->wnext) {
+        if (!req->conn || !req->suspended || req->cancel_sent)
+            continue;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci)
+            continue;
+        char byte;
+        ssize_t n = recv (ci->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+            continue;
+        mt_log ("client-gone req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
+        gw_server_send_cancel (self, req);
+        if (req->sse)
+            gw_sse_comment (req->sse, "cancelled");
+        else
+            gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
+                              "The client closed the connection.", NULL, NULL);
+        gw_req_resume (req);
+    }
+}
+
 static void
 s_heartbeat (gw_server_t *self)
 {
@@ -820,6 +851,7 @@ gw_server_run (const gw_server_config_t *config)
             s_heartbeat (self);
             s_usage_resend (self);
             s_keepalive (self);
+            s_watch_clients (self);
         }
     }
     if (!closed_open)

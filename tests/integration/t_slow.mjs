@@ -111,6 +111,41 @@ export default [
         },
     },
     {
+        //  libmicrohttpd does not watch a suspended connection; the gateway peeks
+        //  at it every second, so a non-streamed request whose client hangs up
+        //  is cancelled without waiting for its job to finish.
+        name: 'client disconnect of a non-streamed request frees the slot and cancels the job',
+        fn: async ({ stack, pg }) => {
+            const t = await stack.tenant({ tier: 'free', max_concurrent_requests: 1 }, 'disc-ns');
+            const started = Date.now();
+            try {
+                await http(stack.base, 'POST', '/v1/chat/completions',
+                           { key: t.key, body: chatBody('a long answer please', { max_tokens: 40 }),
+                             timeout: 400 });
+                throw new TestFailure('the slow non-streamed request finished before the client hung up');
+            } catch (e) {
+                if (e instanceof TestFailure) throw e;       //  an abort is what we want
+            }
+            let last;
+            const ok = await poll(async () => {
+                last = await chat(stack, t.key, 'after the hang-up', { max_tokens: 1 });
+                return last.status === 200;
+            }, ms(3000), 100);
+            //  40 tokens at 50 ms take 2 s: the slot must free well before that
+            assert(ok, `slot still taken ${Date.now() - started} ms after the hang-up: ${short(last)}`);
+            let rows = [];
+            const billed = await poll(async () => {
+                rows = await pg.query(`SELECT status, completion_tokens FROM request_logs
+                    WHERE tenant_id = '${t.id}' AND status <> 'ok'`);
+                return rows.length >= 1;
+            }, ms(5000), 100);
+            assert(billed, 'no request_logs row for the abandoned request');
+            eq(rows[0][0], 'cancelled', 'request_logs.status of the abandoned request');
+            const ct = Number(rows[0][1]);
+            assert(ct < 40, `completion_tokens billed for the abandoned request: ${ct} (the job was not cancelled)`);
+        },
+    },
+    {
         name: 'fair share: a light tenant is served while a heavy tenant floods',
         timeout: 40000,
         fn: async ({ stack }) => {
