@@ -1,6 +1,7 @@
 //  Option table loader.
 #include "mt_config.h"
 #include "mt_log.h"
+#include "mt_util.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -108,6 +109,16 @@ mt_config_load (mt_opt_t *opts, int argc, char **argv)
             return -1;
         }
     return 0;
+}
+
+bool
+mt_config_start (const char *service, mt_opt_t *opts, int argc, char **argv, int *exit_code)
+{
+    mt_log_init (service);
+    mt_signals_install ();
+    int rc = mt_config_load (opts, argc, argv);
+    *exit_code = rc > 0? 0: 2;
+    return rc == 0;
 }
 
 const char *

@@ -31,6 +31,12 @@ typedef struct {
 //  returns 1.
 int mt_config_load (mt_opt_t *opts, int argc, char **argv);
 
+//  A service's start: name its log lines, take SIGINT/SIGTERM, load its
+//  options. Returns true to go on; false when main should return *exit_code
+//  (0 after --help, 2 after a bad option, with one line naming it).
+bool mt_config_start (const char *service, mt_opt_t *opts, int argc, char **argv,
+                      int *exit_code);
+
 //  Find an option by name. Aborts on a name not in the table (programmer error).
 const char *mt_config_str (mt_opt_t *opts, const char *name);
 int64_t mt_config_int (mt_opt_t *opts, const char *name);

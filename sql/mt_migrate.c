@@ -91,10 +91,9 @@ cleanup:
 int
 main (int argc, char **argv)
 {
-    mt_log_init ("mt-migrate");
-    int rc = mt_config_load (s_opts, argc, argv);
-    if (rc)
-        return rc > 0? 0: 2;
+    int rc;
+    if (!mt_config_start ("mt-migrate", s_opts, argc, argv, &rc))
+        return rc;
     const char *dir = mt_config_str (s_opts, "dir");
     PGconn *conn = mt_pg_connect (mt_config_str (s_opts, "pg-dsn"),
                                   (int) mt_config_int (s_opts, "wait-ms"));
@@ -125,7 +124,8 @@ main (int argc, char **argv)
                           " applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))"))
         goto cleanup;
     size_t i;
-    for (i = 0; i < count; i++) {
+    for (i = 0; i < count && !mt_stopping (); i++) {
+        //  A stop asked for lands between two migrations, never inside one
         int r = s_apply (conn, dir, names [i]);
         if (r < 0)
             break;

@@ -27,11 +27,9 @@ static mt_opt_t s_opts [] = {
 int
 main (int argc, char **argv)
 {
-    mt_log_init ("auth-gateway");
-    int rc = mt_config_load (s_opts, argc, argv);
-    if (rc)
-        return rc > 0? 0: 2;
-    mt_signals_install ();
+    int rc;
+    if (!mt_config_start ("auth-gateway", s_opts, argc, argv, &rc))
+        return rc;
     mt_raise_nofile ();
     gw_server_config_t config = {
         .http_bind = mt_config_str (s_opts, "http-bind"),

@@ -38,11 +38,9 @@ s_health (char *why, size_t size)
 int
 main (int argc, char **argv)
 {
-    mt_log_init ("metering");
-    mt_signals_install ();
-    int rc = mt_config_load (s_opts, argc, argv);
-    if (rc)
-        return rc > 0? 0: 2;
+    int rc;
+    if (!mt_config_start ("metering", s_opts, argc, argv, &rc))
+        return rc;
 
     const char *dsn = mt_config_str (s_opts, "pg-dsn");
     PGconn *conn = mt_pg_connect (dsn, (int) mt_config_int (s_opts, "pg-wait-ms"));

@@ -27,11 +27,9 @@ static mt_opt_t s_opts [] = {
 int
 main (int argc, char **argv)
 {
-    mt_log_init ("quota-enforcer");
-    mt_signals_install ();
-    int rc = mt_config_load (s_opts, argc, argv);
-    if (rc)
-        return rc > 0? 0: 2;
+    int rc;
+    if (!mt_config_start ("quota-enforcer", s_opts, argc, argv, &rc))
+        return rc;
 
     qe_quota_t *quota = qe_quota_new ((uint64_t) mt_config_int (s_opts, "reservation-ttl-ms"));
     if (!quota)

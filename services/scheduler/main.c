@@ -24,21 +24,12 @@ static mt_opt_t s_opts [] = {
     { NULL }
 };
 
-static bool
-s_health (char *why, size_t size)
-{
-    snprintf (why, size, "ok");
-    return true;
-}
-
 int
 main (int argc, char **argv)
 {
-    mt_log_init ("scheduler");
-    mt_signals_install ();
-    int rc = mt_config_load (s_opts, argc, argv);
-    if (rc)
-        return rc == 1? 0: 2;
+    int rc;
+    if (!mt_config_start ("scheduler", s_opts, argc, argv, &rc))
+        return rc;
     mt_raise_nofile ();
     sch_server_config_t config = {
         .gateway_bind = mt_config_str (s_opts, "gateway-bind"),
@@ -50,7 +41,7 @@ main (int argc, char **argv)
     if (!server)
         return 1;
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
-                          (int) mt_config_int (s_opts, "metrics-port"), s_health)) {
+                          (int) mt_config_int (s_opts, "metrics-port"), NULL)) {
         sch_server_destroy (&server);
         return 1;
     }

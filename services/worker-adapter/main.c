@@ -46,13 +46,6 @@ s_backend_defaulted (void)
     return true;
 }
 
-static bool
-s_health (char *why, size_t size)
-{
-    snprintf (why, size, "ok");
-    return true;
-}
-
 //  Split the comma-separated model list in place. Returns the count, or -1
 //  (logged) when it names none or too many or a bad one.
 static int
@@ -84,11 +77,9 @@ s_split_models (char *list, const char **models)
 int
 main (int argc, char **argv)
 {
-    mt_log_init ("worker-adapter");
-    mt_signals_install ();
-    int rc = mt_config_load (s_opts, argc, argv);
-    if (rc)
-        return rc == 1? 0: 2;
+    int rc;
+    if (!mt_config_start ("worker-adapter", s_opts, argc, argv, &rc))
+        return rc;
     const char *backend = mt_config_str (s_opts, "backend");
     const char *engine_url = mt_config_str (s_opts, "engine-url");
     //  MT_ENGINE_URL alone is enough to front an engine; an explicit
@@ -152,7 +143,7 @@ main (int argc, char **argv)
     rc = 1;
     wa_server_t *server = NULL;
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
-                          (int) mt_config_int (s_opts, "metrics-port"), s_health))
+                          (int) mt_config_int (s_opts, "metrics-port"), NULL))
         goto cleanup;
     server = wa_server_new (&config);
     if (!server)
