@@ -11,6 +11,8 @@ import { chatBody, expectError, expectChat, retryAfter, short } from './common.m
 
 //  Short timeouts of the 'front' stack (the gateway's options).
 export const FRONT_TIMEOUTS = { header: 1000, body: 1000, idle: 1500 };
+//  Its body limit of /v1/completions (chat keeps the stack's max-body).
+export const FRONT_COMPLETIONS_MAX_BODY = 2048;
 //  Caps of the 'front-caps' stack.
 export const FRONT_CAPS = { maxConnections: 16, perClient: 4, proxy: '127.0.0.4' };
 
@@ -159,6 +161,32 @@ export const frontTests = [
             assert(content.length > 0, 'stream had no content');
             const r = expectChat(q, 'queued request');
             assert(r.usage.completion_tokens >= 1, 'queued request: no tokens');
+        },
+    },
+    {
+        name: 'body limits per route: 400 body_too_large in OpenAI shape, answered at the headers when announced',
+        timeout: 30000,
+        fn: async ({ stack }) => {
+            const port = stack.ports.gwHttp;
+            const t = await stack.tenant({ tier: 'free' }, 'front-body');
+            const auth = { authorization: `Bearer ${t.key}` };
+            const prompt = 'x'.repeat(4000);
+            const rc = await req(port, 'POST', '/v1/completions',
+                                 { headers: auth, body: { model: 'sim-small', prompt, max_tokens: 1 } });
+            const e = expectError(rc, 400, 'body_too_large', 'invalid_request_error', '/v1/completions over its limit');
+            assert(e.message.includes(String(FRONT_COMPLETIONS_MAX_BODY)), `message does not name the limit: ${e.message}`);
+            //  The same body is fine for chat, whose limit is larger
+            expectChat(await req(port, 'POST', '/v1/chat/completions',
+                                 { headers: auth, body: chatBody(prompt, { max_tokens: 1 }) }), 'chat under its limit');
+            //  50 MB announced, nothing sent: refused before any byte of it
+            const o = await rawSocket(port);
+            o.sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\n`
+                         + 'Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n');
+            const answered = await poll(() => o.data.includes('\r\n\r\n'), ms(5000), 20);
+            o.sock.destroy();
+            assert(answered, 'an announced oversized body was not answered before it was sent');
+            assert(o.data.startsWith('HTTP/1.1 400'), `announced oversized body: ${o.data.slice(0, 40)}`);
+            assert(o.data.includes('body_too_large'), `announced oversized body: ${o.data.slice(0, 300)}`);
         },
     },
     {
