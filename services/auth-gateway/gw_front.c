@@ -198,7 +198,7 @@ gw_front_destroy (gw_front_t **self_p)
 unsigned int
 gw_front_mhd_limit (gw_front_t *self)
 {
-    return (unsigned int) (self->max + GW_FRONT_RESERVE + 1);
+    return (unsigned int) (self->max + 2 * GW_FRONT_RESERVE + 1);
 }
 
 unsigned int
@@ -223,15 +223,37 @@ s_addr_text (const struct sockaddr *addr, char *out, size_t size)
         inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) addr)->sin6_addr, out, (socklen_t) size);
 }
 
+//  End a connection now: shutdown(2), not close, so the socket stays
+//  libmicrohttpd's, which sees end of file and closes it the usual way
+//  (completion callbacks included) on its next run.
+static void
+s_end (gw_front_t *self, s_conn_t *c)
+{
+    s_enter (self, c, S_CLOSING);
+    if (c->fd >= 0)
+        shutdown (c->fd, SHUT_RDWR);
+}
+
 enum MHD_Result
 gw_front_accept (void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     (void) addrlen;
     gw_front_t *self = cls;
     if (self->open >= self->max + GW_FRONT_RESERVE) {
+        //  The reserve is full. Its oldest connection still waiting for a
+        //  request makes room: a probe sends its request at once, so a
+        //  flood of silent connections cannot keep it out. Ended
+        //  connections close on the next run, so at most a second reserve
+        //  is open for a moment.
+        s_conn_t *oldest = self->reserve.head;
+        if (!oldest || self->open >= self->max + 2 * GW_FRONT_RESERVE) {
+            mt_metric_add (self->m_refused_limit, 1);
+            self->refused_limit++;
+            return MHD_NO;          //  closed at once, never queued
+        }
+        s_end (self, oldest);
         mt_metric_add (self->m_refused_limit, 1);
         self->refused_limit++;
-        return MHD_NO;              //  closed at once, never queued
     }
     if (self->per_client) {
         char peer [GW_ADDR_MAX];
@@ -405,18 +427,14 @@ gw_front_auth_failed (gw_front_t *self, struct MHD_Connection *conn, uint32_t *r
 //  --------------------------------------------------------------------------
 //  Deadlines
 
-//  End every connection of the list past its deadline. shutdown(2), not
-//  close: the socket stays libmicrohttpd's, which sees end of file and
-//  closes it the usual way (completion callbacks included).
+//  End every connection of the list past its deadline.
 static void
 s_expire (gw_front_t *self, s_list_t *list, uint64_t now)
 {
     while (list->head && list->head->deadline <= now) {
         s_conn_t *c = list->head;
         s_state_t was = c->state;
-        s_enter (self, c, S_CLOSING);
-        if (c->fd >= 0)
-            shutdown (c->fd, SHUT_RDWR);
+        s_end (self, c);
         if (self->m_timed_out [was])
             mt_metric_add (self->m_timed_out [was], 1);
         self->timed_out++;

@@ -41,14 +41,17 @@ gw_front_t *gw_front_new (const gw_server_config_t *config);
 void gw_front_destroy (gw_front_t **self_p);
 
 //  MHD_OPTION_CONNECTION_LIMIT and MHD_OPTION_CONNECTION_TIMEOUT (seconds)
-//  for the daemon: the limit sits above the reserve so that libmicrohttpd
-//  never stops accepting; its inactivity timeout is a backstop (a client
-//  that stops reading its response).
+//  for the daemon: the limit sits above the reserve (twice: see
+//  gw_front_accept) so that libmicrohttpd never stops accepting; its
+//  inactivity timeout is a backstop (a client that stops reading its
+//  response).
 unsigned int gw_front_mhd_limit (gw_front_t *self);
 unsigned int gw_front_mhd_timeout (gw_front_t *self);
 
 //  libmicrohttpd callbacks; cls is the gw_front_t. The accept policy
-//  refuses over the reserve and over the per-client cap (direct peers).
+//  refuses over the per-client cap (direct peers) and over the reserve;
+//  with the reserve full, the new connection takes the place of the oldest
+//  reserve connection still waiting for a request.
 enum MHD_Result gw_front_accept (void *cls, const struct sockaddr *addr, socklen_t addrlen);
 void gw_front_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
