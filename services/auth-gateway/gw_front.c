@@ -142,8 +142,8 @@ gw_front_new (const gw_server_config_t *config)
     //  Every connection is a file: leave room for the reserve and the rest
     struct rlimit rl;
     if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        size_t room = rl.rlim_cur > GW_FRONT_FD_SPARE + GW_FRONT_RESERVE + 16
-                    ? (size_t) rl.rlim_cur - GW_FRONT_FD_SPARE - GW_FRONT_RESERVE: 16;
+        size_t room = rl.rlim_cur > GW_FRONT_FD_SPARE + 2 * GW_FRONT_RESERVE + 16
+                    ? (size_t) rl.rlim_cur - GW_FRONT_FD_SPARE - 2 * GW_FRONT_RESERVE: 16;
         if (self->max > room) {
             mt_log ("config-clamped option=max-connections value=%zu asked=%zu "
                     "reason=\"open files limit %llu\"", room, self->max,
