@@ -7,6 +7,7 @@
 #include "gw_req.h"
 
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -177,6 +178,7 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.max_tokens = req->granted;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = (char *) self->config->token_endpoint;
+    job.reply_key = (char *) mt_curve_public_key ();
     job.submitted_ms = req->arrival_ms;
     Mt__Submit submit = MT__SUBMIT__INIT;
     submit.job = &job;
@@ -678,11 +680,15 @@ s_close_open (gw_server_t *self)
 //  Set-up, loop, tear-down
 
 static zsock_t *
-s_dealer (const char *endpoint)
+s_dealer (const char *endpoint, const char *server_role)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (mt_curve_client (sock, server_role)) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
     zsock_set_sndhwm (sock, 200000);
     zsock_set_rcvhwm (sock, 200000);
     zsock_set_linger (sock, 0);
@@ -750,8 +756,8 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
     }
-    self->scheduler = s_dealer (config->scheduler);
-    self->quota = s_dealer (config->quota);
+    self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER);
+    self->quota = s_dealer (config->quota, MT_ROLE_QUOTA);
     //  Fail fast when the scheduler or quota-enforcer is down, instead of
     //  queueing requests that will have timed out by the time it is back.
     //  Usage events do queue: metering takes them whenever it comes back.
@@ -759,12 +765,14 @@ gw_server_run (const gw_server_config_t *config)
         zsock_set_immediate (self->scheduler, 1);
     if (self->quota)
         zsock_set_immediate (self->quota, 1);
-    self->metering = s_dealer (config->metering);
+    self->metering = s_dealer (config->metering, MT_ROLE_METERING);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto cleanup;
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
+    if (mt_curve_server (self->tokens, "gateway-tokens", MT_ROLE_WORKER))
+        goto cleanup;
     if (zsock_bind (self->tokens, "%s", config->token_bind) == -1) {
         mt_log ("start-failed reason=\"cannot bind %s\"", config->token_bind);
         goto cleanup;

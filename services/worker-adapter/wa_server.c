@@ -6,6 +6,7 @@
 #include "wa_sim.h"
 #include "wa_openai.h"
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -41,7 +42,7 @@ struct _wa_server_t {
     uint32_t ttft_ms, itl_ms, sim_tokens;
     uint32_t ready_interval_ms;
     uint64_t next_ready_ms;     //  monotonic time of the next WorkerReady
-    zhashx_t *gateways;         //  reply_to endpoint -> zsock_t DEALER, owned
+    zhashx_t *gateways;         //  "reply_to reply_key" -> zsock_t DEALER, owned
     zlistx_t *active;           //  s_seq_t, owned
     zhashx_t *index;            //  req id -> s_seq_t, borrowed
     zlistx_t *waiting;          //  Mt__JobSpec copies waiting for a slot, owned
@@ -93,12 +94,17 @@ s_spec_copy (const Mt__JobSpec *spec)
     return copy;
 }
 
-//  The DEALER for a gateway token endpoint, connected on first use.
-//  Borrowed; NULL when the endpoint is unusable (logged).
+//  The DEALER for a job's gateway (token endpoint and, with CURVE, that
+//  gateway's public key), connected on first use. Borrowed; NULL when the
+//  endpoint is unusable or the key is not a gateway's (logged).
 static zsock_t *
-s_gateway (wa_server_t *self, const char *endpoint, const char *req_id)
+s_gateway (wa_server_t *self, const Mt__JobSpec *spec)
 {
-    zsock_t *sock = (zsock_t *) zhashx_lookup (self->gateways, endpoint);
+    const char *endpoint = spec->reply_to;
+    const char *req_id = spec->req_id;
+    char name [600];
+    snprintf (name, sizeof name, "%.500s %.64s", endpoint, spec->reply_key);
+    zsock_t *sock = (zsock_t *) zhashx_lookup (self->gateways, name);
     if (sock)
         return sock;
     if (!*endpoint || zhashx_size (self->gateways) >= S_MAX_GATEWAYS) {
@@ -111,13 +117,19 @@ s_gateway (wa_server_t *self, const char *endpoint, const char *req_id)
         return NULL;
     zsock_set_sndhwm (sock, S_HWM);
     zsock_set_linger (sock, 0);
+    if (mt_curve_client_to (sock, spec->reply_key, MT_ROLE_GATEWAY)) {
+        mt_log ("gateway-unusable req=%s endpoint=%.128s reason=\"not a gateway's key\"",
+                req_id, endpoint);
+        zsock_destroy (&sock);
+        return NULL;
+    }
     if (zsock_connect (sock, "%s", endpoint) == -1) {
         mt_log ("gateway-unusable req=%s endpoint=%.128s reason=\"%s\"", req_id, endpoint,
                 zmq_strerror (zmq_errno ()));
         zsock_destroy (&sock);
         return NULL;
     }
-    zhashx_insert (self->gateways, endpoint, sock);
+    zhashx_insert (self->gateways, name, sock);
     mt_log ("gateway-connected endpoint=%s", endpoint);
     return sock;
 }
@@ -178,7 +190,7 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
 {
     Mt__JobSpec *spec = *spec_p;
     *spec_p = NULL;
-    zsock_t *gateway = s_gateway (self, spec->reply_to, spec->req_id);
+    zsock_t *gateway = s_gateway (self, spec);
     if (!gateway) {
         //  Nowhere to stream: end it at once so the scheduler frees the lease
         s_send_done (self, NULL, spec->req_id, spec->tenant_id, 0, 0, "",
@@ -429,7 +441,7 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
         if (!strcmp (spec->req_id, cancel->req_id)) {
             mt_log ("job-cancelled req=%s tenant=%s tokens=0 state=waiting", spec->req_id,
                     spec->tenant_id);
-            s_send_done (self, s_gateway (self, spec->reply_to, spec->req_id), spec->req_id,
+            s_send_done (self, s_gateway (self, spec), spec->req_id,
                          spec->tenant_id, spec->prompt_tokens, 0, "",
                          MT__ERROR_CODE__ERR_CANCELLED, "cancelled", 0);
             mt_metric_add (self->m_cancelled, 1);
@@ -508,7 +520,7 @@ wa_server_new (const wa_server_config_t *config)
         }
     }
     self->scheduler = mt_codec_socket (ZMQ_DEALER);
-    if (!self->scheduler) {
+    if (!self->scheduler || mt_curve_client (self->scheduler, MT_ROLE_SCHEDULER)) {
         wa_server_destroy (&self);
         return NULL;
     }
