@@ -30,7 +30,7 @@ SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -63,6 +63,11 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call SVC_RULES,$(s))))
 
 $(BUILD)/bin/mt-migrate: $(BUILD)/obj/sql/mt_migrate.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A stray process on the service bus, for the integration suite's security tests.
+$(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
