@@ -388,9 +388,10 @@ mt_curve_start (mt_opt_t *opts)
         mt_curve_stop ();
         return -1;
     }
-    s_curve.m_refused = mt_metric_counter ("mt_curve_refused_total",
-                                           "ZeroMQ handshakes refused (no, unknown or "
-                                           "wrong-role key, not CURVE)");
+    if (!s_curve.m_refused)
+        s_curve.m_refused = mt_metric_counter ("mt_curve_refused_total",
+                                               "ZeroMQ handshakes refused (no, unknown or "
+                                               "wrong-role key, not CURVE)");
     s_curve.zap = zactor_new (s_zap_actor, NULL);
     if (!s_curve.zap) {
         mt_curve_stop ();
