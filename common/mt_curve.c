@@ -11,12 +11,14 @@
 #include "mt_util.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define S_LOGGED_MAX 4096           //  peers remembered as logged, then forgotten at once
 #define S_PROTO_LOG_MS 10000        //  one summary line per socket this often, at most
+#define S_RELOAD_MS 5000            //  the keys folder is read again this often
 
 static const char *s_roles [] = {
     MT_ROLE_GATEWAY, MT_ROLE_SCHEDULER, MT_ROLE_WORKER, MT_ROLE_QUOTA, MT_ROLE_METERING, NULL
@@ -25,12 +27,26 @@ static const char *s_roles [] = {
 static struct {
     bool on;
     zcert_t *cert;                  //  this instance's keypair, owned
+    char *keys_dir;                 //  the keys folder, owned
+    pthread_mutex_t lock;           //  guards keys: the ZAP actor swaps it on reload
     zhashx_t *keys;                 //  Z85 public key -> role name (static string)
     zactor_t *zap;                  //  the ZAP handler
     int monitors;                   //  monitor endpoints made so far
     atomic_uint_fast64_t refused;
     mt_metric_t *m_refused;
-} s_curve;
+} s_curve = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+//  The role of a public key, or NULL. Returns a static string.
+static const char *
+s_role_of (const char *key)
+{
+    pthread_mutex_lock (&s_curve.lock);
+    const char *role = s_curve.keys && key? (const char *) zhashx_lookup (s_curve.keys, key): NULL;
+    pthread_mutex_unlock (&s_curve.lock);
+    return role;
+}
+
+static zhashx_t *s_load_all (const char *keys, int *total, bool quiet);
 
 //  --------------------------------------------------------------------------
 //  ZAP handler actor
@@ -101,7 +117,7 @@ s_zap_handle (s_zap_t *self)
     if (credential && zframe_size (credential) == 32)
         zmq_z85_encode (key, zframe_data (credential), 32);
     const char *want = domain? (const char *) zhashx_lookup (self->domains, domain): NULL;
-    const char *role = strcmp (key, "-")? (const char *) zhashx_lookup (s_curve.keys, key): NULL;
+    const char *role = strcmp (key, "-")? s_role_of (key): NULL;
     if (!mechanism || strcmp (mechanism, "CURVE"))
         text = "not CURVE";
     else
@@ -269,10 +285,19 @@ s_zap_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self.proto_last, (zhashx_destructor_fn *) zstr_free);
     zsock_signal (pipe, 0);
 
+    uint64_t next_reload = mt_mono_ms () + S_RELOAD_MS;
     while (true) {
-        zsock_t *which = (zsock_t *) zpoller_wait (self.poller, -1);
-        if (!which)
-            break;                      //  interrupted
+        uint64_t now = mt_mono_ms ();
+        if (now >= next_reload) {
+            mt_curve_reload ();
+            next_reload = now + S_RELOAD_MS;
+        }
+        zsock_t *which = (zsock_t *) zpoller_wait (self.poller, (int) (next_reload - now));
+        if (!which) {
+            if (zpoller_terminated (self.poller))
+                break;                  //  interrupted
+            continue;                   //  time to reload
+        }
         if (which == pipe) {
             if (!s_pipe_handle (&self))
                 break;
@@ -294,10 +319,10 @@ s_zap_actor (zsock_t *pipe, void *args)
 //  --------------------------------------------------------------------------
 //  Keys
 
-//  Load every public certificate "*.key" of keys/role into s_curve.keys.
-//  Returns the number loaded, or -1 (logged).
+//  Load every public certificate "*.key" of keys/role into map (key ->
+//  role). Returns the number loaded, or -1 (logged unless quiet).
 static int
-s_load_role (const char *keys, const char *role)
+s_load_role (zhashx_t *map, const char *keys, const char *role, bool quiet)
 {
     char dir [1024];
     snprintf (dir, sizeof dir, "%s/%s", keys, role);
@@ -311,8 +336,9 @@ s_load_role (const char *keys, const char *role)
         if (e->d_name [0] == '.')
             continue;
         if (len > 7 && streq (e->d_name + len - 7, "_secret")) {
-            mt_log ("config-error option=curve-keys reason=\"%s/%s is a secret certificate: "
-                    "the keys folder holds public certificates only\"", dir, e->d_name);
+            if (!quiet)
+                mt_log ("config-error option=curve-keys reason=\"%s/%s is a secret certificate: "
+                        "the keys folder holds public certificates only\"", dir, e->d_name);
             closedir (d);
             return -1;
         }
@@ -322,24 +348,80 @@ s_load_role (const char *keys, const char *role)
         snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
         zcert_t *cert = zcert_load (path);
         if (!cert) {
-            mt_log ("config-error option=curve-keys reason=\"%s is not a certificate\"", path);
+            if (!quiet)
+                mt_log ("config-error option=curve-keys reason=\"%s is not a certificate\"", path);
             closedir (d);
             return -1;
         }
-        const char *prior = (const char *) zhashx_lookup (s_curve.keys, zcert_public_txt (cert));
+        const char *prior = (const char *) zhashx_lookup (map, zcert_public_txt (cert));
         if (prior && !streq (prior, role)) {
-            mt_log ("config-error option=curve-keys reason=\"%s: one key in two roles (%s, %s)\"",
-                    path, prior, role);
+            if (!quiet)
+                mt_log ("config-error option=curve-keys reason=\"%s: one key in two roles "
+                        "(%s, %s)\"", path, prior, role);
             zcert_destroy (&cert);
             closedir (d);
             return -1;
         }
-        zhashx_update (s_curve.keys, zcert_public_txt (cert), (void *) role);
+        zhashx_update (map, zcert_public_txt (cert), (void *) role);
         zcert_destroy (&cert);
         count++;
     }
     closedir (d);
     return count;
+}
+
+//  Every role's public keys under keys, as a new map (caller owns), or NULL
+//  (logged unless quiet).
+static zhashx_t *
+s_load_all (const char *keys, int *total, bool quiet)
+{
+    zhashx_t *map = zhashx_new ();
+    *total = 0;
+    for (const char **r = s_roles; *r; r++) {
+        int n = s_load_role (map, keys, *r, quiet);
+        if (n < 0) {
+            zhashx_destroy (&map);
+            return NULL;
+        }
+        *total += n;
+    }
+    if (*total == 0) {
+        if (!quiet)
+            mt_log ("config-error option=curve-keys reason=\"%s holds no public certificate "
+                    "(expected %s/<role>/*.key)\"", keys, keys);
+        zhashx_destroy (&map);
+    }
+    return map;
+}
+
+void
+mt_curve_reload (void)
+{
+    static atomic_bool failed = false;
+    int total = 0;
+    zhashx_t *map = s_load_all (s_curve.keys_dir, &total, true);
+    if (!map) {
+        if (!failed)
+            mt_log ("curve-keys-unchanged reason=\"%s is unreadable, empty or holds a secret "
+                    "certificate; keeping the keys loaded before\"", s_curve.keys_dir);
+        failed = true;
+        return;
+    }
+    failed = false;
+    pthread_mutex_lock (&s_curve.lock);
+    bool same = zhashx_size (map) == zhashx_size (s_curve.keys);
+    const char *role;
+    for (role = (const char *) zhashx_first (map); same && role;
+         role = (const char *) zhashx_next (map)) {
+        const char *was = (const char *) zhashx_lookup (s_curve.keys, zhashx_cursor (map));
+        same = was && streq (was, role);
+    }
+    zhashx_t *old = s_curve.keys;
+    s_curve.keys = map;
+    pthread_mutex_unlock (&s_curve.lock);
+    zhashx_destroy (&old);
+    if (!same)
+        mt_log ("curve-keys-reloaded keys=%d", total);
 }
 
 int
@@ -372,22 +454,16 @@ mt_curve_start (mt_opt_t *opts)
         zcert_destroy (&s_curve.cert);
         return -1;
     }
-    s_curve.keys = zhashx_new ();
     int total = 0;
-    for (const char **r = s_roles; *r; r++) {
-        int n = s_load_role (keys, *r);
-        if (n < 0) {
-            mt_curve_stop ();
-            return -1;
-        }
-        total += n;
-    }
-    if (total == 0) {
-        mt_log ("config-error option=curve-keys reason=\"%s holds no public certificate "
-                "(expected %s/<role>/*.key)\"", keys, keys);
+    zhashx_t *map = s_load_all (keys, &total, false);
+    if (!map) {
         mt_curve_stop ();
         return -1;
     }
+    pthread_mutex_lock (&s_curve.lock);
+    s_curve.keys = map;
+    pthread_mutex_unlock (&s_curve.lock);
+    s_curve.keys_dir = strdup (keys);
     if (!s_curve.m_refused)
         s_curve.m_refused = mt_metric_counter ("mt_curve_refused_total",
                                                "ZeroMQ handshakes refused (no, unknown or "
@@ -407,7 +483,11 @@ mt_curve_stop (void)
 {
     zactor_destroy (&s_curve.zap);
     zcert_destroy (&s_curve.cert);
+    pthread_mutex_lock (&s_curve.lock);
     zhashx_destroy (&s_curve.keys);
+    pthread_mutex_unlock (&s_curve.lock);
+    free (s_curve.keys_dir);
+    s_curve.keys_dir = NULL;
     s_curve.on = false;
 }
 
@@ -428,7 +508,7 @@ mt_curve_known (const char *role, const char *key)
 {
     if (!s_curve.on)
         return true;
-    const char *r = key? (const char *) zhashx_lookup (s_curve.keys, key): NULL;
+    const char *r = s_role_of (key);
     return r && streq (r, role);
 }
 
@@ -481,15 +561,17 @@ mt_curve_client (zsock_t *sock, const char *server_role)
 {
     if (!s_curve.on)
         return 0;
-    const char *found = NULL;
+    char found [41] = "";
     int count = 0;
     const char *role;
+    pthread_mutex_lock (&s_curve.lock);
     for (role = (const char *) zhashx_first (s_curve.keys); role;
          role = (const char *) zhashx_next (s_curve.keys))
         if (streq (role, server_role)) {
-            found = (const char *) zhashx_cursor (s_curve.keys);
+            snprintf (found, sizeof found, "%s", (const char *) zhashx_cursor (s_curve.keys));
             count++;
         }
+    pthread_mutex_unlock (&s_curve.lock);
     if (count != 1) {
         mt_log ("config-error option=curve-keys reason=\"%s/ must hold exactly one "
                 "certificate, holds %d\"", server_role, count);

@@ -38,6 +38,12 @@
 //  line naming the option at fault. With curve=0 logs a warning and returns 0.
 int mt_curve_start (mt_opt_t *opts);
 
+//  Read the keys folder again now: a worker or gateway added or removed
+//  while we run. The ZAP handler does it every 5 s by itself. When the
+//  folder is unreadable, empty or holds a secret, the keys loaded before
+//  stay (logged once).
+void mt_curve_reload (void);
+
 //  Stop the ZAP handler and forget the keys. Call after every socket is gone.
 void mt_curve_stop (void);
 

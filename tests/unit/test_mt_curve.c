@@ -117,6 +117,17 @@ test_roles (void)
         zclock_sleep (20);
     CHECK_MSG (mt_curve_refused () >= refused + 3, "refused %" PRIu64 " -> %" PRIu64,
                refused, mt_curve_refused ());
+    //  A worker published while we run is admitted after a reload.
+    s_keygen ("worker", "worker-2", false);
+    CHECK_MSG (!s_reaches (server, endpoint, "worker-2", sched_key), "unpublished key admitted");
+    char path [512];
+    snprintf (path, sizeof path, "%s/secret/worker-2.key_secret", s_dir);
+    zcert_t *w2 = zcert_load (path);
+    snprintf (path, sizeof path, "%s/keys/worker/worker-2.key", s_dir);
+    zcert_save_public (w2, path);
+    zcert_destroy (&w2);
+    mt_curve_reload ();
+    CHECK_MSG (s_reaches (server, endpoint, "worker-2", sched_key), "published key refused");
     //  The one server of a role, and a key that arrived in a message.
     zsock_t *client = zsock_new (ZMQ_DEALER);
     CHECK_INT (mt_curve_client (client, MT_ROLE_SCHEDULER), 0);
