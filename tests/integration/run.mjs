@@ -26,7 +26,7 @@ const GROUPS = [
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
-      tests: [...slowTests, ...curveTests] },
+      tests: [...curveTests, ...slowTests] },
     //  The standard pool's worker runs the openai backend in front of a fake
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
