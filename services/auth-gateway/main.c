@@ -1,6 +1,7 @@
 //  mt-auth-gateway: OpenAI-compatible REST gateway and admin API.
 #include "gw_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -30,6 +31,7 @@ static mt_opt_t s_opts [] = {
     { "idle-timeout-ms", "MT_GW_IDLE_TIMEOUT_MS", MT_OPT_INT, "75000", 200, 3600000, "a kept-alive connection's next request must arrive within this" },
     { "auth-fail-burst", "MT_GW_AUTH_FAIL_BURST", MT_OPT_INT, "20", 0, 1000000, "401s a client address may get in a burst before 429 (0: off)" },
     { "auth-fail-interval-ms", "MT_GW_AUTH_FAIL_INTERVAL_MS", MT_OPT_INT, "1000", 1, 3600000, "one more 401 allowed each this often" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -67,5 +69,9 @@ main (int argc, char **argv)
         .auth_fail_burst = (int) mt_config_int (s_opts, "auth-fail-burst"),
         .auth_fail_interval_ms = (int) mt_config_int (s_opts, "auth-fail-interval-ms"),
     };
-    return gw_server_run (&config) == 0? 0: 1;
+    if (mt_curve_start (s_opts))
+        return 2;
+    rc = gw_server_run (&config) == 0? 0: 1;
+    mt_curve_stop ();
+    return rc;
 }
