@@ -790,6 +790,9 @@ gw_server_run (const gw_server_config_t *config)
     self->usage = zhashx_new ();
     zhashx_set_destructor (self->usage, s_usage_free);
 
+    self->front = gw_front_new (config);    //  checks its options: first
+    if (!self->front)
+        goto cleanup;
     self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
     if (!self->store) {
         mt_log ("start-failed reason=\"database unreachable\"");
@@ -824,9 +827,6 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
         goto cleanup;
     }
-    self->front = gw_front_new (config);
-    if (!self->front)
-        goto cleanup;
     //  The front door decides who is accepted (its accept policy), tracks
     //  each connection (started/closed) and holds the limit and timeout
     //  libmicrohttpd keeps as backstops.
