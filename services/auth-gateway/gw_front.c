@@ -373,7 +373,7 @@ gw_front_on_headers (gw_front_t *self, struct MHD_Connection *conn, bool probe,
             if (!gw_counts_take (self->counts, c->client, self->per_client)) {
                 mt_metric_add (self->m_refused_client, 1);
                 self->refused_client++;
-                s_enter (self, c, S_BUSY);
+                s_enter (self, c, S_BODY);      //  answered once its body is in
                 *retry_after = 1;
                 return mt_error_lookup ("too_many_connections");
             }

@@ -57,9 +57,11 @@ void gw_front_notify (void *cls, struct MHD_Connection *conn, void **socket_cont
                       enum MHD_ConnectionNotificationCode code);
 
 //  A request's headers are in. probe: the route is /healthz or /metrics.
-//  Returns NULL to go on, or the error to answer at once (and close):
-//  over max-connections (503, only probes pass), or a proxied client over
-//  its cap (429). *retry_after is set for those.
+//  Returns NULL to go on, or the error to answer: over max-connections 503
+//  server_busy (only probes pass; answer at once, the connection closes),
+//  or for a proxied client over its cap 429 too_many_connections (answer
+//  once the body is in: the proxy's connection, shared by other clients,
+//  stays). *retry_after is set for those.
 const mt_error_t *gw_front_on_headers (gw_front_t *self, struct MHD_Connection *conn, bool probe,
                                        uint32_t *retry_after);
 

@@ -407,10 +407,11 @@ s_queue_stream (gw_req_t *req)
     return rc;
 }
 
-//  The request's headers are in: the front door may refuse it at once (over
-//  the connection limit, a proxied client over its cap), and so may a body
-//  announced larger than the route takes. Such an answer goes out before
-//  the body is read, and the connection closes after it.
+//  The request's headers are in: the front door may refuse it (over the
+//  connection limit at once; a proxied client over its cap once its body is
+//  in), and a body announced larger than the route takes is refused at
+//  once. An answer at once goes out before the body is read, and the
+//  connection closes after it.
 static enum MHD_Result
 s_on_headers (gw_server_t *self, gw_req_t *req)
 {
@@ -420,6 +421,8 @@ s_on_headers (gw_server_t *self, gw_req_t *req)
     if (err) {
         req->retry_after = retry_after;
         gw_req_set_error (req, err, NULL, NULL, NULL);
+        if (err->status != 503)
+            return MHD_YES;         //  answered when the body is in
     }
     else
     if (req->phase == GW_P_UPLOAD) {
