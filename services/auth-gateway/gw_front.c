@@ -115,6 +115,25 @@ s_list_init (s_list_t *list, int timeout_ms)
 //  --------------------------------------------------------------------------
 //  Set-up
 
+static void
+s_metrics_init (gw_front_t *self)
+{
+    for (int i = S_HEADER; i < S_CLOSING; i++) {
+        if (i == S_BUSY)
+            continue;               //  never timed here
+        char name [96];
+        snprintf (name, sizeof name, "gw_connections_timed_out_total{phase=\"%s\"}", s_phase [i]);
+        self->m_timed_out [i] = mt_metric_counter (name, "connections closed for not making progress");
+    }
+    self->m_open = mt_metric_gauge ("gw_connections_open", "HTTP connections open");
+    self->m_refused_limit = mt_metric_counter ("gw_connections_refused_total{reason=\"limit\"}",
+                                               "connections or requests refused at once");
+    self->m_refused_client = mt_metric_counter ("gw_connections_refused_total{reason=\"per_client\"}",
+                                                "connections or requests refused at once");
+    self->m_throttled = mt_metric_counter ("gw_auth_throttled_total",
+                                           "requests without a valid key answered 429 (too many 401s)");
+}
+
 gw_front_t *
 gw_front_new (const gw_server_config_t *config)
 {
@@ -151,13 +170,6 @@ gw_front_new (const gw_server_config_t *config)
             self->max = room;
         }
     }
-    for (int i = S_HEADER; i < S_CLOSING; i++) {
-        if (i == S_BUSY)
-            continue;               //  never timed here
-        char name [96];
-        snprintf (name, sizeof name, "gw_connections_timed_out_total{phase=\"%s\"}", s_phase [i]);
-        self->m_timed_out [i] = mt_metric_counter (name, "connections closed for not making progress");
-    }
     s_list_init (&self->header, config->header_timeout_ms);
     s_list_init (&self->body, config->body_timeout_ms);
     s_list_init (&self->idle, config->idle_timeout_ms);
@@ -168,13 +180,7 @@ gw_front_new (const gw_server_config_t *config)
         self->longest_ms = (uint64_t) config->body_timeout_ms;
     if ((uint64_t) config->idle_timeout_ms > self->longest_ms)
         self->longest_ms = (uint64_t) config->idle_timeout_ms;
-    self->m_open = mt_metric_gauge ("gw_connections_open", "HTTP connections open");
-    self->m_refused_limit = mt_metric_counter ("gw_connections_refused_total{reason=\"limit\"}",
-                                               "connections or requests refused at once");
-    self->m_refused_client = mt_metric_counter ("gw_connections_refused_total{reason=\"per_client\"}",
-                                                "connections or requests refused at once");
-    self->m_throttled = mt_metric_counter ("gw_auth_throttled_total",
-                                           "requests without a valid key answered 429 (too many 401s)");
+    s_metrics_init (self);
     mt_log ("front-door max-connections=%zu reserve=%d per-client=%u header-timeout-ms=%d "
             "body-timeout-ms=%d idle-timeout-ms=%d trusted-proxies=%zu", self->max,
             GW_FRONT_RESERVE, self->per_client, config->header_timeout_ms,
