@@ -26,7 +26,7 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-abuse fuzz clean
+.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse fuzz clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -98,6 +98,12 @@ unit: all
 
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# In front of an OpenAI-compatible engine that answers at once: the engine
+# direct, behind nginx and behind the stack, interleaved (tests/bench/engine.sh).
+bench-engine: deps all
+	@bash deploy/dev/install-deps.sh --bench
+	@BUILD=$(BUILD) MT_BENCH_ENGINE=1 bash tests/bench/run.sh
 
 # The gateway under N silent + N slowloris connections: a normal client's
 # p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).
