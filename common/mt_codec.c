@@ -74,16 +74,25 @@ s_drain (void *handle, zmq_msg_t *part)
 Mt__Envelope *
 mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
 {
+    Mt__Envelope *env = NULL;
+    mt_codec_recv_next (sock, routing_id, &env);
+    return env;
+}
+
+int
+mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
+{
     //  Straight on zmq_msg_t, without zmsg/zframe copies: this is the hot path
     void *handle = zsock_resolve (sock);
     zmq_msg_t part;
     zmq_msg_init (&part);
     Mt__Envelope *env = NULL;
+    *env_p = NULL;
     if (routing_id)
         *routing_id = NULL;
     if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
         zmq_msg_close (&part);
-        return NULL;
+        return 0;
     }
     size_t frames = 1;
     if (routing_id) {
@@ -101,7 +110,8 @@ mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
     env = mt_codec_decode (zmq_msg_data (&part), zmq_msg_size (&part));
     if (env) {
         zmq_msg_close (&part);
-        return env;
+        *env_p = env;
+        return 1;
     }
 garbage:
     frames += s_drain (handle, &part);
@@ -109,7 +119,7 @@ garbage:
     zmq_msg_close (&part);
     if (routing_id)
         zframe_destroy (routing_id);
-    return NULL;
+    return 1;
 }
 
 const char *

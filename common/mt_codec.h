@@ -32,6 +32,13 @@ int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 //  free with mt_codec_free.
 Mt__Envelope *mt_codec_recv (zsock_t *sock, zframe_t **routing_id);
 
+//  The same, for a loop that drains a socket: returns 1 when a message was
+//  taken off the socket (*env_p the Envelope, or NULL for garbage, logged and
+//  dropped), 0 when none was waiting. Draining until 0 costs one look at the
+//  socket's mailbox for the whole run, where asking zsock_events before each
+//  message costs one per message (a getpid and a poll in libzmq).
+int mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p);
+
 //  Name of an Envelope body, for logs.
 const char *mt_codec_body_name (const Mt__Envelope *env);
 

@@ -734,13 +734,19 @@ s_dealer (const char *endpoint, const char *server_role)
     return sock;
 }
 
+//  Takes what a socket zmq_poll found readable until it has none: one look
+//  at its mailbox for the run, not one per message; none for an idle socket.
 static void
-s_drain_socket (gw_server_t *self, zsock_t *sock, uint32_t allowed)
+s_drain_socket (gw_server_t *self, zsock_t *sock, const zmq_pollitem_t *item, uint32_t allowed)
 {
+    if (!(item->revents & ZMQ_POLLIN))
+        return;
     bool router = sock == self->tokens;
-    for (int i = 0; i < 2000 && (zsock_events (sock) & ZMQ_POLLIN); i++) {
+    for (int i = 0; i < 2000; i++) {
         zframe_t *rid = NULL;
-        Mt__Envelope *env = mt_codec_recv (sock, router? &rid: NULL);
+        Mt__Envelope *env = NULL;
+        if (!mt_codec_recv_next (sock, router? &rid: NULL, &env))
+            break;
         zframe_destroy (&rid);
         if (env)
             s_dispatch (self, env, allowed);
@@ -889,14 +895,19 @@ gw_server_run (const gw_server_config_t *config)
         MHD_UNSIGNED_LONG_LONG mhd_to;
         if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
             timeout = (long) mhd_to;
-        if (zmq_poll (items, 6, timeout) == -1 && errno != EINTR)
-            break;
-        s_drain_socket (self, self->tokens, S_FROM_WORKERS);
-        s_drain_socket (self, self->quota, S_FROM_QUOTA);
-        s_drain_socket (self, self->scheduler, S_FROM_SCHEDULER);
-        s_drain_socket (self, self->metering, S_FROM_METERING);
-        for (int i = 0; i < 100 && (zsock_events (gw_store_sock (self->store)) & ZMQ_POLLIN); i++)
-            s_on_store (self);
+        if (zmq_poll (items, 6, timeout) == -1) {
+            if (errno != EINTR)
+                break;
+            for (size_t i = 0; i < sizeof items / sizeof items [0]; i++)
+                items [i].revents = 0;
+        }
+        s_drain_socket (self, self->tokens, &items [3], S_FROM_WORKERS);
+        s_drain_socket (self, self->quota, &items [1], S_FROM_QUOTA);
+        s_drain_socket (self, self->scheduler, &items [0], S_FROM_SCHEDULER);
+        s_drain_socket (self, self->metering, &items [2], S_FROM_METERING);
+        if (items [4].revents & ZMQ_POLLIN)
+            for (int i = 0; i < 100 && (zsock_events (gw_store_sock (self->store)) & ZMQ_POLLIN); i++)
+                s_on_store (self);
         MHD_run (self->daemon);
         gw_front_tick (self->front, mt_mono_ms ());
         s_expire_waiting (self);

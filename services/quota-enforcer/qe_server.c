@@ -201,13 +201,16 @@ s_handle_settle (qe_server_t *self, const Mt__Settle *msg)
     }
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_handle (qe_server_t *self)
 {
     zframe_t *routing_id = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->router, &routing_id);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->router, &routing_id, &env))
+        return false;
     if (!env)
-        return;                     //  garbage: logged and dropped by the codec
+        return true;                //  garbage: logged and dropped by the codec
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_ADMIT:
             s_handle_admit (self, routing_id, env->admit);
@@ -221,6 +224,7 @@ s_handle (qe_server_t *self)
     }
     mt_codec_free (&env);
     zframe_destroy (&routing_id);
+    return true;
 }
 
 const char *
@@ -241,8 +245,8 @@ qe_server_step (qe_server_t *self, int timeout_ms)
 {
     zmq_pollitem_t item = { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
     if (zmq_poll (&item, 1, timeout_ms) > 0) {
-        for (int n = 0; n < S_BURST && (zsock_events (self->router) & ZMQ_POLLIN); n++)
-            s_handle (self);
+        for (int n = 0; n < S_BURST && s_handle (self); n++)
+            ;
     }
     uint64_t mono = mt_mono_ms ();
     if (mono >= self->next_sweep) {

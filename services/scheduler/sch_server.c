@@ -285,13 +285,16 @@ cleanup:
     free (items);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_gateway (sch_server_t *self)
 {
     zframe_t *rid = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->gateways, &rid);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->gateways, &rid, &env))
+        return false;
     if (!env)
-        return;                 //  garbage: logged by the codec
+        return true;                 //  garbage: logged by the codec
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_SUBMIT:
             s_handle_submit (self, rid, env->submit);
@@ -309,6 +312,7 @@ s_on_gateway (sch_server_t *self)
     }
     mt_codec_free (&env);
     zframe_destroy (&rid);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -363,13 +367,16 @@ s_handle_job_done (sch_server_t *self, zframe_t *rid, Mt__JobDone *done)
     s_dispatch (self);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_worker (sch_server_t *self)
 {
     zframe_t *rid = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->workers_sock, &rid);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->workers_sock, &rid, &env))
+        return false;
     if (!env)
-        return;
+        return true;
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_WORKER_READY:
             s_handle_worker_ready (self, rid, env->worker_ready);
@@ -390,6 +397,7 @@ s_on_worker (sch_server_t *self)
     }
     mt_codec_free (&env);
     zframe_destroy (&rid);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -538,18 +546,14 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
     if (rc == -1)
         return zmq_errno () == EINTR? 0: -1;
     //  Drain what is waiting, a bounded number per turn so both sides get served
-    for (int i = 0; i < 1000; i++) {
-        bool any = false;
-        if (zsock_events (self->workers_sock) & ZMQ_POLLIN) {
-            s_on_worker (self);
-            any = true;
-        }
-        if (zsock_events (self->gateways) & ZMQ_POLLIN) {
-            s_on_gateway (self);
-            any = true;
-        }
-        if (!any)
-            break;
+    //  (each until it has none: one look at its mailbox per turn, not one per message)
+    bool workers = items [1].revents & ZMQ_POLLIN;
+    bool gateways = items [0].revents & ZMQ_POLLIN;
+    for (int i = 0; i < 1000 && (workers || gateways); i++) {
+        if (workers)
+            workers = s_on_worker (self);
+        if (gateways)
+            gateways = s_on_gateway (self);
     }
     uint64_t now = mt_mono_ms ();
     if (now >= self->next_sweep_ms) {

@@ -464,12 +464,15 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
     mt_debug ("cancel-unknown req=%.64s action=ignored", cancel->req_id);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_scheduler (wa_server_t *self, uint64_t now)
 {
-    Mt__Envelope *env = mt_codec_recv (self->scheduler, NULL);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->scheduler, NULL, &env))
+        return false;
     if (!env)
-        return;
+        return true;
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_JOB:
             s_handle_job (self, env->job, now);
@@ -484,6 +487,7 @@ s_on_scheduler (wa_server_t *self, uint64_t now)
             break;
     }
     mt_codec_free (&env);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -622,12 +626,14 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
             free (items);
         return -1;
     }
+    bool from_scheduler = rc > 0 && (items [0].revents & ZMQ_POLLIN);
     if (self->openai)
         wa_openai_dispatch (self->openai, items + 1, rc > 0? n - 1: 0, mt_mono_ms ());
     if (items != local)
         free (items);
-    for (int i = 0; i < S_DRAIN_MAX && (zsock_events (self->scheduler) & ZMQ_POLLIN); i++)
-        s_on_scheduler (self, mt_mono_ms ());
+    //  Until the socket has none: one look at its mailbox, not one per message
+    for (int i = 0; from_scheduler && i < S_DRAIN_MAX && s_on_scheduler (self, mt_mono_ms ()); i++)
+        ;
     now = mt_mono_ms ();
     s_advance_all (self, now);
     if (now >= self->next_ready_ms) {

@@ -156,3 +156,47 @@ for kind in chat stream; do
 done
 echo
 } | tee "$TMP/report.txt"
+
+# ---- profile (MT_BENCH_PROFILE=1) ----------------------------------------------------------
+# One more stack run per kind at -c$CONNS with strace -c -f on every service (syscalls per
+# request: the sends, receives and wakeups of the bus), then one with perf record
+# (cpu-clock samples) on every service: its top functions. Both slow the path down; the
+# figures are per 2xx answer of that run.
+if [ "${MT_BENCH_PROFILE:-0}" = 1 ]; then
+    for kind in chat stream; do
+        declare -A SPID=()
+        for s in "${SERVICES[@]}"; do
+            strace -c -f -qq -o "$TMP/strace-$kind-$s.txt" -p "${PID_OF[$s]}" 2>/dev/null &
+            SPID[$s]=$!
+        done
+        sleep 1
+        k="stack,$kind,$CONNS"; OK[$k]=0; SECS[$k]=0
+        measure stack "$kind" "$CONNS"
+        n=$(( OK[$k] )); OK[$k]=0; SECS[$k]=0
+        for s in "${SERVICES[@]}"; do kill -INT "${SPID[$s]}" 2>/dev/null; done
+        for s in "${SERVICES[@]}"; do wait "${SPID[$s]}" 2>/dev/null; done
+        echo "syscalls per 2xx answer under strace ($kind, $n answers):"
+        for s in "${SERVICES[@]}"; do
+            awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $4, $NF }' \
+                "$TMP/strace-$kind-$s.txt" | sort -nr | head -8 \
+                | awk -v n="$n" -v s="$s" -v tot="$(awk '$NF == "total" { print $4 }' "$TMP/strace-$kind-$s.txt")" \
+                    '{ line = line sprintf(" %s %.1f", $2, $1 / n) }
+                     END { printf "  %-15s %6.1f:%s\n", s, tot / n, line }'
+        done
+        for s in "${SERVICES[@]}"; do
+            perf record -q -e cpu-clock -F 2000 -g -o "$TMP/perf-$kind-$s.data" -p "${PID_OF[$s]}" \
+                >/dev/null 2>&1 &
+            SPID[$s]=$!
+        done
+        sleep 0.5
+        measure stack "$kind" "$CONNS"; OK[$k]=0; SECS[$k]=0
+        for s in "${SERVICES[@]}"; do kill -INT "${SPID[$s]}" 2>/dev/null; done
+        for s in "${SERVICES[@]}"; do wait "${SPID[$s]}" 2>/dev/null; done
+        echo "perf: top functions, self ($kind):"
+        for s in "${SERVICES[@]}"; do
+            echo "  $s:"
+            perf report -i "$TMP/perf-$kind-$s.data" --no-children --sort dso,sym --stdio 2>/dev/null \
+                | grep -E '^ +[0-9.]+%' | head -12 | sed 's/^/    /'
+        done
+    done 2>&1 | tee -a "$TMP/report.txt"
+fi
