@@ -2,6 +2,8 @@
 #include "mt_codec.h"
 #include "mt_log.h"
 
+#include <poll.h>
+
 Mt__Envelope *
 mt_codec_decode (const uint8_t *data, size_t size)
 {
@@ -120,6 +122,70 @@ garbage:
     if (routing_id)
         zframe_destroy (routing_id);
     return 1;
+}
+
+//  A socket's ready events among those asked; -1 on error.
+static int
+s_zmq_events (zmq_pollitem_t *item)
+{
+    uint32_t events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (item->socket, ZMQ_EVENTS, &events, &size) == -1)
+        return -1;
+    item->revents = (short) (events & (uint32_t) item->events & (ZMQ_POLLIN | ZMQ_POLLOUT));
+    return item->revents? 1: 0;
+}
+
+int
+mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout)
+{
+    if (nitems <= 0 || nitems > 256)
+        return zmq_poll (items, nitems, timeout);
+    struct pollfd pfd [nitems];
+    int ready = 0;
+    for (int i = 0; i < nitems; i++) {
+        zmq_pollitem_t *it = &items [i];
+        it->revents = 0;
+        if (it->socket) {
+            size_t size = sizeof pfd [i].fd;
+            if (zmq_getsockopt (it->socket, ZMQ_FD, &pfd [i].fd, &size) == -1)
+                return -1;
+            pfd [i].events = POLLIN;
+            int rc = s_zmq_events (it);
+            if (rc == -1)
+                return -1;
+            ready += rc;
+        }
+        else {
+            pfd [i].fd = it->fd;
+            pfd [i].events = (short) ((it->events & ZMQ_POLLIN? POLLIN: 0)
+                                    | (it->events & ZMQ_POLLOUT? POLLOUT: 0)
+                                    | (it->events & ZMQ_POLLPRI? POLLPRI: 0));
+        }
+        pfd [i].revents = 0;
+    }
+    //  A socket ready already: only a look at the plain fds, no wait
+    int rc = poll (pfd, (nfds_t) nitems, ready? 0: (int) timeout);
+    if (rc == -1)
+        return ready? ready: -1;
+    ready = 0;
+    for (int i = 0; i < nitems; i++) {
+        zmq_pollitem_t *it = &items [i];
+        if (it->socket) {
+            //  Its state changes only through its mailbox: look again only if signalled
+            if (!it->revents && (pfd [i].revents & POLLIN) && s_zmq_events (it) == -1)
+                return -1;
+        }
+        else {
+            short r = pfd [i].revents;
+            it->revents = (short) ((r & POLLIN? ZMQ_POLLIN: 0) | (r & POLLOUT? ZMQ_POLLOUT: 0)
+                                 | (r & POLLPRI? ZMQ_POLLPRI: 0)
+                                 | (r & ~(POLLIN | POLLOUT | POLLPRI)? ZMQ_POLLERR: 0));
+        }
+        if (it->revents)
+            ready++;
+    }
+    return ready;
 }
 
 const char *

@@ -895,7 +895,7 @@ gw_server_run (const gw_server_config_t *config)
         MHD_UNSIGNED_LONG_LONG mhd_to;
         if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
             timeout = (long) mhd_to;
-        if (zmq_poll (items, 6, timeout) == -1) {
+        if (mt_codec_poll (items, 6, timeout) == -1) {
             if (errno != EINTR)
                 break;
             for (size_t i = 0; i < sizeof items / sizeof items [0]; i++)

@@ -341,7 +341,7 @@ mtr_server_run (mtr_server_t *self)
         { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },
     };
     while (!mt_stopping ()) {
-        if (zmq_poll (items, 2, s_timeout (self)) < 0) {
+        if (mt_codec_poll (items, 2, s_timeout (self)) < 0) {
             if (zmq_errno () != EINTR)
                 break;
             continue;

@@ -244,7 +244,7 @@ void
 qe_server_step (qe_server_t *self, int timeout_ms)
 {
     zmq_pollitem_t item = { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll (&item, 1, timeout_ms) > 0) {
+    if (mt_codec_poll (&item, 1, timeout_ms) > 0) {
         for (int n = 0; n < S_BURST && s_handle (self); n++)
             ;
     }

@@ -542,7 +542,7 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
         { zsock_resolve (self->gateways), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->workers_sock), 0, ZMQ_POLLIN, 0 },
     };
-    int rc = zmq_poll (items, 2, timeout_ms);
+    int rc = mt_codec_poll (items, 2, timeout_ms);
     if (rc == -1)
         return zmq_errno () == EINTR? 0: -1;
     //  Drain what is waiting, a bounded number per turn so both sides get served

@@ -620,7 +620,7 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         if (curl_wait >= 0 && curl_wait < wait)
             wait = curl_wait;
     }
-    int rc = zmq_poll (items, (int) n, (long) wait);
+    int rc = mt_codec_poll (items, (int) n, (long) wait);
     if (rc == -1 && zmq_errno () != EINTR) {
         if (items != local)
             free (items);

@@ -158,11 +158,13 @@ echo
 } | tee "$TMP/report.txt"
 
 # ---- profile (MT_BENCH_PROFILE=1) ----------------------------------------------------------
-# One more stack run per kind at -c$CONNS with strace -c -f on every service (syscalls per
-# request: the sends, receives and wakeups of the bus), then one with perf record
-# (cpu-clock samples) on every service: its top functions. Both slow the path down; the
-# figures are per 2xx answer of that run.
-if [ "${MT_BENCH_PROFILE:-0}" = 1 ]; then
+# One more stack run per kind, one request at a time (so no batching: the counts repeat
+# from run to run), with strace -c -f on every service (syscalls per request: the sends,
+# receives and wakeups of the bus), then one at -c$CONNS with perf record (cpu-clock
+# samples) on every service: its top functions. Both slow the path down; the figures are
+# per 2xx answer of that run.
+# MT_BENCH_PROFILE=strace: the syscall counts only.
+if [ "${MT_BENCH_PROFILE:-0}" = 1 ] || [ "${MT_BENCH_PROFILE:-0}" = strace ]; then
     for kind in chat stream; do
         declare -A SPID=()
         for s in "${SERVICES[@]}"; do
@@ -170,12 +172,12 @@ if [ "${MT_BENCH_PROFILE:-0}" = 1 ]; then
             SPID[$s]=$!
         done
         sleep 1
-        k="stack,$kind,$CONNS"; OK[$k]=0; SECS[$k]=0
-        measure stack "$kind" "$CONNS"
+        k="stack,$kind,1"; OK[$k]=0; SECS[$k]=0
+        measure stack "$kind" 1
         n=$(( OK[$k] )); OK[$k]=0; SECS[$k]=0
         for s in "${SERVICES[@]}"; do kill -INT "${SPID[$s]}" 2>/dev/null; done
         for s in "${SERVICES[@]}"; do wait "${SPID[$s]}" 2>/dev/null; done
-        echo "syscalls per 2xx answer under strace ($kind, $n answers):"
+        echo "syscalls per 2xx answer under strace, one at a time ($kind, $n answers):"
         for s in "${SERVICES[@]}"; do
             awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $4, $NF }' \
                 "$TMP/strace-$kind-$s.txt" | sort -nr | head -8 \
@@ -183,13 +185,14 @@ if [ "${MT_BENCH_PROFILE:-0}" = 1 ]; then
                     '{ line = line sprintf(" %s %.1f", $2, $1 / n) }
                      END { printf "  %-15s %6.1f:%s\n", s, tot / n, line }'
         done
+        [ "${MT_BENCH_PROFILE}" = strace ] && continue
         for s in "${SERVICES[@]}"; do
             perf record -q -e cpu-clock -F 2000 -g -o "$TMP/perf-$kind-$s.data" -p "${PID_OF[$s]}" \
                 >/dev/null 2>&1 &
             SPID[$s]=$!
         done
         sleep 0.5
-        measure stack "$kind" "$CONNS"; OK[$k]=0; SECS[$k]=0
+        k="stack,$kind,$CONNS"; measure stack "$kind" "$CONNS"; OK[$k]=0; SECS[$k]=0
         for s in "${SERVICES[@]}"; do kill -INT "${SPID[$s]}" 2>/dev/null; done
         for s in "${SERVICES[@]}"; do wait "${SPID[$s]}" 2>/dev/null; done
         echo "perf: top functions, self ($kind):"

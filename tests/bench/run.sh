@@ -17,6 +17,8 @@
 #                         stack, interleaved, streamed and not, then one request at a time.
 #                         Defaults there: wrk -t1 -c32 -d5s, 2 rounds, no streams figure.
 #   MT_BENCH_ROUNDS       engine mode: interleaved rounds                     (2)
+#   MT_BENCH_PROFILE      engine mode: 1 = then strace -c and perf record on every service;
+#                         strace = the syscall counts only (see tests/bench/engine.sh)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
