@@ -30,7 +30,7 @@ SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder $(BUILD)/tests/mt-qe-load $(BUILD)/tests/mt-sched-load
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -68,6 +68,11 @@ $(BUILD)/bin/mt-migrate: $(BUILD)/obj/sql/mt_migrate.o $(BUILD)/lib/libmtcommon.
 
 # A stray process on the service bus, for the integration suite's security tests.
 $(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The quota-enforcer's and the scheduler's own load generators, for `make bench`.
+$(BUILD)/tests/mt-%-load: $(BUILD)/obj/tests/bench/mt_%_load.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -113,6 +113,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 
+. "$ROOT/tests/bench/authorities.sh"
+
 # ---- report ------------------------------------------------------------------------------------
 rps () { awk -v n="${OK[$1]:-0}" -v s="${SECS[$1]:-0}" 'BEGIN { if (s > 0) printf "%.0f", n / s; else printf "0" }'; }
 per_req () { awk -v t="$1" -v n="${OK[$2]:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.4f", t * 1000 / hz / n; else printf "-" }'; }
@@ -155,6 +157,8 @@ for kind in chat stream; do
     done
 done
 echo
+cat "$TMP/authorities.txt" 2>/dev/null
+echo
 } | tee "$TMP/report.txt"
 
 # ---- profile (MT_BENCH_PROFILE=1) ----------------------------------------------------------
@@ -165,27 +169,40 @@ echo
 # per 2xx answer of that run.
 # MT_BENCH_PROFILE=strace: the syscall counts only.
 if [ "${MT_BENCH_PROFILE:-0}" = 1 ] || [ "${MT_BENCH_PROFILE:-0}" = strace ]; then
-    for kind in chat stream; do
+    # strace_all tag: strace -c every service while the command after it runs
+    strace_all () {
+        local tag=$1 s; shift
         declare -A SPID=()
         for s in "${SERVICES[@]}"; do
-            strace -c -f -qq -o "$TMP/strace-$kind-$s.txt" -p "${PID_OF[$s]}" 2>/dev/null &
+            strace -c -f -qq -o "$TMP/strace-$tag-$s.txt" -p "${PID_OF[$s]}" 2>/dev/null &
             SPID[$s]=$!
         done
         sleep 1
-        k="stack,$kind,1"; OK[$k]=0; SECS[$k]=0
-        measure stack "$kind" 1
-        n=$(( OK[$k] )); OK[$k]=0; SECS[$k]=0
+        "$@"
         for s in "${SERVICES[@]}"; do kill -INT "${SPID[$s]}" 2>/dev/null; done
         for s in "${SERVICES[@]}"; do wait "${SPID[$s]}" 2>/dev/null; done
-        echo "syscalls per 2xx answer under strace, one at a time ($kind, $n answers):"
+    }
+    calls () { awk -v x="$2" '$NF == x && $1 ~ /^[0-9.]+$/ { print $4; f = 1 } END { if (!f) print 0 }' "$1"; }
+    # The same window with no load: what the loops cost when idle (timeouts, heartbeats)
+    strace_all idle sleep "$DUR"
+    for kind in chat stream; do
+        k="stack,$kind,1"; OK[$k]=0; SECS[$k]=0
+        strace_all "$kind" measure stack "$kind" 1
+        n=$(( OK[$k] )); OK[$k]=0; SECS[$k]=0
+        echo "syscalls per 2xx answer under strace, one at a time, the idle window's taken off ($kind, $n answers):"
         for s in "${SERVICES[@]}"; do
-            awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $4, $NF }' \
-                "$TMP/strace-$kind-$s.txt" | sort -nr | head -8 \
-                | awk -v n="$n" -v s="$s" -v tot="$(awk '$NF == "total" { print $4 }' "$TMP/strace-$kind-$s.txt")" \
-                    '{ line = line sprintf(" %s %.1f", $2, $1 / n) }
-                     END { printf "  %-15s %6.1f:%s\n", s, tot / n, line }'
+            f="$TMP/strace-$kind-$s.txt"; i="$TMP/strace-idle-$s.txt"
+            line=""
+            for sc in getpid poll epoll_wait epoll_ctl read write recvfrom sendto sendmsg; do
+                line="$line $sc $(awk -v a="$(calls "$f" "$sc")" -v b="$(calls "$i" "$sc")" -v n="$n" \
+                    'BEGIN { printf "%.1f", n > 0 ? (a - b) / n : 0 }')"
+            done
+            tot=$(awk -v a="$(calls "$f" total)" -v b="$(calls "$i" total)" -v n="$n" \
+                'BEGIN { printf "%.1f", n > 0 ? (a - b) / n : 0 }')
+            printf '  %-15s %6s:%s\n' "$s" "$tot" "$line"
         done
         [ "${MT_BENCH_PROFILE}" = strace ] && continue
+        declare -A SPID=()
         for s in "${SERVICES[@]}"; do
             perf record -q -e cpu-clock -F 2000 -g -o "$TMP/perf-$kind-$s.data" -p "${PID_OF[$s]}" \
                 >/dev/null 2>&1 &

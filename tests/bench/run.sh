@@ -251,6 +251,8 @@ run_wrk () {
 
 [ "$ENGINE" = 1 ] && { . "$ROOT/tests/bench/engine.sh"; exit 0; }
 
+. "$ROOT/tests/bench/authorities.sh"
+
 run_wrk node-static "http://127.0.0.1:$NODE_PORT/v1/chat/completions"
 run_wrk gw-healthz "$URL/healthz"
 run_wrk chat "$URL/v1/chat/completions" "$TMP/chat.lua"
@@ -361,6 +363,8 @@ for s in "${SERVICES[@]}"; do
 done
 echo
 echo "$STREAMS_LINE"
+echo
+cat "$TMP/authorities.txt" 2>/dev/null
 echo
 } | tee "$TMP/report.txt"
 exit 0
