@@ -193,12 +193,12 @@ if [ "${MT_BENCH_PROFILE:-0}" = 1 ] || [ "${MT_BENCH_PROFILE:-0}" = strace ]; th
         for s in "${SERVICES[@]}"; do
             f="$TMP/strace-$kind-$s.txt"; i="$TMP/strace-idle-$s.txt"
             line=""
-            for sc in getpid poll epoll_wait epoll_ctl read write recvfrom sendto sendmsg; do
+            for sc in getpid poll epoll_wait epoll_ctl read write recvfrom sendto sendmsg connect; do
                 line="$line $sc $(awk -v a="$(calls "$f" "$sc")" -v b="$(calls "$i" "$sc")" -v n="$n" \
-                    'BEGIN { printf "%.1f", n > 0 ? (a - b) / n : 0 }')"
+                    'BEGIN { printf "%.1f", (n > 0 ? (a - b) / n : 0) }')"
             done
             tot=$(awk -v a="$(calls "$f" total)" -v b="$(calls "$i" total)" -v n="$n" \
-                'BEGIN { printf "%.1f", n > 0 ? (a - b) / n : 0 }')
+                'BEGIN { printf "%.1f", (n > 0 ? (a - b) / n : 0) }')
             printf '  %-15s %6s:%s\n' "$s" "$tot" "$line"
         done
         [ "${MT_BENCH_PROFILE}" = strace ] && continue
