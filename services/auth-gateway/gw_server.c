@@ -498,11 +498,16 @@ s_on_store (gw_server_t *self)
         zframe_t *tf = zmsg_pop (msg);
         char *status = zmsg_popstr (msg);
         char *body = zmsg_popstr (msg);
+        char *rid = zmsg_popstr (msg);      //  admin requests: the request id
         uint64_t token = 0;
         if (tf && zframe_size (tf) == sizeof token)
             memcpy (&token, zframe_data (tf), sizeof token);
         char id [48];
-        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        if (rid && *rid)
+            snprintf (id, sizeof id, "%s", rid);
+        else
+            snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        free (rid);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
@@ -745,7 +750,7 @@ gw_server_run (const gw_server_config_t *config)
     self->usage = zhashx_new ();
     zhashx_set_destructor (self->usage, s_usage_free);
 
-    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
+    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
     if (!self->store) {
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
@@ -852,6 +857,7 @@ gw_server_run (const gw_server_config_t *config)
             s_usage_resend (self);
             s_keepalive (self);
             s_watch_clients (self);
+            gw_store_flush (self->store);   //  last_used_at of the keys seen
         }
     }
     if (!closed_open)
