@@ -224,8 +224,11 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
     char *query = s_query_string (req->conn);
     uint64_t token = ++self->admin_seq;
     char id [48];
-    snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
-    gw_req_index (req, who? req->id: id);
+    if (who)
+        snprintf (id, sizeof id, "%s", req->id);
+    else
+        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+    gw_req_index (req, id);
     int rc;
     if (who) {
         snprintf (who->request_id, sizeof who->request_id, "%s", req->id);
