@@ -22,6 +22,8 @@ typedef struct {
     int drain_ms;
     int default_max_tokens;
     int max_connections;
+    const char *tls_cert;           //  PEM file; "" or NULL = plain HTTP
+    const char *tls_key;            //  PEM file of its private key
 } gw_server_config_t;
 
 //  Run until SIGINT/SIGTERM; then stop accepting, drain open streams up to

@@ -21,6 +21,8 @@ static mt_opt_t s_opts [] = {
     { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
+    { "tls-cert", "MT_GW_TLS_CERT", MT_OPT_STRING, "", 0, 0, "PEM certificate (chain): serve HTTPS (empty: plain HTTP)" },
+    { "tls-key", "MT_GW_TLS_KEY", MT_OPT_STRING, "", 0, 0, "PEM private key of that certificate" },
     { NULL }
 };
 
@@ -48,6 +50,13 @@ main (int argc, char **argv)
         .drain_ms = (int) mt_config_int (s_opts, "drain-ms"),
         .default_max_tokens = (int) mt_config_int (s_opts, "default-max-tokens"),
         .max_connections = (int) mt_config_int (s_opts, "max-connections"),
+        .tls_cert = mt_config_str (s_opts, "tls-cert"),
+        .tls_key = mt_config_str (s_opts, "tls-key"),
     };
+    if (!*config.tls_cert != !*config.tls_key) {
+        mt_log ("config-error option=%s reason=\"tls-cert and tls-key go together\"",
+                *config.tls_cert? "tls-key": "tls-cert");
+        return 1;
+    }
     return gw_server_run (&config) == 0? 0: 1;
 }
