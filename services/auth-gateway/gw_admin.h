@@ -187,9 +187,10 @@ void gw_admin_handle (PGconn *conn, const gw_admin_who_t *who, const char *metho
                       const char *path, const char *query, const char *body,
                       size_t body_len, gw_admin_reply_t *reply);
 
-//  Enter token (MT_ADMIN_TOKEN) as an admin named "bootstrap-<8 hex of its
-//  hash>" unless its hash is known already (a revoked one stays revoked),
-//  with an audit row. Logged; returns 0 or -1.
+//  Enter token (MT_ADMIN_TOKEN) as the first admin, named "bootstrap-<8 hex
+//  of its hash>", with an audit row: only while no live admin-role token
+//  exists and its hash is not known (a revoked one stays revoked). Logged;
+//  returns 0 (entered or nothing to do) or -1.
 int gw_admin_bootstrap (PGconn *conn, const char *token);
 
 //  Run GET /v1/usage for tenant_id under row-level security (role mt_tenant,

@@ -966,39 +966,54 @@ gw_admin_bootstrap (PGconn *conn, const char *token)
         return 0;
     char hash [65], name [32], state [6];
     mt_sha256_hex (token, strlen (token), hash);
+    //  Named by its hash, never by a prefix of the token itself: it may be short
     snprintf (name, sizeof name, "bootstrap-%.8s", hash);
-    //  Never a prefix of the token itself: it may be short
     if (!s_begin (conn))
         return -1;
-    const char *params [] = { hash };
-    PGresult *res = s_query (conn, "SELECT revoked_at IS NOT NULL FROM admin_tokens"
-                             " WHERE token_hash = $1 FOR UPDATE", 1, params, state);
     int rc = -1;
+    bool insert = false;
     json_t *obj = NULL;
+    const char *params [] = { hash };
+    //  Gateways starting together: one at a time
+    PGresult *res = s_query (conn, "SELECT pg_advisory_xact_lock (hashtext ('mt_admin_bootstrap'))",
+                             0, NULL, state);
+    PQclear (res);
+    res = res? s_query (conn,
+        "SELECT (SELECT CASE WHEN revoked_at IS NULL THEN 'live' ELSE 'revoked' END"
+        "        FROM admin_tokens WHERE token_hash = $1),"
+        " (SELECT count(*) FROM admin_tokens WHERE revoked_at IS NULL AND role = 'admin')",
+        1, params, state): NULL;
     if (!res)
         goto cleanup;
-    if (PQntuples (res) == 1) {
-        if (!strcmp (PQgetvalue (res, 0, 0), "t"))
-            mt_log ("admin-bootstrap-revoked name=%s reason=\"MT_ADMIN_TOKEN was revoked; "
+    rc = 0;
+    if (!PQgetisnull (res, 0, 0)) {
+        if (!strcmp (PQgetvalue (res, 0, 0), "revoked"))
+            mt_log ("admin-bootstrap-skipped name=%s reason=\"MT_ADMIN_TOKEN was revoked; "
                     "it stays revoked\"", name);
-        rc = 0;
-        goto cleanup;
     }
+    else
+    if (strcmp (PQgetvalue (res, 0, 1), "0"))
+        mt_log ("admin-bootstrap-skipped name=%s reason=\"admin tokens exist; MT_ADMIN_TOKEN "
+                "only enters the first\"", name);
+    else
+        insert = true;
+    if (!insert)
+        goto cleanup;
     gw_admin_who_t who;
     memset (&who, 0, sizeof who);
     snprintf (who.name, sizeof who.name, "%s", "MT_ADMIN_TOKEN");
     obj = s_admin_insert (conn, name, "admin", hash, "(env)", NULL, state);
-    if (!obj || s_audit (conn, &who, "admin_token.bootstrap", "admin_token",
-                         json_string_value (json_object_get (obj, "id")), NULL, NULL, obj))
-        goto cleanup;
-    rc = s_commit (conn);
+    rc = !obj || s_audit (conn, &who, "admin_token.bootstrap", "admin_token",
+                          json_string_value (json_object_get (obj, "id")), NULL, NULL, obj)
+      || s_commit (conn)? -1: 0;
     if (rc == 0)
         mt_log ("admin-bootstrap name=%s", name);
-cleanup:
-    if (rc || (res && PQntuples (res) == 1))
-        s_rollback (conn);
-    if (rc)
+    else
         mt_log ("admin-bootstrap-failed name=%s", name);
+    insert = rc == 0;               //  committed: nothing to roll back
+cleanup:
+    if (!insert)
+        s_rollback (conn);
     PQclear (res);
     json_decref (obj);
     return rc;

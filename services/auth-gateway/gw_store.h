@@ -83,8 +83,8 @@ size_t gw_cache_key_count (gw_cache_t *self);
 typedef struct _gw_store_t gw_store_t;
 
 //  Start the store thread; it connects (retrying up to wait_ms), enters
-//  bootstrap_token (MT_ADMIN_TOKEN; NULL or "" = none) as an admin token
-//  unless its hash is known already (a revoked one stays revoked), loads the
+//  bootstrap_token (MT_ADMIN_TOKEN; NULL or "" = none) as the first admin
+//  token when there is none (gw_admin_bootstrap), loads the
 //  first cache and sends it before serving anything. Caller owns; destroy
 //  with gw_store_destroy (stops the thread).
 gw_store_t *gw_store_new (const char *dsn, int wait_ms, const char *bootstrap_token);

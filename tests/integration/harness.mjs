@@ -396,6 +396,9 @@ export function rawHttp(port, requestBuf, bound = ms(10000)) {
 }
 
 //  ---------------------------------------------------------------- the stack
+const ADMIN_TOKEN = 'adm-' + randomBytes(16).toString('hex');
+SECRETS.add(ADMIN_TOKEN);
+
 //  opts: name, sim { ttft, itl, tokens }, maxBody, slots,
 //        env { <service name>: { MT_...: value } } (overrides, e.g. timeouts),
 //        skip [<service name>...] (left out, like MT_IT_SKIP)
@@ -408,8 +411,9 @@ export class Stack {
         this.name = opts.name;
         this.dir = path.join(dir, opts.name);
         fs.mkdirSync(this.dir, { recursive: true });
-        this.adminToken = 'adm-' + randomBytes(16).toString('hex');
-        SECRETS.add(this.adminToken);
+        //  One token for every stack: they share the database, and
+        //  MT_ADMIN_TOKEN only enters the first admin token.
+        this.adminToken = ADMIN_TOKEN;
         this.services = [];
     }
 

@@ -259,11 +259,14 @@ export default [
     },
     {
         name: 'admin tokens: bootstrap, create (shown once), list without secrets, viewer reads only (403), revoke',
-        fn: async ({ stack }) => {
+        fn: async ({ stack, pg }) => {
+            //  Every stack of the run and every restart used MT_ADMIN_TOKEN: entered once.
+            eq((await pg.query("SELECT count(*) FROM audit_log WHERE action = 'admin_token.bootstrap'"))[0][0], '1',
+               'bootstrap audit rows');
             const l0 = await stack.admin('GET', '/admin/v1/admin-tokens');
             eq(l0.status, 200, `GET admin-tokens (${short(l0)})`);
             const boots = listOf(l0.json).filter((a) => /^bootstrap-[0-9a-f]{8}$/.test(a.name) && a.role === 'admin');
-            assert(boots.length >= 1, `no bootstrap admin in ${l0.text.slice(0, 300)}`);
+            eq(boots.length, 1, `bootstrap admins in ${l0.text.slice(0, 300)}`);
             assert(!l0.text.includes(stack.adminToken) && !/token_hash/.test(l0.text), 'admin-tokens list shows a secret');
             const name = `viewer-${randomBytes(3).toString('hex')}`;
             const cv = await stack.admin('POST', '/admin/v1/admin-tokens', { name, role: 'viewer' });
@@ -319,6 +322,13 @@ export default [
                         'revoke an unknown admin token');
             const rv2 = await stack.admin('DELETE', `/admin/v1/admin-tokens/${ca.json.id}`);
             eq(rv2.status, 200, `revoke the second admin (${short(rv2)})`);
+            //  The last live admin-role token cannot be revoked (no lock-out).
+            const live = listOf((await stack.admin('GET', '/admin/v1/admin-tokens')).json)
+                .filter((x) => x.role === 'admin' && x.revoked_at === null);
+            eq(live.length, 1, `live admin-role tokens: ${live.map((x) => x.name).join(',')}`);
+            expectError(await stack.admin('DELETE', `/admin/v1/admin-tokens/${live[0].id}`), 409, 'conflict',
+                        undefined, 'revoke the last admin');
+            eq((await stack.admin('GET', '/admin/v1/tenants')).status, 200, 'the last admin still works');
             expectError(await stack.admin('GET', '/admin/v1/tenants', undefined, ca.json.token), 401, 'unauthorized',
                         undefined, 'revoked admin');
             expectError(await stack.admin('GET', '/admin/v1/tenants', undefined, 'mt-adm-' + 'f'.repeat(48)), 401,
