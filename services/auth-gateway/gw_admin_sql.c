@@ -663,6 +663,12 @@ s_key_patch (PGconn *conn, const gw_admin_who_t *who, const char *key_id, const 
         gw_admin_reply_err (reply, "conflict", "key_id", "This API key is revoked.");
         goto cleanup;
     }
+    if (in.name_state == GW_FIELD_ABSENT && in.expires_state == GW_FIELD_ABSENT
+    &&  in.revoke_state == GW_FIELD_ABSENT) {
+        gw_admin_reply_json (reply, 200, before);       //  nothing to change, nothing to audit
+        before = NULL;
+        goto cleanup;
+    }
     //  $2..$4 set a field when the matching flag $5..$7 is true
     const char *params [] = { key_id,
         in.name_state == GW_FIELD_SET? in.name: NULL,
