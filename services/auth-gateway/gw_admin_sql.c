@@ -370,6 +370,35 @@ s_reply_no_key (gw_admin_reply_t *reply)
     gw_admin_reply_err (reply, "not_found", "key_id", "No API key with this id.");
 }
 
+//  A refused body or query string: err in OpenAI's shape.
+static void
+s_reply_input_err (gw_admin_reply_t *reply, const gw_admin_err_t *err)
+{
+    free (reply->body);
+    reply->body = gw_admin_err_body (err, &reply->status);
+}
+
+//  BEGIN and fetch the key FOR UPDATE. Returns it (caller owns) inside the
+//  open transaction, or NULL with reply set and no transaction left open.
+static json_t *
+s_key_begin (PGconn *conn, const char *key_id, gw_admin_reply_t *reply)
+{
+    bool found;
+    if (!s_begin (conn)) {
+        s_reply_db_error (conn, reply);
+        return NULL;
+    }
+    json_t *key = s_key_fetch (conn, key_id, true, &found);
+    if (!key) {
+        if (found)
+            s_reply_db_error (conn, reply);
+        else
+            s_reply_no_key (reply);
+        s_rollback (conn);
+    }
+    return key;
+}
+
 static void
 s_tenant_get (PGconn *conn, const char *id, gw_admin_reply_t *reply)
 {
@@ -556,14 +585,9 @@ s_key_create (PGconn *conn, const gw_admin_who_t *who, const char *tenant_id,
     json_t *root = NULL, *key = NULL;
     bool found, in_tx = false;
     //  An empty body is fine: a key without name or expiry
-    if (body_len && !(root = gw_admin_parse_body (body, body_len, &err))) {
-        free (reply->body);
-        reply->body = gw_admin_err_body (&err, &reply->status);
-        goto cleanup;
-    }
-    if (gw_admin_check_key (root, true, &in, &err)) {
-        free (reply->body);
-        reply->body = gw_admin_err_body (&err, &reply->status);
+    if ((body_len && !(root = gw_admin_parse_body (body, body_len, &err)))
+    ||  gw_admin_check_key (root, true, &in, &err)) {
+        s_reply_input_err (reply, &err);
         goto cleanup;
     }
     if (!(in_tx = s_begin (conn))) {
@@ -643,22 +667,12 @@ s_key_patch (PGconn *conn, const gw_admin_who_t *who, const char *key_id, const 
     PGresult *res = NULL;
     bool in_tx = false, found;
     if (!root || gw_admin_check_key (root, false, &in, &err)) {
-        free (reply->body);
-        reply->body = gw_admin_err_body (&err, &reply->status);
+        s_reply_input_err (reply, &err);
         goto cleanup;
     }
-    if (!(in_tx = s_begin (conn))) {
-        s_reply_db_error (conn, reply);
+    if (!(before = s_key_begin (conn, key_id, reply)))
         goto cleanup;
-    }
-    before = s_key_fetch (conn, key_id, true, &found);
-    if (!before) {
-        if (found)
-            s_reply_db_error (conn, reply);
-        else
-            s_reply_no_key (reply);
-        goto cleanup;
-    }
+    in_tx = true;
     if (!json_is_null (json_object_get (before, "revoked_at"))) {
         gw_admin_reply_err (reply, "conflict", "key_id", "This API key is revoked.");
         goto cleanup;
@@ -722,22 +736,12 @@ s_key_revoke (PGconn *conn, const gw_admin_who_t *who, const char *key_id, const
     PGresult *res = NULL;
     bool found, in_tx = false;
     if (gw_admin_revoke_query (query, &grace, revoke_at, &err)) {
-        free (reply->body);
-        reply->body = gw_admin_err_body (&err, &reply->status);
+        s_reply_input_err (reply, &err);
         goto cleanup;
     }
-    if (!(in_tx = s_begin (conn))) {
-        s_reply_db_error (conn, reply);
+    if (!(before = s_key_begin (conn, key_id, reply)))
         goto cleanup;
-    }
-    before = s_key_fetch (conn, key_id, true, &found);
-    if (!before) {
-        if (found)
-            s_reply_db_error (conn, reply);
-        else
-            s_reply_no_key (reply);
-        goto cleanup;
-    }
+    in_tx = true;
     bool now = grace == 0;
     if (json_is_null (json_object_get (before, "revoked_at"))) {
         char grace_text [24];
@@ -836,8 +840,7 @@ s_admin_create (PGconn *conn, const gw_admin_who_t *who, const char *body, size_
     bool in_tx = false;
     memcpy (token, GW_ADMIN_TOKEN_PREFIX, sizeof GW_ADMIN_TOKEN_PREFIX);
     if (!root || gw_admin_check_admin (root, &in, &err)) {
-        free (reply->body);
-        reply->body = gw_admin_err_body (&err, &reply->status);
+        s_reply_input_err (reply, &err);
         goto cleanup;
     }
     if (mt_random_hex (token + strlen (token), 24)) {
@@ -1034,8 +1037,7 @@ s_audit_list (PGconn *conn, const char *query, gw_admin_reply_t *reply)
     gw_admin_err_t err;
     gw_audit_query_t q;
     if (gw_admin_audit_query (query, &q, &err)) {
-        free (reply->body);
-        reply->body = gw_admin_err_body (&err, &reply->status);
+        s_reply_input_err (reply, &err);
         return;
     }
     char before [24], limit [16];
