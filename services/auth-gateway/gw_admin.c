@@ -531,7 +531,7 @@ gw_admin_check_admin (json_t *body, gw_admin_input_t *in, gw_admin_err_t *err)
     static const char *fields [] = { "name", "role", NULL };
     const char *role = NULL;
     if (s_only_fields (body, fields, err)
-    ||  s_check_text (body, "name", true, GW_NAME_MAX, true, &in->name, err)
+    ||  s_check_text (body, "name", true, GW_ADMIN_NAME_MAX, false, &in->name, err)
     ||  s_check_text (body, "role", true, 16, false, &role, err))
         return -1;
     if (strcmp (role, "admin") && strcmp (role, "viewer")) {

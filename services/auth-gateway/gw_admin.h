@@ -83,6 +83,8 @@ typedef struct {
     char revoke_at [20];
 } gw_key_input_t;
 
+#define GW_ADMIN_NAME_MAX 64      //  bytes of an admin token's name
+
 //  A new admin token's body.
 typedef struct {
     const char *name;           //  borrowed from the json_t
@@ -143,8 +145,8 @@ bool gw_admin_allowed (bool viewer, gw_admin_op_t op);
 //  NULL = empty). Returns 0, or -1 with err set.
 int gw_admin_check_key (json_t *body, bool create, gw_key_input_t *in, gw_admin_err_t *err);
 
-//  Validate a new admin token's body: name (required), role ("admin" or
-//  "viewer", required). Returns 0, or -1 with err set.
+//  Validate a new admin token's body: name (required, 1 to
+//  GW_ADMIN_NAME_MAX bytes), role ("admin" or "viewer", required). Returns 0, or -1 with err set.
 int gw_admin_check_admin (json_t *body, gw_admin_input_t *in, gw_admin_err_t *err);
 
 //  DELETE /admin/v1/keys/{id}: "" = now, "grace_seconds=N" or "revoke_at=T"

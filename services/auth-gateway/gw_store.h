@@ -5,7 +5,8 @@
 //  blocks on the database: it polls gw_store_sock and gets messages:
 //
 //    cache:  frames "cache", pointer (gw_cache_t *, main thread now owns it)
-//    reply:  frames "reply", token (uint64), status ("201"), body (JSON text)
+//    reply:  frames "reply", token (uint64), status ("201"), body (JSON text),
+//            request id (admin requests; "" for /v1/usage)
 //
 //  The main thread also notes which keys it saw (gw_store_touch) and hands
 //  them over once a second (gw_store_flush): last_used_at is written in one

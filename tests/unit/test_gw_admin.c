@@ -543,6 +543,10 @@ test_key_bodies (void)
         { "{\"name\":\"ci\",\"role\":\"Admin\"}", -1, false, "role" },
         { "{\"name\":\"ci\",\"role\":\"admin\",\"token\":\"mine\"}", -1, false, "token" },
         { "\"admin\"", -1, false, "" },
+        //  Names are bytes, at most 64: they are kept in fixed fields
+        { "{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"role\":\"admin\"}", 0, false, NULL },
+        { "{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"role\":\"admin\"}", -1, false, "name" },
+        { "{\"name\":\"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\",\"role\":\"admin\"}", -1, false, "name" },
     };
     for (size_t i = 0; i < sizeof admins / sizeof admins [0]; i++) {
         json_t *body = json_loads (admins [i].body, JSON_DECODE_ANY, NULL);
