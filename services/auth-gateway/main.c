@@ -1,6 +1,7 @@
 //  mt-auth-gateway: OpenAI-compatible REST gateway and admin API.
 #include "gw_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -23,6 +24,7 @@ static mt_opt_t s_opts [] = {
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
     { "tls-cert", "MT_GW_TLS_CERT", MT_OPT_STRING, "", 0, 0, "PEM certificate (chain): serve HTTPS (empty: plain HTTP)" },
     { "tls-key", "MT_GW_TLS_KEY", MT_OPT_STRING, "", 0, 0, "PEM private key of that certificate" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -56,7 +58,11 @@ main (int argc, char **argv)
     if (!*config.tls_cert != !*config.tls_key) {
         mt_log ("config-error option=%s reason=\"tls-cert and tls-key go together\"",
                 *config.tls_cert? "tls-key": "tls-cert");
-        return 1;
+        return 2;
     }
-    return gw_server_run (&config) == 0? 0: 1;
+    if (mt_curve_start (s_opts))
+        return 2;
+    rc = gw_server_run (&config) == 0? 0: 1;
+    mt_curve_stop ();
+    return rc;
 }

@@ -15,6 +15,7 @@ import {
 } from './harness.mjs';
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
+import curveTests from './t_curve.mjs';
 import openaiTests from './t_openai.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
@@ -27,7 +28,7 @@ const GROUPS = [
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
-      tests: slowTests },
+      tests: [...curveTests, ...slowTests] },
     //  The standard pool's worker runs the openai backend in front of a fake
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
@@ -158,6 +159,7 @@ async function runTest(stack, t) {
 //  null or a TestFailure.
 function checkLogsForSecrets() {
     const files = [];
+    const curveSecrets = [];
     const walk = (dir) => {
         let entries = [];
         try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
@@ -165,6 +167,11 @@ function checkLogsForSecrets() {
             const p = path.join(dir, e.name);
             if (e.isDirectory()) walk(p);
             else if (/\.log$/.test(e.name)) files.push(p);
+            else if (/\.key_secret$/.test(e.name)) {
+                //  CURVE secret keys the stacks made are secrets too
+                const m = /secret-key\s*=\s*"([^"]{40})"/.exec(fs.readFileSync(p, 'latin1'));
+                if (m) curveSecrets.push(m[1]);
+            }
         }
     };
     walk(tmp);
@@ -174,12 +181,12 @@ function checkLogsForSecrets() {
     const bad = [];
     for (const f of files) {
         const text = fs.readFileSync(f, 'latin1');
-        for (const s of SECRETS)
+        for (const s of [...SECRETS, ...curveSecrets])
             if (text.includes(s)) bad.push(`${path.relative(tmp, f)} holds ${s.slice(0, 8)}...`);
         const m = shaped.exec(text);
         if (m) bad.push(`${path.relative(tmp, f)} holds something shaped like a key: ${m[0].slice(0, 8)}...`);
     }
-    out(`#   ${files.length} logs checked for ${SECRETS.size} keys and tokens`);
+    out(`#   ${files.length} logs checked for ${SECRETS.size} API keys and admin tokens, ${curveSecrets.length} CURVE secret keys`);
     return bad.length ? new TestFailure(bad.slice(0, 5).join('; ')) : null;
 }
 
@@ -257,7 +264,7 @@ async function main() {
     }
     await pg.stop();
     if (stacksRun > 0)
-        report('logs: no API key or admin token the run created appears in any log', checkLogsForSecrets());
+        report('logs: no API key, admin token or CURVE secret key the run created appears in any log', checkLogsForSecrets());
     out(`# integration: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await sleep(0);
     finish(failed > 0 || passed === 0 ? 1 : 0);
