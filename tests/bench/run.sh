@@ -19,6 +19,7 @@
 #   MT_BENCH_ROUNDS       engine mode: interleaved rounds                     (2)
 #   MT_BENCH_PROFILE      engine mode: 1 = then strace -c and perf record on every service;
 #                         strace = the syscall counts only (see tests/bench/engine.sh)
+#   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -367,4 +368,6 @@ echo
 cat "$TMP/authorities.txt" 2>/dev/null
 echo
 } | tee "$TMP/report.txt"
+# Key revocation and expiry across two gateways: its own small stack (keys.mjs)
+[ "${MT_BENCH_KEYS:-1}" = 0 ] || BUILD="$BUILD" node "$ROOT/tests/bench/keys.mjs" | tee -a "$TMP/report.txt"
 exit 0

@@ -12,7 +12,8 @@
 # Targets (tests/fuzz/fuzz_<target>.c):
 #   codec       mt_codec_decode, every body walked, packed again, mt_codec_free
 #   gw_request  gw_request_parse (chat, completion), responses rendered
-#   gw_admin    admin routing, tenant bodies, usage queries, dates
+#   gw_admin    admin routing, tenant, key and admin-token bodies, usage, revoke
+#               and audit queries, dates
 #   wa_sse      engine SSE stream framing and event JSON, engine error bodies,
 #               the engine request body built from request_json
 #   tokens      mt_tokens_count
