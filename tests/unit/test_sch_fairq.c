@@ -274,6 +274,82 @@ test_remove_unpop (void)
     sch_fairq_destroy (&q);
 }
 
+//  Random pushes, pops, removes, unpops and corrections over 40 tenants: every
+//  pop takes the head job of the tenant with the lowest counter, ties to the
+//  oldest head (what the heap must give, checked against a walk over all).
+#define S_RT 40
+#define S_RJ 4000
+static void
+test_order_random (void)
+{
+    sch_fairq_t *q = sch_fairq_new ();
+    static int fifo [S_RT][S_RJ];           //  job numbers queued per tenant, in order
+    static uint64_t seq_of [S_RJ];           //  push order of each job
+    static const char *names [S_RT];
+    static char name_buf [S_RT][8];
+    static char req_buf [S_RJ][12];
+    int len [S_RT] = { 0 };
+    int head [S_RT] = { 0 };
+    for (int t = 0; t < S_RT; t++) {
+        snprintf (name_buf [t], sizeof name_buf [t], "t%d", t);
+        names [t] = name_buf [t];
+    }
+    uint32_t rnd = 12345;
+    int jobs = 0, bad = 0, pops = 0;
+    uint64_t seq = 0;
+    for (int step = 0; step < 20000 && !bad; step++) {
+        rnd = rnd * 1103515245u + 12345u;
+        int op = (int) ((rnd >> 16) % 10);
+        int t = (int) ((rnd >> 8) % S_RT);
+        if (op < 5 && jobs < S_RJ) {
+            snprintf (req_buf [jobs], sizeof req_buf [jobs], "j%d", jobs);
+            if (sch_fairq_push (q, names [t], 1 + (uint32_t) (t % 3), req_buf [jobs],
+                                1 + (rnd >> 20) % 50, (void *) (intptr_t) jobs))
+                bad++;
+            seq_of [jobs] = seq++;
+            fifo [t][len [t]++] = jobs++;
+        }
+        else
+        if (op < 8) {
+            //  The expected tenant: lowest counter, then oldest head
+            int best = -1;
+            for (int u = 0; u < S_RT; u++) {
+                if (head [u] == len [u])
+                    continue;
+                double cu = sch_fairq_counter (q, names [u]);
+                if (best < 0 || cu < sch_fairq_counter (q, names [best])
+                || (cu == sch_fairq_counter (q, names [best])
+                    && seq_of [fifo [u][head [u]]] < seq_of [fifo [best][head [best]]]))
+                    best = u;
+            }
+            sch_fairq_pick_t pick;
+            bool got = sch_fairq_pop (q, &pick);
+            if (best < 0) {
+                bad += got;
+                continue;
+            }
+            pops++;
+            int job = fifo [best][head [best]];
+            if (!got || (int) (intptr_t) pick.item != job || strcmp (pick.tenant_id, names [best]))
+                bad++;
+            else
+            if (op == 7)                    //  the dispatch failed: back at the head
+                bad += sch_fairq_unpop (q, req_buf [job], &pick) != 0;
+            else {
+                head [best]++;
+                sch_fairq_correct (q, names [best], pick.weight, pick.charged, (rnd >> 4) % 60);
+            }
+        }
+        else
+        if (head [t] < len [t]) {           //  cancel the tenant's newest queued job
+            int job = fifo [t][--len [t]];
+            bad += sch_fairq_remove (q, req_buf [job]) != (void *) (intptr_t) job;
+        }
+    }
+    CHECK_MSG (bad == 0 && pops > 1000, "bad=%d pops=%d", bad, pops);
+    sch_fairq_destroy (&q);
+}
+
 int
 main (void)
 {
@@ -286,5 +362,6 @@ main (void)
     test_idle_no_credit ();
     test_correct ();
     test_remove_unpop ();
+    test_order_random ();
     return mt_test_done ("test_sch_fairq");
 }
