@@ -286,8 +286,8 @@ test_order_random (void)
     static int fifo [S_RT][S_RJ];           //  job numbers queued per tenant, in order
     static uint64_t seq_of [S_RJ];           //  push order of each job
     static const char *names [S_RT];
-    static char name_buf [S_RT][8];
-    static char req_buf [S_RJ][12];
+    static char name_buf [S_RT][16];
+    static char req_buf [S_RJ][16];
     int len [S_RT] = { 0 };
     int head [S_RT] = { 0 };
     for (int t = 0; t < S_RT; t++) {
