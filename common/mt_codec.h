@@ -47,6 +47,14 @@ int mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env
 //  POLLERR on plain fds), same return and errno; timeout in ms, -1 forever.
 int mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout);
 
+//  Say that every call on sock from this thread goes through this codec
+//  (mt_codec_send, mt_codec_recv, mt_codec_recv_next, mt_codec_poll) after
+//  its bind or connect. Then mt_codec_poll skips even the look before the
+//  wait when the socket was found idle and no call touched it since: its
+//  state can only change through its mailbox, which signals its ZMQ_FD. Up
+//  to 16 sockets a thread; more are looked at as usual.
+void mt_codec_poll_own (zsock_t *sock);
+
 //  Name of an Envelope body, for logs.
 const char *mt_codec_body_name (const Mt__Envelope *env);
 

@@ -912,6 +912,11 @@ gw_server_run (const gw_server_config_t *config)
             config->http_bind, config->http_port, config->token_bind,
             *config->admin_token? "on": "off");
 
+    //  Only the codec touches these from here on (the store pipe is not one)
+    mt_codec_poll_own (self->scheduler);
+    mt_codec_poll_own (self->quota);
+    mt_codec_poll_own (self->metering);
+    mt_codec_poll_own (self->tokens);
     uint64_t next_second = 0;
     uint64_t drain_deadline = 0;
     bool closed_open = false;

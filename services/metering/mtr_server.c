@@ -336,6 +336,7 @@ s_timeout (mtr_server_t *self)
 int
 mtr_server_run (mtr_server_t *self)
 {
+    mt_codec_poll_own (self->router);
     zmq_pollitem_t items [] = {
         { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },

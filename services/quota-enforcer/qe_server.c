@@ -261,6 +261,7 @@ qe_server_step (qe_server_t *self, int timeout_ms)
 int
 qe_server_run (qe_server_t *self)
 {
+    mt_codec_poll_own (self->router);
     while (!mt_stopping ())
         qe_server_step (self, 100);
     mt_log ("stopping reservations=%zu", qe_quota_reservations (self->quota));

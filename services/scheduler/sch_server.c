@@ -566,6 +566,8 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
 int
 sch_server_run (sch_server_t *self)
 {
+    mt_codec_poll_own (self->gateways);
+    mt_codec_poll_own (self->workers_sock);
     while (!mt_stopping ())
         if (sch_server_poll (self, 100) == -1 && !mt_stopping ()) {
             mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));

@@ -646,6 +646,7 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
 int
 wa_server_run (wa_server_t *self)
 {
+    mt_codec_poll_own (self->scheduler);
     while (!mt_stopping ())
         if (wa_server_poll (self, 100) == -1 && !mt_stopping ()) {
             mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));
