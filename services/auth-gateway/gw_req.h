@@ -7,6 +7,7 @@
 
 #include "gw_server.h"
 #include "gw_openai.h"
+#include "gw_assemble.h"
 #include "gw_sse.h"
 #include "gw_store.h"
 
@@ -33,7 +34,7 @@ typedef enum {
 
 typedef enum {
     GW_R_NONE, GW_R_HEALTH, GW_R_METRICS, GW_R_MODELS, GW_R_MODEL, GW_R_USAGE, GW_R_CHAT,
-    GW_R_COMPLETION, GW_R_ADMIN
+    GW_R_COMPLETION, GW_R_ADMIN, GW_R_EMBEDDINGS
 } gw_route_t;
 
 typedef struct _gw_req_t gw_req_t;
@@ -85,7 +86,10 @@ struct _gw_req_t {
     uint64_t last_write_mono;
     gw_sse_t *sse;
     bool sent_first;
-    char *text;                     //  non-stream: the completion so far
+    char *text;                     //  embeddings: the data items so far, comma-separated
+    gw_assemble_t *assembly;        //  non-stream completions: the choices so far; owned
+    bool engine_finished;           //  a choice delta carrying finish_reason was relayed
+    char fingerprint [64];          //  the engine's system_fingerprint, "" until one came
     size_t text_len;
     size_t text_cap;
     uint32_t relayed;               //  completion tokens relayed so far

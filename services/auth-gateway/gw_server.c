@@ -144,7 +144,7 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
     admit.req_id = req->id;
     admit.tenant_id = req->tenant_id;
     admit.prompt_tokens = req->parsed.prompt_tokens;
-    admit.max_tokens = req->parsed.max_tokens;
+    admit.max_tokens = (uint64_t) req->parsed.max_tokens * req->parsed.n;
     admit.limits = &limits;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT;
@@ -168,13 +168,17 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.tenant_id = req->tenant_id;
     job.model = req->parsed.model;
     job.pool = req->pool;
-    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT: MT__JOB_KIND__KIND_COMPLETION;
+    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT:
+               req->parsed.kind == GW_KIND_EMBEDDING? MT__JOB_KIND__KIND_EMBEDDING:
+                                                     MT__JOB_KIND__KIND_COMPLETION;
     job.prompt = req->parsed.prompt;
     //  The client's body as it came: the engine backend sets max_tokens to
     //  the grant and asks for a stream itself
     job.request_json.data = (uint8_t *) req->body;
     job.request_json.len = req->body_len;
-    job.max_tokens = req->granted;
+    //  The grant covers every choice: each may use its share
+    job.max_tokens = req->parsed.kind == GW_KIND_EMBEDDING? 0
+                   : req->granted / req->parsed.n? req->granted / req->parsed.n: 1;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = (char *) self->config->token_endpoint;
     job.submitted_ms = req->arrival_ms;
@@ -250,9 +254,9 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
         s_refuse_backend (self, req, mt_error_lookup ("internal_error"), NULL, true);
         return;
     }
-    req->granted = (uint32_t) (reply->granted_tokens < req->parsed.max_tokens
-                               ? reply->granted_tokens: req->parsed.max_tokens);
-    if (req->granted == 0)
+    uint64_t wanted = (uint64_t) req->parsed.max_tokens * req->parsed.n;
+    req->granted = (uint32_t) (reply->granted_tokens < wanted? reply->granted_tokens: wanted);
+    if (req->granted == 0 && req->parsed.kind != GW_KIND_EMBEDDING)
         req->granted = 1;
     if (s_send_submit (self, req))
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
@@ -300,6 +304,56 @@ s_accept (gw_server_t *self, gw_req_t *req)
     }
 }
 
+//  Whole choice deltas: spliced into a stream chunk each, unparsed; folded
+//  into the whole answer (non-stream); embeddings items kept as they came.
+static void
+s_relay_choices (gw_server_t *self, gw_req_t *req, Mt__TokenChunk *chunk)
+{
+    uint32_t tokens = 0;
+    for (size_t i = 0; i < chunk->n_choices; i++) {
+        tokens += chunk->choices [i]->tokens;
+        if (*chunk->choices [i]->finish_reason)
+            req->engine_finished = true;
+    }
+    mt_metric_add (self->m_tokens, (int64_t) tokens);
+    req->relayed += tokens;
+    if (req->parsed.kind == GW_KIND_EMBEDDING) {
+        for (size_t i = 0; i < chunk->n_choices; i++) {
+            Mt__ChoiceDelta *c = chunk->choices [i];
+            if (!c->json.len)
+                continue;
+            if (req->text_len)
+                gw_req_text_append (req, ",", 1);
+            gw_req_text_append (req, (const char *) c->json.data, c->json.len);
+        }
+        return;
+    }
+    if (!req->parsed.stream) {
+        if (!req->assembly)
+            req->assembly = gw_assemble_new (req->parsed.kind);
+        for (size_t i = 0; i < chunk->n_choices && req->assembly; i++)
+            if (gw_assemble_choice (req->assembly, (const char *) chunk->choices [i]->json.data,
+                                    chunk->choices [i]->json.len))
+                mt_debug ("choice-unreadable req=%s tenant=%s", req->id, req->tenant_id);
+        return;
+    }
+    char *head = gw_openai_chunk_prefix (req->parsed.kind, req->id, req->parsed.model,
+                                         req->created_s, req->fingerprint);
+    if (!head)
+        return;
+    size_t hlen = strlen (head);
+    for (size_t i = 0; i < chunk->n_choices; i++) {
+        Mt__ChoiceDelta *c = chunk->choices [i];
+        if (c->json.len && gw_sse_event_splice (req->sse, head, hlen, (const char *) c->json.data,
+                                                c->json.len, "]}", 2))
+            mt_debug ("choice-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    }
+    free (head);
+    req->sent_first = true;
+    req->last_write_mono = mt_mono_ms ();
+    gw_req_resume (req);
+}
+
 static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
@@ -312,9 +366,17 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
+    if (chunk->system_fingerprint && *chunk->system_fingerprint && !*req->fingerprint)
+        snprintf (req->fingerprint, sizeof req->fingerprint, "%s", chunk->system_fingerprint);
+    if (chunk->n_choices)
+        s_relay_choices (self, req, chunk);
+    if (!chunk->n_pieces)
+        return;
     if (!req->parsed.stream) {
-        for (size_t i = 0; i < chunk->n_pieces; i++)
-            gw_req_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
+        if (!req->assembly)
+            req->assembly = gw_assemble_new (req->parsed.kind);
+        for (size_t i = 0; i < chunk->n_pieces && req->assembly; i++)
+            gw_assemble_text (req->assembly, chunk->pieces [i], strlen (chunk->pieces [i]));
         return;
     }
     //  One SSE event per chunk: the pieces that arrived together
@@ -365,7 +427,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     //  gateway's prompt count, and an engine's chat template may count the
     //  prompt higher. The client sees the same numbers it is billed.
     uint64_t admitted = (uint64_t) req->parsed.prompt_tokens + req->granted;
-    bool at_quota = req->daily && req->granted < req->parsed.max_tokens;
+    bool at_quota = req->daily && req->granted < (uint64_t) req->parsed.max_tokens * req->parsed.n;
     if (at_quota && (uint64_t) done->prompt_tokens + done->completion_tokens > admitted) {
         mt_log ("usage-clamped req=%s tenant=%s engine_prompt=%u estimate=%u completion=%u "
                 "granted=%u", req->id, req->tenant_id, done->prompt_tokens,
@@ -403,8 +465,10 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
                 gw_sse_event (req->sse, event, strlen (event));
         }
         else {
-            event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model, req->created_s,
-                                     NULL, 0, !req->sent_first, finish);
+            //  Choices that came whole carried their own finish_reason
+            if (!req->engine_finished)
+                event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model,
+                                         req->created_s, NULL, 0, !req->sent_first, finish);
             if (event)
                 gw_sse_event (req->sse, event, strlen (event));
             if (req->parsed.include_usage) {
@@ -424,9 +488,22 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     if (err)
         gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
-        gw_req_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
-                                                         req->created_s, req->text, req->text_len, finish,
-                                                         done->prompt_tokens, done->completion_tokens));
+    if (req->parsed.kind == GW_KIND_EMBEDDING)
+        gw_req_set_body (req, 200, gw_openai_embeddings (req->parsed.model, req->text, req->text_len,
+                                                         done->prompt_tokens));
+    else {
+        json_t *choices = req->assembly? gw_assemble_choices (req->assembly, finish): NULL;
+        if (!choices) {
+            gw_assemble_t *none = gw_assemble_new (req->parsed.kind);
+            choices = none? gw_assemble_choices (none, finish): NULL;
+            gw_assemble_destroy (&none);
+        }
+        gw_req_set_body (req, 200, choices? gw_openai_whole (req->parsed.kind, req->id, req->parsed.model,
+                                                             req->created_s, req->fingerprint, choices,
+                                                             done->prompt_tokens, done->completion_tokens)
+                                          : NULL);
+        gw_assemble_destroy (&req->assembly);
+    }
     gw_req_resume (req);
 }
 
