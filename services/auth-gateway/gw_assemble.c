@@ -350,8 +350,11 @@ s_render (gw_assemble_t *self, s_choice_t *c, size_t index, const char *finish)
         json_t *msg = json_object ();
         json_object_set_new (msg, "role", json_string (*c->role? c->role: "assistant"));
         bool calls = c->ncalls > 0;
-        json_object_set_new (msg, "content", c->content.seen || !calls? s_buf_json (&c->content)
-                                                                      : json_null ());
+        //  No content came: null beside tool calls or a refusal, as OpenAI
+        //  writes it; "" for an empty answer
+        bool other = calls || c->refusal.seen;
+        json_object_set_new (msg, "content", c->content.seen || !other? s_buf_json (&c->content)
+                                                                       : json_null ());
         json_object_set_new (msg, "refusal", c->refusal.seen? s_buf_json (&c->refusal): json_null ());
         for (size_t i = 0; i < c->nstrings; i++)
             json_object_set_new (msg, c->strings [i].key, s_buf_json (&c->strings [i].value));
