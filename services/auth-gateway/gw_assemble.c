@@ -32,10 +32,13 @@ s_buf_add (s_buf_t *b, const char *text, size_t len)
     return 0;
 }
 
+//  The text as a JSON string; "" when it is not valid UTF-8 (plain pieces
+//  cut inside a character), never NULL.
 static json_t *
 s_buf_json (s_buf_t *b)
 {
-    return json_stringn (b->data? b->data: "", b->len);
+    json_t *text = json_stringn (b->data? b->data: "", b->len);
+    return text? text: json_string ("");
 }
 
 typedef struct {
