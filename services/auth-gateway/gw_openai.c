@@ -365,25 +365,6 @@ s_dump (json_t *root)
 }
 
 char *
-gw_openai_completion (gw_kind_t kind, const char *id, const char *model, uint64_t created,
-                      const char *text, size_t text_len, const char *finish_reason,
-                      uint32_t prompt_tokens, uint32_t completion_tokens)
-{
-    json_t *choice;
-    if (kind == GW_KIND_CHAT)
-        choice = json_pack ("{s:i, s:{s:s, s:s%}, s:n, s:s?}", "index", 0,
-                            "message", "role", "assistant", "content", text? text: "", text_len,
-                            "logprobs", "finish_reason", finish_reason);
-    else
-        choice = json_pack ("{s:i, s:s%, s:n, s:s?}", "index", 0, "text", text? text: "", text_len,
-                            "logprobs", "finish_reason", finish_reason);
-    return s_dump (json_pack ("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", id,
-                              "object", kind == GW_KIND_CHAT? "chat.completion": "text_completion",
-                              "created", (json_int_t) created, "model", model,
-                              "choices", choice, "usage", s_usage (prompt_tokens, completion_tokens)));
-}
-
-char *
 gw_openai_chunk (gw_kind_t kind, const char *id, const char *model, uint64_t created,
                  const char *text, size_t text_len, bool first, const char *finish_reason)
 {

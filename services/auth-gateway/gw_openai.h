@@ -62,9 +62,6 @@ char *gw_openai_embeddings (const char *model, const char *items, size_t len,
                             uint32_t prompt_tokens);
 
 //  Response bodies. Caller owns the returned text; free().
-char *gw_openai_completion (gw_kind_t kind, const char *id, const char *model, uint64_t created,
-                            const char *text, size_t text_len, const char *finish_reason,
-                            uint32_t prompt_tokens, uint32_t completion_tokens);
 //  One stream chunk carrying text (first = also role for chat), or, with
 //  text NULL, the final chunk carrying finish_reason.
 char *gw_openai_chunk (gw_kind_t kind, const char *id, const char *model, uint64_t created,

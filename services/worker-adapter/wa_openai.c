@@ -213,9 +213,12 @@ wa_openai_parse_embeddings (const char *data, size_t len, wa_openai_event_t *eve
     return 0;
 }
 
-char *
-wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
-                char *err, size_t errsize)
+//  The body to send: request_json re-rendered, with streaming asked for and
+//  max_tokens capped when stream is true (chat, completions), as it came
+//  otherwise (embeddings).
+static char *
+s_body (const char *request_json, size_t len, bool stream, uint32_t max_tokens,
+        char *err, size_t errsize)
 {
     json_error_t jerr;
     json_t *root = json_loadb (request_json, len, 0, &jerr);
@@ -224,9 +227,11 @@ wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
         json_decref (root);
         return NULL;
     }
-    json_object_set_new (root, "stream", json_true ());
-    json_object_set_new (root, "stream_options", json_pack ("{s:b}", "include_usage", 1));
-    if (max_tokens > 0) {
+    if (stream) {
+        json_object_set_new (root, "stream", json_true ());
+        json_object_set_new (root, "stream_options", json_pack ("{s:b}", "include_usage", 1));
+    }
+    if (stream && max_tokens > 0) {
         const char *keys [] = { "max_tokens", "max_completion_tokens" };
         bool any = false;
         for (size_t i = 0; i < 2; i++) {
@@ -251,20 +256,16 @@ wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
 }
 
 char *
+wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
+                char *err, size_t errsize)
+{
+    return s_body (request_json, len, true, max_tokens, err, errsize);
+}
+
+char *
 wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb (request_json, len, 0, &jerr);
-    if (!json_is_object (root)) {
-        snprintf (err, errsize, "request_json is not a JSON object");
-        json_decref (root);
-        return NULL;
-    }
-    char *body = json_dumps (root, JSON_COMPACT);
-    json_decref (root);
-    if (!body)
-        snprintf (err, errsize, "cannot render the request body");
-    return body;
+    return s_body (request_json, len, false, 0, err, errsize);
 }
 
 //  --------------------------------------------------------------------------

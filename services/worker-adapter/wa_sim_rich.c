@@ -24,26 +24,6 @@ struct _wa_sim_rich_t {
     uint64_t hash;
 };
 
-static uint64_t
-s_mix (uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t
-s_fnv1a (const char *text, size_t len)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char) text [i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 //  --------------------------------------------------------------------------
 //  Values from a JSON schema
 
@@ -103,7 +83,7 @@ s_object (json_t *schema, uint64_t hash, int depth)
     json_t *sub;
     uint64_t h = hash;
     json_object_foreach (props, key, sub) {
-        h = s_mix (h);
+        h = wa_sim_mix (h);
         json_t *v = s_value (sub, h, depth + 1);
         if (v)
             json_object_set_new (out, key, v);
@@ -140,7 +120,7 @@ s_value (json_t *schema, uint64_t hash, int depth)
             count = 3;
         json_t *items = json_object_get (schema, "items");
         for (json_int_t i = 0; i < count; i++)
-            json_array_append_new (out, items? s_value (items, s_mix (hash + (uint64_t) i), depth + 1)
+            json_array_append_new (out, items? s_value (items, wa_sim_mix (hash + (uint64_t) i), depth + 1)
                                              : json_string ("sim"));
         return out;
     }
@@ -354,26 +334,35 @@ s_bytes (const char *text)
     return bytes;
 }
 
+//  The k-th likeliest token at a step (k = 0: the token itself), into alt
+//  (WA_SIM_PIECE_MAX bytes), and its logprob.
+static double
+s_alternative (const wa_sim_plan_t *plan, uint32_t step, uint32_t k, const char *token, char *alt)
+{
+    if (k == 0)
+        snprintf (alt, WA_SIM_PIECE_MAX, "%s", token);
+    else {
+        wa_sim_plan_t other = *plan;
+        other.hash = wa_sim_mix (plan->hash + k);
+        wa_sim_piece (&other, step, alt);
+    }
+    return s_logprob (wa_sim_mix (plan->hash ^ ((uint64_t) step << 20)), k);
+}
+
 //  Chat logprobs of one token: {"content":[{token, logprob, bytes, top_logprobs}], "refusal":null}.
 static json_t *
 s_chat_logprobs (wa_sim_rich_t *self, const wa_sim_plan_t *plan, uint32_t step, const char *token)
 {
-    uint64_t r = s_mix (plan->hash ^ ((uint64_t) step << 20));
     json_t *top = json_array ();
+    char alt [WA_SIM_PIECE_MAX];
     for (uint32_t k = 0; k < self->top_logprobs; k++) {
-        char alt [WA_SIM_PIECE_MAX];
-        wa_sim_plan_t other = *plan;
-        other.hash = s_mix (plan->hash + k);
-        if (k == 0)
-            snprintf (alt, sizeof alt, "%s", token);
-        else
-            wa_sim_piece (&other, step, alt);
-        json_array_append_new (top, json_pack ("{s:s, s:f, s:o}", "token", alt,
-                                               "logprob", s_logprob (r, k), "bytes", s_bytes (alt)));
+        double lp = s_alternative (plan, step, k, token, alt);
+        json_array_append_new (top, json_pack ("{s:s, s:f, s:o}", "token", alt, "logprob", lp,
+                                               "bytes", s_bytes (alt)));
     }
     return json_pack ("{s:[{s:s, s:f, s:o, s:o}], s:n}", "content", "token", token,
-                      "logprob", s_logprob (r, 0), "bytes", s_bytes (token), "top_logprobs", top,
-                      "refusal");
+                      "logprob", s_alternative (plan, step, 0, token, alt), "bytes", s_bytes (token),
+                      "top_logprobs", top, "refusal");
 }
 
 //  Completion logprobs: {"tokens", "token_logprobs", "top_logprobs", "text_offset"}.
@@ -381,21 +370,16 @@ static json_t *
 s_text_logprobs (wa_sim_rich_t *self, const wa_sim_plan_t *plan, uint32_t step, const char *token,
                  size_t offset)
 {
-    uint64_t r = s_mix (plan->hash ^ ((uint64_t) step << 20));
     json_t *top = json_object ();
+    char alt [WA_SIM_PIECE_MAX];
     for (uint32_t k = 0; k < self->top_logprobs; k++) {
-        char alt [WA_SIM_PIECE_MAX];
-        wa_sim_plan_t other = *plan;
-        other.hash = s_mix (plan->hash + k);
-        if (k == 0)
-            snprintf (alt, sizeof alt, "%s", token);
-        else
-            wa_sim_piece (&other, step, alt);
+        double lp = s_alternative (plan, step, k, token, alt);
         if (!json_object_get (top, alt))
-            json_object_set_new (top, alt, json_real (s_logprob (r, k)));
+            json_object_set_new (top, alt, json_real (lp));
     }
     return json_pack ("{s:[s], s:[f], s:[o], s:[I]}", "tokens", token, "token_logprobs",
-                      s_logprob (r, 0), "top_logprobs", top, "text_offset", (json_int_t) offset);
+                      s_alternative (plan, step, 0, token, alt), "top_logprobs", top,
+                      "text_offset", (json_int_t) offset);
 }
 
 char *
@@ -406,7 +390,7 @@ wa_sim_rich_delta (wa_sim_rich_t *self, const wa_sim_plan_t *plan, uint32_t step
     *tokens = 1;
     wa_sim_plan_t mine = *plan;
     if (choice)
-        mine.hash = s_mix (plan->hash ^ choice);
+        mine.hash = wa_sim_mix (plan->hash ^ choice);
     bool last = step + 1 >= plan->completion_tokens;
     json_t *finish = last? json_string (wa_sim_rich_finish (self, plan)): json_null ();
     json_t *out = NULL;
@@ -424,7 +408,7 @@ wa_sim_rich_delta (wa_sim_rich_t *self, const wa_sim_plan_t *plan, uint32_t step
         json_t *call;
         if (step == 0) {
             char id [40];
-            snprintf (id, sizeof id, "call_%016llx", (unsigned long long) s_mix (mine.hash ^ 0xca11));
+            snprintf (id, sizeof id, "call_%016llx", (unsigned long long) wa_sim_mix (mine.hash ^ 0xca11));
             call = json_pack ("{s:i, s:s, s:s, s:{s:s, s:s}}", "index", 0, "id", id,
                               "type", "function", "function", "name", self->tool, "arguments", "");
         }
@@ -461,10 +445,10 @@ wa_sim_rich_delta (wa_sim_rich_t *self, const wa_sim_plan_t *plan, uint32_t step
 static void
 s_vector (const char *key, size_t len, float *v, uint32_t dims)
 {
-    uint64_t h = s_fnv1a (key, len);
+    uint64_t h = wa_sim_hash (key, len);
     double norm = 0;
     for (uint32_t j = 0; j < dims; j++) {
-        uint64_t r = s_mix (h ^ ((uint64_t) j * 0x100000001b3ull));
+        uint64_t r = wa_sim_mix (h ^ ((uint64_t) j * 0x100000001b3ull));
         v [j] = (float) ((double) (r >> 11) / (double) (1ull << 53) * 2.0 - 1.0);
         norm += (double) v [j] * v [j];
     }

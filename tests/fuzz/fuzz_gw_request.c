@@ -5,6 +5,7 @@
 //  (completion body, first/text/final stream chunks, usage chunk with the
 //  parsed model), then cleared.
 #include "gw_openai.h"
+#include "gw_assemble.h"
 #include "mt_util.h"
 
 #include <stdlib.h>
@@ -72,10 +73,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     const char *id = "chatcmpl-0123456789abcdef";
     size_t plen = strlen (req.prompt);
-    s_check_json (gw_openai_completion (kind, id, req.model, 1700000000, req.prompt, plen,
-                                        "stop", req.prompt_tokens, 7), req.model);
-    s_check_json (gw_openai_completion (kind, id, req.model, 1700000000, NULL, 0,
-                                        NULL, req.prompt_tokens, 0), req.model);
+    gw_assemble_t *whole = gw_assemble_new (kind);
+    if (!whole)
+        abort ();
+    gw_assemble_text (whole, req.prompt, plen);
+    s_check_json (gw_openai_whole (kind, id, req.model, 1700000000, "fp",
+                                   gw_assemble_choices (whole, "stop"), req.prompt_tokens, 7), req.model);
+    gw_assemble_destroy (&whole);
     s_check_json (gw_openai_chunk (kind, id, req.model, 1700000000, req.prompt, plen,
                                    true, NULL), req.model);
     s_check_json (gw_openai_chunk (kind, id, req.model, 1700000000, "x", 1, false, NULL),

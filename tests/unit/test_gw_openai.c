@@ -2,6 +2,7 @@
 //  rate-limit reset durations.
 #include "mt_test.h"
 #include "gw_openai.h"
+#include "gw_assemble.h"
 #include "gw_sse.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -203,17 +204,30 @@ test_splices (void)
     free (body);
 }
 
+//  A whole answer of plain text, as the gateway builds it from pieces.
+static char *
+s_whole_text (gw_kind_t kind, const char *id, uint64_t created, const char *text,
+              const char *finish, uint32_t prompt, uint32_t completion)
+{
+    gw_assemble_t *a = gw_assemble_new (kind);
+    gw_assemble_text (a, text, strlen (text));
+    char *body = gw_openai_whole (kind, id, "m", created, "", gw_assemble_choices (a, finish),
+                                  prompt, completion);
+    gw_assemble_destroy (&a);
+    return body;
+}
+
 static void
 test_bodies (void)
 {
-    char *body = gw_openai_completion (GW_KIND_CHAT, "chatcmpl-1", "m", 1700000000, "Hi there", 8, "stop", 5, 2);
+    char *body = s_whole_text (GW_KIND_CHAT, "chatcmpl-1", 1700000000, "Hi there", "stop", 5, 2);
     CHECK (body && strstr (body, "\"object\":\"chat.completion\""));
     CHECK (body && strstr (body, "\"content\":\"Hi there\""));
     CHECK (body && strstr (body, "\"role\":\"assistant\""));
     CHECK (body && strstr (body, "\"total_tokens\":7"));
     CHECK (body && strstr (body, "\"finish_reason\":\"stop\""));
     free (body);
-    body = gw_openai_completion (GW_KIND_COMPLETION, "cmpl-1", "m", 1, "x\"y", 3, "length", 1, 1);
+    body = s_whole_text (GW_KIND_COMPLETION, "cmpl-1", 1, "x\"y", "length", 1, 1);
     CHECK (body && strstr (body, "\"object\":\"text_completion\""));
     CHECK (body && strstr (body, "\"text\":\"x\\\"y\""));
     free (body);
