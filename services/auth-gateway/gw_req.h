@@ -175,6 +175,17 @@ void gw_req_text_append (gw_req_t *req, const char *text, size_t len);
 //  stream, an error response otherwise.
 void gw_req_fail_client (gw_req_t *req, const mt_error_t *err, const char *msg);
 
+//  gw_choices.c ------------------------------------------------------------
+//  A chunk's whole choices (and system_fingerprint): spliced into stream
+//  chunks, folded into the whole answer, or kept as embeddings items.
+void gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk);
+//  Plain pieces of a non-streamed answer, into its assembly.
+void gw_req_assemble_pieces (gw_req_t *req, Mt__TokenChunk *chunk);
+//  The whole answer of a non-streamed request from what was assembled;
+//  choices without a finish_reason of their own get finish. Caller owns.
+char *gw_req_whole_body (gw_req_t *req, const char *finish, uint32_t prompt_tokens,
+                         uint32_t completion_tokens);
+
 //  gw_server.c -------------------------------------------------------------
 //  Reserve tokens at the quota-enforcer; the reply moves the request on.
 void gw_server_send_admit (gw_server_t *self, gw_req_t *req);

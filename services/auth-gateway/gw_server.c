@@ -304,56 +304,6 @@ s_accept (gw_server_t *self, gw_req_t *req)
     }
 }
 
-//  Whole choice deltas: spliced into a stream chunk each, unparsed; folded
-//  into the whole answer (non-stream); embeddings items kept as they came.
-static void
-s_relay_choices (gw_server_t *self, gw_req_t *req, Mt__TokenChunk *chunk)
-{
-    uint32_t tokens = 0;
-    for (size_t i = 0; i < chunk->n_choices; i++) {
-        tokens += chunk->choices [i]->tokens;
-        if (*chunk->choices [i]->finish_reason)
-            req->engine_finished = true;
-    }
-    mt_metric_add (self->m_tokens, (int64_t) tokens);
-    req->relayed += tokens;
-    if (req->parsed.kind == GW_KIND_EMBEDDING) {
-        for (size_t i = 0; i < chunk->n_choices; i++) {
-            Mt__ChoiceDelta *c = chunk->choices [i];
-            if (!c->json.len)
-                continue;
-            if (req->text_len)
-                gw_req_text_append (req, ",", 1);
-            gw_req_text_append (req, (const char *) c->json.data, c->json.len);
-        }
-        return;
-    }
-    if (!req->parsed.stream) {
-        if (!req->assembly)
-            req->assembly = gw_assemble_new (req->parsed.kind);
-        for (size_t i = 0; i < chunk->n_choices && req->assembly; i++)
-            if (gw_assemble_choice (req->assembly, (const char *) chunk->choices [i]->json.data,
-                                    chunk->choices [i]->json.len))
-                mt_debug ("choice-unreadable req=%s tenant=%s", req->id, req->tenant_id);
-        return;
-    }
-    char *head = gw_openai_chunk_prefix (req->parsed.kind, req->id, req->parsed.model,
-                                         req->created_s, req->fingerprint);
-    if (!head)
-        return;
-    size_t hlen = strlen (head);
-    for (size_t i = 0; i < chunk->n_choices; i++) {
-        Mt__ChoiceDelta *c = chunk->choices [i];
-        if (c->json.len && gw_sse_event_splice (req->sse, head, hlen, (const char *) c->json.data,
-                                                c->json.len, "]}", 2))
-            mt_debug ("choice-dropped req=%s tenant=%s", req->id, req->tenant_id);
-    }
-    free (head);
-    req->sent_first = true;
-    req->last_write_mono = mt_mono_ms ();
-    gw_req_resume (req);
-}
-
 static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
@@ -366,17 +316,12 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
-    if (chunk->system_fingerprint && *chunk->system_fingerprint && !*req->fingerprint)
-        snprintf (req->fingerprint, sizeof req->fingerprint, "%s", chunk->system_fingerprint);
-    if (chunk->n_choices)
-        s_relay_choices (self, req, chunk);
+    if (chunk->n_choices || *chunk->system_fingerprint)
+        gw_req_relay_choices (req, chunk);
     if (!chunk->n_pieces)
         return;
     if (!req->parsed.stream) {
-        if (!req->assembly)
-            req->assembly = gw_assemble_new (req->parsed.kind);
-        for (size_t i = 0; i < chunk->n_pieces && req->assembly; i++)
-            gw_assemble_text (req->assembly, chunk->pieces [i], strlen (chunk->pieces [i]));
+        gw_req_assemble_pieces (req, chunk);
         return;
     }
     //  One SSE event per chunk: the pieces that arrived together
@@ -488,22 +433,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
     if (err)
         gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
-    if (req->parsed.kind == GW_KIND_EMBEDDING)
-        gw_req_set_body (req, 200, gw_openai_embeddings (req->parsed.model, req->text, req->text_len,
-                                                         done->prompt_tokens));
-    else {
-        json_t *choices = req->assembly? gw_assemble_choices (req->assembly, finish): NULL;
-        if (!choices) {
-            gw_assemble_t *none = gw_assemble_new (req->parsed.kind);
-            choices = none? gw_assemble_choices (none, finish): NULL;
-            gw_assemble_destroy (&none);
-        }
-        gw_req_set_body (req, 200, choices? gw_openai_whole (req->parsed.kind, req->id, req->parsed.model,
-                                                             req->created_s, req->fingerprint, choices,
-                                                             done->prompt_tokens, done->completion_tokens)
-                                          : NULL);
-        gw_assemble_destroy (&req->assembly);
-    }
+        gw_req_set_body (req, 200, gw_req_whole_body (req, finish, done->prompt_tokens,
+                                                      done->completion_tokens));
     gw_req_resume (req);
 }
 

@@ -300,8 +300,8 @@ s_send_choices (wa_server_t *self, zsock_t *gateway, s_seq_t *seq, const char *r
     env.token_chunk = &chunk;
     if (seq) {
         chunk.seq = seq->tokens;
-        if (seq->sent == 0 && seq->tokens == 0)
-            seq->ttft_ms = (uint32_t) (now - seq->start_ms);
+        if (seq->tokens == 0 && tokens > 0)
+            seq->ttft_ms = (uint32_t) (now - seq->start_ms);     //  the first token, not a role
         seq->sent += steps;
         seq->tokens += tokens;
     }
