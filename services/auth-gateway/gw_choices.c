@@ -17,7 +17,7 @@ void
 gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
 {
     gw_server_t *self = req->server;
-    if (*chunk->system_fingerprint && !*req->fingerprint)
+    if (*chunk->system_fingerprint && !*req->fingerprint && !req->chunk_head)
         snprintf (req->fingerprint, sizeof req->fingerprint, "%s", chunk->system_fingerprint);
     if (!chunk->n_choices)
         return;
@@ -49,8 +49,11 @@ gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
                 mt_debug ("choice-unreadable req=%s tenant=%s", req->id, req->tenant_id);
         return;
     }
-    char *head = gw_openai_chunk_prefix (req->parsed.kind, req->id, req->parsed.model,
-                                         req->created_s, req->fingerprint);
+    //  The same head for every chunk of the stream: built once
+    if (!req->chunk_head)
+        req->chunk_head = gw_openai_chunk_prefix (req->parsed.kind, req->id, req->parsed.model,
+                                                  req->created_s, req->fingerprint);
+    const char *head = req->chunk_head;
     if (!head)
         return;
     size_t hlen = strlen (head);
@@ -60,7 +63,6 @@ gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
                                                 c->json.len, "]}", 2))
             mt_debug ("choice-dropped req=%s tenant=%s", req->id, req->tenant_id);
     }
-    free (head);
     req->sent_first = true;
     req->last_write_mono = mt_mono_ms ();
     gw_req_resume (req);

@@ -89,6 +89,7 @@ gw_req_free (gw_req_t *req)
     free (req->resp);
     free (req->text);
     gw_assemble_destroy (&req->assembly);
+    free (req->chunk_head);
     free (req);
 }
 

@@ -90,6 +90,7 @@ struct _gw_req_t {
     gw_assemble_t *assembly;        //  non-stream completions: the choices so far; owned
     bool engine_finished;           //  a choice delta carrying finish_reason was relayed
     char fingerprint [64];          //  the engine's system_fingerprint, "" until one came
+    char *chunk_head;               //  streams: the start of every chunk, up to "choices":[; owned
     size_t text_len;
     size_t text_cap;
     uint32_t relayed;               //  completion tokens relayed so far

@@ -300,6 +300,15 @@ for s in "${SERVICES[@]}"; do
     printf '%-18s %16s %16s %14s\n' "$s" "$(cpu_ms tool "$s")" "$(cpu_ms toolstream "$s")" "$(cpu_ms embed "$s")"
 done
 echo
+RELAY_LINE="relay of a choice delta: not measured (cannot build tests/bench/bench_relay.c)"
+if cc -O2 -std=gnu11 -I"$BUILD/gen" -Icommon -Iservices/auth-gateway tests/bench/bench_relay.c \
+      services/auth-gateway/gw_openai.c services/auth-gateway/gw_sse.c "$BUILD/lib/libmtcommon.a" \
+      $(pkg-config --libs jansson libczmq libzmq libprotobuf-c openssl uuid libpq) -lm \
+      -o "$TMP/bench_relay" 2>"$TMP/log/bench_relay.log"; then
+    RELAY_LINE=$("$TMP/bench_relay")
+fi
+echo "$RELAY_LINE"
+echo
 echo "$STREAMS_LINE"
 echo
 } | tee "$TMP/report.txt"
