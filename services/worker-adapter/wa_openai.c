@@ -217,7 +217,7 @@ wa_openai_parse_embeddings (const char *data, size_t len, wa_openai_event_t *eve
 //  max_tokens capped when stream is true (chat, completions), as it came
 //  otherwise (embeddings).
 static char *
-s_body (const char *request_json, size_t len, bool stream, uint32_t max_tokens,
+s_render_body (const char *request_json, size_t len, bool stream, uint32_t max_tokens,
         char *err, size_t errsize)
 {
     json_error_t jerr;
@@ -259,13 +259,13 @@ char *
 wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
                 char *err, size_t errsize)
 {
-    return s_body (request_json, len, true, max_tokens, err, errsize);
+    return s_render_body (request_json, len, true, max_tokens, err, errsize);
 }
 
 char *
 wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize)
 {
-    return s_body (request_json, len, false, 0, err, errsize);
+    return s_render_body (request_json, len, false, 0, err, errsize);
 }
 
 //  --------------------------------------------------------------------------
