@@ -58,6 +58,7 @@ typedef struct {
     s_buf_t content;            //  chat content, or completion text
     s_buf_t refusal;
     s_call_t *calls;            //  GW_ASSEMBLE_CALLS_MAX, allocated on the first call
+    s_call_t function_call;     //  the legacy function_call {name, arguments}
     size_t ncalls;              //  highest call index + 1
     json_t *lp_content;         //  chat logprobs.content items, or NULL
     json_t *lp_refusal;         //  chat logprobs.refusal items, or NULL
@@ -96,6 +97,8 @@ s_choice_free (s_choice_t *c)
         free (c->calls [i].arguments.data);
     }
     free (c->calls);
+    free (c->function_call.name.data);
+    free (c->function_call.arguments.data);
     json_decref (c->lp_content);
     json_decref (c->lp_refusal);
     json_decref (c->lp_text);
@@ -236,6 +239,12 @@ s_merge_delta (s_choice_t *c, json_t *delta)
                 s_merge_call (c, call, i);
         }
         else
+        if (!strcmp (key, "function_call") && json_is_object (value)) {
+            c->function_call.used = true;
+            s_add_string (&c->function_call.name, json_object_get (value, "name"));
+            s_add_string (&c->function_call.arguments, json_object_get (value, "arguments"));
+        }
+        else
         if (json_is_string (value)) {
             s_field_t *f = s_field (c, key);
             if (f)
@@ -355,7 +364,7 @@ s_render (gw_assemble_t *self, s_choice_t *c, size_t index, const char *finish)
         bool calls = c->ncalls > 0;
         //  No content came: null beside tool calls or a refusal, as OpenAI
         //  writes it; "" for an empty answer
-        bool other = calls || c->refusal.seen;
+        bool other = calls || c->refusal.seen || c->function_call.used;
         json_object_set_new (msg, "content", c->content.seen || !other? s_buf_json (&c->content)
                                                                        : json_null ());
         json_object_set_new (msg, "refusal", c->refusal.seen? s_buf_json (&c->refusal): json_null ());
@@ -365,6 +374,10 @@ s_render (gw_assemble_t *self, s_choice_t *c, size_t index, const char *finish)
             json_object_update_missing (msg, c->extra_message);
         if (calls)
             json_object_set_new (msg, "tool_calls", s_render_calls (c));
+        if (c->function_call.used)
+            json_object_set_new (msg, "function_call", json_pack ("{s:o, s:o}",
+                "name", s_buf_json (&c->function_call.name),
+                "arguments", s_buf_json (&c->function_call.arguments)));
         json_object_set_new (out, "message", msg);
         json_object_set_new (out, "logprobs", c->lp_content || c->lp_refusal
             ? json_pack ("{s:O?, s:O?}", "content", c->lp_content, "refusal", c->lp_refusal)

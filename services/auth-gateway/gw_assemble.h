@@ -2,7 +2,8 @@
 //  or text_completion choices, as the engine or simulator sent them) into
 //  the choices of one non-streamed answer, the way OpenAI would have sent
 //  it whole: per choice index, content and refusal concatenated, tool calls
-//  merged by their index (id, type, name, arguments concatenated), logprobs
+//  merged by their index (id, type, name, arguments concatenated; the legacy
+//  function_call likewise), logprobs
 //  lists joined, the finish_reason, and any other field the engine put in a
 //  choice or its delta kept (strings concatenated, other values the last
 //  one). Pure: no I/O.

@@ -88,6 +88,15 @@ static const s_case_t s_cases [] = {
         "\"finish_reason\":\"stop\"}", NULL }, NULL,
       "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\",\"refusal\":null,"
       "\"reasoning_content\":\"think\"},\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":42}]" },
+    { "the legacy function_call, name and arguments joined", GW_KIND_CHAT,
+      { "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"function_call\":{\"name\":\"f\","
+        "\"arguments\":\"\"}}}",
+        "{\"index\":0,\"delta\":{\"function_call\":{\"arguments\":\"{\\\"a\\\":\"}}}",
+        "{\"index\":0,\"delta\":{\"function_call\":{\"arguments\":\"1}\"}},\"finish_reason\":\"function_call\"}",
+        NULL }, "stop",
+      "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"refusal\":null,"
+      "\"function_call\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}},\"logprobs\":null,"
+      "\"finish_reason\":\"function_call\"}]" },
     { "completion text and logprobs", GW_KIND_COMPLETION,
       { "{\"index\":0,\"text\":\" a\",\"logprobs\":{\"tokens\":[\" a\"],\"token_logprobs\":[-1],"
         "\"top_logprobs\":[{\" a\":-1}],\"text_offset\":[0]},\"finish_reason\":null}",
