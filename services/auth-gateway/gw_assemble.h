@@ -3,10 +3,9 @@
 //  the choices of one non-streamed answer, the way OpenAI would have sent
 //  it whole: per choice index, content and refusal concatenated, tool calls
 //  merged by their index (id, type, name, arguments concatenated; the legacy
-//  function_call likewise), logprobs
-//  lists joined, the finish_reason, and any other field the engine put in a
-//  choice or its delta kept (strings concatenated, other values the last
-//  one). Pure: no I/O.
+//  function_call likewise), logprobs lists joined, the finish_reason, and any
+//  other field the engine put in a choice or its delta kept (strings
+//  concatenated, other values the last one). Pure: no I/O.
 #ifndef GW_ASSEMBLE_H_INCLUDED
 #define GW_ASSEMBLE_H_INCLUDED
 
