@@ -21,6 +21,7 @@
 #   wa_sim      the simulator's reading of request_json: tools, JSON schemas,
 #               tool_choice, n, logprobs; embeddings inputs
 #   tokens      mt_tokens_count
+#   gw_clients  trusted proxies (option text), X-Forwarded-For, client address
 # Seeds: tests/fuzz/corpus/<target>/ (read only) and, for codec, envelopes
 # written by gen_seeds from the current proto. New inputs libFuzzer finds go to
 # $BUILD/corpus/<target>/ and are reused by the next run.
@@ -30,7 +31,7 @@ BUILD=${BUILD:-build/fuzz}
 FUZZ_SECONDS=${MT_FUZZ_SECONDS:-30}
 CC=${MT_FUZZ_CC:-clang}
 PKGS="libczmq libzmq libprotobuf-c libmicrohttpd libpq jansson libcurl openssl uuid"
-ALL_TARGETS="codec gw_request gw_admin gw_assemble wa_sse wa_sim tokens"
+ALL_TARGETS="codec gw_request gw_admin gw_assemble wa_sse wa_sim tokens gw_clients"
 TARGETS=${*:-$ALL_TARGETS}
 
 as_root () {
@@ -67,9 +68,9 @@ LIBS="$(pkg-config --libs $PKGS) -lm"
 # libFuzzer's main
 objs=()
 for src in common/*.c "$BUILD/gen/mt.pb-c.c" services/auth-gateway/gw_openai.c \
-           services/auth-gateway/gw_admin.c services/auth-gateway/gw_assemble.c \
-           services/auth-gateway/gw_sse.c services/worker-adapter/wa_sim.c \
-           services/worker-adapter/wa_sim_rich.c; do
+           services/auth-gateway/gw_admin.c services/auth-gateway/gw_clients.c \
+           services/auth-gateway/gw_assemble.c services/auth-gateway/gw_sse.c \
+           services/worker-adapter/wa_sim.c services/worker-adapter/wa_sim_rich.c; do
     obj="$BUILD/obj/$(basename "${src%.c}").o"
     if ! $CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"; then
         echo "fuzz: cannot compile $src" >&2
@@ -77,7 +78,7 @@ for src in common/*.c "$BUILD/gen/mt.pb-c.c" services/auth-gateway/gw_openai.c \
     fi
     objs+=("$obj")
 done
-# gw_openai.o / gw_admin.o are only pulled in where used: archive them
+# gw_openai.o / gw_admin.o / gw_clients.o are only pulled in where used: archive them
 ar rcs "$BUILD/obj/libfuzzmt.a" "${objs[@]}"
 
 if ! $CC $CFLAGS -o "$BUILD/bin/gen_seeds" tests/fuzz/gen_seeds.c "$BUILD/gen/mt.pb-c.c" $LIBS; then
