@@ -543,11 +543,16 @@ s_on_store (gw_server_t *self)
         zframe_t *tf = zmsg_pop (msg);
         char *status = zmsg_popstr (msg);
         char *body = zmsg_popstr (msg);
+        char *rid = zmsg_popstr (msg);      //  admin requests: the request id
         uint64_t token = 0;
         if (tf && zframe_size (tf) == sizeof token)
             memcpy (&token, zframe_data (tf), sizeof token);
         char id [48];
-        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        if (rid && *rid)
+            snprintf (id, sizeof id, "%s", rid);
+        else
+            snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        free (rid);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
@@ -783,9 +788,40 @@ s_usage_free (void **item)
     *item = NULL;
 }
 
+//  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
+//  owns; free (cleanse first: it may be a private key). NULL on error, logged.
+static char *
+s_read_pem (const char *path, const char *option)
+{
+    FILE *f = fopen (path, "rb");
+    char *buf = f? (char *) malloc ((1 << 20) + 1): NULL;
+    size_t n = buf? fread (buf, 1, 1 << 20, f): 0;
+    bool ok = buf && !ferror (f) && n > 0 && n < (1 << 20);
+    if (f)
+        fclose (f);
+    if (!ok) {
+        mt_log ("config-error option=%s reason=\"cannot read %s\"", option, path);
+        free (buf);
+        return NULL;
+    }
+    buf [n] = 0;
+    return buf;
+}
+
+static void
+s_free_pem (char **pem_p)
+{
+    if (*pem_p) {
+        OPENSSL_cleanse (*pem_p, strlen (*pem_p));
+        free (*pem_p);
+        *pem_p = NULL;
+    }
+}
+
 int
 gw_server_run (const gw_server_config_t *config)
 {
+    char *tls_cert = NULL, *tls_key = NULL;     //  PEM text while the daemon runs
     gw_server_t self_s;
     gw_server_t *self = &self_s;
     memset (self, 0, sizeof *self);
@@ -801,7 +837,7 @@ gw_server_run (const gw_server_config_t *config)
     self->front = gw_front_new (config);    //  checks its options: first
     if (!self->front)
         goto cleanup;
-    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
+    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
     if (!self->store) {
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
@@ -835,10 +871,28 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
         goto cleanup;
     }
+    //  HTTPS when given a certificate and key (libmicrohttpd with GnuTLS)
+    struct MHD_OptionItem tls_opts [3] = { { MHD_OPTION_END, 0, NULL } };
+    unsigned int tls_flag = 0;
+    bool tls = config->tls_cert && *config->tls_cert;
+    if (tls) {
+        if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+            mt_log ("start-failed reason=\"this libmicrohttpd has no TLS support\"");
+            goto cleanup;
+        }
+        tls_cert = s_read_pem (config->tls_cert, "tls-cert");
+        tls_key = tls_cert? s_read_pem (config->tls_key, "tls-key"): NULL;
+        if (!tls_key)
+            goto cleanup;
+        tls_opts [0] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
+        tls_opts [1] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
+        tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
+        tls_flag = MHD_USE_TLS;
+    }
     //  The front door decides who is accepted (its accept policy), tracks
     //  each connection (started/closed) and holds the limit and timeout
     //  libmicrohttpd keeps as backstops.
-    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | tls_flag,
                                      (uint16_t) config->http_port, gw_front_accept, self->front,
                                      gw_http_access, self,
                                      MHD_OPTION_SOCK_ADDR, &sa,
@@ -848,6 +902,7 @@ gw_server_run (const gw_server_config_t *config)
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
                                      MHD_OPTION_CONNECTION_TIMEOUT, gw_front_mhd_timeout (self->front),
                                      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096,
+                                     MHD_OPTION_ARRAY, tls_opts,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         mt_log ("start-failed reason=\"cannot listen on %s:%d\"", config->http_bind, config->http_port);
@@ -855,8 +910,9 @@ gw_server_run (const gw_server_config_t *config)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int epoll_fd = info? info->epoll_fd: -1;
-    mt_log ("listening http=%s:%d tokens=%s admin=%s", config->http_bind, config->http_port,
-            config->token_bind, *config->admin_token? "on": "off");
+    mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
+            config->http_bind, config->http_port, config->token_bind,
+            *config->admin_token? "on": "off");
 
     uint64_t next_second = 0;
     uint64_t drain_deadline = 0;
@@ -916,6 +972,7 @@ gw_server_run (const gw_server_config_t *config)
             s_usage_resend (self);
             s_keepalive (self);
             s_watch_clients (self);
+            gw_store_flush (self->store);   //  last_used_at of the keys seen
         }
     }
     if (!closed_open)
@@ -926,6 +983,8 @@ gw_server_run (const gw_server_config_t *config)
 cleanup:
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
+    s_free_pem (&tls_cert);
+    s_free_pem (&tls_key);
     //  Requests still waiting on a service: nothing more will come
     while (self->waiting.head || self->running.head) {
         gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;

@@ -11,6 +11,7 @@
 #   MT_BENCH_CONNS        wrk connections                                     (64)
 #   MT_BENCH_STREAMS      concurrent SSE streams held for the streams figure  (2000; 0 = skip)
 #   MT_BENCH_KEEP=1       keep the temporary folder (logs) after the run
+#   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -361,4 +362,6 @@ echo
 echo "$STREAMS_LINE"
 echo
 } | tee "$TMP/report.txt"
+# Key revocation and expiry across two gateways: its own small stack (keys.mjs)
+[ "${MT_BENCH_KEYS:-1}" = 0 ] || BUILD="$BUILD" node "$ROOT/tests/bench/keys.mjs" | tee -a "$TMP/report.txt"
 exit 0

@@ -12,7 +12,8 @@
 # Targets (tests/fuzz/fuzz_<target>.c):
 #   codec       mt_codec_decode, every body walked, packed again, mt_codec_free
 #   gw_request  gw_request_parse (chat, completion), responses rendered
-#   gw_admin    admin routing, tenant bodies, usage queries, dates
+#   gw_admin    admin routing, tenant, key and admin-token bodies, usage, revoke
+#               and audit queries, dates
 #   gw_assemble the gateway's stream-to-whole assembly of choice deltas and
 #               their splices into stream chunks and whole answers
 #   wa_sse      engine SSE stream framing and event JSON (every choice kept),
