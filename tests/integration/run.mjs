@@ -17,6 +17,7 @@ import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
 import curveTests from './t_curve.mjs';
 import openaiTests from './t_openai.mjs';
+import toolTests from './t_tools.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 import keysTests from './t_keys.mjs';
@@ -25,7 +26,7 @@ import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX
 const GROUPS = [
     //  Fast simulator: most of the API.
     { name: 'fast', opts: { name: 'fast', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536 },
-      tests: [...apiTests, ...openaiTests] },
+      tests: [...apiTests, ...openaiTests, ...toolTests.filter((t) => !t.engineOnly)] },
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
@@ -34,7 +35,7 @@ const GROUPS = [
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
                               maxBody: 65536, skip: ['worker-premium'] },
-      tests: engineTests },
+      tests: [...engineTests, ...toolTests] },
     //  Failure scenarios: services killed (SIGKILL) and started again; a
     //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
