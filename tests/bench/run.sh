@@ -257,8 +257,6 @@ run_wrk () {
 
 [ "$ENGINE" = 1 ] && { . "$ROOT/tests/bench/engine.sh"; exit 0; }
 
-. "$ROOT/tests/bench/authorities.sh"
-
 run_wrk node-static "http://127.0.0.1:$NODE_PORT/v1/chat/completions"
 run_wrk gw-healthz "$URL/healthz"
 run_wrk chat "$URL/v1/chat/completions" "$TMP/chat.lua"
@@ -317,6 +315,9 @@ const iv = setInterval(() => { if (fs.existsSync(doneFile)) { clearInterval(iv);
     STREAMS_LINE=$(awk -v r="$res" -v a="$rss0" -v b="$rss1" -v p="$per" \
         'BEGIN { printf "streams: %s; gateway RSS %.1f MiB before, %.1f MiB with the streams open%s", r, a/1024, b/1024, p }')
 fi
+
+# ---- the quota-enforcer and the scheduler under their own load generators ----------------
+. "$ROOT/tests/bench/authorities.sh"
 
 # ---- the same path with CURVE off ------------------------------------------------------
 # Same tenants (in PostgreSQL), same load; only the service bus changes.
