@@ -144,10 +144,10 @@ int
 main (void)
 {
     mt_log_init ("test_common");
-    test_codec ();
-    test_config ();
-    test_tokens ();
-    test_errors ();
-    test_time_ids ();
+    MT_RUN (test_codec);
+    MT_RUN (test_config);
+    MT_RUN (test_tokens);
+    MT_RUN (test_errors);
+    MT_RUN (test_time_ids);
     return mt_test_done ("test_common");
 }

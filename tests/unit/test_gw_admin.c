@@ -411,13 +411,13 @@ test_handle_offline (void)
 int
 main (void)
 {
-    test_route ();
-    test_body ();
-    test_tenant ();
-    test_query ();
-    test_time ();
-    test_usage_query ();
-    test_err_body ();
-    test_handle_offline ();
+    MT_RUN (test_route);
+    MT_RUN (test_body);
+    MT_RUN (test_tenant);
+    MT_RUN (test_query);
+    MT_RUN (test_time);
+    MT_RUN (test_usage_query);
+    MT_RUN (test_err_body);
+    MT_RUN (test_handle_offline);
     return mt_test_done ("test_gw_admin");
 }

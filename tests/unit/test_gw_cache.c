@@ -164,8 +164,8 @@ test_many (void)
 int
 main (void)
 {
-    test_empty ();
-    test_tenants_and_keys ();
-    test_many ();
+    MT_RUN (test_empty);
+    MT_RUN (test_tenants_and_keys);
+    MT_RUN (test_many);
     return mt_test_done ("test_gw_cache");
 }

@@ -223,8 +223,8 @@ s_batch (void)
 int
 main (void)
 {
-    s_validation ();
-    s_quoting ();
-    s_batch ();
+    MT_RUN (s_validation);
+    MT_RUN (s_quoting);
+    MT_RUN (s_batch);
     return mt_test_done ("test_mtr_batch");
 }

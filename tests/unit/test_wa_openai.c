@@ -109,7 +109,7 @@ test_body (void)
 int
 main (void)
 {
-    test_parse_event ();
-    test_body ();
+    MT_RUN (test_parse_event);
+    MT_RUN (test_body);
     return mt_test_done ("test_wa_openai");
 }
