@@ -112,8 +112,11 @@ typedef struct {
 } gw_usage_t;
 
 struct _gw_server_t {
-    const gw_server_config_t *config;
+    const gw_server_config_t *config;   //  borrowed; outlives the server
+    char *token_endpoint;           //  token ROUTER as workers reach it, owned
     struct MHD_Daemon *daemon;
+    int epoll_fd;                   //  MHD's, polled with the sockets
+    int http_port;                  //  the port bound (config's, or chosen)
     zsock_t *scheduler;             //  DEALER
     zsock_t *quota;                 //  DEALER
     zsock_t *metering;              //  DEALER
@@ -130,6 +133,11 @@ struct _gw_server_t {
     uint64_t admin_seq;
     size_t active;                  //  requests with a live connection
     bool draining;
+    bool stop_asked;                //  gw_server_stop was called
+    bool closed_open;               //  drain time over, open requests closed
+    bool finished;                  //  drained: gw_server_step returns false
+    uint64_t drain_deadline;
+    uint64_t next_second;           //  next once-a-second duties
     //  metrics
     mt_metric_t *m_req [8];
     mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency, *m_ttft;

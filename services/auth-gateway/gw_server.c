@@ -11,6 +11,7 @@
 #include "mt_util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -176,7 +177,7 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.request_json.len = req->body_len;
     job.max_tokens = req->granted;
     job.prompt_tokens = req->parsed.prompt_tokens;
-    job.reply_to = (char *) self->config->token_endpoint;
+    job.reply_to = self->token_endpoint;
     job.submitted_ms = req->arrival_ms;
     Mt__Submit submit = MT__SUBMIT__INIT;
     submit.job = &job;
@@ -634,7 +635,7 @@ static void
 s_heartbeat (gw_server_t *self)
 {
     Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
-    hb.sender = (char *) self->config->token_endpoint;
+    hb.sender = self->token_endpoint;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
@@ -730,25 +731,46 @@ s_usage_free (void **item)
     *item = NULL;
 }
 
-int
-gw_server_run (const gw_server_config_t *config)
+//  Stop accepting, drain, close what is left; both from the loop and from
+//  destroy (a server destroyed without a drain).
+static void
+s_begin_drain (gw_server_t *self)
 {
-    gw_server_t self_s;
-    gw_server_t *self = &self_s;
-    memset (self, 0, sizeof *self);
+    if (self->draining)
+        return;
+    self->draining = true;
+    self->drain_deadline = mt_mono_ms () + (uint64_t) self->config->drain_ms;
+    MHD_socket lsock = MHD_quiesce_daemon (self->daemon);
+    if (lsock != MHD_INVALID_SOCKET)
+        close (lsock);
+    mt_log ("draining active=%zu streams=%lld", self->active,
+            (long long) mt_metric_value (self->m_streams));
+}
+
+gw_server_t *
+gw_server_new (const gw_server_config_t *config)
+{
+    assert (config);
+    gw_server_t *self = (gw_server_t *) calloc (1, sizeof (gw_server_t));
+    if (!self)
+        return NULL;
     self->config = config;
+    self->epoll_fd = -1;
     self->waiting.timeout_ms = (uint64_t) config->service_timeout_ms;
     self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
     s_metrics_init (self);
-    int rc = -1;
     self->reqs = zhashx_new ();
     self->usage = zhashx_new ();
+    if (!self->reqs || !self->usage)
+        goto failed;
     zhashx_set_destructor (self->usage, s_usage_free);
 
-    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
-    if (!self->store) {
-        mt_log ("start-failed reason=\"database unreachable\"");
-        goto cleanup;
+    if (config->pg_dsn) {
+        self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
+        if (!self->store) {
+            mt_log ("start-failed reason=\"database unreachable\"");
+            goto failed;
+        }
     }
     self->scheduler = s_dealer (config->scheduler);
     self->quota = s_dealer (config->quota);
@@ -762,20 +784,24 @@ gw_server_run (const gw_server_config_t *config)
     self->metering = s_dealer (config->metering);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
-        goto cleanup;
+        goto failed;
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
     if (zsock_bind (self->tokens, "%s", config->token_bind) == -1) {
         mt_log ("start-failed reason=\"cannot bind %s\"", config->token_bind);
-        goto cleanup;
+        goto failed;
     }
+    self->token_endpoint = config->token_endpoint && *config->token_endpoint
+                         ? strdup (config->token_endpoint): zsock_last_endpoint (self->tokens);
+    if (!self->token_endpoint)
+        goto failed;
     struct sockaddr_in sa;
     memset (&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons ((uint16_t) config->http_port);
     if (inet_pton (AF_INET, config->http_bind, &sa.sin_addr) != 1) {
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
-        goto cleanup;
+        goto failed;
     }
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
                                      (uint16_t) config->http_port, NULL, NULL, gw_http_access, self,
@@ -788,78 +814,104 @@ gw_server_run (const gw_server_config_t *config)
                                      MHD_OPTION_END);
     if (!self->daemon) {
         mt_log ("start-failed reason=\"cannot listen on %s:%d\"", config->http_bind, config->http_port);
-        goto cleanup;
+        goto failed;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int epoll_fd = info? info->epoll_fd: -1;
-    mt_log ("listening http=%s:%d tokens=%s admin=%s", config->http_bind, config->http_port,
+    self->epoll_fd = info? info->epoll_fd: -1;
+    info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->http_port = info? (int) info->port: config->http_port;
+    mt_log ("listening http=%s:%d tokens=%s admin=%s", config->http_bind, self->http_port,
             config->token_bind, *config->admin_token? "on": "off");
-
-    uint64_t next_second = 0;
-    uint64_t drain_deadline = 0;
-    bool closed_open = false;
     s_heartbeat (self);
-    while (true) {
-        if (mt_stopping () && !self->draining) {
-            self->draining = true;
-            drain_deadline = mt_mono_ms () + (uint64_t) config->drain_ms;
-            MHD_socket lsock = MHD_quiesce_daemon (self->daemon);
-            if (lsock != MHD_INVALID_SOCKET)
-                close (lsock);
-            mt_log ("draining active=%zu streams=%lld", self->active,
-                    (long long) mt_metric_value (self->m_streams));
-        }
-        if (self->draining) {
-            //  Open requests may finish until the deadline; then they are
-            //  closed, and cancelled jobs get a last moment to report usage.
-            uint64_t now = mt_mono_ms ();
-            if (now >= drain_deadline && !closed_open) {
-                s_close_open (self);
-                closed_open = true;
-            }
-            bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
-                      && zhashx_size (self->usage) == 0;
-            if (quiet || now >= drain_deadline + 3000)
-                break;
-        }
-        zmq_pollitem_t items [] = {
-            { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->quota), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->metering), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->tokens), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (gw_store_sock (self->store)), 0, ZMQ_POLLIN, 0 },
-            { NULL, epoll_fd, ZMQ_POLLIN, 0 },
-        };
-        long timeout = 100;
-        MHD_UNSIGNED_LONG_LONG mhd_to;
-        if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
-            timeout = (long) mhd_to;
-        if (zmq_poll (items, 6, timeout) == -1 && errno != EINTR)
-            break;
-        s_drain_socket (self, self->tokens, true);
-        s_drain_socket (self, self->quota, false);
-        s_drain_socket (self, self->scheduler, false);
-        s_drain_socket (self, self->metering, false);
-        for (int i = 0; i < 100 && (zsock_events (gw_store_sock (self->store)) & ZMQ_POLLIN); i++)
-            s_on_store (self);
-        MHD_run (self->daemon);
-        s_expire_waiting (self);
-        s_expire_running (self);
+    return self;
+
+failed:
+    gw_server_destroy (&self);
+    return NULL;
+}
+
+bool
+gw_server_poll (gw_server_t *self, long timeout_ms)
+{
+    assert (self);
+    if (self->finished)
+        return false;
+    if ((mt_stopping () || self->stop_asked) && !self->draining)
+        s_begin_drain (self);
+    if (self->draining) {
+        //  Open requests may finish until the deadline; then they are
+        //  closed, and cancelled jobs get a last moment to report usage.
         uint64_t now = mt_mono_ms ();
-        if (now >= next_second) {
-            next_second = now + 1000;
-            s_heartbeat (self);
-            s_usage_resend (self);
-            s_keepalive (self);
-            s_watch_clients (self);
+        if (now >= self->drain_deadline && !self->closed_open) {
+            s_close_open (self);
+            self->closed_open = true;
+        }
+        bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
+                  && zhashx_size (self->usage) == 0;
+        if (quiet || now >= self->drain_deadline + 3000) {
+            if (!self->closed_open)
+                s_close_open (self);
+            self->closed_open = true;
+            self->finished = true;
+            mt_log ("stopping active=%zu usage-pending=%zu", self->active, zhashx_size (self->usage));
+            return false;
         }
     }
-    if (!closed_open)
-        s_close_open (self);
-    mt_log ("stopping active=%zu usage-pending=%zu", self->active, zhashx_size (self->usage));
-    rc = 0;
+    zsock_t *store_sock = gw_store_sock (self->store);
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->quota), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->metering), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->tokens), 0, ZMQ_POLLIN, 0 },
+        { NULL, self->epoll_fd, ZMQ_POLLIN, 0 },
+        { store_sock? zsock_resolve (store_sock): NULL, 0, ZMQ_POLLIN, 0 },
+    };
+    long timeout = timeout_ms;
+    MHD_UNSIGNED_LONG_LONG mhd_to;
+    if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
+        timeout = (long) mhd_to;
+    if (zmq_poll (items, store_sock? 6: 5, timeout) == -1 && errno != EINTR) {
+        mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
+        s_begin_drain (self);
+        self->drain_deadline = 0;       //  no time left: close and stop
+        return true;
+    }
+    s_drain_socket (self, self->tokens, true);
+    s_drain_socket (self, self->quota, false);
+    s_drain_socket (self, self->scheduler, false);
+    s_drain_socket (self, self->metering, false);
+    for (int i = 0; store_sock && i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
+        s_on_store (self);
+    MHD_run (self->daemon);
+    s_expire_waiting (self);
+    s_expire_running (self);
+    uint64_t now = mt_mono_ms ();
+    if (now >= self->next_second) {
+        self->next_second = now + 1000;
+        s_heartbeat (self);
+        s_usage_resend (self);
+        s_keepalive (self);
+        s_watch_clients (self);
+    }
+    return true;
+}
 
-cleanup:
+void
+gw_server_stop (gw_server_t *self)
+{
+    assert (self);
+    self->stop_asked = true;
+}
+
+void
+gw_server_destroy (gw_server_t **self_p)
+{
+    assert (self_p);
+    gw_server_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->daemon && !self->closed_open)
+        s_close_open (self);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
     //  Requests still waiting on a service: nothing more will come
@@ -884,5 +936,56 @@ cleanup:
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);
     zsock_destroy (&self->tokens);
-    return rc;
+    free (self->token_endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+gw_server_http_port (gw_server_t *self)
+{
+    assert (self);
+    return self->http_port;
+}
+
+const char *
+gw_server_token_endpoint (gw_server_t *self)
+{
+    assert (self);
+    return self->token_endpoint;
+}
+
+void
+gw_server_set_cache (gw_server_t *self, gw_cache_t **cache_p)
+{
+    assert (self && cache_p);
+    gw_cache_destroy (&self->cache);
+    self->cache = *cache_p;
+    *cache_p = NULL;
+}
+
+size_t
+gw_server_usage_pending (gw_server_t *self)
+{
+    assert (self);
+    return zhashx_size (self->usage);
+}
+
+size_t
+gw_server_requests (gw_server_t *self)
+{
+    assert (self);
+    return zhashx_size (self->reqs);
+}
+
+int
+gw_server_run (const gw_server_config_t *config)
+{
+    gw_server_t *self = gw_server_new (config);
+    if (!self)
+        return -1;
+    while (gw_server_poll (self, 100))
+        ;
+    gw_server_destroy (&self);
+    return 0;
 }

@@ -74,6 +74,7 @@ mt_test_check (bool ok)
 
 //  Run a test function as one case named after it.
 #define MT_RUN(fn) do { mt_test_case ("%s", #fn); fn (); } while (0)
+#define MT_RUN_ARG(fn, arg) do { mt_test_case ("%s", #fn); fn (arg); } while (0)
 
 #define CHECK(cond) do { \
     bool ok_ = (cond); \
