@@ -6,6 +6,7 @@
 #define GW_REQ_H_INCLUDED
 
 #include "gw_server.h"
+#include "gw_bill.h"
 #include "gw_openai.h"
 #include "gw_sse.h"
 #include "gw_store.h"
@@ -99,18 +100,6 @@ struct _gw_req_t {
     bool streaming;
 };
 
-typedef struct {
-    char event_id [48];
-    char tenant_id [37];
-    char key_id [37];
-    char model [128];
-    char pool [64];
-    char status [16];
-    uint32_t prompt_tokens, completion_tokens, ttft_ms, latency_ms, http_status;
-    uint64_t created_ms;
-    uint64_t sent_mono;
-} gw_usage_t;
-
 struct _gw_server_t {
     const gw_server_config_t *config;   //  borrowed; outlives the server
     char *token_endpoint;           //  token ROUTER as workers reach it, owned
@@ -126,7 +115,7 @@ struct _gw_server_t {
     Mt__Envelope *catalog;          //  last Catalog from the scheduler, owned
     uint64_t catalog_mono;
     zhashx_t *reqs;                 //  id -> gw_req_t (not owned)
-    zhashx_t *usage;                //  event id -> gw_usage_t (owned)
+    gw_usageq_t *usage;             //  usage events not yet acknowledged
     gw_list_t waiting;               //  waiting for a service's answer
     gw_list_t running;               //  job accepted, not yet done
     gw_req_t *shead;                //  streams list

@@ -25,8 +25,9 @@
 //  Usage events: sent to metering, kept until acknowledged, resent
 
 static void
-s_usage_send (gw_server_t *self, gw_usage_t *u)
+s_usage_send (void *arg, gw_usage_t *u)
 {
+    gw_server_t *self = (gw_server_t *) arg;
     Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
     ev.event_id = u->event_id;
     ev.tenant_id = u->tenant_id;
@@ -44,56 +45,63 @@ s_usage_send (gw_server_t *self, gw_usage_t *u)
     env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
     env.usage_event = &ev;
     mt_codec_send (self->metering, NULL, &env);
-    u->sent_mono = mt_mono_ms ();
 }
 
+//  Send the request's usage event and keep it until metering acknowledges it.
 static void
-s_usage_emit (gw_server_t *self, gw_req_t *req, const Mt__JobDone *done, const char *status,
-              unsigned int http_status)
+s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill)
 {
-    if (zhashx_size (self->usage) >= GW_USAGE_PENDING_MAX) {
+    if (gw_usageq_size (self->usage) >= GW_USAGE_PENDING_MAX) {
         mt_log ("usage-dropped req=%s tenant=%s reason=\"pending events at limit\"",
                 req->id, req->tenant_id);
         return;
     }
-    gw_usage_t *u = calloc (1, sizeof *u);
-    if (!u)
-        return;
-    snprintf (u->event_id, sizeof u->event_id, "%s", req->id);
-    snprintf (u->tenant_id, sizeof u->tenant_id, "%s", req->tenant_id);
-    snprintf (u->key_id, sizeof u->key_id, "%s", req->key_id);
-    snprintf (u->model, sizeof u->model, "%s", req->parsed.model);
-    snprintf (u->pool, sizeof u->pool, "%s", req->pool);
-    snprintf (u->status, sizeof u->status, "%s", status);
-    u->prompt_tokens = done->prompt_tokens;
-    u->completion_tokens = done->completion_tokens;
+    gw_usage_t u;
+    memset (&u, 0, sizeof u);
+    snprintf (u.event_id, sizeof u.event_id, "%s", req->id);
+    snprintf (u.tenant_id, sizeof u.tenant_id, "%s", req->tenant_id);
+    snprintf (u.key_id, sizeof u.key_id, "%s", req->key_id);
+    snprintf (u.model, sizeof u.model, "%s", req->parsed.model);
+    snprintf (u.pool, sizeof u.pool, "%s", req->pool);
+    snprintf (u.status, sizeof u.status, "%s", bill->status);
+    u.prompt_tokens = bill->prompt_tokens;
+    u.completion_tokens = bill->completion_tokens;
     uint64_t now = mt_mono_ms ();
-    u->ttft_ms = req->first_token_mono? (uint32_t) (req->first_token_mono - req->start_mono): 0;
-    u->latency_ms = (uint32_t) (now - req->start_mono);
-    u->http_status = http_status;
-    u->created_ms = req->arrival_ms;
-    zhashx_insert (self->usage, u->event_id, u);
-    s_usage_send (self, u);
-    mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
-    mt_metric_observe (self->m_latency, (double) u->latency_ms);
+    u.ttft_ms = req->first_token_mono? (uint32_t) (req->first_token_mono - req->start_mono): 0;
+    u.latency_ms = (uint32_t) (now - req->start_mono);
+    u.http_status = bill->http_status;
+    u.created_ms = req->arrival_ms;
+    if (!gw_usageq_add (self->usage, &u, now))
+        //  Sent once all the same; not resent (metering stores an id once)
+        mt_log ("usage-untracked req=%s tenant=%s reason=\"duplicate id or out of memory\"",
+                req->id, req->tenant_id);
+    s_usage_send (self, &u);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
+    mt_metric_observe (self->m_latency, (double) u.latency_ms);
     if (req->first_token_mono)
-        mt_metric_observe (self->m_ttft, (double) u->ttft_ms);
+        mt_metric_observe (self->m_ttft, (double) u.ttft_ms);
 }
 
 static void
 s_usage_resend (gw_server_t *self)
 {
-    uint64_t now = mt_mono_ms ();
-    size_t resent = 0;
-    for (gw_usage_t *u = zhashx_first (self->usage); u && resent < 5000; u = zhashx_next (self->usage))
-        if (now - u->sent_mono >= GW_USAGE_RESEND_MS) {
-            s_usage_send (self, u);
-            resent++;
-        }
+    size_t resent = gw_usageq_resend (self->usage, mt_mono_ms (), 5000, s_usage_send, self);
     if (resent) {
         mt_metric_add (self->m_usage_resent, (int64_t) resent);
         mt_debug ("usage-resent count=%zu", resent);
     }
+}
+
+//  The request's side of the bill.
+static gw_bill_req_t
+s_bill_req (gw_req_t *req)
+{
+    gw_bill_req_t b = {
+        .stream = req->parsed.stream, .client_gone = !req->conn, .timed_out = req->timed_out,
+        .daily_limited = req->daily != 0, .prompt_estimate = req->parsed.prompt_tokens,
+        .max_tokens = req->parsed.max_tokens, .granted = req->granted, .relayed = req->relayed,
+    };
+    return b;
 }
 
 //  --------------------------------------------------------------------------
@@ -355,41 +363,24 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
         return;
     }
     gw_list_remove (req);
-    //  A worker that died cannot report: bill what reached the client
-    if (done->completion_tokens < req->relayed) {
-        done->completion_tokens = req->relayed;
-        if (done->prompt_tokens == 0)
-            done->prompt_tokens = req->parsed.prompt_tokens;
-    }
-    //  A request the daily quota cut short (granted less than it asked) is
-    //  stopped at the quota and not billed past it: the grant used the
-    //  gateway's prompt count, and an engine's chat template may count the
-    //  prompt higher. The client sees the same numbers it is billed.
-    uint64_t admitted = (uint64_t) req->parsed.prompt_tokens + req->granted;
-    bool at_quota = req->daily && req->granted < req->parsed.max_tokens;
-    if (at_quota && (uint64_t) done->prompt_tokens + done->completion_tokens > admitted) {
+    gw_bill_req_t breq = s_bill_req (req);
+    gw_bill_job_t bjob = { .error = done->error, .prompt_tokens = done->prompt_tokens,
+                           .completion_tokens = done->completion_tokens };
+    gw_bill_t bill;
+    gw_bill_done (&breq, &bjob, &bill);
+    if (bill.clamped)
         mt_log ("usage-clamped req=%s tenant=%s engine_prompt=%u estimate=%u completion=%u "
                 "granted=%u", req->id, req->tenant_id, done->prompt_tokens,
                 req->parsed.prompt_tokens, done->completion_tokens, req->granted);
-        if (done->completion_tokens > req->granted)
-            done->completion_tokens = req->granted;
-        done->prompt_tokens = (uint32_t) (admitted - done->completion_tokens);
-    }
-    uint64_t used = (uint64_t) done->prompt_tokens + done->completion_tokens;
-    bool cancelled = done->error == MT__ERROR_CODE__ERR_CANCELLED || !req->conn;
-    const char *status = done->error == MT__ERROR_CODE__ERR_NONE? "ok": cancelled? "cancelled": "error";
+    //  The client sees the numbers it is billed
+    done->prompt_tokens = bill.prompt_tokens;
+    done->completion_tokens = bill.completion_tokens;
     const mt_error_t *err = done->error == MT__ERROR_CODE__ERR_NONE? NULL:
                             mt_error_from_proto (done->error);
-    unsigned int http_status = err && !req->parsed.stream? err->status: 200;
-    if (req->timed_out)
-        http_status = req->parsed.stream? 200: 503;    //  what the client got
-    else
-    if (cancelled)
-        http_status = 499;
     mt_log ("done req=%s tenant=%s status=%s prompt=%u completion=%u", req->id, req->tenant_id,
-            status, done->prompt_tokens, done->completion_tokens);
-    s_send_settle (self, req, used, false);
-    s_usage_emit (self, req, done, status, http_status);
+            bill.status, done->prompt_tokens, done->completion_tokens);
+    s_send_settle (self, req, bill.used, false);
+    s_usage_emit (self, req, &bill);
     req->backend_busy = false;
     if (!req->conn || req->timed_out) {
         gw_req_maybe_free (req);
@@ -434,10 +425,9 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done)
 static void
 s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
 {
-    for (size_t i = 0; i < ack->n_event_ids; i++) {
-        zhashx_delete (self->usage, ack->event_ids [i]);     //  frees the event
-    }
-    mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
+    for (size_t i = 0; i < ack->n_event_ids; i++)
+        gw_usageq_ack (self->usage, ack->event_ids [i]);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
 }
 
 //  Handle one envelope from any backend socket; frees it.
@@ -551,15 +541,12 @@ static void
 s_give_up (gw_server_t *self, gw_req_t *req)
 {
     mt_log ("job-lost req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
-    if (req->relayed) {
-        Mt__JobDone done = MT__JOB_DONE__INIT;
-        done.prompt_tokens = req->parsed.prompt_tokens;
-        done.completion_tokens = req->relayed;
-        s_send_settle (self, req, (uint64_t) done.prompt_tokens + done.completion_tokens, false);
-        s_usage_emit (self, req, &done, "error", 503);
-    }
-    else
-        s_send_settle (self, req, 0, true);
+    gw_bill_req_t breq = s_bill_req (req);
+    gw_bill_t bill;
+    gw_bill_lost (&breq, &bill);
+    s_send_settle (self, req, bill.used, bill.refused);
+    if (bill.emit)
+        s_usage_emit (self, req, &bill);
     req->backend_busy = false;
     gw_req_maybe_free (req);
 }
@@ -724,13 +711,6 @@ s_metrics_init (gw_server_t *self)
     self->m_ttft = mt_metric_histogram ("gw_time_to_first_token_ms", "arrival to first token, ms");
 }
 
-static void
-s_usage_free (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
 //  Stop accepting, drain, close what is left; both from the loop and from
 //  destroy (a server destroyed without a drain).
 static void
@@ -760,10 +740,9 @@ gw_server_new (const gw_server_config_t *config)
     self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
     s_metrics_init (self);
     self->reqs = zhashx_new ();
-    self->usage = zhashx_new ();
+    self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
     if (!self->reqs || !self->usage)
         goto failed;
-    zhashx_set_destructor (self->usage, s_usage_free);
 
     if (config->pg_dsn) {
         self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
@@ -847,13 +826,13 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             self->closed_open = true;
         }
         bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
-                  && zhashx_size (self->usage) == 0;
+                  && gw_usageq_size (self->usage) == 0;
         if (quiet || now >= self->drain_deadline + 3000) {
             if (!self->closed_open)
                 s_close_open (self);
             self->closed_open = true;
             self->finished = true;
-            mt_log ("stopping active=%zu usage-pending=%zu", self->active, zhashx_size (self->usage));
+            mt_log ("stopping active=%zu usage-pending=%zu", self->active, gw_usageq_size (self->usage));
             return false;
         }
     }
@@ -928,7 +907,7 @@ gw_server_destroy (gw_server_t **self_p)
         zlistx_destroy (&left);
     }
     zhashx_destroy (&self->reqs);
-    zhashx_destroy (&self->usage);
+    gw_usageq_destroy (&self->usage);
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
@@ -968,7 +947,7 @@ size_t
 gw_server_usage_pending (gw_server_t *self)
 {
     assert (self);
-    return zhashx_size (self->usage);
+    return gw_usageq_size (self->usage);
 }
 
 size_t
