@@ -129,8 +129,7 @@ s_cache_load (PGconn *conn)
 
 failed: {
         char line [256];
-        snprintf (line, sizeof line, "%s", PQerrorMessage (conn));
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, NULL, line, sizeof line);
         mt_log ("cache-load-failed reason=\"%s\"", line);
         if (PQstatus (conn) == CONNECTION_OK)
             PQclear (PQexec (conn, "ROLLBACK"));
@@ -186,8 +185,7 @@ s_lost (s_actor_t *self, const char *where)
     if (!self->conn)
         return;
     char line [256];
-    snprintf (line, sizeof line, "%s", PQerrorMessage (self->conn));
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_error_line (self->conn, NULL, line, sizeof line);
     mt_log ("store-db-lost where=%s reason=\"%s\"", where, line);
     PQfinish (self->conn);
     self->conn = NULL;
@@ -243,8 +241,7 @@ static void
 s_notice (void *arg, const char *message)
 {
     char line [256];
-    snprintf (line, sizeof line, "%s", message);
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_line (message, line, sizeof line);
     mt_log ("pg-notice reason=\"%s\"", line);
 }
 

@@ -58,21 +58,10 @@ s_text_ok (const char *s, size_t min, size_t max)
     return len >= min;
 }
 
-//  Printable ASCII without space, quotes or backslash.
-static bool
-s_token_ok (const char *s, size_t max)
-{
-    size_t len = 0;
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++, len++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || len >= max)
-            return false;
-    return len > 0;
-}
-
 const char *
 mtr_event_check (const Mt__UsageEvent *ev, uint64_t now_ms)
 {
-    if (!s_token_ok (ev->event_id, MTR_ID_MAX))
+    if (!mt_id_ok (ev->event_id, MTR_ID_MAX))
         return "bad event_id";
     if (!mt_is_uuid (ev->tenant_id))
         return "tenant_id not a UUID";
@@ -82,7 +71,7 @@ mtr_event_check (const Mt__UsageEvent *ev, uint64_t now_ms)
         return "bad model";
     if (!s_text_ok (ev->pool, 0, MTR_TEXT_MAX))
         return "bad pool";
-    if (!s_token_ok (ev->status, MTR_STATUS_MAX))
+    if (!mt_id_ok (ev->status, MTR_STATUS_MAX))
         return "bad status";
     if (ev->prompt_tokens > MTR_TOKENS_MAX || ev->completion_tokens > MTR_TOKENS_MAX)
         return "absurd token count";

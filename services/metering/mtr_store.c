@@ -77,9 +77,7 @@ static void
 s_log_error (const char *what, PGresult *res, PGconn *conn)
 {
     char line [256];
-    const char *msg = res? PQresultErrorMessage (res): PQerrorMessage (conn);
-    snprintf (line, sizeof line, "%s", msg && *msg? msg: PQerrorMessage (conn));
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_error_line (conn, res, line, sizeof line);
     const char *state = res? PQresultErrorField (res, PG_DIAG_SQLSTATE): NULL;
     mt_log ("db-error op=%s sqlstate=%s reason=\"%s\"", what, state? state: "-", line);
 }
@@ -118,8 +116,7 @@ s_ensure (s_args_t *self)
     PGconn *conn = PQconnectdbParams (keys, values, 1);
     if (!conn || PQstatus (conn) != CONNECTION_OK || s_session (conn)) {
         char line [256];
-        snprintf (line, sizeof line, "%s", conn? PQerrorMessage (conn): "out of memory");
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, NULL, line, sizeof line);
         mt_log ("db-reconnect-failed retry_in_ms=%d reason=\"%s\"", self->backoff, line);
         self->conn = conn;
         s_disconnect (self);
