@@ -2,6 +2,7 @@
 //  and the SSE content reader that suspends a stream until tokens arrive.
 #include "gw_req.h"
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -409,19 +410,8 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
             req->body_len = req->body_cap = 0;
             return MHD_YES;
         }
-        if (req->body_len + n + 1 > req->body_cap) {
-            size_t cap = req->body_cap? req->body_cap: 1024;
-            while (cap < req->body_len + n + 1)
-                cap *= 2;
-            char *b = realloc (req->body, cap);
-            if (!b)
-                return MHD_NO;
-            req->body = b;
-            req->body_cap = cap;
-        }
-        memcpy (req->body + req->body_len, upload_data, n);
-        req->body_len += n;
-        req->body [req->body_len] = 0;
+        if (mt_buf_append (&req->body, &req->body_len, &req->body_cap, upload_data, n))
+            return MHD_NO;
         return MHD_YES;
     }
     //  The whole body is in: act, or answer what is ready

@@ -2,6 +2,7 @@
 //  resume, free) and its response (status, body, headers).
 #include "gw_req.h"
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -200,19 +201,7 @@ gw_req_queue_body (gw_req_t *req, const char *ctype)
 void
 gw_req_text_append (gw_req_t *req, const char *text, size_t len)
 {
-    if (req->text_len + len + 1 > req->text_cap) {
-        size_t cap = req->text_cap? req->text_cap * 2: 256;
-        while (cap < req->text_len + len + 1)
-            cap *= 2;
-        char *t = realloc (req->text, cap);
-        if (!t)
-            return;
-        req->text = t;
-        req->text_cap = cap;
-    }
-    memcpy (req->text + req->text_len, text, len);
-    req->text_len += len;
-    req->text [req->text_len] = 0;
+    mt_buf_append (&req->text, &req->text_len, &req->text_cap, text, len);
 }
 
 //  End the client's side of a job that will not finish in time: an error

@@ -2,6 +2,7 @@
 //  libcurl multi interface, SSE parsing and usage capture. Driven by the
 //  worker's zmq_poll loop through curl's socket and timer callbacks.
 #include "wa_openai.h"
+#include "mt_buf.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -178,25 +179,6 @@ s_timer_cb (CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-static int
-s_append (char **buf, size_t *len, size_t *cap, const char *data, size_t size)
-{
-    if (*len + size + 1 > *cap) {
-        size_t want = (*cap? *cap: 256);
-        while (want < *len + size + 1)
-            want *= 2;
-        char *grown = (char *) realloc (*buf, want);
-        if (!grown)
-            return -1;
-        *buf = grown;
-        *cap = want;
-    }
-    memcpy (*buf + *len, data, size);
-    *len += size;
-    (*buf) [*len] = 0;
-    return 0;
-}
-
 //  One complete SSE line from the engine.
 static void
 s_on_line (wa_openai_req_t *req, char *line, size_t len)
@@ -221,7 +203,7 @@ s_on_line (wa_openai_req_t *req, char *line, size_t len)
         return;
     }
     if (ev.content) {
-        if (s_append (&req->text, &req->text_len, &req->text_cap, ev.content,
+        if (mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content,
                       strlen (ev.content)) == 0)
             zlistx_add_end (req->pieces, ev.content);
         else
@@ -270,7 +252,7 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         while (j < n && ptr [j] != '\n')
             j++;
         if (req->line_len + (j - i) > S_LINE_MAX
-        ||  s_append (&req->line, &req->line_len, &req->line_cap, ptr + i, j - i)) {
+        ||  mt_buf_append (&req->line, &req->line_len, &req->line_cap, ptr + i, j - i)) {
             req->failed = true;
             snprintf (req->message, sizeof req->message, "engine sent an oversized line");
             return 0;           //  aborts the transfer

@@ -3,6 +3,7 @@
 #include "mt_codec.h"
 #include "mt_config.h"
 #include "mt_errors.h"
+#include "mt_buf.h"
 #include "mt_log.h"
 #include "mt_pg.h"
 #include "mt_util.h"
@@ -205,6 +206,31 @@ test_pg_line (void)
     PQclear (res);
 }
 
+//  The growable buffer: appends keep a NUL after the bytes; growth doubles.
+static void
+test_buf (void)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, "", 0), 0);
+    CHECK (buf && cap == 256 && len == 0 && buf [0] == 0);
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, "hello", 5), 0);
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, ", world", 7), 0);
+    CHECK_STR (buf, "hello, world");
+    CHECK_INT (len, 12);
+    char big [1000];
+    memset (big, 'x', sizeof big);
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, big, sizeof big), 0);
+    CHECK_INT (len, 1012);
+    CHECK_INT (cap, 1024);
+    CHECK (buf [1012] == 0 && buf [1011] == 'x');
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, big, (size_t) -1), -1);    //  cannot fit
+    CHECK_INT (len, 1012);
+    CHECK_INT (mt_buf_reserve (&buf, &cap, 100), 0);                      //  no shrink
+    CHECK_INT (cap, 1024);
+    free (buf);
+}
+
 int
 main (void)
 {
@@ -217,5 +243,6 @@ main (void)
     test_id_ok ();
     MT_RUN (test_job_copy);
     MT_RUN (test_pg_line);
+    MT_RUN (test_buf);
     return mt_test_done ("test_common");
 }
