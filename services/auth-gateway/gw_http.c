@@ -192,7 +192,12 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     //  Ids: chatcmpl-… / cmpl-…, also the ledger's event id
     char hex [25];
-    mt_random_hex (hex, 12);
+    if (mt_random_hex (hex, 12)) {
+        mt_log ("request-id-failed req=%s tenant=%s reason=\"no randomness\"", req->id, req->tenant_id);
+        gw_req_set_error (req, mt_error_lookup ("internal_error"), "Could not make a request id.",
+                          NULL, NULL);
+        return;
+    }
     char id [48];
     snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl": "cmpl", hex);
     gw_req_index (req, id);
@@ -384,8 +389,12 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
         req->phase = GW_P_UPLOAD;
         req->arrival_ms = mt_now_ms ();
         req->start_mono = mt_mono_ms ();
+        //  A label until the request has its id (chatcmpl-…): unique in
+        //  this process is enough, so a counter stands in without randomness
+        static uint64_t s_counter;
         char hex [25];
-        mt_random_hex (hex, 12);
+        if (mt_random_hex (hex, 12))
+            snprintf (hex, sizeof hex, "local%019llu", (unsigned long long) ++s_counter);
         snprintf (req->id, sizeof req->id, "req-%s", hex);
         *con_cls = req;
         self->active++;

@@ -54,7 +54,8 @@ struct _gw_req_t {
     struct MHD_Connection *conn;    //  NULL once the connection completed
     bool suspended;                 //  connection suspended by us
     bool backend_busy;              //  a service still owes us an answer
-    bool cancel_sent;
+    bool cancel_wanted;             //  the job is to be cancelled
+    bool cancel_sent;               //  ... and the Cancel went out
     bool accepted;                  //  the scheduler took the job
     bool timed_out;                 //  gave up on the job; the client was told
     bool indexed;                   //  in server->reqs
@@ -122,6 +123,7 @@ struct _gw_server_t {
     uint64_t admin_seq;
     size_t active;                  //  requests with a live connection
     bool draining;
+    size_t cancels_unsent;          //  Cancels that failed to go out (about)
     bool stop_asked;                //  gw_server_stop was called
     bool closed_open;               //  drain time over, open requests closed
     bool finished;                  //  drained: gw_server_step returns false

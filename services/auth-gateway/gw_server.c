@@ -127,16 +127,41 @@ gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
 {
     if (req->cancel_sent)
         return;
-    req->cancel_sent = true;
+    bool again = req->cancel_wanted;
+    req->cancel_wanted = true;
     Mt__Cancel cancel = MT__CANCEL__INIT;
     cancel.req_id = req->id;
     cancel.tenant_id = req->tenant_id;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_CANCEL;
     env.cancel = &cancel;
-    mt_codec_send (self->scheduler, NULL, &env);
+    if (mt_codec_send (self->scheduler, NULL, &env)) {
+        //  Tried again every second while the request lives (s_cancels_retry)
+        self->cancels_unsent++;
+        if (!again)
+            mt_log ("cancel-failed req=%s tenant=%s reason=\"scheduler not connected\" "
+                    "action=retry", req->id, req->tenant_id);
+        return;
+    }
+    req->cancel_sent = true;
     mt_metric_add (self->m_cancels, 1);
-    mt_log ("cancel req=%s tenant=%s", req->id, req->tenant_id);
+    mt_log ("cancel req=%s tenant=%s%s", req->id, req->tenant_id, again? " retried=1": "");
+}
+
+//  Cancels that could not be sent: once a second, again.
+static void
+s_cancels_retry (gw_server_t *self)
+{
+    if (self->cancels_unsent == 0)
+        return;
+    size_t unsent = 0;
+    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs))
+        if (req->cancel_wanted && !req->cancel_sent && req->backend_busy) {
+            gw_server_send_cancel (self, req);
+            if (!req->cancel_sent)
+                unsent++;
+        }
+    self->cancels_unsent = unsent;
 }
 
 static void s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err,
@@ -597,7 +622,7 @@ static void
 s_watch_clients (gw_server_t *self)
 {
     for (gw_req_t *req = self->running.head; req; req = req->wnext) {
-        if (!req->conn || !req->suspended || req->cancel_sent)
+        if (!req->conn || !req->suspended || req->cancel_wanted)
             continue;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -665,8 +690,11 @@ s_close_open (gw_server_t *self)
 //  --------------------------------------------------------------------------
 //  Set-up, loop, tear-down
 
+//  immediate: queue messages only on a completed connection, so a send to
+//  a service that is down fails at once (ZMQ_IMMEDIATE counts only when set
+//  before the connect).
 static zsock_t *
-s_dealer (const char *endpoint)
+s_dealer (const char *endpoint, bool immediate)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
@@ -674,6 +702,8 @@ s_dealer (const char *endpoint)
     zsock_set_sndhwm (sock, 200000);
     zsock_set_rcvhwm (sock, 200000);
     zsock_set_linger (sock, 0);
+    if (immediate)
+        zsock_set_immediate (sock, 1);
     if (zsock_connect (sock, "%s", endpoint)) {
         mt_log ("connect-failed endpoint=%s", endpoint);
         zsock_destroy (&sock);
@@ -751,16 +781,12 @@ gw_server_new (const gw_server_config_t *config)
             goto failed;
         }
     }
-    self->scheduler = s_dealer (config->scheduler);
-    self->quota = s_dealer (config->quota);
     //  Fail fast when the scheduler or quota-enforcer is down, instead of
     //  queueing requests that will have timed out by the time it is back.
     //  Usage events do queue: metering takes them whenever it comes back.
-    if (self->scheduler)
-        zsock_set_immediate (self->scheduler, 1);
-    if (self->quota)
-        zsock_set_immediate (self->quota, 1);
-    self->metering = s_dealer (config->metering);
+    self->scheduler = s_dealer (config->scheduler, true);
+    self->quota = s_dealer (config->quota, true);
+    self->metering = s_dealer (config->metering, false);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto failed;
@@ -871,6 +897,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_usage_resend (self);
         s_keepalive (self);
         s_watch_clients (self);
+        s_cancels_retry (self);
     }
     return true;
 }

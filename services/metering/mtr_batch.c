@@ -319,3 +319,31 @@ mtr_batch_finish (mtr_batch_t *self)
         }
     }
 }
+
+int
+mtr_batch_acks (mtr_batch_t *self, mtr_batch_ack_fn *fn, void *arg)
+{
+    assert (self && fn);
+    size_t size = self->size;
+    char **ids = (char **) calloc (size? size: 1, sizeof *ids);
+    bool *done = (bool *) calloc (size? size: 1, sizeof *done);
+    int rc = ids && done? 0: -1;
+    for (size_t i = 0; rc == 0 && i < size; i++) {
+        if (done [i])
+            continue;
+        mtr_event_t *e = &self->events [i];
+        size_t count = 0;
+        for (size_t j = i; j < size; j++) {
+            mtr_event_t *o = &self->events [j];
+            if (!done [j] && o->sender_size == e->sender_size
+            &&  memcmp (o->sender, e->sender, e->sender_size) == 0) {
+                done [j] = true;
+                ids [count++] = o->event_id;
+            }
+        }
+        fn (arg, e->sender, e->sender_size, ids, count);
+    }
+    free (ids);
+    free (done);
+    return rc;
+}

@@ -260,7 +260,16 @@ s_actor (zsock_t *pipe, void *arg)
             mtr_batch_t *batch = (mtr_batch_t *) ptr;
             self->used_at = mt_mono_ms ();
             mtr_batch_set_rc (batch, s_handle_batch (self, batch));
-            zsock_send (pipe, "sp", "DONE", batch);
+            //  The main thread waits for this DONE before the next batch:
+            //  never lose it (the pipe fails only while the context ends)
+            int tries = 0;
+            while (zsock_send (pipe, "sp", "DONE", batch) == -1) {
+                if (tries++ % 100 == 0)
+                    mt_log ("actor-done-failed tries=%d reason=\"%s\"", tries, zmq_strerror (errno));
+                if (errno == ETERM || zsys_interrupted)
+                    break;
+                zclock_sleep (10);
+            }
         }
         free (cmd);
     }

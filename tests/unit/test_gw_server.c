@@ -9,7 +9,8 @@
 //  Checks the message contract around one request: Admit -> AdmitReply,
 //  Submit -> SubmitReply, TokenChunk/JobDone, Settle, UsageEvent -> UsageAck;
 //  refusals by each service, a silent service, a request timeout, usage
-//  resent until acknowledged, and what is billed for each ending.
+//  resent until acknowledged, a Cancel resent once the scheduler is back,
+//  and what is billed for each ending.
 #include "mt_test.h"
 #include "mt_codec.h"
 #include "mt_errors.h"
@@ -588,6 +589,42 @@ s_test_usage_resend (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
+//  A Cancel that cannot go out (the scheduler is gone) is sent again once
+//  the scheduler is back, and the job's late JobDone still bills it.
+static void
+s_test_cancel_resent (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    char *endpoint = zsock_last_endpoint (rig->sched);
+    zsock_destroy (&rig->sched);            //  the scheduler goes away
+    zframe_destroy (&rig->sched_peer);
+    rig->sched = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (rig->sched, 0);
+    //  Not bound yet: pump the gateway alone until the request times out
+    uint64_t end = mt_mono_ms () + 5000;
+    while (!atomic_load (&h->done) && mt_mono_ms () < end) {
+        gw_server_poll (rig->gw, 5);
+        s_drain_peer (rig, rig->quota, &rig->quota_peer);
+        s_drain_peer (rig, rig->meter, &rig->meter_peer);
+    }
+    s_finish (rig, h);
+    CHECK_INT (h->status, 503);
+    int cancels = rig->cancels;
+    CHECK (zsock_bind (rig->sched, "%s", endpoint) > 0);      //  back, same endpoint
+    end = mt_mono_ms () + 5000;
+    while (rig->cancels == cancels && mt_mono_ms () < end)
+        s_pump (rig, 20, NULL);
+    CHECK_INT (rig->cancels, cancels + 1);
+    s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
+    s_check_usage (rig, id, "cancelled", 503, 4, 0);
+    zstr_free (&endpoint);
+    s_http_destroy (&h);
+}
+
 //  Garbage from every peer is dropped and the gateway carries on.
 static void
 s_test_garbage (s_rig_t *rig)
@@ -638,7 +675,7 @@ main (void)
         .token_bind = "tcp://127.0.0.1:*", .token_endpoint = "",
         .scheduler = sched_ep, .quota = quota_ep, .metering = meter_ep,
         .admin_token = "", .pg_dsn = NULL, .max_body = 65536,
-        .service_timeout_ms = 400, .request_timeout_ms = 1000, .drain_ms = 200,
+        .service_timeout_ms = 2500, .request_timeout_ms = 1000, .drain_ms = 200,
         .default_max_tokens = 16, .max_connections = 64,
     };
     mt_test_case ("gateway starts without a database");
@@ -673,6 +710,7 @@ main (void)
     MT_RUN_ARG (s_test_worker_lost, rig);
     MT_RUN_ARG (s_test_request_timeout, rig);
     MT_RUN_ARG (s_test_usage_resend, rig);
+    MT_RUN_ARG (s_test_cancel_resent, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 
     mt_test_case ("stop drains and ends");
