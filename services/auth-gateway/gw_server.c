@@ -136,10 +136,11 @@ gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
     env.body_case = MT__ENVELOPE__BODY_CANCEL;
     env.cancel = &cancel;
     if (mt_codec_send (self->scheduler, NULL, &env)) {
-        //  Tried again every second while the request lives (s_cancels_retry)
+        //  A full queue to the scheduler: tried again every second while the
+        //  request waits for its JobDone (s_cancels_retry)
         self->cancels_unsent++;
         if (!again)
-            mt_log ("cancel-failed req=%s tenant=%s reason=\"scheduler not connected\" "
+            mt_log ("cancel-failed req=%s tenant=%s reason=\"queue to the scheduler full\" "
                     "action=retry", req->id, req->tenant_id);
         return;
     }
@@ -690,11 +691,8 @@ s_close_open (gw_server_t *self)
 //  --------------------------------------------------------------------------
 //  Set-up, loop, tear-down
 
-//  immediate: queue messages only on a completed connection, so a send to
-//  a service that is down fails at once (ZMQ_IMMEDIATE counts only when set
-//  before the connect).
 static zsock_t *
-s_dealer (const char *endpoint, bool immediate)
+s_dealer (const char *endpoint)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
@@ -702,8 +700,6 @@ s_dealer (const char *endpoint, bool immediate)
     zsock_set_sndhwm (sock, 200000);
     zsock_set_rcvhwm (sock, 200000);
     zsock_set_linger (sock, 0);
-    if (immediate)
-        zsock_set_immediate (sock, 1);
     if (zsock_connect (sock, "%s", endpoint)) {
         mt_log ("connect-failed endpoint=%s", endpoint);
         zsock_destroy (&sock);
@@ -781,12 +777,14 @@ gw_server_new (const gw_server_config_t *config)
             goto failed;
         }
     }
-    //  Fail fast when the scheduler or quota-enforcer is down, instead of
-    //  queueing requests that will have timed out by the time it is back.
-    //  Usage events do queue: metering takes them whenever it comes back.
-    self->scheduler = s_dealer (config->scheduler, true);
-    self->quota = s_dealer (config->quota, true);
-    self->metering = s_dealer (config->metering, false);
+    //  Messages to a service that is down queue until it is back (a
+    //  restarted quota-enforcer answers the Admits that waited); the service
+    //  timeout bounds how long a request waits. ZMQ_IMMEDIATE, which would
+    //  fail them at once instead, used to be set after the connect, where it
+    //  has no effect; it is left off, as the gateway has behaved so far.
+    self->scheduler = s_dealer (config->scheduler);
+    self->quota = s_dealer (config->quota);
+    self->metering = s_dealer (config->metering);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto failed;

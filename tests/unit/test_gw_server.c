@@ -9,7 +9,7 @@
 //  Checks the message contract around one request: Admit -> AdmitReply,
 //  Submit -> SubmitReply, TokenChunk/JobDone, Settle, UsageEvent -> UsageAck;
 //  refusals by each service, a silent service, a request timeout, usage
-//  resent until acknowledged, a Cancel resent once the scheduler is back,
+//  resent until acknowledged, a Cancel that waits for the scheduler's return,
 //  and what is billed for each ending.
 #include "mt_test.h"
 #include "mt_codec.h"
@@ -43,6 +43,7 @@ typedef struct {
     uint64_t grant;             //  granted tokens (Q_GRANT); 0 = all asked
     s_sched_mode_t sched_mode;
     bool ack_usage;             //  metering acknowledges usage events
+    int catalogs;               //  Catalogs sent (answers to heartbeats)
     //  What the peers received (the last of each; counts)
     char admit_id [64];
     uint64_t admit_max_tokens;
@@ -198,6 +199,7 @@ s_on_sched (s_rig_t *rig, Mt__Envelope *env)
         out.body_case = MT__ENVELOPE__BODY_CATALOG;
         out.catalog = &cat;
         s_reply (rig->sched, rig->sched_peer, &out);
+        rig->catalogs++;
     }
     else
     if (env->body_case == MT__ENVELOPE__BODY_SUBMIT) {
@@ -352,12 +354,33 @@ s_error_code (const char *body, char *out, size_t size)
     return out;
 }
 
-//  The last usage event, checked against what this ending should bill.
+//  Pump until *counter reaches want (bounded); true if it did.
+static bool
+s_until_count (s_rig_t *rig, int *counter, int want)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (*counter < want && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+    return *counter >= want;
+}
+
+//  Pump until metering got the usage event of req_id (bounded).
+static void
+s_until_usage (s_rig_t *rig, const char *req_id)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (!(rig->usage && !strcmp (rig->usage->usage_event->event_id, req_id))
+           && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+}
+
+//  The usage event of req_id, checked against what this ending should bill.
 static void
 s_check_usage (s_rig_t *rig, const char *req_id, const char *status, uint32_t http_status,
                uint32_t prompt, uint32_t completion)
 {
-    s_pump (rig, 300, NULL);
+    s_until_usage (rig, req_id);
+    s_pump (rig, 20, NULL);
     CHECK (rig->usage != NULL);
     if (!rig->usage)
         return;
@@ -396,6 +419,7 @@ s_test_ok (s_rig_t *rig)
     s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
     CHECK (s_until_submit (rig, before));
     CHECK_STR (rig->submit_id, rig->admit_id);
+    CHECK (rig->catalogs > 0);
     CHECK_INT (rig->admit_max_tokens, 5);
     s_chunk (rig, rig->submit_id, 0, "Hi");
     s_chunk (rig, rig->submit_id, 1, " there");
@@ -458,7 +482,8 @@ s_test_sched_refused (s_rig_t *rig)
     int settles = rig->settles, events = rig->usage_events;
     s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
     s_finish (rig, h);
-    s_pump (rig, 100, NULL);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
+    s_pump (rig, 50, NULL);
     char code [64];
     CHECK_INT (h->status, 429);
     CHECK_STR (s_error_code (h->resp, code, sizeof code), "concurrency_limit_exceeded");
@@ -479,7 +504,7 @@ s_test_quota_silent (s_rig_t *rig)
     int settles = rig->settles;
     s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
     s_finish (rig, h);
-    s_pump (rig, 50, NULL);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
     char code [64];
     CHECK_INT (h->status, 503);
     CHECK_STR (s_error_code (h->resp, code, sizeof code), "service_unavailable");
@@ -498,7 +523,8 @@ s_test_sched_silent (s_rig_t *rig)
     int settles = rig->settles, cancels = rig->cancels;
     s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
     s_finish (rig, h);
-    s_pump (rig, 50, NULL);
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
     CHECK_INT (h->status, 503);
     CHECK_INT (rig->cancels, cancels + 1);
     CHECK_INT (rig->settles, settles + 1);
@@ -538,7 +564,7 @@ s_test_worker_lost (s_rig_t *rig)
     CHECK_INT (h->status, 200);
     CHECK (h->resp && strstr (h->resp, "\"error\""));
     uint32_t prompt = mt_tokens_count ("hello there", 11);
-    s_pump (rig, 300, NULL);
+    s_until_usage (rig, rig->submit_id);
     CHECK (rig->usage && rig->usage->usage_event->prompt_tokens >= prompt);
     if (rig->usage)
         s_check_usage (rig, rig->submit_id, "error", 200, rig->usage->usage_event->prompt_tokens, 2);
@@ -576,7 +602,7 @@ s_test_usage_resend (s_rig_t *rig)
     CHECK (s_until_submit (rig, before));
     s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 0);
     s_finish (rig, h);
-    s_pump (rig, 100, NULL);
+    s_until_usage (rig, rig->submit_id);
     CHECK_INT (h->status, 200);
     CHECK_INT (gw_server_usage_pending (rig->gw), 1);
     CHECK_INT (rig->usage_of_last, 1);
@@ -589,8 +615,8 @@ s_test_usage_resend (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
-//  A Cancel that cannot go out (the scheduler is gone) is sent again once
-//  the scheduler is back, and the job's late JobDone still bills it.
+//  A Cancel sent while the scheduler is gone reaches it once it is back (it
+//  waits in the queue), and the job's late JobDone still bills it.
 static void
 s_test_cancel_resent (s_rig_t *rig)
 {
@@ -696,8 +722,11 @@ main (void)
     CHECK (cache == NULL);
     rig->worker = zsock_new_dealer (gw_server_token_endpoint (rig->gw));
     zsock_set_linger (rig->worker, 0);
-    s_pump (rig, 300, NULL);                    //  heartbeat -> catalog
-    CHECK (rig->sched_peer != NULL);
+    uint64_t until = mt_mono_ms () + 5000;      //  heartbeat -> catalog
+    while (rig->catalogs == 0 && mt_mono_ms () < until)
+        s_pump (rig, 10, NULL);
+    s_pump (rig, 50, NULL);
+    CHECK (rig->catalogs > 0);
 
     MT_RUN_ARG (s_test_models, rig);
     MT_RUN_ARG (s_test_ok, rig);
