@@ -1,6 +1,7 @@
 //  openai backend: streaming POSTs to an OpenAI-compatible engine with the
-//  libcurl multi interface, SSE parsing and usage capture. Driven by the
-//  worker's zmq_poll loop through curl's socket and timer callbacks.
+//  libcurl multi interface and usage capture. Driven by the worker's
+//  zmq_poll loop through curl's socket and timer callbacks. The pure half
+//  (SSE lines, event JSON, the request body) is in wa_openai_parse.c.
 #include "wa_openai.h"
 #include "mt_buf.h"
 #include "mt_log.h"
@@ -50,97 +51,6 @@ struct _wa_openai_req_t {
 };
 
 //  --------------------------------------------------------------------------
-//  Pure parts: event parsing and body building
-
-void
-wa_openai_event_clear (wa_openai_event_t *event)
-{
-    free (event->content);
-    free (event->error);
-    memset (event, 0, sizeof *event);
-}
-
-int
-wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
-{
-    memset (event, 0, sizeof *event);
-    json_error_t jerr;
-    json_t *root = json_loadb (data, len, 0, &jerr);
-    if (!json_is_object (root)) {
-        json_decref (root);
-        return -1;
-    }
-    json_t *err = json_object_get (root, "error");
-    if (err) {
-        json_t *msg = json_is_object (err)? json_object_get (err, "message"): err;
-        event->error = strdup (json_is_string (msg)? json_string_value (msg): "engine error");
-    }
-    json_t *choices = json_object_get (root, "choices");
-    json_t *choice = json_is_array (choices)? json_array_get (choices, 0): NULL;
-    if (json_is_object (choice)) {
-        json_t *delta = json_object_get (choice, "delta");
-        json_t *text = json_is_object (delta)? json_object_get (delta, "content")
-                                             : json_object_get (choice, "text");
-        if (json_is_string (text) && json_string_length (text) > 0)
-            event->content = strndup (json_string_value (text), json_string_length (text));
-        json_t *finish = json_object_get (choice, "finish_reason");
-        if (json_is_string (finish))
-            snprintf (event->finish_reason, sizeof event->finish_reason, "%s",
-                      json_string_value (finish));
-    }
-    json_t *usage = json_object_get (root, "usage");
-    if (json_is_object (usage)) {
-        json_t *p = json_object_get (usage, "prompt_tokens");
-        json_t *c = json_object_get (usage, "completion_tokens");
-        if (json_is_integer (p) && json_is_integer (c)
-        &&  json_integer_value (p) >= 0 && json_integer_value (c) >= 0) {
-            event->has_usage = true;
-            event->prompt_tokens = (uint32_t) json_integer_value (p);
-            event->completion_tokens = (uint32_t) json_integer_value (c);
-        }
-    }
-    json_decref (root);
-    return 0;
-}
-
-char *
-wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
-                char *err, size_t errsize)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb (request_json, len, 0, &jerr);
-    if (!json_is_object (root)) {
-        snprintf (err, errsize, "request_json is not a JSON object");
-        json_decref (root);
-        return NULL;
-    }
-    json_object_set_new (root, "stream", json_true ());
-    json_object_set_new (root, "stream_options", json_pack ("{s:b}", "include_usage", 1));
-    if (max_tokens > 0) {
-        const char *keys [] = { "max_tokens", "max_completion_tokens" };
-        bool any = false;
-        for (size_t i = 0; i < 2; i++) {
-            json_t *v = json_object_get (root, keys [i]);
-            if (json_is_integer (v)) {
-                any = true;
-                if (json_integer_value (v) <= 0 || json_integer_value (v) > max_tokens)
-                    json_object_set_new (root, keys [i], json_integer (max_tokens));
-            }
-            else
-            if (v)
-                json_object_del (root, keys [i]);
-        }
-        if (!any)
-            json_object_set_new (root, "max_tokens", json_integer (max_tokens));
-    }
-    char *body = json_dumps (root, JSON_COMPACT);
-    json_decref (root);
-    if (!body)
-        snprintf (err, errsize, "cannot render the request body");
-    return body;
-}
-
-//  --------------------------------------------------------------------------
 //  Curl callbacks
 
 static int
@@ -183,17 +93,11 @@ s_timer_cb (CURLM *multi, long timeout_ms, void *userp)
 static void
 s_on_line (wa_openai_req_t *req, char *line, size_t len)
 {
-    if (len && line [len - 1] == '\r')
-        line [--len] = 0;
-    if (len < 5 || memcmp (line, "data:", 5))
+    const char *data;
+    wa_openai_line_t kind = wa_openai_sse_line (line, &len, &data);
+    if (kind == WA_OPENAI_LINE_OTHER)
         return;                 //  blank, comment, event:, id: ...
-    const char *data = line + 5;
-    len -= 5;
-    if (len && *data == ' ') {
-        data++;
-        len--;
-    }
-    if (len == 6 && !memcmp (data, "[DONE]", 6)) {
+    if (kind == WA_OPENAI_LINE_DONE) {
         req->got_done = true;
         return;
     }
