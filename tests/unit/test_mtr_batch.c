@@ -70,6 +70,8 @@ s_validation (void)
         { "created_ms", NULL, NOW + 1000, true },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("validation row %zu: %s %s", i, table [i].field,
+                      table [i].valid? "valid": "refused");
         Mt__UsageEvent ev = s_event ("e1");
         const char *f = table [i].field;
         char *t = (char *) table [i].text;
@@ -91,6 +93,7 @@ s_validation (void)
                    reason? reason: "valid");
     }
     //  Too long
+    mt_test_case ("validation: event_id length bound");
     char long_id [MTR_ID_MAX + 2];
     memset (long_id, 'a', sizeof long_id - 1);
     long_id [sizeof long_id - 1] = 0;
@@ -260,7 +263,7 @@ s_acks_grouped (void)
 int
 main (void)
 {
-    MT_RUN (s_validation);
+    s_validation ();
     MT_RUN (s_quoting);
     MT_RUN (s_batch);
     MT_RUN (s_acks_grouped);
