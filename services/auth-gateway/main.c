@@ -1,6 +1,7 @@
 //  mt-auth-gateway: OpenAI-compatible REST gateway and admin API.
 #include "gw_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -21,6 +22,7 @@ static mt_opt_t s_opts [] = {
     { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -49,5 +51,9 @@ main (int argc, char **argv)
         .default_max_tokens = (int) mt_config_int (s_opts, "default-max-tokens"),
         .max_connections = (int) mt_config_int (s_opts, "max-connections"),
     };
-    return gw_server_run (&config) == 0? 0: 1;
+    if (mt_curve_start (s_opts))
+        return 2;
+    rc = gw_server_run (&config) == 0? 0: 1;
+    mt_curve_stop ();
+    return rc;
 }

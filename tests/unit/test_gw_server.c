@@ -49,6 +49,7 @@ typedef struct {
     uint64_t admit_max_tokens;
     int admits, submits, cancels, settles, usage_events;
     char submit_id [64];
+    char reply_token [64];      //  the last Submit's JobSpec.reply_token
     uint64_t settle_used;
     bool settle_refused;
     Mt__Envelope *usage;        //  the last UsageEvent (owned)
@@ -205,6 +206,7 @@ s_on_sched (s_rig_t *rig, Mt__Envelope *env)
     if (env->body_case == MT__ENVELOPE__BODY_SUBMIT) {
         rig->submits++;
         snprintf (rig->submit_id, sizeof rig->submit_id, "%s", env->submit->job->req_id);
+        snprintf (rig->reply_token, sizeof rig->reply_token, "%s", env->submit->job->reply_token);
         if (rig->sched_mode == S_SILENT)
             return;
         Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
@@ -317,6 +319,7 @@ s_chunk (s_rig_t *rig, const char *req_id, uint32_t seq, const char *piece)
     chunk.pieces = pieces;
     chunk.n_pieces = 1;
     chunk.seq = seq;
+    chunk.reply_token = rig->reply_token;       //  the job's capability
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
     env.token_chunk = &chunk;
@@ -336,6 +339,7 @@ s_done (s_rig_t *rig, const char *req_id, Mt__ErrorCode error, const char *finis
     done.finish_reason = (char *) finish;
     done.prompt_tokens = prompt;
     done.completion_tokens = completion;
+    done.reply_token = rig->reply_token;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
