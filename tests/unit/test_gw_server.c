@@ -655,6 +655,32 @@ s_test_cancel_resent (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
+//  Tokens and a JobDone without the job's reply_token are dropped: only the
+//  worker the job went to can stream into it.
+static void
+s_test_reply_token (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    CHECK_INT (strlen (rig->reply_token), 32);
+    char token [64];
+    snprintf (token, sizeof token, "%s", rig->reply_token);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", "0123456789abcdef0123456789abcdef");
+    s_chunk (rig, rig->submit_id, 0, "Forged");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_pump (rig, 200, NULL);
+    CHECK (!atomic_load (&h->done));            //  nothing of it counted
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", token);
+    s_chunk (rig, rig->submit_id, 0, "Real");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"Real\"") && !strstr (h->resp, "Forged"));
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 1);
+    s_http_destroy (&h);
+}
+
 //  Garbage from every peer is dropped and the gateway carries on.
 static void
 s_test_garbage (s_rig_t *rig)
@@ -744,6 +770,7 @@ main (void)
     MT_RUN_ARG (s_test_request_timeout, rig);
     MT_RUN_ARG (s_test_usage_resend, rig);
     MT_RUN_ARG (s_test_cancel_resent, rig);
+    MT_RUN_ARG (s_test_reply_token, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 
     mt_test_case ("stop drains and ends");
