@@ -206,7 +206,11 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     }
     char id [48];
     snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl": "cmpl", hex);
-    gw_req_index (req, id);
+    if (gw_req_index (req, id)) {
+        gw_req_set_error (req, mt_error_lookup ("internal_error"), "Could not name the request.",
+                          NULL, NULL);
+        return;
+    }
     req->created_s = mt_now_ms () / 1000;
     gw_server_send_admit (self, req);
 }
@@ -218,8 +222,13 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
     uint64_t token = ++self->admin_seq;
     char id [48];
     snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
-    gw_req_index (req, id);
-    int rc;
+    int rc = gw_req_index (req, id);
+    if (rc) {
+        free (query);
+        gw_req_set_error (req, mt_error_lookup ("internal_error"), "Could not name the request.",
+                          NULL, NULL);
+        return;
+    }
     if (req->route == GW_R_USAGE)
         rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
     else

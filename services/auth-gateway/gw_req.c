@@ -101,15 +101,19 @@ gw_req_maybe_free (gw_req_t *req)
 }
 
 //  (Re)name the request and index it for replies addressed to that name.
-void
+int
 gw_req_index (gw_req_t *req, const char *id)
 {
     gw_server_t *self = req->server;
+    if (zhashx_lookup (self->reqs, id)) {
+        mt_log ("request-id-taken req=%s id=%s", req->id, id);
+        return -1;
+    }
     if (req->indexed)
         zhashx_delete (self->reqs, req->id);
     snprintf (req->id, sizeof req->id, "%s", id);
-    zhashx_insert (self->reqs, req->id, req);
-    req->indexed = true;
+    req->indexed = zhashx_insert (self->reqs, req->id, req) == 0;
+    return req->indexed? 0: -1;
 }
 
 void

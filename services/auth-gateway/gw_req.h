@@ -152,7 +152,8 @@ void gw_stream_remove (gw_server_t *self, gw_req_t *req);
 void gw_req_free (gw_req_t *req);
 void gw_req_maybe_free (gw_req_t *req);
 //  (Re)name the request and index it for replies addressed to that name.
-void gw_req_index (gw_req_t *req, const char *id);
+//  Returns 0, or -1 when another request has that name (logged; unchanged).
+int gw_req_index (gw_req_t *req, const char *id);
 //  Suspend or resume the request's connection (no-op without one).
 void gw_req_suspend (gw_req_t *req);
 void gw_req_resume (gw_req_t *req);
