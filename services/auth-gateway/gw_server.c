@@ -815,6 +815,9 @@ gw_server_new (const gw_server_config_t *config)
     if (!self->reqs || !self->usage)
         goto failed;
 
+    self->front = gw_front_new (config);    //  checks its options: first
+    if (!self->front)
+        goto failed;
     if (config->pg_dsn) {
         self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
         if (!self->store) {
@@ -853,13 +856,18 @@ gw_server_new (const gw_server_config_t *config)
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
         goto failed;
     }
+    //  The front door decides who is accepted (its accept policy), tracks
+    //  each connection (started/closed) and holds the limit and timeout
+    //  libmicrohttpd keeps as backstops.
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-                                     (uint16_t) config->http_port, NULL, NULL, gw_http_access, self,
+                                     (uint16_t) config->http_port, gw_front_accept, self->front,
+                                     gw_http_access, self,
                                      MHD_OPTION_SOCK_ADDR, &sa,
                                      MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) config->max_connections,
+                                     MHD_OPTION_NOTIFY_CONNECTION, gw_front_notify, self->front,
+                                     MHD_OPTION_CONNECTION_LIMIT, gw_front_mhd_limit (self->front),
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, gw_front_mhd_timeout (self->front),
                                      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096,
                                      MHD_OPTION_END);
     if (!self->daemon) {
@@ -933,6 +941,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     for (int i = 0; store_sock && i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
         s_on_store (self);
     MHD_run (self->daemon);
+    gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
     s_expire_running (self);
     uint64_t now = mt_mono_ms ();
@@ -980,6 +989,7 @@ gw_server_destroy (gw_server_t **self_p)
     }
     zhashx_destroy (&self->reqs);
     gw_usageq_destroy (&self->usage);
+    gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);

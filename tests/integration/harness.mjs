@@ -481,7 +481,10 @@ export class Stack {
                 MT_GW_HTTP_PORT: String(p.gwHttp), MT_GW_HTTP_BIND: '127.0.0.1',
                 MT_GW_TOKEN_BIND: tcp(p.gwTok), MT_GW_TOKEN_ENDPOINT: tcp(p.gwTok),
                 MT_GW_SCHEDULER: tcp(p.schedGw), MT_GW_QUOTA: tcp(p.qe), MT_GW_METERING: tcp(p.mtr),
-                MT_GW_MAX_BODY: String(this.opts.maxBody || 65536), MT_GW_DRAIN_MS: '2000' },
+                MT_GW_MAX_BODY: String(this.opts.maxBody || 65536), MT_GW_DRAIN_MS: '2000',
+                //  Every test speaks from 127.0.0.1: the 401 throttle is
+                //  tested in its own group (t_front.mjs), off elsewhere.
+                MT_GW_AUTH_FAIL_BURST: '0' },
              p.gwHttp],
         ];
         //  MT_IT_SKIP=metering,worker-premium: development aid, leave some out.

@@ -733,6 +733,9 @@ main (void)
         .admin_token = "", .pg_dsn = NULL, .max_body = 65536,
         .service_timeout_ms = 2500, .request_timeout_ms = 1000, .drain_ms = 200,
         .default_max_tokens = 16, .max_connections = 64,
+        .max_per_client = 0, .trusted_proxies = "", .header_timeout_ms = 10000,
+        .body_timeout_ms = 10000, .idle_timeout_ms = 10000, .auth_fail_burst = 0,
+        .auth_fail_interval_ms = 1000,
     };
     mt_test_case ("gateway starts without a database");
     rig->gw = gw_server_new (&config);
