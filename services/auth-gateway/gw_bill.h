@@ -26,7 +26,7 @@ typedef struct {
     bool timed_out;                 //  the gateway gave up (request timeout) and told the client
     bool daily_limited;             //  the tenant has a daily token limit
     uint32_t prompt_estimate;       //  the gateway's prompt count (the one admitted)
-    uint32_t max_tokens;            //  completion tokens the client asked for
+    uint64_t max_tokens;            //  completion tokens the client asked for (all choices)
     uint32_t granted;               //  completion tokens the quota-enforcer granted
     uint32_t relayed;               //  completion tokens relayed to the client
 } gw_bill_req_t;

@@ -89,6 +89,8 @@ gw_req_free (gw_req_t *req)
     free (req->body);
     free (req->resp);
     free (req->text);
+    gw_assemble_destroy (&req->assembly);
+    free (req->chunk_head);
     free (req);
 }
 
@@ -105,7 +107,10 @@ int
 gw_req_index (gw_req_t *req, const char *id)
 {
     gw_server_t *self = req->server;
-    if (zhashx_lookup (self->reqs, id)) {
+    gw_req_t *other = (gw_req_t *) zhashx_lookup (self->reqs, id);
+    if (other == req)
+        return 0;                   //  named so already
+    if (other) {
         mt_log ("request-id-taken req=%s id=%s", req->id, id);
         return -1;
     }

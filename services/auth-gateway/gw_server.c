@@ -100,7 +100,8 @@ s_bill_req (gw_req_t *req)
     gw_bill_req_t b = {
         .stream = req->parsed.stream, .client_gone = !req->conn, .timed_out = req->timed_out,
         .daily_limited = req->daily != 0, .prompt_estimate = req->parsed.prompt_tokens,
-        .max_tokens = req->parsed.max_tokens, .granted = req->granted, .relayed = req->relayed,
+        .max_tokens = (uint64_t) req->parsed.max_tokens * req->parsed.n,
+        .granted = req->granted, .relayed = req->relayed,
     };
     return b;
 }
@@ -180,7 +181,7 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
     admit.req_id = req->id;
     admit.tenant_id = req->tenant_id;
     admit.prompt_tokens = req->parsed.prompt_tokens;
-    admit.max_tokens = req->parsed.max_tokens;
+    admit.max_tokens = (uint64_t) req->parsed.max_tokens * req->parsed.n;
     admit.limits = &limits;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT;
@@ -204,13 +205,17 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.tenant_id = req->tenant_id;
     job.model = req->parsed.model;
     job.pool = req->pool;
-    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT: MT__JOB_KIND__KIND_COMPLETION;
+    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT:
+               req->parsed.kind == GW_KIND_EMBEDDING? MT__JOB_KIND__KIND_EMBEDDING:
+                                                     MT__JOB_KIND__KIND_COMPLETION;
     job.prompt = req->parsed.prompt;
     //  The client's body as it came: the engine backend sets max_tokens to
     //  the grant and asks for a stream itself
     job.request_json.data = (uint8_t *) req->body;
     job.request_json.len = req->body_len;
-    job.max_tokens = req->granted;
+    //  The grant covers every choice: each may use its share
+    job.max_tokens = req->parsed.kind == GW_KIND_EMBEDDING? 0
+                   : req->granted / req->parsed.n? req->granted / req->parsed.n: 1;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = self->token_endpoint;
     job.reply_key = (char *) mt_curve_public_key ();
@@ -288,9 +293,9 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
         s_refuse_backend (self, req, mt_error_lookup ("internal_error"), NULL, true);
         return;
     }
-    req->granted = (uint32_t) (reply->granted_tokens < req->parsed.max_tokens
-                               ? reply->granted_tokens: req->parsed.max_tokens);
-    if (req->granted == 0)
+    uint64_t wanted = (uint64_t) req->parsed.max_tokens * req->parsed.n;
+    req->granted = (uint32_t) (reply->granted_tokens < wanted? reply->granted_tokens: wanted);
+    if (req->granted == 0 && req->parsed.kind != GW_KIND_EMBEDDING)
         req->granted = 1;
     if (s_send_submit (self, req))
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
@@ -365,9 +370,12 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
+    if (chunk->n_choices || *chunk->system_fingerprint)
+        gw_req_relay_choices (req, chunk);
+    if (!chunk->n_pieces)
+        return;
     if (!req->parsed.stream) {
-        for (size_t i = 0; i < chunk->n_pieces; i++)
-            gw_req_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
+        gw_req_assemble_pieces (req, chunk);
         return;
     }
     //  One SSE event per chunk: the pieces that arrived together
@@ -444,8 +452,10 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
                 gw_sse_event (req->sse, event, strlen (event));
         }
         else {
-            event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model, req->created_s,
-                                     NULL, 0, !req->sent_first, finish);
+            //  Choices that came whole carried their own finish_reason
+            if (!req->engine_finished)
+                event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model,
+                                         req->created_s, NULL, 0, !req->sent_first, finish);
             if (event)
                 gw_sse_event (req->sse, event, strlen (event));
             if (req->parsed.include_usage) {
@@ -465,9 +475,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     if (err)
         gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
-        gw_req_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
-                                                         req->created_s, req->text, req->text_len, finish,
-                                                         done->prompt_tokens, done->completion_tokens));
+        gw_req_set_body (req, 200, gw_req_whole_body (req, finish, done->prompt_tokens,
+                                                      done->completion_tokens));
     gw_req_resume (req);
 }
 
@@ -552,11 +561,16 @@ s_on_store (gw_server_t *self)
         zframe_t *tf = zmsg_pop (msg);
         char *status = zmsg_popstr (msg);
         char *body = zmsg_popstr (msg);
+        char *rid = zmsg_popstr (msg);      //  admin requests: the request id
         uint64_t token = 0;
         if (tf && zframe_size (tf) == sizeof token)
             memcpy (&token, zframe_data (tf), sizeof token);
         char id [48];
-        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        if (rid && *rid)
+            snprintf (id, sizeof id, "%s", rid);
+        else
+            snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        free (rid);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
@@ -798,6 +812,36 @@ s_begin_drain (gw_server_t *self)
             (long long) mt_metric_value (self->m_streams));
 }
 
+//  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
+//  owns; free (cleanse first: it may be a private key). NULL on error, logged.
+static char *
+s_read_pem (const char *path, const char *option)
+{
+    FILE *f = fopen (path, "rb");
+    char *buf = f? (char *) malloc ((1 << 20) + 1): NULL;
+    size_t n = buf? fread (buf, 1, 1 << 20, f): 0;
+    bool ok = buf && !ferror (f) && n > 0 && n < (1 << 20);
+    if (f)
+        fclose (f);
+    if (!ok) {
+        mt_log ("config-error option=%s reason=\"cannot read %s\"", option, path);
+        free (buf);
+        return NULL;
+    }
+    buf [n] = 0;
+    return buf;
+}
+
+static void
+s_free_pem (char **pem_p)
+{
+    if (*pem_p) {
+        OPENSSL_cleanse (*pem_p, strlen (*pem_p));
+        free (*pem_p);
+        *pem_p = NULL;
+    }
+}
+
 gw_server_t *
 gw_server_new (const gw_server_config_t *config)
 {
@@ -819,7 +863,7 @@ gw_server_new (const gw_server_config_t *config)
     if (!self->front)
         goto failed;
     if (config->pg_dsn) {
-        self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
+        self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
         if (!self->store) {
             mt_log ("start-failed reason=\"database unreachable\"");
             goto failed;
@@ -856,10 +900,28 @@ gw_server_new (const gw_server_config_t *config)
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
         goto failed;
     }
+    //  HTTPS when given a certificate and key (libmicrohttpd with GnuTLS)
+    struct MHD_OptionItem tls_opts [3] = { { MHD_OPTION_END, 0, NULL } };
+    unsigned int tls_flag = 0;
+    bool tls = config->tls_cert && *config->tls_cert;
+    if (tls) {
+        if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+            mt_log ("start-failed reason=\"this libmicrohttpd has no TLS support\"");
+            goto failed;
+        }
+        self->tls_cert = s_read_pem (config->tls_cert, "tls-cert");
+        self->tls_key = self->tls_cert? s_read_pem (config->tls_key, "tls-key"): NULL;
+        if (!self->tls_key)
+            goto failed;
+        tls_opts [0] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert };
+        tls_opts [1] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key };
+        tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
+        tls_flag = MHD_USE_TLS;
+    }
     //  The front door decides who is accepted (its accept policy), tracks
     //  each connection (started/closed) and holds the limit and timeout
     //  libmicrohttpd keeps as backstops.
-    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | tls_flag,
                                      (uint16_t) config->http_port, gw_front_accept, self->front,
                                      gw_http_access, self,
                                      MHD_OPTION_SOCK_ADDR, &sa,
@@ -869,6 +931,7 @@ gw_server_new (const gw_server_config_t *config)
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
                                      MHD_OPTION_CONNECTION_TIMEOUT, gw_front_mhd_timeout (self->front),
                                      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096,
+                                     MHD_OPTION_ARRAY, tls_opts,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         mt_log ("start-failed reason=\"cannot listen on %s:%d\"", config->http_bind, config->http_port);
@@ -878,8 +941,9 @@ gw_server_new (const gw_server_config_t *config)
     self->epoll_fd = info? info->epoll_fd: -1;
     info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
     self->http_port = info? (int) info->port: config->http_port;
-    mt_log ("listening http=%s:%d tokens=%s admin=%s", config->http_bind, self->http_port,
-            config->token_bind, *config->admin_token? "on": "off");
+    mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
+            config->http_bind, self->http_port, config->token_bind,
+            *config->admin_token? "on": "off");
     s_heartbeat (self);
     return self;
 
@@ -952,6 +1016,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_keepalive (self);
         s_watch_clients (self);
         s_cancels_retry (self);
+        gw_store_flush (self->store);   //  last_used_at of the keys seen
     }
     return true;
 }
@@ -974,6 +1039,8 @@ gw_server_destroy (gw_server_t **self_p)
         s_close_open (self);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
+    s_free_pem (&self->tls_cert);
+    s_free_pem (&self->tls_key);
     //  Requests still waiting on a service: nothing more will come
     while (self->waiting.head || self->running.head) {
         gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;

@@ -1,7 +1,7 @@
 //  openai backend: streaming POSTs to an OpenAI-compatible engine with the
 //  libcurl multi interface and usage capture. Driven by the worker's
 //  zmq_poll loop through curl's socket and timer callbacks. The pure half
-//  (SSE lines, event JSON, the request body) is in wa_openai_parse.c.
+//  (SSE lines, event JSON, the request bodies) is in wa_openai_parse.c.
 #include "wa_openai.h"
 #include "mt_buf.h"
 #include "mt_log.h"
@@ -13,6 +13,7 @@
 
 #define S_LINE_MAX (1024 * 1024)    //  longest SSE line accepted from the engine
 #define S_ERRBODY_MAX 1024          //  bytes of a non-2xx body kept for the message
+#define S_EMBED_MAX (64 * 1024 * 1024)  //  largest embeddings answer accepted
 
 typedef struct {
     curl_socket_t fd;
@@ -23,6 +24,7 @@ struct _wa_openai_t {
     CURLM *multi;
     char *url_chat;             //  owned; engine_url + "/chat/completions"
     char *url_completion;       //  owned; engine_url + "/completions"
+    char *url_embeddings;       //  owned; engine_url + "/embeddings"
     s_fd_t *fds;                //  sockets curl wants watched
     size_t nfds, capfds;
     int64_t timer_ms;           //  monotonic deadline of curl's timer, -1 none
@@ -34,9 +36,11 @@ struct _wa_openai_req_t {
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
-    zlistx_t *pieces;           //  char * not yet taken; owned
-    char *text;                 //  all content so far; owned
+    zlistx_t *choices;          //  wa_choice_t * not yet taken; owned
+    char *text;                 //  all content so far (embeddings: the body); owned
     size_t text_len, text_cap;
+    bool embedding;             //  a whole JSON answer, not a stream
+    char fingerprint [64];      //  system_fingerprint, "" until one came
     char errbody [S_ERRBODY_MAX + 1];
     size_t errbody_len;
     bool finished;              //  the transfer ended
@@ -46,7 +50,7 @@ struct _wa_openai_req_t {
     long status;
     bool has_usage;
     uint32_t prompt_tokens, completion_tokens;
-    char finish_reason [16];
+    char finish_reason [32];
     char message [256];         //  error message for JobDone
 };
 
@@ -89,6 +93,8 @@ s_timer_cb (CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static void s_on_event (wa_openai_req_t *req, wa_openai_event_t *event);
+
 //  One complete SSE line from the engine.
 static void
 s_on_line (wa_openai_req_t *req, char *line, size_t len)
@@ -106,14 +112,27 @@ s_on_line (wa_openai_req_t *req, char *line, size_t len)
         mt_log ("engine-bad-event bytes=%zu action=skipped", len);
         return;
     }
-    if (ev.content) {
-        if (mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content,
-                      strlen (ev.content)) == 0)
-            zlistx_add_end (req->pieces, ev.content);
-        else
-            free (ev.content);
-        ev.content = NULL;
+    s_on_event (req, &ev);
+}
+
+//  Keep what one parsed event (or embeddings answer) said; clears it.
+static void
+s_on_event (wa_openai_req_t *req, wa_openai_event_t *event)
+{
+    wa_openai_event_t ev = *event;
+    memset (event, 0, sizeof *event);
+    if (ev.content)
+        mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content, strlen (ev.content));
+    for (size_t i = 0; i < ev.nchoices; i++) {
+        wa_choice_t *c = (wa_choice_t *) malloc (sizeof (wa_choice_t));
+        if (!c)
+            continue;
+        *c = ev.choices [i];
+        ev.choices [i].json = NULL;
+        zlistx_add_end (req->choices, c);
     }
+    if (*ev.system_fingerprint && !*req->fingerprint)
+        snprintf (req->fingerprint, sizeof req->fingerprint, "%s", ev.system_fingerprint);
     if (*ev.finish_reason)
         snprintf (req->finish_reason, sizeof req->finish_reason, "%s", ev.finish_reason);
     if (ev.has_usage) {
@@ -144,6 +163,15 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         req->errbody [req->errbody_len] = 0;
         return n;
     }
+    if (req->embedding) {
+        if (req->text_len + n > S_EMBED_MAX
+        ||  mt_buf_append (&req->text, &req->text_len, &req->text_cap, ptr, n)) {
+            req->failed = true;
+            snprintf (req->message, sizeof req->message, "engine sent an oversized answer");
+            return 0;
+        }
+        return n;
+    }
     for (size_t i = 0; i < n; i++) {
         if (ptr [i] == '\n') {
             if (req->line_len)      //  a blank line only ends an event
@@ -166,6 +194,23 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+//  The whole embeddings answer is in: its items become choices.
+static void
+s_on_embeddings (wa_openai_req_t *req)
+{
+    if (req->failed || req->result != CURLE_OK || req->status < 200 || req->status >= 300)
+        return;
+    wa_openai_event_t ev;
+    if (wa_openai_parse_embeddings (req->text? req->text: "", req->text_len, &ev)) {
+        req->failed = true;
+        snprintf (req->message, sizeof req->message, "engine: the embeddings answer has no data");
+        return;
+    }
+    req->text_len = 0;              //  counted by items, not by text
+    s_on_event (req, &ev);
+    req->got_done = true;
+}
+
 //  --------------------------------------------------------------------------
 //  Backend
 
@@ -182,9 +227,11 @@ wa_openai_new (const char *engine_url)
         len--;
     self->url_chat = (char *) malloc (len + 32);
     self->url_completion = (char *) malloc (len + 32);
-    assert (self->url_chat && self->url_completion);
+    self->url_embeddings = (char *) malloc (len + 32);
+    assert (self->url_chat && self->url_completion && self->url_embeddings);
     snprintf (self->url_chat, len + 32, "%.*s/chat/completions", (int) len, engine_url);
     snprintf (self->url_completion, len + 32, "%.*s/completions", (int) len, engine_url);
+    snprintf (self->url_embeddings, len + 32, "%.*s/embeddings", (int) len, engine_url);
     self->timer_ms = -1;
     self->multi = curl_multi_init ();
     if (!self->multi) {
@@ -209,6 +256,7 @@ wa_openai_destroy (wa_openai_t **self_p)
         curl_multi_cleanup (self->multi);
     free (self->url_chat);
     free (self->url_completion);
+    free (self->url_embeddings);
     free (self->fds);
     free (self);
     curl_global_cleanup ();
@@ -216,25 +264,29 @@ wa_openai_destroy (wa_openai_t **self_p)
 }
 
 static void
-s_piece_destructor (void **item_p)
+s_choice_destructor (void **item_p)
 {
-    free (*item_p);
-    *item_p = NULL;
+    wa_choice_destroy ((wa_choice_t **) item_p);
 }
 
 wa_openai_req_t *
 wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t errsize)
 {
     assert (self && spec);
-    char *body = wa_openai_body ((const char *) spec->request_json.data, spec->request_json.len,
+    bool embedding = spec->kind == MT__JOB_KIND__KIND_EMBEDDING;
+    char *body = embedding
+               ? wa_openai_body_embeddings ((const char *) spec->request_json.data,
+                                            spec->request_json.len, err, errsize)
+               : wa_openai_body ((const char *) spec->request_json.data, spec->request_json.len,
                                  spec->max_tokens, err, errsize);
     if (!body)
         return NULL;
     wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
     assert (req);
     req->body = body;
-    req->pieces = zlistx_new ();
-    zlistx_set_destructor (req->pieces, s_piece_destructor);
+    req->embedding = embedding;
+    req->choices = zlistx_new ();
+    zlistx_set_destructor (req->choices, s_choice_destructor);
     req->easy = curl_easy_init ();
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
@@ -242,9 +294,11 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
         return NULL;
     }
     req->headers = curl_slist_append (NULL, "Content-Type: application/json");
-    req->headers = curl_slist_append (req->headers, "Accept: text/event-stream");
+    req->headers = curl_slist_append (req->headers, embedding? "Accept: application/json"
+                                                             : "Accept: text/event-stream");
     CURL *e = req->easy;
-    curl_easy_setopt (e, CURLOPT_URL, spec->kind == MT__JOB_KIND__KIND_COMPLETION?
+    curl_easy_setopt (e, CURLOPT_URL, embedding? self->url_embeddings:
+                                      spec->kind == MT__JOB_KIND__KIND_COMPLETION?
                                       self->url_completion: self->url_chat);
     curl_easy_setopt (e, CURLOPT_POST, 1L);
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
@@ -279,7 +333,7 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
     free (req->body);
     free (req->line);
     free (req->text);
-    zlistx_destroy (&req->pieces);
+    zlistx_destroy (&req->choices);
     free (req);
     *req_p = NULL;
 }
@@ -346,13 +400,21 @@ wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t
             s_on_line (req, req->line, req->line_len);
             req->line_len = 0;
         }
+        if (req->embedding)
+            s_on_embeddings (req);
     }
 }
 
-char *
+wa_choice_t *
 wa_openai_req_take (wa_openai_req_t *req)
 {
-    return (char *) zlistx_detach (req->pieces, NULL);
+    return (wa_choice_t *) zlistx_detach (req->choices, NULL);
+}
+
+const char *
+wa_openai_req_fingerprint (wa_openai_req_t *req)
+{
+    return req->fingerprint;
 }
 
 bool

@@ -750,7 +750,7 @@ main (void)
     gw_cache_add_tenant (cache, &tenant);
     char hash [65];
     mt_sha256_hex (KEY, strlen (KEY), hash);
-    CHECK_INT (gw_cache_add_key (cache, hash, KEY_ID, TENANT), 0);
+    CHECK_INT (gw_cache_add_key (cache, hash, KEY_ID, TENANT, 0, 0), 0);
     gw_server_set_cache (rig->gw, &cache);
     CHECK (cache == NULL);
     rig->worker = zsock_new_dealer (gw_server_token_endpoint (rig->gw));
