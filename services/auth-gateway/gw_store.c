@@ -434,8 +434,7 @@ cleanup:
             " WHERE k.id = v.id", 2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus (res) != PGRES_COMMAND_OK) {
             char line [256];
-            snprintf (line, sizeof line, "%s", PQerrorMessage (self->conn));
-            line [strcspn (line, "\n")] = 0;
+            mt_pg_error_line (self->conn, res, line, sizeof line);
             mt_log ("key-touch-failed keys=%zu reason=\"%s\"", n, line);
         }
         else
