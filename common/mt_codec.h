@@ -55,6 +55,12 @@ int mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout);
 //  to 16 sockets a thread; more are looked at as usual.
 void mt_codec_poll_own (zsock_t *sock);
 
+//  Copy a decoded JobSpec so it outlives its envelope. Unknown fields are
+//  left behind (protobuf-c may keep one it cannot write back in a form it
+//  would read again). Caller owns; free with mt__job_spec__free_unpacked.
+//  NULL if out of memory.
+Mt__JobSpec *mt_codec_job_copy (const Mt__JobSpec *spec);
+
 //  Name of an Envelope body, for logs.
 const char *mt_codec_body_name (const Mt__Envelope *env);
 
