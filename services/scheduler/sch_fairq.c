@@ -1,12 +1,17 @@
-//  Weighted fair queue over tenants (virtual token counting). Pure: no
-//  sockets, no clock of its own.
+//  Fair queue over tenants. Pure: no sockets, no clock of its own.
 //
-//  Each tenant has a counter that grows by the tokens it was served divided
-//  by its weight. The next job comes from the backlogged tenant with the
-//  lowest counter; ties go to the tenant whose head job is oldest. A tenant
-//  that becomes backlogged starts at max(its counter, floor), where floor is
-//  the smallest counter among backlogged tenants (or, when none is, the
-//  counter of the last job served), so idling earns no credit.
+//  vtc: each tenant has a counter that grows by the tokens it was served
+//  divided by its weight. The next job comes from the backlogged tenant with
+//  the lowest counter; ties go to the tenant whose head job is oldest. A
+//  tenant that becomes backlogged starts at max(its counter, floor -
+//  head_start), where floor is the smallest counter among backlogged tenants
+//  (or, when none is, the counter of the last job served), so idling earns
+//  at most head_start of credit, however long the idle.
+//  fifo: the tenant whose head job is oldest goes next.
+//
+//  Backlogged tenants sit in a binary min-heap on (counter, head seq) (fifo:
+//  head seq only); each tenant knows its index in the heap, so a counter
+//  change or a new head moves it in O(log n).
 #include "sch_fairq.h"
 
 #include <assert.h>
@@ -17,25 +22,49 @@ typedef struct {
     double counter;             //  virtual tokens served / weight
     uint32_t weight;            //  latest weight seen, >= 1
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
-    void *backlog_handle;       //  handle in self->backlogged, NULL when idle
+    size_t heap_index;          //  index in self->heap, or S_NONE when idle
 } s_tenant_t;
 
 typedef struct {
     char *req_id;               //  owned; key in self->entries
     s_tenant_t *tenant;         //  borrowed
-    uint64_t cost;              //  estimate charged at dispatch
+    uint64_t cost;              //  charged at dispatch
     uint64_t seq;               //  insertion order
     void *item;                 //  caller's item, borrowed
     void *fifo_handle;          //  handle in tenant->fifo
 } s_entry_t;
 
+#define S_NONE ((size_t) -1)
+
 struct _sch_fairq_t {
+    sch_fairq_config_t config;  //  policy and its parameter
     zhashx_t *tenants;          //  tenant id -> s_tenant_t, owned
     zhashx_t *entries;          //  req id -> s_entry_t, borrowed (freed by hand)
-    zlistx_t *backlogged;       //  s_tenant_t * with a non-empty FIFO, borrowed
+    s_tenant_t **heap;          //  backlogged tenants, min-heap; borrowed
+    size_t heap_size;           //  tenants in the heap
+    size_t heap_max;            //  allocated entries
     double vtime;               //  counter of the last job served, before charge
     uint64_t next_seq;          //  insertion order of the next push
 };
+
+int
+sch_fairq_policy_parse (const char *name, sch_fairq_policy_t *policy)
+{
+    if (name && !strcmp (name, "vtc"))
+        *policy = SCH_FAIRQ_VTC;
+    else
+    if (name && !strcmp (name, "fifo"))
+        *policy = SCH_FAIRQ_FIFO;
+    else
+        return -1;
+    return 0;
+}
+
+const char *
+sch_fairq_policy_name (sch_fairq_policy_t policy)
+{
+    return policy == SCH_FAIRQ_FIFO? "fifo": "vtc";
+}
 
 static void
 s_tenant_destroy (void **item_p)
@@ -59,15 +88,25 @@ s_entry_free (s_entry_t *e)
 }
 
 sch_fairq_t *
-sch_fairq_new (void)
+sch_fairq_new_config (const sch_fairq_config_t *config)
 {
+    assert (config);
     sch_fairq_t *self = (sch_fairq_t *) zmalloc (sizeof (sch_fairq_t));
     assert (self);
+    self->config = *config;
     self->tenants = zhashx_new ();
+    assert (self->tenants);
     zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
-    self->backlogged = zlistx_new ();
+    assert (self->entries);
     return self;
+}
+
+sch_fairq_t *
+sch_fairq_new (void)
+{
+    sch_fairq_config_t config = { SCH_FAIRQ_VTC, 0 };
+    return sch_fairq_new_config (&config);
 }
 
 void
@@ -83,25 +122,124 @@ sch_fairq_destroy (sch_fairq_t **self_p)
         e = (s_entry_t *) zhashx_next (self->entries);
     }
     zhashx_destroy (&self->entries);
-    zlistx_destroy (&self->backlogged);
+    free (self->heap);
     zhashx_destroy (&self->tenants);
     free (self);
     *self_p = NULL;
 }
 
+//  --------------------------------------------------------------------------
+//  The heap of backlogged tenants
+
+static uint64_t
+s_head_seq (s_tenant_t *t)
+{
+    s_entry_t *head = (s_entry_t *) zlistx_first (t->fifo);
+    assert (head);
+    return head->seq;
+}
+
+//  True when a goes before b.
+static bool
+s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
+{
+    if (self->config.policy == SCH_FAIRQ_VTC && a->counter != b->counter)
+        return a->counter < b->counter;
+    return s_head_seq (a) < s_head_seq (b);
+}
+
+static void
+s_heap_set (sch_fairq_t *self, size_t i, s_tenant_t *t)
+{
+    self->heap [i] = t;
+    t->heap_index = i;
+}
+
+static void
+s_heap_up (sch_fairq_t *self, size_t i)
+{
+    s_tenant_t *t = self->heap [i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!s_before (self, t, self->heap [parent]))
+            break;
+        s_heap_set (self, i, self->heap [parent]);
+        i = parent;
+    }
+    s_heap_set (self, i, t);
+}
+
+static void
+s_heap_down (sch_fairq_t *self, size_t i)
+{
+    s_tenant_t *t = self->heap [i];
+    while (true) {
+        size_t child = 2 * i + 1;
+        if (child >= self->heap_size)
+            break;
+        if (child + 1 < self->heap_size
+        &&  s_before (self, self->heap [child + 1], self->heap [child]))
+            child++;
+        if (!s_before (self, self->heap [child], t))
+            break;
+        s_heap_set (self, i, self->heap [child]);
+        i = child;
+    }
+    s_heap_set (self, i, t);
+}
+
+//  t's key changed: move it to its place.
+static void
+s_heap_fix (sch_fairq_t *self, s_tenant_t *t)
+{
+    if (t->heap_index == S_NONE)
+        return;
+    s_heap_up (self, t->heap_index);
+    s_heap_down (self, t->heap_index);
+}
+
+static void
+s_heap_add (sch_fairq_t *self, s_tenant_t *t)
+{
+    if (self->heap_size == self->heap_max) {
+        size_t max = self->heap_max? 2 * self->heap_max: 16;
+        s_tenant_t **heap = (s_tenant_t **) realloc (self->heap, max * sizeof *heap);
+        assert (heap);
+        self->heap = heap;
+        self->heap_max = max;
+    }
+    s_heap_set (self, self->heap_size++, t);
+    s_heap_up (self, t->heap_index);
+}
+
+static void
+s_heap_remove (sch_fairq_t *self, s_tenant_t *t)
+{
+    size_t i = t->heap_index;
+    assert (i != S_NONE && i < self->heap_size);
+    t->heap_index = S_NONE;
+    s_tenant_t *last = self->heap [--self->heap_size];
+    if (last == t)
+        return;
+    s_heap_set (self, i, last);
+    s_heap_fix (self, last);
+}
+
+//  --------------------------------------------------------------------------
+//  Queue operations
+
 //  Smallest counter among backlogged tenants, or the last served counter.
 static double
 s_floor (sch_fairq_t *self)
 {
-    bool any = false;
-    double floor = self->vtime;
-    s_tenant_t *t = (s_tenant_t *) zlistx_first (self->backlogged);
-    while (t) {
-        if (!any || t->counter < floor)
-            floor = t->counter;
-        any = true;
-        t = (s_tenant_t *) zlistx_next (self->backlogged);
-    }
+    if (self->heap_size == 0)
+        return self->vtime;
+    if (self->config.policy == SCH_FAIRQ_VTC)
+        return self->heap [0]->counter;
+    double floor = self->heap [0]->counter;
+    for (size_t i = 1; i < self->heap_size; i++)
+        if (self->heap [i]->counter < floor)
+            floor = self->heap [i]->counter;
     return floor;
 }
 
@@ -114,11 +252,26 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         assert (t);
         t->tenant_id = strdup (tenant_id);
         t->fifo = zlistx_new ();
+        t->heap_index = S_NONE;
         assert (t->tenant_id && t->fifo);
         zhashx_insert (self->tenants, tenant_id, t);
     }
     t->weight = weight? weight: 1;
     return t;
+}
+
+static s_entry_t *
+s_entry_new (s_tenant_t *t, const char *req_id, uint64_t cost, uint64_t seq, void *item)
+{
+    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+    assert (e);
+    e->req_id = strdup (req_id);
+    assert (e->req_id);
+    e->tenant = t;
+    e->cost = cost;
+    e->seq = seq;
+    e->item = item;
+    return e;
 }
 
 int
@@ -129,23 +282,18 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     if (zhashx_lookup (self->entries, req_id))
         return -1;
     s_tenant_t *t = s_tenant_require (self, tenant_id, weight);
-    if (!t->backlog_handle) {
-        //  Becomes backlogged: no credit for the time it was idle
-        double floor = s_floor (self);
+    bool fresh = t->heap_index == S_NONE;
+    if (fresh) {
+        //  Becomes backlogged: at most head_start of credit for the idle time
+        double floor = s_floor (self) - (double) self->config.head_start;
         if (t->counter < floor)
             t->counter = floor;
-        t->backlog_handle = zlistx_add_end (self->backlogged, t);
     }
-    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    assert (e);
-    e->req_id = strdup (req_id);
-    assert (e->req_id);
-    e->tenant = t;
-    e->cost = cost;
-    e->seq = self->next_seq++;
-    e->item = item;
+    s_entry_t *e = s_entry_new (t, req_id, cost, self->next_seq++, item);
     e->fifo_handle = zlistx_add_end (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
+    if (fresh)
+        s_heap_add (self, t);
     return 0;
 }
 
@@ -154,35 +302,28 @@ static void
 s_entry_unlink (sch_fairq_t *self, s_entry_t *e)
 {
     s_tenant_t *t = e->tenant;
+    bool was_head = zlistx_first (t->fifo) == e;
     zlistx_delete (t->fifo, e->fifo_handle);
-    if (zlistx_size (t->fifo) == 0 && t->backlog_handle) {
-        zlistx_delete (self->backlogged, t->backlog_handle);
-        t->backlog_handle = NULL;
-    }
     zhashx_delete (self->entries, e->req_id);
     s_entry_free (e);
+    if (t->heap_index == S_NONE)
+        return;
+    if (zlistx_size (t->fifo) == 0)
+        s_heap_remove (self, t);
+    else
+    if (was_head)
+        s_heap_fix (self, t);
 }
 
 bool
 sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
 {
     assert (self && pick);
-    s_tenant_t *best = NULL;
-    uint64_t best_seq = 0;
-    s_tenant_t *t = (s_tenant_t *) zlistx_first (self->backlogged);
-    while (t) {
-        s_entry_t *head = (s_entry_t *) zlistx_first (t->fifo);
-        assert (head);
-        if (!best || t->counter < best->counter
-        || (t->counter == best->counter && head->seq < best_seq)) {
-            best = t;
-            best_seq = head->seq;
-        }
-        t = (s_tenant_t *) zlistx_next (self->backlogged);
-    }
-    if (!best)
+    if (self->heap_size == 0)
         return false;
+    s_tenant_t *best = self->heap [0];
     s_entry_t *e = (s_entry_t *) zlistx_first (best->fifo);
+    assert (e);
     if (best->counter > self->vtime)
         self->vtime = best->counter;
     best->counter += (double) e->cost / best->weight;
@@ -192,6 +333,7 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     pick->weight = best->weight;
     pick->seq = e->seq;
     s_entry_unlink (self, e);
+    s_heap_fix (self, best);
     return true;
 }
 
@@ -206,18 +348,13 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
         return -1;
     uint32_t weight = pick->weight? pick->weight: 1;
     t->counter -= (double) pick->charged / weight;
-    if (!t->backlog_handle)
-        t->backlog_handle = zlistx_add_end (self->backlogged, t);
-    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    assert (e);
-    e->req_id = strdup (req_id);
-    assert (e->req_id);
-    e->tenant = t;
-    e->cost = pick->charged;
-    e->seq = pick->seq;
-    e->item = pick->item;
+    s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
+    if (t->heap_index == S_NONE)
+        s_heap_add (self, t);
+    else
+        s_heap_fix (self, t);
     return 0;
 }
 
@@ -233,15 +370,31 @@ sch_fairq_remove (sch_fairq_t *self, const char *req_id)
     return item;
 }
 
+//  Add delta / weight to a tenant's counter and keep the heap in order.
+static void
+s_charge (sch_fairq_t *self, const char *tenant_id, uint32_t weight, double delta)
+{
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (!t)
+        return;                 //  Never queued here: nothing to charge
+    t->counter += delta / (weight? weight: 1);
+    s_heap_fix (self, t);
+}
+
+void
+sch_fairq_progress (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                    uint64_t tokens)
+{
+    assert (self && tenant_id);
+    s_charge (self, tenant_id, weight, (double) tokens);
+}
+
 void
 sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                    uint64_t charged, uint64_t actual)
 {
     assert (self && tenant_id);
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
-    if (!t)
-        return;                 //  Never queued here: nothing to correct
-    t->counter += ((double) actual - (double) charged) / (weight? weight: 1);
+    s_charge (self, tenant_id, weight, (double) actual - (double) charged);
 }
 
 size_t
@@ -249,6 +402,13 @@ sch_fairq_size (sch_fairq_t *self)
 {
     assert (self);
     return zhashx_size (self->entries);
+}
+
+size_t
+sch_fairq_backlogged (sch_fairq_t *self)
+{
+    assert (self);
+    return self->heap_size;
 }
 
 double
