@@ -16,6 +16,7 @@
 #define S_HWM 100000            //  send queue per peer, messages
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
 #define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
+#define S_PROGRESS_TOKENS 16    //  tokens between JobProgress reports
 
 //  One running sequence.
 typedef struct {
@@ -27,6 +28,7 @@ typedef struct {
     uint32_t prompt_tokens;     //  our count, until the engine says otherwise
     uint64_t start_ms;          //  monotonic
     uint32_t sent;              //  pieces sent so far
+    uint32_t progressed;        //  pieces last reported to the scheduler (JobProgress)
     uint32_t ttft_ms;           //  measured: start to first chunk sent
     void *handle;               //  in self->active
 } s_seq_t;
@@ -255,6 +257,17 @@ s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, ui
         seq->ttft_ms = (uint32_t) (now - seq->start_ms);
     seq->sent += count;
     mt_metric_add (self->m_tokens, count);
+    //  The scheduler's fair queue charges tokens as they are generated
+    if (seq->sent - seq->progressed >= S_PROGRESS_TOKENS) {
+        Mt__JobProgress progress = MT__JOB_PROGRESS__INIT;
+        progress.req_id = seq->req_id;
+        progress.completion_tokens = seq->sent;
+        Mt__Envelope penv = MT__ENVELOPE__INIT;
+        penv.body_case = MT__ENVELOPE__BODY_JOB_PROGRESS;
+        penv.job_progress = &progress;
+        s_send_env (self->scheduler, &penv, "scheduler", seq->req_id);
+        seq->progressed = seq->sent;
+    }
 }
 
 //  Tokens generated so far, as billed when a sequence stops early.

@@ -455,7 +455,7 @@ test_blocked (void)
     CHECK (sch_jobs_dispatch_next (rig.jobs, &d));
     CHECK (d.worker == rig.w [0]);              //  most credit
     CHECK (d.job == first);
-    CHECK (sch_fairq_counter (q, "t") > 99.0);  //  charged at pop
+    CHECK (sch_fairq_counter (q, "t") > 49.0);  //  charged its prompt at pop
     sch_jobs_dispatch_failed (rig.jobs, &d);
     CHECK (sch_fairq_counter (q, "t") < 1.0);   //  refunded
     CHECK_INT (sch_fairq_size (q), 5);
@@ -810,8 +810,14 @@ test_duplicates (void)
     //  Running: still found as a duplicate
     CHECK_INT (s_pass (&rig, NULL, 0), 1);
     CHECK (sch_jobs_lookup (rig.jobs, "dup") == job);
-    //  Charged prompt + max at dispatch; corrected at done
-    CHECK_INT (job->charged, 10);
+    //  Charged the prompt at dispatch, progress as reported, corrected at done
+    CHECK_INT (job->charged, 3);
+    sch_jobs_progress (rig.jobs, job, 2);
+    CHECK_INT (job->reported, 2);
+    sch_jobs_progress (rig.jobs, job, 1);       //  a count that goes back: ignored
+    CHECK_INT (job->reported, 2);
+    CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") > 5.0 - 1e-6);
+    CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") < 5.0 + 1e-6);
     s_done (&rig, job, 4);
     CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") < 4.0 + 1e-6);
     CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") > 4.0 - 1e-6);
