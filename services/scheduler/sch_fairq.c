@@ -23,6 +23,8 @@ typedef struct {
     uint32_t weight;            //  latest weight seen, >= 1
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
     size_t heap_index;          //  index in self->heap, or S_NONE when idle
+    double expect;              //  moving average of completion tokens a job
+    bool learned;               //  expect holds at least one job's count
 } s_tenant_t;
 
 typedef struct {
@@ -395,6 +397,33 @@ sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
 {
     assert (self && tenant_id);
     s_charge (self, tenant_id, weight, (double) actual - (double) charged);
+}
+
+#define S_LEARN_RATE 0.2         //  weight of the newest job in the moving average
+
+uint64_t
+sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t max_tokens)
+{
+    assert (self && tenant_id);
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (!t || !t->learned)
+        return max_tokens;
+    uint64_t expect = (uint64_t) (t->expect + 0.5);
+    return expect < max_tokens? expect: max_tokens;
+}
+
+void
+sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens)
+{
+    assert (self && tenant_id);
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (!t)
+        return;
+    if (t->learned)
+        t->expect += S_LEARN_RATE * ((double) completion_tokens - t->expect);
+    else
+        t->expect = (double) completion_tokens;
+    t->learned = true;
 }
 
 size_t

@@ -6,8 +6,9 @@
 //          lowest counter (tokens served / weight) goes next; a tenant that
 //          becomes backlogged starts at max(its counter, floor - head_start),
 //          floor being the lowest counter of the backlogged tenants. The
-//          counters follow what was really generated: the dispatch charge,
-//          then progress reports, then the final count corrects the sum.
+//          counters follow what was really generated: the dispatch charge
+//          (the caller's estimate, see sch_fairq_estimate), then progress
+//          reports beyond it, then the final count corrects the sum.
 //    fifo  one line in order of arrival over every tenant (no counters used
 //          for the choice; they are still kept).
 //  The backlogged tenants sit in a binary heap: push, pop and a counter
@@ -80,6 +81,15 @@ void *sch_fairq_remove (sch_fairq_t *self, const char *req_id);
 //  counter.
 void sch_fairq_progress (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                          uint64_t tokens);
+
+//  Completion tokens to charge at dispatch for a job of this tenant that may
+//  generate up to max_tokens: what its recent jobs generated (a moving
+//  average), at most max_tokens; max_tokens while it has no history.
+uint64_t sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t max_tokens);
+
+//  A job of this tenant ended having generated completion_tokens: feed the
+//  moving average behind sch_fairq_estimate.
+void sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens);
 
 //  A job finished: correct its tenant's counter by (actual - charged) /
 //  weight, where charged is all that was charged for it (at dispatch and by

@@ -272,8 +272,9 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
         q = sch_fairq_new_config (&self->policy);
         zhashx_insert (self->queues, key, q);
     }
-    //  The prompt is charged at dispatch, completion tokens as they come
-    uint64_t cost = spec->prompt_tokens;
+    //  Charged at dispatch: the prompt and the tenant's usual answer length
+    job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
+    uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
     sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
     zhashx_insert (self->jobs, job->req_id, job);
     s_lease_take (self, job->tenant_id);
@@ -294,20 +295,26 @@ sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens)
 {
     if (!job->worker || completion_tokens <= job->reported)
         return;
+    job->reported = completion_tokens;
+    uint64_t covered = (uint64_t) job->estimate + job->extra;
+    if (completion_tokens <= covered)
+        return;
     sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
     if (q)
-        sch_fairq_progress (q, job->tenant_id, job->weight,
-                            completion_tokens - job->reported);
-    job->reported = completion_tokens;
+        sch_fairq_progress (q, job->tenant_id, job->weight, completion_tokens - covered);
+    job->extra = completion_tokens - job->estimate;
 }
 
 void
 sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
 {
     sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
-    if (q)
-        sch_fairq_correct (q, job->tenant_id, job->weight,
-                           job->charged + job->reported, actual);
+    if (!q)
+        return;
+    sch_fairq_correct (q, job->tenant_id, job->weight, job->charged + job->extra, actual);
+    if (actual > 0)             //  0: the worker was lost, nothing to learn
+        sch_fairq_learn (q, job->tenant_id,
+                         actual > job->spec->prompt_tokens? actual - job->spec->prompt_tokens: 0);
 }
 
 void

@@ -24,7 +24,9 @@ typedef struct {
     zframe_t *gateway;          //  owned; routing id of the submitting gateway
     uint32_t weight;            //  tier weight, >= 1
     uint64_t charged;           //  tokens charged by the fair queue at dispatch
+    uint32_t estimate;          //  completion tokens inside that charge
     uint32_t reported;          //  completion tokens the worker reported so far
+    uint32_t extra;             //  completion tokens charged beyond the estimate
     sch_worker_t *worker;       //  borrowed; NULL while queued
 } sch_job_t;
 
@@ -108,9 +110,10 @@ sch_job_t *sch_jobs_lookup (sch_jobs_t *self, const char *req_id);
 sch_fairq_t *sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model);
 
 //  Queue a job: copy spec (names checked by the caller, req_id not yet
-//  known), push it on its fair queue (charged prompt_tokens at dispatch; the
-//  completion tokens are charged as the worker reports them), and take a
-//  lease for its tenant. weight 0 counts as 1. gateway is copied.
+//  known), push it on its fair queue, and take a lease for its tenant. Its
+//  dispatch charges prompt_tokens plus what the tenant's jobs usually
+//  generate (at most max_tokens); tokens generated beyond that are charged as
+//  the worker reports them, and the final count corrects the sum. weight 0 counts as 1. gateway is copied.
 //  Returns the job (borrowed; valid until sch_jobs_forget), or NULL when out
 //  of memory (nothing queued).
 sch_job_t *sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway,
@@ -121,12 +124,14 @@ sch_job_t *sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *ga
 void sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job);
 
 //  A running job has generated completion_tokens so far (a JobProgress):
-//  charge its tenant what is new. Counts that go back are ignored.
+//  charge its tenant what goes beyond what it was charged already. Counts
+//  that go back are ignored.
 void sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens);
 
 //  A running job ended having used actual tokens (prompt + completion; 0 when
 //  its worker was lost): correct its tenant's fair-queue counter by what was
-//  charged for it at dispatch and by progress.
+//  charged for it at dispatch and by progress, and learn how long its
+//  tenant's answers are.
 void sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual);
 
 //  Forget a job: release its lease and its worker's credit, and destroy it.

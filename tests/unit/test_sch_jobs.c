@@ -810,19 +810,30 @@ test_duplicates (void)
     //  Running: still found as a duplicate
     CHECK_INT (s_pass (&rig, NULL, 0), 1);
     CHECK (sch_jobs_lookup (rig.jobs, "dup") == job);
-    //  Charged the prompt at dispatch, progress as reported, corrected at done
-    CHECK_INT (job->charged, 3);
-    sch_jobs_progress (rig.jobs, job, 2);
+    //  Charged prompt + max_tokens at dispatch (no history yet), progress
+    //  beyond that, corrected at done
+    CHECK_INT (job->charged, 10);
+    CHECK_INT (job->estimate, 7);
+    sch_fairq_t *q = sch_jobs_queue (rig.jobs, "p", "m");
+    sch_jobs_progress (rig.jobs, job, 2);       //  inside the estimate: nothing more
     CHECK_INT (job->reported, 2);
+    CHECK_INT (job->extra, 0);
     sch_jobs_progress (rig.jobs, job, 1);       //  a count that goes back: ignored
     CHECK_INT (job->reported, 2);
-    CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") > 5.0 - 1e-6);
-    CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") < 5.0 + 1e-6);
+    CHECK (sch_fairq_counter (q, "t1") > 10.0 - 1e-6 && sch_fairq_counter (q, "t1") < 10.0 + 1e-6);
+    sch_jobs_progress (rig.jobs, job, 9);       //  two beyond the estimate
+    CHECK_INT (job->extra, 2);
+    CHECK (sch_fairq_counter (q, "t1") > 12.0 - 1e-6 && sch_fairq_counter (q, "t1") < 12.0 + 1e-6);
     s_done (&rig, job, 4);
     CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") < 4.0 + 1e-6);
     CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") > 4.0 - 1e-6);
     CHECK (sch_jobs_lookup (rig.jobs, "dup") == NULL);
     CHECK_INT (sch_jobs_leases (rig.jobs, "t1"), 0);
+    //  It learned: t1's next job is charged the 1 token it generated, not 7
+    sch_job_t *next = s_add (&rig, "next", "t1", "p", "m", 14, 1);
+    CHECK (next != NULL);
+    CHECK_INT (next? next->estimate: 0, 1);
+    s_cancel (&rig, next);
     //  Reusable once forgotten, on another queue too
     job = s_add (&rig, "dup", "t2", "p", "other", 10, 3);
     CHECK (job && sch_jobs_lookup (rig.jobs, "dup") == job);
