@@ -23,6 +23,7 @@ typedef struct {
     uint32_t weight;            //  latest weight seen, >= 1
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
     size_t heap_index;          //  index in self->heap, or S_NONE when idle
+    uint64_t head_seq;          //  seq of the head of fifo, while backlogged
     double expect;              //  moving average of completion tokens a job
     bool learned;               //  expect holds at least one job's count
 } s_tenant_t;
@@ -133,12 +134,12 @@ sch_fairq_destroy (sch_fairq_t **self_p)
 //  --------------------------------------------------------------------------
 //  The heap of backlogged tenants
 
-static uint64_t
-s_head_seq (s_tenant_t *t)
+//  The head of t's FIFO changed: remember its seq for the heap's order.
+static void
+s_head_update (s_tenant_t *t)
 {
-    s_entry_t *head = (s_entry_t *) zlistx_first (t->fifo);
-    assert (head);
-    return head->seq;
+    s_entry_t *head = (s_entry_t *) zlistx_head (t->fifo);
+    t->head_seq = head? head->seq: 0;
 }
 
 //  True when a goes before b.
@@ -147,7 +148,7 @@ s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
 {
     if (self->config.policy == SCH_FAIRQ_VTC && a->counter != b->counter)
         return a->counter < b->counter;
-    return s_head_seq (a) < s_head_seq (b);
+    return a->head_seq < b->head_seq;
 }
 
 static void
@@ -294,8 +295,10 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     s_entry_t *e = s_entry_new (t, req_id, cost, self->next_seq++, item);
     e->fifo_handle = zlistx_add_end (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
-    if (fresh)
+    if (fresh) {
+        s_head_update (t);
         s_heap_add (self, t);
+    }
     return 0;
 }
 
@@ -304,7 +307,7 @@ static void
 s_entry_unlink (sch_fairq_t *self, s_entry_t *e)
 {
     s_tenant_t *t = e->tenant;
-    bool was_head = zlistx_first (t->fifo) == e;
+    bool was_head = zlistx_head (t->fifo) == e;
     zlistx_delete (t->fifo, e->fifo_handle);
     zhashx_delete (self->entries, e->req_id);
     s_entry_free (e);
@@ -313,8 +316,10 @@ s_entry_unlink (sch_fairq_t *self, s_entry_t *e)
     if (zlistx_size (t->fifo) == 0)
         s_heap_remove (self, t);
     else
-    if (was_head)
+    if (was_head) {
+        s_head_update (t);
         s_heap_fix (self, t);
+    }
 }
 
 bool
@@ -324,7 +329,7 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     if (self->heap_size == 0)
         return false;
     s_tenant_t *best = self->heap [0];
-    s_entry_t *e = (s_entry_t *) zlistx_first (best->fifo);
+    s_entry_t *e = (s_entry_t *) zlistx_head (best->fifo);
     assert (e);
     if (best->counter > self->vtime)
         self->vtime = best->counter;
@@ -353,6 +358,7 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
     s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
+    s_head_update (t);
     if (t->heap_index == S_NONE)
         s_heap_add (self, t);
     else

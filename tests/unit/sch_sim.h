@@ -27,6 +27,7 @@ typedef struct {
     int think_ms;               //  pause between one request's end and the next
     int start_ms;               //  first request at this time
     int stop_ms;                //  no new request from this time on (0: never)
+    int pause_ms, resume_ms;    //  no new request in [pause_ms, resume_ms) (0, 0: none)
 } sch_sim_tenant_t;
 
 //  What a dispatch charges before any token is generated.
@@ -97,6 +98,7 @@ typedef struct {
     bool *busy;                 //  one per slot
     int *open;                  //  requests open per tenant
     int *lat_cap;               //  latencies allocated per tenant
+    char (*tid) [16];           //  tenant ids, "t<i>"
     int *plan_t, *plan_at;      //  clients that send again later: tenant, when
     int nplan;
     uint64_t seq, rng, pops;
@@ -140,10 +142,13 @@ sch_sim_free (sch_sim_result_t *results, int n)
     }
 }
 
+//  Tenant t's client sends again at `at`.
 static inline void
-s_sim_tid (char *out, size_t size, int t)
+s_sim_plan (s_sim_t *sim, int t, int at)
 {
-    snprintf (out, size, "t%d", t);
+    sim->plan_t [sim->nplan] = t;
+    sim->plan_at [sim->nplan] = at;
+    sim->nplan++;
 }
 
 //  Tenant t's client sends until it has its requests open.
@@ -153,8 +158,13 @@ s_sim_submit (s_sim_t *sim, int t, int now)
     const sch_sim_tenant_t *tt = &sim->tt [t];
     if (tt->stop_ms > 0 && now >= tt->stop_ms)
         return;
-    char tid [32], rid [48];
-    s_sim_tid (tid, sizeof tid, t);
+    if (tt->resume_ms > 0 && now >= tt->pause_ms && now < tt->resume_ms) {
+        if (sim->open [t] == tt->inflight - 1 || sim->open [t] == 0)
+            s_sim_plan (sim, t, tt->resume_ms);
+        return;
+    }
+    const char *tid = sim->tid [t];
+    char rid [48];
     while (sim->open [t] < tt->inflight) {
         snprintf (rid, sizeof rid, "t%d-%llu", t, (unsigned long long) sim->seq++);
         s_sim_wait_t *w = (s_sim_wait_t *) malloc (sizeof *w);
@@ -170,15 +180,6 @@ s_sim_submit (s_sim_t *sim, int t, int now)
                         w);
         sim->open [t]++;
     }
-}
-
-//  Tenant t's client sends again at `at`.
-static inline void
-s_sim_plan (s_sim_t *sim, int t, int at)
-{
-    sim->plan_t [sim->nplan] = t;
-    sim->plan_at [sim->nplan] = at;
-    sim->nplan++;
 }
 
 //  One job's progress at now: count new tokens, report them, end it when
@@ -200,20 +201,18 @@ s_sim_step_job (s_sim_t *sim, s_sim_job_t *j, int now, bool window)
     }
     j->generated = due;
     bool ends = due == j->gen;
-    char tid [32];
+    const char *tid = sim->tid [j->tenant];
     if (cfg->progress_every > 0 && !ends
     &&  j->generated - j->reported >= (uint32_t) cfg->progress_every) {
         //  A progress report: what goes beyond the dispatch estimate is charged
         j->reported = j->generated;
         if (j->reported > j->estimate + j->extra) {
-            s_sim_tid (tid, sizeof tid, j->tenant);
             sch_fairq_progress (sim->q, tid, j->weight, j->reported - j->estimate - j->extra);
             j->extra = j->reported - j->estimate;
         }
     }
     if (!ends)
         return false;
-    s_sim_tid (tid, sizeof tid, j->tenant);
     uint64_t actual = (uint64_t) sim->tt [j->tenant].prompt_tokens + j->gen;
     sch_fairq_correct (sim->q, tid, j->weight, j->charged + j->extra, actual);
     sch_fairq_learn (sim->q, tid, j->gen);
@@ -237,7 +236,7 @@ s_sim_spread (s_sim_t *sim)
     bool any = false;
     for (int t = 0; t < sim->n; t++) {
         const sch_sim_tenant_t *tt = &sim->tt [t];
-        if (tt->inflight < 2 || tt->think_ms || tt->stop_ms || tt->start_ms)
+        if (tt->inflight < 2 || tt->think_ms || tt->stop_ms || tt->start_ms || tt->resume_ms)
             continue;
         double v = (double) sim->results [t].served / (tt->weight? tt->weight: 1);
         if (!any || v < lo)
@@ -308,8 +307,11 @@ sch_sim_run (const sch_sim_config_t *cfg, const sch_sim_tenant_t *tt, int n,
     sim.busy = (bool *) calloc ((size_t) cfg->slots, sizeof (bool));
     sim.open = (int *) calloc ((size_t) n, sizeof (int));
     sim.lat_cap = (int *) calloc ((size_t) n, sizeof (int));
-    sim.plan_t = (int *) calloc ((size_t) n + (size_t) cfg->slots, sizeof (int));
-    sim.plan_at = (int *) calloc ((size_t) n + (size_t) cfg->slots, sizeof (int));
+    sim.plan_t = (int *) calloc (2 * (size_t) n + (size_t) cfg->slots, sizeof (int));
+    sim.plan_at = (int *) calloc (2 * (size_t) n + (size_t) cfg->slots, sizeof (int));
+    sim.tid = (char (*) [16]) calloc ((size_t) n, 16);
+    for (int t = 0; t < n; t++)
+        snprintf (sim.tid [t], 16, "t%d", t);
     memset (results, 0, sizeof *results * (size_t) n);
     for (int t = 0; t < n; t++)
         if (tt [t].inflight > 0)
@@ -353,6 +355,7 @@ sch_sim_run (const sch_sim_config_t *cfg, const sch_sim_tenant_t *tt, int n,
     free (sim.lat_cap);
     free (sim.plan_t);
     free (sim.plan_at);
+    free (sim.tid);
     return sim.total;
 }
 
