@@ -23,8 +23,8 @@ static mt_opt_t s_opts [] = {
       "queued jobs per pool+model before no_capacity" },
     { "policy", "MT_SCHED_POLICY", MT_OPT_STRING, "vtc", 0, 0,
       "who goes next in a queue: vtc (weighted fair) or fifo" },
-    { "head-start", "MT_SCHED_HEAD_START", MT_OPT_INT, "0", 0, 1000000000,
-      "vtc: tokens x weight a newly backlogged tenant may start below the others" },
+    { "head-start", "MT_SCHED_HEAD_START", MT_OPT_INT, "128", 0, 1000000000,
+      "vtc: tokens per unit of weight a tenant coming back may start ahead" },
     { NULL }
 };
 

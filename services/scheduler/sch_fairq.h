@@ -27,6 +27,11 @@ typedef enum {
     SCH_FAIRQ_FIFO = 1,         //  order of arrival
 } sch_fairq_policy_t;
 
+//  The service's default head start (tokens / weight): enough to keep the
+//  credit of a tenant whose queue empties for a moment between two of its
+//  requests (client turnaround), small enough to be one or two requests.
+#define SCH_FAIRQ_HEAD_START 128
+
 typedef struct {
     sch_fairq_policy_t policy;
     uint64_t head_start;        //  vtc: virtual tokens a newly backlogged tenant

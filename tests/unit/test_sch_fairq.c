@@ -304,8 +304,8 @@ s_sim_mix (sch_sim_tenant_t *tt, int from, int count, const uint32_t *weights, i
 //  Every backlogged tenant's share of the tokens served (prompt at dispatch,
 //  completion as generated) is within 5% of w_i / sum (w), for 2, 40 and
 //  10,000 tenants of mixed weights and request sizes; and the most any
-//  tenant's served/weight runs ahead of another's stays under VTC's bound,
-//  2 x the largest request cost / weight.
+//  tenant's served/weight runs ahead of another's stays under the bound,
+//  2 x the largest request cost / weight + the head start.
 static void
 test_sim_shares (void)
 {
@@ -330,7 +330,8 @@ test_sim_shares (void)
         s_sim_mix (tt, 0, n, table [c].weights, table [c].nweights, table [c].inflight,
                    table [c].size_scale);
         sch_sim_config_t cfg = {
-            .policy = SCH_FAIRQ_VTC, .slots = table [c].slots, .ttft_ms = table [c].ttft_ms,
+            .policy = SCH_FAIRQ_VTC, .head_start = SCH_FAIRQ_HEAD_START,
+            .slots = table [c].slots, .ttft_ms = table [c].ttft_ms,
             .itl_ms = table [c].itl_ms, .progress_every = 16,
             .duration_ms = table [c].duration_ms, .warmup_ms = table [c].duration_ms / 6,
             .spread = table [c].spread };
@@ -356,13 +357,52 @@ test_sim_shares (void)
         CHECK_MSG (worst <= 0.05, "%s: tenant %d (weight %u) share off by %.1f%%",
                    table [c].name, worst_i, tt [worst_i].weight, 100 * worst);
         if (table [c].spread)
-            CHECK_MSG (total.spread <= 2 * bound, "%s: spread %.0f over 2 x %.0f",
-                       table [c].name, total.spread, bound);
+            CHECK_MSG (total.spread <= 2 * bound + SCH_FAIRQ_HEAD_START,
+                       "%s: spread %.0f over 2 x %.0f + head start", table [c].name,
+                       total.spread, bound);
         CHECK_MSG (total.dispatches > (uint64_t) n, "%s: %llu dispatches", table [c].name,
                    (unsigned long long) total.dispatches);
         sch_sim_free (r, n);
         free (r);
         free (tt);
+    }
+}
+
+//  Why the weights did not hold: a tenant whose open requests barely cover
+//  its share (pro, weight 4, 16 open, beside a free tenant, 16 slots) has an
+//  empty queue for a moment each time a client turns a request around (here
+//  50 ms). VTC's lift on its return moves it up to the other tenant's counter
+//  and throws away the credit it was owed. A head start of 128 keeps it.
+static void
+test_sim_turnaround (void)
+{
+    struct {
+        uint64_t head_start;
+        int think_ms;
+        double lo, hi;          //  pro's share of the tokens
+    } table [] = {
+        { 0, 0, 0.76, 0.84 },
+        { 0, 50, 0.0, 0.77 },
+        { SCH_FAIRQ_HEAD_START, 50, 0.76, 0.84 },
+        { SCH_FAIRQ_HEAD_START, 0, 0.76, 0.84 },
+    };
+    for (size_t c = 0; c < sizeof table / sizeof table [0]; c++) {
+        sch_sim_tenant_t tt [2];
+        for (int i = 0; i < 2; i++)
+            tt [i] = (sch_sim_tenant_t) { .weight = i? 1: 4, .inflight = 16,
+                                          .prompt_tokens = 12, .max_tokens = 512,
+                                          .gen_lo = 24, .gen_hi = 48,
+                                          .think_ms = table [c].think_ms };
+        sch_sim_config_t cfg = { .policy = SCH_FAIRQ_VTC, .head_start = table [c].head_start,
+                                 .slots = 16, .ttft_ms = 40, .itl_ms = 10,
+                                 .progress_every = 16, .duration_ms = 60000,
+                                 .warmup_ms = 10000 };
+        sch_sim_result_t r [2];
+        sch_sim_run (&cfg, tt, 2, r);
+        double share = (double) r [0].tokens / (double) (r [0].tokens + r [1].tokens);
+        CHECK_MSG (share >= table [c].lo && share <= table [c].hi, "case %zu: pro share %.3f",
+                   c, share);
+        sch_sim_free (r, 2);
     }
 }
 
@@ -389,7 +429,8 @@ s_issue_scenario (sch_fairq_policy_t policy, int think_ms, int backlogged)
     tt [n - 1] = (sch_sim_tenant_t) { .weight = 1, .inflight = 1, .prompt_tokens = 12,
                                       .max_tokens = 32, .gen_lo = 32, .gen_hi = 32,
                                       .think_ms = think_ms };
-    sch_sim_config_t cfg = { .policy = policy, .slots = 16, .ttft_ms = 40, .itl_ms = 10,
+    sch_sim_config_t cfg = { .policy = policy, .head_start = SCH_FAIRQ_HEAD_START,
+                             .slots = 16, .ttft_ms = 40, .itl_ms = 10,
                              .progress_every = 16, .duration_ms = 120000,
                              .warmup_ms = 20000 };
     sch_sim_result_t r [64];
@@ -465,6 +506,7 @@ test_sim_idle_return (void)
         double share_max;       //  of the first second after its return, x its weight share
     } table [] = {
         { 0, 1.6 },
+        { SCH_FAIRQ_HEAD_START, 3.0 },
         { 2000, 12.0 },
     };
     for (size_t c = 0; c < sizeof table / sizeof table [0]; c++) {
@@ -579,6 +621,7 @@ main (void)
     test_policy ();
     test_estimate ();
     test_sim_shares ();
+    test_sim_turnaround ();
     test_sim_issue_scenario ();
     test_sim_idle_return ();
     return mt_test_done ("test_sch_fairq");
