@@ -92,17 +92,17 @@ bench: deps all
 
 # Fairness of the scheduler's policies on a live stack (fifo and vtc), and the
 # dispatch cost with 10,000 tenants queued. Reports; never fails on a number.
-bench-fairness: deps all $(BUILD)/bench/sch_dispatch
+bench-fairness: deps all $(BUILD)/bench/sch_dispatch $(BUILD)/bench/sch_policies
 	@BUILD=$(BUILD) bash tests/bench/fairness.sh
 
-$(BUILD)/bench/sch_dispatch: $(BUILD)/obj/tests/bench/sch_dispatch.o $(BUILD)/lib/libmt-scheduler.a $(BUILD)/lib/libmtcommon.a
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/lib/libmt-scheduler.a $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/tests/bench/%.o: tests/bench/%.c $(GEN) $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) -MMD -MP -Iservices/scheduler -c $< -o $@
+	@$(CC) $(CFLAGS) -MMD -MP -Iservices/scheduler -Itests/unit -c $< -o $@
 
 # Coverage-guided fuzzing (libFuzzer) of every parser of outside bytes;
 # MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.

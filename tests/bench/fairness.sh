@@ -3,8 +3,9 @@
 # development stack (deploy/dev/run.sh, simulator workers: 2 standard x 8 slots,
 # 40 ms to first token, 10 ms a token) in a temporary folder with that policy, runs
 # tests/bench/fairness.mjs against it (two tenants pro+free; a light tenant beside
-# one flood; a light tenant beside 40 backlogged tenants), stops it, then measures
-# the fair queue's dispatch cost with 10,000 tenants queued (build/bench/sch_dispatch).
+# one flood; a light tenant beside 40 backlogged tenants), stops it, then compares
+# the fair queue's designs in the simulated pool (build/bench/sch_policies) and
+# measures its dispatch cost with 10,000 tenants queued (build/bench/sch_dispatch).
 # Prints one table. It reports; it never fails on a number. Every process it starts
 # is stopped on exit.
 #
@@ -78,11 +79,18 @@ for policy in $POLICIES; do
     stop_stack
 done
 
+if [ -x "$B/bench/sch_policies" ]; then
+    say "the designs in the simulated pool"
+    "$B/bench/sch_policies" >"$TMP/policies.txt" 2>&1 || true
+fi
 if [ -x "$B/bench/sch_dispatch" ]; then
     say "dispatch cost with 10,000 tenants queued"
     "$B/bench/sch_dispatch" >"$TMP/dispatch.txt" 2>&1 || true
 fi
 
+echo "Live stack (make run's simulator: 2 standard workers x 8 slots, 40 ms to first token, 10 ms a token)"
+echo
 node tests/bench/fairness_table.mjs "$TMP/results.jsonl"
+[ -s "$TMP/policies.txt" ] && { echo; cat "$TMP/policies.txt"; }
 [ -s "$TMP/dispatch.txt" ] && { echo; cat "$TMP/dispatch.txt"; }
 exit 0
