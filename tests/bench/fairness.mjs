@@ -1,6 +1,10 @@
 //  Fairness scenarios against a running stack (tests/bench/fairness.sh starts
-//  one per scheduler policy and runs this). Reports one JSON line per
-//  scenario on stdout; never fails on a number.
+//  one per scheduler policy and runs this): two tenants pro and free, both
+//  backlogged; a light tenant (one request at a time) beside one flood; the
+//  light tenant beside 40 backlogged tenants (20 pro, 20 free, 8 requests
+//  open each), sending back to back, then pausing 3 s between requests.
+//  Tenants get limits high enough that only the scheduler decides. Reports
+//  one JSON line per scenario on stdout; never fails on a number.
 //
 //    node tests/bench/fairness.mjs URL ADMIN_TOKEN POLICY
 //
@@ -77,7 +81,7 @@ function pct(a, p) {
 //  Closed-loop clients: each of inflight loops sends one request after the
 //  other until stopAt. Counts completion tokens and latencies of requests
 //  that end inside [startAt, stopAt].
-function client(t, inflight, max, win, stats) {
+function client(t, inflight, max, win, stats, pauseMs = 0) {
     const loops = [];
     for (let l = 0; l < inflight; l++)
         loops.push((async () => {
@@ -90,6 +94,7 @@ function client(t, inflight, max, win, stats) {
                 if (r.status === 200 && r.json && r.json.usage) {
                     stats.tokens += r.json.usage.completion_tokens;
                     stats.lat.push(t1 - t0);
+                    if (pauseMs) await sleep(pauseMs);
                 } else {
                     stats.errors++;
                     await sleep(50);
@@ -112,8 +117,9 @@ async function idleLatency(light, max) {
 }
 
 //  One scenario: groups of { tier, count, inflight, max } backlogged, and a
-//  light tenant (one request at a time) when light is set.
-async function scenario(name, groups, light) {
+//  light tenant (one request at a time, light.pause ms between two) when
+//  light is set; measured for seconds.
+async function scenario(name, groups, light, seconds = SECONDS) {
     const tenants = [];
     for (const g of groups)
         for (let i = 0; i < g.count; i++)
@@ -122,11 +128,11 @@ async function scenario(name, groups, light) {
     await ready(lt ? [...tenants, lt] : tenants);
     const idle = lt ? await idleLatency(lt, light.max) : null;
     const now = Date.now();
-    const win = { startAt: now + WARMUP * 1000, stopAt: now + (WARMUP + SECONDS) * 1000 };
+    const win = { startAt: now + WARMUP * 1000, stopAt: now + (WARMUP + seconds) * 1000 };
     const all = tenants.map((t) => client(t, t.g.inflight, t.g.max, win, t.stats));
-    if (lt) all.push(client(lt, 1, light.max, win, lt.stats));
+    if (lt) all.push(client(lt, 1, light.max, win, lt.stats, light.pause || 0));
     await Promise.all(all);
-    const out = { scenario: name, policy: POLICY, seconds: SECONDS, tiers: {} };
+    const out = { scenario: name, policy: POLICY, seconds, tiers: {} };
     let total = 0, wsum = 0;
     const weight = { free: 1, pro: 4 };
     for (const t of tenants) {
@@ -138,7 +144,7 @@ async function scenario(name, groups, light) {
         wsum += weight[t.tier];
     }
     for (const [tier, v] of Object.entries(out.tiers)) {
-        v.per_tenant_tok_s = +(v.tokens / v.tenants / SECONDS).toFixed(1);
+        v.per_tenant_tok_s = +(v.tokens / v.tenants / seconds).toFixed(1);
         v.share = +(v.tokens / Math.max(1, total)).toFixed(3);
         v.weight_share = +(weight[tier] * v.tenants / wsum).toFixed(3);
     }
@@ -146,11 +152,11 @@ async function scenario(name, groups, light) {
         total += lt.stats.tokens;
         out.light = { idle_p50_ms: idle.p50, idle_p99_ms: idle.p99,
                       p50_ms: pct(lt.stats.lat, 50), p99_ms: pct(lt.stats.lat, 99),
-                      requests: lt.stats.lat.length, tok_s: +(lt.stats.tokens / SECONDS).toFixed(1) };
+                      requests: lt.stats.lat.length, tok_s: +(lt.stats.tokens / seconds).toFixed(1) };
         out.light.p50_x = +(out.light.p50_ms / idle.p50).toFixed(2);
         out.light.p99_x = +(out.light.p99_ms / idle.p99).toFixed(2);
     }
-    out.total_tok_s = +(total / SECONDS).toFixed(0);
+    out.total_tok_s = +(total / seconds).toFixed(0);
     console.log(JSON.stringify(out));
 }
 
@@ -159,7 +165,11 @@ await scenario('two-tenants-pro-free', [{ tier: 'pro', count: 1, inflight: 16 },
                                         { tier: 'free', count: 1, inflight: 16 }], null);
 await scenario('light-beside-one-flood', [{ tier: 'free', count: 1, inflight: 64 }],
                { tier: 'free', max: 32 });
-await scenario(`light-beside-${NBACK}-backlogged`, [{ tier: 'pro', count: half, inflight: 8 },
-                                                    { tier: 'free', count: NBACK - half, inflight: 8 }],
-               { tier: 'free', max: 32 });
+const many = [{ tier: 'pro', count: half, inflight: 8 },
+              { tier: 'free', count: NBACK - half, inflight: 8 }];
+await scenario(`light-beside-${NBACK}-backlogged`, many, { tier: 'free', max: 32 });
+//  The light tenant pausing 3 s between requests asks for about 9.5 tokens/s,
+//  less than a free tenant's share here (about 14.6)
+await scenario(`light-below-share-beside-${NBACK}`, many, { tier: 'free', max: 32, pause: 3000 },
+               2 * SECONDS);
 agent.destroy();
