@@ -2,11 +2,13 @@
 //
 //  vtc: each tenant has a counter that grows by the tokens it was served
 //  divided by its weight. The next job comes from the backlogged tenant with
-//  the lowest counter; ties go to the tenant whose head job is oldest. A
-//  tenant that becomes backlogged starts at max(its counter, floor -
-//  head_start), where floor is the smallest counter among backlogged tenants
-//  (or, when none is, the counter of the last job served), so idling earns
-//  at most head_start of credit, however long the idle.
+//  the lowest counter; ties go to the tenant whose head job is oldest. The
+//  virtual time is the highest counter a job was dispatched at (the lowest
+//  backlogged counter at that moment). A tenant that becomes backlogged
+//  starts at max(its counter, virtual time), or at max(its counter, virtual
+//  time - head_start) when jobs of it are still running (it was only between
+//  two requests, and keeps up to head_start of the credit it was owed). So
+//  idling earns nothing, and tenants arriving together start at one place.
 //  fifo: the tenant whose head job is oldest goes next.
 //
 //  Backlogged tenants sit in a binary min-heap on (counter, head seq) (fifo:
@@ -24,6 +26,7 @@ typedef struct {
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
     size_t heap_index;          //  index in self->heap, or S_NONE when idle
     uint64_t head_seq;          //  seq of the head of fifo, while backlogged
+    uint32_t running;           //  jobs popped and not yet corrected (ended)
     double expect;              //  moving average of completion tokens a job
     bool learned;               //  expect holds at least one job's count
 } s_tenant_t;
@@ -46,7 +49,7 @@ struct _sch_fairq_t {
     s_tenant_t **heap;          //  backlogged tenants, min-heap; borrowed
     size_t heap_size;           //  tenants in the heap
     size_t heap_max;            //  allocated entries
-    double vtime;               //  counter of the last job served, before charge
+    double vtime;               //  virtual time: highest counter a job was served at
     uint64_t next_seq;          //  insertion order of the next push
 };
 
@@ -231,21 +234,6 @@ s_heap_remove (sch_fairq_t *self, s_tenant_t *t)
 //  --------------------------------------------------------------------------
 //  Queue operations
 
-//  Smallest counter among backlogged tenants, or the last served counter.
-static double
-s_floor (sch_fairq_t *self)
-{
-    if (self->heap_size == 0)
-        return self->vtime;
-    if (self->config.policy == SCH_FAIRQ_VTC)
-        return self->heap [0]->counter;
-    double floor = self->heap [0]->counter;
-    for (size_t i = 1; i < self->heap_size; i++)
-        if (self->heap [i]->counter < floor)
-            floor = self->heap [i]->counter;
-    return floor;
-}
-
 static s_tenant_t *
 s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
 {
@@ -287,8 +275,17 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     s_tenant_t *t = s_tenant_require (self, tenant_id, weight);
     bool fresh = t->heap_index == S_NONE;
     if (fresh) {
-        //  Becomes backlogged: at most head_start of credit for the idle time
-        double floor = s_floor (self) - (double) self->config.head_start;
+        //  Becomes backlogged. From the virtual time of the latest dispatch,
+        //  which tenants coming back cannot lower (or with lift_to_floor from
+        //  the lowest backlogged counter, the heap's top, as before). A tenant
+        //  that still has jobs running was only between two requests: it
+        //  keeps up to head_start of what it was owed. An idle one starts at
+        //  the reference: idling earns nothing.
+        double floor = self->vtime;
+        if (self->config.lift_to_floor && self->heap_size)
+            floor = self->heap [0]->counter;
+        if (t->running > 0 || self->config.lift_to_floor)
+            floor -= (double) self->config.head_start;
         if (t->counter < floor)
             t->counter = floor;
     }
@@ -334,6 +331,7 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     if (best->counter > self->vtime)
         self->vtime = best->counter;
     best->counter += (double) e->cost / best->weight;
+    best->running++;
     pick->item = e->item;
     pick->tenant_id = best->tenant_id;
     pick->charged = e->cost;
@@ -355,6 +353,8 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
         return -1;
     uint32_t weight = pick->weight? pick->weight: 1;
     t->counter -= (double) pick->charged / weight;
+    if (t->running > 0)
+        t->running--;
     s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
@@ -402,6 +402,9 @@ sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                    uint64_t charged, uint64_t actual)
 {
     assert (self && tenant_id);
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (t && t->running > 0)
+        t->running--;
     s_charge (self, tenant_id, weight, (double) actual - (double) charged);
 }
 

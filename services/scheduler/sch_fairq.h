@@ -4,8 +4,10 @@
 //  Policies:
 //    vtc   weighted virtual token counting: the backlogged tenant with the
 //          lowest counter (tokens served / weight) goes next; a tenant that
-//          becomes backlogged starts at max(its counter, floor - head_start),
-//          floor being the lowest counter of the backlogged tenants. The
+//          becomes backlogged starts at max(its counter, virtual time), the
+//          virtual time being the highest counter a job was dispatched at
+//          (the lowest backlogged counter at the time); head_start below it
+//          when jobs of it still run (it was between two requests). The
 //          counters follow what was really generated: the dispatch charge
 //          (the caller's estimate, see sch_fairq_estimate), then progress
 //          reports beyond it, then the final count corrects the sum.
@@ -34,8 +36,12 @@ typedef enum {
 
 typedef struct {
     sch_fairq_policy_t policy;
-    uint64_t head_start;        //  vtc: virtual tokens a newly backlogged tenant
-                                //  may start below the floor (0: VTC's own lift)
+    uint64_t head_start;        //  vtc: virtual tokens a tenant with jobs running
+                                //  may start below the virtual time when it comes
+                                //  back to the queue (0: VTC's plain lift)
+    bool lift_to_floor;         //  vtc: start from the lowest backlogged counter
+                                //  instead of the virtual time, as the scheduler
+                                //  did before (kept to compare designs)
 } sch_fairq_config_t;
 
 //  What sch_fairq_pop hands back.
@@ -96,9 +102,9 @@ uint64_t sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t 
 //  moving average behind sch_fairq_estimate.
 void sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens);
 
-//  A job finished: correct its tenant's counter by (actual - charged) /
-//  weight, where charged is all that was charged for it (at dispatch and by
-//  progress).
+//  A job finished (once for every job popped and not unpopped): correct its
+//  tenant's counter by (actual - charged) / weight, where charged is all that
+//  was charged for it (at dispatch and by progress).
 void sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                         uint64_t charged, uint64_t actual);
 
