@@ -276,11 +276,12 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     bool fresh = t->heap_index == S_NONE;
     if (fresh) {
         //  Becomes backlogged. From the virtual time of the latest dispatch,
-        //  which tenants coming back cannot lower (or with lift_to_floor from
-        //  the lowest backlogged counter, the heap's top, as before). A tenant
-        //  that still has jobs running was only between two requests: it
-        //  keeps up to head_start of what it was owed. An idle one starts at
-        //  the reference: idling earns nothing.
+        //  which tenants coming back cannot lower. A tenant that still has
+        //  jobs running was only between two requests: it keeps up to
+        //  head_start of what it was owed. An idle one starts at the virtual
+        //  time: idling earns nothing. (lift_to_floor: from the lowest
+        //  backlogged counter, the heap's top, with the head start for all,
+        //  the designs this replaced.)
         double floor = self->vtime;
         if (self->config.lift_to_floor && self->heap_size)
             floor = self->heap [0]->counter;

@@ -169,8 +169,8 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
             return;
         case SCH_ADMIT_QUEUE_FULL:
             mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
-                    "reason=\"queue full\" queued=%u", req, tenant, spec->pool, spec->model,
-                    self->queue_max);
+                    "reason=\"queue full\" queued=%zu", req, tenant, spec->pool, spec->model,
+                    sch_fairq_size (sch_jobs_queue (self->jobs, spec->pool, spec->model)));
             mt_metric_add (self->m_rej_capacity, 1);
             s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
                      "queue full", 0);
