@@ -152,7 +152,8 @@ async function scenario(name, groups, light, seconds = SECONDS) {
         total += lt.stats.tokens;
         out.light = { idle_p50_ms: idle.p50, idle_p99_ms: idle.p99,
                       p50_ms: pct(lt.stats.lat, 50), p99_ms: pct(lt.stats.lat, 99),
-                      requests: lt.stats.lat.length, tok_s: +(lt.stats.tokens / seconds).toFixed(1) };
+                      requests: lt.stats.lat.length, tok_s: +(lt.stats.tokens / seconds).toFixed(1),
+                      latencies_ms: lt.stats.lat };
         out.light.p50_x = +(out.light.p50_ms / idle.p50).toFixed(2);
         out.light.p99_x = +(out.light.p99_ms / idle.p99).toFixed(2);
     }
