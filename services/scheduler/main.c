@@ -2,6 +2,7 @@
 //  to workers by credit. Options, then the server loop.
 #include "sch_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -25,6 +26,7 @@ static mt_opt_t s_opts [] = {
       "who goes next in a queue: vtc (weighted fair) or fifo" },
     { "head-start", "MT_SCHED_HEAD_START", MT_OPT_INT, "128", 0, 1000000000,
       "vtc: tokens per unit of weight a tenant coming back may start ahead" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -41,6 +43,8 @@ main (int argc, char **argv)
                 mt_config_str (s_opts, "policy"));
         return 2;
     }
+    if (mt_curve_start (s_opts))
+        return 2;
     sch_server_config_t config = {
         .gateway_bind = mt_config_str (s_opts, "gateway-bind"),
         .worker_bind = mt_config_str (s_opts, "worker-bind"),
@@ -60,6 +64,7 @@ main (int argc, char **argv)
     sch_server_run (server);
     mt_metrics_stop ();
     sch_server_destroy (&server);
+    mt_curve_stop ();
     mt_log ("stopped");
     return 0;
 }
