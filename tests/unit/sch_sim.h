@@ -4,9 +4,10 @@
 //  sends the next one `think_ms` after one ends). No sockets, no real time.
 //  Drives sch_fairq the way sch_jobs does: push at submit (charged at
 //  dispatch the prompt and the tenant's usual completion, at most
-//  max_tokens), pop at a free slot, progress beyond that charge as tokens are
-//  generated, correct to the real count at the end. Used by test_sch_fairq.c and the dispatch
-//  bench; header-only so every user gets its own copy.
+//  max_tokens), pop at a free slot, progress beyond that charge as tokens
+//  are generated, correct to the real count at the end. Used by
+//  test_sch_fairq.c and tests/bench/sch_policies.c; header-only so every
+//  user gets its own copy.
 #ifndef SCH_SIM_H_INCLUDED
 #define SCH_SIM_H_INCLUDED
 
@@ -22,7 +23,7 @@ typedef struct {
     uint32_t weight;            //  tier weight
     int inflight;               //  requests the client keeps open (0: tenant absent)
     uint32_t prompt_tokens;     //  per request
-    uint32_t max_tokens;        //  charged at dispatch (the gateway's grant)
+    uint32_t max_tokens;        //  the gateway's grant: caps generation and the charge
     uint32_t gen_lo, gen_hi;    //  tokens really generated, uniform in [lo, hi]
     int think_ms;               //  pause between one request's end and the next
     int start_ms;               //  first request at this time
@@ -40,7 +41,7 @@ typedef enum {
 typedef struct {
     sch_fairq_policy_t policy;  //  policy under test
     uint64_t head_start;        //  policy parameters (sch_fairq_config_t)
-    bool lift_to_floor;
+    bool lift_to_floor;         //  the lift the scheduler used before
     int slots;                  //  slots of the pool (all workers together)
     int ttft_ms;                //  time to first token
     int itl_ms;                 //  time between tokens
@@ -65,7 +66,7 @@ typedef struct {
     int requests;               //  requests ended inside the window
     int lat_n;                  //  latencies recorded
     int *lat_ms;                //  end - submit, ms, of requests ended in the window
-    int max_wait_dispatches;    //  most dispatches to others while a job of it waited
+    int max_wait_dispatches;    //  most dispatches between a job's submit and its own
 } sch_sim_result_t;
 
 //  One running job of the simulation.
