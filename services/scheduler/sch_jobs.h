@@ -27,6 +27,7 @@ typedef struct {
     uint32_t estimate;          //  completion tokens inside that charge
     uint32_t reported;          //  completion tokens the worker reported so far
     uint32_t extra;             //  completion tokens charged beyond the estimate
+    uint64_t queued_ms;         //  monotonic time it was queued (set by the caller)
     sch_worker_t *worker;       //  borrowed; NULL while queued
 } sch_job_t;
 

@@ -112,8 +112,9 @@ s_send_job (sch_server_t *self, sch_dispatch_t *d)
     }
     sch_jobs_dispatch_sent (self->jobs, d);
     mt_metric_add (self->m_dispatched, 1);
-    mt_debug ("dispatched req=%s tenant=%s worker=%s", job->req_id, job->tenant_id,
-              w->worker_id);
+    mt_debug ("dispatched req=%s tenant=%s worker=%s waited_ms=%llu", job->req_id,
+              job->tenant_id, w->worker_id,
+              (unsigned long long) (mt_mono_ms () - job->queued_ms));
 }
 
 //  While some worker has credit and a job waits for a model it serves, send
@@ -180,6 +181,8 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
             break;
     }
     sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight);
+    if (job)
+        job->queued_ms = mt_mono_ms ();
     if (!job) {
         mt_log ("submit-failed req=%s tenant=%s reason=\"job could not be stored\"", req, tenant);
         s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
