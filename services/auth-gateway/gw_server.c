@@ -678,7 +678,7 @@ s_close_open (gw_server_t *self)
 //  Set-up, loop, tear-down
 
 static zsock_t *
-s_dealer (const char *endpoint)
+s_dealer (const char *endpoint, gw_ready_t *ready, const char *name)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
@@ -686,6 +686,7 @@ s_dealer (const char *endpoint)
     zsock_set_sndhwm (sock, 200000);
     zsock_set_rcvhwm (sock, 200000);
     zsock_set_linger (sock, 0);
+    gw_ready_watch (ready, sock, name);     //  for /readyz; before the connect
     if (zsock_connect (sock, "%s", endpoint)) {
         mt_log ("connect-failed endpoint=%s", endpoint);
         zsock_destroy (&sock);
@@ -750,8 +751,9 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
     }
-    self->scheduler = s_dealer (config->scheduler);
-    self->quota = s_dealer (config->quota);
+    self->ready = gw_ready_new ();
+    self->scheduler = s_dealer (config->scheduler, self->ready, "scheduler");
+    self->quota = s_dealer (config->quota, self->ready, "quota-enforcer");
     //  Fail fast when the scheduler or quota-enforcer is down, instead of
     //  queueing requests that will have timed out by the time it is back.
     //  Usage events do queue: metering takes them whenever it comes back.
@@ -759,7 +761,7 @@ gw_server_run (const gw_server_config_t *config)
         zsock_set_immediate (self->scheduler, 1);
     if (self->quota)
         zsock_set_immediate (self->quota, 1);
-    self->metering = s_dealer (config->metering);
+    self->metering = s_dealer (config->metering, self->ready, "metering");
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto cleanup;
@@ -884,5 +886,6 @@ cleanup:
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);
     zsock_destroy (&self->tokens);
+    gw_ready_destroy (&self->ready);
     return rc;
 }
