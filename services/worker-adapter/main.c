@@ -193,6 +193,9 @@ main (int argc, char **argv)
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
                           (int) mt_config_int (s_opts, "metrics-port"), NULL))
         goto cleanup;
+    //  One I/O thread for the scheduler, one for the gateways: a gateway name
+    //  that resolves slowly must not stop the heartbeat (wa_server.c)
+    zsys_set_io_threads (2);
     server = wa_server_new (&config);
     if (!server)
         goto cleanup;

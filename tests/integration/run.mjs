@@ -17,11 +17,13 @@ import slowTests from './t_slow.mjs';
 import openaiTests from './t_openai.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
+import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
+         DNS_WORKER_TIMEOUT_MS } from './t_deploy.mjs';
 
 const GROUPS = [
     //  Fast simulator: most of the API.
     { name: 'fast', opts: { name: 'fast', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536 },
-      tests: [...apiTests, ...openaiTests] },
+      tests: [...apiTests, ...openaiTests, ...readyTests] },
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
@@ -30,17 +32,31 @@ const GROUPS = [
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
                               maxBody: 65536, skip: ['worker-premium'] },
-      tests: engineTests },
+      tests: [...engineTests, ...readyEngineTests] },
     //  Failure scenarios: services killed (SIGKILL) and started again; a
     //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
                             env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(WORKER_TIMEOUT_MS) } } },
-      tests: failTests },
+      tests: [...failTests, ...readyFailTests] },
     //  The gateway gives up on a job after REQUEST_TIMEOUT_MS.
     { name: 'timeout', opts: { name: 'timeout', sim: { ttft: 40, itl: 100, tokens: 48 }, maxBody: 65536,
                                skip: ['worker-premium'],
                                env: { gateway: { MT_GW_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) } } },
       tests: timeoutTests },
+    //  The standard worker's resolver hangs (t_deploy.mjs): before() starts a
+    //  DNS server that never answers and wraps the worker to use it.
+    { name: 'dns', opts: { name: 'dns', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
+                           skip: ['worker-premium'],
+                           env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(DNS_WORKER_TIMEOUT_MS) },
+                                  gateway: { MT_GW_TOKEN_ENDPOINT: `tcp://${DNS_NAME}:5560` } } },
+      before: async (group, dir) => {
+          group.sink = await dnsSink(dir);
+          if (group.sink.skip) return group.sink.skip;
+          group.opts.wrap = { 'worker-standard': group.sink.wrap };
+          return null;
+      },
+      after: (group) => group.sink && group.sink.close && group.sink.close(),
+      tests: dnsTests },
 ];
 
 const only = process.env.MT_IT_ONLY ? new RegExp(process.env.MT_IT_ONLY) : null;
@@ -113,14 +129,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 process.on('exit', () => killAllSync());
 
-async function runTest(stack, t) {
+async function runTest(stack, t, group) {
     const marks = {};
     if (stack) for (const s of stack.services) marks[s.name] = s.logSize();
     let err = null;
     const t0 = Date.now();
     try {
         if (stack) stack.gatewayAlive();
-        await bounded(Promise.resolve().then(() => t.fn({ stack, pg })), ms(t.timeout || 30000), t.name);
+        await bounded(Promise.resolve().then(() => t.fn({ stack, pg, group })), ms(t.timeout || 30000), t.name);
     } catch (e) {
         err = e;
     }
@@ -179,6 +195,13 @@ async function main() {
         const tests = g.tests.filter((t) => !only || only.test(t.name));
         if (!tests.length) continue;
         const g0 = Date.now();
+        if (g.before) {
+            const skip = await g.before(g, tmp);
+            if (skip) {
+                out(`# ${g.name} stack: skipped (${tests.length} tests): ${skip}`);
+                continue;
+            }
+        }
         let stack = null;
         let setupErr = pgErr ? new TestFailure('no PostgreSQL') : null;
         if (!setupErr) {
@@ -193,7 +216,7 @@ async function main() {
         if (setupErr) printTails(stack, null, 8);
         for (const t of tests) {
             if (setupErr) report(`${g.name}: ${t.name}`, new TestFailure('stack did not start'));
-            else await runTest(stack, { ...t, name: `${g.name}: ${t.name}` });
+            else await runTest(stack, { ...t, name: `${g.name}: ${t.name}` }, g);
         }
         //  Stopping is a test too: SIGTERM -> exit 0 within the bound.
         if (stack) {
@@ -214,6 +237,7 @@ async function main() {
             report(`${g.name} stack: every service exits 0 on SIGTERM`, stopErr);
             if (stopErr) printTails(stack, null, 8);
         }
+        if (g.after) g.after(g);
         out(`# ${g.name} stack: ${((Date.now() - g0) / 1000).toFixed(1)} s`);
     }
     await pg.stop();
