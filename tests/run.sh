@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every unit test binary in $BUILD/tests, then (unless MT_ONLY_UNIT=1) the
 # integration suite against the real services in $BUILD/bin and a real
-# PostgreSQL. Ends with one line "N passed, N failed"; exits 1 when anything
-# failed or nothing ran.
+# PostgreSQL, and the validation of the Kubernetes overlays (tests/deploy).
+# Ends with one line "N passed, N failed"; exits 1 when anything failed or
+# nothing ran.
 #   BUILD=build bash tests/run.sh
 #   MT_SANITIZED=1   sanitizer build: longer bounds, sanitizer reports fail tests
 #   MT_ONLY_UNIT=1   unit tests only
@@ -93,6 +94,37 @@ if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
                 echo "integration: exit $rc with no failed test"
             fi
         fi
+    fi
+fi
+
+# Kubernetes manifests: every overlay against the schemas and the checks of
+# tests/deploy/validate.mjs (its npm packages pinned in its package-lock.json).
+if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
+    kdir=tests/deploy
+    if ! cmp -s "$kdir/package-lock.json" "$kdir/node_modules/.mt-lock" 2>/dev/null; then
+        if (cd "$kdir" && timeout 300 npm ci --no-audit --no-fund --no-update-notifier \
+                --loglevel=error >"$tmp/npm-k8s.out" 2>&1); then
+            cp "$kdir/package-lock.json" "$kdir/node_modules/.mt-lock"
+        else
+            echo "# npm ci in $kdir failed:"
+            tail -n 5 "$tmp/npm-k8s.out" | sed 's/^/#   /'
+        fi
+    fi
+    out="$tmp/k8s.out"
+    timeout -k 10 120 node "$kdir/validate.mjs" </dev/null >"$out" 2>&1
+    rc=$?
+    grep -v '^ok - ' "$out"
+    counts=$(grep -E '^k8s: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 \
+             | sed -E 's/^k8s: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/')
+    if [ -z "$counts" ]; then
+        failed=$((failed + 1))
+        echo "k8s: FAILED (exit $rc, no summary line)"
+        tail -n 10 "$out" | sed 's/^/#   /'
+    else
+        read -r p f <<<"$counts"
+        passed=$((passed + p))
+        failed=$((failed + f))
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { failed=$((failed + 1)); echo "k8s: exit $rc with no failed check"; }
     fi
 fi
 

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the stack needs to build, run and test, and
 # nothing when they are all there already.
+#   install-deps.sh              build, run, test (make run, make test)
+#   install-deps.sh containers   also podman and what make compose-test needs
 set -euo pipefail
 pkgs=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
       libzmq3-dev libczmq-dev libmicrohttpd-dev libpq-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev uuid-dev postgresql postgresql-client
-      curl wrk nodejs procps iproute2)
+      curl wrk nodejs procps iproute2 util-linux mount)
+if [ "${1:-}" = containers ]; then
+    # runc: crun 1.8 refuses this machine's cgroup v1/v2 hybrid; iptables:
+    # netavark's firewall; mmdebstrap: base images from the apt mirror, no registry
+    pkgs+=(podman buildah podman-compose runc netavark aardvark-dns iptables mmdebstrap
+           procps)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
