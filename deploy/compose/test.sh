@@ -20,7 +20,7 @@
 # - runc, not crun (crun 1.8 refuses the cgroup v1/v2 hybrid), and default
 #   ulimits the container may set: a containers.conf of our own, passed by
 #   CONTAINERS_CONF (nothing under /etc is edited);
-# - iptables for netavark;
+# - iptables for netavark (whose chains and rules are put back as they were);
 # - net.ipv4.conf.all.arp_notify=1 while the test runs: netavark 1.4's bridge
 #   changes its MAC address as containers join, and containers that cached the
 #   old one cannot reach the DNS server for up to ~30 s (fixed in netavark 1.9).
@@ -75,6 +75,30 @@ net.ipv4.conf.all.route_localnet net.ipv4.conf.all.rp_filter"
 for k in $SYSCTL_KEYS; do
     v=$(sysctl -n "$k" 2>/dev/null) && echo "$k=$v"
 done >"$TMP/sysctl.before"
+
+# netavark adds iptables chains and rules and leaves some behind: the tables
+# go back to what they were (taken before the first podman command)
+s_fw_dump () {      # the rules and the chains of our own, without counters
+    { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | sed 's/ *\[[0-9]*:[0-9]*\]//' \
+        | grep -E '^(-A |:[^ ]+ -$)'
+}
+iptables-save >"$TMP/iptables.before" 2>/dev/null
+ip6tables-save >"$TMP/ip6tables.before" 2>/dev/null
+s_fw_dump >"$TMP/fw.before"
+
+s_restore_firewall () {
+    s_fw_dump >"$TMP/fw.after"
+    cmp -s "$TMP/fw.before" "$TMP/fw.after" && return 0
+    local cmd tbl
+    for cmd in iptables ip6tables; do
+        if [ -s "$TMP/$cmd.before" ]; then
+            "$cmd-restore" <"$TMP/$cmd.before"
+        else            # no table was loaded before: empty every table again
+            for tbl in filter nat mangle raw; do "$cmd" -t "$tbl" -F 2>/dev/null; "$cmd" -t "$tbl" -X 2>/dev/null; done
+        fi
+    done
+    s_say "iptables restored"
+}
 
 s_restore_sysctls () {
     local k v now
@@ -137,6 +161,7 @@ s_teardown () {
     done
     podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
     podman volume rm -f "${PROJECT}_pgdata" >/dev/null 2>&1
+    s_restore_firewall
     s_restore_sysctls
     PHASE_T=$t
     s_phase down
@@ -155,6 +180,9 @@ s_exit () {
         [ "$now" = "$v" ] || { bad=1; s_say "sysctl $k is $now, was $v"; }
     done <"$TMP/sysctl.before"
     if [ "$bad" -eq 0 ]; then s_ok "every sysctl as before"; else s_fail "every sysctl as before"; fi
+    s_fw_dump >"$TMP/fw.after"
+    if cmp -s "$TMP/fw.before" "$TMP/fw.after"; then s_ok "iptables as before"
+    else s_fail "iptables as before: $(diff "$TMP/fw.before" "$TMP/fw.after" | head -n 5 | tr '\n' ' ')"; fi
     rm -rf "$TMP"
     s_say "total seconds=$(s_secs "$T0" "$(s_now)")"
     echo "compose-test: $passed passed, $failed failed"
@@ -252,18 +280,24 @@ s_say "ready after up seconds=$(s_secs "$UP_T" "$(s_now)")"
 s_phase ready
 # The compose healthchecks themselves (podman-compose does not schedule them)
 hc_bad=
+hc_n=0
 for svc in auth-gateway scheduler quota-enforcer metering worker-standard worker-premium postgres; do
-    for c in $(podman ps --filter "label=io.podman.compose.service=$svc" --format '{{.Names}}'); do
+    for c in $(podman ps --filter "label=com.docker.compose.service=$svc" --format '{{.Names}}'); do
         ok=0
         for ((i = 0; i < 20; i++)); do
             podman healthcheck run "$c" >/dev/null 2>&1 && { ok=1; break; }
             sleep 0.5
         done
         [ "$ok" -eq 1 ] || hc_bad+=" $c"
+        hc_n=$((hc_n + 1))
     done
 done
-if [ -z "$hc_bad" ]; then s_ok "every compose healthcheck passes"; else s_fail "healthchecks failing:$hc_bad"; fi
-n=$(podman ps --filter "label=io.podman.compose.service=worker-standard" --format '{{.Names}}' | wc -l)
+if [ -z "$hc_bad" ] && [ "$hc_n" -eq 8 ]; then
+    s_ok "every compose healthcheck passes ($hc_n containers)"
+else
+    s_fail "healthchecks: $hc_n of 8 containers checked, failing:${hc_bad:- none}"
+fi
+n=$(podman ps --filter "label=com.docker.compose.service=worker-standard" --format '{{.Names}}' | wc -l)
 s_check "two standard workers (deploy.replicas)" test "$n" -eq 2
 
 # ---- requests --------------------------------------------------------------------------------
