@@ -27,6 +27,19 @@ summary () {
     tail -n 1 "$1" | sed -nE 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed, ([0-9]+) failed[[:space:]]*$/\2 \3/p'
 }
 
+# npm ci in DIR when its package-lock.json changed since the last install.
+npm_ci () {
+    local dir=$1
+    cmp -s "$dir/package-lock.json" "$dir/node_modules/.mt-lock" 2>/dev/null && return 0
+    if (cd "$dir" && timeout 300 npm ci --no-audit --no-fund --no-update-notifier \
+            --loglevel=error >"$tmp/npm.out" 2>&1); then
+        cp "$dir/package-lock.json" "$dir/node_modules/.mt-lock"
+    else
+        echo "# npm ci in $dir failed:"
+        tail -n 5 "$tmp/npm.out" | sed 's/^/#   /'
+    fi
+}
+
 shopt -s nullglob
 units=("$BUILD"/tests/test_*)
 if [ ${#units[@]} -eq 0 ]; then
@@ -66,16 +79,7 @@ if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
     else
         # The official OpenAI client, pinned in package-lock.json; installed
         # again only when the lock changed. Without it, only its test fails.
-        itdir=tests/integration
-        if ! cmp -s "$itdir/package-lock.json" "$itdir/node_modules/.mt-lock" 2>/dev/null; then
-            if (cd "$itdir" && timeout 300 npm ci --no-audit --no-fund --no-update-notifier \
-                    --loglevel=error >"$tmp/npm.out" 2>&1); then
-                cp "$itdir/package-lock.json" "$itdir/node_modules/.mt-lock"
-            else
-                echo "# npm ci in $itdir failed:"
-                tail -n 5 "$tmp/npm.out" | sed 's/^/#   /'
-            fi
-        fi
+        npm_ci tests/integration
         out="$tmp/integration.out"
         # node stops its own children and PostgreSQL on SIGTERM.
         timeout -k 30 "$it_bound" node tests/integration/run.mjs </dev/null 2>&1 | tee "$out"
@@ -101,15 +105,7 @@ fi
 # tests/deploy/validate.mjs (its npm packages pinned in its package-lock.json).
 if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
     kdir=tests/deploy
-    if ! cmp -s "$kdir/package-lock.json" "$kdir/node_modules/.mt-lock" 2>/dev/null; then
-        if (cd "$kdir" && timeout 300 npm ci --no-audit --no-fund --no-update-notifier \
-                --loglevel=error >"$tmp/npm-k8s.out" 2>&1); then
-            cp "$kdir/package-lock.json" "$kdir/node_modules/.mt-lock"
-        else
-            echo "# npm ci in $kdir failed:"
-            tail -n 5 "$tmp/npm-k8s.out" | sed 's/^/#   /'
-        fi
-    fi
+    npm_ci "$kdir"
     out="$tmp/k8s.out"
     timeout -k 10 120 node "$kdir/validate.mjs" </dev/null >"$out" 2>&1
     rc=$?
