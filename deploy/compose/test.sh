@@ -227,7 +227,8 @@ if ! podman image exists "$BASE_IMAGE"; then
             bookworm "$TMP/base.tar" "$src" >"$TMP/mmdebstrap.log" 2>&1; then
         tail -n 20 "$TMP/mmdebstrap.log"; s_fail "base image (mmdebstrap)"; exit 1
     fi
-    podman import --change 'CMD ["bash"]' "$TMP/base.tar" "$BASE_IMAGE" >/dev/null || { s_fail "podman import"; exit 1; }
+    podman import --change 'CMD ["bash"]' "$TMP/base.tar" "$BASE_IMAGE" >"$TMP/import.log" 2>&1 \
+        || { cat "$TMP/import.log"; s_fail "podman import"; exit 1; }
     rm -f "$TMP/base.tar"
 fi
 s_probe_ulimits || { cat "$TMP/probe.err"; s_fail "a container runs"; exit 1; }
