@@ -18,7 +18,7 @@ import openaiTests from './t_openai.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
-         DNS_WORKER_TIMEOUT_MS } from './t_deploy.mjs';
+         DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 
 const GROUPS = [
     //  Fast simulator: most of the API.
@@ -57,6 +57,19 @@ const GROUPS = [
       },
       after: (group) => group.sink && group.sink.close && group.sink.close(),
       tests: dnsTests },
+    //  quota-enforcer and metering through PgBouncer in transaction pooling, as
+    //  deploy/k8s/overlays/prod runs them; the gateway (LISTEN) stays direct.
+    { name: 'pgbouncer', opts: { name: 'pgbouncer', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536,
+                                 skip: ['worker-premium'] },
+      before: async (group, dir, pgsql) => {
+          group.bouncer = await startPgBouncer(dir, pgsql);
+          if (group.bouncer.skip) return group.bouncer.skip;
+          const env = { MT_PG_DSN: group.bouncer.dsn };
+          group.opts.env = { 'quota-enforcer': env, metering: env };
+          return null;
+      },
+      after: (group) => group.bouncer && group.bouncer.stop && group.bouncer.stop(),
+      tests: [...failTests.filter((t) => /^quota-enforcer killed and restarted/.test(t.name)), ...pgbouncerTests] },
 ];
 
 const only = process.env.MT_IT_ONLY ? new RegExp(process.env.MT_IT_ONLY) : null;
@@ -196,7 +209,7 @@ async function main() {
         if (!tests.length) continue;
         const g0 = Date.now();
         if (g.before) {
-            const skip = await g.before(g, tmp);
+            const skip = pgErr ? null : await g.before(g, tmp, pg);
             if (skip) {
                 out(`# ${g.name} stack: skipped (${tests.length} tests): ${skip}`);
                 continue;

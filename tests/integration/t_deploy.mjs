@@ -9,8 +9,8 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { assert, eq, ms, sleep, poll, http, openStream, TestFailure } from './harness.mjs';
+import { spawn, spawnSync } from 'node:child_process';
+import { assert, eq, ms, sleep, poll, http, openStream, freePort, TestFailure } from './harness.mjs';
 import { chatBody } from './common.mjs';
 
 export const DNS_SINK_ADDR = '127.0.0.77';
@@ -137,6 +137,72 @@ export const dnsTests = [
             } finally {
                 s.abort();
             }
+        },
+    },
+];
+
+//  PgBouncer in transaction pooling between quota-enforcer / metering and the
+//  suite's PostgreSQL, as overlays/prod runs them (the gateway stays direct).
+//  Returns { dsn, log(), stop() } or { skip: reason }.
+export async function startPgBouncer(dir, pg) {
+    const bin = '/usr/sbin/pgbouncer';
+    if (!fs.existsSync(bin)) return { skip: 'pgbouncer is not installed (deploy/dev/install-deps.sh)' };
+    const root = process.getuid && process.getuid() === 0;
+    const bdir = path.join(dir, 'pgbouncer');
+    fs.mkdirSync(bdir, { recursive: true });
+    const port = await freePort();
+    const log = path.join(bdir, 'pgbouncer.log');
+    const ini = path.join(bdir, 'pgbouncer.ini');
+    fs.writeFileSync(ini, [
+        '[databases]',
+        `mt = host=127.0.0.1 port=${pg.port} dbname=mt user=postgres`,
+        '[pgbouncer]',
+        'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
+        'auth_type = any', 'pool_mode = transaction', 'default_pool_size = 20',
+        'max_client_conn = 200', 'ignore_startup_parameters = extra_float_digits',
+        `logfile = ${log}`, 'pidfile =', 'log_connections = 1', '',
+    ].join('\n'));
+    //  PgBouncer will not run as root: as root it runs as postgres (pg.sh's user)
+    const as = {};
+    if (root) {
+        const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout);
+        const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout);
+        if (!uid) return { skip: 'no postgres user to run pgbouncer as' };
+        for (const f of [bdir, ini]) fs.chownSync(f, uid, gid);
+        let p = bdir;
+        while (p !== path.dirname(p)) { p = path.dirname(p); try { fs.chmodSync(p, fs.statSync(p).mode | 0o001); } catch { /* not ours */ } }
+        Object.assign(as, { uid, gid });
+    }
+    const child = spawn(bin, [ini], { stdio: 'ignore', ...as });
+    let exited = false;
+    child.on('exit', () => { exited = true; });
+    //  Never outlive the suite, whatever ends it
+    process.once('exit', () => { if (!exited) try { child.kill('SIGKILL'); } catch { /* gone */ } });
+    const up = await poll(() => new Promise((resolve) => {
+        if (exited) return resolve(false);
+        const r = spawnSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'mt',
+                                     '-Atc', 'SELECT 1'], { encoding: 'utf8', timeout: 5000 });
+        resolve(r.status === 0);
+    }), ms(10000), 100);
+    if (!up) {
+        child.kill('SIGKILL');
+        throw new Error(`pgbouncer did not start: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-300) : 'no log'}`);
+    }
+    return {
+        dsn: `host=127.0.0.1 port=${port} dbname=mt user=postgres`,
+        log: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : ''),
+        stop: () => { if (!exited) child.kill('SIGTERM'); },
+    };
+}
+
+//  For the 'pgbouncer' stack (with t_fail's quota-enforcer restart test).
+export const pgbouncerTests = [
+    {
+        name: 'quota-enforcer and metering logged in through PgBouncer (transaction pooling)',
+        async fn({ group }) {
+            const log = group.bouncer.log();
+            const logins = (log.match(/login attempt: db=mt user=postgres/g) || []).length;
+            assert(logins >= 2, `PgBouncer saw ${logins} logins: ${log.slice(-300)}`);
         },
     },
 ];
