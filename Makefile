@@ -16,7 +16,7 @@ SERVICES := auth-gateway scheduler worker-adapter metering quota-enforcer
 GEN      := $(BUILD)/gen/mt.pb-c.c $(BUILD)/gen/mt.pb-c.h
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC)) $(BUILD)/obj/gen/mt.pb-c.o
-BINS     := $(patsubst %,$(BUILD)/bin/mt-%,$(SERVICES)) $(BUILD)/bin/mt-migrate
+BINS     := $(patsubst %,$(BUILD)/bin/mt-%,$(SERVICES)) $(BUILD)/bin/mt-migrate $(BUILD)/bin/mt-keygen
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -26,11 +26,11 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench fuzz compose-test clean
+.PHONY: all deps run test test-asan unit bench bench-abuse fuzz compose-test clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -66,6 +66,15 @@ $(BUILD)/bin/mt-migrate: $(BUILD)/obj/sql/mt_migrate.o $(BUILD)/lib/libmtcommon.
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A stray process on the service bus, for the integration suite's security tests.
+$(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/mt-keygen: $(BUILD)/obj/deploy/keygen/mt_keygen.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(SVC_LIBS) $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -89,6 +98,11 @@ unit: all
 
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# The gateway under N silent + N slowloris connections: a normal client's
+# p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).
+bench-abuse: deps all
+	@BUILD=$(BUILD) node tests/bench/abuse.mjs
 
 # Coverage-guided fuzzing (libFuzzer) of every parser of outside bytes;
 # MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.

@@ -19,9 +19,12 @@ static const mt_error_t s_errors [] = {
     { "rate_limit_exceeded",        429, "requests",              "Rate limit reached for requests per minute." },
     { "rate_limit_exceeded_tokens", 429, "tokens",                "Rate limit reached for tokens per minute." },
     { "concurrency_limit_exceeded", 429, "requests",              "Too many concurrent requests for this tenant." },
+    { "too_many_connections",       429, "requests",              "Too many open connections from your address." },
+    { "too_many_auth_failures",     429, "requests",              "Too many requests without a valid API key from your address; retry later." },
     { "quota_exceeded",             429, "insufficient_quota",    "You exceeded your daily token quota." },
     { "engine_error",               502, "server_error",          "The inference engine failed." },
     { "no_capacity",                503, "server_error",          "No worker is serving this model right now." },
+    { "server_busy",                503, "server_error",          "The gateway is at its connection limit; retry shortly." },
     { "service_unavailable",        503, "server_error",          "A service did not answer in time." },
     { "internal_error",             500, "server_error",          "Internal error." },
 };

@@ -68,6 +68,45 @@ s_query_string (struct MHD_Connection *conn)
     return buf;
 }
 
+//  A request without a valid key or admin token: 401, or 429 once its
+//  client address has had too many 401s (valid keys are never slowed).
+static void
+s_auth_failed (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const char *message)
+{
+    uint32_t retry_after = 0;
+    if (gw_front_auth_failed (self->front, req->conn, &retry_after)) {
+        req->retry_after = retry_after;
+        gw_req_set_error (req, mt_error_lookup ("too_many_auth_failures"), NULL, NULL, NULL);
+        return;
+    }
+    gw_req_set_error (req, err, message, NULL, NULL);
+}
+
+//  The largest body a route takes; one row a route that has a limit of its
+//  own (0 in the config means max_body).
+static int64_t
+s_body_limit (gw_server_t *self, gw_route_t route)
+{
+    const gw_server_config_t *c = self->config;
+    struct { gw_route_t route; int64_t limit; } table [] = {
+        { GW_R_CHAT, c->max_body_chat },
+        { GW_R_COMPLETION, c->max_body_completions },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
+        if (table [i].route == route && table [i].limit > 0)
+            return table [i].limit;
+    return c->max_body;
+}
+
+static void
+s_too_large (gw_server_t *self, gw_req_t *req)
+{
+    char msg [128];
+    snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
+              (long long) s_body_limit (self, req->route));
+    gw_req_set_error (req, mt_error_lookup ("body_too_large"), msg, NULL, NULL);
+}
+
 //  Authenticate an API key; fills the tenant copy. Returns 0, or sets an error.
 static int
 s_authenticate (gw_server_t *self, gw_req_t *req)
@@ -77,17 +116,15 @@ s_authenticate (gw_server_t *self, gw_req_t *req)
         return -1;
     }
     const char *key = s_bearer (req->conn);
-    if (!key) {
-        gw_req_set_error (req, mt_error_lookup ("invalid_api_key"),
-                          "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
-                          NULL, NULL);
-        return -1;
+    const gw_key_t *k = NULL;
+    if (key) {
+        char hash [65];
+        mt_sha256_hex (key, strlen (key), hash);
+        k = gw_cache_find_key (self->cache, hash);
     }
-    char hash [65];
-    mt_sha256_hex (key, strlen (key), hash);
-    const gw_key_t *k = gw_cache_find_key (self->cache, hash);
     if (!k) {
-        gw_req_set_error (req, mt_error_lookup ("invalid_api_key"), NULL, NULL, NULL);
+        s_auth_failed (self, req, mt_error_lookup ("invalid_api_key"), key? NULL:
+                       "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.");
         return -1;
     }
     const gw_tenant_t *t = k->tenant;
@@ -173,10 +210,7 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     }
     if (req->too_large) {
-        char msg [128];
-        snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
-                  (long long) self->config->max_body);
-        gw_req_set_error (req, mt_error_lookup ("body_too_large"), msg, NULL, NULL);
+        s_too_large (self, req);
         return;
     }
     gw_refusal_t why;
@@ -190,6 +224,12 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     if (s_tenant_pool (self, req, &pool) || !s_pool_serves (req, pool, req->parsed.model))
         return;
     //  Ids: chatcmpl-… / cmpl-…, also the ledger's event id
+    //  The job's capability at its gateway (JobSpec.reply_token)
+    if (mt_random_hex (req->reply_token, 16)) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
+                          "No randomness for the request's token.", NULL, NULL);
+        return;
+    }
     char hex [25];
     mt_random_hex (hex, 12);
     char id [48];
@@ -260,7 +300,7 @@ s_ready (gw_server_t *self, char *why, size_t size)
 {
     if (!s_healthy (self, why, size))
         return false;
-    const char *peers [] = { "scheduler", "quota-enforcer", "metering" };
+    const char *peers [] = { MT_ROLE_SCHEDULER, MT_ROLE_QUOTA, MT_ROLE_METERING };
     for (size_t i = 0; i < sizeof peers / sizeof peers [0]; i++)
         if (!gw_ready_connected (self->ready, peers [i])) {
             snprintf (why, size, "not connected to %s", peers [i]);
@@ -352,10 +392,10 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             break;
         case GW_R_ADMIN:
             if (!s_admin_ok (self, req->conn))
-                gw_req_set_error (req, mt_error_lookup ("unauthorized"), NULL, NULL, NULL);
+                s_auth_failed (self, req, mt_error_lookup ("unauthorized"), NULL);
             else
             if (req->too_large)
-                gw_req_set_error (req, mt_error_lookup ("body_too_large"), NULL, NULL, NULL);
+                s_too_large (self, req);
             else
                 s_handle_store (self, req, method, url);
             break;
@@ -395,6 +435,39 @@ s_queue_stream (gw_req_t *req)
     return rc;
 }
 
+//  The request's headers are in: the front door may refuse it (over the
+//  connection limit at once; a proxied client over its cap once its body is
+//  in), and a body announced larger than the route takes is refused at
+//  once. An answer at once goes out before the body is read, and the
+//  connection closes after it.
+static enum MHD_Result
+s_on_headers (gw_server_t *self, gw_req_t *req)
+{
+    uint32_t retry_after = 0;
+    bool probe = req->route == GW_R_HEALTH || req->route == GW_R_METRICS;
+    const mt_error_t *err = gw_front_on_headers (self->front, req->conn, probe, &retry_after);
+    if (err) {
+        req->retry_after = retry_after;
+        gw_req_set_error (req, err, NULL, NULL, NULL);
+        if (err->status != 503)
+            return MHD_YES;         //  answered when the body is in
+    }
+    else
+    if (req->phase == GW_P_UPLOAD) {
+        const char *cl = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Length");
+        char *end = NULL;
+        long long len = cl? strtoll (cl, &end, 10): 0;
+        if (cl && end != cl && len > s_body_limit (self, req->route)) {
+            req->too_large = true;
+            s_too_large (self, req);
+        }
+    }
+    if (!err && !req->too_large)
+        return MHD_YES;
+    gw_front_on_body (self->front, req->conn);
+    return gw_req_queue_body (req, "application/json");
+}
+
 enum MHD_Result
 gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -423,14 +496,14 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
             return MHD_YES;
         }
         s_route (req, method, url);
-        return MHD_YES;
+        return s_on_headers (self, req);
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (req->phase != GW_P_UPLOAD || req->too_large)
             return MHD_YES;         //  already refused: drain and ignore
-        if ((int64_t) (req->body_len + n) > self->config->max_body) {
+        if ((int64_t) (req->body_len + n) > s_body_limit (self, req->route)) {
             req->too_large = true;
             free (req->body);
             req->body = NULL;
@@ -453,6 +526,7 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
         return MHD_YES;
     }
     //  The whole body is in: act, or answer what is ready
+    gw_front_on_body (self->front, conn);
     if (req->phase == GW_P_UPLOAD) {
         s_process (self, req, method, url);
         if (req->phase == GW_P_UPLOAD)     //  nothing chosen: programmer error guard
@@ -481,8 +555,8 @@ void
 gw_http_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    (void) conn;
     gw_server_t *self = cls;
+    gw_front_on_completed (self->front, conn);
     gw_req_t *req = *con_cls;
     if (!req)
         return;

@@ -6,6 +6,7 @@
 #define GW_REQ_H_INCLUDED
 
 #include "gw_server.h"
+#include "gw_front.h"
 #include "gw_openai.h"
 #include "gw_ready.h"
 #include "gw_sse.h"
@@ -49,6 +50,7 @@ typedef struct {
 struct _gw_req_t {
     gw_server_t *server;
     char id [48];                   //  request id, x-request-id, ledger event id
+    char reply_token [33];          //  the job's capability: only its worker knows it
     gw_route_t route;
     gw_phase_t phase;
     struct MHD_Connection *conn;    //  NULL once the connection completed
@@ -121,6 +123,7 @@ struct _gw_server_t {
     zsock_t *tokens;                //  ROUTER, worker token streams
     gw_ready_t *ready;              //  connection watch of the three DEALERs, owned
     gw_store_t *store;
+    gw_front_t *front;              //  connection limits and deadlines, owned
     gw_cache_t *cache;              //  owned; swapped on every store update
     Mt__Envelope *catalog;          //  last Catalog from the scheduler, owned
     uint64_t catalog_mono;
@@ -135,7 +138,7 @@ struct _gw_server_t {
     //  metrics
     mt_metric_t *m_req [8];
     mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency, *m_ttft;
-    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels;
+    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
 };
 
 extern const char *gw_status_labels [8];

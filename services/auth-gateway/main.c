@@ -1,6 +1,7 @@
 //  mt-auth-gateway: OpenAI-compatible REST gateway and admin API.
 #include "gw_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -21,6 +22,16 @@ static mt_opt_t s_opts [] = {
     { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
+    { "max-body-chat", "MT_GW_MAX_BODY_CHAT", MT_OPT_INT, "0", 0, 67108864, "largest /v1/chat/completions body, bytes (0: max-body)" },
+    { "max-body-completions", "MT_GW_MAX_BODY_COMPLETIONS", MT_OPT_INT, "0", 0, 67108864, "largest /v1/completions body, bytes (0: max-body)" },
+    { "max-connections-per-client", "MT_GW_MAX_CONNECTIONS_PER_CLIENT", MT_OPT_INT, "1000", 0, 1000000, "open connections per client address (0: no cap)" },
+    { "trusted-proxies", "MT_GW_TRUSTED_PROXIES", MT_OPT_STRING, "", 0, 0, "proxies whose X-Forwarded-For names the client (addresses, CIDR blocks)" },
+    { "header-timeout-ms", "MT_GW_HEADER_TIMEOUT_MS", MT_OPT_INT, "60000", 200, 3600000, "a request's headers must arrive within this" },
+    { "body-timeout-ms", "MT_GW_BODY_TIMEOUT_MS", MT_OPT_INT, "60000", 200, 3600000, "a request's body must arrive within this after its headers" },
+    { "idle-timeout-ms", "MT_GW_IDLE_TIMEOUT_MS", MT_OPT_INT, "75000", 200, 3600000, "a kept-alive connection's next request must arrive within this" },
+    { "auth-fail-burst", "MT_GW_AUTH_FAIL_BURST", MT_OPT_INT, "20", 0, 1000000, "401s a client address may get in a burst before 429 (0: off)" },
+    { "auth-fail-interval-ms", "MT_GW_AUTH_FAIL_INTERVAL_MS", MT_OPT_INT, "1000", 1, 3600000, "one more 401 allowed each this often" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -48,6 +59,19 @@ main (int argc, char **argv)
         .drain_ms = (int) mt_config_int (s_opts, "drain-ms"),
         .default_max_tokens = (int) mt_config_int (s_opts, "default-max-tokens"),
         .max_connections = (int) mt_config_int (s_opts, "max-connections"),
+        .max_body_chat = mt_config_int (s_opts, "max-body-chat"),
+        .max_body_completions = mt_config_int (s_opts, "max-body-completions"),
+        .max_per_client = (int) mt_config_int (s_opts, "max-connections-per-client"),
+        .trusted_proxies = mt_config_str (s_opts, "trusted-proxies"),
+        .header_timeout_ms = (int) mt_config_int (s_opts, "header-timeout-ms"),
+        .body_timeout_ms = (int) mt_config_int (s_opts, "body-timeout-ms"),
+        .idle_timeout_ms = (int) mt_config_int (s_opts, "idle-timeout-ms"),
+        .auth_fail_burst = (int) mt_config_int (s_opts, "auth-fail-burst"),
+        .auth_fail_interval_ms = (int) mt_config_int (s_opts, "auth-fail-interval-ms"),
     };
-    return gw_server_run (&config) == 0? 0: 1;
+    if (mt_curve_start (s_opts))
+        return 2;
+    rc = gw_server_run (&config) == 0? 0: 1;
+    mt_curve_stop ();
+    return rc;
 }

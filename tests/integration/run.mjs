@@ -14,11 +14,13 @@ import {
 } from './harness.mjs';
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
+import curveTests from './t_curve.mjs';
 import openaiTests from './t_openai.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
          DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
+import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
     //  Fast simulator: most of the API.
@@ -27,7 +29,7 @@ const GROUPS = [
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
-      tests: slowTests },
+      tests: [...curveTests, ...slowTests] },
     //  The standard pool's worker runs the openai backend in front of a fake
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
@@ -70,6 +72,25 @@ const GROUPS = [
       },
       after: (group) => group.bouncer && group.bouncer.stop && group.bouncer.stop(),
       tests: [...failTests.filter((t) => /^quota-enforcer killed and restarted/.test(t.name)), ...pgbouncerTests] },
+    //  The front door: short connection timeouts, a simulator at one token
+    //  a second with one slot (requests queue), a 401 throttle of 3, a
+    //  body limit of its own for /v1/completions.
+    { name: 'front', opts: { name: 'front', sim: { ttft: 100, itl: 1000, tokens: 8 }, slots: 1, maxBody: 65536,
+                             skip: ['worker-premium'],
+                             env: { gateway: { MT_GW_HEADER_TIMEOUT_MS: String(FRONT_TIMEOUTS.header),
+                                               MT_GW_BODY_TIMEOUT_MS: String(FRONT_TIMEOUTS.body),
+                                               MT_GW_IDLE_TIMEOUT_MS: String(FRONT_TIMEOUTS.idle),
+                                               MT_GW_MAX_BODY_COMPLETIONS: String(FRONT_COMPLETIONS_MAX_BODY),
+                                               MT_GW_AUTH_FAIL_BURST: '3',
+                                               MT_GW_AUTH_FAIL_INTERVAL_MS: '1000' } } },
+      tests: frontTests },
+    //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
+    { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
+                                  skip: ['worker-premium'],
+                                  env: { gateway: { MT_GW_MAX_CONNECTIONS: String(FRONT_CAPS.maxConnections),
+                                                    MT_GW_MAX_CONNECTIONS_PER_CLIENT: String(FRONT_CAPS.perClient),
+                                                    MT_GW_TRUSTED_PROXIES: FRONT_CAPS.proxy } } },
+      tests: capTests },
 ];
 
 const only = process.env.MT_IT_ONLY ? new RegExp(process.env.MT_IT_ONLY) : null;
