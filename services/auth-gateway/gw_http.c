@@ -3,6 +3,7 @@
 #include "gw_req.h"
 
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
