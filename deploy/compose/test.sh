@@ -160,7 +160,7 @@ s_teardown () {
         podman rm -f -t 5 "$c" >/dev/null 2>&1
     done
     podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
-    podman volume rm -f "${PROJECT}_pgdata" >/dev/null 2>&1
+    podman volume rm -f "${PROJECT}_pgdata" "${PROJECT}_curve" >/dev/null 2>&1
     s_restore_firewall
     s_restore_sysctls
     PHASE_T=$t

@@ -514,7 +514,8 @@ async function main() {
         const hc = Object.entries(svc).filter(([, v]) => v.healthcheck && typeof v.healthcheck.test !== 'string');
         report('docker-compose.yml: healthchecks in the string form (podman-compose 1.0.3 breaks the list forms)',
                hc.map(([k]) => `${k}: not a string`));
-        const probes = Object.entries(svc).filter(([k, v]) => k !== 'postgres' && k !== 'migrate' &&
+        //  long-running mt-serve services (not postgres, not the one-shot jobs)
+        const probes = Object.entries(svc).filter(([k, v]) => k !== 'postgres' && v.restart !== 'no' &&
                                                     !/^mt-probe \d+ \/readyz$/.test(v.healthcheck?.test || ''));
         report('docker-compose.yml: every service\'s healthcheck asks its /readyz', probes.map(([k]) => k));
         const bad = clone(compose);
