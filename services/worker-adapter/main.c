@@ -192,6 +192,10 @@ main (int argc, char **argv)
     mt_metrics_set_ready (s_ready);
     rc = 1;
     wa_server_t *server = NULL;
+    //  One I/O thread for the scheduler, one for the gateways: a gateway name
+    //  that resolves slowly must not stop the heartbeat (wa_server.c). Before
+    //  any socket (mt_curve_start makes its ZAP handler's)
+    zsys_set_io_threads (2);
     if (mt_curve_start (s_opts)) {
         free (models_text);
         return 2;
@@ -199,9 +203,6 @@ main (int argc, char **argv)
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
                           (int) mt_config_int (s_opts, "metrics-port"), NULL))
         goto cleanup;
-    //  One I/O thread for the scheduler, one for the gateways: a gateway name
-    //  that resolves slowly must not stop the heartbeat (wa_server.c)
-    zsys_set_io_threads (2);
     server = wa_server_new (&config);
     if (!server)
         goto cleanup;

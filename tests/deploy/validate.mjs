@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Ajv2019 from 'ajv/dist/2019.js';
 import YAML from 'yaml';
-import { build, readYamlDocs } from './kustomize.mjs';
+import { build, readYamlDocs, strategicMerge } from './kustomize.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -186,6 +186,36 @@ const CHECKS = {
                         errs.push(`${id(w)} ${c.name}: ${e.name} inlined (use secretKeyRef)`);
                     if (/password=/.test(e.value || '')) errs.push(`${id(w)} ${c.name}: ${e.name} holds a password`);
                 }
+        return errs;
+    },
+    'every mt-serve service speaks CURVE: its role\'s certificate and every role\'s keys mounted from Secrets': (objs) => {
+        const errs = [];
+        const ROLE = { 'mt-auth-gateway': 'gateway', 'mt-scheduler': 'scheduler', 'mt-worker-adapter': 'worker',
+                       'mt-quota-enforcer': 'quota-enforcer', 'mt-metering': 'metering' };
+        for (const w of workloads(objs)) {
+            const ps = podSpec(w);
+            for (const c of runningContainers(ps)) {
+                const role = ROLE[(c.command || [])[0]];
+                if (!role) continue;
+                const env = envOf(c);
+                const where = `${id(w)} ${c.name}`;
+                if (env.MT_CURVE && env.MT_CURVE.value === '0') errs.push(`${where}: MT_CURVE=0`);
+                //  the Secret volume mounted at a path, if any
+                const secretAt = (file) => {
+                    const m = (c.volumeMounts || []).find((vm) => file === vm.mountPath || file.startsWith(vm.mountPath + '/'));
+                    const v = m && (ps.volumes || []).find((x) => x.name === m.name);
+                    return v && v.secret ? v.secret : null;
+                };
+                const cert = env.MT_CURVE_CERT?.value || '';
+                const sec = secretAt(cert);
+                if (!sec) errs.push(`${where}: MT_CURVE_CERT ${cert || '(unset)'} is not in a mounted Secret`);
+                else if (sec.secretName !== `mt-curve-${role}` || !cert.endsWith(`/${role}.key_secret`))
+                    errs.push(`${where}: certificate ${sec.secretName}:${cert}, not the ${role} role's`);
+                const keys = env.MT_CURVE_KEYS?.value || '';
+                for (const r of ['gateway', 'scheduler', 'worker', 'quota-enforcer', 'metering'])
+                    if (!keys || !secretAt(`${keys}/${r}/x.key`)) errs.push(`${where}: no ${r} keys mounted under ${keys || '(unset)'}`);
+            }
+        }
         return errs;
     },
     'every ZeroMQ endpoint resolves to a Service of the overlay on a port a selected pod binds': (objs) => zmqErrors(objs),
@@ -417,6 +447,13 @@ const MUTATIONS = [
                  c.env = c.env.map((e) => e.name === 'MT_GW_QUOTA' ? { ...e, value: e.value.replace(':5553', ':5554') } : e); }],
     ['every ZeroMQ endpoint resolves to a Service of the overlay on a port a selected pod binds', 'a Service missing',
      (objs) => { objs.splice(objs.findIndex((o) => o.kind === 'Service' && o.metadata.name === 'metering'), 1); }],
+    ['every mt-serve service speaks CURVE: its role\'s certificate and every role\'s keys mounted from Secrets', 'the gateway given the scheduler\'s certificate',
+     (objs) => { const c = podSpec(objs.find((o) => o.metadata.name === 'auth-gateway' && o.kind === 'StatefulSet')).containers[0];
+                 c.env = c.env.map((e) => e.name === 'MT_CURVE_CERT' ? { ...e, value: '/etc/mt/curve/secret/scheduler.key_secret' } : e); }],
+    ['every mt-serve service speaks CURVE: its role\'s certificate and every role\'s keys mounted from Secrets', 'a worker without the keys',
+     (objs) => { const w = objs.find((o) => o.kind === 'Deployment' && /^(worker|pool)-standard$/.test(o.metadata.name));
+                 const c = podSpec(w).containers.find((x) => x.name === 'worker');
+                 c.volumeMounts = c.volumeMounts.filter((m) => !m.mountPath.endsWith('/gateway')); }],
     ['every mt-serve pod has Prometheus scrape annotations on a port it serves', 'annotations removed',
      (objs) => { delete objs.find((o) => o.metadata.name === 'scheduler' && o.kind === 'Deployment').spec.template.metadata.annotations; }],
     ['network policies: all ingress denied but the gateway\'s HTTP port; every pod covered', 'the scheduler open to all',
@@ -468,9 +505,13 @@ async function main() {
     }
     //  The documented TGI pool, in place of the vLLM one.
     if (overlays.prod) {
-        const alt = readYamlDocs(path.join(K8S, 'alternatives', 'pool-standard-tgi.yaml'));
+        //  as overlays/prod would build it: with its patches for pool-standard
+        let alt = readYamlDocs(path.join(K8S, 'alternatives', 'pool-standard-tgi.yaml'))[0];
+        for (const pt of readYamlDocs(path.join(K8S, 'overlays', 'prod', 'kustomization.yaml'))[0].patches || [])
+            for (const patch of readYamlDocs(path.join(K8S, 'overlays', 'prod', pt.path)))
+                if (patch.kind === alt.kind && patch.metadata.name === alt.metadata.name) alt = strategicMerge(alt, patch);
         const objs = overlays.prod.map((o) => (o.kind === 'Deployment' && o.metadata.name === 'pool-standard'
-            ? { ...alt[0], metadata: { ...alt[0].metadata, namespace: 'mt' } } : o));
+            ? { ...alt, metadata: { ...alt.metadata, namespace: 'mt' } } : o));
         for (const o of objs) if (o.metadata?.name === 'pool-standard' && o.kind === 'Deployment')
             for (const c of [...podSpec(o).containers]) if (c.image === 'mt-serve:dev') c.image = 'registry.example.com/mt-serve:0.1.0';
         await checkOverlay('overlays/prod with alternatives/pool-standard-tgi.yaml', objs);
