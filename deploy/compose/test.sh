@@ -190,7 +190,7 @@ s_exit () {
     exit $?
 }
 trap 's_exit' EXIT
-trap 'exit 1' INT TERM
+trap 's_fail "interrupted"; exit 1' INT TERM
 
 # A stack of an earlier, interrupted run
 if [ -n "$(s_project_left)" ]; then
