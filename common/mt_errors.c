@@ -12,6 +12,7 @@ static const mt_error_t s_errors [] = {
     { "invalid_value",              400, "invalid_request_error", "A parameter has an invalid value." },
     { "invalid_api_key",            401, "invalid_request_error", "Incorrect API key provided." },
     { "unauthorized",               401, "invalid_request_error", "Admin token missing or wrong." },
+    { "permission_denied",          403, "invalid_request_error", "This admin token may only read." },
     { "not_found",                  404, "invalid_request_error", "Unknown route." },
     { "model_not_found",            404, "invalid_request_error", "The model does not exist or you do not have access to it." },
     { "method_not_allowed",         405, "invalid_request_error", "Method not allowed for this route." },

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 //  --------------------------------------------------------------------------
@@ -123,11 +124,25 @@ s_authenticate (gw_server_t *self, gw_req_t *req)
         mt_sha256_hex (key, strlen (key), hash);
         k = gw_cache_find_key (self->cache, hash);
     }
-    if (!k) {
+    uint64_t now = mt_now_ms ();
+    gw_key_state_t state = gw_key_state (k, (int64_t) now);
+    if (state == GW_KEY_EXPIRED) {
+        char msg [160], when [32] = "";
+        time_t t = (time_t) (k->expires_ms / 1000);
+        struct tm tm;
+        if (gmtime_r (&t, &tm))
+            strftime (when, sizeof when, " at %Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf (msg, sizeof msg, "This API key expired%s. Ask your administrator for a new key.",
+                  when);
+        s_auth_failed (self, req, mt_error_lookup ("invalid_api_key"), msg);
+        return -1;
+    }
+    if (state != GW_KEY_LIVE) {
         s_auth_failed (self, req, mt_error_lookup ("invalid_api_key"), key? NULL:
                        "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.");
         return -1;
     }
+    gw_store_touch (self->store, k->id, now);       //  last_used_at, batched
     const gw_tenant_t *t = k->tenant;
     snprintf (req->key_id, sizeof req->key_id, "%s", k->id);
     snprintf (req->tenant_id, sizeof req->tenant_id, "%s", t->id);
@@ -215,7 +230,8 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     }
     gw_refusal_t why;
-    gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT: GW_KIND_COMPLETION;
+    gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT:
+                     req->route == GW_R_EMBEDDINGS? GW_KIND_EMBEDDING: GW_KIND_COMPLETION;
     if (gw_request_parse (kind, req->body? req->body: "", req->body_len,
                           (uint32_t) self->config->default_max_tokens, &req->parsed, &why)) {
         gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
@@ -234,26 +250,36 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     char hex [25];
     mt_random_hex (hex, 12);
     char id [48];
-    snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl": "cmpl", hex);
+    snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl":
+              kind == GW_KIND_EMBEDDING? "embd": "cmpl", hex);
     gw_req_index (req, id);
     req->created_s = mt_now_ms () / 1000;
     gw_server_send_admit (self, req);
 }
 
+//  who: the admin token of an admin request (NULL for /v1/usage). An admin
+//  request keeps its request id (the audit trail names it); the reply finds
+//  it by that id.
 static void
-s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
+s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url,
+                gw_admin_who_t *who)
 {
     char *query = s_query_string (req->conn);
     uint64_t token = ++self->admin_seq;
     char id [48];
-    snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+    if (who)
+        snprintf (id, sizeof id, "%s", req->id);
+    else
+        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
     gw_req_index (req, id);
     int rc;
-    if (req->route == GW_R_USAGE)
-        rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
-    else
-        rc = gw_store_admin (self->store, token, method, url, query? query: "",
+    if (who) {
+        snprintf (who->request_id, sizeof who->request_id, "%s", req->id);
+        rc = gw_store_admin (self->store, token, who, method, url, query? query: "",
                              req->body? req->body: "", req->body_len);
+    }
+    else
+        rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
     free (query);
     if (rc) {
         gw_req_set_error (req, mt_error_lookup ("service_unavailable"), NULL, NULL, NULL);
@@ -264,15 +290,24 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
     gw_list_add (&self->waiting, req);
 }
 
+//  Find the bearer among the live admin tokens (stored as SHA-256, like API
+//  keys). Fills who; returns false when there is no such token.
 static bool
-s_admin_ok (gw_server_t *self, struct MHD_Connection *conn)
+s_admin_ok (gw_server_t *self, struct MHD_Connection *conn, gw_admin_who_t *who)
 {
-    const char *want = self->config->admin_token;
     const char *got = s_bearer (conn);
-    if (!want || !*want || !got)
+    memset (who, 0, sizeof *who);
+    if (!got || !self->cache)
         return false;
-    size_t n = strlen (want);
-    return strlen (got) == n && CRYPTO_memcmp (got, want, n) == 0;
+    char hash [65];
+    mt_sha256_hex (got, strlen (got), hash);
+    const gw_admin_token_t *admin = gw_cache_find_admin (self->cache, hash);
+    if (!admin)
+        return false;
+    snprintf (who->token_id, sizeof who->token_id, "%s", admin->id);
+    snprintf (who->name, sizeof who->name, "%s", admin->name);
+    snprintf (who->role, sizeof who->role, "%s", admin->viewer? "viewer": "admin");
+    return true;
 }
 
 static bool
@@ -332,6 +367,7 @@ s_route (gw_req_t *req, const char *method, const char *url)
         { "/v1/usage", GW_R_USAGE, false },
         { "/v1/chat/completions", GW_R_CHAT, true },
         { "/v1/completions", GW_R_COMPLETION, true },
+        { "/v1/embeddings", GW_R_EMBEDDINGS, true },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
         if (!strcmp (url, table [i].url)) {
@@ -385,21 +421,24 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             break;
         case GW_R_USAGE:
             if (!s_authenticate (self, req))
-                s_handle_store (self, req, method, url);
+                s_handle_store (self, req, method, url, NULL);
             break;
         case GW_R_CHAT:
         case GW_R_COMPLETION:
+        case GW_R_EMBEDDINGS:
             s_handle_inference (self, req);
             break;
-        case GW_R_ADMIN:
-            if (!s_admin_ok (self, req->conn))
+        case GW_R_ADMIN: {
+            gw_admin_who_t who;
+            if (!s_admin_ok (self, req->conn, &who))
                 s_auth_failed (self, req, mt_error_lookup ("unauthorized"), NULL);
             else
             if (req->too_large)
                 s_too_large (self, req);
             else
-                s_handle_store (self, req, method, url);
+                s_handle_store (self, req, method, url, &who);
             break;
+        }
         default:
             break;
     }

@@ -145,7 +145,7 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
     admit.req_id = req->id;
     admit.tenant_id = req->tenant_id;
     admit.prompt_tokens = req->parsed.prompt_tokens;
-    admit.max_tokens = req->parsed.max_tokens;
+    admit.max_tokens = (uint64_t) req->parsed.max_tokens * req->parsed.n;
     admit.limits = &limits;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT;
@@ -169,13 +169,17 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.tenant_id = req->tenant_id;
     job.model = req->parsed.model;
     job.pool = req->pool;
-    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT: MT__JOB_KIND__KIND_COMPLETION;
+    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT:
+               req->parsed.kind == GW_KIND_EMBEDDING? MT__JOB_KIND__KIND_EMBEDDING:
+                                                     MT__JOB_KIND__KIND_COMPLETION;
     job.prompt = req->parsed.prompt;
     //  The client's body as it came: the engine backend sets max_tokens to
     //  the grant and asks for a stream itself
     job.request_json.data = (uint8_t *) req->body;
     job.request_json.len = req->body_len;
-    job.max_tokens = req->granted;
+    //  The grant covers every choice: each may use its share
+    job.max_tokens = req->parsed.kind == GW_KIND_EMBEDDING? 0
+                   : req->granted / req->parsed.n? req->granted / req->parsed.n: 1;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = (char *) self->config->token_endpoint;
     job.reply_key = (char *) mt_curve_public_key ();
@@ -253,9 +257,9 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
         s_refuse_backend (self, req, mt_error_lookup ("internal_error"), NULL, true);
         return;
     }
-    req->granted = (uint32_t) (reply->granted_tokens < req->parsed.max_tokens
-                               ? reply->granted_tokens: req->parsed.max_tokens);
-    if (req->granted == 0)
+    uint64_t wanted = (uint64_t) req->parsed.max_tokens * req->parsed.n;
+    req->granted = (uint32_t) (reply->granted_tokens < wanted? reply->granted_tokens: wanted);
+    if (req->granted == 0 && req->parsed.kind != GW_KIND_EMBEDDING)
         req->granted = 1;
     if (s_send_submit (self, req))
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
@@ -330,9 +334,12 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
+    if (chunk->n_choices || *chunk->system_fingerprint)
+        gw_req_relay_choices (req, chunk);
+    if (!chunk->n_pieces)
+        return;
     if (!req->parsed.stream) {
-        for (size_t i = 0; i < chunk->n_pieces; i++)
-            gw_req_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
+        gw_req_assemble_pieces (req, chunk);
         return;
     }
     //  One SSE event per chunk: the pieces that arrived together
@@ -388,7 +395,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     //  gateway's prompt count, and an engine's chat template may count the
     //  prompt higher. The client sees the same numbers it is billed.
     uint64_t admitted = (uint64_t) req->parsed.prompt_tokens + req->granted;
-    bool at_quota = req->daily && req->granted < req->parsed.max_tokens;
+    bool at_quota = req->daily && req->granted < (uint64_t) req->parsed.max_tokens * req->parsed.n;
     if (at_quota && (uint64_t) done->prompt_tokens + done->completion_tokens > admitted) {
         mt_log ("usage-clamped req=%s tenant=%s engine_prompt=%u estimate=%u completion=%u "
                 "granted=%u", req->id, req->tenant_id, done->prompt_tokens,
@@ -426,8 +433,10 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
                 gw_sse_event (req->sse, event, strlen (event));
         }
         else {
-            event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model, req->created_s,
-                                     NULL, 0, !req->sent_first, finish);
+            //  Choices that came whole carried their own finish_reason
+            if (!req->engine_finished)
+                event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model,
+                                         req->created_s, NULL, 0, !req->sent_first, finish);
             if (event)
                 gw_sse_event (req->sse, event, strlen (event));
             if (req->parsed.include_usage) {
@@ -447,9 +456,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     if (err)
         gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
-        gw_req_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
-                                                         req->created_s, req->text, req->text_len, finish,
-                                                         done->prompt_tokens, done->completion_tokens));
+        gw_req_set_body (req, 200, gw_req_whole_body (req, finish, done->prompt_tokens,
+                                                      done->completion_tokens));
     gw_req_resume (req);
 }
 
@@ -535,11 +543,16 @@ s_on_store (gw_server_t *self)
         zframe_t *tf = zmsg_pop (msg);
         char *status = zmsg_popstr (msg);
         char *body = zmsg_popstr (msg);
+        char *rid = zmsg_popstr (msg);      //  admin requests: the request id
         uint64_t token = 0;
         if (tf && zframe_size (tf) == sizeof token)
             memcpy (&token, zframe_data (tf), sizeof token);
         char id [48];
-        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        if (rid && *rid)
+            snprintf (id, sizeof id, "%s", rid);
+        else
+            snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        free (rid);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
@@ -776,9 +789,40 @@ s_usage_free (void **item)
     *item = NULL;
 }
 
+//  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
+//  owns; free (cleanse first: it may be a private key). NULL on error, logged.
+static char *
+s_read_pem (const char *path, const char *option)
+{
+    FILE *f = fopen (path, "rb");
+    char *buf = f? (char *) malloc ((1 << 20) + 1): NULL;
+    size_t n = buf? fread (buf, 1, 1 << 20, f): 0;
+    bool ok = buf && !ferror (f) && n > 0 && n < (1 << 20);
+    if (f)
+        fclose (f);
+    if (!ok) {
+        mt_log ("config-error option=%s reason=\"cannot read %s\"", option, path);
+        free (buf);
+        return NULL;
+    }
+    buf [n] = 0;
+    return buf;
+}
+
+static void
+s_free_pem (char **pem_p)
+{
+    if (*pem_p) {
+        OPENSSL_cleanse (*pem_p, strlen (*pem_p));
+        free (*pem_p);
+        *pem_p = NULL;
+    }
+}
+
 int
 gw_server_run (const gw_server_config_t *config)
 {
+    char *tls_cert = NULL, *tls_key = NULL;     //  PEM text while the daemon runs
     gw_server_t self_s;
     gw_server_t *self = &self_s;
     memset (self, 0, sizeof *self);
@@ -794,7 +838,7 @@ gw_server_run (const gw_server_config_t *config)
     self->front = gw_front_new (config);    //  checks its options: first
     if (!self->front)
         goto cleanup;
-    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
+    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
     if (!self->store) {
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
@@ -829,10 +873,28 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
         goto cleanup;
     }
+    //  HTTPS when given a certificate and key (libmicrohttpd with GnuTLS)
+    struct MHD_OptionItem tls_opts [3] = { { MHD_OPTION_END, 0, NULL } };
+    unsigned int tls_flag = 0;
+    bool tls = config->tls_cert && *config->tls_cert;
+    if (tls) {
+        if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+            mt_log ("start-failed reason=\"this libmicrohttpd has no TLS support\"");
+            goto cleanup;
+        }
+        tls_cert = s_read_pem (config->tls_cert, "tls-cert");
+        tls_key = tls_cert? s_read_pem (config->tls_key, "tls-key"): NULL;
+        if (!tls_key)
+            goto cleanup;
+        tls_opts [0] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
+        tls_opts [1] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
+        tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
+        tls_flag = MHD_USE_TLS;
+    }
     //  The front door decides who is accepted (its accept policy), tracks
     //  each connection (started/closed) and holds the limit and timeout
     //  libmicrohttpd keeps as backstops.
-    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | tls_flag,
                                      (uint16_t) config->http_port, gw_front_accept, self->front,
                                      gw_http_access, self,
                                      MHD_OPTION_SOCK_ADDR, &sa,
@@ -842,6 +904,7 @@ gw_server_run (const gw_server_config_t *config)
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
                                      MHD_OPTION_CONNECTION_TIMEOUT, gw_front_mhd_timeout (self->front),
                                      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096,
+                                     MHD_OPTION_ARRAY, tls_opts,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         mt_log ("start-failed reason=\"cannot listen on %s:%d\"", config->http_bind, config->http_port);
@@ -849,8 +912,9 @@ gw_server_run (const gw_server_config_t *config)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int epoll_fd = info? info->epoll_fd: -1;
-    mt_log ("listening http=%s:%d tokens=%s admin=%s", config->http_bind, config->http_port,
-            config->token_bind, *config->admin_token? "on": "off");
+    mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
+            config->http_bind, config->http_port, config->token_bind,
+            *config->admin_token? "on": "off");
 
     uint64_t next_second = 0;
     uint64_t drain_deadline = 0;
@@ -910,6 +974,7 @@ gw_server_run (const gw_server_config_t *config)
             s_usage_resend (self);
             s_keepalive (self);
             s_watch_clients (self);
+            gw_store_flush (self->store);   //  last_used_at of the keys seen
         }
     }
     if (!closed_open)
@@ -920,6 +985,8 @@ gw_server_run (const gw_server_config_t *config)
 cleanup:
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
+    s_free_pem (&tls_cert);
+    s_free_pem (&tls_key);
     //  Requests still waiting on a service: nothing more will come
     while (self->waiting.head || self->running.head) {
         gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;

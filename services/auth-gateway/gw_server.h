@@ -24,6 +24,8 @@ typedef struct {
     int drain_ms;
     int default_max_tokens;
     int max_connections;
+    const char *tls_cert;           //  PEM file; "" or NULL = plain HTTP
+    const char *tls_key;            //  PEM file of its private key
     //  the front door (gw_front.c)
     int max_per_client;             //  connections per client address; 0 = no cap
     const char *trusted_proxies;    //  "" or addresses/CIDR blocks whose X-Forwarded-For counts

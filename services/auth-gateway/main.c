@@ -22,6 +22,8 @@ static mt_opt_t s_opts [] = {
     { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
+    { "tls-cert", "MT_GW_TLS_CERT", MT_OPT_STRING, "", 0, 0, "PEM certificate (chain): serve HTTPS (empty: plain HTTP)" },
+    { "tls-key", "MT_GW_TLS_KEY", MT_OPT_STRING, "", 0, 0, "PEM private key of that certificate" },
     { "max-body-chat", "MT_GW_MAX_BODY_CHAT", MT_OPT_INT, "0", 0, 67108864, "largest /v1/chat/completions body, bytes (0: max-body)" },
     { "max-body-completions", "MT_GW_MAX_BODY_COMPLETIONS", MT_OPT_INT, "0", 0, 67108864, "largest /v1/completions body, bytes (0: max-body)" },
     { "max-connections-per-client", "MT_GW_MAX_CONNECTIONS_PER_CLIENT", MT_OPT_INT, "1000", 0, 1000000, "open connections per client address (0: no cap)" },
@@ -59,6 +61,8 @@ main (int argc, char **argv)
         .drain_ms = (int) mt_config_int (s_opts, "drain-ms"),
         .default_max_tokens = (int) mt_config_int (s_opts, "default-max-tokens"),
         .max_connections = (int) mt_config_int (s_opts, "max-connections"),
+        .tls_cert = mt_config_str (s_opts, "tls-cert"),
+        .tls_key = mt_config_str (s_opts, "tls-key"),
         .max_body_chat = mt_config_int (s_opts, "max-body-chat"),
         .max_body_completions = mt_config_int (s_opts, "max-body-completions"),
         .max_per_client = (int) mt_config_int (s_opts, "max-connections-per-client"),
@@ -69,6 +73,11 @@ main (int argc, char **argv)
         .auth_fail_burst = (int) mt_config_int (s_opts, "auth-fail-burst"),
         .auth_fail_interval_ms = (int) mt_config_int (s_opts, "auth-fail-interval-ms"),
     };
+    if (!*config.tls_cert != !*config.tls_key) {
+        mt_log ("config-error option=%s reason=\"tls-cert and tls-key go together\"",
+                *config.tls_cert? "tls-key": "tls-cert");
+        return 2;
+    }
     if (mt_curve_start (s_opts))
         return 2;
     rc = gw_server_run (&config) == 0? 0: 1;

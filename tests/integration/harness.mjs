@@ -285,6 +285,17 @@ export class Postgres {
 }
 
 //  ---------------------------------------------------------------- HTTP
+//  Every API key and admin token the suite created or was given: the run ends
+//  by checking that none of them appears in any log (run.mjs).
+export const SECRETS = new Set();
+
+//  Note the secrets in an admin answer (api_key, token), if any.
+export function noteSecrets(json) {
+    if (!json || typeof json !== 'object') return;
+    for (const f of ['api_key', 'token'])
+        if (typeof json[f] === 'string' && json[f].length >= 16) SECRETS.add(json[f]);
+}
+
 //  One request with fetch; never throws on HTTP status. Returns
 //  { status, headers, text, json }. opts: key, body (object -> JSON, string
 //  as is), headers, timeout.
@@ -303,6 +314,7 @@ export async function http(base, method, p, opts = {}) {
     const text = await res.text();
     let json = null;
     try { json = JSON.parse(text); } catch { /* not JSON */ }
+    noteSecrets(json);
     return { status: res.status, headers: res.headers, text, json };
 }
 
@@ -400,6 +412,9 @@ export function keygen(dir, role, name) {
 }
 
 //  ---------------------------------------------------------------- the stack
+const ADMIN_TOKEN = 'adm-' + randomBytes(16).toString('hex');
+SECRETS.add(ADMIN_TOKEN);
+
 //  opts: name, sim { ttft, itl, tokens }, maxBody, slots,
 //        env { <service name>: { MT_...: value } } (overrides, e.g. timeouts),
 //        skip [<service name>...] (left out, like MT_IT_SKIP)
@@ -413,7 +428,9 @@ export class Stack {
         this.name = opts.name;
         this.dir = path.join(dir, opts.name);
         fs.mkdirSync(this.dir, { recursive: true });
-        this.adminToken = 'adm-' + randomBytes(16).toString('hex');
+        //  One token for every stack: they share the database, and
+        //  MT_ADMIN_TOKEN only enters the first admin token.
+        this.adminToken = ADMIN_TOKEN;
         this.services = [];
     }
 
@@ -565,6 +582,9 @@ export class Stack {
         const order = ['gateway', 'worker-standard', 'worker-premium', 'scheduler',
                        'quota-enforcer', 'metering'];
         const out = {};
+        //  Services a test added (a second gateway, ...) first, then the rest
+        for (const s of this.services)
+            if (!order.includes(s.name)) out[s.name] = await s.stop(ms(8000));
         for (const n of order) {
             const s = this.svc(n);
             if (s) out[n] = await s.stop(ms(n === 'gateway' ? 8000 : 5000));
