@@ -382,6 +382,21 @@ sch_jobs_pool_workers (sch_jobs_t *self, const char *pool)
 }
 
 zlistx_t *
+sch_jobs_pool_worker_list (sch_jobs_t *self, const char *pool)
+{
+    zlistx_t *list = zlistx_new ();
+    if (!list)
+        return NULL;
+    sch_worker_t *w = (sch_worker_t *) zhashx_first (self->workers);
+    while (w) {
+        if (!strcmp (w->pool, pool))
+            zlistx_add_end (list, w);
+        w = (sch_worker_t *) zhashx_next (self->workers);
+    }
+    return list;
+}
+
+zlistx_t *
 sch_jobs_silent_workers (sch_jobs_t *self, uint64_t now_ms, uint64_t timeout_ms)
 {
     zlistx_t *list = zlistx_new ();

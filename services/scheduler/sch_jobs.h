@@ -124,6 +124,10 @@ bool sch_jobs_any_worker_serves (sch_jobs_t *self, const char *pool, const char 
 //  Live workers of a pool.
 uint32_t sch_jobs_pool_workers (sch_jobs_t *self, const char *pool);
 
+//  Live workers of a pool. Caller owns the list; destroy with zlistx_destroy;
+//  its items are borrowed.
+zlistx_t *sch_jobs_pool_worker_list (sch_jobs_t *self, const char *pool);
+
 //  Workers not seen since now_ms - timeout_ms. Caller owns the list; destroy
 //  with zlistx_destroy; its items are borrowed.
 zlistx_t *sch_jobs_silent_workers (sch_jobs_t *self, uint64_t now_ms, uint64_t timeout_ms);
