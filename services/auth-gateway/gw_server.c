@@ -75,6 +75,12 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const Mt__JobDone *done, const c
     s_usage_send (self, u);
     mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
     mt_metric_observe (self->m_latency, (double) u->latency_ms);
+    const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, req->tenant_id): NULL;
+    double ttft_s = req->first_token_mono? u->ttft_ms / 1000.0: -1;
+    double queue_s = req->first_token_mono && done->ttft_ms <= u->ttft_ms
+                   ? (u->ttft_ms - done->ttft_ms) / 1000.0: -1;
+    gw_live_done (self->live, req->tenant_id, req->pool, t? t->tier: "", gw_live_outcome (status),
+                  done->prompt_tokens, done->completion_tokens, ttft_s, queue_s, mt_now_ms ());
     if (req->first_token_mono)
         mt_metric_observe (self->m_ttft, (double) u->ttft_ms);
 }
@@ -743,6 +749,9 @@ gw_server_run (const gw_server_config_t *config)
     int rc = -1;
     self->reqs = zhashx_new ();
     self->usage = zhashx_new ();
+    self->live = gw_live_new ((size_t) config->metrics_tenants);
+    if (!self->reqs || !self->usage || !self->live)
+        goto cleanup;
     zhashx_set_destructor (self->usage, s_usage_free);
 
     self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
@@ -852,6 +861,7 @@ gw_server_run (const gw_server_config_t *config)
             s_usage_resend (self);
             s_keepalive (self);
             s_watch_clients (self);
+            gw_live_expire (self->live, mt_now_ms (), GW_LIVE_IDLE_MS);
         }
     }
     if (!closed_open)
@@ -877,6 +887,7 @@ cleanup:
     }
     zhashx_destroy (&self->reqs);
     zhashx_destroy (&self->usage);
+    gw_live_destroy (&self->live);
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);

@@ -22,6 +22,7 @@ typedef struct {
     int drain_ms;
     int default_max_tokens;
     int max_connections;
+    int metrics_tenants;            //  tenants with series of their own
 } gw_server_config_t;
 
 //  Run until SIGINT/SIGTERM; then stop accepting, drain open streams up to

@@ -21,6 +21,7 @@ static mt_opt_t s_opts [] = {
     { "drain-ms", "MT_GW_DRAIN_MS", MT_OPT_INT, "10000", 0, 600000, "on SIGTERM, time open streams may finish" },
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
+    { "metrics-tenants", "MT_GW_METRICS_TENANTS", MT_OPT_INT, "1000", 0, 100000, "tenants with /metrics series of their own (the rest: tenant=\"_other\")" },
     { NULL }
 };
 
@@ -48,6 +49,7 @@ main (int argc, char **argv)
         .drain_ms = (int) mt_config_int (s_opts, "drain-ms"),
         .default_max_tokens = (int) mt_config_int (s_opts, "default-max-tokens"),
         .max_connections = (int) mt_config_int (s_opts, "max-connections"),
+        .metrics_tenants = (int) mt_config_int (s_opts, "metrics-tenants"),
     };
     return gw_server_run (&config) == 0? 0: 1;
 }
