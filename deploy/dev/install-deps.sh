@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
       libzmq3-dev libczmq-dev libmicrohttpd-dev libpq-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev uuid-dev postgresql postgresql-client
-      curl wrk nodejs procps iproute2)
+      curl wrk nodejs procps iproute2
+      chromium prometheus)   # chromium: the console's browser test; prometheus: make run, promtool
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,13 +15,14 @@ import {
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
 import openaiTests from './t_openai.mjs';
+import consoleTests from './t_console.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 
 const GROUPS = [
     //  Fast simulator: most of the API.
     { name: 'fast', opts: { name: 'fast', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536 },
-      tests: [...apiTests, ...openaiTests] },
+      tests: [...apiTests, ...openaiTests, ...consoleTests] },
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },

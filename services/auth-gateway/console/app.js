@@ -359,6 +359,18 @@ async function usageView() {
         if (tenant.value) q.set('tenant_id', tenant.value);
         const [s, live] = await Promise.all([api('GET', '/admin/v1/usage/series?' + q), api('GET', '/admin/v1/live')]);
         const label = (ts) => gran.value === 'day' ? ts.slice(5, 10) : ts.slice(5, 13).replace('T', ' ') + 'h';
+        // Every hour or day of the range gets a bar, empty ones too
+        const step = gran.value === 'day' ? 86400000 : 3600000;
+        const start = Date.parse(from.value + 'T00:00:00Z'), end = Date.parse(to.value + 'T00:00:00Z') + 86400000;
+        const byTs = new Map(s.data.map((d) => [d.timestamp, d]));
+        let rows = s.data;
+        if (start < end && (end - start) / step <= 2000) {
+            rows = [];
+            for (let t = start; t < end; t += step) {
+                const ts = new Date(t).toISOString().replace('.000Z', 'Z');
+                rows.push(byTs.get(ts) || { timestamp: ts, tokens_used: 0, request_count: 0 });
+            }
+        }
         const tot = s.total || {};
         const ref = live.refusals || { total: {}, tenants: [] };
         const reasons = Object.keys(ref.total || {});
@@ -370,9 +382,9 @@ async function usageView() {
                 h('div', { class: 'muted' }, `prompt ${fmt(tot.prompt_tokens || 0)} · completion ${fmt(tot.completion_tokens || 0)}`)),
               h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Requests'), h('div', { class: 'big', id: 'usage-total-requests' }, fmt(tot.request_count || 0)))),
             h('h2', {}, 'Tokens'),
-            barChart('chart-tokens', 'tokens ' + gran.value + 'ly (UTC)', s.data.map((d) => ({ label: label(d.timestamp), value: d.tokens_used })), '#2d6cdf'),
+            barChart('chart-tokens', 'tokens ' + gran.value + 'ly (UTC)', rows.map((d) => ({ label: label(d.timestamp), value: d.tokens_used })), '#2d6cdf'),
             h('h2', {}, 'Requests'),
-            barChart('chart-requests', 'requests ' + gran.value + 'ly (UTC)', s.data.map((d) => ({ label: label(d.timestamp), value: d.request_count })), '#1a7f37'),
+            barChart('chart-requests', 'requests ' + gran.value + 'ly (UTC)', rows.map((d) => ({ label: label(d.timestamp), value: d.request_count })), '#1a7f37'),
             h('h2', {}, 'Refusals (429) by reason'),
             h('p', { class: 'muted' }, 'Counted by this gateway since it started (refused requests are not in the ledger).'),
             h('table', { id: 'refusals' }, h('thead', {}, h('tr', {}, h('th', {}, 'Tenant'), reasons.map((r) => h('th', { class: 'num' }, r.replace(/_/g, ' '))))),
