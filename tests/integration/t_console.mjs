@@ -6,8 +6,9 @@
 //  page go to $BUILD/it-output/console/.
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { assert, eq, ms, poll, BUILD, TestFailure } from './harness.mjs';
+import { assert, eq, ms, poll, BUILD, ROOT, TestFailure } from './harness.mjs';
 import { chat, short } from './common.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -240,10 +241,78 @@ const consoleTests = [
     },
 ];
 
+//  Metric names in PromQL text: identifiers with a service prefix, less the
+//  histogram suffixes.
+export function metricNames(text) {
+    const names = new Set();
+    for (const m of text.matchAll(/\b((?:mt|gw|sch|qe|mtr|wa)_[a-z0-9_]+)\b/g)) {
+        const n = m[1].replace(/_(bucket|sum|count)$/, '');
+        names.add(n);
+    }
+    return names;
+}
+
+//  Names of every series family in a Prometheus text scrape.
+function scrapedNames(text) {
+    const names = new Set();
+    for (const line of text.split('\n')) {
+        if (!line || line.startsWith('#')) continue;
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(line);
+        if (m) {
+            names.add(m[1]);
+            names.add(m[1].replace(/_(bucket|sum|count)$/, ''));
+        }
+    }
+    return names;
+}
+
+const metricsTests = [
+    {
+        name: 'metrics: promtool accepts the alert rules and the Prometheus config',
+        fn: async () => {
+            for (const args of [['check', 'rules', 'deploy/config/mt-alerts.yml'],
+                                ['check', 'config', 'deploy/config/prometheus.yml']]) {
+                const r = spawnSync('promtool', args, { cwd: ROOT, encoding: 'utf8', timeout: 30000 });
+                if (r.error) throw new TestFailure(`promtool: ${r.error.message} (install Debian's prometheus: deploy/dev/install-deps.sh)`);
+                eq(r.status, 0, `promtool ${args.join(' ')}: ${(r.stdout + r.stderr).trim().slice(-300)}`);
+            }
+        },
+    },
+    {
+        name: 'metrics: every metric the dashboard and the alert rules name is in a live scrape',
+        fn: async ({ stack }) => {
+            //  Traffic first, so that per-tenant and per-pool series exist
+            const t = await stack.tenant({ tier: 'free', daily_token_limit: 100000 }, 'metrics');
+            eq((await chat(stack, t.key, 'hello metrics')).status, 200, 'a completion');
+            let scraped = new Set();
+            const urls = [`${stack.base}/metrics`].concat(stack.services.filter((s) => s.name !== 'gateway')
+                .map((s) => `http://127.0.0.1:${s.metricsPort}/metrics`));
+            for (const u of urls) {
+                const r = await fetch(u);
+                eq(r.status, 200, `GET ${u}`);
+                scraped = new Set([...scraped, ...scrapedNames(await r.text())]);
+            }
+            const rules = fs.readFileSync(path.join(ROOT, 'deploy/config/mt-alerts.yml'), 'utf8');
+            const dash = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy/grafana/mt-serve.json'), 'utf8'));
+            const exprs = dash.panels.flatMap((p) => p.targets.map((x) => x.expr)).join('\n');
+            const named = new Set([...metricNames(rules), ...metricNames(exprs)]);
+            assert(named.size >= 10, `only ${named.size} metric names found in the rules and dashboard`);
+            const missing = [...named].filter((n) => !scraped.has(n));
+            assert(missing.length === 0, `not in any scrape: ${missing.join(', ')}`);
+            //  The gateway's per-tenant series carry the tenant
+            const g = await (await fetch(`${stack.base}/metrics`)).text();
+            assert(g.includes(`mt_gw_tenant_requests_total{tenant="${t.id}",outcome="ok"} 1`),
+                   'no per-tenant request series for the tenant');
+            assert(g.includes(`mt_gw_tenant_daily_token_limit{tenant="${t.id}"} 100000`),
+                   'no daily limit series for the tenant');
+        },
+    },
+];
+
 async function http404(stack, p) {
     const r = await fetch(stack.base + p);
     await r.arrayBuffer();
     return r.status;
 }
 
-export default consoleTests;
+export default [...consoleTests, ...metricsTests];
