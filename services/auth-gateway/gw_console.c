@@ -106,7 +106,7 @@ static json_t *
 s_tenant_row (gw_server_t *self, const char *id, const s_flight_t *f, uint64_t now)
 {
     const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, id): NULL;
-    json_t *row = json_pack ("{s:s, s:s*, s:s*, s:i, s:i, s:I, s:I}", "tenant_id", id,
+    json_t *row = json_pack ("{s:s, s:s?, s:s?, s:i, s:i, s:I, s:I}", "tenant_id", id,
                              "name", t? t->name: NULL, "tier", t? t->tier: NULL,
                              "running", f? (int) f->running: 0, "waiting", f? (int) f->waiting: 0,
                              "tokens_last_minute", (json_int_t) gw_live_tokens_minute (self->live, id, now),

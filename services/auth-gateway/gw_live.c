@@ -377,7 +377,7 @@ gw_live_errors_json (gw_live_t *self)
         const s_error_t *e = &self->errors [(self->nerrors - 1 - k) % GW_LIVE_ERRORS];
         char at [32];
         s_iso (e->at_ms, at);
-        json_array_append_new (list, json_pack ("{s:s, s:s, s:s*, s:i, s:s, s:s}", "time", at,
+        json_array_append_new (list, json_pack ("{s:s, s:s, s:s?, s:i, s:s, s:s}", "time", at,
                                "request_id", e->req, "tenant_id", *e->tenant? e->tenant: NULL,
                                "status", (int) e->status, "code", e->code, "message", e->message));
     }

@@ -90,7 +90,7 @@ gw_series_handle (PGconn *conn, const char *method, const char *query, gw_admin_
     json_t *sum = json_object ();
     for (int c = 0; sum && c < 4; c++)
         json_object_set_new (sum, cols [c], json_integer (total [c]));
-    gw_admin_reply_json (reply, 200, json_pack ("{s:s, s:s, s:s*, s:o, s:o}", "object", "list",
+    gw_admin_reply_json (reply, 200, json_pack ("{s:s, s:s, s:s?, s:o, s:o}", "object", "list",
                          "granularity", q.day? "day": "hour",
                          "tenant_id", q.range.tenant_id [0]? q.range.tenant_id: NULL,
                          "total", sum, "data", data));
