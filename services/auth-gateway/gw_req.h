@@ -135,7 +135,7 @@ struct _gw_server_t {
     gw_live_t *live;                //  per-tenant activity (console, /metrics), owned
     //  metrics
     mt_metric_t *m_req [8];
-    mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency, *m_ttft;
+    mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency;
     mt_metric_t *m_tokens, *m_usage_resent, *m_cancels;
 };
 

@@ -81,8 +81,6 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const Mt__JobDone *done, const c
                    ? (u->ttft_ms - done->ttft_ms) / 1000.0: -1;
     gw_live_done (self->live, req->tenant_id, req->pool, t? t->tier: "", gw_live_outcome (status),
                   done->prompt_tokens, done->completion_tokens, ttft_s, queue_s, mt_now_ms ());
-    if (req->first_token_mono)
-        mt_metric_observe (self->m_ttft, (double) u->ttft_ms);
 }
 
 static void
@@ -716,17 +714,16 @@ s_metrics_init (gw_server_t *self)
 {
     for (int i = 0; i < 8; i++) {
         char name [96];
-        snprintf (name, sizeof name, "gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
+        snprintf (name, sizeof name, "mt_gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
         self->m_req [i] = mt_metric_counter (name, "HTTP responses by status");
     }
-    self->m_active = mt_metric_gauge ("gw_http_connections_active", "requests with an open connection");
-    self->m_streams = mt_metric_gauge ("gw_streams_open", "SSE streams open");
-    self->m_usage_pending = mt_metric_gauge ("gw_usage_events_pending", "usage events not yet acknowledged by metering");
-    self->m_usage_resent = mt_metric_counter ("gw_usage_events_resent_total", "usage events sent again");
-    self->m_tokens = mt_metric_counter ("gw_tokens_relayed_total", "completion tokens relayed to clients");
-    self->m_cancels = mt_metric_counter ("gw_cancels_total", "jobs cancelled because the client went away");
-    self->m_latency = mt_metric_histogram ("gw_request_latency_ms", "arrival to last token, ms");
-    self->m_ttft = mt_metric_histogram ("gw_time_to_first_token_ms", "arrival to first token, ms");
+    self->m_active = mt_metric_gauge ("mt_gw_http_connections_active", "requests with an open connection");
+    self->m_streams = mt_metric_gauge ("mt_gw_streams_open", "SSE streams open");
+    self->m_usage_pending = mt_metric_gauge ("mt_gw_usage_events_pending", "usage events not yet acknowledged by metering");
+    self->m_usage_resent = mt_metric_counter ("mt_gw_usage_events_resent_total", "usage events sent again");
+    self->m_tokens = mt_metric_counter ("mt_gw_tokens_relayed_total", "completion tokens relayed to clients");
+    self->m_cancels = mt_metric_counter ("mt_gw_cancels_total", "jobs cancelled because the client went away");
+    self->m_latency = mt_metric_histogram ("mt_gw_request_duration_seconds", "arrival to last token");
 }
 
 static void

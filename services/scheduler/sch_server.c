@@ -528,18 +528,18 @@ sch_server_new (const sch_server_config_t *config)
     self->worker_timeout_ms = config->worker_timeout_ms;
     self->queue_max = (uint32_t) config->queue_max;
     self->jobs = sch_jobs_new ();
-    self->m_submitted = mt_metric_counter ("sch_jobs_submitted_total", "jobs accepted");
-    self->m_rej_capacity = mt_metric_counter ("sch_jobs_rejected_total{code=\"no_capacity\"}",
+    self->m_submitted = mt_metric_counter ("mt_sch_jobs_submitted_total", "jobs accepted");
+    self->m_rej_capacity = mt_metric_counter ("mt_sch_jobs_rejected_total{code=\"no_capacity\"}",
                                               "jobs refused");
     self->m_rej_concurrency = mt_metric_counter (
-        "sch_jobs_rejected_total{code=\"concurrency\"}", "jobs refused");
-    self->m_rej_bad = mt_metric_counter ("sch_jobs_rejected_total{code=\"bad_request\"}",
+        "mt_sch_jobs_rejected_total{code=\"concurrency\"}", "jobs refused");
+    self->m_rej_bad = mt_metric_counter ("mt_sch_jobs_rejected_total{code=\"bad_request\"}",
                                          "jobs refused");
-    self->m_dispatched = mt_metric_counter ("sch_jobs_dispatched_total", "jobs sent to workers");
-    self->m_done = mt_metric_counter ("sch_jobs_done_total", "jobs finished by workers");
-    self->m_queued = mt_metric_gauge ("sch_jobs_queued", "jobs waiting");
-    self->m_running = mt_metric_gauge ("sch_jobs_running", "jobs on workers");
-    self->m_workers = mt_metric_gauge ("sch_workers_live", "live workers");
+    self->m_dispatched = mt_metric_counter ("mt_sch_jobs_dispatched_total", "jobs sent to workers");
+    self->m_done = mt_metric_counter ("mt_sch_jobs_done_total", "jobs finished by workers");
+    self->m_queued = mt_metric_gauge ("mt_sch_jobs_queued", "jobs waiting");
+    self->m_running = mt_metric_gauge ("mt_sch_jobs_running", "jobs on workers");
+    self->m_workers = mt_metric_gauge ("mt_sch_workers_live", "live workers");
     self->gateways = s_router_bind (config->gateway_bind, &self->gateway_endpoint);
     self->workers_sock = s_router_bind (config->worker_bind, &self->worker_endpoint);
     if (!self->gateways || !self->workers_sock) {

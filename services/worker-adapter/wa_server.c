@@ -493,12 +493,12 @@ wa_server_new (const wa_server_config_t *config)
     self->index = zhashx_new ();
     self->waiting = zlistx_new ();
     zlistx_set_destructor (self->waiting, s_spec_destructor);
-    self->m_started = mt_metric_counter ("wa_jobs_started_total", "sequences started");
-    self->m_done = mt_metric_counter ("wa_jobs_done_total", "sequences finished");
-    self->m_cancelled = mt_metric_counter ("wa_jobs_cancelled_total", "sequences cancelled");
-    self->m_failed = mt_metric_counter ("wa_jobs_failed_total", "sequences the engine failed");
-    self->m_tokens = mt_metric_counter ("wa_tokens_generated_total", "completion tokens sent");
-    self->m_busy = mt_metric_gauge ("wa_slots_busy", "slots running a sequence");
+    self->m_started = mt_metric_counter ("mt_wa_jobs_started_total", "sequences started");
+    self->m_done = mt_metric_counter ("mt_wa_jobs_done_total", "sequences finished");
+    self->m_cancelled = mt_metric_counter ("mt_wa_jobs_cancelled_total", "sequences cancelled");
+    self->m_failed = mt_metric_counter ("mt_wa_jobs_failed_total", "sequences the engine failed");
+    self->m_tokens = mt_metric_counter ("mt_wa_tokens_generated_total", "completion tokens sent");
+    self->m_busy = mt_metric_gauge ("mt_wa_slots_busy", "slots running a sequence");
     if (config->engine_url && *config->engine_url) {
         self->openai = wa_openai_new (config->engine_url);
         if (!self->openai) {
