@@ -16,7 +16,7 @@ SERVICES := auth-gateway scheduler worker-adapter metering quota-enforcer
 GEN      := $(BUILD)/gen/mt.pb-c.c $(BUILD)/gen/mt.pb-c.h
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC)) $(BUILD)/obj/gen/mt.pb-c.o
-BINS     := $(patsubst %,$(BUILD)/bin/mt-%,$(SERVICES)) $(BUILD)/bin/mt-migrate
+BINS     := $(patsubst %,$(BUILD)/bin/mt-%,$(SERVICES)) $(BUILD)/bin/mt-migrate $(BUILD)/bin/mt-keygen
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -33,7 +33,7 @@ SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -74,6 +74,15 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call SVC_RULES,$(s))))
 
 $(BUILD)/bin/mt-migrate: $(BUILD)/obj/sql/mt_migrate.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A stray process on the service bus, for the integration suite's security tests.
+$(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/mt-keygen: $(BUILD)/obj/deploy/keygen/mt_keygen.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -265,15 +265,32 @@ if [ "${MT_RUN_QUIET:-0}" != 1 ]; then
     sleep 0.3   # let tail open the logs before the services write
 fi
 
-s_supervise quota-enforcer "$BIN/mt-quota-enforcer"
-s_supervise metering "$BIN/mt-metering"
-s_supervise scheduler "$BIN/mt-scheduler"
-s_supervise auth-gateway "$BIN/mt-auth-gateway"
+# ---- CURVE: one keypair per instance, made once in $VAR/curve -------------------------
+# secret/<name>.key_secret goes to that instance alone (MT_CURVE_CERT); keys/<role>/
+# holds every public certificate (MT_CURVE_KEYS). MT_CURVE=0 turns CURVE off (debugging).
+CURVE_DIR=$VAR/curve
+export MT_CURVE_KEYS=$CURVE_DIR/keys
+if [ "${MT_CURVE:-1}" != 0 ]; then
+    for pair in gateway:auth-gateway scheduler:scheduler quota-enforcer:quota-enforcer \
+                metering:metering worker:worker-standard-1 worker:worker-standard-2 \
+                worker:worker-premium-1; do
+        "$BIN/mt-keygen" "$CURVE_DIR" "${pair%%:*}" "${pair#*:}" >/dev/null \
+            || s_die "cannot make the CURVE keypair of ${pair#*:} in $CURVE_DIR"
+    done
+else
+    s_say "MT_CURVE=0: the service bus is neither encrypted nor authenticated"
+fi
+s_cert () { echo "MT_CURVE_CERT=$CURVE_DIR/secret/$1.key_secret"; }
+
+s_supervise quota-enforcer env "$(s_cert quota-enforcer)" "$BIN/mt-quota-enforcer"
+s_supervise metering env "$(s_cert metering)" "$BIN/mt-metering"
+s_supervise scheduler env "$(s_cert scheduler)" "$BIN/mt-scheduler"
+s_supervise auth-gateway env "$(s_cert auth-gateway)" "$BIN/mt-auth-gateway"
 n=0
 for w in standard-1 standard-2 premium-1; do
     pool=${w%-*}
     models=$STD_MODELS; [ "$pool" = premium ] && models=$PREM_MODELS
-    s_supervise "worker-$w" env "${WA_BACKEND[@]}" MT_WA_POOL="$pool" MT_WA_MODELS="$models" \
+    s_supervise "worker-$w" env "$(s_cert "worker-$w")" "${WA_BACKEND[@]}" MT_WA_POOL="$pool" MT_WA_MODELS="$models" \
         MT_WA_ID="$w" MT_WA_METRICS_PORT="${WK_M[$n]}" "$BIN/mt-worker-adapter"
     n=$((n + 1))
 done

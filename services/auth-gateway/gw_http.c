@@ -191,6 +191,12 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     if (s_tenant_pool (self, req, &pool) || !s_pool_serves (req, pool, req->parsed.model))
         return;
     //  Ids: chatcmpl-… / cmpl-…, also the ledger's event id
+    //  The job's capability at its gateway (JobSpec.reply_token)
+    if (mt_random_hex (req->reply_token, 16)) {
+        gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
+                          "No randomness for the request's token.", NULL, NULL);
+        return;
+    }
     char hex [25];
     mt_random_hex (hex, 12);
     char id [48];

@@ -49,6 +49,7 @@ typedef struct {
 struct _gw_req_t {
     gw_server_t *server;
     char id [48];                   //  request id, x-request-id, ledger event id
+    char reply_token [33];          //  the job's capability: only its worker knows it
     gw_route_t route;
     gw_phase_t phase;
     struct MHD_Connection *conn;    //  NULL once the connection completed
@@ -136,7 +137,7 @@ struct _gw_server_t {
     //  metrics
     mt_metric_t *m_req [8];
     mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency;
-    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels;
+    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
 };
 
 extern const char *gw_status_labels [8];

@@ -7,6 +7,7 @@
 #include "gw_req.h"
 
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -181,6 +182,8 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.max_tokens = req->granted;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = (char *) self->config->token_endpoint;
+    job.reply_key = (char *) mt_curve_public_key ();
+    job.reply_token = req->reply_token;
     job.submitted_ms = req->arrival_ms;
     Mt__Submit submit = MT__SUBMIT__INIT;
     submit.job = &job;
@@ -304,10 +307,25 @@ s_accept (gw_server_t *self, gw_req_t *req)
     }
 }
 
+//  True when a worker's message carries the job's reply token: only the
+//  worker the scheduler gave the job to knows it.
+static bool
+s_token_ok (gw_req_t *req, const char *token)
+{
+    size_t len = strlen (req->reply_token);
+    return len && token && strlen (token) == len
+        && CRYPTO_memcmp (token, req->reply_token, len) == 0;
+}
+
 static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
+    if (req && !s_token_ok (req, chunk->reply_token)) {
+        mt_metric_add (self->m_dropped, 1);
+        mt_debug ("token-chunk-refused req=%s reason=\"wrong reply token\"", chunk->req_id);
+        return;
+    }
     if (req && req->phase == GW_P_SUBMIT)
         s_accept (self, req);
     if (!req || !req->accepted || !req->backend_busy || !req->conn || req->timed_out)
@@ -348,9 +366,14 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 }
 
 static void
-s_on_job_done (gw_server_t *self, Mt__JobDone *done)
+s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, done->req_id);
+    if (req && from_worker && !s_token_ok (req, done->reply_token)) {
+        mt_metric_add (self->m_dropped, 1);
+        mt_debug ("job-done-refused req=%s reason=\"wrong reply token\"", done->req_id);
+        return;
+    }
     if (req && req->phase == GW_P_SUBMIT)
         s_accept (self, req);
     if (!req || !req->accepted || !req->backend_busy) {
@@ -443,10 +466,24 @@ s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
     mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
 }
 
-//  Handle one envelope from any backend socket; frees it.
+//  What each peer may send the gateway; anything else is dropped.
+#define S_BODY(name) (1u << MT__ENVELOPE__BODY_##name)
+#define S_FROM_WORKERS (S_BODY (TOKEN_CHUNK) | S_BODY (JOB_DONE))
+#define S_FROM_SCHEDULER (S_BODY (SUBMIT_REPLY) | S_BODY (JOB_DONE) | S_BODY (CATALOG))
+#define S_FROM_QUOTA (S_BODY (ADMIT_REPLY))
+#define S_FROM_METERING (S_BODY (USAGE_ACK))
+
+//  Handle one envelope from a backend socket whose peers may send the
+//  bodies in allowed; frees it.
 static void
-s_dispatch (gw_server_t *self, Mt__Envelope *env)
+s_dispatch (gw_server_t *self, Mt__Envelope *env, uint32_t allowed)
 {
+    if (env->body_case >= 32 || !(allowed & (1u << env->body_case))) {
+        mt_metric_add (self->m_dropped, 1);
+        mt_debug ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
+        mt_codec_free (&env);
+        return;
+    }
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_ADMIT_REPLY:
             s_on_admit_reply (self, env->admit_reply);
@@ -458,7 +495,7 @@ s_dispatch (gw_server_t *self, Mt__Envelope *env)
             s_on_token_chunk (self, env->token_chunk);
             break;
         case MT__ENVELOPE__BODY_JOB_DONE:
-            s_on_job_done (self, env->job_done);
+            s_on_job_done (self, env->job_done, allowed == S_FROM_WORKERS);
             break;
         case MT__ENVELOPE__BODY_USAGE_ACK:
             s_on_usage_ack (self, env->usage_ack);
@@ -682,11 +719,15 @@ s_close_open (gw_server_t *self)
 //  Set-up, loop, tear-down
 
 static zsock_t *
-s_dealer (const char *endpoint)
+s_dealer (const char *endpoint, const char *server_role)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (mt_curve_client (sock, server_role)) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
     zsock_set_sndhwm (sock, 200000);
     zsock_set_rcvhwm (sock, 200000);
     zsock_set_linger (sock, 0);
@@ -698,14 +739,15 @@ s_dealer (const char *endpoint)
 }
 
 static void
-s_drain_socket (gw_server_t *self, zsock_t *sock, bool router)
+s_drain_socket (gw_server_t *self, zsock_t *sock, uint32_t allowed)
 {
+    bool router = sock == self->tokens;
     for (int i = 0; i < 2000 && (zsock_events (sock) & ZMQ_POLLIN); i++) {
         zframe_t *rid = NULL;
         Mt__Envelope *env = mt_codec_recv (sock, router? &rid: NULL);
         zframe_destroy (&rid);
         if (env)
-            s_dispatch (self, env);
+            s_dispatch (self, env, allowed);
     }
 }
 
@@ -722,6 +764,9 @@ s_metrics_init (gw_server_t *self)
     self->m_usage_pending = mt_metric_gauge ("mt_gw_usage_events_pending", "usage events not yet acknowledged by metering");
     self->m_usage_resent = mt_metric_counter ("mt_gw_usage_events_resent_total", "usage events sent again");
     self->m_tokens = mt_metric_counter ("mt_gw_tokens_relayed_total", "completion tokens relayed to clients");
+    self->m_dropped = mt_metric_counter ("mt_gw_messages_dropped_total",
+                                         "ZeroMQ messages dropped: a body the peer may not send, "
+                                         "or a worker's without the job's reply token");
     self->m_cancels = mt_metric_counter ("mt_gw_cancels_total", "jobs cancelled because the client went away");
     self->m_latency = mt_metric_histogram ("mt_gw_request_duration_seconds", "arrival to last token");
 }
@@ -756,8 +801,8 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
     }
-    self->scheduler = s_dealer (config->scheduler);
-    self->quota = s_dealer (config->quota);
+    self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER);
+    self->quota = s_dealer (config->quota, MT_ROLE_QUOTA);
     //  Fail fast when the scheduler or quota-enforcer is down, instead of
     //  queueing requests that will have timed out by the time it is back.
     //  Usage events do queue: metering takes them whenever it comes back.
@@ -765,12 +810,14 @@ gw_server_run (const gw_server_config_t *config)
         zsock_set_immediate (self->scheduler, 1);
     if (self->quota)
         zsock_set_immediate (self->quota, 1);
-    self->metering = s_dealer (config->metering);
+    self->metering = s_dealer (config->metering, MT_ROLE_METERING);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto cleanup;
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
+    if (mt_curve_server (self->tokens, "gateway-tokens", MT_ROLE_WORKER))
+        goto cleanup;
     if (zsock_bind (self->tokens, "%s", config->token_bind) == -1) {
         mt_log ("start-failed reason=\"cannot bind %s\"", config->token_bind);
         goto cleanup;
@@ -842,10 +889,10 @@ gw_server_run (const gw_server_config_t *config)
             timeout = (long) mhd_to;
         if (zmq_poll (items, 6, timeout) == -1 && errno != EINTR)
             break;
-        s_drain_socket (self, self->tokens, true);
-        s_drain_socket (self, self->quota, false);
-        s_drain_socket (self, self->scheduler, false);
-        s_drain_socket (self, self->metering, false);
+        s_drain_socket (self, self->tokens, S_FROM_WORKERS);
+        s_drain_socket (self, self->quota, S_FROM_QUOTA);
+        s_drain_socket (self, self->scheduler, S_FROM_SCHEDULER);
+        s_drain_socket (self, self->metering, S_FROM_METERING);
         for (int i = 0; i < 100 && (zsock_events (gw_store_sock (self->store)) & ZMQ_POLLIN); i++)
             s_on_store (self);
         MHD_run (self->daemon);

@@ -1,6 +1,7 @@
 //  mt-auth-gateway: OpenAI-compatible REST gateway and admin API.
 #include "gw_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -22,6 +23,7 @@ static mt_opt_t s_opts [] = {
     { "default-max-tokens", "MT_GW_DEFAULT_MAX_TOKENS", MT_OPT_INT, "512", 1, 1000000, "max_tokens when a request has none" },
     { "max-connections", "MT_GW_MAX_CONNECTIONS", MT_OPT_INT, "20000", 16, 1000000, "open HTTP connections at most" },
     { "metrics-tenants", "MT_GW_METRICS_TENANTS", MT_OPT_INT, "1000", 0, 100000, "tenants with /metrics series of their own (the rest: tenant=\"_other\")" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -51,5 +53,9 @@ main (int argc, char **argv)
         .max_connections = (int) mt_config_int (s_opts, "max-connections"),
         .metrics_tenants = (int) mt_config_int (s_opts, "metrics-tenants"),
     };
-    return gw_server_run (&config) == 0? 0: 1;
+    if (mt_curve_start (s_opts))
+        return 2;
+    rc = gw_server_run (&config) == 0? 0: 1;
+    mt_curve_stop ();
+    return rc;
 }

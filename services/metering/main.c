@@ -2,6 +2,7 @@
 //  them to request_logs and usage_records in batches on a database thread,
 //  each event exactly once, and acknowledges what is stored.
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_pg.h"
@@ -23,6 +24,7 @@ static mt_opt_t s_opts [] = {
     { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000,
       "how long to wait for PostgreSQL on start" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -41,6 +43,8 @@ main (int argc, char **argv)
     int rc;
     if (!mt_config_start ("metering", s_opts, argc, argv, &rc))
         return rc;
+    if (mt_curve_start (s_opts))
+        return 2;
 
     const char *dsn = mt_config_str (s_opts, "pg-dsn");
     PGconn *conn = mt_pg_connect (dsn, (int) mt_config_int (s_opts, "pg-wait-ms"));
@@ -67,6 +71,7 @@ main (int argc, char **argv)
     rc = mtr_server_run (server);
     mt_metrics_stop ();
     mtr_server_destroy (&server);
+    mt_curve_stop ();
     mt_log ("stopped");
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "mtr_server.h"
 #include "mtr_batch.h"
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -58,7 +59,9 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
     self->pending_max = self->batch_max * S_PENDING_FACTOR;
     self->queue = zlistx_new ();
     self->router = mt_codec_socket (ZMQ_ROUTER);
-    if (!self->queue || !self->router || zsock_bind (self->router, "%s", endpoint) == -1) {
+    if (!self->queue || !self->router
+        || mt_curve_server (self->router, "metering", MT_ROLE_GATEWAY)
+        || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
         mtr_server_destroy (&self);
         return NULL;

@@ -2,6 +2,7 @@
 //  tokens/minute and daily tokens. Rebuilds today's usage from PostgreSQL,
 //  then serves Admit/Settle on one ROUTER with no database access.
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -21,6 +22,7 @@ static mt_opt_t s_opts [] = {
     { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000,
       "how long to wait for PostgreSQL on start" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -30,6 +32,8 @@ main (int argc, char **argv)
     int rc;
     if (!mt_config_start ("quota-enforcer", s_opts, argc, argv, &rc))
         return rc;
+    if (mt_curve_start (s_opts))
+        return 2;
 
     qe_quota_t *quota = qe_quota_new ((uint64_t) mt_config_int (s_opts, "reservation-ttl-ms"));
     if (!quota)
@@ -55,6 +59,7 @@ main (int argc, char **argv)
     rc = qe_server_run (server);
     mt_metrics_stop ();
     qe_server_destroy (&server);
+    mt_curve_stop ();
     mt_log ("stopped");
     return rc;
 }

@@ -2,6 +2,7 @@
 //  file decodes, validates, calls it and answers. Never touches the database.
 #include "qe_server.h"
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -41,7 +42,8 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
     }
     self->quota = quota;
     self->router = mt_codec_socket (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, "%s", endpoint) == -1) {
+    if (!self->router || mt_curve_server (self->router, "quota", MT_ROLE_GATEWAY)
+        || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
         qe_server_destroy (&self);
         return NULL;

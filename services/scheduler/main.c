@@ -2,6 +2,7 @@
 //  to workers by credit. Options, then the server loop.
 #include "sch_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -21,6 +22,7 @@ static mt_opt_t s_opts [] = {
       "a worker silent this long is dead" },
     { "queue-max", "MT_SCHED_QUEUE_MAX", MT_OPT_INT, "10000", 1, 10000000,
       "queued jobs per pool+model before no_capacity" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -31,6 +33,8 @@ main (int argc, char **argv)
     if (!mt_config_start ("scheduler", s_opts, argc, argv, &rc))
         return rc;
     mt_raise_nofile ();
+    if (mt_curve_start (s_opts))
+        return 2;
     sch_server_config_t config = {
         .gateway_bind = mt_config_str (s_opts, "gateway-bind"),
         .worker_bind = mt_config_str (s_opts, "worker-bind"),
@@ -48,6 +52,7 @@ main (int argc, char **argv)
     sch_server_run (server);
     mt_metrics_stop ();
     sch_server_destroy (&server);
+    mt_curve_stop ();
     mt_log ("stopped");
     return 0;
 }

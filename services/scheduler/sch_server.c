@@ -6,6 +6,7 @@
 #include "sch_server.h"
 #include "sch_jobs.h"
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -501,11 +502,15 @@ s_sweep (sch_server_t *self, uint64_t now)
 //  Lifecycle
 
 static zsock_t *
-s_router_bind (const char *endpoint, char **bound)
+s_router_bind (const char *endpoint, const char *domain, const char *client_role, char **bound)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_ROUTER);
     if (!sock)
         return NULL;
+    if (mt_curve_server (sock, domain, client_role)) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
     zsock_set_sndhwm (sock, S_SNDHWM);
     zsock_set_rcvhwm (sock, S_SNDHWM);
     zsock_set_linger (sock, 0);
@@ -540,8 +545,10 @@ sch_server_new (const sch_server_config_t *config)
     self->m_queued = mt_metric_gauge ("mt_sch_jobs_queued", "jobs waiting");
     self->m_running = mt_metric_gauge ("mt_sch_jobs_running", "jobs on workers");
     self->m_workers = mt_metric_gauge ("mt_sch_workers_live", "live workers");
-    self->gateways = s_router_bind (config->gateway_bind, &self->gateway_endpoint);
-    self->workers_sock = s_router_bind (config->worker_bind, &self->worker_endpoint);
+    self->gateways = s_router_bind (config->gateway_bind, "scheduler-gateways", MT_ROLE_GATEWAY,
+                                   &self->gateway_endpoint);
+    self->workers_sock = s_router_bind (config->worker_bind, "scheduler-workers", MT_ROLE_WORKER,
+                                       &self->worker_endpoint);
     if (!self->gateways || !self->workers_sock) {
         sch_server_destroy (&self);
         return NULL;

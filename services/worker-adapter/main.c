@@ -3,6 +3,7 @@
 //  Options, then the server loop.
 #include "wa_server.h"
 #include "mt_config.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -33,6 +34,7 @@ static mt_opt_t s_opts [] = {
       "simulator: completion length when max_tokens allows" },
     { "engine-url", "MT_ENGINE_URL", MT_OPT_STRING, "", 0, 0,
       "OpenAI-compatible engine, http://host:port/v1" },
+    MT_CURVE_OPTIONS,
     { NULL }
 };
 
@@ -142,6 +144,10 @@ main (int argc, char **argv)
     };
     rc = 1;
     wa_server_t *server = NULL;
+    if (mt_curve_start (s_opts)) {
+        free (models_text);
+        return 2;
+    }
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
                           (int) mt_config_int (s_opts, "metrics-port"), NULL))
         goto cleanup;
@@ -153,6 +159,7 @@ main (int argc, char **argv)
 cleanup:
     wa_server_destroy (&server);
     mt_metrics_stop ();
+    mt_curve_stop ();
     free (models_text);
     if (rc == 0)
         mt_log ("stopped");

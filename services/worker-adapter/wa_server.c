@@ -6,6 +6,7 @@
 #include "wa_sim.h"
 #include "wa_openai.h"
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
 #include "mt_util.h"
@@ -21,6 +22,7 @@
 typedef struct {
     char *req_id;               //  owned; key in self->index
     char *tenant_id;            //  owned
+    char *reply_token;          //  owned: the job's capability at its gateway
     zsock_t *gateway;           //  borrowed from self->gateways; NULL when unreachable
     wa_sim_plan_t plan;         //  simulator backend
     wa_openai_req_t *req;       //  openai backend; owned
@@ -41,7 +43,7 @@ struct _wa_server_t {
     uint32_t ttft_ms, itl_ms, sim_tokens;
     uint32_t ready_interval_ms;
     uint64_t next_ready_ms;     //  monotonic time of the next WorkerReady
-    zhashx_t *gateways;         //  reply_to endpoint -> zsock_t DEALER, owned
+    zhashx_t *gateways;         //  "reply_to reply_key" -> zsock_t DEALER, owned
     zlistx_t *active;           //  s_seq_t, owned
     zhashx_t *index;            //  req id -> s_seq_t, borrowed
     zlistx_t *waiting;          //  Mt__JobSpec copies waiting for a slot, owned
@@ -61,6 +63,7 @@ s_seq_destroy (void **item_p)
         return;
     free (seq->req_id);
     free (seq->tenant_id);
+    free (seq->reply_token);
     free (seq);
     *item_p = NULL;
 }
@@ -93,12 +96,17 @@ s_spec_copy (const Mt__JobSpec *spec)
     return copy;
 }
 
-//  The DEALER for a gateway token endpoint, connected on first use.
-//  Borrowed; NULL when the endpoint is unusable (logged).
+//  The DEALER for a job's gateway (token endpoint and, with CURVE, that
+//  gateway's public key), connected on first use. Borrowed; NULL when the
+//  endpoint is unusable or the key is not a gateway's (logged).
 static zsock_t *
-s_gateway (wa_server_t *self, const char *endpoint, const char *req_id)
+s_gateway (wa_server_t *self, const Mt__JobSpec *spec)
 {
-    zsock_t *sock = (zsock_t *) zhashx_lookup (self->gateways, endpoint);
+    const char *endpoint = spec->reply_to;
+    const char *req_id = spec->req_id;
+    char name [600];
+    snprintf (name, sizeof name, "%.500s %.64s", endpoint, spec->reply_key);
+    zsock_t *sock = (zsock_t *) zhashx_lookup (self->gateways, name);
     if (sock)
         return sock;
     if (!*endpoint || zhashx_size (self->gateways) >= S_MAX_GATEWAYS) {
@@ -111,13 +119,19 @@ s_gateway (wa_server_t *self, const char *endpoint, const char *req_id)
         return NULL;
     zsock_set_sndhwm (sock, S_HWM);
     zsock_set_linger (sock, 0);
+    if (mt_curve_client_to (sock, spec->reply_key, MT_ROLE_GATEWAY)) {
+        mt_log ("gateway-unusable req=%s endpoint=%.128s reason=\"not a gateway's key\"",
+                req_id, endpoint);
+        zsock_destroy (&sock);
+        return NULL;
+    }
     if (zsock_connect (sock, "%s", endpoint) == -1) {
         mt_log ("gateway-unusable req=%s endpoint=%.128s reason=\"%s\"", req_id, endpoint,
                 zmq_strerror (zmq_errno ()));
         zsock_destroy (&sock);
         return NULL;
     }
-    zhashx_insert (self->gateways, endpoint, sock);
+    zhashx_insert (self->gateways, name, sock);
     mt_log ("gateway-connected endpoint=%s", endpoint);
     return sock;
 }
@@ -132,6 +146,7 @@ s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *to, const char *
 //  Report the end of a job: first to the gateway, then to the scheduler.
 static void
 s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char *tenant_id,
+             const char *reply_token,
              uint32_t prompt_tokens, uint32_t completion_tokens, const char *finish_reason,
              Mt__ErrorCode error, const char *error_message, uint32_t ttft_ms)
 {
@@ -139,6 +154,7 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
     done.req_id = (char *) req_id;
     done.worker_id = self->worker_id;
     done.tenant_id = (char *) tenant_id;
+    done.reply_token = (char *) reply_token;
     done.prompt_tokens = prompt_tokens;
     done.completion_tokens = completion_tokens;
     done.finish_reason = (char *) finish_reason;
@@ -178,10 +194,10 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
 {
     Mt__JobSpec *spec = *spec_p;
     *spec_p = NULL;
-    zsock_t *gateway = s_gateway (self, spec->reply_to, spec->req_id);
+    zsock_t *gateway = s_gateway (self, spec);
     if (!gateway) {
         //  Nowhere to stream: end it at once so the scheduler frees the lease
-        s_send_done (self, NULL, spec->req_id, spec->tenant_id, 0, 0, "",
+        s_send_done (self, NULL, spec->req_id, spec->tenant_id, spec->reply_token, 0, 0, "",
                      MT__ERROR_CODE__ERR_BAD_REQUEST, "unusable reply_to endpoint", 0);
         mt__job_spec__free_unpacked (spec, NULL);
         return;
@@ -190,7 +206,8 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
     assert (seq);
     seq->req_id = strdup (spec->req_id);
     seq->tenant_id = strdup (spec->tenant_id);
-    assert (seq->req_id && seq->tenant_id);
+    seq->reply_token = strdup (spec->reply_token);
+    assert (seq->req_id && seq->tenant_id && seq->reply_token);
     seq->gateway = gateway;
     seq->start_ms = now;
     if (self->openai) {
@@ -201,7 +218,8 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
         if (!seq->req) {
             mt_log ("job-refused req=%s tenant=%s reason=\"%s\"", seq->req_id, seq->tenant_id,
                     err);
-            s_send_done (self, gateway, spec->req_id, spec->tenant_id, seq->prompt_tokens, 0, "",
+            s_send_done (self, gateway, spec->req_id, spec->tenant_id, spec->reply_token,
+                         seq->prompt_tokens, 0, "",
                          MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0);
             void *item = seq;
             s_seq_destroy (&item);
@@ -247,6 +265,7 @@ s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, ui
     chunk.pieces = pieces;
     chunk.n_pieces = count;
     chunk.seq = seq->sent;
+    chunk.reply_token = seq->reply_token;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
     env.token_chunk = &chunk;
@@ -299,12 +318,14 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
     if (result.error) {
         mt_log ("job-failed req=%s tenant=%s tokens=%u reason=\"%s\"", seq->req_id,
                 seq->tenant_id, completion, result.error_message);
-        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, prompt, completion, "",
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                     prompt, completion, "",
                      result.error, result.error_message, seq->ttft_ms);
         mt_metric_add (self->m_failed, 1);
     }
     else {
-        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, prompt, completion,
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                     prompt, completion,
                      result.finish_reason, MT__ERROR_CODE__ERR_NONE, "", seq->ttft_ms);
         mt_metric_add (self->m_done, 1);
         mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s usage=%s", seq->req_id,
@@ -338,7 +359,8 @@ s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
     }
     if (seq->sent < seq->plan.completion_tokens)
         return false;
-    s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->plan.prompt_tokens,
+    s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                 seq->plan.prompt_tokens,
                  seq->sent, wa_sim_finish_reason (&seq->plan), MT__ERROR_CODE__ERR_NONE, "",
                  seq->ttft_ms);
     mt_metric_add (self->m_done, 1);
@@ -418,7 +440,8 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
     if (seq) {
         uint32_t tokens = s_tokens_so_far (seq);
         mt_log ("job-cancelled req=%s tenant=%s tokens=%u", seq->req_id, seq->tenant_id, tokens);
-        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->prompt_tokens,
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                     seq->prompt_tokens,
                      tokens, "", MT__ERROR_CODE__ERR_CANCELLED, "cancelled", seq->ttft_ms);
         mt_metric_add (self->m_cancelled, 1);
         s_seq_end (self, seq, now);
@@ -429,8 +452,8 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
         if (!strcmp (spec->req_id, cancel->req_id)) {
             mt_log ("job-cancelled req=%s tenant=%s tokens=0 state=waiting", spec->req_id,
                     spec->tenant_id);
-            s_send_done (self, s_gateway (self, spec->reply_to, spec->req_id), spec->req_id,
-                         spec->tenant_id, spec->prompt_tokens, 0, "",
+            s_send_done (self, s_gateway (self, spec), spec->req_id,
+                         spec->tenant_id, spec->reply_token, spec->prompt_tokens, 0, "",
                          MT__ERROR_CODE__ERR_CANCELLED, "cancelled", 0);
             mt_metric_add (self->m_cancelled, 1);
             zlistx_delete (self->waiting, zlistx_cursor (self->waiting));
@@ -508,7 +531,7 @@ wa_server_new (const wa_server_config_t *config)
         }
     }
     self->scheduler = mt_codec_socket (ZMQ_DEALER);
-    if (!self->scheduler) {
+    if (!self->scheduler || mt_curve_client (self->scheduler, MT_ROLE_SCHEDULER)) {
         wa_server_destroy (&self);
         return NULL;
     }

@@ -94,12 +94,25 @@ export MT_GW_SCHEDULER="tcp://127.0.0.1:$SCHED_GW" MT_GW_QUOTA="tcp://127.0.0.1:
 export MT_GW_METERING="tcp://127.0.0.1:$MTR_PORT" MT_WA_SCHEDULER="tcp://127.0.0.1:$SCHED_WK"
 export MT_SCHED_METRICS_BIND=127.0.0.1 MT_QE_METRICS_BIND=127.0.0.1 MT_MTR_METRICS_BIND=127.0.0.1 MT_WA_METRICS_BIND=127.0.0.1
 
+# CURVE on the service bus, as in production: one keypair per instance. The
+# stack runs a second time with MT_CURVE=0 for the CURVE-off figures.
+CURVE_DIR=$TMP/curve
+export MT_CURVE_KEYS=$CURVE_DIR/keys
+for pair in gateway:auth-gateway scheduler:scheduler quota-enforcer:quota-enforcer \
+            metering:metering worker:worker-std-1 worker:worker-std-2 worker:worker-prem-1; do
+    "$BIN/mt-keygen" "$CURVE_DIR" "${pair%%:*}" "${pair#*:}" >/dev/null \
+        || { say "mt-keygen ${pair#*:} failed"; exit 1; }
+done
+CURVE=1
+
 declare -A PID_OF
 start () {   # name, env assignments..., binary
     local name=$1; shift
-    env "$@" >"$TMP/log/$name.log" 2>&1 </dev/null &
+    env MT_CURVE=$CURVE "MT_CURVE_CERT=$CURVE_DIR/secret/$name.key_secret" "$@" \
+        >>"$TMP/log/$name.log" 2>&1 </dev/null &
     PIDS+=($!); PID_OF[$name]=$!
 }
+start_services () {
 start quota-enforcer "$BIN/mt-quota-enforcer"
 start metering "$BIN/mt-metering"
 start scheduler "$BIN/mt-scheduler"
@@ -116,7 +129,18 @@ PREM_SLOTS=$((NSTREAMS > 8 ? NSTREAMS + 16 : 8))
 start worker-prem-1 MT_WA_ID=bench-prem-1 MT_WA_POOL=premium MT_WA_MODELS=sim-large \
     MT_WA_SLOTS=$PREM_SLOTS MT_WA_BACKEND=sim MT_WA_SIM_TTFT_MS=50 MT_WA_SIM_ITL_MS=1000 \
     MT_WA_SIM_TOKENS=60 MT_WA_METRICS_PORT=$WK3_M "$BIN/mt-worker-adapter"
+}
 SERVICES=(auth-gateway scheduler quota-enforcer metering worker-std-1 worker-std-2 worker-prem-1)
+stop_services () {
+    local s p
+    for s in "${SERVICES[@]}"; do kill -TERM "${PID_OF[$s]}" 2>/dev/null; done
+    for s in "${SERVICES[@]}"; do
+        p=${PID_OF[$s]}
+        for ((n = 0; n < 100; n++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
+    done
+}
+start_services
 
 URL="http://127.0.0.1:$GW_PORT"
 up=0
@@ -253,6 +277,26 @@ const iv = setInterval(() => { if (fs.existsSync(doneFile)) { clearInterval(iv);
         'BEGIN { printf "streams: %s; gateway RSS %.1f MiB before, %.1f MiB with the streams open%s", r, a/1024, b/1024, p }')
 fi
 
+# ---- the same path with CURVE off ------------------------------------------------------
+# Same tenants (in PostgreSQL), same load; only the service bus changes.
+say "restarting every service with MT_CURVE=0"
+stop_services
+CURVE=0
+start_services
+ready=0
+for ((i = 0; i < 150; i++)); do
+    code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$URL/v1/chat/completions" \
+           -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$BODY")
+    [ "$code" = 200 ] && { ready=1; break; }
+    sleep 0.2
+done
+if [ "$ready" -eq 1 ]; then
+    run_wrk chat-plain "$URL/v1/chat/completions" "$TMP/chat.lua"
+    run_wrk stream-plain "$URL/v1/chat/completions" "$TMP/stream.lua"
+else
+    say "the CURVE-off stack never served a chat completion; no CURVE-off figures"
+fi
+
 # ---- report ----------------------------------------------------------------------------------
 ratio () { awk -v a="${RPS[$1]:-0}" -v b="${RPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 cpu_ms () { awk -v t="${CPU[$1,$2]:-0}" -v n="${REQS[$1]:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.4f", t * 1000 / hz / n; else printf "-" }'; }
@@ -262,17 +306,20 @@ echo "mt-serve bench: $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DUR}s; simulat
 echo "2 standard workers x 256 slots; tenant tier pro with limits lifted. Everything on one machine."
 echo
 printf '%-34s %12s %10s %10s %10s %8s\n' run requests req/s p50 p99 errors
-for l in node-static gw-healthz chat stream; do
+for l in node-static gw-healthz chat stream chat-plain stream-plain; do
     case $l in
         node-static) name="baseline: node static JSON" ;;
         gw-healthz) name="baseline: gateway GET /healthz" ;;
         chat) name="chat completion, non-stream" ;;
         stream) name="chat completion, stream (SSE)" ;;
+        chat-plain) name="non-stream, CURVE off" ;;
+        stream-plain) name="stream (SSE), CURVE off" ;;
     esac
     printf '%-34s %12s %10s %10s %10s %8s\n' "$name" "${REQS[$l]:--}" "${RPS[$l]:--}" "${P50[$l]:--}" "${P99[$l]:--}" "${ERRS[$l]:--}"
 done
 echo
 echo "ratios: non-stream/node-static $(ratio chat node-static), non-stream/gateway-healthz $(ratio chat gw-healthz), stream/non-stream $(ratio stream chat)"
+echo "CURVE on/off: non-stream $(ratio chat chat-plain), stream $(ratio stream stream-plain)"
 echo
 printf '%-18s %16s %16s %14s\n' service "CPU ms/req" "CPU ms/req" "peak RSS"
 printf '%-18s %16s %16s %14s\n' "" "(non-stream)" "(stream)" "(VmHWM)"

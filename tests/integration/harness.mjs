@@ -383,6 +383,18 @@ export function rawHttp(port, requestBuf, bound = ms(10000)) {
     });
 }
 
+//  A CURVE keypair for one instance (mt-keygen): { cert, public }. The
+//  public certificate goes to <dir>/keys/<role>/, the secret one to
+//  <dir>/secret/. An existing keypair is kept.
+export function keygen(dir, role, name) {
+    const r = spawnSync(path.join(BUILD, 'bin', 'mt-keygen'), [dir, role, name],
+                        { encoding: 'utf8', timeout: 10000 });
+    if (r.status !== 0)
+        throw new Error(`mt-keygen ${role} ${name}: ${r.stderr || r.error}`);
+    return { cert: path.join(dir, 'secret', `${name}.key_secret`),
+             public: r.stdout.trim().split(' ')[2] };
+}
+
 //  ---------------------------------------------------------------- the stack
 //  opts: name, sim { ttft, itl, tokens }, maxBody, slots,
 //        env { <service name>: { MT_...: value } } (overrides, e.g. timeouts),
@@ -426,6 +438,20 @@ export class Stack {
             MT_WA_SIM_TTFT_MS: String(sim.ttft ?? 10), MT_WA_SIM_ITL_MS: String(sim.itl ?? 2),
             MT_WA_SIM_TOKENS: String(sim.tokens ?? 48),
         });
+        //  Every instance its own CURVE keypair; opts.curve === false runs
+        //  the stack with CURVE off.
+        this.curveDir = path.join(this.dir, 'curve');
+        const curve = (role, name) => this.opts.curve === false ? { MT_CURVE: '0' } : {
+            MT_CURVE_CERT: keygen(this.curveDir, role, name).cert,
+            MT_CURVE_KEYS: path.join(this.curveDir, 'keys') };
+        const cv = {
+            'quota-enforcer': curve('quota-enforcer', 'quota-enforcer'),
+            metering: curve('metering', 'metering'),
+            scheduler: curve('scheduler', 'scheduler'),
+            'worker-standard': curve('worker', 'worker-standard'),
+            'worker-premium': curve('worker', 'worker-premium'),
+            gateway: curve('gateway', 'gateway'),
+        };
         const defs = [
             ['quota-enforcer', 'mt-quota-enforcer', {
                 MT_PG_DSN: this.pg.dsn, MT_QE_BIND: tcp(p.qe),
@@ -456,7 +482,8 @@ export class Stack {
         for (const [name, b, env, mport] of defs) {
             if (skip.includes(name)) continue;
             if (!fs.existsSync(bin(b))) throw new Error(`${bin(b)} not built`);
-            const s = new Service(name, bin(b), { ...env, ...(over[name] || {}) }, this.dir);
+            const s = new Service(name, bin(b), { ...env, ...cv[name], ...(over[name] || {}) },
+                                  this.dir);
             s.metricsPort = mport;
             this.services.push(s);
             s.start();

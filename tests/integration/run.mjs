@@ -14,6 +14,7 @@ import {
 } from './harness.mjs';
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
+import curveTests from './t_curve.mjs';
 import openaiTests from './t_openai.mjs';
 import consoleTests from './t_console.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
@@ -26,7 +27,7 @@ const GROUPS = [
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
-      tests: slowTests },
+      tests: [...curveTests, ...slowTests] },
     //  The standard pool's worker runs the openai backend in front of a fake
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
