@@ -12,6 +12,7 @@
 
 #define S_BUSIEST_MAX  20       //  tenants in the live view
 #define S_REFUSALS_MAX 20       //  tenants in the refusal table
+#define GW_ENGINE_DOWN_AFTER 3  //  engine failures in a row: shown unhealthy (as mt_wa_engine_up)
 
 bool
 gw_console_match (const char *url)
@@ -176,10 +177,12 @@ s_pools (gw_server_t *self)
             uint32_t b = ws->busy < ws->slots? ws->busy: ws->slots;
             slots += ws->slots;
             busy += b;
-            json_array_append_new (workers, json_pack ("{s:s, s:i, s:i, s:i, s:i}",
+            json_array_append_new (workers, json_pack ("{s:s, s:i, s:i, s:i, s:i, s:i, s:b}",
                                    "worker_id", ws->worker_id, "slots", (int) ws->slots,
                                    "busy", (int) b, "free", (int) (ws->slots - b),
-                                   "seen_ms_ago", (int) ws->seen_ms_ago));
+                                   "seen_ms_ago", (int) ws->seen_ms_ago,
+                                   "engine_failures", (int) ws->engine_failures,
+                                   "engine_healthy", ws->engine_failures < GW_ENGINE_DOWN_AFTER));
         }
         json_array_append_new (list, json_pack ("{s:s, s:i, s:i, s:i, s:i, s:o, s:o}",
                                "pool", pm->pool, "live_workers", (int) pm->live_workers,

@@ -351,6 +351,7 @@ sch_jobs_worker_ready (sch_jobs_t *self, zframe_t *rid, const Mt__WorkerReady *r
     uint32_t busy = ready->free_slots >= ready->total_slots?
                     0: ready->total_slots - ready->free_slots;
     w->foreign = busy > w->assigned? busy - w->assigned: 0;
+    w->engine_failures = ready->engine_failures;
     w->last_seen_ms = now_ms;
     free (key);
     return w;

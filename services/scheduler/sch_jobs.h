@@ -39,6 +39,7 @@ struct _sch_worker_t {
     uint32_t total_slots;       //  as announced
     uint32_t assigned;          //  jobs sent and not yet done: the credit authority
     uint32_t foreign;           //  jobs it reports busy that we do not know about
+    uint32_t engine_failures;   //  engine failures in a row, as reported
     uint64_t last_seen_ms;      //  monotonic
     uint64_t blocked_round;     //  dispatch round in which a send to it failed
 };

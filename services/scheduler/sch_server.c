@@ -254,6 +254,7 @@ s_fill_workers (sch_server_t *self, Mt__PoolModels *pm, const char *pool,
         ws->slots = w->total_slots;
         ws->busy = w->assigned + w->foreign;
         ws->seen_ms_ago = (uint32_t) (now > w->last_seen_ms? now - w->last_seen_ms: 0);
+        ws->engine_failures = w->engine_failures;
         (*ptrs) [k++] = ws;
     }
     pm->workers = *ptrs;

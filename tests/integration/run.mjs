@@ -16,7 +16,7 @@ import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
 import curveTests from './t_curve.mjs';
 import openaiTests from './t_openai.mjs';
-import consoleTests from './t_console.mjs';
+import consoleTests, { engineHealthTests } from './t_console.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 
@@ -32,7 +32,7 @@ const GROUPS = [
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
                               maxBody: 65536, skip: ['worker-premium'] },
-      tests: engineTests },
+      tests: [...engineTests, ...engineHealthTests] },
     //  Failure scenarios: services killed (SIGKILL) and started again; a
     //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,

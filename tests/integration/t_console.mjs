@@ -309,6 +309,40 @@ const metricsTests = [
     },
 ];
 
+//  For the engine stack: a worker reports its engine down after three
+//  failures in a row, and up again after a success.
+export const engineHealthTests = [
+    {
+        name: 'console: an engine failing 3 requests in a row shows down (live page, mt_wa_engine_up), then up',
+        fn: async ({ stack }) => {
+            const t = await stack.tenant({ tier: 'free' }, 'eng-health');
+            const worker = stack.svc('worker-standard');
+            const engine = async () => {
+                const r = await stack.admin('GET', '/admin/v1/live');
+                eq(r.status, 200, `live: ${short(r)}`);
+                const w = r.json.pools.flatMap((p) => p.workers).find((x) => x.worker_id === `wa-${stack.name}-standard`);
+                assert(w, `no standard worker in ${JSON.stringify(r.json.pools)}`);
+                return w;
+            };
+            eq(await worker.metric('mt_wa_engine_up'), 1, 'mt_wa_engine_up at first');
+            const body = (prompt) => ({ model: stack.stdModel, max_tokens: 4, messages: [{ role: 'user', content: prompt }] });
+            for (let i = 0; i < 3; i++) {
+                const r = await stack.post('/v1/chat/completions', t.key, body(`FAIL500 health ${i}`));
+                assert(r.status >= 500, `FAIL500 ${i}: ${short(r)}`);
+            }
+            eq(await worker.metric('mt_wa_engine_up'), 0, 'mt_wa_engine_up after 3 failures');
+            const down = await poll(async () => (await engine()).engine_healthy === false, ms(4000), 200);
+            assert(down, 'the live view still shows the engine healthy');
+            eq((await engine()).engine_failures >= 3, true, 'engine_failures');
+            const ok = await stack.post('/v1/chat/completions', t.key, body('fine'));
+            eq(ok.status, 200, `a good request: ${short(ok)}`);
+            eq(await worker.metric('mt_wa_engine_up'), 1, 'mt_wa_engine_up after a success');
+            const up = await poll(async () => (await engine()).engine_healthy === true, ms(4000), 200);
+            assert(up, 'the live view still shows the engine failing');
+        },
+    },
+];
+
 async function http404(stack, p) {
     const r = await fetch(stack.base + p);
     await r.arrayBuffer();

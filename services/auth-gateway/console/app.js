@@ -418,9 +418,11 @@ async function liveOnce() {
         h('h2', {}, 'Pool ', h('code', {}, p.pool)),
         h('p', {}, `${p.live_workers} worker${p.live_workers === 1 ? '' : 's'} · slots busy `, h('strong', { class: 'slots-busy' }, p.busy),
           ' / free ', h('strong', { class: 'slots-free' }, p.slots - p.busy), ' · queued ', h('strong', { class: 'pool-queued' }, p.queued)),
-        h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Worker'), h('th', {}, 'Slots busy'), h('th', { class: 'num' }, 'Free'), h('th', { class: 'num' }, 'Seen'))),
+        h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Worker'), h('th', {}, 'Slots busy'), h('th', { class: 'num' }, 'Free'), h('th', {}, 'Engine'), h('th', { class: 'num' }, 'Seen'))),
           h('tbody', {}, p.workers.map((w) => h('tr', { class: 'worker' }, h('td', { class: 'mono' }, w.worker_id),
               h('td', {}, meter(w.busy, w.slots)), h('td', { class: 'num' }, w.free),
+              h('td', { class: 'engine ' + (w.engine_healthy ? 'ok' : 'bad'), title: `${w.engine_failures} failures in a row` },
+                w.engine_healthy ? 'healthy' : 'failing'),
               h('td', { class: 'num ' + (w.seen_ms_ago > 2500 ? 'bad' : 'ok') }, (w.seen_ms_ago / 1000).toFixed(1) + ' s ago'))))),
         h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Model'), h('th', { class: 'num' }, 'Queued'))),
           h('tbody', {}, p.models.map((m) => h('tr', { class: 'model' }, h('td', {}, m.model), h('td', { class: 'num' }, m.queued)))))));
