@@ -46,9 +46,9 @@ $(BUILD)/obj/gen/mt.pb-c.o: $(BUILD)/gen/mt.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error -c $< -o $@
 
-$(BUILD)/gen/gw_console_assets.c: $(CONSOLE_FILES) deploy/dev/embed.sh
+$(BUILD)/gen/gw_console_assets.c: $(CONSOLE_FILES) services/auth-gateway/embed-console.sh
 	@mkdir -p $(BUILD)/gen
-	@bash deploy/dev/embed.sh $(CONSOLE_FILES) > $@.tmp && mv $@.tmp $@
+	@bash services/auth-gateway/embed-console.sh $(CONSOLE_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/gw_console_assets.o: $(BUILD)/gen/gw_console_assets.c services/auth-gateway/gw_console.h
 	@mkdir -p $(dir $@)
