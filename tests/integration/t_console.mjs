@@ -166,6 +166,8 @@ const consoleTests = [
                 await page.selectOption('#usage-tenant', '');
                 await page.click('#usage-show');
                 await page.locator('#refusals tr.total').waitFor();
+                const byTenant = await text(page, `#usage-by-tenant tr[data-id="${id}"]`);
+                assert(byTenant.includes(name), `by-tenant row: ${JSON.stringify(byTenant)}`);
                 const refusalsRow = await text(page, '#refusals tr.total');
                 assert(/[1-9]/.test(refusalsRow), `refusals total row: ${JSON.stringify(refusalsRow)}`);
                 await shot(page, '06-usage');

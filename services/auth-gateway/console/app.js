@@ -357,7 +357,18 @@ async function usageView() {
     const load = async () => {
         const q = new URLSearchParams({ from: from.value, to: to.value, granularity: gran.value });
         if (tenant.value) q.set('tenant_id', tenant.value);
-        const [s, live] = await Promise.all([api('GET', '/admin/v1/usage/series?' + q), api('GET', '/admin/v1/live')]);
+        const rq = new URLSearchParams({ from: from.value, to: to.value });
+        const [s, live, perRow] = await Promise.all([api('GET', '/admin/v1/usage/series?' + q), api('GET', '/admin/v1/live'),
+                                                     tenant.value ? null : api('GET', '/admin/v1/usage?' + rq)]);
+        // All tenants: each tenant's share of the range, most tokens first
+        const per = new Map();
+        for (const r of (perRow && perRow.data) || []) {
+            const p = per.get(r.tenant_id) || { tokens: 0, requests: 0 };
+            p.tokens += r.tokens_used || 0;
+            p.requests += r.request_count || 0;
+            per.set(r.tenant_id, p);
+        }
+        const top = [...per.entries()].sort((a, b) => b[1].tokens - a[1].tokens).slice(0, 20);
         const label = (ts) => gran.value === 'day' ? ts.slice(5, 10) : ts.slice(5, 13).replace('T', ' ') + 'h';
         // Every hour or day of the range gets a bar, empty ones too
         const step = gran.value === 'day' ? 86400000 : 3600000;
@@ -385,6 +396,12 @@ async function usageView() {
             barChart('chart-tokens', 'tokens ' + gran.value + 'ly (UTC)', rows.map((d) => ({ label: label(d.timestamp), value: d.tokens_used })), '#2d6cdf'),
             h('h2', {}, 'Requests'),
             barChart('chart-requests', 'requests ' + gran.value + 'ly (UTC)', rows.map((d) => ({ label: label(d.timestamp), value: d.request_count })), '#1a7f37'),
+            tenant.value ? '' : h('h2', {}, 'By tenant (top 20 by tokens)'),
+            tenant.value ? '' : h('table', { id: 'usage-by-tenant' },
+              h('thead', {}, h('tr', {}, h('th', {}, 'Tenant'), h('th', { class: 'num' }, 'Tokens'), h('th', { class: 'num' }, 'Requests'), h('th', {}, 'Share of tokens'))),
+              h('tbody', {}, top.length ? top.map(([id, p]) => h('tr', { 'data-id': id }, h('td', {}, name(id)), h('td', { class: 'num' }, fmt(p.tokens)),
+                  h('td', { class: 'num' }, fmt(p.requests)), h('td', {}, meter(p.tokens, tot.tokens_used || 0))))
+                : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No usage in this range.')))),
             h('h2', {}, 'Refusals (429) by reason'),
             h('p', { class: 'muted' }, 'Counted by this gateway since it started (refused requests are not in the ledger).'),
             h('table', { id: 'refusals' }, h('thead', {}, h('tr', {}, h('th', {}, 'Tenant'), reasons.map((r) => h('th', { class: 'num' }, r.replace(/_/g, ' '))))),
