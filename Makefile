@@ -29,7 +29,7 @@ CONSOLE_FILES := $(sort $(wildcard services/auth-gateway/console/*))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench fuzz clean
+.PHONY: all deps run test test-asan unit bench bench-abuse fuzz clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -109,6 +109,11 @@ unit: all
 
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# The gateway under N silent + N slowloris connections: a normal client's
+# p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).
+bench-abuse: deps all
+	@BUILD=$(BUILD) node tests/bench/abuse.mjs
 
 # Coverage-guided fuzzing (libFuzzer) of every parser of outside bytes;
 # MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.

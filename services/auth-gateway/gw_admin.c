@@ -84,10 +84,19 @@ gw_admin_route (const char *method, const char *path, char id [64], gw_admin_err
         op = get? GW_ADMIN_KEY_LIST: post? GW_ADMIN_KEY_CREATE: GW_ADMIN_NONE;
     else
     if (nseg == 2 && !strcmp (seg [0], "keys"))
-        op = del? GW_ADMIN_KEY_REVOKE: GW_ADMIN_NONE;
+        op = del? GW_ADMIN_KEY_REVOKE: patch? GW_ADMIN_KEY_PATCH: GW_ADMIN_NONE;
     else
     if (nseg == 1 && !strcmp (seg [0], "usage"))
         op = get? GW_ADMIN_USAGE: GW_ADMIN_NONE;
+    else
+    if (nseg == 1 && !strcmp (seg [0], "admin-tokens"))
+        op = get? GW_ADMIN_ADMIN_LIST: post? GW_ADMIN_ADMIN_CREATE: GW_ADMIN_NONE;
+    else
+    if (nseg == 2 && !strcmp (seg [0], "admin-tokens"))
+        op = del? GW_ADMIN_ADMIN_REVOKE: GW_ADMIN_NONE;
+    else
+    if (nseg == 1 && !strcmp (seg [0], "audit"))
+        op = get? GW_ADMIN_AUDIT: GW_ADMIN_NONE;
     else
         known = false;
 
@@ -409,6 +418,223 @@ gw_admin_usage_query (const char *query, bool admin, gw_usage_query_t *q, gw_adm
             s_err (err, "invalid_value", bounds [i], msg);
             return -1;
         }
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Roles, keys, admin tokens, the audit trail
+
+bool
+gw_admin_op_writes (gw_admin_op_t op)
+{
+    switch (op) {
+        case GW_ADMIN_TENANT_CREATE: case GW_ADMIN_TENANT_PATCH: case GW_ADMIN_TENANT_DELETE:
+        case GW_ADMIN_KEY_CREATE: case GW_ADMIN_KEY_PATCH: case GW_ADMIN_KEY_REVOKE:
+        case GW_ADMIN_ADMIN_CREATE: case GW_ADMIN_ADMIN_REVOKE:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool
+gw_admin_allowed (bool viewer, gw_admin_op_t op)
+{
+    if (op == GW_ADMIN_NONE)
+        return false;
+    if (!viewer)
+        return true;
+    return !gw_admin_op_writes (op) && op != GW_ADMIN_ADMIN_LIST;
+}
+
+//  An optional time field: absent, null, or an ISO date-time. Returns 0 or
+//  -1 with err set.
+static int
+s_check_time (json_t *body, const char *field, gw_field_t *state, char out [20],
+              gw_admin_err_t *err)
+{
+    json_t *v = json_object_get (body, field);
+    out [0] = 0;
+    *state = !v? GW_FIELD_ABSENT: json_is_null (v)? GW_FIELD_NULL: GW_FIELD_SET;
+    if (*state != GW_FIELD_SET)
+        return 0;
+    if (!json_is_string (v) || gw_admin_parse_time (json_string_value (v), false, out)) {
+        char msg [160];
+        snprintf (msg, sizeof msg, "'%s' must be a UTC date-time (YYYY-MM-DDTHH:MM:SSZ) "
+                  "or a date (YYYY-MM-DD), or null.", field);
+        s_err (err, "invalid_value", field, msg);
+        return -1;
+    }
+    return 0;
+}
+
+//  Refuse any field not in known (NULL-terminated). Returns 0 or -1.
+static int
+s_only_fields (json_t *body, const char *const *known, gw_admin_err_t *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        bool ok = false;
+        for (int i = 0; known [i] && !ok; i++)
+            ok = !strcmp (key, known [i]);
+        if (!ok) {
+            s_err (err, "invalid_value", strlen (key) < sizeof err->param? key: NULL,
+                   "Unrecognized request argument supplied.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+gw_admin_check_key (json_t *body, bool create, gw_key_input_t *in, gw_admin_err_t *err)
+{
+    memset (in, 0, sizeof *in);
+    memset (err, 0, sizeof *err);
+    if (!body && create)
+        return 0;
+    if (!body) {
+        s_err (err, "invalid_json", NULL, "The request body is empty; a JSON object is required.");
+        return -1;
+    }
+    if (!json_is_object (body)) {
+        s_err (err, "invalid_value", NULL, "The request body must be a JSON object.");
+        return -1;
+    }
+    static const char *create_fields [] = { "name", "expires_at", NULL };
+    static const char *patch_fields [] = { "name", "expires_at", "revoke_at", NULL };
+    if (s_only_fields (body, create? create_fields: patch_fields, err))
+        return -1;
+    json_t *name = json_object_get (body, "name");
+    in->name_state = !name? GW_FIELD_ABSENT: json_is_null (name)? GW_FIELD_NULL: GW_FIELD_SET;
+    if (in->name_state == GW_FIELD_SET
+    &&  s_check_text (body, "name", true, GW_NAME_MAX, true, &in->name, err))
+        return -1;
+    if (s_check_time (body, "expires_at", &in->expires_state, in->expires_at, err))
+        return -1;
+    if (!create && s_check_time (body, "revoke_at", &in->revoke_state, in->revoke_at, err))
+        return -1;
+    return 0;
+}
+
+int
+gw_admin_check_admin (json_t *body, gw_admin_input_t *in, gw_admin_err_t *err)
+{
+    memset (in, 0, sizeof *in);
+    memset (err, 0, sizeof *err);
+    if (!json_is_object (body)) {
+        s_err (err, "invalid_value", NULL, "The request body must be a JSON object.");
+        return -1;
+    }
+    static const char *fields [] = { "name", "role", NULL };
+    const char *role = NULL;
+    if (s_only_fields (body, fields, err)
+    ||  s_check_text (body, "name", true, GW_ADMIN_NAME_MAX, false, &in->name, err)
+    ||  s_check_text (body, "role", true, 16, false, &role, err))
+        return -1;
+    if (strcmp (role, "admin") && strcmp (role, "viewer")) {
+        s_err (err, "invalid_value", "role", "'role' must be \"admin\" or \"viewer\".");
+        return -1;
+    }
+    in->viewer = !strcmp (role, "viewer");
+    return 0;
+}
+
+//  A whole decimal number in [min, max]. Returns 0 or -1.
+static int
+s_parse_int (const char *text, int64_t min, int64_t max, int64_t *out)
+{
+    if (!*text || strlen (text) > 18)
+        return -1;
+    int64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (!isdigit ((unsigned char) *p))
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int
+gw_admin_revoke_query (const char *query, int64_t *grace_s, char revoke_at [20],
+                       gw_admin_err_t *err)
+{
+    memset (err, 0, sizeof *err);
+    *grace_s = 0;
+    revoke_at [0] = 0;
+    char value [128];
+    int rc = gw_admin_query_get (query, "grace_seconds", value, sizeof value);
+    char other [128];
+    if (rc != 0 && gw_admin_query_get (query, "revoke_at", other, sizeof other) != 0) {
+        s_err (err, "invalid_value", "revoke_at", "Give 'grace_seconds' or 'revoke_at', not both.");
+        return -1;
+    }
+    if (rc < 0 || (rc == 1 && s_parse_int (value, 0, GW_GRACE_MAX_S, grace_s))) {
+        char msg [128];
+        snprintf (msg, sizeof msg, "'grace_seconds' must be a whole number from 0 to %lld.",
+                  (long long) GW_GRACE_MAX_S);
+        s_err (err, "invalid_value", "grace_seconds", msg);
+        return -1;
+    }
+    if (rc == 1)
+        return 0;
+    rc = gw_admin_query_get (query, "revoke_at", value, sizeof value);
+    if (rc < 0 || (rc == 1 && gw_admin_parse_time (value, false, revoke_at))) {
+        s_err (err, "invalid_value", "revoke_at",
+               "'revoke_at' must be a UTC date-time (YYYY-MM-DDTHH:MM:SSZ).");
+        return -1;
+    }
+    if (rc == 1)
+        *grace_s = -1;
+    return 0;
+}
+
+int
+gw_admin_audit_query (const char *query, gw_audit_query_t *q, gw_admin_err_t *err)
+{
+    memset (q, 0, sizeof *q);
+    memset (err, 0, sizeof *err);
+    q->limit = GW_AUDIT_LIMIT_DEFAULT;
+    //  tenant_id, from and to read as for /admin/v1/usage
+    gw_usage_query_t u;
+    if (gw_admin_usage_query (query, true, &u, err))
+        return -1;
+    memcpy (q->tenant_id, u.tenant_id, sizeof q->tenant_id);
+    memcpy (q->from, u.from, sizeof q->from);
+    memcpy (q->to, u.to, sizeof q->to);
+    char value [128];
+    int rc = gw_admin_query_get (query, "action", value, sizeof value);
+    bool ok = rc >= 0 && strlen (value) < sizeof q->action;
+    for (const char *p = value; rc == 1 && ok && *p; p++)
+        ok = islower ((unsigned char) *p) || *p == '.' || *p == '_' || *p == '-';
+    if (!ok) {
+        s_err (err, "invalid_value", "action", "'action' must be an action name such as "
+               "\"key.revoke\".");
+        return -1;
+    }
+    if (rc == 1)
+        memcpy (q->action, value, strlen (value) + 1);     //  shorter than q->action
+    int64_t n;
+    rc = gw_admin_query_get (query, "limit", value, sizeof value);
+    if (rc < 0 || (rc == 1 && s_parse_int (value, 1, GW_AUDIT_LIMIT_MAX, &n))) {
+        char msg [96];
+        snprintf (msg, sizeof msg, "'limit' must be a whole number from 1 to %d.",
+                  GW_AUDIT_LIMIT_MAX);
+        s_err (err, "invalid_value", "limit", msg);
+        return -1;
+    }
+    if (rc == 1)
+        q->limit = (int) n;
+    rc = gw_admin_query_get (query, "before", value, sizeof value);
+    if (rc < 0 || (rc == 1 && s_parse_int (value, 1, INT64_MAX / 16, &q->before))) {
+        s_err (err, "invalid_value", "before",
+               "'before' must be the next_before value of the previous page.");
+        return -1;
     }
     return 0;
 }

@@ -20,6 +20,14 @@ typedef struct {
     char message [256];         //  "" = the error table's default
 } gw_admin_err_t;
 
+//  Who makes an admin request, for the role check and the audit trail.
+typedef struct {
+    char token_id [37];             //  admin_tokens.id
+    char name [129];                //  admin_tokens.name
+    char role [8];                  //  "admin" or "viewer"
+    char request_id [48];           //  the request's x-request-id
+} gw_admin_who_t;
+
 //  What a request is, once method and path are matched.
 typedef enum {
     GW_ADMIN_NONE = 0,          //  no route: err says not_found or method_not_allowed
@@ -32,6 +40,11 @@ typedef enum {
     GW_ADMIN_KEY_LIST,          //  GET    /admin/v1/tenants/{id}/keys
     GW_ADMIN_KEY_REVOKE,        //  DELETE /admin/v1/keys/{id}
     GW_ADMIN_USAGE,             //  GET    /admin/v1/usage
+    GW_ADMIN_KEY_PATCH,         //  PATCH  /admin/v1/keys/{id}
+    GW_ADMIN_ADMIN_LIST,        //  GET    /admin/v1/admin-tokens
+    GW_ADMIN_ADMIN_CREATE,      //  POST   /admin/v1/admin-tokens
+    GW_ADMIN_ADMIN_REVOKE,      //  DELETE /admin/v1/admin-tokens/{id}
+    GW_ADMIN_AUDIT,             //  GET    /admin/v1/audit
 } gw_admin_op_t;
 
 //  The four per-tenant overrides, in this order everywhere.
@@ -58,6 +71,39 @@ typedef struct {
     char from [20];             //  "YYYY-MM-DD HH:MM:SS" inclusive, "" = open
     char to [20];               //  same, exclusive, "" = open
 } gw_usage_query_t;
+
+//  A key body: POST /admin/v1/tenants/{id}/keys (may be empty) or PATCH
+//  /admin/v1/keys/{id}. Times as "YYYY-MM-DD HH:MM:SS" UTC.
+typedef struct {
+    gw_field_t name_state;
+    const char *name;           //  borrowed from the json_t
+    gw_field_t expires_state;
+    char expires_at [20];
+    gw_field_t revoke_state;    //  PATCH only
+    char revoke_at [20];
+} gw_key_input_t;
+
+#define GW_ADMIN_NAME_MAX 64      //  bytes of an admin token's name
+
+//  A new admin token's body.
+typedef struct {
+    const char *name;           //  borrowed from the json_t
+    bool viewer;                //  role "viewer" (else "admin")
+} gw_admin_input_t;
+
+//  GET /admin/v1/audit: filters and a page.
+typedef struct {
+    char tenant_id [37];        //  "" = any
+    char action [64];           //  "" = any
+    char from [20];             //  inclusive, "" = open
+    char to [20];               //  exclusive, "" = open
+    int64_t before;             //  rows with id < before; 0 = from the newest
+    int limit;                  //  rows per page, 1..GW_AUDIT_LIMIT_MAX
+} gw_audit_query_t;
+
+#define GW_AUDIT_LIMIT_DEFAULT 100
+#define GW_AUDIT_LIMIT_MAX     1000
+#define GW_GRACE_MAX_S         (366LL * 86400)    //  longest scheduled revocation
 
 //  Match a method and path. Copies the {id} segment into id ("" when the
 //  route has none). On GW_ADMIN_NONE, err holds not_found or method_not_allowed.
@@ -88,6 +134,31 @@ int gw_admin_parse_time (const char *text, bool end, char out [20]);
 int gw_admin_usage_query (const char *query, bool admin, gw_usage_query_t *q,
                           gw_admin_err_t *err);
 
+//  True when op changes state (and so writes an audit row).
+bool gw_admin_op_writes (gw_admin_op_t op);
+
+//  May a token of this role run op? Viewers read tenants, keys, usage and the
+//  audit trail; they write nothing and do not see the admin tokens.
+bool gw_admin_allowed (bool viewer, gw_admin_op_t op);
+
+//  Validate a key body (create: POST, revoke_at not allowed; body may be
+//  NULL = empty). Returns 0, or -1 with err set.
+int gw_admin_check_key (json_t *body, bool create, gw_key_input_t *in, gw_admin_err_t *err);
+
+//  Validate a new admin token's body: name (required, 1 to
+//  GW_ADMIN_NAME_MAX bytes), role ("admin" or "viewer", required). Returns 0, or -1 with err set.
+int gw_admin_check_admin (json_t *body, gw_admin_input_t *in, gw_admin_err_t *err);
+
+//  DELETE /admin/v1/keys/{id}: "" = now, "grace_seconds=N" or "revoke_at=T"
+//  schedule it. Fills *grace_s (-1 when revoke_at is given) and revoke_at.
+//  Returns 0, or -1 with err set.
+int gw_admin_revoke_query (const char *query, int64_t *grace_s, char revoke_at [20],
+                           gw_admin_err_t *err);
+
+//  Read tenant_id, action, from, to, limit and before for GET /admin/v1/audit.
+//  Returns 0, or -1 with err set.
+int gw_admin_audit_query (const char *query, gw_audit_query_t *q, gw_admin_err_t *err);
+
 //  Render err as an OpenAI error body and its HTTP status. Caller owns; free().
 char *gw_admin_err_body (const gw_admin_err_t *err, unsigned *status);
 
@@ -110,11 +181,19 @@ void gw_admin_reply_json (gw_admin_reply_t *reply, unsigned status, json_t *root
 //  ---------------------------------------------------------------------
 //  SQL handlers (gw_admin_sql.c)
 
-//  Run one admin request on conn. Always fills reply (errors in OpenAI's
-//  shape; 503 service_unavailable when the connection is lost).
-void gw_admin_handle (PGconn *conn, const char *method, const char *path,
-                      const char *query, const char *body, size_t body_len,
-                      gw_admin_reply_t *reply);
+//  Run one admin request on conn for who (role checked here: a viewer's
+//  write is 403 permission_denied). Every committed write adds one audit_log
+//  row in its own transaction. Always fills reply (errors in OpenAI's shape;
+//  503 service_unavailable when the connection is lost).
+void gw_admin_handle (PGconn *conn, const gw_admin_who_t *who, const char *method,
+                      const char *path, const char *query, const char *body,
+                      size_t body_len, gw_admin_reply_t *reply);
+
+//  Enter token (MT_ADMIN_TOKEN) as the first admin, named "bootstrap-<8 hex
+//  of its hash>", with an audit row: only while no live admin-role token
+//  exists and its hash is not known (a revoked one stays revoked). Logged;
+//  returns 0 (entered or nothing to do) or -1.
+int gw_admin_bootstrap (PGconn *conn, const char *token);
 
 //  Run GET /v1/usage for tenant_id under row-level security (role mt_tenant,
 //  mt.tenant_id set in the transaction). Always fills reply.

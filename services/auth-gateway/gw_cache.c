@@ -8,6 +8,7 @@
 struct _gw_cache_t {
     zhashx_t *tenants;          //  tenant id -> gw_tenant_t *, owned
     zhashx_t *keys;             //  key hash -> gw_key_t *, owned
+    zhashx_t *admins;           //  token hash -> gw_admin_token_t *, owned
 };
 
 static void
@@ -26,12 +27,14 @@ gw_cache_new (void)
         return NULL;
     self->tenants = zhashx_new ();
     self->keys = zhashx_new ();
-    if (!self->tenants || !self->keys) {
+    self->admins = zhashx_new ();
+    if (!self->tenants || !self->keys || !self->admins) {
         gw_cache_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->tenants, s_free_item);
     zhashx_set_destructor (self->keys, s_free_item);
+    zhashx_set_destructor (self->admins, s_free_item);
     return self;
 }
 
@@ -44,6 +47,7 @@ gw_cache_destroy (gw_cache_t **self_p)
     //  Keys borrow tenants: drop keys first
     zhashx_destroy (&self->keys);
     zhashx_destroy (&self->tenants);
+    zhashx_destroy (&self->admins);
     free (self);
     *self_p = NULL;
 }
@@ -79,7 +83,7 @@ gw_cache_add_tenant (gw_cache_t *self, const gw_tenant_t *tenant)
 
 int
 gw_cache_add_key (gw_cache_t *self, const char *key_hash, const char *key_id,
-                  const char *tenant_id)
+                  const char *tenant_id, int64_t expires_ms, int64_t revoke_ms)
 {
     if (!self || !key_hash || !*key_hash || !key_id || !tenant_id)
         return -1;
@@ -89,17 +93,14 @@ gw_cache_add_key (gw_cache_t *self, const char *key_hash, const char *key_id,
     if (strlen (key_id) >= sizeof ((gw_key_t *) 0)->id)
         return -1;
     gw_key_t *key = (gw_key_t *) zhashx_lookup (self->keys, key_hash);
-    if (key) {                  //  Hashes are unique in the database; be safe
-        snprintf (key->id, sizeof key->id, "%s", key_id);
-        key->tenant = tenant;
-        return 0;
-    }
-    key = (gw_key_t *) calloc (1, sizeof (gw_key_t));
-    if (!key)
+    bool fresh = !key;          //  Hashes are unique in the database; be safe
+    if (fresh && !(key = (gw_key_t *) calloc (1, sizeof (gw_key_t))))
         return -1;
     snprintf (key->id, sizeof key->id, "%s", key_id);
     key->tenant = tenant;
-    if (zhashx_insert (self->keys, key_hash, key) != 0) {
+    key->expires_ms = expires_ms > 0? expires_ms: 0;
+    key->revoke_ms = revoke_ms > 0? revoke_ms: 0;
+    if (fresh && zhashx_insert (self->keys, key_hash, key) != 0) {
         free (key);
         return -1;
     }
@@ -112,6 +113,55 @@ gw_cache_find_key (gw_cache_t *self, const char *key_hash)
     if (!self || !key_hash)
         return NULL;
     return (const gw_key_t *) zhashx_lookup (self->keys, key_hash);
+}
+
+gw_key_state_t
+gw_key_state (const gw_key_t *key, int64_t now_ms)
+{
+    if (!key)
+        return GW_KEY_REVOKED;
+    //  Both passed: the expiry is what the holder can act on, say that
+    if (key->expires_ms && now_ms >= key->expires_ms)
+        return GW_KEY_EXPIRED;
+    if (key->revoke_ms && now_ms >= key->revoke_ms)
+        return GW_KEY_REVOKED;
+    return GW_KEY_LIVE;
+}
+
+int
+gw_cache_add_admin (gw_cache_t *self, const char *token_hash, const char *id,
+                    const char *name, bool viewer)
+{
+    if (!self || !token_hash || !*token_hash || !id || !name)
+        return -1;
+    if (strlen (id) >= sizeof ((gw_admin_token_t *) 0)->id)
+        return -1;
+    gw_admin_token_t *admin = (gw_admin_token_t *) zhashx_lookup (self->admins, token_hash);
+    bool fresh = !admin;
+    if (fresh && !(admin = (gw_admin_token_t *) calloc (1, sizeof (gw_admin_token_t))))
+        return -1;
+    snprintf (admin->id, sizeof admin->id, "%s", id);
+    snprintf (admin->name, sizeof admin->name, "%s", name);
+    admin->viewer = viewer;
+    if (fresh && zhashx_insert (self->admins, token_hash, admin) != 0) {
+        free (admin);
+        return -1;
+    }
+    return 0;
+}
+
+const gw_admin_token_t *
+gw_cache_find_admin (gw_cache_t *self, const char *token_hash)
+{
+    if (!self || !token_hash)
+        return NULL;
+    return (const gw_admin_token_t *) zhashx_lookup (self->admins, token_hash);
+}
+
+size_t
+gw_cache_admin_count (gw_cache_t *self)
+{
+    return self? zhashx_size (self->admins): 0;
 }
 
 const gw_tenant_t *

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 //  --------------------------------------------------------------------------
@@ -69,6 +70,45 @@ s_query_string (struct MHD_Connection *conn)
     return buf;
 }
 
+//  A request without a valid key or admin token: 401, or 429 once its
+//  client address has had too many 401s (valid keys are never slowed).
+static void
+s_auth_failed (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const char *message)
+{
+    uint32_t retry_after = 0;
+    if (gw_front_auth_failed (self->front, req->conn, &retry_after)) {
+        req->retry_after = retry_after;
+        gw_req_set_error (req, mt_error_lookup ("too_many_auth_failures"), NULL, NULL, NULL);
+        return;
+    }
+    gw_req_set_error (req, err, message, NULL, NULL);
+}
+
+//  The largest body a route takes; one row a route that has a limit of its
+//  own (0 in the config means max_body).
+static int64_t
+s_body_limit (gw_server_t *self, gw_route_t route)
+{
+    const gw_server_config_t *c = self->config;
+    struct { gw_route_t route; int64_t limit; } table [] = {
+        { GW_R_CHAT, c->max_body_chat },
+        { GW_R_COMPLETION, c->max_body_completions },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
+        if (table [i].route == route && table [i].limit > 0)
+            return table [i].limit;
+    return c->max_body;
+}
+
+static void
+s_too_large (gw_server_t *self, gw_req_t *req)
+{
+    char msg [128];
+    snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
+              (long long) s_body_limit (self, req->route));
+    gw_req_set_error (req, mt_error_lookup ("body_too_large"), msg, NULL, NULL);
+}
+
 //  Authenticate an API key; fills the tenant copy. Returns 0, or sets an error.
 static int
 s_authenticate (gw_server_t *self, gw_req_t *req)
@@ -78,19 +118,31 @@ s_authenticate (gw_server_t *self, gw_req_t *req)
         return -1;
     }
     const char *key = s_bearer (req->conn);
-    if (!key) {
-        gw_req_set_error (req, mt_error_lookup ("invalid_api_key"),
-                          "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
-                          NULL, NULL);
+    const gw_key_t *k = NULL;
+    if (key) {
+        char hash [65];
+        mt_sha256_hex (key, strlen (key), hash);
+        k = gw_cache_find_key (self->cache, hash);
+    }
+    uint64_t now = mt_now_ms ();
+    gw_key_state_t state = gw_key_state (k, (int64_t) now);
+    if (state == GW_KEY_EXPIRED) {
+        char msg [160], when [32] = "";
+        time_t t = (time_t) (k->expires_ms / 1000);
+        struct tm tm;
+        if (gmtime_r (&t, &tm))
+            strftime (when, sizeof when, " at %Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf (msg, sizeof msg, "This API key expired%s. Ask your administrator for a new key.",
+                  when);
+        s_auth_failed (self, req, mt_error_lookup ("invalid_api_key"), msg);
         return -1;
     }
-    char hash [65];
-    mt_sha256_hex (key, strlen (key), hash);
-    const gw_key_t *k = gw_cache_find_key (self->cache, hash);
-    if (!k) {
-        gw_req_set_error (req, mt_error_lookup ("invalid_api_key"), NULL, NULL, NULL);
+    if (state != GW_KEY_LIVE) {
+        s_auth_failed (self, req, mt_error_lookup ("invalid_api_key"), key? NULL:
+                       "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.");
         return -1;
     }
+    gw_store_touch (self->store, k->id, now);       //  last_used_at, batched
     const gw_tenant_t *t = k->tenant;
     snprintf (req->key_id, sizeof req->key_id, "%s", k->id);
     snprintf (req->tenant_id, sizeof req->tenant_id, "%s", t->id);
@@ -174,10 +226,7 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     }
     if (req->too_large) {
-        char msg [128];
-        snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
-                  (long long) self->config->max_body);
-        gw_req_set_error (req, mt_error_lookup ("body_too_large"), msg, NULL, NULL);
+        s_too_large (self, req);
         return;
     }
     gw_refusal_t why;
@@ -206,20 +255,29 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     gw_server_send_admit (self, req);
 }
 
+//  who: the admin token of an admin request (NULL for /v1/usage). An admin
+//  request keeps its request id (the audit trail names it); the reply finds
+//  it by that id.
 static void
-s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
+s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url,
+                gw_admin_who_t *who)
 {
     char *query = s_query_string (req->conn);
     uint64_t token = ++self->admin_seq;
     char id [48];
-    snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+    if (who)
+        snprintf (id, sizeof id, "%s", req->id);
+    else
+        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
     gw_req_index (req, id);
     int rc;
-    if (req->route == GW_R_USAGE)
-        rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
-    else
-        rc = gw_store_admin (self->store, token, method, url, query? query: "",
+    if (who) {
+        snprintf (who->request_id, sizeof who->request_id, "%s", req->id);
+        rc = gw_store_admin (self->store, token, who, method, url, query? query: "",
                              req->body? req->body: "", req->body_len);
+    }
+    else
+        rc = gw_store_usage (self->store, token, req->tenant_id, query? query: "");
     free (query);
     if (rc) {
         gw_req_set_error (req, mt_error_lookup ("service_unavailable"), NULL, NULL, NULL);
@@ -230,15 +288,24 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
     gw_list_add (&self->waiting, req);
 }
 
+//  Find the bearer among the live admin tokens (stored as SHA-256, like API
+//  keys). Fills who; returns false when there is no such token.
 static bool
-s_admin_ok (gw_server_t *self, struct MHD_Connection *conn)
+s_admin_ok (gw_server_t *self, struct MHD_Connection *conn, gw_admin_who_t *who)
 {
-    const char *want = self->config->admin_token;
     const char *got = s_bearer (conn);
-    if (!want || !*want || !got)
+    memset (who, 0, sizeof *who);
+    if (!got || !self->cache)
         return false;
-    size_t n = strlen (want);
-    return strlen (got) == n && CRYPTO_memcmp (got, want, n) == 0;
+    char hash [65];
+    mt_sha256_hex (got, strlen (got), hash);
+    const gw_admin_token_t *admin = gw_cache_find_admin (self->cache, hash);
+    if (!admin)
+        return false;
+    snprintf (who->token_id, sizeof who->token_id, "%s", admin->id);
+    snprintf (who->name, sizeof who->name, "%s", admin->name);
+    snprintf (who->role, sizeof who->role, "%s", admin->viewer? "viewer": "admin");
+    return true;
 }
 
 static bool
@@ -325,22 +392,24 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             break;
         case GW_R_USAGE:
             if (!s_authenticate (self, req))
-                s_handle_store (self, req, method, url);
+                s_handle_store (self, req, method, url, NULL);
             break;
         case GW_R_CHAT:
         case GW_R_COMPLETION:
             s_handle_inference (self, req);
             break;
-        case GW_R_ADMIN:
-            if (!s_admin_ok (self, req->conn))
-                gw_req_set_error (req, mt_error_lookup ("unauthorized"), NULL, NULL, NULL);
+        case GW_R_ADMIN: {
+            gw_admin_who_t who;
+            if (!s_admin_ok (self, req->conn, &who))
+                s_auth_failed (self, req, mt_error_lookup ("unauthorized"), NULL);
             else
             if (req->too_large)
-                gw_req_set_error (req, mt_error_lookup ("body_too_large"), NULL, NULL, NULL);
+                s_too_large (self, req);
             else
             if (!gw_console_live (self, req, method, url))
-                s_handle_store (self, req, method, url);
+                s_handle_store (self, req, method, url, &who);
             break;
+        }
         case GW_R_CONSOLE:
             gw_console_serve (req, method, url);
             break;
@@ -380,6 +449,39 @@ s_queue_stream (gw_req_t *req)
     return rc;
 }
 
+//  The request's headers are in: the front door may refuse it (over the
+//  connection limit at once; a proxied client over its cap once its body is
+//  in), and a body announced larger than the route takes is refused at
+//  once. An answer at once goes out before the body is read, and the
+//  connection closes after it.
+static enum MHD_Result
+s_on_headers (gw_server_t *self, gw_req_t *req)
+{
+    uint32_t retry_after = 0;
+    bool probe = req->route == GW_R_HEALTH || req->route == GW_R_METRICS;
+    const mt_error_t *err = gw_front_on_headers (self->front, req->conn, probe, &retry_after);
+    if (err) {
+        req->retry_after = retry_after;
+        gw_req_set_error (req, err, NULL, NULL, NULL);
+        if (err->status != 503)
+            return MHD_YES;         //  answered when the body is in
+    }
+    else
+    if (req->phase == GW_P_UPLOAD) {
+        const char *cl = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Length");
+        char *end = NULL;
+        long long len = cl? strtoll (cl, &end, 10): 0;
+        if (cl && end != cl && len > s_body_limit (self, req->route)) {
+            req->too_large = true;
+            s_too_large (self, req);
+        }
+    }
+    if (!err && !req->too_large)
+        return MHD_YES;
+    gw_front_on_body (self->front, req->conn);
+    return gw_req_queue_body (req, "application/json");
+}
+
 enum MHD_Result
 gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -408,14 +510,14 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
             return MHD_YES;
         }
         s_route (req, method, url);
-        return MHD_YES;
+        return s_on_headers (self, req);
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (req->phase != GW_P_UPLOAD || req->too_large)
             return MHD_YES;         //  already refused: drain and ignore
-        if ((int64_t) (req->body_len + n) > self->config->max_body) {
+        if ((int64_t) (req->body_len + n) > s_body_limit (self, req->route)) {
             req->too_large = true;
             free (req->body);
             req->body = NULL;
@@ -438,6 +540,7 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
         return MHD_YES;
     }
     //  The whole body is in: act, or answer what is ready
+    gw_front_on_body (self->front, conn);
     if (req->phase == GW_P_UPLOAD) {
         s_process (self, req, method, url);
         if (req->phase == GW_P_UPLOAD)     //  nothing chosen: programmer error guard
@@ -467,8 +570,8 @@ void
 gw_http_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    (void) conn;
     gw_server_t *self = cls;
+    gw_front_on_completed (self->front, conn);
     gw_req_t *req = *con_cls;
     if (!req)
         return;

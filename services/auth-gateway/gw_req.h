@@ -6,6 +6,7 @@
 #define GW_REQ_H_INCLUDED
 
 #include "gw_server.h"
+#include "gw_front.h"
 #include "gw_openai.h"
 #include "gw_sse.h"
 #include "gw_store.h"
@@ -122,6 +123,7 @@ struct _gw_server_t {
     zsock_t *metering;              //  DEALER
     zsock_t *tokens;                //  ROUTER, worker token streams
     gw_store_t *store;
+    gw_front_t *front;              //  connection limits and deadlines, owned
     gw_cache_t *cache;              //  owned; swapped on every store update
     Mt__Envelope *catalog;          //  last Catalog from the scheduler, owned
     uint64_t catalog_mono;

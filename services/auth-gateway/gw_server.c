@@ -539,11 +539,16 @@ s_on_store (gw_server_t *self)
         zframe_t *tf = zmsg_pop (msg);
         char *status = zmsg_popstr (msg);
         char *body = zmsg_popstr (msg);
+        char *rid = zmsg_popstr (msg);      //  admin requests: the request id
         uint64_t token = 0;
         if (tf && zframe_size (tf) == sizeof token)
             memcpy (&token, zframe_data (tf), sizeof token);
         char id [48];
-        snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        if (rid && *rid)
+            snprintf (id, sizeof id, "%s", rid);
+        else
+            snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
+        free (rid);
         gw_req_t *req = zhashx_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
@@ -778,9 +783,40 @@ s_usage_free (void **item)
     *item = NULL;
 }
 
+//  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
+//  owns; free (cleanse first: it may be a private key). NULL on error, logged.
+static char *
+s_read_pem (const char *path, const char *option)
+{
+    FILE *f = fopen (path, "rb");
+    char *buf = f? (char *) malloc ((1 << 20) + 1): NULL;
+    size_t n = buf? fread (buf, 1, 1 << 20, f): 0;
+    bool ok = buf && !ferror (f) && n > 0 && n < (1 << 20);
+    if (f)
+        fclose (f);
+    if (!ok) {
+        mt_log ("config-error option=%s reason=\"cannot read %s\"", option, path);
+        free (buf);
+        return NULL;
+    }
+    buf [n] = 0;
+    return buf;
+}
+
+static void
+s_free_pem (char **pem_p)
+{
+    if (*pem_p) {
+        OPENSSL_cleanse (*pem_p, strlen (*pem_p));
+        free (*pem_p);
+        *pem_p = NULL;
+    }
+}
+
 int
 gw_server_run (const gw_server_config_t *config)
 {
+    char *tls_cert = NULL, *tls_key = NULL;     //  PEM text while the daemon runs
     gw_server_t self_s;
     gw_server_t *self = &self_s;
     memset (self, 0, sizeof *self);
@@ -796,7 +832,10 @@ gw_server_run (const gw_server_config_t *config)
         goto cleanup;
     zhashx_set_destructor (self->usage, s_usage_free);
 
-    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms);
+    self->front = gw_front_new (config);    //  checks its options: first
+    if (!self->front)
+        goto cleanup;
+    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
     if (!self->store) {
         mt_log ("start-failed reason=\"database unreachable\"");
         goto cleanup;
@@ -830,14 +869,38 @@ gw_server_run (const gw_server_config_t *config)
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
         goto cleanup;
     }
-    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-                                     (uint16_t) config->http_port, NULL, NULL, gw_http_access, self,
+    //  HTTPS when given a certificate and key (libmicrohttpd with GnuTLS)
+    struct MHD_OptionItem tls_opts [3] = { { MHD_OPTION_END, 0, NULL } };
+    unsigned int tls_flag = 0;
+    bool tls = config->tls_cert && *config->tls_cert;
+    if (tls) {
+        if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+            mt_log ("start-failed reason=\"this libmicrohttpd has no TLS support\"");
+            goto cleanup;
+        }
+        tls_cert = s_read_pem (config->tls_cert, "tls-cert");
+        tls_key = tls_cert? s_read_pem (config->tls_key, "tls-key"): NULL;
+        if (!tls_key)
+            goto cleanup;
+        tls_opts [0] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
+        tls_opts [1] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
+        tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
+        tls_flag = MHD_USE_TLS;
+    }
+    //  The front door decides who is accepted (its accept policy), tracks
+    //  each connection (started/closed) and holds the limit and timeout
+    //  libmicrohttpd keeps as backstops.
+    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | tls_flag,
+                                     (uint16_t) config->http_port, gw_front_accept, self->front,
+                                     gw_http_access, self,
                                      MHD_OPTION_SOCK_ADDR, &sa,
                                      MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) config->max_connections,
+                                     MHD_OPTION_NOTIFY_CONNECTION, gw_front_notify, self->front,
+                                     MHD_OPTION_CONNECTION_LIMIT, gw_front_mhd_limit (self->front),
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, gw_front_mhd_timeout (self->front),
                                      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096,
+                                     MHD_OPTION_ARRAY, tls_opts,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         mt_log ("start-failed reason=\"cannot listen on %s:%d\"", config->http_bind, config->http_port);
@@ -845,8 +908,9 @@ gw_server_run (const gw_server_config_t *config)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int epoll_fd = info? info->epoll_fd: -1;
-    mt_log ("listening http=%s:%d tokens=%s admin=%s", config->http_bind, config->http_port,
-            config->token_bind, *config->admin_token? "on": "off");
+    mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
+            config->http_bind, config->http_port, config->token_bind,
+            *config->admin_token? "on": "off");
 
     uint64_t next_second = 0;
     uint64_t drain_deadline = 0;
@@ -896,6 +960,7 @@ gw_server_run (const gw_server_config_t *config)
         for (int i = 0; i < 100 && (zsock_events (gw_store_sock (self->store)) & ZMQ_POLLIN); i++)
             s_on_store (self);
         MHD_run (self->daemon);
+        gw_front_tick (self->front, mt_mono_ms ());
         s_expire_waiting (self);
         s_expire_running (self);
         uint64_t now = mt_mono_ms ();
@@ -906,6 +971,7 @@ gw_server_run (const gw_server_config_t *config)
             s_keepalive (self);
             s_watch_clients (self);
             gw_live_expire (self->live, mt_now_ms (), GW_LIVE_IDLE_MS);
+            gw_store_flush (self->store);   //  last_used_at of the keys seen
         }
     }
     if (!closed_open)
@@ -916,6 +982,8 @@ gw_server_run (const gw_server_config_t *config)
 cleanup:
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
+    s_free_pem (&tls_cert);
+    s_free_pem (&tls_key);
     //  Requests still waiting on a service: nothing more will come
     while (self->waiting.head || self->running.head) {
         gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;
@@ -932,6 +1000,7 @@ cleanup:
     zhashx_destroy (&self->reqs);
     zhashx_destroy (&self->usage);
     gw_live_destroy (&self->live);
+    gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);

@@ -4,12 +4,15 @@
 //  Blocking libpq calls are fine here: this thread serves no client sockets.
 //
 //  Pipe messages, main thread -> actor:
-//    "admin", token (8 bytes, host order), method, path, query, body
+//    "admin", token (8 bytes, host order), admin token id, admin name, role,
+//             request id, method, path, query, body
 //    "usage", token, tenant_id, query
+//    "touch", then pairs: key id, last use (8 bytes, ms since the epoch)
 //    "DRAIN" (from gw_store_destroy: stop sending, answer "drained"), "$TERM"
 //  Actor -> main thread:
 //    "cache", pointer (sizeof (void *) bytes; the receiver owns the cache)
-//    "reply", token (8 bytes, host order), status ("201"), body (JSON text)
+//    "reply", token (8 bytes, host order), status ("201"), body (JSON text),
+//             request id ("" for usage: the token names the request)
 #include "gw_store.h"
 #include "gw_admin.h"
 #include "mt_errors.h"
@@ -27,9 +30,13 @@
 #define GW_STORE_BACKOFF_MIN  100   //  first reconnect delay, ms
 #define GW_STORE_BACKOFF_MAX 2000   //  longest reconnect delay, ms
 
+#define GW_STORE_TOUCH_MAX  5000   //  keys per last_used_at statement, at most
+
 struct _gw_store_t {
     zactor_t *actor;            //  the store thread
     char *dsn;                  //  owned; read by the actor
+    char *bootstrap;            //  MT_ADMIN_TOKEN, owned, NULL = none; read by the actor
+    zhashx_t *touched;          //  main thread: key id -> last use ms (uint64_t *)
     int wait_ms;                //  first connection: how long to retry
     atomic_bool healthy;        //  written by the actor, read by anyone
     bool started;               //  actor: first connect and load worked
@@ -78,7 +85,7 @@ static gw_cache_t *
 s_cache_load (PGconn *conn)
 {
     gw_cache_t *cache = NULL;
-    PGresult *tenants = NULL, *keys = NULL;
+    PGresult *tenants = NULL, *keys = NULL, *admins = NULL;
     if (mt_pg_exec (conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         goto cleanup;
     tenants = PQexec (conn,
@@ -90,11 +97,20 @@ s_cache_load (PGconn *conn)
         " FROM tenants t JOIN tiers r ON r.name = t.tier WHERE t.deleted_at IS NULL");
     if (PQresultStatus (tenants) != PGRES_TUPLES_OK)
         goto failed;
+    //  Keys past revoke_at are left out; expired ones stay in, so a client
+    //  hears that its key expired rather than that it is unknown
     keys = PQexec (conn,
-        "SELECT k.key_hash, k.id, k.tenant_id FROM api_keys k"
-        " JOIN tenants t ON t.id = k.tenant_id"
-        " WHERE k.revoked_at IS NULL AND t.deleted_at IS NULL");
+        "SELECT k.key_hash, k.id, k.tenant_id,"
+        " COALESCE ((EXTRACT (EPOCH FROM k.expires_at) * 1000)::bigint, 0),"
+        " COALESCE ((EXTRACT (EPOCH FROM k.revoke_at) * 1000)::bigint, 0)"
+        " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+        " WHERE k.revoked_at IS NULL AND t.deleted_at IS NULL"
+        " AND (k.revoke_at IS NULL OR k.revoke_at > (now () AT TIME ZONE 'UTC'))");
     if (PQresultStatus (keys) != PGRES_TUPLES_OK)
+        goto failed;
+    admins = PQexec (conn,
+        "SELECT token_hash, id, name, role FROM admin_tokens WHERE revoked_at IS NULL");
+    if (PQresultStatus (admins) != PGRES_TUPLES_OK)
         goto failed;
     if (mt_pg_exec (conn, "COMMIT"))
         goto cleanup;
@@ -121,7 +137,16 @@ s_cache_load (PGconn *conn)
     }
     for (int i = 0; i < PQntuples (keys); i++)
         if (gw_cache_add_key (cache, PQgetvalue (keys, i, 0), PQgetvalue (keys, i, 1),
-                              PQgetvalue (keys, i, 2))) {
+                              PQgetvalue (keys, i, 2),
+                              strtoll (PQgetvalue (keys, i, 3), NULL, 10),
+                              strtoll (PQgetvalue (keys, i, 4), NULL, 10))) {
+            gw_cache_destroy (&cache);
+            goto cleanup;
+        }
+    for (int i = 0; i < PQntuples (admins); i++)
+        if (gw_cache_add_admin (cache, PQgetvalue (admins, i, 0), PQgetvalue (admins, i, 1),
+                                PQgetvalue (admins, i, 2),
+                                !strcmp (PQgetvalue (admins, i, 3), "viewer"))) {
             gw_cache_destroy (&cache);
             goto cleanup;
         }
@@ -138,6 +163,7 @@ failed: {
 cleanup:
     PQclear (tenants);
     PQclear (keys);
+    PQclear (admins);
     return cache;
 }
 
@@ -164,7 +190,8 @@ s_send_cache (s_actor_t *self, gw_cache_t **cache_p)
 }
 
 static void
-s_send_reply (s_actor_t *self, uint64_t token, unsigned status, const char *body)
+s_send_reply (s_actor_t *self, uint64_t token, unsigned status, const char *body,
+              const char *request_id)
 {
     if (self->draining)
         return;
@@ -175,6 +202,7 @@ s_send_reply (s_actor_t *self, uint64_t token, unsigned status, const char *body
     zmsg_addmem (msg, &token, sizeof token);
     zmsg_addstr (msg, text);
     zmsg_addstr (msg, body? body: "");
+    zmsg_addstr (msg, request_id? request_id: "");
     if (zmsg_send (&msg, self->pipe))
         zmsg_destroy (&msg);
 }
@@ -300,6 +328,15 @@ s_pop_token (zmsg_t *msg, uint64_t *token)
     return ok;
 }
 
+//  Copy a popped frame's text into a fixed field ("" when absent); frees it.
+static void
+s_pop_field (zmsg_t *msg, char *out, size_t size)
+{
+    char *text = zmsg_popstr (msg);
+    snprintf (out, size, "%s", text? text: "");
+    free (text);
+}
+
 //  Run one "admin" or "usage" request and reply. After a committed write the
 //  new cache goes out before the reply, so a new key works as soon as the
 //  client sees its 201 and a revoked one is gone by then.
@@ -313,6 +350,14 @@ s_handle_request (s_actor_t *self, const char *kind, zmsg_t *msg)
     }
     bool admin = !strcmp (kind, "admin");
     gw_admin_reply_t reply = { 0 };
+    gw_admin_who_t who;
+    memset (&who, 0, sizeof who);
+    if (admin) {
+        s_pop_field (msg, who.token_id, sizeof who.token_id);
+        s_pop_field (msg, who.name, sizeof who.name);
+        s_pop_field (msg, who.role, sizeof who.role);
+        s_pop_field (msg, who.request_id, sizeof who.request_id);
+    }
     char *method = admin? zmsg_popstr (msg): NULL;
     char *path = admin? zmsg_popstr (msg): NULL;
     char *tenant = admin? NULL: zmsg_popstr (msg);
@@ -325,7 +370,8 @@ s_handle_request (s_actor_t *self, const char *kind, zmsg_t *msg)
     }
     else
     if (admin)
-        gw_admin_handle (self->conn, method? method: "", path? path: "", query? query: "",
+        gw_admin_handle (self->conn, &who, method? method: "", path? path: "",
+                         query? query: "",
                          body? (const char *) zframe_data (body): NULL,
                          body? zframe_size (body): 0, &reply);
     else
@@ -335,13 +381,74 @@ s_handle_request (s_actor_t *self, const char *kind, zmsg_t *msg)
         s_lost (self, kind);
     if (reply.changed && self->conn)
         s_reload (self, "write");
-    s_send_reply (self, token, reply.status, reply.body);
+    s_send_reply (self, token, reply.status, reply.body, who.request_id);
     free (reply.body);
     free (method);
     free (path);
     free (tenant);
     free (query);
     zframe_destroy (&body);
+}
+
+//  Write last_used_at of a batch of keys in one statement. A lost batch
+//  (database down) is only a slightly older last_used_at: not retried.
+static void
+s_handle_touch (s_actor_t *self, zmsg_t *msg)
+{
+    if (!self->conn)
+        return;
+    char *ids = NULL, *times = NULL;
+    size_t ids_size = 0, times_size = 0;
+    FILE *fi = open_memstream (&ids, &ids_size);
+    FILE *ft = open_memstream (&times, &times_size);
+    size_t n = 0;
+    if (!fi || !ft)
+        goto cleanup;
+    fputc ('{', fi);
+    fputc ('{', ft);
+    while (zmsg_size (msg) >= 2) {
+        char *id = zmsg_popstr (msg);
+        zframe_t *at = zmsg_pop (msg);
+        uint64_t ms = 0;
+        if (at && zframe_size (at) == sizeof ms)
+            memcpy (&ms, zframe_data (at), sizeof ms);
+        if (id && mt_is_uuid (id) && ms) {
+            fprintf (fi, "%s%s", n? ",": "", id);
+            fprintf (ft, "%s%.3f", n? ",": "", (double) ms / 1000.0);
+            n++;
+        }
+        free (id);
+        zframe_destroy (&at);
+    }
+    fputc ('}', fi);
+    fputc ('}', ft);
+cleanup:
+    if (fi)
+        fclose (fi);
+    if (ft)
+        fclose (ft);
+    if (n && ids && times) {
+        //  Only last_used_at changes: the cache trigger does not fire
+        const char *params [] = { ids, times };
+        PGresult *res = PQexecParams (self->conn,
+            "UPDATE api_keys k SET last_used_at = GREATEST (k.last_used_at, v.at)"
+            " FROM (SELECT u.id, to_timestamp (u.s) AT TIME ZONE 'UTC' AS at"
+            "       FROM unnest ($1::uuid[], $2::float8[]) AS u (id, s)) v"
+            " WHERE k.id = v.id", 2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus (res) != PGRES_COMMAND_OK) {
+            char line [256];
+            snprintf (line, sizeof line, "%s", PQerrorMessage (self->conn));
+            line [strcspn (line, "\n")] = 0;
+            mt_log ("key-touch-failed keys=%zu reason=\"%s\"", n, line);
+        }
+        else
+            mt_debug ("key-touch keys=%zu", n);
+        PQclear (res);
+        if (PQstatus (self->conn) != CONNECTION_OK)
+            s_lost (self, "touch");
+    }
+    free (ids);
+    free (times);
 }
 
 static void
@@ -367,6 +474,9 @@ s_handle_pipe (s_actor_t *self)
     if (!strcmp (kind, "admin") || !strcmp (kind, "usage"))
         s_handle_request (self, kind, msg);
     else
+    if (!strcmp (kind, "touch"))
+        s_handle_touch (self, msg);
+    else
         mt_log ("store-bad-message kind=unknown");
     free (kind);
     zmsg_destroy (&msg);
@@ -378,8 +488,11 @@ s_actor (zsock_t *pipe, void *args)
     s_actor_t self = { .store = (gw_store_t *) args, .pipe = pipe };
     gw_cache_t *first = NULL;
     self.conn = mt_pg_connect (self.store->dsn, self.store->wait_ms);
-    if (self.conn && s_listen (self.conn) == 0)
+    if (self.conn && s_listen (self.conn) == 0) {
+        if (self.store->bootstrap)
+            gw_admin_bootstrap (self.conn, self.store->bootstrap);
         first = s_cache_load (self.conn);
+    }
     self.store->started = first != NULL;
     atomic_store (&self.store->healthy, first != NULL);
     zsock_signal (pipe, 0);
@@ -434,8 +547,15 @@ s_actor (zsock_t *pipe, void *args)
 //  ---------------------------------------------------------------------
 //  The main thread's side
 
+static void
+s_free_text (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
 gw_store_t *
-gw_store_new (const char *dsn, int wait_ms)
+gw_store_new (const char *dsn, int wait_ms, const char *bootstrap_token)
 {
     if (!dsn)
         return NULL;
@@ -445,7 +565,12 @@ gw_store_new (const char *dsn, int wait_ms)
     atomic_init (&self->healthy, false);
     self->dsn = strdup (dsn);
     self->wait_ms = wait_ms;
-    if (self->dsn)
+    self->touched = zhashx_new ();
+    if (self->touched)
+        zhashx_set_destructor (self->touched, s_free_text);
+    bool boot_ok = !bootstrap_token || !*bootstrap_token
+                || (self->bootstrap = strdup (bootstrap_token)) != NULL;
+    if (self->dsn && self->touched && boot_ok)
         self->actor = zactor_new (s_actor, self);
     if (!self->actor || !self->started) {
         mt_log ("store-start-failed reason=\"database unreachable or not migrated\"");
@@ -464,6 +589,7 @@ gw_store_destroy (gw_store_t **self_p)
         return;
     gw_store_t *self = *self_p;
     if (self->actor && self->started) {
+        gw_store_flush (self);              //  the last second's key uses
         //  Caches still in the pipe belong to no one yet: free them
         zsock_t *sock = zactor_sock (self->actor);
         zsock_set_sndtimeo (sock, 1000);
@@ -489,6 +615,10 @@ gw_store_destroy (gw_store_t **self_p)
             }
     }
     zactor_destroy (&self->actor);
+    zhashx_destroy (&self->touched);
+    if (self->bootstrap)
+        OPENSSL_cleanse (self->bootstrap, strlen (self->bootstrap));
+    free (self->bootstrap);
     free (self->dsn);
     free (self);
     *self_p = NULL;
@@ -501,14 +631,19 @@ gw_store_sock (gw_store_t *self)
 }
 
 int
-gw_store_admin (gw_store_t *self, uint64_t token, const char *method, const char *path,
+gw_store_admin (gw_store_t *self, uint64_t token, const gw_admin_who_t *who,
+                const char *method, const char *path,
                 const char *query, const char *body, size_t body_len)
 {
-    if (!self || !self->actor || !method || !path)
+    if (!self || !self->actor || !who || !method || !path)
         return -1;
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, "admin");
     zmsg_addmem (msg, &token, sizeof token);
+    zmsg_addstr (msg, who->token_id);
+    zmsg_addstr (msg, who->name);
+    zmsg_addstr (msg, who->role);
+    zmsg_addstr (msg, who->request_id);
     zmsg_addstr (msg, method);
     zmsg_addstr (msg, path);
     zmsg_addstr (msg, query? query: "");
@@ -535,6 +670,45 @@ gw_store_usage (gw_store_t *self, uint64_t token, const char *tenant_id, const c
         return -1;
     }
     return 0;
+}
+
+void
+gw_store_touch (gw_store_t *self, const char *key_id, uint64_t now_ms)
+{
+    if (!self || !self->touched || !key_id)
+        return;
+    //  Values are decimal text: zstr_free is the destructor
+    char text [24];
+    snprintf (text, sizeof text, "%llu", (unsigned long long) now_ms);
+    char *copy = strdup (text);
+    if (copy && zhashx_size (self->touched) < GW_STORE_TOUCH_MAX * 4)
+        zhashx_update (self->touched, key_id, copy);
+    else
+        free (copy);
+}
+
+void
+gw_store_flush (gw_store_t *self)
+{
+    if (!self || !self->actor || !self->touched || zhashx_size (self->touched) == 0)
+        return;
+    zmsg_t *msg = NULL;
+    size_t n = 0;
+    for (char *at = (char *) zhashx_first (self->touched); at;
+         at = (char *) zhashx_next (self->touched)) {
+        if (!msg) {
+            msg = zmsg_new ();
+            zmsg_addstr (msg, "touch");
+        }
+        uint64_t ms = strtoull (at, NULL, 10);
+        zmsg_addstr (msg, (const char *) zhashx_cursor (self->touched));
+        zmsg_addmem (msg, &ms, sizeof ms);
+        if (++n % GW_STORE_TOUCH_MAX == 0 && zmsg_send (&msg, self->actor))
+            zmsg_destroy (&msg);
+    }
+    if (msg && zmsg_send (&msg, self->actor))
+        zmsg_destroy (&msg);            //  pipe full: these uses are dropped
+    zhashx_purge (self->touched);
 }
 
 bool

@@ -11,6 +11,7 @@
 #   MT_BENCH_CONNS        wrk connections                                     (64)
 #   MT_BENCH_STREAMS      concurrent SSE streams held for the streams figure  (2000; 0 = skip)
 #   MT_BENCH_KEEP=1       keep the temporary folder (logs) after the run
+#   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -89,6 +90,8 @@ export MT_SCHED_METRICS_PORT=$SCHED_M
 export MT_QE_BIND="tcp://127.0.0.1:$QE_PORT" MT_QE_METRICS_PORT=$QE_M
 export MT_MTR_BIND="tcp://127.0.0.1:$MTR_PORT" MT_MTR_METRICS_PORT=$MTR_M
 export MT_GW_HTTP_PORT=$GW_PORT MT_GW_HTTP_BIND=127.0.0.1 MT_GW_DRAIN_MS=1000
+# Every load comes from 127.0.0.1: no cap per client address (thousands of streams)
+export MT_GW_MAX_CONNECTIONS_PER_CLIENT=0
 export MT_GW_TOKEN_BIND="tcp://127.0.0.1:$TOKEN_PORT" MT_GW_TOKEN_ENDPOINT="tcp://127.0.0.1:$TOKEN_PORT"
 export MT_GW_SCHEDULER="tcp://127.0.0.1:$SCHED_GW" MT_GW_QUOTA="tcp://127.0.0.1:$QE_PORT"
 export MT_GW_METERING="tcp://127.0.0.1:$MTR_PORT" MT_WA_SCHEDULER="tcp://127.0.0.1:$SCHED_WK"
@@ -333,4 +336,6 @@ echo
 echo "$STREAMS_LINE"
 echo
 } | tee "$TMP/report.txt"
+# Key revocation and expiry across two gateways: its own small stack (keys.mjs)
+[ "${MT_BENCH_KEYS:-1}" = 0 ] || BUILD="$BUILD" node "$ROOT/tests/bench/keys.mjs" | tee -a "$TMP/report.txt"
 exit 0

@@ -7,6 +7,11 @@
 //    2  gw_admin_usage_query (flag: admin or tenant /v1/usage)
 //    3  gw_admin_query_get ("NAME\nQUERY", out buffer of the second byte's
 //       size) and gw_admin_parse_time (flag: end) on the whole text
+//  With bit 3 set, the entry points of keys, admin tokens and the audit trail:
+//    0  gw_admin_parse_body + gw_admin_check_key (flag: create or PATCH)
+//    1  gw_admin_parse_body + gw_admin_check_admin
+//    2  gw_admin_revoke_query
+//    3  gw_admin_audit_query
 //  Strings are exact-size heap copies so ASan sees any read past the end.
 #include "gw_admin.h"
 #include "mt_errors.h"
@@ -151,6 +156,58 @@ s_query_time (const uint8_t *data, size_t size, bool end)
     free (text);
 }
 
+static void
+s_keys (const uint8_t *data, size_t size, int which, bool flag)
+{
+    char *text = s_strndup (data, size);
+    gw_admin_err_t err;
+    if (which <= 1) {
+        json_t *root = gw_admin_parse_body (text, size, &err);
+        if (root && which == 0) {
+            gw_key_input_t in;
+            if (gw_admin_check_key (root, flag, &in, &err))
+                s_err_body (&err);
+            else
+            if ((in.expires_state == GW_FIELD_SET && strlen (in.expires_at) != 19)
+            ||  (in.revoke_state == GW_FIELD_SET && (flag || strlen (in.revoke_at) != 19))
+            ||  (in.name_state == GW_FIELD_SET && !in.name))
+                abort ();
+        }
+        else
+        if (root) {
+            gw_admin_input_t in;
+            if (gw_admin_check_admin (root, &in, &err))
+                s_err_body (&err);
+            else
+            if (!in.name)
+                abort ();
+        }
+        else
+            s_err_body (&err);
+        json_decref (root);
+    }
+    else
+    if (which == 2) {
+        int64_t grace;
+        char at [20];
+        if (gw_admin_revoke_query (text, &grace, at, &err))
+            s_err_body (&err);
+        else
+        if (grace < -1 || grace > GW_GRACE_MAX_S || (grace == -1) != (strlen (at) == 19))
+            abort ();
+    }
+    else {
+        gw_audit_query_t q;
+        if (gw_admin_audit_query (text, &q, &err))
+            s_err_body (&err);
+        else
+        if (q.limit < 1 || q.limit > GW_AUDIT_LIMIT_MAX || q.before < 0
+        ||  strspn (q.action, "abcdefghijklmnopqrstuvwxyz._-") != strlen (q.action))
+            abort ();
+    }
+    free (text);
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
@@ -159,6 +216,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     bool flag = (data [0] & 4) != 0;
+    if (data [0] & 8) {
+        s_keys (data + 1, size - 1, data [0] & 3, flag);
+        return 0;
+    }
     switch (data [0] & 3) {
         case 0: s_route (data + 1, size - 1); break;
         case 1: s_body (data + 1, size - 1, flag); break;

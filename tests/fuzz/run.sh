@@ -12,10 +12,12 @@
 # Targets (tests/fuzz/fuzz_<target>.c):
 #   codec       mt_codec_decode, every body walked, packed again, mt_codec_free
 #   gw_request  gw_request_parse (chat, completion), responses rendered
-#   gw_admin    admin routing, tenant bodies, usage queries, dates
+#   gw_admin    admin routing, tenant, key and admin-token bodies, usage, revoke
+#               and audit queries, dates
 #   wa_sse      engine SSE stream framing and event JSON, engine error bodies,
 #               the engine request body built from request_json
 #   tokens      mt_tokens_count
+#   gw_clients  trusted proxies (option text), X-Forwarded-For, client address
 # Seeds: tests/fuzz/corpus/<target>/ (read only) and, for codec, envelopes
 # written by gen_seeds from the current proto. New inputs libFuzzer finds go to
 # $BUILD/corpus/<target>/ and are reused by the next run.
@@ -25,7 +27,7 @@ BUILD=${BUILD:-build/fuzz}
 FUZZ_SECONDS=${MT_FUZZ_SECONDS:-30}
 CC=${MT_FUZZ_CC:-clang}
 PKGS="libczmq libzmq libprotobuf-c libmicrohttpd libpq jansson libcurl openssl uuid"
-ALL_TARGETS="codec gw_request gw_admin wa_sse tokens"
+ALL_TARGETS="codec gw_request gw_admin wa_sse tokens gw_clients"
 TARGETS=${*:-$ALL_TARGETS}
 
 as_root () {
@@ -62,7 +64,7 @@ LIBS="$(pkg-config --libs $PKGS) -lm"
 # libFuzzer's main
 objs=()
 for src in common/*.c "$BUILD/gen/mt.pb-c.c" services/auth-gateway/gw_openai.c \
-           services/auth-gateway/gw_admin.c; do
+           services/auth-gateway/gw_admin.c services/auth-gateway/gw_clients.c; do
     obj="$BUILD/obj/$(basename "${src%.c}").o"
     if ! $CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"; then
         echo "fuzz: cannot compile $src" >&2
@@ -70,7 +72,7 @@ for src in common/*.c "$BUILD/gen/mt.pb-c.c" services/auth-gateway/gw_openai.c \
     fi
     objs+=("$obj")
 done
-# gw_openai.o / gw_admin.o are only pulled in where used: archive them
+# gw_openai.o / gw_admin.o / gw_clients.o are only pulled in where used: archive them
 ar rcs "$BUILD/obj/libfuzzmt.a" "${objs[@]}"
 
 if ! $CC $CFLAGS -o "$BUILD/bin/gen_seeds" tests/fuzz/gen_seeds.c "$BUILD/gen/mt.pb-c.c" $LIBS; then

@@ -281,6 +281,17 @@ export class Postgres {
 }
 
 //  ---------------------------------------------------------------- HTTP
+//  Every API key and admin token the suite created or was given: the run ends
+//  by checking that none of them appears in any log (run.mjs).
+export const SECRETS = new Set();
+
+//  Note the secrets in an admin answer (api_key, token), if any.
+export function noteSecrets(json) {
+    if (!json || typeof json !== 'object') return;
+    for (const f of ['api_key', 'token'])
+        if (typeof json[f] === 'string' && json[f].length >= 16) SECRETS.add(json[f]);
+}
+
 //  One request with fetch; never throws on HTTP status. Returns
 //  { status, headers, text, json }. opts: key, body (object -> JSON, string
 //  as is), headers, timeout.
@@ -299,6 +310,7 @@ export async function http(base, method, p, opts = {}) {
     const text = await res.text();
     let json = null;
     try { json = JSON.parse(text); } catch { /* not JSON */ }
+    noteSecrets(json);
     return { status: res.status, headers: res.headers, text, json };
 }
 
@@ -396,6 +408,9 @@ export function keygen(dir, role, name) {
 }
 
 //  ---------------------------------------------------------------- the stack
+const ADMIN_TOKEN = 'adm-' + randomBytes(16).toString('hex');
+SECRETS.add(ADMIN_TOKEN);
+
 //  opts: name, sim { ttft, itl, tokens }, maxBody, slots,
 //        env { <service name>: { MT_...: value } } (overrides, e.g. timeouts),
 //        skip [<service name>...] (left out, like MT_IT_SKIP)
@@ -408,7 +423,9 @@ export class Stack {
         this.name = opts.name;
         this.dir = path.join(dir, opts.name);
         fs.mkdirSync(this.dir, { recursive: true });
-        this.adminToken = 'adm-' + randomBytes(16).toString('hex');
+        //  One token for every stack: they share the database, and
+        //  MT_ADMIN_TOKEN only enters the first admin token.
+        this.adminToken = ADMIN_TOKEN;
         this.services = [];
     }
 
@@ -472,7 +489,10 @@ export class Stack {
                 MT_GW_HTTP_PORT: String(p.gwHttp), MT_GW_HTTP_BIND: '127.0.0.1',
                 MT_GW_TOKEN_BIND: tcp(p.gwTok), MT_GW_TOKEN_ENDPOINT: tcp(p.gwTok),
                 MT_GW_SCHEDULER: tcp(p.schedGw), MT_GW_QUOTA: tcp(p.qe), MT_GW_METERING: tcp(p.mtr),
-                MT_GW_MAX_BODY: String(this.opts.maxBody || 65536), MT_GW_DRAIN_MS: '2000' },
+                MT_GW_MAX_BODY: String(this.opts.maxBody || 65536), MT_GW_DRAIN_MS: '2000',
+                //  Every test speaks from 127.0.0.1: the 401 throttle is
+                //  tested in its own group (t_front.mjs), off elsewhere.
+                MT_GW_AUTH_FAIL_BURST: '0' },
              p.gwHttp],
         ];
         //  MT_IT_SKIP=metering,worker-premium: development aid, leave some out.
@@ -557,6 +577,9 @@ export class Stack {
         const order = ['gateway', 'worker-standard', 'worker-premium', 'scheduler',
                        'quota-enforcer', 'metering'];
         const out = {};
+        //  Services a test added (a second gateway, ...) first, then the rest
+        for (const s of this.services)
+            if (!order.includes(s.name)) out[s.name] = await s.stop(ms(8000));
         for (const n of order) {
             const s = this.svc(n);
             if (s) out[n] = await s.stop(ms(n === 'gateway' ? 8000 : 5000));

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
     BUILD, SANITIZED, ms, sleep, Postgres, Stack, killAllSync, newTmpDir, fmtExit, TestFailure,
+    SECRETS,
 } from './harness.mjs';
 import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
@@ -19,6 +20,8 @@ import openaiTests from './t_openai.mjs';
 import consoleTests, { engineHealthTests } from './t_console.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
+import keysTests from './t_keys.mjs';
+import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
     //  Fast simulator: most of the API.
@@ -38,11 +41,35 @@ const GROUPS = [
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
                             env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(WORKER_TIMEOUT_MS) } } },
       tests: failTests },
+    //  Key lifecycle, admin tokens, audit, row-level security, HTTPS; some
+    //  tests add a second gateway (HTTPS) to the stack.
+    { name: 'keys', opts: { name: 'keys', sim: { ttft: 5, itl: 1, tokens: 16 }, maxBody: 65536,
+                            skip: ['worker-premium'] },
+      tests: keysTests },
     //  The gateway gives up on a job after REQUEST_TIMEOUT_MS.
     { name: 'timeout', opts: { name: 'timeout', sim: { ttft: 40, itl: 100, tokens: 48 }, maxBody: 65536,
                                skip: ['worker-premium'],
                                env: { gateway: { MT_GW_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) } } },
       tests: timeoutTests },
+    //  The front door: short connection timeouts, a simulator at one token
+    //  a second with one slot (requests queue), a 401 throttle of 3, a
+    //  body limit of its own for /v1/completions.
+    { name: 'front', opts: { name: 'front', sim: { ttft: 100, itl: 1000, tokens: 8 }, slots: 1, maxBody: 65536,
+                             skip: ['worker-premium'],
+                             env: { gateway: { MT_GW_HEADER_TIMEOUT_MS: String(FRONT_TIMEOUTS.header),
+                                               MT_GW_BODY_TIMEOUT_MS: String(FRONT_TIMEOUTS.body),
+                                               MT_GW_IDLE_TIMEOUT_MS: String(FRONT_TIMEOUTS.idle),
+                                               MT_GW_MAX_BODY_COMPLETIONS: String(FRONT_COMPLETIONS_MAX_BODY),
+                                               MT_GW_AUTH_FAIL_BURST: '3',
+                                               MT_GW_AUTH_FAIL_INTERVAL_MS: '1000' } } },
+      tests: frontTests },
+    //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
+    { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
+                                  skip: ['worker-premium'],
+                                  env: { gateway: { MT_GW_MAX_CONNECTIONS: String(FRONT_CAPS.maxConnections),
+                                                    MT_GW_MAX_CONNECTIONS_PER_CLIENT: String(FRONT_CAPS.perClient),
+                                                    MT_GW_TRUSTED_PROXIES: FRONT_CAPS.proxy } } },
+      tests: capTests },
 ];
 
 const only = process.env.MT_IT_ONLY ? new RegExp(process.env.MT_IT_ONLY) : null;
@@ -51,6 +78,7 @@ let failed = 0;
 let tmp = null;
 let pg = null;
 let interrupted = false;
+let stacksRun = 0;
 
 function out(line) { process.stdout.write(line + '\n'); }
 
@@ -147,6 +175,42 @@ async function runTest(stack, t) {
     if (err) printTails(stack, marks);
 }
 
+//  Every log of the run (every service, every stack, PostgreSQL's own) against
+//  every key and token the run saw, and anything shaped like one. Returns
+//  null or a TestFailure.
+function checkLogsForSecrets() {
+    const files = [];
+    const curveSecrets = [];
+    const walk = (dir) => {
+        let entries = [];
+        try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+        for (const e of entries) {
+            const p = path.join(dir, e.name);
+            if (e.isDirectory()) walk(p);
+            else if (/\.log$/.test(e.name)) files.push(p);
+            else if (/\.key_secret$/.test(e.name)) {
+                //  CURVE secret keys the stacks made are secrets too
+                const m = /secret-key\s*=\s*"([^"]{40})"/.exec(fs.readFileSync(p, 'latin1'));
+                if (m) curveSecrets.push(m[1]);
+            }
+        }
+    };
+    walk(tmp);
+    if (!files.length) return new TestFailure(`no log files under ${tmp}`);
+    if (SECRETS.size < 3) return new TestFailure(`only ${SECRETS.size} secrets noted: the check would prove nothing`);
+    const shaped = /sk-mt-[0-9a-f]{48}|mt-adm-[0-9a-f]{48}/;
+    const bad = [];
+    for (const f of files) {
+        const text = fs.readFileSync(f, 'latin1');
+        for (const s of [...SECRETS, ...curveSecrets])
+            if (text.includes(s)) bad.push(`${path.relative(tmp, f)} holds ${s.slice(0, 8)}...`);
+        const m = shaped.exec(text);
+        if (m) bad.push(`${path.relative(tmp, f)} holds something shaped like a key: ${m[0].slice(0, 8)}...`);
+    }
+    out(`#   ${files.length} logs checked for ${SECRETS.size} API keys and admin tokens, ${curveSecrets.length} CURVE secret keys`);
+    return bad.length ? new TestFailure(bad.slice(0, 5).join('; ')) : null;
+}
+
 async function main() {
     out(`# integration: BUILD=${BUILD}${SANITIZED ? ' (sanitized: bounds x3)' : ''}`);
     const t0 = Date.now();
@@ -186,6 +250,7 @@ async function main() {
         if (!setupErr) {
             try {
                 stack = new Stack(pg, tmp, g.opts);
+                stacksRun++;
                 await bounded(stack.start(), ms(60000), `${g.name} stack start`);
             } catch (e) {
                 setupErr = e;
@@ -219,6 +284,8 @@ async function main() {
         out(`# ${g.name} stack: ${((Date.now() - g0) / 1000).toFixed(1)} s`);
     }
     await pg.stop();
+    if (stacksRun > 0)
+        report('logs: no API key, admin token or CURVE secret key the run created appears in any log', checkLogsForSecrets());
     out(`# integration: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await sleep(0);
     finish(failed > 0 || passed === 0 ? 1 : 0);

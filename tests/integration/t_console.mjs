@@ -129,9 +129,12 @@ const consoleTests = [
                 await page.locator(`tr[data-id="${id}"] a.tenant-name`).click();
                 await page.locator('#issue-key').waitFor();
                 eq((await text(page, '#keys-tenant')).trim(), name, 'keys page tenant');
+                await page.fill('#key-name', 'console key');
                 await page.click('#issue-key');
                 await page.locator('#key-notice').waitFor();
                 const key = await page.inputValue('#new-key');
+                const named = await text(page, '#key-table');
+                assert(named.includes('console key'), `the key's name is not listed: ${named.slice(0, 300)}`);
                 assert(key.startsWith('sk-mt-') && key !== firstKey, `issued key ${JSON.stringify(key)}`);
                 await page.locator('#copy-key').waitFor();
                 await shot(page, '05-keys');

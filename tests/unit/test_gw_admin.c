@@ -35,6 +35,16 @@ test_route (void)
         { "DELETE", p_keys,               GW_ADMIN_NONE, "method_not_allowed", "" },
         { "DELETE", p_key,                GW_ADMIN_KEY_REVOKE, NULL, u },
         { "GET",    p_key,                GW_ADMIN_NONE, "method_not_allowed", "" },
+        { "PATCH",  p_key,                GW_ADMIN_KEY_PATCH, NULL, u },
+        { "GET",    "/admin/v1/admin-tokens", GW_ADMIN_ADMIN_LIST, NULL, "" },
+        { "POST",   "/admin/v1/admin-tokens", GW_ADMIN_ADMIN_CREATE, NULL, "" },
+        { "DELETE", "/admin/v1/admin-tokens", GW_ADMIN_NONE, "method_not_allowed", "" },
+        { "DELETE", "/admin/v1/admin-tokens/abc", GW_ADMIN_ADMIN_REVOKE, NULL, "abc" },
+        { "GET",    "/admin/v1/admin-tokens/abc", GW_ADMIN_NONE, "method_not_allowed", "" },
+        { "GET",    "/admin/v1/audit",    GW_ADMIN_AUDIT, NULL, "" },
+        { "GET",    "/admin/v1/audit/",   GW_ADMIN_AUDIT, NULL, "" },
+        { "DELETE", "/admin/v1/audit",    GW_ADMIN_NONE, "method_not_allowed", "" },
+        { "GET",    "/admin/v1/audit/1",  GW_ADMIN_NONE, "not_found", "" },
         { "GET",    "/admin/v1/usage",    GW_ADMIN_USAGE, NULL, "" },
         { "POST",   "/admin/v1/usage",    GW_ADMIN_NONE, "method_not_allowed", "" },
         //  The id is whatever the segment says; the handler 404s non-UUIDs
@@ -395,17 +405,239 @@ test_handle_offline (void)
         { "GET", "/admin/v1/tenants", 503 },
         { "POST", "/admin/v1/tenants", 503 },
     };
+    gw_admin_who_t admin = { .name = "ops", .role = "admin" };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         gw_admin_reply_t reply;
-        gw_admin_handle (NULL, cases [i].method, cases [i].path, "", "{}", 2, &reply);
+        gw_admin_handle (NULL, &admin, cases [i].method, cases [i].path, "", "{}", 2, &reply);
         CHECK_MSG (reply.status == cases [i].status, "offline case %zu: %u", i, reply.status);
         CHECK (reply.body != NULL && !reply.changed);
+        free (reply.body);
+    }
+    //  A viewer's write is refused before anything else (403 in OpenAI's
+    //  shape); its reads go on (here: 503, no database). No who = viewer.
+    gw_admin_who_t viewer = { .name = "auditor", .role = "viewer" };
+    struct {
+        const gw_admin_who_t *who;
+        const char *method, *path;
+        unsigned status;
+    } roles [] = {
+        { &viewer, "POST", "/admin/v1/tenants", 403 },
+        { &viewer, "DELETE", "/admin/v1/keys/x", 403 },
+        { &viewer, "POST", "/admin/v1/admin-tokens", 403 },
+        { &viewer, "GET", "/admin/v1/admin-tokens", 403 },
+        { &viewer, "GET", "/admin/v1/tenants", 503 },
+        { &viewer, "GET", "/admin/v1/audit", 503 },
+        { NULL, "POST", "/admin/v1/tenants", 403 },
+        { &admin, "POST", "/admin/v1/admin-tokens", 503 },
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles [0]; i++) {
+        gw_admin_reply_t reply;
+        gw_admin_handle (NULL, roles [i].who, roles [i].method, roles [i].path, "", "{}", 2,
+                         &reply);
+        CHECK_MSG (reply.status == roles [i].status, "role case %zu: %u", i, reply.status);
+        if (roles [i].status == 403) {
+            json_t *b = reply.body? json_loads (reply.body, 0, NULL): NULL;
+            CHECK_MSG (b && !strcmp (json_string_value (json_object_get (
+                       json_object_get (b, "error"), "code")) ?: "", "permission_denied"),
+                       "role case %zu body %s", i, reply.body);
+            json_decref (b);
+        }
         free (reply.body);
     }
     gw_admin_reply_t reply;
     gw_admin_usage (NULL, "0f8fad5b-d9cb-469f-a165-70867728950e", "", &reply);
     CHECK_INT (reply.status, 503);
     free (reply.body);
+}
+
+//  Which role may run which operation
+static void
+test_roles (void)
+{
+    struct { gw_admin_op_t op; bool writes, viewer_ok; } cases [] = {
+        { GW_ADMIN_TENANT_CREATE, true, false },
+        { GW_ADMIN_TENANT_LIST, false, true },
+        { GW_ADMIN_TENANT_GET, false, true },
+        { GW_ADMIN_TENANT_PATCH, true, false },
+        { GW_ADMIN_TENANT_DELETE, true, false },
+        { GW_ADMIN_KEY_CREATE, true, false },
+        { GW_ADMIN_KEY_LIST, false, true },
+        { GW_ADMIN_KEY_PATCH, true, false },
+        { GW_ADMIN_KEY_REVOKE, true, false },
+        { GW_ADMIN_USAGE, false, true },
+        { GW_ADMIN_ADMIN_LIST, false, false },
+        { GW_ADMIN_ADMIN_CREATE, true, false },
+        { GW_ADMIN_ADMIN_REVOKE, true, false },
+        { GW_ADMIN_AUDIT, false, true },
+        { GW_ADMIN_NONE, false, false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        CHECK_MSG (gw_admin_op_writes (cases [i].op) == cases [i].writes, "writes case %zu", i);
+        CHECK_MSG (gw_admin_allowed (true, cases [i].op) == cases [i].viewer_ok, "viewer case %zu", i);
+        CHECK_MSG (gw_admin_allowed (false, cases [i].op) == (cases [i].op != GW_ADMIN_NONE),
+                   "admin case %zu", i);
+    }
+}
+
+//  Key bodies (create and PATCH) and admin token bodies
+static void
+test_key_bodies (void)
+{
+    struct {
+        const char *body;           //  NULL = no body
+        bool create;
+        int rc;
+        const char *param;          //  on error
+        gw_field_t name, expires, revoke;
+        const char *expires_at, *revoke_at;
+    } cases [] = {
+        { NULL, true, 0, NULL, GW_FIELD_ABSENT, GW_FIELD_ABSENT, GW_FIELD_ABSENT, "", "" },
+        { NULL, false, -1, "", 0, 0, 0, "", "" },
+        { "{}", true, 0, NULL, GW_FIELD_ABSENT, GW_FIELD_ABSENT, GW_FIELD_ABSENT, "", "" },
+        { "{\"name\":\"ci\",\"expires_at\":\"2027-01-02T03:04:05Z\"}", true, 0, NULL,
+          GW_FIELD_SET, GW_FIELD_SET, GW_FIELD_ABSENT, "2027-01-02 03:04:05", "" },
+        { "{\"expires_at\":\"2027-01-02\"}", true, 0, NULL,
+          GW_FIELD_ABSENT, GW_FIELD_SET, GW_FIELD_ABSENT, "2027-01-02 00:00:00", "" },
+        { "{\"revoke_at\":\"2027-01-02T00:00:00Z\"}", true, -1, "revoke_at", 0, 0, 0, "", "" },
+        { "{\"revoke_at\":\"2027-01-02T00:00:00Z\",\"name\":null}", false, 0, NULL,
+          GW_FIELD_NULL, GW_FIELD_ABSENT, GW_FIELD_SET, "", "2027-01-02 00:00:00" },
+        { "{\"expires_at\":null,\"revoke_at\":null}", false, 0, NULL,
+          GW_FIELD_ABSENT, GW_FIELD_NULL, GW_FIELD_NULL, "", "" },
+        { "{\"expires_at\":\"tomorrow\"}", true, -1, "expires_at", 0, 0, 0, "", "" },
+        { "{\"expires_at\":\"2027-01-02T00:00:00+02:00\"}", true, -1, "expires_at", 0, 0, 0, "", "" },
+        { "{\"expires_at\":1893456000}", true, -1, "expires_at", 0, 0, 0, "", "" },
+        { "{\"expires_at\":\"'; DROP TABLE api_keys; --\"}", true, -1, "expires_at", 0, 0, 0, "", "" },
+        { "{\"name\":\"\"}", true, -1, "name", 0, 0, 0, "", "" },
+        { "{\"name\":7}", true, -1, "name", 0, 0, 0, "", "" },
+        { "{\"name\":\"a\\nb\"}", true, -1, "name", 0, 0, 0, "", "" },
+        { "{\"key_hash\":\"x\"}", false, -1, "key_hash", 0, 0, 0, "", "" },
+        { "[1]", true, -1, "", 0, 0, 0, "", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        json_t *body = cases [i].body? json_loads (cases [i].body, JSON_DECODE_ANY, NULL): NULL;
+        CHECK_MSG (!cases [i].body || body, "key body case %zu does not parse", i);
+        gw_key_input_t in;
+        gw_admin_err_t err;
+        int rc = gw_admin_check_key (body, cases [i].create, &in, &err);
+        CHECK_MSG (rc == cases [i].rc, "key body case %zu: rc %d", i, rc);
+        if (rc == 0) {
+            CHECK_MSG (in.name_state == cases [i].name && in.expires_state == cases [i].expires
+                       && in.revoke_state == cases [i].revoke, "key body case %zu: states", i);
+            CHECK_STR (in.expires_at, cases [i].expires_at);
+            CHECK_STR (in.revoke_at, cases [i].revoke_at);
+        }
+        else {
+            CHECK_MSG (err.code != NULL, "key body case %zu: no code", i);
+            if (cases [i].param)
+                CHECK_STR (err.param, cases [i].param);
+        }
+        json_decref (body);
+    }
+
+    struct { const char *body; int rc; bool viewer; const char *param; } admins [] = {
+        { "{\"name\":\"ci\",\"role\":\"admin\"}", 0, false, NULL },
+        { "{\"name\":\"auditor\",\"role\":\"viewer\"}", 0, true, NULL },
+        { "{\"name\":\"ci\"}", -1, false, "role" },
+        { "{\"role\":\"admin\"}", -1, false, "name" },
+        { "{\"name\":\"ci\",\"role\":\"root\"}", -1, false, "role" },
+        { "{\"name\":\"ci\",\"role\":\"Admin\"}", -1, false, "role" },
+        { "{\"name\":\"ci\",\"role\":\"admin\",\"token\":\"mine\"}", -1, false, "token" },
+        { "\"admin\"", -1, false, "" },
+        //  Names are bytes, at most 64: they are kept in fixed fields
+        { "{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"role\":\"admin\"}", 0, false, NULL },
+        { "{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"role\":\"admin\"}", -1, false, "name" },
+        { "{\"name\":\"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\",\"role\":\"admin\"}", -1, false, "name" },
+    };
+    for (size_t i = 0; i < sizeof admins / sizeof admins [0]; i++) {
+        json_t *body = json_loads (admins [i].body, JSON_DECODE_ANY, NULL);
+        gw_admin_input_t in;
+        gw_admin_err_t err;
+        int rc = gw_admin_check_admin (body, &in, &err);
+        CHECK_MSG (rc == admins [i].rc, "admin body case %zu: rc %d", i, rc);
+        if (rc == 0)
+            CHECK_MSG (in.viewer == admins [i].viewer && in.name, "admin body case %zu", i);
+        else
+        if (admins [i].param)
+            CHECK_STR (err.param, admins [i].param);
+        json_decref (body);
+    }
+}
+
+//  DELETE /admin/v1/keys/{id} query strings
+static void
+test_revoke_query (void)
+{
+    struct { const char *query; int rc; int64_t grace; const char *at; } cases [] = {
+        { "", 0, 0, "" },
+        { "grace_seconds=0", 0, 0, "" },
+        { "grace_seconds=3600", 0, 3600, "" },
+        { "grace_seconds=31622400", 0, 31622400, "" },
+        { "grace_seconds=31622401", -1, 0, "" },
+        { "grace_seconds=-5", -1, 0, "" },
+        { "grace_seconds=1e3", -1, 0, "" },
+        { "grace_seconds=", -1, 0, "" },
+        { "grace_seconds=99999999999999999999999", -1, 0, "" },
+        { "revoke_at=2027-03-04T05:06:07Z", 0, -1, "2027-03-04 05:06:07" },
+        { "revoke_at=2027-03-04", 0, -1, "2027-03-04 00:00:00" },
+        { "revoke_at=soon", -1, 0, "" },
+        { "revoke_at=2027-03-04&grace_seconds=5", -1, 0, "" },
+        { "other=1", 0, 0, "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        int64_t grace = 99;
+        char at [20];
+        gw_admin_err_t err;
+        int rc = gw_admin_revoke_query (cases [i].query, &grace, at, &err);
+        CHECK_MSG (rc == cases [i].rc, "revoke case %zu (%s): rc %d", i, cases [i].query, rc);
+        if (rc == 0) {
+            CHECK_MSG (grace == cases [i].grace, "revoke case %zu: grace %lld", i, (long long) grace);
+            CHECK_STR (at, cases [i].at);
+        }
+        else
+            CHECK (err.code && !strcmp (err.code, "invalid_value"));
+    }
+}
+
+//  GET /admin/v1/audit query strings
+static void
+test_audit_query (void)
+{
+    const char *u = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    char q1 [160];
+    snprintf (q1, sizeof q1, "tenant_id=%s&action=key.revoke&from=2026-11-01&to=2026-11-02"
+              "&limit=5&before=42", u);
+    gw_audit_query_t q;
+    gw_admin_err_t err;
+    CHECK_INT (gw_admin_audit_query (q1, &q, &err), 0);
+    CHECK_STR (q.tenant_id, u);
+    CHECK_STR (q.action, "key.revoke");
+    CHECK_STR (q.from, "2026-11-01 00:00:00");
+    CHECK_STR (q.to, "2026-11-03 00:00:00");
+    CHECK_INT (q.limit, 5);
+    CHECK_INT (q.before, 42);
+    CHECK_INT (gw_admin_audit_query ("", &q, &err), 0);
+    CHECK_INT (q.limit, GW_AUDIT_LIMIT_DEFAULT);
+    CHECK_INT (q.before, 0);
+    CHECK_STR (q.action, "");
+    struct { const char *query; const char *param; } bad [] = {
+        { "limit=0", "limit" },
+        { "limit=1001", "limit" },
+        { "limit=ten", "limit" },
+        { "before=0", "before" },
+        { "before=-1", "before" },
+        { "action=key.revoke'--", "action" },
+        { "action=KEY", "action" },
+        { "action=%27%3B%20DROP%20TABLE%20audit_log", "action" },
+        { "tenant_id=1%20OR%201=1", "tenant_id" },
+        { "from=yesterday", "from" },
+        { "to=2026-02-30", "to" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        int rc = gw_admin_audit_query (bad [i].query, &q, &err);
+        CHECK_MSG (rc == -1, "audit bad case %zu (%s) accepted", i, bad [i].query);
+        if (rc == -1)
+            CHECK_STR (err.param, bad [i].param);
+    }
 }
 
 int
@@ -419,5 +651,9 @@ main (void)
     test_usage_query ();
     test_err_body ();
     test_handle_offline ();
+    test_roles ();
+    test_key_bodies ();
+    test_revoke_query ();
+    test_audit_query ();
     return mt_test_done ("test_gw_admin");
 }

@@ -84,7 +84,7 @@ test_tenants_and_keys (void)
     };
     for (size_t i = 0; i < sizeof adds / sizeof adds [0]; i++)
         CHECK_MSG (gw_cache_add_key (cache, adds [i].hash, adds [i].key_id,
-                                     adds [i].tenant_id) == adds [i].rc, "add case %zu", i);
+                                     adds [i].tenant_id, 0, 0) == adds [i].rc, "add case %zu", i);
     CHECK_INT (gw_cache_key_count (cache), 2);
 
     struct {
@@ -147,7 +147,7 @@ test_many (void)
         mt_key_generate (key);
         mt_uuid (key_id);
         mt_sha256_hex (key, strlen (key), hashes [i]);
-        CHECK_INT (gw_cache_add_key (cache, hashes [i], key_id, id), 0);
+        CHECK_INT (gw_cache_add_key (cache, hashes [i], key_id, id, 0, 0), 0);
     }
     CHECK_INT (gw_cache_tenant_count (cache), 200);
     CHECK_INT (gw_cache_key_count (cache), 200);
@@ -161,11 +161,87 @@ test_many (void)
     gw_cache_destroy (&cache);
 }
 
+//  Expiry and scheduled revocation are judged against the clock passed in
+static void
+test_key_state (void)
+{
+    const char *ta = "11111111-1111-4111-8111-111111111111";
+    gw_cache_t *cache = gw_cache_new ();
+    gw_tenant_t a = s_tenant (ta, "acme", "free", 1);
+    CHECK (gw_cache_add_tenant (cache, &a) != NULL);
+    const int64_t T = 1800000000000;        //  2027-01-15T08:00:00Z
+    struct {
+        const char *hash;
+        int64_t expires_ms, revoke_ms;
+        int64_t now;
+        gw_key_state_t want;
+    } cases [] = {
+        { "h-none", 0, 0, T, GW_KEY_LIVE },
+        { "h-exp-future", T + 1, 0, T, GW_KEY_LIVE },
+        { "h-exp-now", T, 0, T, GW_KEY_EXPIRED },           //  expires_at itself: expired
+        { "h-exp-past", T - 1000, 0, T, GW_KEY_EXPIRED },
+        { "h-rev-future", 0, T + 60000, T, GW_KEY_LIVE },    //  in its grace period
+        { "h-rev-now", 0, T, T, GW_KEY_REVOKED },
+        { "h-rev-past", 0, T - 1, T, GW_KEY_REVOKED },
+        { "h-both-past", T - 5, T - 9, T, GW_KEY_EXPIRED },  //  expiry is what to tell
+        { "h-exp-later", T + 5000, T - 1, T, GW_KEY_REVOKED },
+        { "h-negative", -5, -7, T, GW_KEY_LIVE },           //  nonsense = none
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        char id [37];
+        snprintf (id, sizeof id, "aaaaaaaa-0000-4000-8000-%012zu", i);
+        CHECK_INT (gw_cache_add_key (cache, cases [i].hash, id, ta, cases [i].expires_ms,
+                                     cases [i].revoke_ms), 0);
+        const gw_key_t *k = gw_cache_find_key (cache, cases [i].hash);
+        CHECK_MSG (k && gw_key_state (k, cases [i].now) == cases [i].want,
+                   "state case %zu: %d", i, k? (int) gw_key_state (k, cases [i].now): -1);
+    }
+    CHECK (gw_key_state (NULL, T) == GW_KEY_REVOKED);      //  unknown: never live
+    //  The same hash again takes the newer times
+    CHECK_INT (gw_cache_add_key (cache, "h-none", "aaaaaaaa-0000-4000-8000-000000000000", ta,
+                                 T - 1, 0), 0);
+    CHECK (gw_key_state (gw_cache_find_key (cache, "h-none"), T) == GW_KEY_EXPIRED);
+    gw_cache_destroy (&cache);
+}
+
+//  Admin tokens: found by hash, role kept, nothing else matches
+static void
+test_admins (void)
+{
+    gw_cache_t *cache = gw_cache_new ();
+    char h1 [65], h2 [65];
+    mt_sha256_hex ("mt-adm-one", 10, h1);
+    mt_sha256_hex ("mt-adm-two", 10, h2);
+    struct { const char *hash, *id, *name; bool viewer; int rc; } adds [] = {
+        { h1, "bbbbbbbb-0000-4000-8000-000000000001", "ops", false, 0 },
+        { h2, "bbbbbbbb-0000-4000-8000-000000000002", "auditor", true, 0 },
+        { "", "bbbbbbbb-0000-4000-8000-000000000003", "empty", false, -1 },
+        { h1, NULL, "noid", false, -1 },
+        { h1, "this id is far too long to be a uuid, really, truly", "long", false, -1 },
+    };
+    for (size_t i = 0; i < sizeof adds / sizeof adds [0]; i++)
+        CHECK_MSG (gw_cache_add_admin (cache, adds [i].hash, adds [i].id, adds [i].name,
+                                       adds [i].viewer) == adds [i].rc, "admin add case %zu", i);
+    CHECK_INT (gw_cache_admin_count (cache), 2);
+    const gw_admin_token_t *a = gw_cache_find_admin (cache, h1);
+    CHECK (a && !a->viewer && !strcmp (a->name, "ops"));
+    const gw_admin_token_t *v = gw_cache_find_admin (cache, h2);
+    CHECK (v && v->viewer && !strcmp (v->name, "auditor"));
+    CHECK (gw_cache_find_admin (cache, "mt-adm-one") == NULL);     //  the token is not its hash
+    CHECK (gw_cache_find_admin (cache, NULL) == NULL);
+    CHECK (gw_cache_find_admin (NULL, h1) == NULL);
+    //  An admin token is not an API key, and the other way round
+    CHECK (gw_cache_find_key (cache, h1) == NULL);
+    gw_cache_destroy (&cache);
+}
+
 int
 main (void)
 {
     test_empty ();
     test_tenants_and_keys ();
     test_many ();
+    test_key_state ();
+    test_admins ();
     return mt_test_done ("test_gw_cache");
 }

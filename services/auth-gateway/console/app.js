@@ -79,7 +79,7 @@ async function api(method, path, body) {
         const msg = err.message || ('HTTP ' + r.status);
         if (r.status === 401) {
             signOut('The admin token was refused (401 ' + (err.code || 'unauthorized') +
-                    '). Check MT_ADMIN_TOKEN: the admin API is off when the gateway has none.');
+                    '). Use an admin or viewer token: `make run` prints one, MT_ADMIN_TOKEN enters the first.');
         }
         throw new ApiError(r.status, msg, err.code);
     }
@@ -269,12 +269,14 @@ async function keysView(id, notice) {
     const j = await api('GET', '/admin/v1/tenants/' + id + '/keys');
     const keys = (j && j.data) || [];
     const extra = ['name', 'expires_at', 'last_used_at'].filter((f) => keys.some((k) => f in k));
-    const rows = keys.map((k) => h('tr', { 'data-key': k.id, class: k.revoked_at ? 'revoked' : 'live' },
+    const revokedAt = (k) => k.revoked_at && Date.parse(k.revoked_at) <= Date.now() ? k.revoked_at : null;
+    const rows = keys.map((k) => h('tr', { 'data-key': k.id, class: revokedAt(k) ? 'revoked' : 'live' },
         h('td', { class: 'mono' }, k.prefix + '…'),
         extra.map((f) => h('td', {}, k[f] || '—')),
         h('td', {}, k.created_at),
-        h('td', { class: k.revoked_at ? 'bad' : 'ok' }, k.revoked_at ? 'revoked ' + k.revoked_at : 'live'),
-        h('td', {}, k.revoked_at ? '' : h('button', { type: 'button', class: 'danger revoke', onclick: async () => {
+        h('td', { class: revokedAt(k) ? 'bad' : 'ok' }, revokedAt(k) ? 'revoked ' + k.revoked_at
+                                                       : k.revoked_at ? 'live, revoked at ' + k.revoked_at : 'live'),
+        h('td', {}, revokedAt(k) ? '' : h('button', { type: 'button', class: 'danger revoke', onclick: async () => {
             if (!confirm('Revoke key ' + k.prefix + '…? Every gateway refuses it within a second.')) return;
             try { await api('DELETE', '/admin/v1/keys/' + k.id); await keysView(id); }
             catch (e) { failed(e); }
@@ -284,9 +286,16 @@ async function keysView(id, notice) {
         h('h1', {}, 'Keys of ', h('span', { id: 'keys-tenant' }, t.name)),
         h('p', { class: 'muted' }, `tier ${t.tier} · ${t.id}`),
         notice || '',
-        h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', id: 'issue-key', onclick: async () => {
+        h('div', { class: 'row' },
+          h('input', { id: 'key-name', placeholder: 'key name (optional)', maxlength: 100 }),
+          h('label', {}, 'expires ', h('input', { id: 'key-expires', type: 'date' })),
+          h('button', { type: 'button', class: 'primary', id: 'issue-key', onclick: async () => {
+            const body = {};
+            const kn = $('#key-name').value.trim(), ke = $('#key-expires').value;
+            if (kn) body.name = kn;
+            if (ke) body.expires_at = ke + 'T00:00:00Z';
             try {
-                const k = await api('POST', '/admin/v1/tenants/' + id + '/keys');
+                const k = await api('POST', '/admin/v1/tenants/' + id + '/keys', body);
                 await keysView(id, keyNotice(k.api_key));
             } catch (e) { failed(e); }
         } }, 'Issue key')),
