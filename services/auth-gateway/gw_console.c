@@ -85,7 +85,8 @@ s_in_flight (gw_server_t *self)
         return NULL;
     zhashx_set_destructor (flight, s_flight_free);
     for (gw_req_t *r = zhashx_first (self->reqs); r; r = zhashx_next (self->reqs)) {
-        if ((r->route != GW_R_CHAT && r->route != GW_R_COMPLETION) || !r->backend_busy
+        if ((r->route != GW_R_CHAT && r->route != GW_R_COMPLETION && r->route != GW_R_EMBEDDINGS)
+        ||  !r->backend_busy
         ||  !*r->tenant_id)
             continue;
         s_flight_t *f = zhashx_lookup (flight, r->tenant_id);

@@ -230,7 +230,8 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     }
     gw_refusal_t why;
-    gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT: GW_KIND_COMPLETION;
+    gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT:
+                     req->route == GW_R_EMBEDDINGS? GW_KIND_EMBEDDING: GW_KIND_COMPLETION;
     if (gw_request_parse (kind, req->body? req->body: "", req->body_len,
                           (uint32_t) self->config->default_max_tokens, &req->parsed, &why)) {
         gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
@@ -249,7 +250,8 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     char hex [25];
     mt_random_hex (hex, 12);
     char id [48];
-    snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl": "cmpl", hex);
+    snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl":
+              kind == GW_KIND_EMBEDDING? "embd": "cmpl", hex);
     gw_req_index (req, id);
     req->created_s = mt_now_ms () / 1000;
     gw_server_send_admit (self, req);
@@ -339,6 +341,7 @@ s_route (gw_req_t *req, const char *method, const char *url)
         { "/v1/usage", GW_R_USAGE, false },
         { "/v1/chat/completions", GW_R_CHAT, true },
         { "/v1/completions", GW_R_COMPLETION, true },
+        { "/v1/embeddings", GW_R_EMBEDDINGS, true },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
         if (!strcmp (url, table [i].url)) {
@@ -396,6 +399,7 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             break;
         case GW_R_CHAT:
         case GW_R_COMPLETION:
+        case GW_R_EMBEDDINGS:
             s_handle_inference (self, req);
             break;
         case GW_R_ADMIN: {

@@ -10,9 +10,14 @@
 
 #include "mt_errors.h"
 
-typedef enum { GW_KIND_CHAT = 0, GW_KIND_COMPLETION = 1 } gw_kind_t;
+typedef enum { GW_KIND_CHAT = 0, GW_KIND_COMPLETION = 1, GW_KIND_EMBEDDING = 2 } gw_kind_t;
 
 #define GW_MAX_TOKENS_CAP 1000000   //  largest max_tokens accepted
+#define GW_N_MAX 128                //  largest n accepted (OpenAI's)
+#define GW_PART_TOKENS 85           //  prompt estimate of one non-text content part (an
+                                    //  image at low detail in OpenAI's count); the engine's
+                                    //  count is what is billed
+#define GW_EMBED_INPUTS_MAX 2048    //  inputs of one embeddings request
 
 //  A validated inference request.
 typedef struct {
@@ -21,7 +26,8 @@ typedef struct {
     char model [128];
     char *prompt;               //  flattened prompt text, owned (malloc)
     uint32_t prompt_tokens;     //  mt_tokens_count (prompt)
-    uint32_t max_tokens;        //  asked for, or the default
+    uint32_t max_tokens;        //  asked for, or the default (each choice; 0 for embeddings)
+    uint32_t n;                 //  choices asked for, >= 1
     bool stream;
     bool include_usage;         //  stream_options.include_usage
 } gw_request_t;
@@ -40,10 +46,22 @@ int gw_request_parse (gw_kind_t kind, const char *body, size_t len, uint32_t def
                       gw_request_t *req, gw_refusal_t *why);
 void gw_request_clear (gw_request_t *req);
 
+//  The start of a stream chunk, up to and including the "[" of its choices:
+//  {"id","object","created","model"[,"system_fingerprint"],"choices":[
+//  A choice object and "]}" complete it. Caller owns; free().
+char *gw_openai_chunk_prefix (gw_kind_t kind, const char *id, const char *model,
+                              uint64_t created, const char *fingerprint);
+//  A whole answer from assembled choices (takes the reference to choices);
+//  fingerprint "" or NULL: none. Caller owns; free().
+char *gw_openai_whole (gw_kind_t kind, const char *id, const char *model, uint64_t created,
+                       const char *fingerprint, json_t *choices, uint32_t prompt_tokens,
+                       uint32_t completion_tokens);
+//  The embeddings answer: items is the comma-separated "data" items as the
+//  worker sent them, spliced in unparsed. Caller owns; free().
+char *gw_openai_embeddings (const char *model, const char *items, size_t len,
+                            uint32_t prompt_tokens);
+
 //  Response bodies. Caller owns the returned text; free().
-char *gw_openai_completion (gw_kind_t kind, const char *id, const char *model, uint64_t created,
-                            const char *text, size_t text_len, const char *finish_reason,
-                            uint32_t prompt_tokens, uint32_t completion_tokens);
 //  One stream chunk carrying text (first = also role for chat), or, with
 //  text NULL, the final chunk carrying finish_reason.
 char *gw_openai_chunk (gw_kind_t kind, const char *id, const char *model, uint64_t created,

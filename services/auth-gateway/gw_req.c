@@ -88,6 +88,8 @@ gw_req_free (gw_req_t *req)
     free (req->body);
     free (req->resp);
     free (req->text);
+    gw_assemble_destroy (&req->assembly);
+    free (req->chunk_head);
     free (req);
 }
 

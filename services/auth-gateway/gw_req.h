@@ -8,6 +8,7 @@
 #include "gw_server.h"
 #include "gw_front.h"
 #include "gw_openai.h"
+#include "gw_assemble.h"
 #include "gw_sse.h"
 #include "gw_store.h"
 #include "gw_live.h"
@@ -35,7 +36,7 @@ typedef enum {
 
 typedef enum {
     GW_R_NONE, GW_R_HEALTH, GW_R_METRICS, GW_R_MODELS, GW_R_MODEL, GW_R_USAGE, GW_R_CHAT,
-    GW_R_COMPLETION, GW_R_ADMIN, GW_R_CONSOLE
+    GW_R_COMPLETION, GW_R_ADMIN, GW_R_EMBEDDINGS, GW_R_CONSOLE
 } gw_route_t;
 
 typedef struct _gw_req_t gw_req_t;
@@ -89,7 +90,11 @@ struct _gw_req_t {
     uint64_t last_write_mono;
     gw_sse_t *sse;
     bool sent_first;
-    char *text;                     //  non-stream: the completion so far
+    char *text;                     //  embeddings: the data items so far, comma-separated
+    gw_assemble_t *assembly;        //  non-stream completions: the choices so far; owned
+    bool engine_finished;           //  a choice delta carrying finish_reason was relayed
+    char fingerprint [64];          //  the engine's system_fingerprint, "" until one came
+    char *chunk_head;               //  streams: the start of every chunk, up to "choices":[; owned
     size_t text_len;
     size_t text_cap;
     uint32_t relayed;               //  completion tokens relayed so far
@@ -176,6 +181,17 @@ void gw_req_text_append (gw_req_t *req, const char *text, size_t len);
 //  End the client's side of a job that will not finish: an error event on a
 //  stream, an error response otherwise.
 void gw_req_fail_client (gw_req_t *req, const mt_error_t *err, const char *msg);
+
+//  gw_choices.c ------------------------------------------------------------
+//  A chunk's whole choices (and system_fingerprint): spliced into stream
+//  chunks, folded into the whole answer, or kept as embeddings items.
+void gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk);
+//  Plain pieces of a non-streamed answer, into its assembly.
+void gw_req_assemble_pieces (gw_req_t *req, Mt__TokenChunk *chunk);
+//  The whole answer of a non-streamed request from what was assembled;
+//  choices without a finish_reason of their own get finish. Caller owns.
+char *gw_req_whole_body (gw_req_t *req, const char *finish, uint32_t prompt_tokens,
+                         uint32_t completion_tokens);
 
 //  gw_server.c -------------------------------------------------------------
 //  Reserve tokens at the quota-enforcer; the reply moves the request on.

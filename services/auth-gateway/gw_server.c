@@ -149,7 +149,7 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
     admit.req_id = req->id;
     admit.tenant_id = req->tenant_id;
     admit.prompt_tokens = req->parsed.prompt_tokens;
-    admit.max_tokens = req->parsed.max_tokens;
+    admit.max_tokens = (uint64_t) req->parsed.max_tokens * req->parsed.n;
     admit.limits = &limits;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT;
@@ -173,13 +173,17 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.tenant_id = req->tenant_id;
     job.model = req->parsed.model;
     job.pool = req->pool;
-    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT: MT__JOB_KIND__KIND_COMPLETION;
+    job.kind = req->parsed.kind == GW_KIND_CHAT? MT__JOB_KIND__KIND_CHAT:
+               req->parsed.kind == GW_KIND_EMBEDDING? MT__JOB_KIND__KIND_EMBEDDING:
+                                                     MT__JOB_KIND__KIND_COMPLETION;
     job.prompt = req->parsed.prompt;
     //  The client's body as it came: the engine backend sets max_tokens to
     //  the grant and asks for a stream itself
     job.request_json.data = (uint8_t *) req->body;
     job.request_json.len = req->body_len;
-    job.max_tokens = req->granted;
+    //  The grant covers every choice: each may use its share
+    job.max_tokens = req->parsed.kind == GW_KIND_EMBEDDING? 0
+                   : req->granted / req->parsed.n? req->granted / req->parsed.n: 1;
     job.prompt_tokens = req->parsed.prompt_tokens;
     job.reply_to = (char *) self->config->token_endpoint;
     job.reply_key = (char *) mt_curve_public_key ();
@@ -257,9 +261,9 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
         s_refuse_backend (self, req, mt_error_lookup ("internal_error"), NULL, true);
         return;
     }
-    req->granted = (uint32_t) (reply->granted_tokens < req->parsed.max_tokens
-                               ? reply->granted_tokens: req->parsed.max_tokens);
-    if (req->granted == 0)
+    uint64_t wanted = (uint64_t) req->parsed.max_tokens * req->parsed.n;
+    req->granted = (uint32_t) (reply->granted_tokens < wanted? reply->granted_tokens: wanted);
+    if (req->granted == 0 && req->parsed.kind != GW_KIND_EMBEDDING)
         req->granted = 1;
     if (s_send_submit (self, req))
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
@@ -334,9 +338,12 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
+    if (chunk->n_choices || *chunk->system_fingerprint)
+        gw_req_relay_choices (req, chunk);
+    if (!chunk->n_pieces)
+        return;
     if (!req->parsed.stream) {
-        for (size_t i = 0; i < chunk->n_pieces; i++)
-            gw_req_text_append (req, chunk->pieces [i], strlen (chunk->pieces [i]));
+        gw_req_assemble_pieces (req, chunk);
         return;
     }
     //  One SSE event per chunk: the pieces that arrived together
@@ -392,7 +399,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     //  gateway's prompt count, and an engine's chat template may count the
     //  prompt higher. The client sees the same numbers it is billed.
     uint64_t admitted = (uint64_t) req->parsed.prompt_tokens + req->granted;
-    bool at_quota = req->daily && req->granted < req->parsed.max_tokens;
+    bool at_quota = req->daily && req->granted < (uint64_t) req->parsed.max_tokens * req->parsed.n;
     if (at_quota && (uint64_t) done->prompt_tokens + done->completion_tokens > admitted) {
         mt_log ("usage-clamped req=%s tenant=%s engine_prompt=%u estimate=%u completion=%u "
                 "granted=%u", req->id, req->tenant_id, done->prompt_tokens,
@@ -430,8 +437,10 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
                 gw_sse_event (req->sse, event, strlen (event));
         }
         else {
-            event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model, req->created_s,
-                                     NULL, 0, !req->sent_first, finish);
+            //  Choices that came whole carried their own finish_reason
+            if (!req->engine_finished)
+                event = gw_openai_chunk (req->parsed.kind, req->id, req->parsed.model,
+                                         req->created_s, NULL, 0, !req->sent_first, finish);
             if (event)
                 gw_sse_event (req->sse, event, strlen (event));
             if (req->parsed.include_usage) {
@@ -451,9 +460,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     if (err)
         gw_req_set_error (req, err, *done->error_message? done->error_message: NULL, NULL, NULL);
     else
-        gw_req_set_body (req, 200, gw_openai_completion (req->parsed.kind, req->id, req->parsed.model,
-                                                         req->created_s, req->text, req->text_len, finish,
-                                                         done->prompt_tokens, done->completion_tokens));
+        gw_req_set_body (req, 200, gw_req_whole_body (req, finish, done->prompt_tokens,
+                                                      done->completion_tokens));
     gw_req_resume (req);
 }
 

@@ -29,10 +29,10 @@ gw_sse_destroy (gw_sse_t **self_p)
 }
 
 static int
-s_append (gw_sse_t *self, const char *a, size_t alen, const char *b, size_t blen,
-          const char *c, size_t clen)
+s_append5 (gw_sse_t *self, const char *a, size_t alen, const char *b, size_t blen,
+           const char *c, size_t clen, const char *d, size_t dlen, const char *e, size_t elen)
 {
-    size_t need = alen + blen + clen;
+    size_t need = alen + blen + clen + dlen + elen;
     if (self->head == self->tail)
         self->head = self->tail = 0;
     if (self->tail + need > self->size) {
@@ -53,11 +53,32 @@ s_append (gw_sse_t *self, const char *a, size_t alen, const char *b, size_t blen
             self->size = size;
         }
     }
-    memcpy (self->data + self->tail, a, alen);
-    memcpy (self->data + self->tail + alen, b, blen);
-    memcpy (self->data + self->tail + alen + blen, c, clen);
+    char *at = self->data + self->tail;
+    memcpy (at, a, alen);
+    memcpy (at += alen, b, blen);
+    memcpy (at += blen, c, clen);
+    memcpy (at += clen, d, dlen);
+    memcpy (at += dlen, e, elen);
     self->tail += need;
     return 0;
+}
+
+static int
+s_append (gw_sse_t *self, const char *a, size_t alen, const char *b, size_t blen,
+          const char *c, size_t clen)
+{
+    return s_append5 (self, a, alen, b, blen, c, clen, "", 0, "", 0);
+}
+
+int
+gw_sse_event_splice (gw_sse_t *self, const char *head, size_t hlen, const char *body,
+                     size_t blen, const char *tail, size_t tlen)
+{
+    if (self->closed)
+        return -1;
+    if (memchr (head, '\n', hlen) || memchr (body, '\n', blen) || memchr (tail, '\n', tlen))
+        return -1;              //  would end the event early
+    return s_append5 (self, "data: ", 6, head, hlen, body, blen, tail, tlen, "\n\n", 2);
 }
 
 int

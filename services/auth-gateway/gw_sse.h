@@ -15,6 +15,11 @@ void gw_sse_destroy (gw_sse_t **self_p);
 //  Append one event "data: <data>\n\n". data must hold no newline (compact
 //  JSON never does). Returns 0 or -1.
 int gw_sse_event (gw_sse_t *self, const char *data, size_t len);
+//  Append one event of three parts, "data: <head><body><tail>\n\n", so a
+//  JSON value can be spliced in without copying it first. Refuses (-1)
+//  parts that hold a newline.
+int gw_sse_event_splice (gw_sse_t *self, const char *head, size_t hlen, const char *body,
+                         size_t blen, const char *tail, size_t tlen);
 //  Append "data: [DONE]\n\n" and mark the stream complete.
 int gw_sse_done (gw_sse_t *self);
 //  Append a comment line ": <text>\n\n" (keep-alive).

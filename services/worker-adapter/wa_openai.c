@@ -11,6 +11,7 @@
 
 #define S_LINE_MAX (1024 * 1024)    //  longest SSE line accepted from the engine
 #define S_ERRBODY_MAX 1024          //  bytes of a non-2xx body kept for the message
+#define S_EMBED_MAX (64 * 1024 * 1024)  //  largest embeddings answer accepted
 
 typedef struct {
     curl_socket_t fd;
@@ -21,6 +22,7 @@ struct _wa_openai_t {
     CURLM *multi;
     char *url_chat;             //  owned; engine_url + "/chat/completions"
     char *url_completion;       //  owned; engine_url + "/completions"
+    char *url_embeddings;       //  owned; engine_url + "/embeddings"
     s_fd_t *fds;                //  sockets curl wants watched
     size_t nfds, capfds;
     int64_t timer_ms;           //  monotonic deadline of curl's timer, -1 none
@@ -32,9 +34,11 @@ struct _wa_openai_req_t {
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
-    zlistx_t *pieces;           //  char * not yet taken; owned
-    char *text;                 //  all content so far; owned
+    zlistx_t *choices;          //  wa_choice_t * not yet taken; owned
+    char *text;                 //  all content so far (embeddings: the body); owned
     size_t text_len, text_cap;
+    bool embedding;             //  a whole JSON answer, not a stream
+    char fingerprint [64];      //  system_fingerprint, "" until one came
     char errbody [S_ERRBODY_MAX + 1];
     size_t errbody_len;
     bool finished;              //  the transfer ended
@@ -44,7 +48,7 @@ struct _wa_openai_req_t {
     long status;
     bool has_usage;
     uint32_t prompt_tokens, completion_tokens;
-    char finish_reason [16];
+    char finish_reason [32];
     char message [256];         //  error message for JobDone
 };
 
@@ -52,11 +56,108 @@ struct _wa_openai_req_t {
 //  Pure parts: event parsing and body building
 
 void
+wa_choice_destroy (wa_choice_t **choice_p)
+{
+    if (!choice_p || !*choice_p)
+        return;
+    free ((*choice_p)->json);
+    free (*choice_p);
+    *choice_p = NULL;
+}
+
+void
 wa_openai_event_clear (wa_openai_event_t *event)
 {
     free (event->content);
     free (event->error);
+    for (size_t i = 0; i < event->nchoices; i++)
+        free (event->choices [i].json);
+    free (event->choices);
     memset (event, 0, sizeof *event);
+}
+
+//  Append a JSON string's text to the open memstream (when it is one).
+static bool
+s_text (FILE *f, json_t *value)
+{
+    if (!json_is_string (value) || json_string_length (value) == 0)
+        return false;
+    fwrite (json_string_value (value), 1, json_string_length (value), f);
+    return true;
+}
+
+//  The text a choice carries: content, refusal, completion text, tool-call
+//  names and argument fragments. True when there was any.
+static bool
+s_choice_text (json_t *choice, FILE *f)
+{
+    json_t *delta = json_object_get (choice, "delta");
+    if (!json_is_object (delta))
+        return s_text (f, json_object_get (choice, "text"));
+    bool any = s_text (f, json_object_get (delta, "content"));
+    any |= s_text (f, json_object_get (delta, "refusal"));
+    json_t *calls = json_object_get (delta, "tool_calls");
+    size_t i;
+    json_t *call;
+    json_array_foreach (calls, i, call) {
+        json_t *fn = json_object_get (call, "function");
+        any |= s_text (f, json_object_get (fn, "arguments"));
+    }
+    return any;
+}
+
+//  Render each object of array (choices, or embedding items) into event.
+static void
+s_take_choices (json_t *array, bool chat_like, wa_openai_event_t *event, FILE *text)
+{
+    size_t count = json_array_size (array);
+    if (count == 0)
+        return;
+    event->choices = (wa_choice_t *) calloc (count, sizeof (wa_choice_t));
+    if (!event->choices)
+        return;
+    size_t i;
+    json_t *choice;
+    json_array_foreach (array, i, choice) {
+        if (!json_is_object (choice))
+            continue;
+        wa_choice_t *c = &event->choices [event->nchoices];
+        json_t *index = json_object_get (choice, "index");
+        c->index = json_is_integer (index) && json_integer_value (index) >= 0
+                && json_integer_value (index) < 65536? (uint32_t) json_integer_value (index)
+                                                      : (uint32_t) i;
+        c->json = json_dumps (choice, JSON_COMPACT);
+        if (!c->json)
+            continue;
+        c->len = strlen (c->json);
+        if (chat_like) {
+            c->tokens = s_choice_text (choice, text)? 1: 0;
+            json_t *finish = json_object_get (choice, "finish_reason");
+            if (json_is_string (finish)) {
+                snprintf (c->finish_reason, sizeof c->finish_reason, "%s", json_string_value (finish));
+                snprintf (event->finish_reason, sizeof event->finish_reason, "%s",
+                          json_string_value (finish));
+            }
+        }
+        event->nchoices++;
+    }
+}
+
+static void
+s_take_usage (json_t *root, wa_openai_event_t *event, bool embeddings)
+{
+    json_t *usage = json_object_get (root, "usage");
+    if (!json_is_object (usage))
+        return;
+    json_t *p = json_object_get (usage, "prompt_tokens");
+    json_t *c = embeddings? NULL: json_object_get (usage, "completion_tokens");
+    if (json_is_integer (p) && json_integer_value (p) >= 0 && json_integer_value (p) <= UINT32_MAX
+    &&  (embeddings || (json_is_integer (c) && json_integer_value (c) >= 0
+                        && json_integer_value (c) <= UINT32_MAX))) {
+        event->has_usage = true;
+        event->prompt_tokens = (uint32_t) json_integer_value (p);
+        event->completion_tokens = c? (uint32_t) json_integer_value (c): 0;
+    }
 }
 
 int
@@ -74,37 +175,50 @@ wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
         json_t *msg = json_is_object (err)? json_object_get (err, "message"): err;
         event->error = strdup (json_is_string (msg)? json_string_value (msg): "engine error");
     }
+    json_t *fp = json_object_get (root, "system_fingerprint");
+    if (json_is_string (fp) && json_string_length (fp) < sizeof event->system_fingerprint)
+        snprintf (event->system_fingerprint, sizeof event->system_fingerprint, "%s",
+                  json_string_value (fp));
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *f = open_memstream (&text, &text_len);
     json_t *choices = json_object_get (root, "choices");
-    json_t *choice = json_is_array (choices)? json_array_get (choices, 0): NULL;
-    if (json_is_object (choice)) {
-        json_t *delta = json_object_get (choice, "delta");
-        json_t *text = json_is_object (delta)? json_object_get (delta, "content")
-                                             : json_object_get (choice, "text");
-        if (json_is_string (text) && json_string_length (text) > 0)
-            event->content = strndup (json_string_value (text), json_string_length (text));
-        json_t *finish = json_object_get (choice, "finish_reason");
-        if (json_is_string (finish))
-            snprintf (event->finish_reason, sizeof event->finish_reason, "%s",
-                      json_string_value (finish));
-    }
-    json_t *usage = json_object_get (root, "usage");
-    if (json_is_object (usage)) {
-        json_t *p = json_object_get (usage, "prompt_tokens");
-        json_t *c = json_object_get (usage, "completion_tokens");
-        if (json_is_integer (p) && json_is_integer (c)
-        &&  json_integer_value (p) >= 0 && json_integer_value (c) >= 0) {
-            event->has_usage = true;
-            event->prompt_tokens = (uint32_t) json_integer_value (p);
-            event->completion_tokens = (uint32_t) json_integer_value (c);
-        }
-    }
+    if (f && json_is_array (choices))
+        s_take_choices (choices, true, event, f);
+    if (f)
+        fclose (f);
+    if (text && text_len)
+        event->content = text;
+    else
+        free (text);
+    s_take_usage (root, event, false);
     json_decref (root);
     return 0;
 }
 
-char *
-wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
-                char *err, size_t errsize)
+int
+wa_openai_parse_embeddings (const char *data, size_t len, wa_openai_event_t *event)
+{
+    memset (event, 0, sizeof *event);
+    json_error_t jerr;
+    json_t *root = json_loadb (data, len, 0, &jerr);
+    json_t *items = json_object_get (root, "data");
+    if (!json_is_object (root) || !json_is_array (items)) {
+        json_decref (root);
+        return -1;
+    }
+    s_take_choices (items, false, event, NULL);
+    s_take_usage (root, event, true);
+    json_decref (root);
+    return 0;
+}
+
+//  The body to send: request_json re-rendered, with streaming asked for and
+//  max_tokens capped when stream is true (chat, completions), as it came
+//  otherwise (embeddings).
+static char *
+s_render_body (const char *request_json, size_t len, bool stream, uint32_t max_tokens,
+        char *err, size_t errsize)
 {
     json_error_t jerr;
     json_t *root = json_loadb (request_json, len, 0, &jerr);
@@ -113,9 +227,11 @@ wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
         json_decref (root);
         return NULL;
     }
-    json_object_set_new (root, "stream", json_true ());
-    json_object_set_new (root, "stream_options", json_pack ("{s:b}", "include_usage", 1));
-    if (max_tokens > 0) {
+    if (stream) {
+        json_object_set_new (root, "stream", json_true ());
+        json_object_set_new (root, "stream_options", json_pack ("{s:b}", "include_usage", 1));
+    }
+    if (stream && max_tokens > 0) {
         const char *keys [] = { "max_tokens", "max_completion_tokens" };
         bool any = false;
         for (size_t i = 0; i < 2; i++) {
@@ -137,6 +253,19 @@ wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
     if (!body)
         snprintf (err, errsize, "cannot render the request body");
     return body;
+}
+
+char *
+wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
+                char *err, size_t errsize)
+{
+    return s_render_body (request_json, len, true, max_tokens, err, errsize);
+}
+
+char *
+wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize)
+{
+    return s_render_body (request_json, len, false, 0, err, errsize);
 }
 
 //  --------------------------------------------------------------------------
@@ -197,6 +326,8 @@ s_append (char **buf, size_t *len, size_t *cap, const char *data, size_t size)
     return 0;
 }
 
+static void s_on_event (wa_openai_req_t *req, wa_openai_event_t *event);
+
 //  One complete SSE line from the engine.
 static void
 s_on_line (wa_openai_req_t *req, char *line, size_t len)
@@ -220,14 +351,27 @@ s_on_line (wa_openai_req_t *req, char *line, size_t len)
         mt_log ("engine-bad-event bytes=%zu action=skipped", len);
         return;
     }
-    if (ev.content) {
-        if (s_append (&req->text, &req->text_len, &req->text_cap, ev.content,
-                      strlen (ev.content)) == 0)
-            zlistx_add_end (req->pieces, ev.content);
-        else
-            free (ev.content);
-        ev.content = NULL;
+    s_on_event (req, &ev);
+}
+
+//  Keep what one parsed event (or embeddings answer) said; clears it.
+static void
+s_on_event (wa_openai_req_t *req, wa_openai_event_t *event)
+{
+    wa_openai_event_t ev = *event;
+    memset (event, 0, sizeof *event);
+    if (ev.content)
+        s_append (&req->text, &req->text_len, &req->text_cap, ev.content, strlen (ev.content));
+    for (size_t i = 0; i < ev.nchoices; i++) {
+        wa_choice_t *c = (wa_choice_t *) malloc (sizeof (wa_choice_t));
+        if (!c)
+            continue;
+        *c = ev.choices [i];
+        ev.choices [i].json = NULL;
+        zlistx_add_end (req->choices, c);
     }
+    if (*ev.system_fingerprint && !*req->fingerprint)
+        snprintf (req->fingerprint, sizeof req->fingerprint, "%s", ev.system_fingerprint);
     if (*ev.finish_reason)
         snprintf (req->finish_reason, sizeof req->finish_reason, "%s", ev.finish_reason);
     if (ev.has_usage) {
@@ -258,6 +402,15 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         req->errbody [req->errbody_len] = 0;
         return n;
     }
+    if (req->embedding) {
+        if (req->text_len + n > S_EMBED_MAX
+        ||  s_append (&req->text, &req->text_len, &req->text_cap, ptr, n)) {
+            req->failed = true;
+            snprintf (req->message, sizeof req->message, "engine sent an oversized answer");
+            return 0;
+        }
+        return n;
+    }
     for (size_t i = 0; i < n; i++) {
         if (ptr [i] == '\n') {
             if (req->line_len)      //  a blank line only ends an event
@@ -280,6 +433,23 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+//  The whole embeddings answer is in: its items become choices.
+static void
+s_on_embeddings (wa_openai_req_t *req)
+{
+    if (req->failed || req->result != CURLE_OK || req->status < 200 || req->status >= 300)
+        return;
+    wa_openai_event_t ev;
+    if (wa_openai_parse_embeddings (req->text? req->text: "", req->text_len, &ev)) {
+        req->failed = true;
+        snprintf (req->message, sizeof req->message, "engine: the embeddings answer has no data");
+        return;
+    }
+    req->text_len = 0;              //  counted by items, not by text
+    s_on_event (req, &ev);
+    req->got_done = true;
+}
+
 //  --------------------------------------------------------------------------
 //  Backend
 
@@ -296,9 +466,11 @@ wa_openai_new (const char *engine_url)
         len--;
     self->url_chat = (char *) malloc (len + 32);
     self->url_completion = (char *) malloc (len + 32);
-    assert (self->url_chat && self->url_completion);
+    self->url_embeddings = (char *) malloc (len + 32);
+    assert (self->url_chat && self->url_completion && self->url_embeddings);
     snprintf (self->url_chat, len + 32, "%.*s/chat/completions", (int) len, engine_url);
     snprintf (self->url_completion, len + 32, "%.*s/completions", (int) len, engine_url);
+    snprintf (self->url_embeddings, len + 32, "%.*s/embeddings", (int) len, engine_url);
     self->timer_ms = -1;
     self->multi = curl_multi_init ();
     if (!self->multi) {
@@ -323,6 +495,7 @@ wa_openai_destroy (wa_openai_t **self_p)
         curl_multi_cleanup (self->multi);
     free (self->url_chat);
     free (self->url_completion);
+    free (self->url_embeddings);
     free (self->fds);
     free (self);
     curl_global_cleanup ();
@@ -330,25 +503,29 @@ wa_openai_destroy (wa_openai_t **self_p)
 }
 
 static void
-s_piece_destructor (void **item_p)
+s_choice_destructor (void **item_p)
 {
-    free (*item_p);
-    *item_p = NULL;
+    wa_choice_destroy ((wa_choice_t **) item_p);
 }
 
 wa_openai_req_t *
 wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t errsize)
 {
     assert (self && spec);
-    char *body = wa_openai_body ((const char *) spec->request_json.data, spec->request_json.len,
+    bool embedding = spec->kind == MT__JOB_KIND__KIND_EMBEDDING;
+    char *body = embedding
+               ? wa_openai_body_embeddings ((const char *) spec->request_json.data,
+                                            spec->request_json.len, err, errsize)
+               : wa_openai_body ((const char *) spec->request_json.data, spec->request_json.len,
                                  spec->max_tokens, err, errsize);
     if (!body)
         return NULL;
     wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
     assert (req);
     req->body = body;
-    req->pieces = zlistx_new ();
-    zlistx_set_destructor (req->pieces, s_piece_destructor);
+    req->embedding = embedding;
+    req->choices = zlistx_new ();
+    zlistx_set_destructor (req->choices, s_choice_destructor);
     req->easy = curl_easy_init ();
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
@@ -356,9 +533,11 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
         return NULL;
     }
     req->headers = curl_slist_append (NULL, "Content-Type: application/json");
-    req->headers = curl_slist_append (req->headers, "Accept: text/event-stream");
+    req->headers = curl_slist_append (req->headers, embedding? "Accept: application/json"
+                                                             : "Accept: text/event-stream");
     CURL *e = req->easy;
-    curl_easy_setopt (e, CURLOPT_URL, spec->kind == MT__JOB_KIND__KIND_COMPLETION?
+    curl_easy_setopt (e, CURLOPT_URL, embedding? self->url_embeddings:
+                                      spec->kind == MT__JOB_KIND__KIND_COMPLETION?
                                       self->url_completion: self->url_chat);
     curl_easy_setopt (e, CURLOPT_POST, 1L);
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
@@ -393,7 +572,7 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
     free (req->body);
     free (req->line);
     free (req->text);
-    zlistx_destroy (&req->pieces);
+    zlistx_destroy (&req->choices);
     free (req);
     *req_p = NULL;
 }
@@ -460,13 +639,21 @@ wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t
             s_on_line (req, req->line, req->line_len);
             req->line_len = 0;
         }
+        if (req->embedding)
+            s_on_embeddings (req);
     }
 }
 
-char *
+wa_choice_t *
 wa_openai_req_take (wa_openai_req_t *req)
 {
-    return (char *) zlistx_detach (req->pieces, NULL);
+    return (wa_choice_t *) zlistx_detach (req->choices, NULL);
+}
+
+const char *
+wa_openai_req_fingerprint (wa_openai_req_t *req)
+{
+    return req->fingerprint;
 }
 
 bool

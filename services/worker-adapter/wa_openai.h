@@ -13,14 +13,31 @@
 typedef struct _wa_openai_t wa_openai_t;
 typedef struct _wa_openai_req_t wa_openai_req_t;
 
+//  One choice of one engine event, to forward as it came (a ChoiceDelta):
+//  the choice object re-rendered compact, the engine's fields all kept.
+typedef struct {
+    uint32_t index;             //  the choice's "index" (embeddings: the item's)
+    char *json;                 //  compact JSON object; owned
+    size_t len;
+    char finish_reason [32];    //  "" unless this delta ends its choice
+    uint32_t tokens;            //  1 when it carries text, refusal or arguments, else 0
+} wa_choice_t;
+
+//  Free a choice taken with wa_openai_req_take; no-op on NULL.
+void wa_choice_destroy (wa_choice_t **choice_p);
+
 //  What one SSE "data:" payload of the engine said. Pure parse result.
 typedef struct {
-    char *content;              //  delta text (chat) or text (completion); owned, or NULL
-    char finish_reason [16];    //  "" until the engine gives one
+    char *content;              //  all text of the event's choices (content, refusal,
+                                //  text, tool-call arguments); owned, or NULL when empty
+    char finish_reason [32];    //  "" until the engine gives one
     bool has_usage;
     uint32_t prompt_tokens;
     uint32_t completion_tokens;
     char *error;                //  {"error":{"message"}} in the stream; owned, or NULL
+    char system_fingerprint [64];   //  "" when none
+    wa_choice_t *choices;       //  every choice object of the event; owned array
+    size_t nchoices;
 } wa_openai_event_t;
 
 //  Parse one SSE data payload (JSON text, not "[DONE]"). Returns 0, or -1 on
@@ -29,12 +46,21 @@ typedef struct {
 int wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event);
 void wa_openai_event_clear (wa_openai_event_t *event);
 
+//  Parse an embeddings answer (a whole JSON body): each item of "data" as a
+//  choice (index from the item, else its position), usage.prompt_tokens.
+//  Returns 0, or -1 when the body is not an object with a "data" array.
+int wa_openai_parse_embeddings (const char *data, size_t len, wa_openai_event_t *event);
+
 //  The body to POST: request_json with "stream": true,
 //  "stream_options": {"include_usage": true} and max_tokens capped at
 //  max_tokens (> 0). Returns NULL (reason in err) when it is not a JSON
 //  object. Caller owns; free().
 char *wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
                       char *err, size_t errsize);
+
+//  The body to POST to /embeddings: request_json as it came (checked to be a
+//  JSON object). Caller owns; free().
+char *wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize);
 
 //  Create the backend for engine_url ("http://host:port/v1").
 //  Caller owns; destroy with wa_openai_destroy.
@@ -57,9 +83,12 @@ size_t wa_openai_pollitems (wa_openai_t *self, zmq_pollitem_t *items, size_t max
 int64_t wa_openai_timeout (wa_openai_t *self, uint64_t now_ms);
 void wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t now_ms);
 
-//  Pieces received and not yet taken: pops the next one (caller owns;
-//  free()), or NULL.
-char *wa_openai_req_take (wa_openai_req_t *req);
+//  Choices received and not yet taken: pops the next one (caller owns;
+//  destroy with wa_choice_destroy), or NULL.
+wa_choice_t *wa_openai_req_take (wa_openai_req_t *req);
+
+//  The engine's system_fingerprint, "" until it gave one. Borrowed.
+const char *wa_openai_req_fingerprint (wa_openai_req_t *req);
 
 //  True when the transfer ended (success or failure).
 bool wa_openai_req_finished (wa_openai_req_t *req);
@@ -68,7 +97,7 @@ bool wa_openai_req_finished (wa_openai_req_t *req);
 typedef struct {
     Mt__ErrorCode error;
     const char *error_message;  //  borrowed from the request
-    const char *finish_reason;  //  borrowed; "stop" or "length" on success
+    const char *finish_reason;  //  borrowed; "stop", "length", "tool_calls"... on success
     bool has_usage;             //  the engine's usage chunk came
     uint32_t prompt_tokens;
     uint32_t completion_tokens;

@@ -4,6 +4,7 @@
 //  gateway, then the scheduler.
 #include "wa_server.h"
 #include "wa_sim.h"
+#include "wa_sim_rich.h"
 #include "wa_openai.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
@@ -25,10 +26,12 @@ typedef struct {
     char *reply_token;          //  owned: the job's capability at its gateway
     zsock_t *gateway;           //  borrowed from self->gateways; NULL when unreachable
     wa_sim_plan_t plan;         //  simulator backend
+    wa_sim_rich_t *rich;        //  simulator: whole choices (tools, logprobs, n); owned or NULL
     wa_openai_req_t *req;       //  openai backend; owned
     uint32_t prompt_tokens;     //  our count, until the engine says otherwise
     uint64_t start_ms;          //  monotonic
-    uint32_t sent;              //  pieces sent so far
+    uint32_t sent;              //  pieces (simulator: steps) sent so far
+    uint32_t tokens;            //  completion tokens sent so far
     uint32_t ttft_ms;           //  measured: start to first chunk sent
     void *handle;               //  in self->active
 } s_seq_t;
@@ -65,6 +68,7 @@ s_seq_destroy (void **item_p)
     s_seq_t *seq = (s_seq_t *) *item_p;
     if (!seq)
         return;
+    wa_sim_rich_destroy (&seq->rich);
     free (seq->req_id);
     free (seq->tenant_id);
     free (seq->reply_token);
@@ -206,6 +210,9 @@ s_send_ready (wa_server_t *self)
 //  --------------------------------------------------------------------------
 //  Sequences
 
+static void s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec,
+                              uint64_t now);
+
 //  Start a sequence now (a slot is free). Takes ownership of the spec.
 static void
 s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
@@ -245,10 +252,25 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
             return;
         }
     }
+    else
+    if (spec->kind == MT__JOB_KIND__KIND_EMBEDDING) {
+        s_sim_embeddings (self, gateway, spec, now);
+        void *item = seq;
+        s_seq_destroy (&item);
+        mt__job_spec__free_unpacked (spec, NULL);
+        return;
+    }
     else {
         wa_sim_plan (&seq->plan, spec->prompt, strlen (spec->prompt), spec->max_tokens,
                      self->sim_tokens, self->ttft_ms, self->itl_ms, now);
         seq->prompt_tokens = seq->plan.prompt_tokens;
+        seq->rich = wa_sim_rich_new (spec->kind == MT__JOB_KIND__KIND_CHAT,
+                                     (const char *) spec->request_json.data,
+                                     spec->request_json.len, seq->plan.hash);
+        if (seq->rich && wa_sim_rich_needed (seq->rich))
+            wa_sim_rich_plan (seq->rich, &seq->plan, spec->max_tokens);
+        else
+            wa_sim_rich_destroy (&seq->rich);
     }
     seq->handle = zlistx_add_end (self->active, seq);
     self->started = true;
@@ -291,7 +313,75 @@ s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, ui
     if (seq->sent == 0)
         seq->ttft_ms = (uint32_t) (now - seq->start_ms);
     seq->sent += count;
+    seq->tokens += count;
     mt_metric_add (self->m_tokens, count);
+}
+
+//  Send whole choice deltas as one TokenChunk; steps is what they advance
+//  the sequence by (simulator), their tokens what they add to the bill.
+static void
+s_send_choices (wa_server_t *self, zsock_t *gateway, s_seq_t *seq, const char *req_id,
+                const char *reply_token, Mt__ChoiceDelta **choices, size_t count,
+                const char *fingerprint, uint32_t steps, uint64_t now)
+{
+    Mt__TokenChunk chunk = MT__TOKEN_CHUNK__INIT;
+    chunk.req_id = (char *) req_id;
+    chunk.reply_token = (char *) reply_token;
+    chunk.choices = choices;
+    chunk.n_choices = count;
+    chunk.system_fingerprint = (char *) (fingerprint? fingerprint: "");
+    uint32_t tokens = 0;
+    for (size_t i = 0; i < count; i++)
+        tokens += choices [i]->tokens;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
+    env.token_chunk = &chunk;
+    if (seq) {
+        chunk.seq = seq->tokens;
+        if (seq->tokens == 0 && tokens > 0)
+            seq->ttft_ms = (uint32_t) (now - seq->start_ms);     //  the first token, not a role
+        seq->sent += steps;
+        seq->tokens += tokens;
+    }
+    s_send_env (gateway, &env, "gateway", req_id);
+    mt_metric_add (self->m_tokens, tokens);
+}
+
+//  The simulator's embeddings: answered at once, nothing to stream.
+static void
+s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec, uint64_t now)
+{
+    char err [160] = "";
+    char **items = NULL;
+    size_t count = 0;
+    uint32_t prompt = 0;
+    if (wa_sim_embeddings ((const char *) spec->request_json.data, spec->request_json.len,
+                           &items, &count, &prompt, err, sizeof err)) {
+        mt_log ("job-refused req=%s tenant=%s reason=\"%s\"", spec->req_id, spec->tenant_id, err);
+        s_send_done (self, gateway, spec->req_id, spec->tenant_id, spec->reply_token, 0, 0, "",
+                     MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0);
+        return;
+    }
+    Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count? count: 1, sizeof (Mt__ChoiceDelta));
+    Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (count? count: 1, sizeof (Mt__ChoiceDelta *));
+    assert (deltas && ptrs);
+    for (size_t i = 0; i < count; i++) {
+        mt__choice_delta__init (&deltas [i]);
+        deltas [i].index = (uint32_t) i;
+        deltas [i].json.data = (uint8_t *) items [i];
+        deltas [i].json.len = strlen (items [i]);
+        deltas [i].finish_reason = (char *) "";
+        ptrs [i] = &deltas [i];
+    }
+    s_send_choices (self, gateway, NULL, spec->req_id, spec->reply_token, ptrs, count, NULL, 0, now);
+    s_send_done (self, gateway, spec->req_id, spec->tenant_id, spec->reply_token, prompt, 0, "stop",
+                 MT__ERROR_CODE__ERR_NONE, "", 0);
+    mt_metric_add (self->m_done, 1);
+    for (size_t i = 0; i < count; i++)
+        free (items [i]);
+    free (items);
+    free (deltas);
+    free (ptrs);
 }
 
 //  Tokens generated so far, as billed when a sequence stops early.
@@ -299,7 +389,7 @@ static uint32_t
 s_tokens_so_far (s_seq_t *seq)
 {
     if (!seq->req)
-        return seq->sent;
+        return seq->tokens;
     size_t len = 0;
     const char *text = wa_openai_req_text (seq->req, &len);
     return mt_tokens_count (text, len);
@@ -310,23 +400,40 @@ s_tokens_so_far (s_seq_t *seq)
 static bool
 s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
 {
-    size_t cap = 16, count = 0;
-    char **pieces = NULL;
-    char *piece;
-    while ((piece = wa_openai_req_take (seq->req))) {
-        if (!pieces || count == cap) {
-            cap = pieces? cap * 2: cap;
-            char **grown = (char **) realloc (pieces, cap * sizeof (char *));
+    size_t cap = 0, count = 0;
+    wa_choice_t **taken = NULL;
+    wa_choice_t *choice;
+    while ((choice = wa_openai_req_take (seq->req))) {
+        if (count == cap) {
+            cap = cap? cap * 2: 16;
+            wa_choice_t **grown = (wa_choice_t **) realloc (taken, cap * sizeof (wa_choice_t *));
             assert (grown);
-            pieces = grown;
+            taken = grown;
         }
-        pieces [count++] = piece;
+        taken [count++] = choice;
     }
-    if (count)
-        s_send_chunk (self, seq, pieces, (uint32_t) count, now);
+    if (count) {
+        //  The engine's choice objects go out as they came
+        Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta));
+        Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (count, sizeof (Mt__ChoiceDelta *));
+        assert (deltas && ptrs);
+        for (size_t i = 0; i < count; i++) {
+            mt__choice_delta__init (&deltas [i]);
+            deltas [i].index = taken [i]->index;
+            deltas [i].json.data = (uint8_t *) taken [i]->json;
+            deltas [i].json.len = taken [i]->len;
+            deltas [i].finish_reason = taken [i]->finish_reason;
+            deltas [i].tokens = taken [i]->tokens;
+            ptrs [i] = &deltas [i];
+        }
+        s_send_choices (self, seq->gateway, seq, seq->req_id, seq->reply_token, ptrs, count,
+                        wa_openai_req_fingerprint (seq->req), 0, now);
+        free (deltas);
+        free (ptrs);
+    }
     for (size_t i = 0; i < count; i++)
-        free (pieces [i]);
-    free (pieces);
+        wa_choice_destroy (&taken [i]);
+    free (taken);
     if (!wa_openai_req_finished (seq->req))
         return false;
     wa_openai_result_t result;
@@ -358,6 +465,40 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
     return true;
 }
 
+//  Simulator, whole choices: every step now due, each choice's delta.
+static void
+s_seq_send_rich (wa_server_t *self, s_seq_t *seq, uint32_t due, uint64_t now)
+{
+    uint32_t n = wa_sim_rich_n (seq->rich);
+    size_t count = (size_t) (due - seq->sent) * n;
+    Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta));
+    Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (count, sizeof (Mt__ChoiceDelta *));
+    assert (deltas && ptrs);
+    size_t k = 0;
+    for (uint32_t step = seq->sent; step < due; step++)
+        for (uint32_t c = 0; c < n; c++) {
+            uint32_t tokens = 0;
+            char *json = wa_sim_rich_delta (seq->rich, &seq->plan, step, c, &tokens);
+            if (!json)
+                continue;
+            mt__choice_delta__init (&deltas [k]);
+            deltas [k].index = c;
+            deltas [k].json.data = (uint8_t *) json;
+            deltas [k].json.len = strlen (json);
+            deltas [k].tokens = tokens;
+            deltas [k].finish_reason = (char *) (step + 1 >= seq->plan.completion_tokens
+                                     ? wa_sim_rich_finish (seq->rich, &seq->plan): "");
+            ptrs [k] = &deltas [k];
+            k++;
+        }
+    s_send_choices (self, seq->gateway, seq, seq->req_id, seq->reply_token, ptrs, k, NULL,
+                    due - seq->sent, now);
+    for (size_t i = 0; i < k; i++)
+        free (deltas [i].json.data);
+    free (deltas);
+    free (ptrs);
+}
+
 //  Send the pieces now due as one TokenChunk; finish when all are out.
 //  Returns true when the sequence ended.
 static bool
@@ -366,6 +507,9 @@ s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
     if (seq->req)
         return s_seq_advance_engine (self, seq, now);
     uint32_t due = wa_sim_due_count (&seq->plan, now);
+    if (due > seq->sent && seq->rich)
+        s_seq_send_rich (self, seq, due, now);
+    else
     if (due > seq->sent) {
         uint32_t count = due - seq->sent;
         char *text = (char *) malloc ((size_t) count * WA_SIM_PIECE_MAX);
@@ -381,13 +525,14 @@ s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
     }
     if (seq->sent < seq->plan.completion_tokens)
         return false;
+    const char *finish = seq->rich? wa_sim_rich_finish (seq->rich, &seq->plan)
+                                  : wa_sim_finish_reason (&seq->plan);
     s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
-                 seq->plan.prompt_tokens,
-                 seq->sent, wa_sim_finish_reason (&seq->plan), MT__ERROR_CODE__ERR_NONE, "",
+                 seq->plan.prompt_tokens, seq->tokens, finish, MT__ERROR_CODE__ERR_NONE, "",
                  seq->ttft_ms);
     mt_metric_add (self->m_done, 1);
     mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s", seq->req_id, seq->tenant_id,
-              seq->sent, wa_sim_finish_reason (&seq->plan));
+              seq->tokens, finish);
     s_seq_end (self, seq, now);
     return true;
 }

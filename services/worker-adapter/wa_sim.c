@@ -17,9 +17,8 @@ static const char *s_vocab [] = {
 };
 #define S_VOCAB_SIZE (sizeof s_vocab / sizeof s_vocab [0])
 
-//  FNV-1a, 64 bits.
-static uint64_t
-s_fnv1a (const char *text, size_t len)
+uint64_t
+wa_sim_hash (const char *text, size_t len)
 {
     uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < len; i++) {
@@ -29,9 +28,8 @@ s_fnv1a (const char *text, size_t len)
     return h;
 }
 
-//  splitmix64 finaliser: a well-mixed value from the hash and an index.
-static uint64_t
-s_mix (uint64_t x)
+uint64_t
+wa_sim_mix (uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -47,11 +45,11 @@ wa_sim_plan (wa_sim_plan_t *plan, const char *prompt, size_t len, uint32_t max_t
     memset (plan, 0, sizeof *plan);
     if (!prompt)
         len = 0;
-    plan->hash = s_fnv1a (prompt? prompt: "", len);
+    plan->hash = wa_sim_hash (prompt? prompt: "", len);
     plan->prompt_tokens = mt_tokens_count (prompt? prompt: "", len);
     uint32_t hi = sim_tokens? sim_tokens: 1;
     uint32_t lo = hi / 2? hi / 2: 1;
-    uint32_t n = lo + (uint32_t) (s_mix (plan->hash) % (uint64_t) (hi - lo + 1));
+    uint32_t n = lo + (uint32_t) (wa_sim_mix (plan->hash) % (uint64_t) (hi - lo + 1));
     if (max_tokens > 0 && n > max_tokens) {
         n = max_tokens;
         plan->capped = true;
@@ -66,7 +64,7 @@ size_t
 wa_sim_piece (const wa_sim_plan_t *plan, uint32_t index, char *out)
 {
     assert (plan && out);
-    uint64_t r = s_mix (plan->hash ^ ((uint64_t) index * 0x100000001b3ull));
+    uint64_t r = wa_sim_mix (plan->hash ^ ((uint64_t) index * 0x100000001b3ull));
     if (index > 0 && r % 10 == 0) {
         strcpy (out, ".");
         return 1;

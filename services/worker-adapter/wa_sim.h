@@ -21,6 +21,11 @@ typedef struct {
     uint32_t itl_ms;            //  then one piece every itl
 } wa_sim_plan_t;
 
+//  FNV-1a of text, 64 bits; splitmix64's finaliser of x. The simulator's
+//  deterministic choices all come from these two.
+uint64_t wa_sim_hash (const char *text, size_t len);
+uint64_t wa_sim_mix (uint64_t x);
+
 //  Plan a sequence. The natural length is in [sim_tokens/2, sim_tokens]
 //  (at least 1), chosen by the prompt's hash; max_tokens > 0 caps it.
 void wa_sim_plan (wa_sim_plan_t *plan, const char *prompt, size_t len, uint32_t max_tokens,

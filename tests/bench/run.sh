@@ -195,6 +195,11 @@ EOF
 }
 lua "$TMP/chat.lua" "$BODY"
 lua "$TMP/stream.lua" "$SBODY"
+# Whole choices (ChoiceDelta): a tool call of about 16 steps, and embeddings
+TOOL='"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"city":{"type":"string","minLength":20},"days":{"type":"integer"}}}}}]'
+lua "$TMP/tool.lua" '{"model":"sim-small","max_tokens":16,'"$TOOL"',"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+lua "$TMP/toolstream.lua" '{"model":"sim-small","max_tokens":16,"stream":true,'"$TOOL"',"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+lua "$TMP/embed.lua" '{"model":"sim-small","input":["Say hello to the benchmark.","and again"],"dimensions":64,"encoding_format":"base64"}'
 
 # ---- measurement helpers ------------------------------------------------------------------
 cpu_ticks () { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -233,6 +238,9 @@ if [ "${ERRS[chat]:-0}" -gt 0 ]; then
         -H 'Content-Type: application/json' -d "$BODY" | head -c 800 >&2; echo >&2
 fi
 run_wrk stream "$URL/v1/chat/completions" "$TMP/stream.lua"
+run_wrk tool "$URL/v1/chat/completions" "$TMP/tool.lua"
+run_wrk toolstream "$URL/v1/chat/completions" "$TMP/toolstream.lua"
+run_wrk embed "$URL/v1/embeddings" "$TMP/embed.lua"
 
 # ---- streams figure ------------------------------------------------------------------------
 STREAMS_LINE="streams: skipped"
@@ -309,7 +317,7 @@ echo "mt-serve bench: $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DUR}s; simulat
 echo "2 standard workers x 256 slots; tenant tier pro with limits lifted. Everything on one machine."
 echo
 printf '%-34s %12s %10s %10s %10s %8s\n' run requests req/s p50 p99 errors
-for l in node-static gw-healthz chat stream chat-plain stream-plain; do
+for l in node-static gw-healthz chat stream chat-plain stream-plain tool toolstream embed; do
     case $l in
         node-static) name="baseline: node static JSON" ;;
         gw-healthz) name="baseline: gateway GET /healthz" ;;
@@ -317,6 +325,9 @@ for l in node-static gw-healthz chat stream chat-plain stream-plain; do
         stream) name="chat completion, stream (SSE)" ;;
         chat-plain) name="non-stream, CURVE off" ;;
         stream-plain) name="stream (SSE), CURVE off" ;;
+        tool) name="tool call, non-stream" ;;
+        toolstream) name="tool call, stream (SSE)" ;;
+        embed) name="embeddings, 2 inputs" ;;
     esac
     printf '%-34s %12s %10s %10s %10s %8s\n' "$name" "${REQS[$l]:--}" "${RPS[$l]:--}" "${P50[$l]:--}" "${P99[$l]:--}" "${ERRS[$l]:--}"
 done
@@ -332,6 +343,21 @@ for s in "${SERVICES[@]}"; do
     printf '%-18s %16s %16s %11s MiB%s\n' "$s" "$(cpu_ms chat "$s")" "$(cpu_ms stream "$s")" \
         "$(awk -v k="$(hwm_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')" "$alive"
 done
+echo
+printf '%-18s %16s %16s %14s\n' service "CPU ms/req" "CPU ms/req" "CPU ms/req"
+printf '%-18s %16s %16s %14s\n' "" "(tool call)" "(tool, stream)" "(embeddings)"
+for s in "${SERVICES[@]}"; do
+    printf '%-18s %16s %16s %14s\n' "$s" "$(cpu_ms tool "$s")" "$(cpu_ms toolstream "$s")" "$(cpu_ms embed "$s")"
+done
+echo
+RELAY_LINE="relay of a choice delta: not measured (cannot build tests/bench/bench_relay.c)"
+if cc -O2 -std=gnu11 -I"$BUILD/gen" -Icommon -Iservices/auth-gateway tests/bench/bench_relay.c \
+      services/auth-gateway/gw_openai.c services/auth-gateway/gw_sse.c "$BUILD/lib/libmtcommon.a" \
+      $(pkg-config --libs jansson libczmq libzmq libprotobuf-c openssl uuid libpq) -lm \
+      -o "$TMP/bench_relay" 2>"$TMP/log/bench_relay.log"; then
+    RELAY_LINE=$("$TMP/bench_relay")
+fi
+echo "$RELAY_LINE"
 echo
 echo "$STREAMS_LINE"
 echo

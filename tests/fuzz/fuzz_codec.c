@@ -92,6 +92,15 @@ s_walk (const Mt__Envelope *env)
                 s_str (env->token_chunk->req_id);
                 s_strs (env->token_chunk->pieces, env->token_chunk->n_pieces);
                 s_sink += env->token_chunk->seq;
+                s_str (env->token_chunk->system_fingerprint);
+                for (size_t i = 0; i < env->token_chunk->n_choices; i++) {
+                    Mt__ChoiceDelta *c = env->token_chunk->choices [i];
+                    if (!c)
+                        continue;
+                    s_bytes (c->json);
+                    s_str (c->finish_reason);
+                    s_sink += c->index + c->tokens;
+                }
             }
             break;
         case MT__ENVELOPE__BODY_JOB_DONE:

@@ -9,8 +9,52 @@
 //    2  the same with a non-2xx status (error body kept, parsed at the end)
 //    3  wa_openai_body on a JobSpec's request_json (bytes from the gateway)
 //       with max_tokens from the next 2 bytes
+//  With bit 2 set, embeddings instead: 4 and 6 wa_openai_parse_embeddings on a
+//  whole answer, 5 and 7 an embeddings transfer through s_write_cb (2xx) and
+//  its end, every item taken.
 //  Chunks are exact-size heap copies so ASan sees any read past their end.
 #include "../../services/worker-adapter/wa_openai.c"
+
+//  Every choice forwarded is a JSON object of its stated length.
+static void
+s_check_choice (const wa_choice_t *c)
+{
+    if (!c->json || strlen (c->json) != c->len || c->tokens > 1
+    ||  strnlen (c->finish_reason, sizeof c->finish_reason) >= sizeof c->finish_reason)
+        abort ();
+    json_t *root = json_loadb (c->json, c->len, 0, NULL);
+    if (!json_is_object (root))
+        abort ();
+    json_decref (root);
+}
+
+static void
+s_check_choices (const wa_openai_event_t *ev)
+{
+    if (ev->nchoices && !ev->choices)
+        abort ();
+    for (size_t i = 0; i < ev->nchoices; i++)
+        s_check_choice (&ev->choices [i]);
+}
+
+static void
+s_embeddings (const uint8_t *data, size_t size)
+{
+    char *payload = (char *) malloc (size? size: 1);
+    assert (payload);
+    memcpy (payload, data, size);
+    wa_openai_event_t ev;
+    if (wa_openai_parse_embeddings (payload, size, &ev) == 0) {
+        s_check_choices (&ev);
+        if (ev.completion_tokens)
+            abort ();
+        wa_openai_event_clear (&ev);
+    }
+    else
+    if (ev.choices || ev.nchoices)
+        abort ();
+    free (payload);
+}
 
 static void
 s_event (const uint8_t *data, size_t size)
@@ -24,6 +68,7 @@ s_event (const uint8_t *data, size_t size)
             abort ();
         if (ev.content && !*ev.content)
             abort ();           //  empty deltas are not pieces
+        s_check_choices (&ev);
         wa_openai_event_clear (&ev);
         if (ev.content || ev.error)
             abort ();
@@ -32,7 +77,7 @@ s_event (const uint8_t *data, size_t size)
 }
 
 static void
-s_stream (const uint8_t *data, size_t size, bool ok)
+s_stream (const uint8_t *data, size_t size, bool ok, bool embedding)
 {
     static const long statuses [] = { 200, 201, 204, 299, 100, 400, 404, 429, 500, 503 };
     if (size < 2)
@@ -44,8 +89,9 @@ s_stream (const uint8_t *data, size_t size, bool ok)
 
     wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
     assert (req);
-    req->pieces = zlistx_new ();
-    zlistx_set_destructor (req->pieces, s_piece_destructor);
+    req->choices = zlistx_new ();
+    zlistx_set_destructor (req->choices, s_choice_destructor);
+    req->embedding = embedding;
     req->status = status;       //  as curl would report it; no easy handle here
 
     size_t at = 0;
@@ -77,22 +123,25 @@ s_stream (const uint8_t *data, size_t size, bool ok)
         s_on_line (req, req->line, req->line_len);
         req->line_len = 0;
     }
+    if (embedding)
+        s_on_embeddings (req);
     if (req->errbody_len > S_ERRBODY_MAX || req->errbody [req->errbody_len] != 0)
         abort ();
 
-    //  The pieces, in order, are exactly the text so far
+    //  Every choice forwarded is a JSON object; the text counted is at most
+    //  what the choices carried
     size_t text_len = 0;
     const char *text = wa_openai_req_text (req, &text_len);
-    size_t seen = 0;
-    char *piece;
-    while ((piece = wa_openai_req_take (req))) {
-        size_t plen = strlen (piece);
-        if (plen == 0 || seen + plen > text_len || memcmp (text + seen, piece, plen))
-            abort ();
-        seen += plen;
-        free (piece);
+    if (!text || (text_len && strlen (text) > text_len))
+        abort ();
+    wa_choice_t *choice;
+    while ((choice = wa_openai_req_take (req))) {
+        s_check_choice (choice);
+        wa_choice_destroy (&choice);
     }
-    if (seen != text_len)
+    if (choice)
+        abort ();
+    if (strnlen (wa_openai_req_fingerprint (req), sizeof req->fingerprint) >= sizeof req->fingerprint)
         abort ();
 
     wa_openai_result_t result;
@@ -153,10 +202,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
+    if (data [0] & 4) {
+        if (data [0] & 1)
+            s_stream (data + 1, size - 1, true, true);
+        else
+            s_embeddings (data + 1, size - 1);
+        return 0;
+    }
     switch (data [0] & 3) {
         case 0: s_event (data + 1, size - 1); break;
-        case 1: s_stream (data + 1, size - 1, true); break;
-        case 2: s_stream (data + 1, size - 1, false); break;
+        case 1: s_stream (data + 1, size - 1, true, false); break;
+        case 2: s_stream (data + 1, size - 1, false, false); break;
         case 3: s_body (data + 1, size - 1); break;
     }
     return 0;

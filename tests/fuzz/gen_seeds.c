@@ -88,6 +88,23 @@ main (int argc, char *argv [])
     env.token_chunk = &chunk;
     rc |= s_write (dir, "token_chunk", &env);
 
+    Mt__ChoiceDelta delta = MT__CHOICE_DELTA__INIT;
+    Mt__ChoiceDelta *deltas [] = { &delta };
+    const char *djson = "{\"index\":1,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                        "{\"arguments\":\"{\\\"a\"}}]},\"finish_reason\":\"tool_calls\"}";
+    delta.index = 1;
+    delta.json.data = (uint8_t *) djson;
+    delta.json.len = strlen (djson);
+    delta.finish_reason = "tool_calls";
+    delta.tokens = 1;
+    Mt__TokenChunk rich = MT__TOKEN_CHUNK__INIT;
+    rich.req_id = "req-0002";
+    rich.n_choices = 1;
+    rich.choices = deltas;
+    rich.system_fingerprint = "fp_1";
+    env.token_chunk = &rich;
+    rc |= s_write (dir, "token_chunk_choices", &env);
+
     Mt__JobDone done = MT__JOB_DONE__INIT;
     done.req_id = "req-0001";
     done.worker_id = "w1";

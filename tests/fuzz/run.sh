@@ -14,8 +14,13 @@
 #   gw_request  gw_request_parse (chat, completion), responses rendered
 #   gw_admin    admin routing, tenant, key and admin-token bodies, usage, revoke
 #               and audit queries, dates
-#   wa_sse      engine SSE stream framing and event JSON, engine error bodies,
-#               the engine request body built from request_json
+#   gw_assemble the gateway's stream-to-whole assembly of choice deltas and
+#               their splices into stream chunks and whole answers
+#   wa_sse      engine SSE stream framing and event JSON (every choice kept),
+#               engine error bodies, embeddings answers, the engine request
+#               body built from request_json
+#   wa_sim      the simulator's reading of request_json: tools, JSON schemas,
+#               tool_choice, n, logprobs; embeddings inputs
 #   tokens      mt_tokens_count
 #   gw_clients  trusted proxies (option text), X-Forwarded-For, client address
 # Seeds: tests/fuzz/corpus/<target>/ (read only) and, for codec, envelopes
@@ -27,7 +32,7 @@ BUILD=${BUILD:-build/fuzz}
 FUZZ_SECONDS=${MT_FUZZ_SECONDS:-30}
 CC=${MT_FUZZ_CC:-clang}
 PKGS="libczmq libzmq libprotobuf-c libmicrohttpd libpq jansson libcurl openssl uuid"
-ALL_TARGETS="codec gw_request gw_admin wa_sse tokens gw_clients"
+ALL_TARGETS="codec gw_request gw_admin gw_assemble wa_sse wa_sim tokens gw_clients"
 TARGETS=${*:-$ALL_TARGETS}
 
 as_root () {
@@ -64,7 +69,9 @@ LIBS="$(pkg-config --libs $PKGS) -lm"
 # libFuzzer's main
 objs=()
 for src in common/*.c "$BUILD/gen/mt.pb-c.c" services/auth-gateway/gw_openai.c \
-           services/auth-gateway/gw_admin.c services/auth-gateway/gw_clients.c; do
+           services/auth-gateway/gw_admin.c services/auth-gateway/gw_clients.c \
+           services/auth-gateway/gw_assemble.c services/auth-gateway/gw_sse.c \
+           services/worker-adapter/wa_sim.c services/worker-adapter/wa_sim_rich.c; do
     obj="$BUILD/obj/$(basename "${src%.c}").o"
     if ! $CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"; then
         echo "fuzz: cannot compile $src" >&2
@@ -90,6 +97,8 @@ max_len () {
         gw_request) echo 8192 ;;
         gw_admin) echo 2048 ;;
         wa_sse) echo 16384 ;;
+        gw_assemble) echo 8192 ;;
+        wa_sim) echo 8192 ;;
         *) echo 4096 ;;
     esac
 }

@@ -106,10 +106,103 @@ test_body (void)
     }
 }
 
+//  Whole choices: each one forwarded as it came, with its index, finish and
+//  token count; the text of every choice for counting.
+static void
+test_parse_choices (void)
+{
+    struct {
+        const char *data;
+        size_t nchoices;
+        uint32_t index [3];
+        uint32_t tokens [3];
+        const char *finish [3];
+        const char *content;        //  all text, NULL: none
+        const char *fingerprint;
+    } table [] = {
+        { "{\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+          "\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":"
+          "{\"name\":\"f\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}",
+          1, { 0 }, { 0 }, { "" }, NULL, "fp_x" },
+        { "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+          "\"{\\\"a\"}}]}}]}", 1, { 0 }, { 1 }, { "" }, "{\"a", "" },
+        { "{\"choices\":[{\"index\":2,\"delta\":{\"content\":\"x\"}},{\"index\":1,\"delta\":{},"
+          "\"finish_reason\":\"stop\"},{\"index\":0,\"delta\":{\"refusal\":\"no\"}}]}",
+          3, { 2, 1, 0 }, { 1, 0, 1 }, { "", "stop", "" }, "xno", "" },
+        { "{\"choices\":[{\"text\":\" a\",\"logprobs\":{\"tokens\":[\" a\"]},\"finish_reason\":\"length\"}]}",
+          1, { 0 }, { 1 }, { "length" }, " a", "" },
+        { "{\"choices\":[7,{\"index\":-3,\"delta\":{}}]}", 1, { 1 }, { 0 }, { "" }, NULL, "" },
+        { "{\"choices\":[],\"system_fingerprint\":5}", 0, { 0 }, { 0 }, { "" }, NULL, "" },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        wa_openai_event_t ev;
+        CHECK_INT (wa_openai_parse_event (table [i].data, strlen (table [i].data), &ev), 0);
+        CHECK_MSG (ev.nchoices == table [i].nchoices, "case %zu: %zu choices", i, ev.nchoices);
+        for (size_t k = 0; k < ev.nchoices && k < table [i].nchoices; k++) {
+            CHECK_INT (ev.choices [k].index, table [i].index [k]);
+            CHECK_INT (ev.choices [k].tokens, table [i].tokens [k]);
+            CHECK_STR (ev.choices [k].finish_reason, table [i].finish [k]);
+            json_t *c = json_loadb (ev.choices [k].json, ev.choices [k].len, 0, NULL);
+            CHECK_MSG (json_is_object (c), "case %zu choice %zu not an object", i, k);
+            json_decref (c);
+        }
+        if (table [i].content)
+            CHECK_STR (ev.content, table [i].content);
+        else
+            CHECK (ev.content == NULL);
+        CHECK_STR (ev.system_fingerprint, table [i].fingerprint);
+        wa_openai_event_clear (&ev);
+    }
+    //  The engine's fields all reach the choice forwarded
+    const char *vllm = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\",\"reasoning_content\":\"r\"},"
+                       "\"logprobs\":{\"content\":[{\"token\":\"hi\",\"logprob\":-0.5}]},\"stop_reason\":null}]}";
+    wa_openai_event_t ev;
+    CHECK_INT (wa_openai_parse_event (vllm, strlen (vllm), &ev), 0);
+    CHECK (ev.nchoices == 1 && strstr (ev.choices [0].json, "\"reasoning_content\":\"r\"")
+           && strstr (ev.choices [0].json, "\"logprob\":-0.5") && strstr (ev.choices [0].json, "stop_reason"));
+    wa_openai_event_clear (&ev);
+}
+
+static void
+test_parse_embeddings (void)
+{
+    const char *ok = "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":[0.1,0.2]},"
+                     "{\"object\":\"embedding\",\"index\":1,\"embedding\":\"AAAA\"}],\"model\":\"m\","
+                     "\"usage\":{\"prompt_tokens\":7,\"total_tokens\":7}}";
+    wa_openai_event_t ev;
+    CHECK_INT (wa_openai_parse_embeddings (ok, strlen (ok), &ev), 0);
+    CHECK_INT (ev.nchoices, 2);
+    CHECK_INT (ev.has_usage, 1);
+    CHECK_INT (ev.prompt_tokens, 7);
+    CHECK_INT (ev.completion_tokens, 0);
+    CHECK (ev.nchoices == 2 && ev.choices [1].index == 1 && ev.choices [0].tokens == 0);
+    json_t *item = ev.nchoices == 2? json_loadb (ev.choices [0].json, ev.choices [0].len, 0, NULL): NULL;
+    CHECK (json_real_value (json_array_get (json_object_get (item, "embedding"), 1)) == 0.2);
+    json_decref (item);
+    wa_openai_event_clear (&ev);
+    const char *bad [] = { "", "[]", "{}", "{\"data\":{}}", "{\"data\":\"x\"}" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        CHECK_INT (wa_openai_parse_embeddings (bad [i], strlen (bad [i]), &ev), -1);
+        CHECK (ev.nchoices == 0 && ev.choices == NULL);
+    }
+    const char *nousage = "{\"data\":[],\"usage\":{\"prompt_tokens\":-1}}";
+    CHECK_INT (wa_openai_parse_embeddings (nousage, strlen (nousage), &ev), 0);
+    CHECK_INT (ev.has_usage, 0);
+    wa_openai_event_clear (&ev);
+    char err [64];
+    const char *in = "{\"model\":\"m\",\"input\":\"x\"}";
+    char *body = wa_openai_body_embeddings (in, strlen (in), err, sizeof err);
+    CHECK (body && !strstr (body, "stream") && strstr (body, "\"input\":\"x\""));
+    free (body);
+    CHECK (wa_openai_body_embeddings ("[1]", 3, err, sizeof err) == NULL);
+}
+
 int
 main (void)
 {
     test_parse_event ();
+    test_parse_choices ();
+    test_parse_embeddings ();
     test_body ();
     return mt_test_done ("test_wa_openai");
 }
