@@ -208,7 +208,7 @@ gw_console_live (gw_server_t *self, gw_req_t *req, const char *method, const cha
         "object", "live", "time_ms", (json_int_t) now,
         "gateway", "requests_open", (json_int_t) self->active,
                    "streams_open", (json_int_t) mt_metric_value (self->m_streams),
-                   "usage_events_pending", (json_int_t) zhashx_size (self->usage),
+                   "usage_events_pending", (json_int_t) gw_usageq_size (self->usage),
                    "tenants_tracked", (json_int_t) gw_live_tenant_count (self->live),
         "scheduler", "answering", self->catalog && age < GW_CATALOG_STALE_MS,
                      "catalog_age_ms", (json_int_t) age,
