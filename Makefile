@@ -21,8 +21,11 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 # Objects of a service except main.c: linked into its binary and unit tests.
+# The gateway also links its console's files, generated into C at build time.
 svc_src  = $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))
-svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
+svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1))) \
+           $(if $(filter auth-gateway,$(1)),$(BUILD)/obj/gen/gw_console_assets.o)
+CONSOLE_FILES := $(sort $(wildcard services/auth-gateway/console/*))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
@@ -42,6 +45,14 @@ $(BUILD)/gen/mt.pb-c.c $(BUILD)/gen/mt.pb-c.h: proto/mt.proto
 $(BUILD)/obj/gen/mt.pb-c.o: $(BUILD)/gen/mt.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error -c $< -o $@
+
+$(BUILD)/gen/gw_console_assets.c: $(CONSOLE_FILES) services/auth-gateway/embed-console.sh
+	@mkdir -p $(BUILD)/gen
+	@bash services/auth-gateway/embed-console.sh $(CONSOLE_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/gw_console_assets.o: $(BUILD)/gen/gw_console_assets.c services/auth-gateway/gw_console.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iservices/auth-gateway -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(GEN) $(wildcard common/*.h)
 	@mkdir -p $(dir $@)

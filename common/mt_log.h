@@ -3,9 +3,20 @@
 #define MT_LOG_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 //  Set the service name that starts every line. Borrowed: must outlive logging.
+//  MT_LOG_FORMAT=json makes every line one JSON object instead (mt_log_json).
 void mt_log_init (const char *service);
+
+//  One event line "event key=value key=\"quoted value\" ..." as a JSON object:
+//  {"ts":"<ISO 8601 UTC, ms>","service":...,"event":...,"key":"value",...};
+//  values stay strings, a word without '=' goes to "extra". Pure. Writes at
+//  most size bytes (with the NUL) into out; returns the length, or 0 when
+//  it did not fit or the line is empty.
+size_t mt_log_json (const char *service, const char *line, uint64_t now_ms,
+                    char *out, size_t size);
 
 //  Write one event line. fmt is "event key=value ..." without a newline.
 void mt_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

@@ -13,8 +13,9 @@
 #define S_MAX_METRICS 256
 #define S_BUCKETS 12
 
+//  Bucket bounds in seconds (Prometheus base units); observations come in ms.
 static const double s_bounds [S_BUCKETS] = {
-    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
 };
 
 struct _mt_metric_t {
@@ -99,7 +100,7 @@ void
 mt_metric_observe (mt_metric_t *m, double ms)
 {
     for (int i = 0; i < S_BUCKETS; i++)
-        if (ms <= s_bounds [i]) {
+        if (ms / 1000.0 <= s_bounds [i]) {
             atomic_fetch_add_explicit (&m->buckets [i], 1, memory_order_relaxed);
             break;
         }
@@ -154,8 +155,8 @@ mt_metrics_render (size_t *len)
         }
         fprintf (f, "%s_bucket{%.*s%sle=\"+Inf\"} %lld\n", base, lablen, labels? labels: "",
                  lablen? ",": "", (long long) mt_metric_value (m));
-        fprintf (f, "%s_sum%s%.*s%s %.3f\n", base, lablen? "{": "", lablen, labels? labels: "",
-                 lablen? "}": "", (double) atomic_load (&m->sum_us) / 1000.0);
+        fprintf (f, "%s_sum%s%.*s%s %.6f\n", base, lablen? "{": "", lablen, labels? labels: "",
+                 lablen? "}": "", (double) atomic_load (&m->sum_us) / 1e6);
         fprintf (f, "%s_count%s%.*s%s %lld\n", base, lablen? "{": "", lablen,
                  labels? labels: "", lablen? "}": "", (long long) mt_metric_value (m));
     }

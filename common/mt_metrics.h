@@ -12,11 +12,14 @@ typedef enum { MT_METRIC_COUNTER, MT_METRIC_GAUGE, MT_METRIC_HISTOGRAM } mt_metr
 
 typedef struct _mt_metric_t mt_metric_t;
 
-//  Register a metric; name may carry labels: "mt_requests_total{code=\"429\"}".
+//  Register a metric; name may carry labels: "mt_gw_requests_total{code=\"429\"}".
+//  Names: mt_ + service part (gw, sch, qe, mtr, wa) + what, in base units
+//  (_seconds, _bytes); counters end in _total.
 //  Returns a handle valid for the life of the process (borrowed).
 mt_metric_t *mt_metric_counter (const char *name, const char *help);
 mt_metric_t *mt_metric_gauge (const char *name, const char *help);
-//  Histogram of milliseconds with fixed buckets.
+//  Histogram with fixed buckets, rendered in seconds (name it *_seconds);
+//  mt_metric_observe takes milliseconds.
 mt_metric_t *mt_metric_histogram (const char *name, const char *help);
 
 void mt_metric_add (mt_metric_t *m, int64_t delta);

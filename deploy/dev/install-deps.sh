@@ -8,7 +8,8 @@ set -euo pipefail
 pkgs=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
       libzmq3-dev libczmq-dev libmicrohttpd-dev libpq-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev uuid-dev postgresql postgresql-client
-      curl wrk nodejs procps iproute2 util-linux mount pgbouncer)
+      curl wrk nodejs procps iproute2 util-linux mount pgbouncer
+      chromium prometheus)   # chromium: the console's browser test; prometheus: make run, promtool
 if [ "${1:-}" = containers ]; then
     # runc: crun 1.8 refuses this machine's cgroup v1/v2 hybrid; iptables:
     # netavark's firewall; mmdebstrap: base images from the apt mirror, no registry

@@ -21,6 +21,8 @@
 #                      (for running a second stack next to the first)
 #   MT_RUN_DIR         state folder                                      (./var)
 #   MT_RUN_QUIET=1     do not copy service logs to the terminal
+#   MT_RUN_PROMETHEUS=0  do not start Prometheus (by default Debian's prometheus
+#                      scrapes every service, on 127.0.0.1:9090 or BASE+30)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -51,12 +53,16 @@ if [ -n "${MT_RUN_PORT_BASE:-}" ]; then
     SCHED_GW_PORT=$((b + 1)); SCHED_WK_PORT=$((b + 2)); QE_PORT=$((b + 3)); MTR_PORT=$((b + 4))
     TOKEN_PORT=$((b + 10)); SCHED_M=$((b + 11)); QE_M=$((b + 12)); MTR_M=$((b + 13))
     WK_M=($((b + 20)) $((b + 21)) $((b + 22)))
+    PROM_PORT=$((b + 30))
     [ -n "${MT_GW_HTTP_PORT:-}" ] || GW_PORT=$b
 else
     SCHED_GW_PORT=5551; SCHED_WK_PORT=5552; QE_PORT=5553; MTR_PORT=5554
     TOKEN_PORT=5560; SCHED_M=9101; QE_M=9102; MTR_M=9103
     WK_M=(9110 9111 9112)
+    PROM_PORT=9090
 fi
+PROM=0
+if [ "${MT_RUN_PROMETHEUS:-1}" != 0 ] && command -v prometheus >/dev/null 2>&1; then PROM=1; fi
 ZHOST=127.0.0.1
 
 # ---- preconditions ---------------------------------------------------------------
@@ -71,7 +77,7 @@ fi
 
 busy=()
 for p in "$GW_PORT" "$SCHED_GW_PORT" "$SCHED_WK_PORT" "$QE_PORT" "$MTR_PORT" "$TOKEN_PORT" \
-         "$SCHED_M" "$QE_M" "$MTR_M" "${WK_M[@]}"; do
+         "$SCHED_M" "$QE_M" "$MTR_M" "${WK_M[@]}" $([ "$PROM" = 1 ] && echo "$PROM_PORT"); do
     s_port_busy "$p" && busy+=("$p")
 done
 if [ ${#busy[@]} -gt 0 ]; then
@@ -159,7 +165,7 @@ s_cleanup () {
     # Gateway first (it drains open streams, which still need workers), then
     # workers, then the services the gateway reports to.
     local order=(auth-gateway worker-standard-1 worker-standard-2 worker-premium-1
-                 scheduler quota-enforcer metering)
+                 scheduler quota-enforcer metering prometheus)
     for want in "${order[@]}"; do
         for i in "${!SUP_NAMES[@]}"; do
             [ "${SUP_NAMES[$i]}" = "$want" ] && s_stop_one "$i"
@@ -289,6 +295,27 @@ for w in standard-1 standard-2 premium-1; do
     n=$((n + 1))
 done
 
+# ---- Prometheus: scrapes every service, loads the alert rules ------------------------
+PROM_URL=
+if [ "$PROM" = 1 ]; then
+    mkdir -p "$VAR/prometheus"
+    cat >"$VAR/prometheus.yml" <<PROMEOF
+# Written by deploy/dev/run.sh for this stack's ports (see deploy/config/prometheus.yml).
+global: {scrape_interval: 5s, evaluation_interval: 15s}
+rule_files: ["$ROOT/deploy/config/mt-alerts.yml"]
+scrape_configs:
+  - {job_name: mt-auth-gateway, static_configs: [{targets: ["127.0.0.1:$GW_PORT"]}]}
+  - {job_name: mt-scheduler, static_configs: [{targets: ["127.0.0.1:$SCHED_M"]}]}
+  - {job_name: mt-quota-enforcer, static_configs: [{targets: ["127.0.0.1:$QE_M"]}]}
+  - {job_name: mt-metering, static_configs: [{targets: ["127.0.0.1:$MTR_M"]}]}
+  - {job_name: mt-worker-adapter, static_configs: [{targets: ["127.0.0.1:${WK_M[0]}", "127.0.0.1:${WK_M[1]}", "127.0.0.1:${WK_M[2]}"]}]}
+PROMEOF
+    s_supervise prometheus prometheus --config.file="$VAR/prometheus.yml" \
+        --storage.tsdb.path="$VAR/prometheus" --storage.tsdb.retention.time=2d \
+        --web.listen-address="127.0.0.1:$PROM_PORT"
+    PROM_URL="http://127.0.0.1:$PROM_PORT"
+fi
+
 # ---- wait until ready ----------------------------------------------------------------
 # The gateway's /readyz answers 200 once it is connected to the scheduler, the
 # quota-enforcer and metering and serves at least one model; each worker's once
@@ -354,6 +381,8 @@ cat >&2 <<EOF
    PostgreSQL   $MT_PG_DSN
    admin token  $MT_ADMIN_TOKEN
    demo key     $KEYTXT   (tenant "demo", tier free; also in $VAR/demo-key)
+   console      $URL/admin/   (sign in with the admin token)
+   Prometheus   ${PROM_URL:-off (MT_RUN_PROMETHEUS=0 or no prometheus installed)}   (alerts: deploy/config/mt-alerts.yml; Grafana: deploy/grafana/mt-serve.json)
 $health
  Create a tenant (the reply carries its "api_key"):
    curl -s -X POST $URL/admin/v1/tenants -H 'Authorization: Bearer $MT_ADMIN_TOKEN' -H 'Content-Type: application/json' -d '{"name":"acme","tier":"free"}'

@@ -2,6 +2,7 @@
 //  store thread's connection (gw_store.c). Requests are routed and validated
 //  by the pure half in gw_admin.c; every statement here takes parameters.
 #include "gw_admin.h"
+#include "gw_console.h"
 #include "mt_log.h"
 #include "mt_pg.h"
 #include "mt_util.h"
@@ -1212,6 +1213,10 @@ gw_admin_handle (PGconn *conn, const gw_admin_who_t *who, const char *method, co
                  gw_admin_reply_t *reply)
 {
     memset (reply, 0, sizeof *reply);
+    if (gw_series_match (path)) {                   //  the console's usage charts
+        gw_series_handle (conn, method, query, reply);
+        return;
+    }
     gw_admin_err_t err;
     char id [64];
     gw_admin_op_t op = gw_admin_route (method, path, id, &err);

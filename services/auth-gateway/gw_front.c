@@ -122,15 +122,15 @@ s_metrics_init (gw_front_t *self)
         if (i == S_BUSY)
             continue;               //  never timed here
         char name [96];
-        snprintf (name, sizeof name, "gw_connections_timed_out_total{phase=\"%s\"}", s_phase [i]);
+        snprintf (name, sizeof name, "mt_gw_connections_timed_out_total{phase=\"%s\"}", s_phase [i]);
         self->m_timed_out [i] = mt_metric_counter (name, "connections closed for not making progress");
     }
-    self->m_open = mt_metric_gauge ("gw_connections_open", "HTTP connections open");
-    self->m_refused_limit = mt_metric_counter ("gw_connections_refused_total{reason=\"limit\"}",
+    self->m_open = mt_metric_gauge ("mt_gw_connections_open", "HTTP connections open");
+    self->m_refused_limit = mt_metric_counter ("mt_gw_connections_refused_total{reason=\"limit\"}",
                                                "connections or requests refused at once");
-    self->m_refused_client = mt_metric_counter ("gw_connections_refused_total{reason=\"per_client\"}",
+    self->m_refused_client = mt_metric_counter ("mt_gw_connections_refused_total{reason=\"per_client\"}",
                                                 "connections or requests refused at once");
-    self->m_throttled = mt_metric_counter ("gw_auth_throttled_total",
+    self->m_throttled = mt_metric_counter ("mt_gw_auth_throttled_total",
                                            "requests without a valid key answered 429 (too many 401s)");
 }
 

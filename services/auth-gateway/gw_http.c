@@ -1,6 +1,7 @@
 //  auth-gateway: the libmicrohttpd side. Routes, authentication, body checks,
 //  and the SSE content reader that suspends a stream until tokens arrive.
 #include "gw_req.h"
+#include "gw_console.h"
 
 #include "mt_buf.h"
 #include "mt_codec.h"
@@ -399,6 +400,10 @@ s_route (gw_req_t *req, const char *method, const char *url)
             gw_req_set_error (req, mt_error_lookup ("method_not_allowed"), NULL, NULL, NULL);
         return;
     }
+    if (gw_console_match (url)) {
+        req->route = GW_R_CONSOLE;
+        return;
+    }
     if (!strncmp (url, "/admin/", 7)) {
         req->route = GW_R_ADMIN;
         return;
@@ -423,11 +428,9 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
                 mt_debug ("unhealthy reason=\"%s\"", why);
             break;
         }
-        case GW_R_METRICS: {
-            size_t len = 0;
-            gw_req_set_body (req, 200, mt_metrics_render (&len));
+        case GW_R_METRICS:
+            gw_req_set_body (req, 200, gw_console_metrics (self));
             break;
-        }
         case GW_R_MODELS:
             s_handle_models (self, req);
             break;
@@ -451,9 +454,13 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             if (req->too_large)
                 s_too_large (self, req);
             else
+            if (!gw_console_live (self, req, method, url))
                 s_handle_store (self, req, method, url, &who);
             break;
         }
+        case GW_R_CONSOLE:
+            gw_console_serve (req, method, url);
+            break;
         default:
             break;
     }
@@ -582,7 +589,8 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
     }
     switch (req->phase) {
         case GW_P_RESPOND:
-            return gw_req_queue_body (req, req->route == GW_R_METRICS? "text/plain; version=0.0.4":
+            return gw_req_queue_body (req, req->ctype? req->ctype:
+                                      req->route == GW_R_METRICS? "text/plain; version=0.0.4":
                                       "application/json");
         case GW_P_RUNNING:
             if (req->parsed.stream && req->sse)

@@ -144,6 +144,9 @@ void
 gw_req_set_error (gw_req_t *req, const mt_error_t *err, const char *message, const char *param,
                   const char *reset_at)
 {
+    if (req->server && req->server->live)
+        gw_live_error (req->server->live, req->id, req->tenant_id, err, message,
+                       !req->accepted, mt_now_ms ());
     free (req->resp);
     req->resp = mt_error_body (err, message, param, reset_at);
     req->resp_len = req->resp? strlen (req->resp): 0;

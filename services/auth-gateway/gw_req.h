@@ -13,6 +13,7 @@
 #include "gw_assemble.h"
 #include "gw_sse.h"
 #include "gw_store.h"
+#include "gw_live.h"
 
 #include "mt_errors.h"
 #include "mt_metrics.h"
@@ -37,7 +38,7 @@ typedef enum {
 
 typedef enum {
     GW_R_NONE, GW_R_HEALTH, GW_R_READY, GW_R_METRICS, GW_R_MODELS, GW_R_MODEL, GW_R_USAGE, GW_R_CHAT,
-    GW_R_COMPLETION, GW_R_ADMIN, GW_R_EMBEDDINGS
+    GW_R_COMPLETION, GW_R_ADMIN, GW_R_EMBEDDINGS, GW_R_CONSOLE
 } gw_route_t;
 
 typedef struct _gw_req_t gw_req_t;
@@ -71,6 +72,7 @@ struct _gw_req_t {
     //  response
     unsigned int status;
     char *resp;                     //  owned
+    const char *ctype;              //  Content-Type when not JSON (static), or NULL
     size_t resp_len;
     uint32_t retry_after;
     bool have_limits;
@@ -134,6 +136,7 @@ struct _gw_server_t {
     uint64_t admin_seq;
     size_t active;                  //  requests with a live connection
     bool draining;
+    gw_live_t *live;                //  per-tenant activity (console, /metrics), owned
     size_t cancels_unsent;          //  Cancels that failed to go out (about)
     bool stop_asked;                //  gw_server_stop was called
     bool closed_open;               //  drain time over, open requests closed
@@ -142,7 +145,7 @@ struct _gw_server_t {
     uint64_t next_second;           //  next once-a-second duties
     //  metrics
     mt_metric_t *m_req [8];
-    mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency, *m_ttft;
+    mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency;
     mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
 };
 

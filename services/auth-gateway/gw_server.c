@@ -49,8 +49,9 @@ s_usage_send (void *arg, gw_usage_t *u)
 }
 
 //  Send the request's usage event and keep it until metering acknowledges it.
+//  engine_ttft_ms: the engine's own time to first token (0 = not known).
 static void
-s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill)
+s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t engine_ttft_ms)
 {
     if (gw_usageq_size (self->usage) >= GW_USAGE_PENDING_MAX) {
         mt_log ("usage-dropped req=%s tenant=%s reason=\"pending events at limit\"",
@@ -79,8 +80,12 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill)
     s_usage_send (self, &u);
     mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
     mt_metric_observe (self->m_latency, (double) u.latency_ms);
-    if (req->first_token_mono)
-        mt_metric_observe (self->m_ttft, (double) u.ttft_ms);
+    const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, req->tenant_id): NULL;
+    double ttft_s = req->first_token_mono? u.ttft_ms / 1000.0: -1;
+    double queue_s = req->first_token_mono && engine_ttft_ms && engine_ttft_ms <= u.ttft_ms
+                   ? (u.ttft_ms - engine_ttft_ms) / 1000.0: -1;
+    gw_live_done (self->live, req->tenant_id, req->pool, t? t->tier: "", gw_live_outcome (bill->status),
+                  bill->prompt_tokens, bill->completion_tokens, ttft_s, queue_s, mt_now_ms ());
 }
 
 static void
@@ -437,7 +442,7 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     mt_log ("done req=%s tenant=%s status=%s prompt=%u completion=%u", req->id, req->tenant_id,
             bill.status, done->prompt_tokens, done->completion_tokens);
     s_send_settle (self, req, bill.used, false);
-    s_usage_emit (self, req, &bill);
+    s_usage_emit (self, req, &bill, done->ttft_ms);
     req->backend_busy = false;
     if (!req->conn || req->timed_out) {
         gw_req_maybe_free (req);
@@ -623,7 +628,7 @@ s_give_up (gw_server_t *self, gw_req_t *req)
     gw_bill_lost (&breq, &bill);
     s_send_settle (self, req, bill.used, bill.refused);
     if (bill.emit)
-        s_usage_emit (self, req, &bill);
+        s_usage_emit (self, req, &bill, 0);
     req->backend_busy = false;
     gw_req_maybe_free (req);
 }
@@ -787,20 +792,19 @@ s_metrics_init (gw_server_t *self)
 {
     for (int i = 0; i < 8; i++) {
         char name [96];
-        snprintf (name, sizeof name, "gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
+        snprintf (name, sizeof name, "mt_gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
         self->m_req [i] = mt_metric_counter (name, "HTTP responses by status");
     }
-    self->m_active = mt_metric_gauge ("gw_http_connections_active", "requests with an open connection");
-    self->m_streams = mt_metric_gauge ("gw_streams_open", "SSE streams open");
-    self->m_usage_pending = mt_metric_gauge ("gw_usage_events_pending", "usage events not yet acknowledged by metering");
-    self->m_usage_resent = mt_metric_counter ("gw_usage_events_resent_total", "usage events sent again");
-    self->m_tokens = mt_metric_counter ("gw_tokens_relayed_total", "completion tokens relayed to clients");
-    self->m_dropped = mt_metric_counter ("gw_messages_dropped_total",
+    self->m_active = mt_metric_gauge ("mt_gw_http_connections_active", "requests with an open connection");
+    self->m_streams = mt_metric_gauge ("mt_gw_streams_open", "SSE streams open");
+    self->m_usage_pending = mt_metric_gauge ("mt_gw_usage_events_pending", "usage events not yet acknowledged by metering");
+    self->m_usage_resent = mt_metric_counter ("mt_gw_usage_events_resent_total", "usage events sent again");
+    self->m_tokens = mt_metric_counter ("mt_gw_tokens_relayed_total", "completion tokens relayed to clients");
+    self->m_dropped = mt_metric_counter ("mt_gw_messages_dropped_total",
                                          "ZeroMQ messages dropped: a body the peer may not send, "
                                          "or a worker's without the job's reply token");
-    self->m_cancels = mt_metric_counter ("gw_cancels_total", "jobs cancelled because the client went away");
-    self->m_latency = mt_metric_histogram ("gw_request_latency_ms", "arrival to last token, ms");
-    self->m_ttft = mt_metric_histogram ("gw_time_to_first_token_ms", "arrival to first token, ms");
+    self->m_cancels = mt_metric_counter ("mt_gw_cancels_total", "jobs cancelled because the client went away");
+    self->m_latency = mt_metric_histogram ("mt_gw_request_duration_seconds", "arrival to last token");
 }
 
 //  Stop accepting, drain, close what is left; both from the loop and from
@@ -863,7 +867,8 @@ gw_server_new (const gw_server_config_t *config)
     s_metrics_init (self);
     self->reqs = zhashx_new ();
     self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
-    if (!self->reqs || !self->usage)
+    self->live = gw_live_new ((size_t) config->metrics_tenants);
+    if (!self->reqs || !self->usage || !self->live)
         goto failed;
 
     self->front = gw_front_new (config);    //  checks its options: first
@@ -1028,6 +1033,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_usage_resend (self);
         s_keepalive (self);
         s_watch_clients (self);
+        gw_live_expire (self->live, mt_now_ms (), GW_LIVE_IDLE_MS);
         s_cancels_retry (self);
         gw_store_flush (self->store);   //  last_used_at of the keys seen
     }
@@ -1069,6 +1075,7 @@ gw_server_destroy (gw_server_t **self_p)
     }
     zhashx_destroy (&self->reqs);
     gw_usageq_destroy (&self->usage);
+    gw_live_destroy (&self->live);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);

@@ -26,6 +26,7 @@ typedef struct {
     int drain_ms;
     int default_max_tokens;
     int max_connections;
+    int metrics_tenants;            //  tenants with series of their own
     const char *tls_cert;           //  PEM file; "" or NULL = plain HTTP
     const char *tls_key;            //  PEM file of its private key
     //  the front door (gw_front.c)

@@ -67,19 +67,19 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
         return NULL;
     }
     zlistx_set_destructor (self->queue, s_batch_free);
-    self->m_received = mt_metric_counter ("mtr_events_received_total", "Usage events received");
-    self->m_stored = mt_metric_counter ("mtr_events_stored_total",
+    self->m_received = mt_metric_counter ("mt_mtr_events_received_total", "Usage events received");
+    self->m_stored = mt_metric_counter ("mt_mtr_events_stored_total",
                                         "Usage events written to the ledger");
-    self->m_duplicate = mt_metric_counter ("mtr_events_duplicate_total",
+    self->m_duplicate = mt_metric_counter ("mt_mtr_events_duplicate_total",
                                            "Usage events already in the ledger (resends)");
-    self->m_invalid = mt_metric_counter ("mtr_events_invalid_total",
+    self->m_invalid = mt_metric_counter ("mt_mtr_events_invalid_total",
                                          "Usage events refused as invalid and acknowledged");
-    self->m_batches = mt_metric_counter ("mtr_batches_total", "Batches committed");
-    self->m_batch_errors = mt_metric_counter ("mtr_batch_errors_total",
+    self->m_batches = mt_metric_counter ("mt_mtr_batches_total", "Batches committed");
+    self->m_batch_errors = mt_metric_counter ("mt_mtr_batch_errors_total",
                                               "Batches rolled back, not acknowledged");
-    self->m_dropped = mt_metric_counter ("mtr_events_dropped_total",
+    self->m_dropped = mt_metric_counter ("mt_mtr_events_dropped_total",
                                          "Usage events not taken (too many pending), not acknowledged");
-    self->m_pending = mt_metric_gauge ("mtr_pending", "Usage events waiting for the database");
+    self->m_pending = mt_metric_gauge ("mt_mtr_events_pending", "Usage events waiting for the database");
     mt_log ("listening endpoint=%s batch_max=%zu batch_ms=%d", zsock_endpoint (self->router),
             self->batch_max, self->batch_ms);
     return self;

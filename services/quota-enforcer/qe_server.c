@@ -48,19 +48,19 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
         qe_server_destroy (&self);
         return NULL;
     }
-    self->m_admit_ok = mt_metric_counter ("qe_admits_total{result=\"ok\"}",
+    self->m_admit_ok = mt_metric_counter ("mt_qe_admits_total{result=\"ok\"}",
                                           "Admit requests by result");
-    self->m_admit_rate_requests = mt_metric_counter ("qe_admits_total{result=\"rate_requests\"}",
+    self->m_admit_rate_requests = mt_metric_counter ("mt_qe_admits_total{result=\"rate_requests\"}",
                                                      "Admit requests by result");
-    self->m_admit_rate_tokens = mt_metric_counter ("qe_admits_total{result=\"rate_tokens\"}",
+    self->m_admit_rate_tokens = mt_metric_counter ("mt_qe_admits_total{result=\"rate_tokens\"}",
                                                    "Admit requests by result");
-    self->m_admit_quota = mt_metric_counter ("qe_admits_total{result=\"quota\"}",
+    self->m_admit_quota = mt_metric_counter ("mt_qe_admits_total{result=\"quota\"}",
                                              "Admit requests by result");
-    self->m_admit_invalid = mt_metric_counter ("qe_admits_total{result=\"invalid\"}",
+    self->m_admit_invalid = mt_metric_counter ("mt_qe_admits_total{result=\"invalid\"}",
                                                "Admit requests by result");
-    self->m_settles = mt_metric_counter ("qe_settles_total", "Settle messages handled");
-    self->m_reservations = mt_metric_gauge ("qe_reservations", "Outstanding reservations");
-    self->m_expired = mt_metric_counter ("qe_reservations_expired_total",
+    self->m_settles = mt_metric_counter ("mt_qe_settles_total", "Settle messages handled");
+    self->m_reservations = mt_metric_gauge ("mt_qe_reservations", "Outstanding reservations");
+    self->m_expired = mt_metric_counter ("mt_qe_reservations_expired_total",
                                          "Reservations dropped unsettled after their TTL");
     self->next_sweep = mt_mono_ms () + S_SWEEP_MS;
     mt_log ("listening endpoint=%s", zsock_endpoint (self->router));

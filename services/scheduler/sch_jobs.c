@@ -390,6 +390,7 @@ sch_jobs_worker_ready (sch_jobs_t *self, zframe_t *rid, const Mt__WorkerReady *r
     uint32_t busy = ready->free_slots >= ready->total_slots?
                     0: ready->total_slots - ready->free_slots;
     w->foreign = busy > w->assigned? busy - w->assigned: 0;
+    w->engine_failures = ready->engine_failures;
     w->last_seen_ms = now_ms;
     free (key);
     return w;
@@ -418,6 +419,21 @@ sch_jobs_pool_workers (sch_jobs_t *self, const char *pool)
         w = (sch_worker_t *) zhashx_next (self->workers);
     }
     return n;
+}
+
+zlistx_t *
+sch_jobs_pool_worker_list (sch_jobs_t *self, const char *pool)
+{
+    zlistx_t *list = zlistx_new ();
+    if (!list)
+        return NULL;
+    sch_worker_t *w = (sch_worker_t *) zhashx_first (self->workers);
+    while (w) {
+        if (!strcmp (w->pool, pool))
+            zlistx_add_end (list, w);
+        w = (sch_worker_t *) zhashx_next (self->workers);
+    }
+    return list;
 }
 
 zlistx_t *

@@ -43,6 +43,7 @@ struct _sch_worker_t {
     uint32_t total_slots;       //  as announced
     uint32_t assigned;          //  jobs sent and not yet done: the credit authority
     uint32_t foreign;           //  jobs it reports busy that we do not know about
+    uint32_t engine_failures;   //  engine failures in a row, as reported
     uint64_t last_seen_ms;      //  monotonic
     uint64_t blocked_round;     //  dispatch round in which a send to it failed
 };
@@ -160,6 +161,10 @@ bool sch_jobs_any_worker_serves (sch_jobs_t *self, const char *pool, const char 
 
 //  Live workers of a pool.
 uint32_t sch_jobs_pool_workers (sch_jobs_t *self, const char *pool);
+
+//  Live workers of a pool. Caller owns the list; destroy with zlistx_destroy;
+//  its items are borrowed.
+zlistx_t *sch_jobs_pool_worker_list (sch_jobs_t *self, const char *pool);
 
 //  Workers not seen since now_ms - timeout_ms. Caller owns the list; destroy
 //  with zlistx_destroy; its items are borrowed.

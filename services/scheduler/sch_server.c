@@ -230,6 +230,38 @@ s_handle_cancel (sch_server_t *self, zframe_t *gateway, Mt__Cancel *cancel)
     s_update_gauges (self);
 }
 
+//  The pool's live workers into pm->workers (for the operators' console);
+//  *states and *ptrs are the arrays, freed by the caller.
+static void
+s_fill_workers (sch_server_t *self, Mt__PoolModels *pm, const char *pool,
+                Mt__WorkerState **states, Mt__WorkerState ***ptrs)
+{
+    zlistx_t *list = sch_jobs_pool_worker_list (self->jobs, pool);
+    size_t nw = list? zlistx_size (list): 0;
+    *states = (Mt__WorkerState *) calloc (nw? nw: 1, sizeof **states);
+    *ptrs = (Mt__WorkerState **) calloc (nw? nw: 1, sizeof **ptrs);
+    if (!list || !*states || !*ptrs) {
+        zlistx_destroy (&list);
+        return;
+    }
+    uint64_t now = mt_mono_ms ();
+    size_t k = 0;
+    for (sch_worker_t *w = (sch_worker_t *) zlistx_first (list); w && k < nw;
+         w = (sch_worker_t *) zlistx_next (list)) {
+        Mt__WorkerState *ws = &(*states) [k];
+        mt__worker_state__init (ws);
+        ws->worker_id = w->worker_id;
+        ws->slots = w->total_slots;
+        ws->busy = w->assigned + w->foreign;
+        ws->seen_ms_ago = (uint32_t) (now > w->last_seen_ms? now - w->last_seen_ms: 0);
+        ws->engine_failures = w->engine_failures;
+        (*ptrs) [k++] = ws;
+    }
+    pm->workers = *ptrs;
+    pm->n_workers = k;
+    zlistx_destroy (&list);
+}
+
 static void
 s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
 {
@@ -238,7 +270,10 @@ s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
     Mt__PoolModels *items = (Mt__PoolModels *) calloc (npools? npools: 1, sizeof *items);
     Mt__PoolModels **ptrs = (Mt__PoolModels **) calloc (npools? npools: 1, sizeof *ptrs);
     char ***models = (char ***) calloc (npools? npools: 1, sizeof *models);
-    if (!items || !ptrs || !models)
+    uint32_t **queued = (uint32_t **) calloc (npools? npools: 1, sizeof *queued);
+    Mt__WorkerState **wstates = (Mt__WorkerState **) calloc (npools? npools: 1, sizeof *wstates);
+    Mt__WorkerState ***wptrs = (Mt__WorkerState ***) calloc (npools? npools: 1, sizeof *wptrs);
+    if (!items || !ptrs || !models || !queued || !wstates || !wptrs)
         goto cleanup;
     size_t n = 0;
     zlistx_t *list = (zlistx_t *) zhashx_first (pools);
@@ -259,11 +294,17 @@ s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
         pm->n_models = k;
         //  Live workers and queued jobs of this pool
         pm->live_workers = sch_jobs_pool_workers (self->jobs, pool);
+        queued [n] = (uint32_t *) calloc (k? k: 1, sizeof (uint32_t));
+        if (!queued [n])
+            goto cleanup;
         for (size_t i = 0; i < k; i++) {
             sch_fairq_t *q = sch_jobs_queue (self->jobs, pool, models [n][i]);
-            if (q)
-                pm->queued += (uint32_t) sch_fairq_size (q);
+            queued [n][i] = q? (uint32_t) sch_fairq_size (q): 0;
+            pm->queued += queued [n][i];
         }
+        pm->model_queued = queued [n];
+        pm->n_model_queued = k;
+        s_fill_workers (self, pm, pool, &wstates [n], &wptrs [n]);
         ptrs [n] = pm;
         n++;
         list = (zlistx_t *) zhashx_next (pools);
@@ -277,10 +318,20 @@ s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
     if (mt_codec_send (self->gateways, gateway, &env))
         mt_log ("send-failed to=gateway body=catalog");
 cleanup:
-    if (models)
-        for (size_t i = 0; i < npools; i++)
+    for (size_t i = 0; i < npools; i++) {
+        if (models)
             free (models [i]);
+        if (queued)
+            free (queued [i]);
+        if (wstates)
+            free (wstates [i]);
+        if (wptrs)
+            free (wptrs [i]);
+    }
     free (models);
+    free (queued);
+    free (wstates);
+    free (wptrs);
     free (ptrs);
     free (items);
 }
@@ -507,18 +558,18 @@ sch_server_new (const sch_server_config_t *config)
     self->jobs = sch_jobs_new ();
     sch_fairq_config_t policy = { config->policy, config->head_start };
     sch_jobs_set_policy (self->jobs, &policy);
-    self->m_submitted = mt_metric_counter ("sch_jobs_submitted_total", "jobs accepted");
-    self->m_rej_capacity = mt_metric_counter ("sch_jobs_rejected_total{code=\"no_capacity\"}",
+    self->m_submitted = mt_metric_counter ("mt_sch_jobs_submitted_total", "jobs accepted");
+    self->m_rej_capacity = mt_metric_counter ("mt_sch_jobs_rejected_total{code=\"no_capacity\"}",
                                               "jobs refused");
     self->m_rej_concurrency = mt_metric_counter (
-        "sch_jobs_rejected_total{code=\"concurrency\"}", "jobs refused");
-    self->m_rej_bad = mt_metric_counter ("sch_jobs_rejected_total{code=\"bad_request\"}",
+        "mt_sch_jobs_rejected_total{code=\"concurrency\"}", "jobs refused");
+    self->m_rej_bad = mt_metric_counter ("mt_sch_jobs_rejected_total{code=\"bad_request\"}",
                                          "jobs refused");
-    self->m_dispatched = mt_metric_counter ("sch_jobs_dispatched_total", "jobs sent to workers");
-    self->m_done = mt_metric_counter ("sch_jobs_done_total", "jobs finished by workers");
-    self->m_queued = mt_metric_gauge ("sch_jobs_queued", "jobs waiting");
-    self->m_running = mt_metric_gauge ("sch_jobs_running", "jobs on workers");
-    self->m_workers = mt_metric_gauge ("sch_workers_live", "live workers");
+    self->m_dispatched = mt_metric_counter ("mt_sch_jobs_dispatched_total", "jobs sent to workers");
+    self->m_done = mt_metric_counter ("mt_sch_jobs_done_total", "jobs finished by workers");
+    self->m_queued = mt_metric_gauge ("mt_sch_jobs_queued", "jobs waiting");
+    self->m_running = mt_metric_gauge ("mt_sch_jobs_running", "jobs on workers");
+    self->m_workers = mt_metric_gauge ("mt_sch_workers_live", "live workers");
     self->gateways = s_router_bind (config->gateway_bind, "scheduler-gateways", MT_ROLE_GATEWAY,
                                    &self->gateway_endpoint);
     self->workers_sock = s_router_bind (config->worker_bind, "scheduler-workers", MT_ROLE_WORKER,

@@ -65,7 +65,11 @@ struct _wa_server_t {
     bool started;               //  a sequence started during this advance pass
     bool pinned;                //  scheduler and gateways on I/O threads of their own
     mt_metric_t *m_started, *m_done, *m_cancelled, *m_failed, *m_tokens, *m_busy;
+    uint32_t engine_failures;   //  engine failures in a row since its last success
+    mt_metric_t *m_engine_up;   //  1 while fewer than WA_ENGINE_DOWN_AFTER in a row
 };
+
+#define WA_ENGINE_DOWN_AFTER 3  //  engine failures in a row that mark it down
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -172,6 +176,19 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
     s_send_env (self->scheduler, &env, "scheduler", req_id);
 }
 
+//  The engine answered a request (ok) or failed it: its health as
+//  operators see it (mt_wa_engine_up, the console's live page).
+static void
+s_engine_outcome (wa_server_t *self, bool ok)
+{
+    uint32_t before = self->engine_failures;
+    self->engine_failures = ok? 0: before + 1;
+    bool up = self->engine_failures < WA_ENGINE_DOWN_AFTER;
+    if (up != (before < WA_ENGINE_DOWN_AFTER))
+        mt_log ("engine-%s failures=%u", up? "up": "down", self->engine_failures);
+    mt_metric_set (self->m_engine_up, up? 1: 0);
+}
+
 static void
 s_send_ready (wa_server_t *self)
 {
@@ -183,6 +200,7 @@ s_send_ready (wa_server_t *self)
     ready.n_models = self->nmodels;
     ready.free_slots = busy >= self->slots || zlistx_size (self->waiting)? 0: self->slots - busy;
     ready.total_slots = self->slots;
+    ready.engine_failures = self->engine_failures;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_WORKER_READY;
     env.worker_ready = &ready;
@@ -449,8 +467,12 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
                      prompt, completion, "",
                      result.error, result.error_message, seq->ttft_ms);
         mt_metric_add (self->m_failed, 1);
+        if (result.error != MT__ERROR_CODE__ERR_BAD_REQUEST
+        &&  result.error != MT__ERROR_CODE__ERR_CANCELLED)
+            s_engine_outcome (self, false);
     }
     else {
+        s_engine_outcome (self, true);
         s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
                      prompt, completion,
                      result.finish_reason, MT__ERROR_CODE__ERR_NONE, "", seq->ttft_ms);
@@ -685,12 +707,15 @@ wa_server_new (const wa_server_config_t *config)
     self->index = zhashx_new ();
     self->waiting = zlistx_new ();
     zlistx_set_destructor (self->waiting, s_spec_destructor);
-    self->m_started = mt_metric_counter ("wa_jobs_started_total", "sequences started");
-    self->m_done = mt_metric_counter ("wa_jobs_done_total", "sequences finished");
-    self->m_cancelled = mt_metric_counter ("wa_jobs_cancelled_total", "sequences cancelled");
-    self->m_failed = mt_metric_counter ("wa_jobs_failed_total", "sequences the engine failed");
-    self->m_tokens = mt_metric_counter ("wa_tokens_generated_total", "completion tokens sent");
-    self->m_busy = mt_metric_gauge ("wa_slots_busy", "slots running a sequence");
+    self->m_started = mt_metric_counter ("mt_wa_jobs_started_total", "sequences started");
+    self->m_done = mt_metric_counter ("mt_wa_jobs_done_total", "sequences finished");
+    self->m_cancelled = mt_metric_counter ("mt_wa_jobs_cancelled_total", "sequences cancelled");
+    self->m_failed = mt_metric_counter ("mt_wa_jobs_failed_total", "sequences the engine failed");
+    self->m_engine_up = mt_metric_gauge ("mt_wa_engine_up",
+                                         "1 unless the engine failed its last 3 requests in a row");
+    mt_metric_set (self->m_engine_up, 1);
+    self->m_tokens = mt_metric_counter ("mt_wa_tokens_generated_total", "completion tokens sent");
+    self->m_busy = mt_metric_gauge ("mt_wa_slots_busy", "slots running a sequence");
     if (config->engine_url && *config->engine_url) {
         self->openai = wa_openai_new (config->engine_url);
         if (!self->openai) {

@@ -210,14 +210,14 @@ async function main() {
             p50: pct(lat, 0.5), p99: pct(lat, 0.99),
             probe: `${ok.length}/${probes.length}`, probeMax: probeMs.length ? probeMs[probeMs.length - 1] : NaN,
             rss0, rss1,
-            refusedLimit: d('gw_connections_refused_total{reason="limit"}'),
-            refusedClient: d('gw_connections_refused_total{reason="per_client"}'),
+            refusedLimit: d('mt_gw_connections_refused_total{reason="limit"}'),
+            refusedClient: d('mt_gw_connections_refused_total{reason="per_client"}'),
         });
         say(`N=${n}: held ${held}, client p50 ${pct(lat, 0.5)?.toFixed(2)} ms p99 ${pct(lat, 0.99)?.toFixed(2)} ms, errors ${errors}`);
         //  Let the gateway see the attacker's connections close
         for (let i = 0; i < 50; i++) {
             const mm = await metrics(port);
-            if ((mm.gw_connections_open || 0) <= 8) break;
+            if ((mm.mt_gw_connections_open || 0) <= 8) break;
             await sleep(100);
         }
     }
@@ -246,7 +246,7 @@ async function main() {
     }
     lines.push('');
     lines.push('held: attacker connections open at the end of the row; refused: closed before the attacker saw them');
-    lines.push('connect; gw refusals: gw_connections_refused_total limit/per_client during the row.');
+    lines.push('connect; gw refusals: mt_gw_connections_refused_total limit/per_client during the row.');
     process.stdout.write(lines.join('\n') + '\n');
     process.exit(0);
 }

@@ -18,6 +18,7 @@ import apiTests from './t_api.mjs';
 import slowTests from './t_slow.mjs';
 import curveTests from './t_curve.mjs';
 import openaiTests from './t_openai.mjs';
+import consoleTests, { engineHealthTests } from './t_console.mjs';
 import toolTests from './t_tools.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
@@ -29,7 +30,7 @@ import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX
 const GROUPS = [
     //  Fast simulator: most of the API.
     { name: 'fast', opts: { name: 'fast', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536 },
-      tests: [...apiTests, ...openaiTests, ...toolTests.filter((t) => !t.engineOnly), ...readyTests] },
+      tests: [...apiTests, ...openaiTests, ...toolTests.filter((t) => !t.engineOnly), ...readyTests, ...consoleTests] },
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
@@ -38,7 +39,7 @@ const GROUPS = [
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
                               maxBody: 65536, skip: ['worker-premium'] },
-      tests: [...engineTests, ...toolTests, ...readyEngineTests] },
+      tests: [...engineTests, ...toolTests, ...readyEngineTests, ...engineHealthTests] },
     //  Failure scenarios: services killed (SIGKILL) and started again; a
     //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,

@@ -27,11 +27,11 @@ function intrude(endpoint, body, identity, env = {}) {
 async function counters(stack) {
     const m = async (svc, name) => (await stack.svc(svc).metric(name)) ?? 0;
     return {
-        received: await m('metering', 'mtr_events_received_total'),
-        admits: await m('quota-enforcer', 'qe_admits_total'),
-        settles: await m('quota-enforcer', 'qe_settles_total'),
-        submitted: await m('scheduler', 'sch_jobs_submitted_total'),
-        workers: await m('scheduler', 'sch_workers_live'),
+        received: await m('metering', 'mt_mtr_events_received_total'),
+        admits: await m('quota-enforcer', 'mt_qe_admits_total'),
+        settles: await m('quota-enforcer', 'mt_qe_settles_total'),
+        submitted: await m('scheduler', 'mt_sch_jobs_submitted_total'),
+        workers: await m('scheduler', 'mt_sch_workers_live'),
     };
 }
 
@@ -173,7 +173,7 @@ export default [
             const events = [first.value];
             const reqId = JSON.parse(first.value).id;
             assert(typeof reqId === 'string', `no id in ${first.value}`);
-            const dropped0 = (await stack.svc('gateway').metric('gw_messages_dropped_total')) ?? 0;
+            const dropped0 = (await stack.svc('gateway').metric('mt_gw_messages_dropped_total')) ?? 0;
             const tokens = keygen(stack.curveDir, 'gateway', 'gateway').public;
             const identity = { cert: path.join(stack.curveDir, 'secret', 'worker-standard.key_secret'),
                                serverKey: tokens };
@@ -185,8 +185,8 @@ export default [
             const text = events.filter((e) => e !== '[DONE]' && !e.startsWith(':')).map((e) => JSON.parse(e))
                 .map((j) => j.choices?.[0]?.delta?.content || '').join('');
             assert(!text.includes('stolen'), `foreign tokens reached the client: ${text.slice(0, 120)}`);
-            const dropped1 = (await stack.svc('gateway').metric('gw_messages_dropped_total')) ?? 0;
-            assert(dropped1 >= dropped0 + 3, `gw_messages_dropped_total ${dropped0} -> ${dropped1}`);
+            const dropped1 = (await stack.svc('gateway').metric('mt_gw_messages_dropped_total')) ?? 0;
+            assert(dropped1 >= dropped0 + 3, `mt_gw_messages_dropped_total ${dropped0} -> ${dropped1}`);
         },
     },
 ];

@@ -120,7 +120,7 @@ export const dnsTests = [
                                        chatBody('dns', { stream: true }), ms(20000));
             try {
                 eq(s.status, 200, 'stream status');
-                const sent = await poll(async () => (await sched.metric('sch_jobs_dispatched_total')) >= 1,
+                const sent = await poll(async () => (await sched.metric('mt_sch_jobs_dispatched_total')) >= 1,
                                         ms(5000), 50);
                 assert(sent, 'the job never reached the worker');
                 const asked = await poll(() => group.sink.queries() > q0, ms(5000), 50);
@@ -130,10 +130,10 @@ export const dnsTests = [
                 const log = sched.readLog(mark);
                 assert(!/worker-lost/.test(log),
                        `the scheduler declared the worker lost: ${(log.match(/.*worker-lost.*/) || [''])[0]}`);
-                eq(await sched.metric('sch_workers_live'), 1, 'live workers at the scheduler');
+                eq(await sched.metric('mt_sch_workers_live'), 1, 'live workers at the scheduler');
                 //  The job's end reached the scheduler (its socket kept working)
                 //  though its tokens wait for the gateway's name.
-                assert((await sched.metric('sch_jobs_done_total')) >= 1, 'no JobDone at the scheduler');
+                assert((await sched.metric('mt_sch_jobs_done_total')) >= 1, 'no JobDone at the scheduler');
             } finally {
                 s.abort();
             }

@@ -170,7 +170,7 @@ export const failTests = [
             assert(ct >= c.content && ct <= 40,
                    `completion_tokens billed ${ct}, client received ${c.content} chunks`);
             assert(Number(bad[0][3]) > 0, `prompt_tokens billed ${bad[0][3]}`);
-            await untilZero(qe, 'qe_reservations', ms(3000));
+            await untilZero(qe, 'mt_qe_reservations', ms(3000));
         },
     },
     {
@@ -180,7 +180,7 @@ export const failTests = [
             const t = await stack.tenant({ tier: 'pro' }, 'mkill');
             const mtr = stack.svc('metering');
             const gw = stack.svc('gateway');
-            const resentBefore = (await gw.metric('gw_usage_events_resent_total')) || 0;
+            const resentBefore = (await gw.metric('mt_gw_usage_events_resent_total')) || 0;
             //  Requests every 80 ms. Metering freezes (SIGSTOP) while they run
             //  and complete: their usage events reach its socket, never its
             //  database. Then it dies (SIGKILL) with them and starts again.
@@ -214,9 +214,9 @@ export const failTests = [
             });
             eq(ids.size, 15, 'distinct completion ids');
             //  The gateway resends until everything is acknowledged.
-            await untilZero(gw, 'gw_usage_events_pending', ms(12000));
-            const resent = (await gw.metric('gw_usage_events_resent_total')) - resentBefore;
-            assert(resent >= 1, `gw_usage_events_resent_total rose by ${resent}: no event was lost with metering?`);
+            await untilZero(gw, 'mt_gw_usage_events_pending', ms(12000));
+            const resent = (await gw.metric('mt_gw_usage_events_resent_total')) - resentBefore;
+            assert(resent >= 1, `mt_gw_usage_events_resent_total rose by ${resent}: no event was lost with metering?`);
             process.stdout.write(`#   metering crash: ${resent} usage events resent\n`);
             const rows = await logRows(pg, t.id, 15, ms(5000), 'request_id, prompt_tokens + completion_tokens');
             eq(rows.length, 15, 'request_logs rows for 15 requests');
@@ -234,8 +234,8 @@ export const failTests = [
             const t = await stack.tenant({ tier: 'pro' }, 'mslow');
             const mtr = stack.svc('metering');
             const gw = stack.svc('gateway');
-            const resentBefore = (await gw.metric('gw_usage_events_resent_total')) || 0;
-            const dupBefore = (await mtr.metric('mtr_events_duplicate_total')) || 0;
+            const resentBefore = (await gw.metric('mt_gw_usage_events_resent_total')) || 0;
+            const dupBefore = (await mtr.metric('mt_mtr_events_duplicate_total')) || 0;
             //  Another session holds request_logs until the gateway has sent
             //  the events again (it resends after 3 s without an ack):
             //  metering's batch waits, then both copies reach the database.
@@ -256,18 +256,18 @@ export const failTests = [
                 res.forEach((r, i) => { total += expectChat(r, `request ${i}`).usage.total_tokens; });
                 let resent = 0;
                 await poll(async () => {
-                    resent = (await gw.metric('gw_usage_events_resent_total')) - resentBefore;
+                    resent = (await gw.metric('mt_gw_usage_events_resent_total')) - resentBefore;
                     return resent >= 4;
                 }, ms(8000), 100);
-                assert(resent >= 4, `gw_usage_events_resent_total rose by ${resent} while metering's database ` +
+                assert(resent >= 4, `mt_gw_usage_events_resent_total rose by ${resent} while metering's database ` +
                                     'was blocked, want >= 4');
                 await unlock();
                 await lock;
-                await untilZero(gw, 'gw_usage_events_pending', ms(8000));
+                await untilZero(gw, 'mt_gw_usage_events_pending', ms(8000));
                 const rows = await logRows(pg, t.id, 4, ms(5000), 'request_id');
                 eq(rows.length, 4, 'request_logs rows for 4 requests');
                 await expectRollup(pg, t.id, total, 4);
-                const dup = (await mtr.metric('mtr_events_duplicate_total')) - dupBefore;
+                const dup = (await mtr.metric('mt_mtr_events_duplicate_total')) - dupBefore;
                 process.stdout.write(`#   slow database: resent=${resent} metering duplicates=${dup}\n`);
             } finally {
                 await unlock().catch(() => {});
@@ -330,7 +330,7 @@ export const failTests = [
             assert(sum, 'request_logs has fewer than 7 rows');
             eq(Number(sum[0]), 7, 'request_logs rows');
             eq(Number(sum[1]), L, 'request_logs tokens');
-            await untilZero(qe, 'qe_reservations', ms(3000));
+            await untilZero(qe, 'mt_qe_reservations', ms(3000));
         },
     },
     {
@@ -385,7 +385,7 @@ export const failTests = [
             for (let i = 0; i < 2; i++)
                 expectChat(await chat(stack, t.key, `again ${i}`, { max_tokens: 2 }), `request ${i} after the restart`);
             eq((await http(stack.base, 'GET', '/healthz')).status, 200, 'gateway /healthz after the restart');
-            await untilZero(qe, 'qe_reservations', ms(3000));
+            await untilZero(qe, 'mt_qe_reservations', ms(3000));
         },
     },
 ];
@@ -442,7 +442,7 @@ export const timeoutTests = [
             const t = await stack.tenant({ tier: 'pro' }, 'rtimeout');
             const worker = stack.svc('worker-standard');
             const qe = stack.svc('quota-enforcer');
-            const cancelledBefore = await worker.metric('wa_jobs_cancelled_total');
+            const cancelledBefore = await worker.metric('mt_wa_jobs_cancelled_total');
             const t0 = Date.now();
             const plain = timed(chat(stack, t.key, 'a slow plain answer', { max_tokens: 40 }));
             const s = await openStream(stack.base, '/v1/chat/completions', t.key,
@@ -476,9 +476,9 @@ export const timeoutTests = [
             assert(streamed, `no request_logs row with the stream's id ${c.id}`);
             assert(Number(streamed[4]) >= c.content,
                    `stream billed ${streamed[4]} completion tokens, received ${c.content} chunks`);
-            await untilZero(qe, 'qe_reservations', ms(3000));
+            await untilZero(qe, 'mt_qe_reservations', ms(3000));
             if (cancelledBefore !== null) {
-                const done = await poll(async () => (await worker.metric('wa_jobs_cancelled_total')) >= cancelledBefore + 2,
+                const done = await poll(async () => (await worker.metric('mt_wa_jobs_cancelled_total')) >= cancelledBefore + 2,
                                         ms(3000), 100);
                 assert(done, 'the worker did not cancel both jobs');
             }

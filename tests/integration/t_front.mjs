@@ -81,7 +81,7 @@ async function metric(stack, name) {
 
 //  Wait until the gateway holds at most `n` connections.
 async function settle(stack, n = 2) {
-    await poll(async () => (await metric(stack, 'gw_connections_open')) <= n, ms(8000), 100);
+    await poll(async () => (await metric(stack, 'mt_gw_connections_open')) <= n, ms(8000), 100);
 }
 
 //  A whole SSE body into its data payloads (comments such as keep-alives
@@ -98,7 +98,7 @@ export const frontTests = [
             const port = stack.ports.gwHttp;
             const before = {};
             for (const p of ['header', 'body', 'idle'])
-                before[p] = await metric(stack, `gw_connections_timed_out_total{phase="${p}"}`) || 0;
+                before[p] = await metric(stack, `mt_gw_connections_timed_out_total{phase="${p}"}`) || 0;
             const timers = [];
             try {
                 const silent = await rawSocket(port);
@@ -124,7 +124,7 @@ export const frontTests = [
                 //  Closed by the gateway's own deadlines, each counted by phase
                 const after = {};
                 for (const p of ['header', 'body', 'idle'])
-                    after[p] = await metric(stack, `gw_connections_timed_out_total{phase="${p}"}`) || 0;
+                    after[p] = await metric(stack, `mt_gw_connections_timed_out_total{phase="${p}"}`) || 0;
                 assert(after.header - before.header >= 2, `header timeouts ${before.header} -> ${after.header}`);
                 assert(after.body - before.body >= 1, `body timeouts ${before.body} -> ${after.body}`);
                 assert(after.idle - before.idle >= 1, `idle timeouts ${before.idle} -> ${after.idle}`);
@@ -197,7 +197,7 @@ export const frontTests = [
             const local = '127.0.0.5';
             const t = await stack.tenant({ tier: 'free' }, 'front-throttle');
             const bad = { authorization: 'Bearer sk-mt-not-a-key' };
-            const before = await metric(stack, 'gw_auth_throttled_total') || 0;
+            const before = await metric(stack, 'mt_gw_auth_throttled_total') || 0;
             //  The burst (3) of 401s, then 429
             let got429 = null;
             for (let i = 0; i < 8 && !got429; i++) {
@@ -219,8 +219,8 @@ export const frontTests = [
             //  Another address is not throttled
             expectError(await req(port, 'GET', '/v1/models', { local: '127.0.0.6', headers: bad }), 401,
                         'invalid_api_key', undefined, 'bad key from another address');
-            const after = await metric(stack, 'gw_auth_throttled_total') || 0;
-            assert(after - before >= 3, `gw_auth_throttled_total ${before} -> ${after}`);
+            const after = await metric(stack, 'mt_gw_auth_throttled_total') || 0;
+            assert(after - before >= 3, `mt_gw_auth_throttled_total ${before} -> ${after}`);
             //  Released: a bad key gets its 401 again once a failure is earned back
             const released = await poll(async () =>
                 (await req(port, 'GET', '/v1/models', { local, headers: bad })).status === 401, ms(6000), 250);
@@ -243,14 +243,14 @@ export const capTests = [
                     held.push(o);
                     assert(o.connected, `connection ${i} from 127.0.0.2 refused under the cap`);
                 }
-                const refusedBefore = await metric(stack, 'gw_connections_refused_total{reason="per_client"}') || 0;
+                const refusedBefore = await metric(stack, 'mt_gw_connections_refused_total{reason="per_client"}') || 0;
                 const t0 = Date.now();
                 const over = await req(port, 'GET', '/healthz', { local: '127.0.0.2', timeout: ms(5000) });
                 assert(over.status === 0, `the connection over the cap was served: ${short(over)}`);
                 assert(!/timeout/.test(over.error), 'the connection over the cap was left hanging, not refused');
                 const other = await req(port, 'GET', '/healthz', { local: '127.0.0.3' });
                 eq(other.status, 200, `/healthz from 127.0.0.3 (${short(other)})`);
-                const refusedAfter = await metric(stack, 'gw_connections_refused_total{reason="per_client"}') || 0;
+                const refusedAfter = await metric(stack, 'mt_gw_connections_refused_total{reason="per_client"}') || 0;
                 assert(refusedAfter > refusedBefore, `refusals per client ${refusedBefore} -> ${refusedAfter}`);
                 assert(held.every((o) => !o.closed), 'a connection under the cap was closed');
                 assert(Date.now() - t0 < ms(5000), 'refusal took the whole bound');
@@ -310,9 +310,9 @@ export const capTests = [
                     const a = nextAddr();
                     for (let j = 0; j < FRONT_CAPS.perClient; j++) socks.push(await rawSocket(port, a));
                 }
-                await poll(async () => (await metric(stack, 'gw_connections_open')) >= FRONT_CAPS.maxConnections,
+                await poll(async () => (await metric(stack, 'mt_gw_connections_open')) >= FRONT_CAPS.maxConnections,
                            ms(5000), 50);
-                refusedBefore = await metric(stack, 'gw_connections_refused_total{reason="limit"}') || 0;
+                refusedBefore = await metric(stack, 'mt_gw_connections_refused_total{reason="limit"}') || 0;
                 //  The kubelet's probe still answers
                 const h = await req(port, 'GET', '/healthz', { local: '127.0.0.8', timeout: ms(5000) });
                 eq(h.status, 200, `/healthz at the limit (${short(h)})`);
@@ -338,7 +338,7 @@ export const capTests = [
             }
             await settle(stack);
             //  Counted: the 503 and the connections closed at accept
-            const refusedAfter = await metric(stack, 'gw_connections_refused_total{reason="limit"}');
+            const refusedAfter = await metric(stack, 'mt_gw_connections_refused_total{reason="limit"}');
             assert(refusedAfter - refusedBefore >= 5, `refusals at the limit ${refusedBefore} -> ${refusedAfter}`);
             eq((await req(port, 'GET', '/healthz')).status, 200, '/healthz after the flood');
         },

@@ -74,7 +74,7 @@ export default [
         fn: async ({ stack, pg }) => {
             const t = await stack.tenant({ tier: 'free', max_concurrent_requests: 1 }, 'disc');
             const worker = stack.svc('worker-standard');
-            const cancelledBefore = await metric(worker.metricsPort, 'wa_jobs_cancelled_total');
+            const cancelledBefore = await metric(worker.metricsPort, 'mt_wa_jobs_cancelled_total');
             const { s, it } = await slowStream(stack, t.key, 40);
             const second = await it.next();
             assert(!second.done, 'slow stream ended early');
@@ -89,12 +89,12 @@ export default [
             //  The worker aborted the job (when it exports the counter).
             if (cancelledBefore !== null) {
                 const cancelled = await poll(async () => {
-                    const v = await metric(worker.metricsPort, 'wa_jobs_cancelled_total');
+                    const v = await metric(worker.metricsPort, 'mt_wa_jobs_cancelled_total');
                     return v !== null && v > cancelledBefore;
                 }, ms(3000), 100);
-                assert(cancelled, `wa_jobs_cancelled_total stayed ${cancelledBefore}`);
+                assert(cancelled, `mt_wa_jobs_cancelled_total stayed ${cancelledBefore}`);
             } else {
-                process.stdout.write('# note: worker exports no wa_jobs_cancelled_total\n');
+                process.stdout.write('# note: worker exports no mt_wa_jobs_cancelled_total\n');
             }
             //  Tokens generated before the disconnect are billed, not the rest.
             let rows = [];
