@@ -319,7 +319,7 @@ export async function http(base, method, p, opts = {}) {
             headers['content-type'] = 'application/json';
     }
     const res = await fetch(base + p, { method, headers, body,
-                                        signal: AbortSignal.timeout(opts.timeout || ms(15000)) });
+                                        signal: opts.signal || AbortSignal.timeout(opts.timeout || ms(15000)) });
     const text = await res.text();
     let json = null;
     try { json = JSON.parse(text); } catch { /* not JSON */ }
