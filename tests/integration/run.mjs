@@ -21,6 +21,7 @@ import toolTests from './t_tools.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 import keysTests from './t_keys.mjs';
+import { pgOutageTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
@@ -63,6 +64,13 @@ const GROUPS = [
                                                MT_GW_AUTH_FAIL_BURST: '3',
                                                MT_GW_AUTH_FAIL_INTERVAL_MS: '1000' } } },
       tests: frontTests },
+    //  PostgreSQL stopped and started again under load (issue 9). Runs the
+    //  shared database down for a few seconds: a group of its own.
+    { name: 'pg-outage', opts: { name: 'pg-outage', sim: { ttft: 5, itl: 1, tokens: 8 }, maxBody: 65536,
+                                 skip: ['worker-premium'],
+                                 env: { metering: { MT_MTR_MEMORY_MAX: String(PG_OUTAGE_MEMORY_MAX),
+                                                    MT_MTR_BATCH_MAX: '2' } } },
+      tests: pgOutageTests },
     //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
     { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
                                   skip: ['worker-premium'],
