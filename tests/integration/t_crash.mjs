@@ -74,6 +74,9 @@ export const pgOutageTests = [
                     && (await metric(stack, 'metering', 'mtr_spool_bytes')) > 0, ms(15000), 200);
                 assert(spooled, `metering spooled nothing (served ${l.seen.ok - okBefore} during the outage)`);
                 assert(l.seen.ok > okBefore, 'no request served during the outage');
+                //  The gateway holds every key: an unknown one is refused as usual.
+                const unknown = await chat(stack, 'sk-mt-' + '0'.repeat(48), 'who am I', { max_tokens: 2 });
+                expectError(unknown, 401, 'invalid_api_key', undefined, 'an unknown key, database down');
                 await sleep(ms(1000));
                 await pg.startAgain();
                 restarted = true;
