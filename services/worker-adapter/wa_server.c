@@ -6,6 +6,8 @@
 #include "wa_sim.h"
 #include "wa_sim_rich.h"
 #include "wa_openai.h"
+#include "wa_engine.h"
+#include "wa_probe.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -14,6 +16,7 @@
 
 #include <assert.h>
 #include <czmq.h>
+#include <stdatomic.h>
 
 #define S_HWM 100000            //  send queue per peer, messages
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
@@ -52,8 +55,31 @@ struct _wa_server_t {
     zlistx_t *waiting;          //  Mt__JobSpec copies waiting for a slot, owned
     wa_openai_t *openai;        //  openai backend, or NULL for the simulator
     bool started;               //  a sequence started during this advance pass
+    zactor_t *probe;            //  engine health probe (openai backend), or NULL
+    wa_engine_t engine;         //  is the engine answering
     mt_metric_t *m_started, *m_done, *m_cancelled, *m_failed, *m_tokens, *m_busy;
+    mt_metric_t *m_engine_up, *m_handed_back;
 };
+
+//  Why the engine is down, for /healthz (another thread); NULL while up.
+static _Atomic (const char *) s_engine_down = NULL;
+
+bool
+wa_server_health (char *why, size_t size)
+{
+    const char *reason = atomic_load (&s_engine_down);
+    if (!reason)
+        return true;
+    snprintf (why, size, "%s", reason);
+    return false;
+}
+
+//  Jobs are taken only while the engine answers (the simulator always does).
+static bool
+s_engine_up (wa_server_t *self)
+{
+    return !self->openai || self->engine.up;
+}
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -181,7 +207,8 @@ s_send_ready (wa_server_t *self)
     ready.pool = self->pool;
     ready.models = self->models;
     ready.n_models = self->nmodels;
-    ready.free_slots = busy >= self->slots || zlistx_size (self->waiting)? 0: self->slots - busy;
+    ready.free_slots = busy >= self->slots || zlistx_size (self->waiting) || !s_engine_up (self)
+                     ? 0: self->slots - busy;
     ready.total_slots = self->slots;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_WORKER_READY;
@@ -271,7 +298,8 @@ s_seq_end (wa_server_t *self, s_seq_t *seq, uint64_t now)
     zhashx_delete (self->index, seq->req_id);
     wa_openai_req_destroy (self->openai, &seq->req);
     zlistx_delete (self->active, seq->handle);      //  destroys seq
-    while (zlistx_size (self->waiting) && zlistx_size (self->active) < self->slots) {
+    while (zlistx_size (self->waiting) && zlistx_size (self->active) < self->slots
+       &&  s_engine_up (self)) {
         Mt__JobSpec *spec = (Mt__JobSpec *) zlistx_detach (self->waiting, NULL);
         s_seq_start (self, &spec, now);
     }
@@ -377,6 +405,47 @@ s_tokens_so_far (s_seq_t *seq)
     return mt_tokens_count (text, len);
 }
 
+//  A job the worker will not start (the engine is down): given back at once,
+//  nothing generated, nothing billed.
+static void
+s_hand_back (wa_server_t *self, const Mt__JobSpec *spec)
+{
+    mt_log ("job-handed-back req=%s tenant=%s reason=\"%s\"", spec->req_id, spec->tenant_id,
+            self->engine.reason);
+    s_send_done (self, s_gateway (self, spec), spec->req_id, spec->tenant_id, spec->reply_token,
+                 0, 0, "", MT__ERROR_CODE__ERR_UNAVAILABLE, "the engine is unavailable", 0);
+    mt_metric_add (self->m_handed_back, 1);
+}
+
+//  The engine went down or came back: say so, stop or resume taking jobs.
+static void
+s_engine_changed (wa_server_t *self)
+{
+    atomic_store (&s_engine_down, self->engine.up? NULL: self->engine.reason);
+    mt_metric_set (self->m_engine_up, self->engine.up? 1: 0);
+    if (self->engine.up)
+        mt_log ("engine-up action=taking_jobs");
+    else {
+        mt_log ("engine-down reason=\"%s\" running=%zu waiting=%zu action=zero_credit",
+                self->engine.reason, zlistx_size (self->active), zlistx_size (self->waiting));
+        Mt__JobSpec *spec;
+        while ((spec = (Mt__JobSpec *) zlistx_first (self->waiting))) {
+            s_hand_back (self, spec);
+            zlistx_delete (self->waiting, zlistx_cursor (self->waiting));
+        }
+    }
+    //  The scheduler hears at once, not at the next period
+    s_send_ready (self);
+    self->next_ready_ms = mt_mono_ms () + self->ready_interval_ms;
+}
+
+static void
+s_engine_note (wa_server_t *self, wa_engine_event_t event, uint64_t at_ms, uint64_t now)
+{
+    if (self->openai && wa_engine_note (&self->engine, event, at_ms, now))
+        s_engine_changed (self);
+}
+
 //  openai backend: send what the engine streamed since last time; report
 //  the end when the transfer is over. Returns true when the sequence ended.
 static bool
@@ -422,6 +491,9 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
     wa_openai_req_result (seq->req, &result);
     uint32_t prompt = result.has_usage? result.prompt_tokens: seq->prompt_tokens;
     uint32_t completion = result.has_usage? result.completion_tokens: s_tokens_so_far (seq);
+    if (result.unreachable || result.stalled)
+        s_engine_note (self, result.stalled? WA_ENGINE_JOB_STALLED: WA_ENGINE_JOB_UNREACHABLE,
+                       now, now);
     if (result.error) {
         mt_log ("job-failed req=%s tenant=%s tokens=%u reason=\"%s\"", seq->req_id,
                 seq->tenant_id, completion, result.error_message);
@@ -563,6 +635,10 @@ s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
         mt_log ("job-duplicate req=%s tenant=%s action=ignored", spec->req_id, spec->tenant_id);
         return;
     }
+    if (!s_engine_up (self)) {
+        s_hand_back (self, spec);
+        return;
+    }
     Mt__JobSpec *copy = s_spec_copy (spec);
     if (!copy) {
         mt_log ("job-failed req=%s tenant=%s reason=\"out of memory\"", spec->req_id,
@@ -667,12 +743,30 @@ wa_server_new (const wa_server_config_t *config)
     self->m_failed = mt_metric_counter ("wa_jobs_failed_total", "sequences the engine failed");
     self->m_tokens = mt_metric_counter ("wa_tokens_generated_total", "completion tokens sent");
     self->m_busy = mt_metric_gauge ("wa_slots_busy", "slots running a sequence");
+    self->m_engine_up = mt_metric_gauge ("wa_engine_up", "1 while the engine answers, else 0");
+    self->m_handed_back = mt_metric_counter ("wa_jobs_handed_back_total",
+                                             "jobs given back unstarted: the engine was down");
+    mt_metric_set (self->m_engine_up, 1);
+    wa_engine_init (&self->engine, mt_mono_ms ());
+    atomic_store (&s_engine_down, NULL);
     if (config->engine_url && *config->engine_url) {
         self->openai = wa_openai_new (config->engine_url);
         if (!self->openai) {
             mt_log ("backend-failed backend=openai reason=\"libcurl init failed\"");
             wa_server_destroy (&self);
             return NULL;
+        }
+        wa_openai_set_stall (self->openai, config->engine_stall_ms);
+        if (config->engine_health_url && *config->engine_health_url) {
+            self->probe = wa_probe_new (config->engine_health_url,
+                                        (int) config->engine_probe_ms,
+                                        (int) config->engine_probe_timeout_ms);
+            if (!self->probe) {
+                wa_server_destroy (&self);
+                return NULL;
+            }
+            mt_log ("engine-probe url=%s interval_ms=%u", config->engine_health_url,
+                    config->engine_probe_ms);
         }
     }
     self->scheduler = mt_codec_socket (ZMQ_DEALER);
@@ -717,6 +811,7 @@ wa_server_destroy (wa_server_t **self_p)
     wa_server_t *self = *self_p;
     if (!self)
         return;
+    zactor_destroy (&self->probe);
     zhashx_destroy (&self->index);
     for (s_seq_t *seq = self->active? (s_seq_t *) zlistx_first (self->active): NULL; seq;
          seq = (s_seq_t *) zlistx_next (self->active))
@@ -750,13 +845,16 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
     //  backend has transfers running
     size_t nfds = self->openai? wa_openai_fds (self->openai): 0;
     zmq_pollitem_t local [8];
-    zmq_pollitem_t *items = nfds + 1 <= 8? local
-                          : (zmq_pollitem_t *) malloc ((nfds + 1) * sizeof (zmq_pollitem_t));
+    zmq_pollitem_t *items = nfds + 2 <= 8? local
+                          : (zmq_pollitem_t *) malloc ((nfds + 2) * sizeof (zmq_pollitem_t));
     assert (items);
     items [0] = (zmq_pollitem_t) { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 };
     size_t n = 1;
+    if (self->probe)
+        items [n++] = (zmq_pollitem_t) { zsock_resolve (self->probe), 0, ZMQ_POLLIN, 0 };
+    size_t first_fd = n;
     if (self->openai) {
-        n += wa_openai_pollitems (self->openai, items + 1, nfds);
+        n += wa_openai_pollitems (self->openai, items + first_fd, nfds);
         int64_t curl_wait = wa_openai_timeout (self->openai, now);
         if (curl_wait >= 0 && curl_wait < wait)
             wait = curl_wait;
@@ -768,9 +866,19 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         return -1;
     }
     if (self->openai)
-        wa_openai_dispatch (self->openai, items + 1, rc > 0? n - 1: 0, mt_mono_ms ());
+        wa_openai_dispatch (self->openai, items + first_fd, rc > 0? n - first_fd: 0,
+                            mt_mono_ms ());
     if (items != local)
         free (items);
+    while (self->probe && (zsock_events (self->probe) & ZMQ_POLLIN)) {
+        char *what = NULL, *ok = NULL, *at = NULL;
+        if (zstr_recvx (self->probe, &what, &ok, &at, NULL) != -1 && ok && at)
+            s_engine_note (self, *ok == '1'? WA_ENGINE_PROBE_OK: WA_ENGINE_PROBE_FAILED,
+                           strtoull (at, NULL, 10), mt_mono_ms ());
+        zstr_free (&what);
+        zstr_free (&ok);
+        zstr_free (&at);
+    }
     for (int i = 0; i < S_DRAIN_MAX && (zsock_events (self->scheduler) & ZMQ_POLLIN); i++)
         s_on_scheduler (self, mt_mono_ms ());
     now = mt_mono_ms ();

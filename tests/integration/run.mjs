@@ -21,7 +21,7 @@ import toolTests from './t_tools.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 import keysTests from './t_keys.mjs';
-import { pgOutageTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
+import { pgOutageTests, engineDownTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
@@ -71,6 +71,12 @@ const GROUPS = [
                                  env: { metering: { MT_MTR_MEMORY_MAX: String(PG_OUTAGE_MEMORY_MAX),
                                                     MT_MTR_BATCH_MAX: '2' } } },
       tests: pgOutageTests },
+    //  The engine behind the standard worker dies and comes back (issue 9).
+    { name: 'engine-down', opts: { name: 'engine-down', engine: { model: ENGINE_MODEL, delayMs: 5 }, maxBody: 65536,
+                                   skip: ['worker-premium'],
+                                   env: { 'worker-standard': { MT_WA_ENGINE_PROBE_MS: '200',
+                                                               MT_WA_ENGINE_PROBE_TIMEOUT_MS: '500' } } },
+      tests: engineDownTests },
     //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
     { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
                                   skip: ['worker-premium'],

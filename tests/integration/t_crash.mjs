@@ -2,6 +2,7 @@
 //  comparison, tokens in the ledger == tokens the clients were told they used.
 import { assert, eq, http, ms, poll, sleep } from './harness.mjs';
 import { chat, expectChat, expectError, short } from './common.mjs';
+import { startFakeEngine } from './fake_engine.mjs';
 
 //  Metering keeps this many events in memory, then spools (set small so the
 //  spool is used by a short outage).
@@ -100,6 +101,62 @@ export const pgOutageTests = [
             eq(g.usageTokens, want.tokens, 'usage_records tokens vs tokens clients were told');
             eq(g.usageCount, want.logs, 'usage_records requests vs requests answered');
             eq((await stack.admin('GET', '/admin/v1/tenants')).status, 200, 'admin API back');
+        },
+    },
+];
+
+//  Wait until the gateway has nothing unacknowledged, then the tenant's ledger.
+async function settledLedger(stack, pg, tenant) {
+    const drained = await poll(async () =>
+        (await metric(stack, 'gateway', 'gw_usage_events_pending')) === 0, ms(10000), 100);
+    assert(drained, 'usage events still unacknowledged at the gateway after 10 s');
+    return ledger(pg, tenant);
+}
+
+async function workerHealth(stack) {
+    return http(`http://127.0.0.1:${stack.svc('worker-standard').metricsPort}`, 'GET', '/healthz');
+}
+
+export const engineDownTests = [
+    {
+        name: 'engine dies while its worker lives: zero credit, /healthz and /metrics say so, jobs again when it answers, ledger exact',
+        timeout: 60000,
+        fn: async ({ stack, pg }) => {
+            const model = stack.stdModel;
+            const t = await stack.tenant({ tier: 'pro', requests_per_minute: 100000, tokens_per_minute: 10000000 },
+                                         'engine-down');
+            const seen = { ok: 0, tokens: 0 };
+            const ask = async (what) => {
+                const r = await chat(stack, t.key, what, { model, max_tokens: 6 });
+                if (r.status === 200) {
+                    seen.ok++;
+                    seen.tokens += r.json.usage.total_tokens;
+                }
+                return r;
+            };
+            expectChat(await ask('before the engine dies'), 'before');
+            eq((await workerHealth(stack)).status, 200, 'worker /healthz with the engine up');
+            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 1, 'wa_engine_up');
+            const port = stack.engine.port;
+            await stack.engine.close();
+            const down = await poll(async () => (await workerHealth(stack)).status === 503, ms(5000), 100);
+            assert(down, 'worker /healthz still 200 5 s after the engine died');
+            const h = await workerHealth(stack);
+            assert(/engine/.test(h.text), `/healthz does not say why: ${h.text}`);
+            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 0, 'wa_engine_up with the engine dead');
+            //  A request while the engine is dead waits at the scheduler (the
+            //  worker gives no credit) and is served once the engine is back.
+            const during = ask('while the engine is dead');
+            await sleep(ms(800));
+            stack.engine = await startFakeEngine({ ...stack.opts.engine, port });
+            const up = await poll(async () => (await workerHealth(stack)).status === 200, ms(5000), 100);
+            assert(up, 'worker /healthz not 200 again 5 s after the engine came back');
+            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 1, 'wa_engine_up again');
+            expectChat(await during, 'the request made while the engine was dead');
+            expectChat(await ask('after the engine came back'), 'after');
+            const g = await settledLedger(stack, pg, t.id);
+            eq(g.logTokens, seen.tokens, 'request_logs tokens vs tokens clients were told');
+            eq(g.usageTokens, seen.tokens, 'usage_records tokens vs tokens clients were told');
         },
     },
 ];
