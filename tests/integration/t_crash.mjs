@@ -3,6 +3,21 @@
 import { assert, eq, http, ms, poll, sleep } from './harness.mjs';
 import { chat, expectChat, expectError, short } from './common.mjs';
 import { startFakeEngine } from './fake_engine.mjs';
+import net from 'node:net';
+
+//  A hung engine: takes connections on the port and never answers.
+async function startHungEngine(port) {
+    const sockets = new Set();
+    const server = net.createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+    });
+    return { close: () => new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+    }) };
+}
 
 //  Metering keeps this many events in memory, then spools (set small so the
 //  spool is used by a short outage).
@@ -160,3 +175,40 @@ export const engineDownTests = [
         },
     },
 ];
+
+engineDownTests.push({
+    name: 'engine hangs (takes connections, never answers): zero credit, then served when a real engine is back, ledger exact',
+    timeout: 60000,
+    fn: async ({ stack, pg }) => {
+        const model = stack.stdModel;
+        const t = await stack.tenant({ tier: 'pro', requests_per_minute: 100000, tokens_per_minute: 10000000 },
+                                     'engine-hung');
+        const seen = { tokens: 0 };
+        const ask = async (what) => {
+            const r = await chat(stack, t.key, what, { model, max_tokens: 6 });
+            if (r.status === 200) seen.tokens += r.json.usage.total_tokens;
+            return r;
+        };
+        expectChat(await ask('before the engine hangs'), 'before');
+        const port = stack.engine.port;
+        await stack.engine.close();
+        const hung = await startHungEngine(port);
+        let during = null;
+        try {
+            const down = await poll(async () => (await workerHealth(stack)).status === 503, ms(5000), 100);
+            assert(down, 'worker /healthz still 200 5 s after the engine hung');
+            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 0, 'wa_engine_up with the engine hung');
+            during = ask('while the engine hangs');
+            await sleep(ms(800));
+        } finally {
+            await hung.close();
+            stack.engine = await startFakeEngine({ ...stack.opts.engine, port });
+        }
+        const up = await poll(async () => (await workerHealth(stack)).status === 200, ms(5000), 100);
+        assert(up, 'worker /healthz not 200 again 5 s after a real engine came back');
+        expectChat(await during, 'the request made while the engine hung');
+        const g = await settledLedger(stack, pg, t.id);
+        eq(g.logTokens, seen.tokens, 'request_logs tokens vs tokens clients were told');
+        eq(g.usageTokens, seen.tokens, 'usage_records tokens vs tokens clients were told');
+    },
+});
