@@ -26,7 +26,7 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-abuse fuzz clean
+.PHONY: all deps run test test-asan unit bench bench-abuse bench-chaos fuzz clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -103,6 +103,11 @@ bench: deps all
 # p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).
 bench-abuse: deps all
 	@BUILD=$(BUILD) node tests/bench/abuse.mjs
+
+# kill -9 each service once under load: failed requests, stalls, recovery,
+# ledger vs client-seen tokens (tests/bench/chaos.mjs). Reports, never fails.
+bench-chaos: deps all
+	@BUILD=$(BUILD) node tests/bench/chaos.mjs
 
 # Coverage-guided fuzzing (libFuzzer) of every parser of outside bytes;
 # MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.
