@@ -133,3 +133,19 @@ mt_codec_body_name (const Mt__Envelope *env)
         default:                              return "unknown";
     }
 }
+
+Mt__JobSpec *
+mt_codec_job_copy (const Mt__JobSpec *spec)
+{
+    Mt__JobSpec known = *spec;
+    known.base.n_unknown_fields = 0;
+    known.base.unknown_fields = NULL;
+    size_t size = mt__job_spec__get_packed_size (&known);
+    uint8_t *buf = (uint8_t *) malloc (size? size: 1);
+    if (!buf)
+        return NULL;
+    mt__job_spec__pack (&known, buf);
+    Mt__JobSpec *copy = mt__job_spec__unpack (NULL, size, buf);
+    free (buf);
+    return copy;
+}

@@ -32,6 +32,12 @@ int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 //  free with mt_codec_free.
 Mt__Envelope *mt_codec_recv (zsock_t *sock, zframe_t **routing_id);
 
+//  Copy a decoded JobSpec so it outlives its envelope. Unknown fields are
+//  left behind (protobuf-c may keep one it cannot write back in a form it
+//  would read again). Caller owns; free with mt__job_spec__free_unpacked.
+//  NULL if out of memory.
+Mt__JobSpec *mt_codec_job_copy (const Mt__JobSpec *spec);
+
 //  Name of an Envelope body, for logs.
 const char *mt_codec_body_name (const Mt__Envelope *env);
 

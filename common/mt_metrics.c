@@ -202,6 +202,8 @@ s_handler (void *cls, struct MHD_Connection *conn, const char *url, const char *
         status = 404;
         resp = MHD_create_response_from_buffer (10, (void *) "not found\n", MHD_RESPMEM_PERSISTENT);
     }
+    if (!resp)
+        return MHD_NO;                  //  out of memory: MHD closes the connection
     MHD_add_response_header (resp, "Content-Type", ctype);
     enum MHD_Result rc = MHD_queue_response (conn, status, resp);
     MHD_destroy_response (resp);

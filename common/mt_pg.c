@@ -3,6 +3,7 @@
 #include "mt_log.h"
 #include "mt_util.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,10 +16,8 @@ mt_pg_connect (const char *dsn, int timeout_ms)
         PGconn *conn = PQconnectdb (dsn);
         if (conn && PQstatus (conn) == CONNECTION_OK)
             return conn;
-        const char *err = conn? PQerrorMessage (conn): "out of memory";
         char line [256];
-        snprintf (line, sizeof line, "%s", err);
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, NULL, line, sizeof line);
         if (attempt++ % 10 == 0)
             mt_log ("pg-connect-failed attempt=%d reason=\"%s\"", attempt, line);
         PQfinish (conn);
@@ -36,8 +35,7 @@ mt_pg_exec (PGconn *conn, const char *sql)
     int rc = 0;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char line [256];
-        snprintf (line, sizeof line, "%s", PQresultErrorMessage (res));
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, res, line, sizeof line);
         mt_log ("pg-error reason=\"%s\"", line);
         rc = -1;
     }
@@ -52,4 +50,24 @@ mt_pg_ensure (PGconn *conn)
         return true;
     PQreset (conn);
     return PQstatus (conn) == CONNECTION_OK;
+}
+
+const char *
+mt_pg_line (const char *message, char *out, size_t size)
+{
+    snprintf (out, size, "%s", message? message: "");
+    out [strcspn (out, "\r\n")] = 0;
+    for (char *p = out; *p; p++)
+        if (*p == '"' || *p == '\\')
+            *p = '\'';
+    return out;
+}
+
+const char *
+mt_pg_error_line (const PGconn *conn, const PGresult *res, char *out, size_t size)
+{
+    const char *msg = res? PQresultErrorMessage (res): NULL;
+    if (!msg || !*msg)
+        msg = conn? PQerrorMessage (conn): "out of memory";
+    return mt_pg_line (msg, out, size);
 }

@@ -156,3 +156,15 @@ mt_raise_nofile (void)
         setrlimit (RLIMIT_NOFILE, &rl);
     }
 }
+
+bool
+mt_id_ok (const char *text, size_t max)
+{
+    if (!text)
+        return false;
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++, len++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || len >= max)
+            return false;
+    return len > 0;
+}

@@ -22,6 +22,11 @@ void mt_uuid (char out [37]);
 //  True when text is a UUID in canonical form.
 bool mt_is_uuid (const char *text);
 
+//  The one rule for ids that cross a service boundary (request, tenant,
+//  event ids; pool and model names): 1..max bytes of printable ASCII without
+//  space, '"' or '\\' (they end up in log lines as key=value). NULL is not.
+bool mt_id_ok (const char *text, size_t max);
+
 //  A new API key "sk-mt-" + 48 hex chars; out must hold MT_KEY_LEN + 1.
 #define MT_KEY_LEN 54
 int mt_key_generate (char out [MT_KEY_LEN + 1]);

@@ -35,12 +35,21 @@ s_slurp (const char *path)
     char *buf = NULL;
     size_t size = 0;
     FILE *mem = open_memstream (&buf, &size);
+    if (!mem) {
+        fclose (f);
+        return NULL;
+    }
     char chunk [8192];
     size_t n;
-    while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
-        fwrite (chunk, 1, n, mem);
+    bool ok = true;
+    while (ok && (n = fread (chunk, 1, sizeof chunk, f)) > 0)
+        ok = fwrite (chunk, 1, n, mem) == n;
+    ok = ok && !ferror (f);
     fclose (f);
-    fclose (mem);
+    if (fclose (mem) || !ok) {
+        free (buf);
+        return NULL;
+    }
     return buf;
 }
 
@@ -112,8 +121,16 @@ main (int argc, char **argv)
     while ((e = readdir (d))) {
         size_t len = strlen (e->d_name);
         if (len > 4 && !strcmp (e->d_name + len - 4, ".sql")) {
-            names = realloc (names, (count + 1) * sizeof *names);
-            names [count++] = strdup (e->d_name);
+            char **grown = realloc (names, (count + 1) * sizeof *names);
+            char *name = grown? strdup (e->d_name): NULL;
+            if (grown)
+                names = grown;
+            if (!name) {
+                mt_log ("migrate-error dir=%s reason=\"out of memory\"", dir);
+                closedir (d);
+                goto cleanup;
+            }
+            names [count++] = name;
         }
     }
     closedir (d);

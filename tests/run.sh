@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every unit test binary in $BUILD/tests, then (unless MT_ONLY_UNIT=1) the
 # integration suite against the real services in $BUILD/bin and a real
-# PostgreSQL. Ends with one line "N passed, N failed"; exits 1 when anything
-# failed or nothing ran.
+# PostgreSQL. Counts test cases (a unit binary's cases, an integration test),
+# never single checks: prints "unit: N passed, N failed", then
+# "integration: N passed, N failed", and ends with one line
+# "N passed, N failed" (their sum); exits 1 when anything failed or nothing ran.
 #   BUILD=build bash tests/run.sh
 #   MT_SANITIZED=1   sanitizer build: longer bounds, sanitizer reports fail tests
 #   MT_ONLY_UNIT=1   unit tests only
@@ -26,6 +28,14 @@ summary () {
     tail -n 1 "$1" | sed -nE 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed, ([0-9]+) failed[[:space:]]*$/\2 \3/p'
 }
 
+# "<name>: N checks" in a unit binary's output -> N (0 without one).
+checks () {
+    local n
+    n=$(sed -nE "s/^$2: ([0-9]+) checks\$/\1/p" "$1" | tail -n 1)
+    echo "${n:-0}"
+}
+
+unit_checks=0
 shopt -s nullglob
 units=("$BUILD"/tests/test_*)
 if [ ${#units[@]} -eq 0 ]; then
@@ -47,6 +57,7 @@ for t in "${units[@]}"; do
     read -r p f <<<"$counts"
     passed=$((passed + p))
     failed=$((failed + f))
+    unit_checks=$((unit_checks + $(checks "$out" "$name")))
     # A crash after the summary, or a non-zero exit with nothing failed.
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         failed=$((failed + 1))
@@ -57,6 +68,9 @@ for t in "${units[@]}"; do
         tail -n 30 "$tmp/$name.err" | sed 's/^/#   /'
     fi
 done
+
+echo "unit: $unit_checks checks"
+echo "unit: $passed passed, $failed failed"
 
 if [ "${MT_ONLY_UNIT:-0}" != 1 ]; then
     if ! command -v node >/dev/null 2>&1; then

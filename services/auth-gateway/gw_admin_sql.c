@@ -3,6 +3,7 @@
 //  by the pure half in gw_admin.c; every statement here takes parameters.
 #include "gw_admin.h"
 #include "mt_log.h"
+#include "mt_pg.h"
 #include "mt_util.h"
 
 #include <openssl/crypto.h>
@@ -50,8 +51,7 @@ s_query (PGconn *conn, const char *sql, int n, const char *const *params, char s
     const char *code = PQresultErrorField (res, PG_DIAG_SQLSTATE);
     snprintf (state, 6, "%s", code? code: "");
     char line [256];
-    snprintf (line, sizeof line, "%s", res? PQresultErrorMessage (res): PQerrorMessage (conn));
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_error_line (conn, res, line, sizeof line);
     //  Constraint violations are the client's doing: not worth a log line
     if (strcmp (state, "23505") && strcmp (state, "23503"))
         mt_log ("pg-error sqlstate=%s reason=\"%s\"", *state? state: "-", line);

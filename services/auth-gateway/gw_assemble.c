@@ -1,5 +1,6 @@
 //  Stream to whole: the choices of one non-streamed answer.
 #include "gw_assemble.h"
+#include "mt_buf.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,20 +17,7 @@ static int
 s_buf_add (s_buf_t *b, const char *text, size_t len)
 {
     b->seen = true;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap? b->cap: 64;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *data = (char *) realloc (b->data, cap);
-        if (!data)
-            return -1;
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy (b->data + b->len, text, len);
-    b->len += len;
-    b->data [b->len] = 0;
-    return 0;
+    return mt_buf_append (&b->data, &b->len, &b->cap, text, len);
 }
 
 //  The text as a JSON string; "" when it is not valid UTF-8 (plain pieces

@@ -2,6 +2,7 @@
 //  and the SSE content reader that suspends a stream until tokens arrive.
 #include "gw_req.h"
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -247,11 +248,20 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     }
     char hex [25];
-    mt_random_hex (hex, 12);
+    if (mt_random_hex (hex, 12)) {
+        mt_log ("request-id-failed req=%s tenant=%s reason=\"no randomness\"", req->id, req->tenant_id);
+        gw_req_set_error (req, mt_error_lookup ("internal_error"), "Could not make a request id.",
+                          NULL, NULL);
+        return;
+    }
     char id [48];
     snprintf (id, sizeof id, "%s-%s", kind == GW_KIND_CHAT? "chatcmpl":
               kind == GW_KIND_EMBEDDING? "embd": "cmpl", hex);
-    gw_req_index (req, id);
+    if (gw_req_index (req, id)) {
+        gw_req_set_error (req, mt_error_lookup ("internal_error"), "Could not name the request.",
+                          NULL, NULL);
+        return;
+    }
     req->created_s = mt_now_ms () / 1000;
     gw_server_send_admit (self, req);
 }
@@ -270,8 +280,13 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
         snprintf (id, sizeof id, "%s", req->id);
     else
         snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
-    gw_req_index (req, id);
-    int rc;
+    int rc = gw_req_index (req, id);
+    if (rc) {
+        free (query);
+        gw_req_set_error (req, mt_error_lookup ("internal_error"), "Could not name the request.",
+                          NULL, NULL);
+        return;
+    }
     if (who) {
         snprintf (who->request_id, sizeof who->request_id, "%s", req->id);
         rc = gw_store_admin (self->store, token, who, method, url, query? query: "",
@@ -495,8 +510,12 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
         req->phase = GW_P_UPLOAD;
         req->arrival_ms = mt_now_ms ();
         req->start_mono = mt_mono_ms ();
+        //  A label until the request has its id (chatcmpl-…): unique in
+        //  this process is enough, so a counter stands in without randomness
+        static uint64_t s_counter;
         char hex [25];
-        mt_random_hex (hex, 12);
+        if (mt_random_hex (hex, 12))
+            snprintf (hex, sizeof hex, "local%019llu", (unsigned long long) ++s_counter);
         snprintf (req->id, sizeof req->id, "req-%s", hex);
         *con_cls = req;
         self->active++;
@@ -521,19 +540,8 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
             req->body_len = req->body_cap = 0;
             return MHD_YES;
         }
-        if (req->body_len + n + 1 > req->body_cap) {
-            size_t cap = req->body_cap? req->body_cap: 1024;
-            while (cap < req->body_len + n + 1)
-                cap *= 2;
-            char *b = realloc (req->body, cap);
-            if (!b)
-                return MHD_NO;
-            req->body = b;
-            req->body_cap = cap;
-        }
-        memcpy (req->body + req->body_len, upload_data, n);
-        req->body_len += n;
-        req->body [req->body_len] = 0;
+        if (mt_buf_append (&req->body, &req->body_len, &req->body_cap, upload_data, n))
+            return MHD_NO;
         return MHD_YES;
     }
     //  The whole body is in: act, or answer what is ready

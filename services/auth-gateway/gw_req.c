@@ -2,6 +2,7 @@
 //  resume, free) and its response (status, body, headers).
 #include "gw_req.h"
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -102,15 +103,22 @@ gw_req_maybe_free (gw_req_t *req)
 }
 
 //  (Re)name the request and index it for replies addressed to that name.
-void
+int
 gw_req_index (gw_req_t *req, const char *id)
 {
     gw_server_t *self = req->server;
+    gw_req_t *other = (gw_req_t *) zhashx_lookup (self->reqs, id);
+    if (other == req)
+        return 0;                   //  named so already
+    if (other) {
+        mt_log ("request-id-taken req=%s id=%s", req->id, id);
+        return -1;
+    }
     if (req->indexed)
         zhashx_delete (self->reqs, req->id);
     snprintf (req->id, sizeof req->id, "%s", id);
-    zhashx_insert (self->reqs, req->id, req);
-    req->indexed = true;
+    req->indexed = zhashx_insert (self->reqs, req->id, req) == 0;
+    return req->indexed? 0: -1;
 }
 
 void
@@ -202,19 +210,7 @@ gw_req_queue_body (gw_req_t *req, const char *ctype)
 void
 gw_req_text_append (gw_req_t *req, const char *text, size_t len)
 {
-    if (req->text_len + len + 1 > req->text_cap) {
-        size_t cap = req->text_cap? req->text_cap * 2: 256;
-        while (cap < req->text_len + len + 1)
-            cap *= 2;
-        char *t = realloc (req->text, cap);
-        if (!t)
-            return;
-        req->text = t;
-        req->text_cap = cap;
-    }
-    memcpy (req->text + req->text_len, text, len);
-    req->text_len += len;
-    req->text [req->text_len] = 0;
+    mt_buf_append (&req->text, &req->text_len, &req->text_cap, text, len);
 }
 
 //  End the client's side of a job that will not finish in time: an error

@@ -6,6 +6,7 @@
 #define GW_REQ_H_INCLUDED
 
 #include "gw_server.h"
+#include "gw_bill.h"
 #include "gw_front.h"
 #include "gw_openai.h"
 #include "gw_assemble.h"
@@ -56,7 +57,8 @@ struct _gw_req_t {
     struct MHD_Connection *conn;    //  NULL once the connection completed
     bool suspended;                 //  connection suspended by us
     bool backend_busy;              //  a service still owes us an answer
-    bool cancel_sent;
+    bool cancel_wanted;             //  the job is to be cancelled
+    bool cancel_sent;               //  ... and the Cancel went out
     bool accepted;                  //  the scheduler took the job
     bool timed_out;                 //  gave up on the job; the client was told
     bool indexed;                   //  in server->reqs
@@ -106,21 +108,13 @@ struct _gw_req_t {
     bool streaming;
 };
 
-typedef struct {
-    char event_id [48];
-    char tenant_id [37];
-    char key_id [37];
-    char model [128];
-    char pool [64];
-    char status [16];
-    uint32_t prompt_tokens, completion_tokens, ttft_ms, latency_ms, http_status;
-    uint64_t created_ms;
-    uint64_t sent_mono;
-} gw_usage_t;
-
 struct _gw_server_t {
-    const gw_server_config_t *config;
+    const gw_server_config_t *config;   //  borrowed; outlives the server
+    char *token_endpoint;           //  token ROUTER as workers reach it, owned
+    char *tls_cert, *tls_key;       //  PEM text while the daemon runs, owned
     struct MHD_Daemon *daemon;
+    int epoll_fd;                   //  MHD's, polled with the sockets
+    int http_port;                  //  the port bound (config's, or chosen)
     zsock_t *scheduler;             //  DEALER
     zsock_t *quota;                 //  DEALER
     zsock_t *metering;              //  DEALER
@@ -131,13 +125,19 @@ struct _gw_server_t {
     Mt__Envelope *catalog;          //  last Catalog from the scheduler, owned
     uint64_t catalog_mono;
     zhashx_t *reqs;                 //  id -> gw_req_t (not owned)
-    zhashx_t *usage;                //  event id -> gw_usage_t (owned)
+    gw_usageq_t *usage;             //  usage events not yet acknowledged
     gw_list_t waiting;               //  waiting for a service's answer
     gw_list_t running;               //  job accepted, not yet done
     gw_req_t *shead;                //  streams list
     uint64_t admin_seq;
     size_t active;                  //  requests with a live connection
     bool draining;
+    size_t cancels_unsent;          //  Cancels that failed to go out (about)
+    bool stop_asked;                //  gw_server_stop was called
+    bool closed_open;               //  drain time over, open requests closed
+    bool finished;                  //  drained: gw_server_step returns false
+    uint64_t drain_deadline;
+    uint64_t next_second;           //  next once-a-second duties
     //  metrics
     mt_metric_t *m_req [8];
     mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency, *m_ttft;
@@ -160,7 +160,8 @@ void gw_stream_remove (gw_server_t *self, gw_req_t *req);
 void gw_req_free (gw_req_t *req);
 void gw_req_maybe_free (gw_req_t *req);
 //  (Re)name the request and index it for replies addressed to that name.
-void gw_req_index (gw_req_t *req, const char *id);
+//  Returns 0, or -1 when another request has that name (logged; unchanged).
+int gw_req_index (gw_req_t *req, const char *id);
 //  Suspend or resume the request's connection (no-op without one).
 void gw_req_suspend (gw_req_t *req);
 void gw_req_resume (gw_req_t *req);

@@ -12,6 +12,7 @@
 #include "mt_util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -25,8 +26,9 @@
 //  Usage events: sent to metering, kept until acknowledged, resent
 
 static void
-s_usage_send (gw_server_t *self, gw_usage_t *u)
+s_usage_send (void *arg, gw_usage_t *u)
 {
+    gw_server_t *self = (gw_server_t *) arg;
     Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
     ev.event_id = u->event_id;
     ev.tenant_id = u->tenant_id;
@@ -44,56 +46,64 @@ s_usage_send (gw_server_t *self, gw_usage_t *u)
     env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
     env.usage_event = &ev;
     mt_codec_send (self->metering, NULL, &env);
-    u->sent_mono = mt_mono_ms ();
 }
 
+//  Send the request's usage event and keep it until metering acknowledges it.
 static void
-s_usage_emit (gw_server_t *self, gw_req_t *req, const Mt__JobDone *done, const char *status,
-              unsigned int http_status)
+s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill)
 {
-    if (zhashx_size (self->usage) >= GW_USAGE_PENDING_MAX) {
+    if (gw_usageq_size (self->usage) >= GW_USAGE_PENDING_MAX) {
         mt_log ("usage-dropped req=%s tenant=%s reason=\"pending events at limit\"",
                 req->id, req->tenant_id);
         return;
     }
-    gw_usage_t *u = calloc (1, sizeof *u);
-    if (!u)
-        return;
-    snprintf (u->event_id, sizeof u->event_id, "%s", req->id);
-    snprintf (u->tenant_id, sizeof u->tenant_id, "%s", req->tenant_id);
-    snprintf (u->key_id, sizeof u->key_id, "%s", req->key_id);
-    snprintf (u->model, sizeof u->model, "%s", req->parsed.model);
-    snprintf (u->pool, sizeof u->pool, "%s", req->pool);
-    snprintf (u->status, sizeof u->status, "%s", status);
-    u->prompt_tokens = done->prompt_tokens;
-    u->completion_tokens = done->completion_tokens;
+    gw_usage_t u;
+    memset (&u, 0, sizeof u);
+    snprintf (u.event_id, sizeof u.event_id, "%s", req->id);
+    snprintf (u.tenant_id, sizeof u.tenant_id, "%s", req->tenant_id);
+    snprintf (u.key_id, sizeof u.key_id, "%s", req->key_id);
+    snprintf (u.model, sizeof u.model, "%s", req->parsed.model);
+    snprintf (u.pool, sizeof u.pool, "%s", req->pool);
+    snprintf (u.status, sizeof u.status, "%s", bill->status);
+    u.prompt_tokens = bill->prompt_tokens;
+    u.completion_tokens = bill->completion_tokens;
     uint64_t now = mt_mono_ms ();
-    u->ttft_ms = req->first_token_mono? (uint32_t) (req->first_token_mono - req->start_mono): 0;
-    u->latency_ms = (uint32_t) (now - req->start_mono);
-    u->http_status = http_status;
-    u->created_ms = req->arrival_ms;
-    zhashx_insert (self->usage, u->event_id, u);
-    s_usage_send (self, u);
-    mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
-    mt_metric_observe (self->m_latency, (double) u->latency_ms);
+    u.ttft_ms = req->first_token_mono? (uint32_t) (req->first_token_mono - req->start_mono): 0;
+    u.latency_ms = (uint32_t) (now - req->start_mono);
+    u.http_status = bill->http_status;
+    u.created_ms = req->arrival_ms;
+    if (!gw_usageq_add (self->usage, &u, now))
+        //  Sent once all the same; not resent (metering stores an id once)
+        mt_log ("usage-untracked req=%s tenant=%s reason=\"duplicate id or out of memory\"",
+                req->id, req->tenant_id);
+    s_usage_send (self, &u);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
+    mt_metric_observe (self->m_latency, (double) u.latency_ms);
     if (req->first_token_mono)
-        mt_metric_observe (self->m_ttft, (double) u->ttft_ms);
+        mt_metric_observe (self->m_ttft, (double) u.ttft_ms);
 }
 
 static void
 s_usage_resend (gw_server_t *self)
 {
-    uint64_t now = mt_mono_ms ();
-    size_t resent = 0;
-    for (gw_usage_t *u = zhashx_first (self->usage); u && resent < 5000; u = zhashx_next (self->usage))
-        if (now - u->sent_mono >= GW_USAGE_RESEND_MS) {
-            s_usage_send (self, u);
-            resent++;
-        }
+    size_t resent = gw_usageq_resend (self->usage, mt_mono_ms (), 5000, s_usage_send, self);
     if (resent) {
         mt_metric_add (self->m_usage_resent, (int64_t) resent);
         mt_debug ("usage-resent count=%zu", resent);
     }
+}
+
+//  The request's side of the bill.
+static gw_bill_req_t
+s_bill_req (gw_req_t *req)
+{
+    gw_bill_req_t b = {
+        .stream = req->parsed.stream, .client_gone = !req->conn, .timed_out = req->timed_out,
+        .daily_limited = req->daily != 0, .prompt_estimate = req->parsed.prompt_tokens,
+        .max_tokens = (uint64_t) req->parsed.max_tokens * req->parsed.n,
+        .granted = req->granted, .relayed = req->relayed,
+    };
+    return b;
 }
 
 //  --------------------------------------------------------------------------
@@ -119,16 +129,42 @@ gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
 {
     if (req->cancel_sent)
         return;
-    req->cancel_sent = true;
+    bool again = req->cancel_wanted;
+    req->cancel_wanted = true;
     Mt__Cancel cancel = MT__CANCEL__INIT;
     cancel.req_id = req->id;
     cancel.tenant_id = req->tenant_id;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_CANCEL;
     env.cancel = &cancel;
-    mt_codec_send (self->scheduler, NULL, &env);
+    if (mt_codec_send (self->scheduler, NULL, &env)) {
+        //  A full queue to the scheduler: tried again every second while the
+        //  request waits for its JobDone (s_cancels_retry)
+        self->cancels_unsent++;
+        if (!again)
+            mt_log ("cancel-failed req=%s tenant=%s reason=\"queue to the scheduler full\" "
+                    "action=retry", req->id, req->tenant_id);
+        return;
+    }
+    req->cancel_sent = true;
     mt_metric_add (self->m_cancels, 1);
-    mt_log ("cancel req=%s tenant=%s", req->id, req->tenant_id);
+    mt_log ("cancel req=%s tenant=%s%s", req->id, req->tenant_id, again? " retried=1": "");
+}
+
+//  Cancels that could not be sent: once a second, again.
+static void
+s_cancels_retry (gw_server_t *self)
+{
+    if (self->cancels_unsent == 0)
+        return;
+    size_t unsent = 0;
+    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs))
+        if (req->cancel_wanted && !req->cancel_sent && req->backend_busy) {
+            gw_server_send_cancel (self, req);
+            if (!req->cancel_sent)
+                unsent++;
+        }
+    self->cancels_unsent = unsent;
 }
 
 static void s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err,
@@ -181,7 +217,7 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     job.max_tokens = req->parsed.kind == GW_KIND_EMBEDDING? 0
                    : req->granted / req->parsed.n? req->granted / req->parsed.n: 1;
     job.prompt_tokens = req->parsed.prompt_tokens;
-    job.reply_to = (char *) self->config->token_endpoint;
+    job.reply_to = self->token_endpoint;
     job.reply_key = (char *) mt_curve_public_key ();
     job.reply_token = req->reply_token;
     job.submitted_ms = req->arrival_ms;
@@ -384,41 +420,24 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
         return;
     }
     gw_list_remove (req);
-    //  A worker that died cannot report: bill what reached the client
-    if (done->completion_tokens < req->relayed) {
-        done->completion_tokens = req->relayed;
-        if (done->prompt_tokens == 0)
-            done->prompt_tokens = req->parsed.prompt_tokens;
-    }
-    //  A request the daily quota cut short (granted less than it asked) is
-    //  stopped at the quota and not billed past it: the grant used the
-    //  gateway's prompt count, and an engine's chat template may count the
-    //  prompt higher. The client sees the same numbers it is billed.
-    uint64_t admitted = (uint64_t) req->parsed.prompt_tokens + req->granted;
-    bool at_quota = req->daily && req->granted < (uint64_t) req->parsed.max_tokens * req->parsed.n;
-    if (at_quota && (uint64_t) done->prompt_tokens + done->completion_tokens > admitted) {
+    gw_bill_req_t breq = s_bill_req (req);
+    gw_bill_job_t bjob = { .error = done->error, .prompt_tokens = done->prompt_tokens,
+                           .completion_tokens = done->completion_tokens };
+    gw_bill_t bill;
+    gw_bill_done (&breq, &bjob, &bill);
+    if (bill.clamped)
         mt_log ("usage-clamped req=%s tenant=%s engine_prompt=%u estimate=%u completion=%u "
                 "granted=%u", req->id, req->tenant_id, done->prompt_tokens,
                 req->parsed.prompt_tokens, done->completion_tokens, req->granted);
-        if (done->completion_tokens > req->granted)
-            done->completion_tokens = req->granted;
-        done->prompt_tokens = (uint32_t) (admitted - done->completion_tokens);
-    }
-    uint64_t used = (uint64_t) done->prompt_tokens + done->completion_tokens;
-    bool cancelled = done->error == MT__ERROR_CODE__ERR_CANCELLED || !req->conn;
-    const char *status = done->error == MT__ERROR_CODE__ERR_NONE? "ok": cancelled? "cancelled": "error";
+    //  The client sees the numbers it is billed
+    done->prompt_tokens = bill.prompt_tokens;
+    done->completion_tokens = bill.completion_tokens;
     const mt_error_t *err = done->error == MT__ERROR_CODE__ERR_NONE? NULL:
                             mt_error_from_proto (done->error);
-    unsigned int http_status = err && !req->parsed.stream? err->status: 200;
-    if (req->timed_out)
-        http_status = req->parsed.stream? 200: 503;    //  what the client got
-    else
-    if (cancelled)
-        http_status = 499;
     mt_log ("done req=%s tenant=%s status=%s prompt=%u completion=%u", req->id, req->tenant_id,
-            status, done->prompt_tokens, done->completion_tokens);
-    s_send_settle (self, req, used, false);
-    s_usage_emit (self, req, done, status, http_status);
+            bill.status, done->prompt_tokens, done->completion_tokens);
+    s_send_settle (self, req, bill.used, false);
+    s_usage_emit (self, req, &bill);
     req->backend_busy = false;
     if (!req->conn || req->timed_out) {
         gw_req_maybe_free (req);
@@ -464,10 +483,9 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 static void
 s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
 {
-    for (size_t i = 0; i < ack->n_event_ids; i++) {
-        zhashx_delete (self->usage, ack->event_ids [i]);     //  frees the event
-    }
-    mt_metric_set (self->m_usage_pending, (int64_t) zhashx_size (self->usage));
+    for (size_t i = 0; i < ack->n_event_ids; i++)
+        gw_usageq_ack (self->usage, ack->event_ids [i]);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
 }
 
 //  What each peer may send the gateway; anything else is dropped.
@@ -600,15 +618,12 @@ static void
 s_give_up (gw_server_t *self, gw_req_t *req)
 {
     mt_log ("job-lost req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
-    if (req->relayed) {
-        Mt__JobDone done = MT__JOB_DONE__INIT;
-        done.prompt_tokens = req->parsed.prompt_tokens;
-        done.completion_tokens = req->relayed;
-        s_send_settle (self, req, (uint64_t) done.prompt_tokens + done.completion_tokens, false);
-        s_usage_emit (self, req, &done, "error", 503);
-    }
-    else
-        s_send_settle (self, req, 0, true);
+    gw_bill_req_t breq = s_bill_req (req);
+    gw_bill_t bill;
+    gw_bill_lost (&breq, &bill);
+    s_send_settle (self, req, bill.used, bill.refused);
+    if (bill.emit)
+        s_usage_emit (self, req, &bill);
     req->backend_busy = false;
     gw_req_maybe_free (req);
 }
@@ -659,7 +674,7 @@ static void
 s_watch_clients (gw_server_t *self)
 {
     for (gw_req_t *req = self->running.head; req; req = req->wnext) {
-        if (!req->conn || !req->suspended || req->cancel_sent)
+        if (!req->conn || !req->suspended || req->cancel_wanted)
             continue;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -684,7 +699,7 @@ static void
 s_heartbeat (gw_server_t *self)
 {
     Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
-    hb.sender = (char *) self->config->token_endpoint;
+    hb.sender = self->token_endpoint;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
@@ -781,11 +796,20 @@ s_metrics_init (gw_server_t *self)
     self->m_ttft = mt_metric_histogram ("gw_time_to_first_token_ms", "arrival to first token, ms");
 }
 
+//  Stop accepting, drain, close what is left; both from the loop and from
+//  destroy (a server destroyed without a drain).
 static void
-s_usage_free (void **item)
+s_begin_drain (gw_server_t *self)
 {
-    free (*item);
-    *item = NULL;
+    if (self->draining)
+        return;
+    self->draining = true;
+    self->drain_deadline = mt_mono_ms () + (uint64_t) self->config->drain_ms;
+    MHD_socket lsock = MHD_quiesce_daemon (self->daemon);
+    if (lsock != MHD_INVALID_SOCKET)
+        close (lsock);
+    mt_log ("draining active=%zu streams=%lld", self->active,
+            (long long) mt_metric_value (self->m_streams));
 }
 
 //  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
@@ -818,58 +842,63 @@ s_free_pem (char **pem_p)
     }
 }
 
-int
-gw_server_run (const gw_server_config_t *config)
+gw_server_t *
+gw_server_new (const gw_server_config_t *config)
 {
-    char *tls_cert = NULL, *tls_key = NULL;     //  PEM text while the daemon runs
-    gw_server_t self_s;
-    gw_server_t *self = &self_s;
-    memset (self, 0, sizeof *self);
+    assert (config);
+    gw_server_t *self = (gw_server_t *) calloc (1, sizeof (gw_server_t));
+    if (!self)
+        return NULL;
     self->config = config;
+    self->epoll_fd = -1;
     self->waiting.timeout_ms = (uint64_t) config->service_timeout_ms;
     self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
     s_metrics_init (self);
-    int rc = -1;
     self->reqs = zhashx_new ();
-    self->usage = zhashx_new ();
-    zhashx_set_destructor (self->usage, s_usage_free);
+    self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
+    if (!self->reqs || !self->usage)
+        goto failed;
 
     self->front = gw_front_new (config);    //  checks its options: first
     if (!self->front)
-        goto cleanup;
-    self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
-    if (!self->store) {
-        mt_log ("start-failed reason=\"database unreachable\"");
-        goto cleanup;
+        goto failed;
+    if (config->pg_dsn) {
+        self->store = gw_store_new (config->pg_dsn, config->pg_wait_ms, config->admin_token);
+        if (!self->store) {
+            mt_log ("start-failed reason=\"database unreachable\"");
+            goto failed;
+        }
     }
+    //  Messages to a service that is down queue until it is back (a
+    //  restarted quota-enforcer answers the Admits that waited); the service
+    //  timeout bounds how long a request waits. ZMQ_IMMEDIATE, which would
+    //  fail them at once instead, used to be set after the connect, where it
+    //  has no effect; it is left off, as the gateway has behaved so far.
     self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER);
     self->quota = s_dealer (config->quota, MT_ROLE_QUOTA);
-    //  Fail fast when the scheduler or quota-enforcer is down, instead of
-    //  queueing requests that will have timed out by the time it is back.
-    //  Usage events do queue: metering takes them whenever it comes back.
-    if (self->scheduler)
-        zsock_set_immediate (self->scheduler, 1);
-    if (self->quota)
-        zsock_set_immediate (self->quota, 1);
     self->metering = s_dealer (config->metering, MT_ROLE_METERING);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
-        goto cleanup;
+        goto failed;
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
     if (mt_curve_server (self->tokens, "gateway-tokens", MT_ROLE_WORKER))
-        goto cleanup;
+        goto failed;
     if (zsock_bind (self->tokens, "%s", config->token_bind) == -1) {
         mt_log ("start-failed reason=\"cannot bind %s\"", config->token_bind);
-        goto cleanup;
+        goto failed;
     }
+    self->token_endpoint = config->token_endpoint && *config->token_endpoint
+                         ? strdup (config->token_endpoint): zsock_last_endpoint (self->tokens);
+    if (!self->token_endpoint)
+        goto failed;
     struct sockaddr_in sa;
     memset (&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons ((uint16_t) config->http_port);
     if (inet_pton (AF_INET, config->http_bind, &sa.sin_addr) != 1) {
         mt_log ("config-error option=http-bind reason=\"not an IPv4 address: %s\"", config->http_bind);
-        goto cleanup;
+        goto failed;
     }
     //  HTTPS when given a certificate and key (libmicrohttpd with GnuTLS)
     struct MHD_OptionItem tls_opts [3] = { { MHD_OPTION_END, 0, NULL } };
@@ -878,14 +907,14 @@ gw_server_run (const gw_server_config_t *config)
     if (tls) {
         if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
             mt_log ("start-failed reason=\"this libmicrohttpd has no TLS support\"");
-            goto cleanup;
+            goto failed;
         }
-        tls_cert = s_read_pem (config->tls_cert, "tls-cert");
-        tls_key = tls_cert? s_read_pem (config->tls_key, "tls-key"): NULL;
-        if (!tls_key)
-            goto cleanup;
-        tls_opts [0] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
-        tls_opts [1] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
+        self->tls_cert = s_read_pem (config->tls_cert, "tls-cert");
+        self->tls_key = self->tls_cert? s_read_pem (config->tls_key, "tls-key"): NULL;
+        if (!self->tls_key)
+            goto failed;
+        tls_opts [0] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert };
+        tls_opts [1] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key };
         tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
         tls_flag = MHD_USE_TLS;
     }
@@ -906,85 +935,112 @@ gw_server_run (const gw_server_config_t *config)
                                      MHD_OPTION_END);
     if (!self->daemon) {
         mt_log ("start-failed reason=\"cannot listen on %s:%d\"", config->http_bind, config->http_port);
-        goto cleanup;
+        goto failed;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int epoll_fd = info? info->epoll_fd: -1;
+    self->epoll_fd = info? info->epoll_fd: -1;
+    info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->http_port = info? (int) info->port: config->http_port;
     mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
-            config->http_bind, config->http_port, config->token_bind,
+            config->http_bind, self->http_port, config->token_bind,
             *config->admin_token? "on": "off");
-
-    uint64_t next_second = 0;
-    uint64_t drain_deadline = 0;
-    bool closed_open = false;
     s_heartbeat (self);
-    while (true) {
-        if (mt_stopping () && !self->draining) {
-            self->draining = true;
-            drain_deadline = mt_mono_ms () + (uint64_t) config->drain_ms;
-            MHD_socket lsock = MHD_quiesce_daemon (self->daemon);
-            if (lsock != MHD_INVALID_SOCKET)
-                close (lsock);
-            mt_log ("draining active=%zu streams=%lld", self->active,
-                    (long long) mt_metric_value (self->m_streams));
-        }
-        if (self->draining) {
-            //  Open requests may finish until the deadline; then they are
-            //  closed, and cancelled jobs get a last moment to report usage.
-            uint64_t now = mt_mono_ms ();
-            if (now >= drain_deadline && !closed_open) {
-                s_close_open (self);
-                closed_open = true;
-            }
-            bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
-                      && zhashx_size (self->usage) == 0;
-            if (quiet || now >= drain_deadline + 3000)
-                break;
-        }
-        zmq_pollitem_t items [] = {
-            { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->quota), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->metering), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->tokens), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (gw_store_sock (self->store)), 0, ZMQ_POLLIN, 0 },
-            { NULL, epoll_fd, ZMQ_POLLIN, 0 },
-        };
-        long timeout = 100;
-        MHD_UNSIGNED_LONG_LONG mhd_to;
-        if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
-            timeout = (long) mhd_to;
-        if (zmq_poll (items, 6, timeout) == -1 && errno != EINTR)
-            break;
-        s_drain_socket (self, self->tokens, S_FROM_WORKERS);
-        s_drain_socket (self, self->quota, S_FROM_QUOTA);
-        s_drain_socket (self, self->scheduler, S_FROM_SCHEDULER);
-        s_drain_socket (self, self->metering, S_FROM_METERING);
-        for (int i = 0; i < 100 && (zsock_events (gw_store_sock (self->store)) & ZMQ_POLLIN); i++)
-            s_on_store (self);
-        MHD_run (self->daemon);
-        gw_front_tick (self->front, mt_mono_ms ());
-        s_expire_waiting (self);
-        s_expire_running (self);
+    return self;
+
+failed:
+    gw_server_destroy (&self);
+    return NULL;
+}
+
+bool
+gw_server_poll (gw_server_t *self, long timeout_ms)
+{
+    assert (self);
+    if (self->finished)
+        return false;
+    if ((mt_stopping () || self->stop_asked) && !self->draining)
+        s_begin_drain (self);
+    if (self->draining) {
+        //  Open requests may finish until the deadline; then they are
+        //  closed, and cancelled jobs get a last moment to report usage.
         uint64_t now = mt_mono_ms ();
-        if (now >= next_second) {
-            next_second = now + 1000;
-            s_heartbeat (self);
-            s_usage_resend (self);
-            s_keepalive (self);
-            s_watch_clients (self);
-            gw_store_flush (self->store);   //  last_used_at of the keys seen
+        if (now >= self->drain_deadline && !self->closed_open) {
+            s_close_open (self);
+            self->closed_open = true;
+        }
+        bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
+                  && gw_usageq_size (self->usage) == 0;
+        if (quiet || now >= self->drain_deadline + 3000) {
+            if (!self->closed_open)
+                s_close_open (self);
+            self->closed_open = true;
+            self->finished = true;
+            mt_log ("stopping active=%zu usage-pending=%zu", self->active, gw_usageq_size (self->usage));
+            return false;
         }
     }
-    if (!closed_open)
-        s_close_open (self);
-    mt_log ("stopping active=%zu usage-pending=%zu", self->active, zhashx_size (self->usage));
-    rc = 0;
+    zsock_t *store_sock = gw_store_sock (self->store);
+    zmq_pollitem_t items [] = {
+        { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->quota), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->metering), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->tokens), 0, ZMQ_POLLIN, 0 },
+        { NULL, self->epoll_fd, ZMQ_POLLIN, 0 },
+        { store_sock? zsock_resolve (store_sock): NULL, 0, ZMQ_POLLIN, 0 },
+    };
+    long timeout = timeout_ms;
+    MHD_UNSIGNED_LONG_LONG mhd_to;
+    if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
+        timeout = (long) mhd_to;
+    if (zmq_poll (items, store_sock? 6: 5, timeout) == -1 && errno != EINTR) {
+        mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
+        s_begin_drain (self);
+        self->drain_deadline = 0;       //  no time left: close and stop
+        return true;
+    }
+    s_drain_socket (self, self->tokens, S_FROM_WORKERS);
+    s_drain_socket (self, self->quota, S_FROM_QUOTA);
+    s_drain_socket (self, self->scheduler, S_FROM_SCHEDULER);
+    s_drain_socket (self, self->metering, S_FROM_METERING);
+    for (int i = 0; store_sock && i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
+        s_on_store (self);
+    MHD_run (self->daemon);
+    gw_front_tick (self->front, mt_mono_ms ());
+    s_expire_waiting (self);
+    s_expire_running (self);
+    uint64_t now = mt_mono_ms ();
+    if (now >= self->next_second) {
+        self->next_second = now + 1000;
+        s_heartbeat (self);
+        s_usage_resend (self);
+        s_keepalive (self);
+        s_watch_clients (self);
+        s_cancels_retry (self);
+        gw_store_flush (self->store);   //  last_used_at of the keys seen
+    }
+    return true;
+}
 
-cleanup:
+void
+gw_server_stop (gw_server_t *self)
+{
+    assert (self);
+    self->stop_asked = true;
+}
+
+void
+gw_server_destroy (gw_server_t **self_p)
+{
+    assert (self_p);
+    gw_server_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->daemon && !self->closed_open)
+        s_close_open (self);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);     //  completes every open connection
-    s_free_pem (&tls_cert);
-    s_free_pem (&tls_key);
+    s_free_pem (&self->tls_cert);
+    s_free_pem (&self->tls_key);
     //  Requests still waiting on a service: nothing more will come
     while (self->waiting.head || self->running.head) {
         gw_req_t *req = self->waiting.head? self->waiting.head: self->running.head;
@@ -999,7 +1055,7 @@ cleanup:
         zlistx_destroy (&left);
     }
     zhashx_destroy (&self->reqs);
-    zhashx_destroy (&self->usage);
+    gw_usageq_destroy (&self->usage);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);
@@ -1008,5 +1064,56 @@ cleanup:
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);
     zsock_destroy (&self->tokens);
-    return rc;
+    free (self->token_endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+gw_server_http_port (gw_server_t *self)
+{
+    assert (self);
+    return self->http_port;
+}
+
+const char *
+gw_server_token_endpoint (gw_server_t *self)
+{
+    assert (self);
+    return self->token_endpoint;
+}
+
+void
+gw_server_set_cache (gw_server_t *self, gw_cache_t **cache_p)
+{
+    assert (self && cache_p);
+    gw_cache_destroy (&self->cache);
+    self->cache = *cache_p;
+    *cache_p = NULL;
+}
+
+size_t
+gw_server_usage_pending (gw_server_t *self)
+{
+    assert (self);
+    return gw_usageq_size (self->usage);
+}
+
+size_t
+gw_server_requests (gw_server_t *self)
+{
+    assert (self);
+    return zhashx_size (self->reqs);
+}
+
+int
+gw_server_run (const gw_server_config_t *config)
+{
+    gw_server_t *self = gw_server_new (config);
+    if (!self)
+        return -1;
+    while (gw_server_poll (self, 100))
+        ;
+    gw_server_destroy (&self);
+    return 0;
 }

@@ -3,6 +3,8 @@
 #ifndef GW_SERVER_H_INCLUDED
 #define GW_SERVER_H_INCLUDED
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -36,9 +38,42 @@ typedef struct {
     int auth_fail_interval_ms;      //  and one more each this often
 } gw_server_config_t;
 
-//  Run until SIGINT/SIGTERM; then stop accepting, drain open streams up to
-//  drain_ms, flush usage events, and return. Returns 0, or -1 if it could
-//  not start.
+typedef struct _gw_server_t gw_server_t;
+typedef struct _gw_cache_t gw_cache_t;
+
+//  Bind the token ROUTER, connect to the services, start the store thread
+//  (none when pg_dsn is NULL: the caller then gives the cache with
+//  gw_server_set_cache) and listen for HTTP. http_port 0 picks a free port;
+//  an empty token_endpoint means the token ROUTER's own bound endpoint.
+//  config is borrowed and must outlive the server. Caller owns; destroy with
+//  gw_server_destroy. NULL when it cannot start (logged).
+gw_server_t *gw_server_new (const gw_server_config_t *config);
+
+//  Wait up to timeout_ms for HTTP or ZeroMQ work and serve it, then run the
+//  timers. After SIGINT/SIGTERM or gw_server_stop: stop accepting, let open
+//  requests finish up to drain_ms, close the rest, wait for usage acks; then
+//  returns false (the server is done and may be destroyed). True otherwise.
+bool gw_server_poll (gw_server_t *self, long timeout_ms);
+
+//  Begin the drain at the next step, as SIGTERM does.
+void gw_server_stop (gw_server_t *self);
+
+//  Stop listening, drop what is left, free everything; nulls *self_p.
+void gw_server_destroy (gw_server_t **self_p);
+
+//  The HTTP port listened on, and the token endpoint given to workers.
+int gw_server_http_port (gw_server_t *self);
+const char *gw_server_token_endpoint (gw_server_t *self);
+
+//  Replace the tenant and key cache (the store thread does this itself);
+//  takes ownership and nulls *cache_p.
+void gw_server_set_cache (gw_server_t *self, gw_cache_t **cache_p);
+
+//  Usage events not yet acknowledged by metering; requests in flight.
+size_t gw_server_usage_pending (gw_server_t *self);
+size_t gw_server_requests (gw_server_t *self);
+
+//  new, step until done, destroy. Returns 0, or -1 if it could not start.
 int gw_server_run (const gw_server_config_t *config);
 
 #endif

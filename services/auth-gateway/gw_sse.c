@@ -1,5 +1,6 @@
 //  SSE output buffer.
 #include "gw_sse.h"
+#include "mt_buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,16 +43,8 @@ s_append5 (gw_sse_t *self, const char *a, size_t alen, const char *b, size_t ble
             self->tail -= self->head;
             self->head = 0;
         }
-        if (self->tail + need > self->size) {
-            size_t size = self->size? self->size: 512;
-            while (size < self->tail + need)
-                size *= 2;
-            char *data = realloc (self->data, size);
-            if (!data)
-                return -1;
-            self->data = data;
-            self->size = size;
-        }
+        if (mt_buf_reserve (&self->data, &self->size, self->tail + need))
+            return -1;
     }
     char *at = self->data + self->tail;
     memcpy (at, a, alen);

@@ -154,8 +154,7 @@ s_cache_load (PGconn *conn)
 
 failed: {
         char line [256];
-        snprintf (line, sizeof line, "%s", PQerrorMessage (conn));
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, NULL, line, sizeof line);
         mt_log ("cache-load-failed reason=\"%s\"", line);
         if (PQstatus (conn) == CONNECTION_OK)
             PQclear (PQexec (conn, "ROLLBACK"));
@@ -214,8 +213,7 @@ s_lost (s_actor_t *self, const char *where)
     if (!self->conn)
         return;
     char line [256];
-    snprintf (line, sizeof line, "%s", PQerrorMessage (self->conn));
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_error_line (self->conn, NULL, line, sizeof line);
     mt_log ("store-db-lost where=%s reason=\"%s\"", where, line);
     PQfinish (self->conn);
     self->conn = NULL;
@@ -271,8 +269,7 @@ static void
 s_notice (void *arg, const char *message)
 {
     char line [256];
-    snprintf (line, sizeof line, "%s", message);
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_line (message, line, sizeof line);
     mt_log ("pg-notice reason=\"%s\"", line);
 }
 
@@ -437,8 +434,7 @@ cleanup:
             " WHERE k.id = v.id", 2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus (res) != PGRES_COMMAND_OK) {
             char line [256];
-            snprintf (line, sizeof line, "%s", PQerrorMessage (self->conn));
-            line [strcspn (line, "\n")] = 0;
+            mt_pg_error_line (self->conn, res, line, sizeof line);
             mt_log ("key-touch-failed keys=%zu reason=\"%s\"", n, line);
         }
         else

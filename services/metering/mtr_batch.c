@@ -58,21 +58,10 @@ s_text_ok (const char *s, size_t min, size_t max)
     return len >= min;
 }
 
-//  Printable ASCII without space, quotes or backslash.
-static bool
-s_token_ok (const char *s, size_t max)
-{
-    size_t len = 0;
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++, len++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || len >= max)
-            return false;
-    return len > 0;
-}
-
 const char *
 mtr_event_check (const Mt__UsageEvent *ev, uint64_t now_ms)
 {
-    if (!s_token_ok (ev->event_id, MTR_ID_MAX))
+    if (!mt_id_ok (ev->event_id, MTR_ID_MAX))
         return "bad event_id";
     if (!mt_is_uuid (ev->tenant_id))
         return "tenant_id not a UUID";
@@ -82,7 +71,7 @@ mtr_event_check (const Mt__UsageEvent *ev, uint64_t now_ms)
         return "bad model";
     if (!s_text_ok (ev->pool, 0, MTR_TEXT_MAX))
         return "bad pool";
-    if (!s_token_ok (ev->status, MTR_STATUS_MAX))
+    if (!mt_id_ok (ev->status, MTR_STATUS_MAX))
         return "bad status";
     if (ev->prompt_tokens > MTR_TOKENS_MAX || ev->completion_tokens > MTR_TOKENS_MAX)
         return "absurd token count";
@@ -329,4 +318,32 @@ mtr_batch_finish (mtr_batch_t *self)
             e->state = first == MTR_EV_REJECTED? MTR_EV_REJECTED: MTR_EV_DUPLICATE;
         }
     }
+}
+
+int
+mtr_batch_acks (mtr_batch_t *self, mtr_batch_ack_fn *fn, void *arg)
+{
+    assert (self && fn);
+    size_t size = self->size;
+    char **ids = (char **) calloc (size? size: 1, sizeof *ids);
+    bool *done = (bool *) calloc (size? size: 1, sizeof *done);
+    int rc = ids && done? 0: -1;
+    for (size_t i = 0; rc == 0 && i < size; i++) {
+        if (done [i])
+            continue;
+        mtr_event_t *e = &self->events [i];
+        size_t count = 0;
+        for (size_t j = i; j < size; j++) {
+            mtr_event_t *o = &self->events [j];
+            if (!done [j] && o->sender_size == e->sender_size
+            &&  memcmp (o->sender, e->sender, e->sender_size) == 0) {
+                done [j] = true;
+                ids [count++] = o->event_id;
+            }
+        }
+        fn (arg, e->sender, e->sender_size, ids, count);
+    }
+    free (ids);
+    free (done);
+    return rc;
 }

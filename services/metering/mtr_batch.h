@@ -69,6 +69,13 @@ size_t mtr_batch_unique (mtr_batch_t *self);
 mtr_event_t *mtr_batch_event (mtr_batch_t *self, size_t i);
 
 //  Opaque slot for the owner: mono time the batch started, result code.
+//  The acknowledgements a settled batch owes: fn is called once per sender,
+//  in the order senders first appear, with the ids of all its events
+//  (borrowed for the call). Returns 0, or -1 if out of memory (no call).
+typedef void (mtr_batch_ack_fn) (void *arg, const uint8_t *sender, size_t sender_size,
+                                 char **event_ids, size_t count);
+int mtr_batch_acks (mtr_batch_t *self, mtr_batch_ack_fn *fn, void *arg);
+
 uint64_t mtr_batch_started (mtr_batch_t *self);
 void mtr_batch_set_started (mtr_batch_t *self, uint64_t mono_ms);
 int mtr_batch_rc (mtr_batch_t *self);

@@ -267,14 +267,22 @@ s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
         tail = mtr_batch_new ();
         if (!tail || !zlistx_add_end (self->queue, tail)) {
             mtr_batch_destroy (&tail);
-            return;
+            tail = NULL;
         }
-        mtr_batch_set_started (tail, mt_mono_ms ());
+        else
+            mtr_batch_set_started (tail, mt_mono_ms ());
     }
-    if (mtr_batch_add (tail, ev, zframe_data (routing_id), zframe_size (routing_id)) == 0) {
-        self->pending++;
-        s_hold (self, ev->event_id);
+    if (!tail || mtr_batch_add (tail, ev, zframe_data (routing_id), zframe_size (routing_id))) {
+        //  Not acknowledged: the sender resends it
+        mt_metric_add (self->m_dropped, 1);
+        if (s_may_log (self))
+            mt_log ("event-dropped req=%s tenant=%s suppressed=%" PRIu64
+                    " reason=\"cannot batch (out of memory)\" action=not_acknowledged",
+                    ev->event_id, ev->tenant_id, self->suppressed);
+        return;
     }
+    self->pending++;
+    s_hold (self, ev->event_id);
     mt_metric_set (self->m_pending, (int64_t) self->pending);
 }
 
@@ -377,31 +385,17 @@ s_flush (mtr_server_t *self, bool now)
 
 //  One UsageAck per sender for every event the batch settled.
 static void
+s_ack_one (void *arg, const uint8_t *sender, size_t sender_size, char **ids, size_t count)
+{
+    s_send_ack ((mtr_server_t *) arg, sender, sender_size, ids, count);
+}
+
+static void
 s_ack_batch (mtr_server_t *self, mtr_batch_t *batch)
 {
-    size_t size = mtr_batch_size (batch);
-    char **ids = (char **) calloc (size? size: 1, sizeof *ids);
-    bool *done = (bool *) calloc (size? size: 1, sizeof *done);
-    if (!ids || !done)
-        goto cleanup;
-    for (size_t i = 0; i < size; i++) {
-        if (done [i])
-            continue;
-        mtr_event_t *e = mtr_batch_event (batch, i);
-        size_t count = 0;
-        for (size_t j = i; j < size; j++) {
-            mtr_event_t *o = mtr_batch_event (batch, j);
-            if (!done [j] && o->sender_size == e->sender_size
-            &&  memcmp (o->sender, e->sender, e->sender_size) == 0) {
-                done [j] = true;
-                ids [count++] = o->event_id;
-            }
-        }
-        s_send_ack (self, e->sender, e->sender_size, ids, count);
-    }
-cleanup:
-    free (ids);
-    free (done);
+    if (mtr_batch_acks (batch, s_ack_one, self))
+        mt_log ("ack-failed events=%zu reason=\"out of memory\" action=senders_resend",
+                mtr_batch_size (batch));
 }
 
 static void

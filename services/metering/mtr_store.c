@@ -77,9 +77,7 @@ static void
 s_log_error (const char *what, PGresult *res, PGconn *conn)
 {
     char line [256];
-    const char *msg = res? PQresultErrorMessage (res): PQerrorMessage (conn);
-    snprintf (line, sizeof line, "%s", msg && *msg? msg: PQerrorMessage (conn));
-    line [strcspn (line, "\n")] = 0;
+    mt_pg_error_line (conn, res, line, sizeof line);
     const char *state = res? PQresultErrorField (res, PG_DIAG_SQLSTATE): NULL;
     mt_log ("db-error op=%s sqlstate=%s reason=\"%s\"", what, state? state: "-", line);
 }
@@ -118,8 +116,7 @@ s_ensure (s_args_t *self)
     PGconn *conn = PQconnectdbParams (keys, values, 1);
     if (!conn || PQstatus (conn) != CONNECTION_OK || s_session (conn)) {
         char line [256];
-        snprintf (line, sizeof line, "%s", conn? PQerrorMessage (conn): "out of memory");
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, NULL, line, sizeof line);
         mt_log ("db-reconnect-failed retry_in_ms=%d reason=\"%s\"", self->backoff, line);
         self->conn = conn;
         s_disconnect (self);
@@ -263,7 +260,16 @@ s_actor (zsock_t *pipe, void *arg)
             mtr_batch_t *batch = (mtr_batch_t *) ptr;
             self->used_at = mt_mono_ms ();
             mtr_batch_set_rc (batch, s_handle_batch (self, batch));
-            zsock_send (pipe, "sp", "DONE", batch);
+            //  The main thread waits for this DONE before the next batch:
+            //  never lose it (the pipe fails only while the context ends)
+            int tries = 0;
+            while (zsock_send (pipe, "sp", "DONE", batch) == -1) {
+                if (tries++ % 100 == 0)
+                    mt_log ("actor-done-failed tries=%d reason=\"%s\"", tries, zmq_strerror (errno));
+                if (errno == ETERM || zsys_interrupted)
+                    break;
+                zclock_sleep (10);
+            }
         }
         free (cmd);
     }

@@ -79,16 +79,11 @@ qe_server_destroy (qe_server_t **self_p)
     *self_p = NULL;
 }
 
-//  An id we accept: 1..S_ID_MAX printable bytes (they end up in logs).
+//  An id we accept: the common rule (they end up in logs).
 static bool
 s_id_ok (const char *id)
 {
-    size_t len = 0;
-    for (const char *p = id; *p; p++, len++)
-        if ((unsigned char) *p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f
-        ||  len >= S_ID_MAX)
-            return false;
-    return len > 0;
+    return mt_id_ok (id, S_ID_MAX);
 }
 
 static void

@@ -32,8 +32,7 @@ qe_store_rebuild (const char *dsn, int wait_ms, qe_quota_t *quota, uint64_t now_
     PGresult *res = PQexecParams (conn, s_used_today_sql, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus (res) != PGRES_TUPLES_OK) {
         char line [256];
-        snprintf (line, sizeof line, "%s", PQresultErrorMessage (res));
-        line [strcspn (line, "\n")] = 0;
+        mt_pg_error_line (conn, res, line, sizeof line);
         mt_log ("rebuild-failed reason=\"%s\"", line);
         goto cleanup;
     }

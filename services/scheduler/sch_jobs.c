@@ -1,6 +1,8 @@
 //  The scheduler's bookkeeping: jobs, leases, fair queues, workers and the
 //  catalog, and the dispatch choice. No sockets, no clock, no logging.
 #include "sch_jobs.h"
+#include "mt_codec.h"
+#include "mt_util.h"
 
 #include <assert.h>
 
@@ -88,25 +90,6 @@ s_queue_key (char *out, size_t size, const char *pool, const char *model)
     snprintf (out, size, "%s\x1f%s", pool, model);
 }
 
-//  Copy a decoded JobSpec so it outlives the envelope. Caller owns.
-static Mt__JobSpec *
-s_spec_copy (const Mt__JobSpec *spec)
-{
-    //  Unknown fields are left behind: protobuf-c may keep one it cannot
-    //  write back in a form it would read again (field number 0)
-    Mt__JobSpec known = *spec;
-    known.base.n_unknown_fields = 0;
-    known.base.unknown_fields = NULL;
-    size_t size = mt__job_spec__get_packed_size (&known);
-    uint8_t *buf = (uint8_t *) malloc (size? size: 1);
-    if (!buf)
-        return NULL;
-    mt__job_spec__pack (&known, buf);
-    Mt__JobSpec *copy = mt__job_spec__unpack (NULL, size, buf);
-    free (buf);
-    return copy;
-}
-
 static uint32_t
 s_worker_credit (sch_worker_t *w)
 {
@@ -162,7 +145,7 @@ sch_jobs_destroy (sch_jobs_t **self_p)
 bool
 sch_jobs_name_ok (const char *s)
 {
-    return s && *s && strlen (s) < S_NAME_MAX;
+    return mt_id_ok (s, S_NAME_MAX - 1);
 }
 
 //  --------------------------------------------------------------------------
@@ -223,7 +206,7 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
     job->req_id = strdup (spec->req_id);
     job->tenant_id = strdup (spec->tenant_id);
     job->queue_key = strdup (key);
-    job->spec = s_spec_copy (spec);
+    job->spec = mt_codec_job_copy (spec);
     job->gateway = zframe_dup (gateway);
     job->weight = weight? weight: 1;
     assert (job->req_id && job->tenant_id && job->queue_key && job->gateway);

@@ -1,6 +1,8 @@
 //  The openai backend: streaming requests to an OpenAI-compatible engine
 //  (vLLM, TGI, Ollama, llama.cpp) over libcurl's multi interface, driven from
 //  the worker's own zmq_poll loop (socket and timer callbacks, no thread).
+//  Pure parts (wa_openai_parse.c): SSE lines, event JSON, the request body.
+//  I/O (wa_openai.c): everything from wa_openai_new on.
 #ifndef WA_OPENAI_H_INCLUDED
 #define WA_OPENAI_H_INCLUDED
 
@@ -61,6 +63,13 @@ char *wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
 //  The body to POST to /embeddings: request_json as it came (checked to be a
 //  JSON object). Caller owns; free().
 char *wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize);
+
+//  One line of the engine's SSE stream (without its '\n'). A "data:" line
+//  gives its payload in *data/*len (DATA), "[DONE]" is DONE; anything else
+//  (blank, comment, event:, id:) is OTHER. A trailing '\r' is cut off in
+//  place. Pure.
+typedef enum { WA_OPENAI_LINE_OTHER, WA_OPENAI_LINE_DATA, WA_OPENAI_LINE_DONE } wa_openai_line_t;
+wa_openai_line_t wa_openai_sse_line (char *line, size_t *len, const char **data);
 
 //  Create the backend for engine_url ("http://host:port/v1").
 //  Caller owns; destroy with wa_openai_destroy.

@@ -112,20 +112,6 @@ s_spec_destructor (void **item_p)
     *item_p = NULL;
 }
 
-//  Copy a decoded JobSpec so it outlives the envelope. Caller owns.
-static Mt__JobSpec *
-s_spec_copy (const Mt__JobSpec *spec)
-{
-    size_t size = mt__job_spec__get_packed_size (spec);
-    uint8_t *buf = (uint8_t *) malloc (size? size: 1);
-    if (!buf)
-        return NULL;
-    mt__job_spec__pack (spec, buf);
-    Mt__JobSpec *copy = mt__job_spec__unpack (NULL, size, buf);
-    free (buf);
-    return copy;
-}
-
 //  The DEALER for a job's gateway (token endpoint and, with CURVE, that
 //  gateway's public key), connected on first use. Borrowed; NULL when the
 //  endpoint is unusable or the key is not a gateway's (logged).
@@ -639,7 +625,7 @@ s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
         s_hand_back (self, spec);
         return;
     }
-    Mt__JobSpec *copy = s_spec_copy (spec);
+    Mt__JobSpec *copy = mt_codec_job_copy (spec);
     if (!copy) {
         mt_log ("job-failed req=%s tenant=%s reason=\"out of memory\"", spec->req_id,
                 spec->tenant_id);

@@ -10,6 +10,7 @@
 #   MT_BENCH_THREADS      wrk threads                                         (2)
 #   MT_BENCH_CONNS        wrk connections                                     (64)
 #   MT_BENCH_STREAMS      concurrent SSE streams held for the streams figure  (2000; 0 = skip)
+#   MT_BENCH_FAILOVER     1: also run the failure scenarios and report their durations (1)
 #   MT_BENCH_KEEP=1       keep the temporary folder (logs) after the run
 #   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
 set -uo pipefail
@@ -308,6 +309,21 @@ else
     say "the CURVE-off stack never served a chat completion; no CURVE-off figures"
 fi
 
+# ---- failover ------------------------------------------------------------------------------------
+# The durations the failure tests of the integration suite measure (and, being tests, never
+# assert): a stream's end after its worker is killed, 503s while the scheduler is down, the
+# request timeout. They run on a stack of their own (tests/integration/run.mjs).
+FAILOVER=()
+if [ "${MT_BENCH_FAILOVER:-1}" = 1 ] && command -v node >/dev/null; then
+    say "failover: worker kill, scheduler down, request timeout"
+    MT_IT_ONLY='worker killed|scheduler down|request timeout' MT_IT_MEASURES="$TMP/measures.tsv" \
+        BUILD="$BUILD" timeout -k 10 300 node tests/integration/run.mjs >"$TMP/log/failover.out" 2>&1 </dev/null
+    while IFS=$'\t' read -r name value unit; do
+        FAILOVER+=("$(printf '%-64s %8s %s' "$name" "$value" "$unit")")
+    done < <(cat "$TMP/measures.tsv" 2>/dev/null)
+    [ ${#FAILOVER[@]} -eq 0 ] && FAILOVER+=("(no figures: see $TMP/log/failover.out; MT_BENCH_KEEP=1 keeps it)")
+fi
+
 # ---- report ----------------------------------------------------------------------------------
 ratio () { awk -v a="${RPS[$1]:-0}" -v b="${RPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 cpu_ms () { awk -v t="${CPU[$1,$2]:-0}" -v n="${REQS[$1]:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.4f", t * 1000 / hz / n; else printf "-" }'; }
@@ -361,6 +377,11 @@ echo "$RELAY_LINE"
 echo
 echo "$STREAMS_LINE"
 echo
+if [ ${#FAILOVER[@]} -gt 0 ]; then
+    echo "failover (one run each; tests/integration/t_fail.mjs):"
+    printf '  %s\n' "${FAILOVER[@]}"
+    echo
+fi
 } | tee "$TMP/report.txt"
 # Key revocation and expiry across two gateways: its own small stack (keys.mjs)
 [ "${MT_BENCH_KEYS:-1}" = 0 ] || BUILD="$BUILD" node "$ROOT/tests/bench/keys.mjs" | tee -a "$TMP/report.txt"

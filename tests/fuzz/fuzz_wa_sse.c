@@ -1,5 +1,5 @@
-//  libFuzzer target: the worker's parsing of engine bytes (wa_openai.c).
-//  wa_openai.c is compiled into this file so the static curl write callback
+//  libFuzzer target: the worker's parsing of engine bytes (wa_openai.c and
+//  its pure half wa_openai_parse.c). wa_openai.c is compiled into this file so the static curl write callback
 //  (SSE line framing) can be driven without a socket. The first byte chooses
 //  (bits 0-1):
 //    0  wa_openai_parse_event on one data payload
@@ -14,6 +14,7 @@
 //  its end, every item taken.
 //  Chunks are exact-size heap copies so ASan sees any read past their end.
 #include "../../services/worker-adapter/wa_openai.c"
+#include "../../services/worker-adapter/wa_openai_parse.c"
 
 //  Every choice forwarded is a JSON object of its stated length.
 static void

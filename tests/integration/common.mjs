@@ -125,11 +125,9 @@ export function expectStream(r, kind, what = 'stream', wantUsage = true) {
 }
 
 //  A list answer: a bare array, or { data: [...] }.
+//  The rows of a list reply {"object": "list", "data": [...]}, or null.
 export function listOf(j) {
-    if (Array.isArray(j)) return j;
-    if (j && Array.isArray(j.data)) return j.data;
-    if (j && Array.isArray(j.tenants)) return j.tenants;
-    if (j && Array.isArray(j.usage)) return j.usage;
+    if (j && j.object === 'list' && Array.isArray(j.data)) return j.data;
     return null;
 }
 

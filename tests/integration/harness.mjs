@@ -22,6 +22,15 @@ const SAN_PATTERNS = ['ERROR: AddressSanitizer', 'runtime error:', 'ERROR: LeakS
 
 //  ---------------------------------------------------------------- assertions
 export class TestFailure extends Error {}
+
+//  Durations a test measures but never asserts (the house rule: no timings
+//  in tests). run.mjs prints them at the end, and writes them to the file
+//  MT_IT_MEASURES names (one "name<TAB>value<TAB>unit" line each) for
+//  tests/bench/run.sh's report.
+export const measures = [];
+export function measure(name, value, unit = 'ms') {
+    measures.push({ name, value, unit });
+}
 export function assert(cond, msg) {
     if (!cond) throw new TestFailure(msg);
 }

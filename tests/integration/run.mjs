@@ -7,10 +7,11 @@
 //  MT_IT_ONLY=<regex>   run only the tests whose name matches (plus setup)
 //  MT_IT_KEEP=1         keep the temporary folder (logs, database)
 //  MT_IT_TIMES=1        print each test's duration
+//  MT_IT_MEASURES=<file> write the durations tests measured (never asserted)
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-    BUILD, SANITIZED, ms, sleep, Postgres, Stack, killAllSync, newTmpDir, fmtExit, TestFailure,
+    BUILD, SANITIZED, ms, sleep, Postgres, Stack, killAllSync, newTmpDir, fmtExit, TestFailure, measures,
     SECRETS,
 } from './harness.mjs';
 import apiTests from './t_api.mjs';
@@ -134,6 +135,16 @@ async function bounded(promise, bound, what) {
 }
 
 function finish(code) {
+    if (measures.length) {
+        out('# measured, not asserted (tests/bench/run.sh reports them):');
+        for (const m of measures) out(`#   ${m.name}: ${m.value} ${m.unit}`);
+        if (process.env.MT_IT_MEASURES) {
+            try {
+                fs.writeFileSync(process.env.MT_IT_MEASURES,
+                                 measures.map((m) => `${m.name}\t${m.value}\t${m.unit}\n`).join(''));
+            } catch (e) { out(`# cannot write ${process.env.MT_IT_MEASURES}: ${e.message}`); }
+        }
+    }
     out(`integration: ${passed} passed, ${failed} failed`);
     if (tmp && (failed === 0 && !process.env.MT_IT_KEEP)) {
         try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* best effort */ }

@@ -6,7 +6,7 @@
 //  The 'fail' stack runs the scheduler with MT_SCHED_WORKER_TIMEOUT_MS =
 //  WORKER_TIMEOUT_MS; the 'timeout' stack runs the gateway with
 //  MT_GW_REQUEST_TIMEOUT_MS = REQUEST_TIMEOUT_MS (see run.mjs).
-import { assert, eq, ms, sleep, poll, http, openStream, TestFailure } from './harness.mjs';
+import { assert, eq, ms, sleep, poll, http, openStream, TestFailure, measure } from './harness.mjs';
 import { chat, chatBody, short, expectError, expectChat } from './common.mjs';
 
 //  Workers send WorkerReady every 1000 ms (fixed) and the scheduler declares
@@ -14,7 +14,6 @@ import { chat, chatBody, short, expectError, expectChat } from './common.mjs';
 //  of 1000 ms would lose healthy workers, so twice the interval.
 export const WORKER_TIMEOUT_MS = 2000;
 export const REQUEST_TIMEOUT_MS = 1500;
-const SERVICE_TIMEOUT_MS = 3000;    //  the gateway's MT_GW_SERVICE_TIMEOUT_MS default
 const CATALOG_STALE_MS = 5000;      //  gateway: scheduler silent this long -> 503
 
 //  Read a stream to its end: every payload with the time it arrived.
@@ -149,9 +148,7 @@ export const failTests = [
             }
             const all = events.concat(rest);
             const c = expectErrorEnd(all, 'stream of the killed worker');
-            const ended = all[all.length - 1].at - killedAt;
-            const bound = WORKER_TIMEOUT_MS + ms(1500);
-            assert(ended <= bound, `stream ended ${ended} ms after the kill (bound ${bound})`);
+            measure('worker killed mid-stream: stream ended after the kill', all[all.length - 1].at - killedAt);
             assert(c.content >= 3 && c.content < 40, `content chunks received: ${c.content}`);
             //  The lease is gone: the tenant (1 concurrent request) is served again.
             let last;
@@ -345,7 +342,6 @@ export const failTests = [
             const qe = stack.svc('quota-enforcer');
             const t = await stack.tenant({ tier: 'free', max_concurrent_requests: 1 }, 'skill');
             expectChat(await chat(stack, t.key, 'before', { max_tokens: 2 }), 'before the kill');
-            const hang = SERVICE_TIMEOUT_MS + ms(1000);
             let killedAt;
             try {
                 await sched.kill9();
@@ -354,22 +350,23 @@ export const failTests = [
                 //  its service timeout.
                 const a = await timed(chat(stack, t.key, 'scheduler gone', { max_tokens: 2 }));
                 expectError(a.r, 503, 'service_unavailable', undefined, 'request right after the kill');
-                assert(a.elapsed < hang, `503 took ${a.elapsed} ms (bound ${hang})`);
+                measure('scheduler killed: 503 of a request right after the kill', a.elapsed);
                 //  The catalog goes stale: /healthz says so.
                 let h;
                 const stale = await poll(async () => {
                     h = await http(stack.base, 'GET', '/healthz');
                     return h.status === 503;
-                }, CATALOG_STALE_MS + ms(2000) - (Date.now() - killedAt), 100);
+                }, CATALOG_STALE_MS + ms(10000), 100);
                 assert(stale, `gateway /healthz still ${h && h.status} ${Date.now() - killedAt} ms after the kill`);
+                measure('scheduler killed: gateway /healthz 503 after the kill', Date.now() - killedAt);
                 assert(/scheduler/.test(h.json?.reason || ''), `/healthz reason ${JSON.stringify(h.text)}`);
                 //  Now every request fails fast.
                 const b = await timed(chat(stack, t.key, 'still gone', { max_tokens: 2 }));
                 expectError(b.r, 503, 'service_unavailable', undefined, 'request with a stale catalog');
-                assert(b.elapsed < hang, `503 took ${b.elapsed} ms (bound ${hang})`);
+                measure('scheduler down: 503 with a stale catalog', b.elapsed);
                 const sb = await timed(chat(stack, t.key, 'streamed', { max_tokens: 2, stream: true }));
                 expectError(sb.r, 503, 'service_unavailable', undefined, 'stream with a stale catalog');
-                assert(sb.elapsed < hang, `streamed 503 took ${sb.elapsed} ms (bound ${hang})`);
+                measure('scheduler down: streamed 503 with a stale catalog', sb.elapsed);
                 eq((await stack.get('/v1/models', t.key)).status, 503, '/v1/models with a stale catalog');
             } finally {
                 if (!sched.running) await sched.restart();
@@ -383,7 +380,7 @@ export const failTests = [
             }, ms(10000), 200);
             assert(ok, `not served ${Date.now() - back} ms after the scheduler restarted: ${short(last)}`);
             expectChat(last, 'after the restart');
-            process.stdout.write(`#   scheduler restart: served again after ${Date.now() - back} ms\n`);
+            measure('scheduler restarted: served again after the restart', Date.now() - back);
             //  No lease leaked from the requests of the outage (1 allowed).
             for (let i = 0; i < 2; i++)
                 expectChat(await chat(stack, t.key, `again ${i}`, { max_tokens: 2 }), `request ${i} after the restart`);
@@ -426,8 +423,7 @@ const restartTests = [
                          `restarted (${events.length + rest.length} events): ${err && err.message}`);
             const all = events.concat(rest);
             expectErrorEnd(all, 'stream of the restarted worker');
-            const ended = all[all.length - 1].at - killedAt;
-            assert(ended <= bound, `stream ended ${ended} ms after the kill (bound ${bound})`);
+            measure('worker killed and restarted: stream ended after the kill', all[all.length - 1].at - killedAt);
             let last;
             const ok = await poll(async () => {
                 last = await chat(stack, t.key, 'after the restart', { max_tokens: 2 });
@@ -462,13 +458,10 @@ export const timeoutTests = [
             const c = expectErrorEnd(events, 'timed-out stream');
             eq(c.errors[0].code, 'service_unavailable', 'error code of the timed-out stream');
             assert(c.content >= 3 && c.content < 40, `content chunks before the timeout: ${c.content}`);
-            const hi = REQUEST_TIMEOUT_MS + ms(1000);
-            assert(streamMs >= REQUEST_TIMEOUT_MS - 100 && streamMs <= hi,
-                   `stream ended after ${streamMs} ms (timeout ${REQUEST_TIMEOUT_MS})`);
+            measure(`request timeout (${REQUEST_TIMEOUT_MS} ms): stream ended after`, streamMs);
             const p = await plain;
             expectError(p.r, 503, 'service_unavailable', undefined, 'timed-out non-stream request');
-            assert(p.elapsed >= REQUEST_TIMEOUT_MS - 100 && p.elapsed <= hi,
-                   `non-stream 503 after ${p.elapsed} ms (timeout ${REQUEST_TIMEOUT_MS})`);
+            measure(`request timeout (${REQUEST_TIMEOUT_MS} ms): non-stream 503 after`, p.elapsed);
             //  Both billed with what was produced, as cancelled.
             const rows = await logRows(pg, t.id, 2, ms(5000),
                                        'request_id, status, http_status, prompt_tokens, completion_tokens');

@@ -3,7 +3,9 @@
 #include "mt_codec.h"
 #include "mt_config.h"
 #include "mt_errors.h"
+#include "mt_buf.h"
 #include "mt_log.h"
+#include "mt_pg.h"
 #include "mt_util.h"
 
 #include <stdlib.h>
@@ -140,14 +142,107 @@ test_time_ids (void)
     CHECK (!mt_is_uuid (NULL));
 }
 
+//  The one id rule: every row a case.
+static void
+test_id_ok (void)
+{
+    char long_ok [129], long_bad [130];
+    memset (long_ok, 'x', 128);
+    long_ok [128] = 0;
+    memset (long_bad, 'x', 129);
+    long_bad [129] = 0;
+    struct { const char *name, *id; bool ok; } rows [] = {
+        { "NULL", NULL, false }, { "empty", "", false }, { "one byte", "a", true },
+        { "uuid", "00000000-0000-4000-8000-000000000001", true },
+        { "request id", "chatcmpl-0123abcd", true }, { "pool/model", "org/model-7b:q4", true },
+        { "max bytes", long_ok, true }, { "one over", long_bad, false },
+        { "space", "a b", false }, { "quote", "a\"b", false }, { "backslash", "a\\b", false },
+        { "newline", "a\nb", false }, { "DEL", "a\x7f", false }, { "UTF-8", "caf\xc3\xa9", false },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        mt_test_case ("mt_id_ok: %s", rows [i].name);
+        CHECK_INT (mt_id_ok (rows [i].id, 128), rows [i].ok);
+    }
+}
+
+//  A JobSpec copy outlives its envelope and leaves unknown fields behind.
+static void
+test_job_copy (void)
+{
+    //  Envelope{submit{job{req_id "req-1", tenant "t1", model "m", pool "p", field 0}}}
+    static const uint8_t wire [] = {
+        0x0a, 0x16, 0x0a, 0x14, 0x0a, 0x05, 'r', 'e', 'q', '-', '1', 0x12, 0x02, 't', '1',
+        0x1a, 0x01, 'm', 0x22, 0x01, 'p', 0x80, 0x00, 0x00
+    };
+    Mt__Envelope *env = mt_codec_decode (wire, sizeof wire);
+    CHECK (env && env->body_case == MT__ENVELOPE__BODY_SUBMIT && env->submit->job);
+    if (!env)
+        return;
+    Mt__JobSpec *copy = mt_codec_job_copy (env->submit->job);
+    mt_codec_free (&env);
+    CHECK (copy != NULL);
+    if (copy) {
+        CHECK_STR (copy->req_id, "req-1");
+        CHECK_STR (copy->tenant_id, "t1");
+        CHECK_STR (copy->model, "m");
+        CHECK_STR (copy->pool, "p");
+        CHECK_INT (copy->base.n_unknown_fields, 0);
+        mt__job_spec__free_unpacked (copy, NULL);
+    }
+}
+
+//  PostgreSQL messages as one log-safe line.
+static void
+test_pg_line (void)
+{
+    char line [32];
+    CHECK_STR (mt_pg_line ("ERROR:  relation \"x\" does not exist\nLINE 1: ...", line, sizeof line),
+               "ERROR:  relation 'x' does not e");
+    CHECK_STR (mt_pg_line ("a\\b\r\nc", line, sizeof line), "a'b");
+    CHECK_STR (mt_pg_line (NULL, line, sizeof line), "");
+    CHECK_STR (mt_pg_error_line (NULL, NULL, line, sizeof line), "out of memory");
+    PGresult *res = PQmakeEmptyPGresult (NULL, PGRES_FATAL_ERROR);
+    CHECK_STR (mt_pg_error_line (NULL, res, line, sizeof line), "out of memory");
+    PQclear (res);
+}
+
+//  The growable buffer: appends keep a NUL after the bytes; growth doubles.
+static void
+test_buf (void)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, "", 0), 0);
+    CHECK (buf && cap == 256 && len == 0 && buf [0] == 0);
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, "hello", 5), 0);
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, ", world", 7), 0);
+    CHECK_STR (buf, "hello, world");
+    CHECK_INT (len, 12);
+    char big [1000];
+    memset (big, 'x', sizeof big);
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, big, sizeof big), 0);
+    CHECK_INT (len, 1012);
+    CHECK_INT (cap, 1024);
+    CHECK (buf [1012] == 0 && buf [1011] == 'x');
+    CHECK_INT (mt_buf_append (&buf, &len, &cap, big, (size_t) -1), -1);    //  cannot fit
+    CHECK_INT (len, 1012);
+    CHECK_INT (mt_buf_reserve (&buf, &cap, 100), 0);                      //  no shrink
+    CHECK_INT (cap, 1024);
+    free (buf);
+}
+
 int
 main (void)
 {
     mt_log_init ("test_common");
-    test_codec ();
-    test_config ();
-    test_tokens ();
-    test_errors ();
-    test_time_ids ();
+    MT_RUN (test_codec);
+    MT_RUN (test_config);
+    MT_RUN (test_tokens);
+    MT_RUN (test_errors);
+    MT_RUN (test_time_ids);
+    test_id_ok ();
+    MT_RUN (test_job_copy);
+    MT_RUN (test_pg_line);
+    MT_RUN (test_buf);
     return mt_test_done ("test_common");
 }

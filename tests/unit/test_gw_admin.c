@@ -643,17 +643,17 @@ test_audit_query (void)
 int
 main (void)
 {
-    test_route ();
-    test_body ();
-    test_tenant ();
-    test_query ();
-    test_time ();
-    test_usage_query ();
-    test_err_body ();
-    test_handle_offline ();
-    test_roles ();
-    test_key_bodies ();
-    test_revoke_query ();
-    test_audit_query ();
+    MT_RUN (test_route);
+    MT_RUN (test_body);
+    MT_RUN (test_tenant);
+    MT_RUN (test_query);
+    MT_RUN (test_time);
+    MT_RUN (test_usage_query);
+    MT_RUN (test_err_body);
+    MT_RUN (test_handle_offline);
+    MT_RUN (test_roles);
+    MT_RUN (test_key_bodies);
+    MT_RUN (test_revoke_query);
+    MT_RUN (test_audit_query);
     return mt_test_done ("test_gw_admin");
 }

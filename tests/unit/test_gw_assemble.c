@@ -181,7 +181,7 @@ test_every_split (void)
 int
 main (void)
 {
-    test_table ();
-    test_every_split ();
+    MT_RUN (test_table);
+    MT_RUN (test_every_split);
     return mt_test_done ("test_gw_assemble");
 }

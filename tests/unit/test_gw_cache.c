@@ -238,10 +238,10 @@ test_admins (void)
 int
 main (void)
 {
-    test_empty ();
-    test_tenants_and_keys ();
-    test_many ();
-    test_key_state ();
-    test_admins ();
+    MT_RUN (test_empty);
+    MT_RUN (test_tenants_and_keys);
+    MT_RUN (test_many);
+    MT_RUN (test_key_state);
+    MT_RUN (test_admins);
     return mt_test_done ("test_gw_cache");
 }

@@ -138,9 +138,9 @@ test_counts (void)
 int
 main (void)
 {
-    test_proxies_parse ();
-    test_trusted ();
-    test_client_address ();
-    test_counts ();
+    MT_RUN (test_proxies_parse);
+    MT_RUN (test_trusted);
+    MT_RUN (test_client_address);
+    MT_RUN (test_counts);
     return mt_test_done ("test_gw_clients");
 }

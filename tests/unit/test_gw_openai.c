@@ -314,11 +314,11 @@ int
 main (void)
 {
     mt_log_init ("test_gw_openai");
-    test_parse_table ();
-    test_parse_fields ();
-    test_splices ();
-    test_bodies ();
-    test_sse ();
-    test_duration ();
+    MT_RUN (test_parse_table);
+    MT_RUN (test_parse_fields);
+    MT_RUN (test_splices);
+    MT_RUN (test_bodies);
+    MT_RUN (test_sse);
+    MT_RUN (test_duration);
     return mt_test_done ("test_gw_openai");
 }

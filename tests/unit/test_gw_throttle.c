@@ -76,6 +76,7 @@ main (void)
 {
     for (size_t i = 0; i < sizeof s_scenarios / sizeof s_scenarios [0]; i++) {
         const scenario_t *sc = &s_scenarios [i];
+        mt_test_case ("%s", sc->name);
         gw_throttle_t *t = gw_throttle_new (sc->burst, sc->interval_ms, sc->max_keys);
         CHECK (t != NULL);
         for (const step_t *st = sc->steps; st->key; st++) {

@@ -181,8 +181,8 @@ main (void)
     snprintf (s_dir, sizeof s_dir, "/tmp/mt-curve-test.%d", (int) getpid ());
     zsys_dir_create ("%s", s_dir);
     zsys_set_logstream (NULL);
-    test_roles ();
-    test_config ();
+    MT_RUN (test_roles);
+    MT_RUN (test_config);
     char cmd [300];
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_dir);
     if (system (cmd) != 0)

@@ -70,6 +70,8 @@ s_validation (void)
         { "created_ms", NULL, NOW + 1000, true },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("validation row %zu: %s %s", i, table [i].field,
+                      table [i].valid? "valid": "refused");
         Mt__UsageEvent ev = s_event ("e1");
         const char *f = table [i].field;
         char *t = (char *) table [i].text;
@@ -91,6 +93,7 @@ s_validation (void)
                    reason? reason: "valid");
     }
     //  Too long
+    mt_test_case ("validation: event_id length bound");
     char long_id [MTR_ID_MAX + 2];
     memset (long_id, 'a', sizeof long_id - 1);
     long_id [sizeof long_id - 1] = 0;
@@ -220,11 +223,49 @@ s_batch (void)
     mtr_batch_destroy (&b);
 }
 
+//  Acknowledgements: one per sender, in first-seen order, with all its ids.
+static char s_acks [256];
+
+static void
+s_ack_collect (void *arg, const uint8_t *sender, size_t sender_size, char **ids, size_t count)
+{
+    size_t len = strlen (s_acks);
+    snprintf (s_acks + len, sizeof s_acks - len, "%s%.*s:", len? " ": "", (int) sender_size,
+              (const char *) sender);
+    for (size_t i = 0; i < count; i++) {
+        len = strlen (s_acks);
+        snprintf (s_acks + len, sizeof s_acks - len, "%s%s", i? ",": "", ids [i]);
+    }
+    CHECK (arg == s_acks);
+}
+
+static void
+s_acks_grouped (void)
+{
+    mtr_batch_t *b = mtr_batch_new ();
+    CHECK (b != NULL);
+    if (!b)
+        return;
+    s_acks [0] = 0;
+    CHECK_INT (mtr_batch_acks (b, s_ack_collect, s_acks), 0);
+    CHECK_STR (s_acks, "");                         //  empty batch: no ack
+    const char *rows [][2] = { { "e1", "A" }, { "e2", "B" }, { "e3", "A" }, { "e1", "C" },
+                               { "e4", "B" }, { "e1", "A" } };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        Mt__UsageEvent ev = s_event (rows [i][0]);
+        CHECK_INT (mtr_batch_add (b, &ev, (const uint8_t *) rows [i][1], 1), 0);
+    }
+    CHECK_INT (mtr_batch_acks (b, s_ack_collect, s_acks), 0);
+    CHECK_STR (s_acks, "A:e1,e3,e1 B:e2,e4 C:e1");
+    mtr_batch_destroy (&b);
+}
+
 int
 main (void)
 {
     s_validation ();
-    s_quoting ();
-    s_batch ();
+    MT_RUN (s_quoting);
+    MT_RUN (s_batch);
+    MT_RUN (s_acks_grouped);
     return mt_test_done ("test_mtr_batch");
 }

@@ -42,9 +42,11 @@ s_framing (void)
         { "zero length is damage", { 0, 0, 0, 0, 1, 0, 0, 0, 0xaa }, 9, 0 },
         { "absurd length", { 0, 0, 0, 0x7f, 0xaa }, 5, 0 },
     };
-    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("framing: %s", table [i].what);
         CHECK_MSG (mtr_spool_valid_length (table [i].bytes, table [i].size) == table [i].valid,
                    "%s", table [i].what);
+    }
 }
 
 static void
@@ -105,6 +107,6 @@ int
 main (void)
 {
     s_framing ();
-    s_file ();
+    MT_RUN (s_file);
     return mt_test_done ("test_mtr_spool");
 }

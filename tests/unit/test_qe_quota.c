@@ -182,6 +182,7 @@ static const s_scenario_t s_scenarios [] = {
 static void
 s_run (const s_scenario_t *sc)
 {
+    mt_test_case ("%s", sc->name);
     qe_quota_t *q = qe_quota_new (TTL);
     CHECK (q != NULL);
     if (!q)
@@ -350,7 +351,7 @@ main (void)
 {
     for (size_t i = 0; i < sizeof s_scenarios / sizeof s_scenarios [0]; i++)
         s_run (&s_scenarios [i]);
-    s_many ();
-    s_tenants ();
+    MT_RUN (s_many);
+    MT_RUN (s_tenants);
     return mt_test_done ("test_qe_quota");
 }

@@ -129,7 +129,7 @@ main (void)
     env.cancel = &cancel;
     mt_codec_send (gw1, NULL, &env);
 
-    //  100 left today: grant capped at 100 - prompt
+    mt_test_case ("100 left today: grant capped at 100 - prompt");
     s_answer_t a = s_ask (gw1, "a1", 10, 500, &limits);
     CHECK_INT (a.ok, 1);
     CHECK_STR (a.req, "a1");
@@ -141,7 +141,7 @@ main (void)
     CHECK (a.reset_req >= 1 && a.reset_req <= 60000);
     CHECK_INT (a.reset_tok, a.reset_req);
 
-    //  The other replica sees the same authority: nothing left
+    mt_test_case ("The other replica sees the same authority: nothing left");
     a = s_ask (gw2, "a2", 1, 1, &limits);
     CHECK_INT (a.ok, 0);
     CHECK_INT (a.code, MT__ERROR_CODE__ERR_QUOTA);
@@ -151,36 +151,36 @@ main (void)
     CHECK_STR (a.reset_at, midnight);
     CHECK (a.retry >= 1 && a.retry <= 86400);
 
-    //  Resent Admit from the other replica: same grant, counted once
+    mt_test_case ("Resent Admit from the other replica: same grant, counted once");
     a = s_ask (gw2, "a1", 10, 500, &limits);
     CHECK_INT (a.ok, 1);
     CHECK_INT (a.granted, 90);
     CHECK_INT (a.rem_req, 999);
 
-    //  Settle with 40 used, twice: 60 come back, once
+    mt_test_case ("Settle with 40 used, twice: 60 come back, once");
     s_settle (gw1, "a1", 40, false);
     s_settle (gw2, "a1", 40, false);
     a = s_ask (gw1, "a3", 0, 1000, &limits);
     CHECK_INT (a.ok, 1);
     CHECK_INT (a.granted, 60);
 
-    //  Refused later (e.g. by the scheduler): everything released
+    mt_test_case ("Refused later (e.g. by the scheduler): everything released");
     s_settle (gw1, "a3", 0, true);
     a = s_ask (gw1, "a4", 0, 1000, &limits);
     CHECK_INT (a.ok, 1);
     CHECK_INT (a.granted, 60);
 
-    //  Invalid ids: refused as a bad request, service still answers
+    mt_test_case ("Invalid ids: refused as a bad request, service still answers");
     a = s_ask (gw1, "", 1, 1, &limits);
     CHECK_INT (a.ok, 0);
     CHECK_INT (a.code, MT__ERROR_CODE__ERR_BAD_REQUEST);
 
-    //  No limits message: unlimited
+    mt_test_case ("No limits message: unlimited");
     a = s_ask (gw1, "u1", 5, 7, NULL);
     CHECK_INT (a.ok, 1);
     CHECK_INT (a.granted, 7);
 
-    //  a4's reservation expires (TTL 1.5 s): 60 available again
+    mt_test_case ("a4's reservation expires (TTL 1.5 s): 60 available again");
     uint64_t deadline = mt_mono_ms () + 3000;
     while (mt_mono_ms () < deadline)
         qe_server_step (s_server, 50);

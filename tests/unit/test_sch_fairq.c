@@ -277,14 +277,14 @@ test_remove_unpop (void)
 int
 main (void)
 {
-    test_empty ();
-    test_weights ();
-    test_alternate ();
-    test_tokens_not_requests ();
-    test_light_behind_flood ();
-    test_no_starvation ();
-    test_idle_no_credit ();
-    test_correct ();
-    test_remove_unpop ();
+    MT_RUN (test_empty);
+    MT_RUN (test_weights);
+    MT_RUN (test_alternate);
+    MT_RUN (test_tokens_not_requests);
+    MT_RUN (test_light_behind_flood);
+    MT_RUN (test_no_starvation);
+    MT_RUN (test_idle_no_credit);
+    MT_RUN (test_correct);
+    MT_RUN (test_remove_unpop);
     return mt_test_done ("test_sch_fairq");
 }

@@ -857,17 +857,17 @@ test_unknown_field (void)
 int
 main (void)
 {
-    test_names ();
-    test_dispatch_most_free ();
-    test_pool_model_match ();
-    test_model_turns ();
-    test_credit ();
-    test_blocked ();
-    test_leases ();
-    test_worker_lost ();
-    test_silent ();
-    test_catalog ();
-    test_duplicates ();
-    test_unknown_field ();
+    MT_RUN (test_names);
+    MT_RUN (test_dispatch_most_free);
+    MT_RUN (test_pool_model_match);
+    MT_RUN (test_model_turns);
+    MT_RUN (test_credit);
+    MT_RUN (test_blocked);
+    MT_RUN (test_leases);
+    MT_RUN (test_worker_lost);
+    MT_RUN (test_silent);
+    MT_RUN (test_catalog);
+    MT_RUN (test_duplicates);
+    MT_RUN (test_unknown_field);
     return mt_test_done ("test_sch_jobs");
 }

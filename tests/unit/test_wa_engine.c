@@ -25,13 +25,16 @@ s_rules (void)
         { "next probe ok: up", WA_ENGINE_PROBE_OK, 900, 910, true, true },
     };
     wa_engine_t engine;
+    mt_test_case ("rules: up at start");
     wa_engine_init (&engine, 0);
     CHECK (engine.up && !*engine.reason);
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("rules: %s", table [i].what);
         bool changed = wa_engine_note (&engine, table [i].event, table [i].at, table [i].now);
         CHECK_MSG (changed == table [i].changed && engine.up == table [i].up, "%s", table [i].what);
         CHECK_MSG (engine.up == !*engine.reason, "%s: reason only while down", table [i].what);
     }
+    mt_test_case ("rules: the reason names a stall");
     wa_engine_note (&engine, WA_ENGINE_JOB_STALLED, 1000, 1000);
     CHECK_STR (engine.reason, "engine stream stalled");
 }
@@ -46,6 +49,7 @@ s_default_url (void)
         { "https://e.example/api/v1", "https://e.example/api/health" },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("default health url: %s", table [i].in);
         char out [200];
         CHECK_STR (wa_probe_default_url (table [i].in, out, sizeof out), table [i].want);
     }

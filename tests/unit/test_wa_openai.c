@@ -106,6 +106,44 @@ test_body (void)
     }
 }
 
+//  SSE lines of the engine's stream: one case per row.
+static void
+test_sse_line (void)
+{
+    struct {
+        const char *name, *line;
+        wa_openai_line_t kind;
+        const char *data;       //  payload of a DATA line
+    } rows [] = {
+        { "data with a space", "data: {\"a\":1}", WA_OPENAI_LINE_DATA, "{\"a\":1}" },
+        { "data without a space", "data:{}", WA_OPENAI_LINE_DATA, "{}" },
+        { "data with CR", "data: x\r", WA_OPENAI_LINE_DATA, "x" },
+        { "done", "data: [DONE]", WA_OPENAI_LINE_DONE, NULL },
+        { "done with CR", "data: [DONE]\r", WA_OPENAI_LINE_DONE, NULL },
+        { "empty data", "data:", WA_OPENAI_LINE_DATA, "" },
+        { "comment", ": keep-alive", WA_OPENAI_LINE_OTHER, NULL },
+        { "event field", "event: message", WA_OPENAI_LINE_OTHER, NULL },
+        { "blank with CR", "\r", WA_OPENAI_LINE_OTHER, NULL },
+        { "short", "dat", WA_OPENAI_LINE_OTHER, NULL },
+        { "done, two spaces", "data:  [DONE]", WA_OPENAI_LINE_DATA, " [DONE]" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        mt_test_case ("sse line: %s", rows [i].name);
+        char line [64];
+        snprintf (line, sizeof line, "%s", rows [i].line);
+        size_t len = strlen (line);
+        const char *data = NULL;
+        CHECK_INT (wa_openai_sse_line (line, &len, &data), rows [i].kind);
+        if (rows [i].kind == WA_OPENAI_LINE_DATA) {
+            CHECK (data != NULL);
+            if (data) {
+                CHECK_INT (len, strlen (rows [i].data));
+                CHECK (!memcmp (data, rows [i].data, len));
+            }
+        }
+    }
+}
+
 //  Whole choices: each one forwarded as it came, with its index, finish and
 //  token count; the text of every choice for counting.
 static void
@@ -200,9 +238,10 @@ test_parse_embeddings (void)
 int
 main (void)
 {
-    test_parse_event ();
-    test_parse_choices ();
-    test_parse_embeddings ();
-    test_body ();
+    MT_RUN (test_parse_event);
+    MT_RUN (test_parse_choices);
+    MT_RUN (test_parse_embeddings);
+    MT_RUN (test_body);
+    test_sse_line ();
     return mt_test_done ("test_wa_openai");
 }

@@ -138,8 +138,8 @@ test_due_times (void)
 int
 main (void)
 {
-    test_lengths ();
-    test_determinism_and_counts ();
-    test_due_times ();
+    MT_RUN (test_lengths);
+    MT_RUN (test_determinism_and_counts);
+    MT_RUN (test_due_times);
     return mt_test_done ("test_wa_sim");
 }

@@ -271,9 +271,9 @@ test_embeddings (void)
 int
 main (void)
 {
-    test_schema ();
-    test_tool_call ();
-    test_choices ();
-    test_embeddings ();
+    MT_RUN (test_schema);
+    MT_RUN (test_tool_call);
+    MT_RUN (test_choices);
+    MT_RUN (test_embeddings);
     return mt_test_done ("test_wa_sim_rich");
 }

@@ -1,0 +1,807 @@
+//  Component test of the auth-gateway in one process: the real gw_server
+//  (HTTP and ZeroMQ) on 127.0.0.1 ports chosen at run time, with fake peers
+//  on tcp://127.0.0.1:* for the quota-enforcer, the scheduler and metering,
+//  and a fake worker streaming tokens to the gateway's token ROUTER. No
+//  database: the test hands the gateway its tenant cache. HTTP requests run
+//  in a thread of their own (libcurl, blocking) while the main thread pumps
+//  the gateway and the peers.
+//
+//  Checks the message contract around one request: Admit -> AdmitReply,
+//  Submit -> SubmitReply, TokenChunk/JobDone, Settle, UsageEvent -> UsageAck;
+//  refusals by each service, a silent service, a request timeout, usage
+//  resent until acknowledged, a Cancel that waits for the scheduler's return,
+//  and what is billed for each ending.
+#include "mt_test.h"
+#include "mt_codec.h"
+#include "mt_errors.h"
+#include "mt_log.h"
+#include "mt_util.h"
+#include "../../services/auth-gateway/gw_server.h"
+#include "../../services/auth-gateway/gw_store.h"
+
+#include <curl/curl.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define KEY     "sk-mt-componenttestkey0000000000000000000001"
+#define TENANT  "00000000-0000-4000-8000-000000000001"
+#define KEY_ID  "00000000-0000-4000-8000-0000000000k1"
+
+typedef enum { Q_GRANT, Q_REFUSE, Q_SILENT } s_quota_mode_t;
+typedef enum { S_ACCEPT, S_REFUSE, S_SILENT } s_sched_mode_t;
+
+typedef struct {
+    gw_server_t *gw;
+    zsock_t *quota;             //  ROUTER: fake quota-enforcer
+    zsock_t *sched;             //  ROUTER: fake scheduler
+    zsock_t *meter;             //  ROUTER: fake metering
+    zsock_t *worker;            //  DEALER to the gateway's token ROUTER
+    zframe_t *quota_peer, *sched_peer, *meter_peer;   //  the gateway's routing ids
+    s_quota_mode_t quota_mode;
+    uint64_t grant;             //  granted tokens (Q_GRANT); 0 = all asked
+    s_sched_mode_t sched_mode;
+    bool ack_usage;             //  metering acknowledges usage events
+    int catalogs;               //  Catalogs sent (answers to heartbeats)
+    //  What the peers received (the last of each; counts)
+    char admit_id [64];
+    uint64_t admit_max_tokens;
+    int admits, submits, cancels, settles, usage_events;
+    char submit_id [64];
+    char reply_token [64];      //  the last Submit's JobSpec.reply_token
+    uint64_t settle_used;
+    bool settle_refused;
+    Mt__Envelope *usage;        //  the last UsageEvent (owned)
+    int usage_of_last;          //  UsageEvents received for usage's event id
+} s_rig_t;
+
+//  --------------------------------------------------------------------------
+//  HTTP client in a thread
+
+typedef struct {
+    char url [256];
+    const char *body;
+    bool stream;
+    long status;
+    char *resp;                 //  owned
+    size_t resp_len;
+    atomic_bool done;
+    pthread_t thread;
+} s_http_t;
+
+static size_t
+s_write (char *data, size_t size, size_t n, void *arg)
+{
+    s_http_t *h = (s_http_t *) arg;
+    char *grown = realloc (h->resp, h->resp_len + size * n + 1);
+    if (!grown)
+        return 0;
+    h->resp = grown;
+    memcpy (h->resp + h->resp_len, data, size * n);
+    h->resp_len += size * n;
+    h->resp [h->resp_len] = 0;
+    return size * n;
+}
+
+static void *
+s_http_thread (void *arg)
+{
+    s_http_t *h = (s_http_t *) arg;
+    CURL *curl = curl_easy_init ();
+    struct curl_slist *headers = NULL;
+    headers = curl_slist_append (headers, "Authorization: Bearer " KEY);
+    headers = curl_slist_append (headers, "Content-Type: application/json");
+    if (curl) {
+        curl_easy_setopt (curl, CURLOPT_URL, h->url);
+        curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+        if (h->body)
+            curl_easy_setopt (curl, CURLOPT_POSTFIELDS, h->body);
+        curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write);
+        curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
+        curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 20000L);
+        curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+        if (curl_easy_perform (curl) == CURLE_OK)
+            curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &h->status);
+        curl_easy_cleanup (curl);
+    }
+    curl_slist_free_all (headers);
+    atomic_store (&h->done, true);
+    return NULL;
+}
+
+static s_http_t *
+s_http_start (s_rig_t *rig, const char *path, const char *body)
+{
+    s_http_t *h = (s_http_t *) calloc (1, sizeof (s_http_t));
+    assert (h);
+    snprintf (h->url, sizeof h->url, "http://127.0.0.1:%d%s", gw_server_http_port (rig->gw), path);
+    h->body = body;
+    atomic_init (&h->done, false);
+    int rc = pthread_create (&h->thread, NULL, s_http_thread, h);
+    assert (rc == 0);
+    return h;
+}
+
+static void
+s_http_destroy (s_http_t **h_p)
+{
+    s_http_t *h = *h_p;
+    pthread_join (h->thread, NULL);
+    free (h->resp);
+    free (h);
+    *h_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Fake peers
+
+static void
+s_reply (zsock_t *sock, zframe_t *peer, Mt__Envelope *env)
+{
+    zframe_t *rid = zframe_dup (peer);
+    mt_codec_send (sock, rid, env);
+    zframe_destroy (&rid);
+}
+
+static void
+s_on_quota (s_rig_t *rig, Mt__Envelope *env)
+{
+    if (env->body_case == MT__ENVELOPE__BODY_ADMIT) {
+        rig->admits++;
+        snprintf (rig->admit_id, sizeof rig->admit_id, "%s", env->admit->req_id);
+        rig->admit_max_tokens = env->admit->max_tokens;
+        if (rig->quota_mode == Q_SILENT)
+            return;
+        Mt__AdmitReply reply = MT__ADMIT_REPLY__INIT;
+        reply.req_id = env->admit->req_id;
+        reply.ok = rig->quota_mode == Q_GRANT;
+        reply.granted_tokens = rig->grant? rig->grant: env->admit->max_tokens;
+        reply.limit_requests = 100;
+        reply.remaining_requests = 99;
+        reply.reset_requests_ms = 600;
+        reply.limit_tokens = 1000;
+        reply.remaining_tokens = 900;
+        reply.reset_tokens_ms = 600;
+        if (!reply.ok) {
+            reply.code = MT__ERROR_CODE__ERR_QUOTA;
+            reply.retry_after_s = 7;
+            reply.reset_at = "2030-01-02T00:00:00Z";
+            reply.granted_tokens = 0;
+        }
+        Mt__Envelope out = MT__ENVELOPE__INIT;
+        out.body_case = MT__ENVELOPE__BODY_ADMIT_REPLY;
+        out.admit_reply = &reply;
+        s_reply (rig->quota, rig->quota_peer, &out);
+    }
+    else
+    if (env->body_case == MT__ENVELOPE__BODY_SETTLE) {
+        rig->settles++;
+        rig->settle_used = env->settle->used_tokens;
+        rig->settle_refused = env->settle->refused;
+    }
+}
+
+static void
+s_on_sched (s_rig_t *rig, Mt__Envelope *env)
+{
+    if (env->body_case == MT__ENVELOPE__BODY_HEARTBEAT) {
+        Mt__PoolModels pool = MT__POOL_MODELS__INIT;
+        char *models [] = { "m1" };
+        pool.pool = "standard";
+        pool.models = models;
+        pool.n_models = 1;
+        pool.live_workers = 1;
+        Mt__PoolModels *pools [] = { &pool };
+        Mt__Catalog cat = MT__CATALOG__INIT;
+        cat.pools = pools;
+        cat.n_pools = 1;
+        Mt__Envelope out = MT__ENVELOPE__INIT;
+        out.body_case = MT__ENVELOPE__BODY_CATALOG;
+        out.catalog = &cat;
+        s_reply (rig->sched, rig->sched_peer, &out);
+        rig->catalogs++;
+    }
+    else
+    if (env->body_case == MT__ENVELOPE__BODY_SUBMIT) {
+        rig->submits++;
+        snprintf (rig->submit_id, sizeof rig->submit_id, "%s", env->submit->job->req_id);
+        snprintf (rig->reply_token, sizeof rig->reply_token, "%s", env->submit->job->reply_token);
+        if (rig->sched_mode == S_SILENT)
+            return;
+        Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
+        reply.req_id = env->submit->job->req_id;
+        reply.accepted = rig->sched_mode == S_ACCEPT;
+        if (!reply.accepted) {
+            reply.code = MT__ERROR_CODE__ERR_CONCURRENCY;
+            reply.retry_after_s = 1;
+        }
+        Mt__Envelope out = MT__ENVELOPE__INIT;
+        out.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
+        out.submit_reply = &reply;
+        s_reply (rig->sched, rig->sched_peer, &out);
+    }
+    else
+    if (env->body_case == MT__ENVELOPE__BODY_CANCEL)
+        rig->cancels++;
+}
+
+static void
+s_on_meter (s_rig_t *rig, Mt__Envelope **env_p)
+{
+    Mt__Envelope *env = *env_p;
+    if (env->body_case != MT__ENVELOPE__BODY_USAGE_EVENT)
+        return;
+    rig->usage_events++;
+    if (rig->usage && !strcmp (rig->usage->usage_event->event_id, env->usage_event->event_id))
+        rig->usage_of_last++;
+    else
+        rig->usage_of_last = 1;
+    if (rig->ack_usage) {
+        Mt__UsageAck ack = MT__USAGE_ACK__INIT;
+        char *ids [] = { env->usage_event->event_id };
+        ack.event_ids = ids;
+        ack.n_event_ids = 1;
+        Mt__Envelope out = MT__ENVELOPE__INIT;
+        out.body_case = MT__ENVELOPE__BODY_USAGE_ACK;
+        out.usage_ack = &ack;
+        s_reply (rig->meter, rig->meter_peer, &out);
+    }
+    mt_codec_free (&rig->usage);
+    rig->usage = env;                  //  kept
+    *env_p = NULL;
+}
+
+static void
+s_drain_peer (s_rig_t *rig, zsock_t *sock, zframe_t **peer_p)
+{
+    while (zsock_events (sock) & ZMQ_POLLIN) {
+        zframe_t *rid = NULL;
+        Mt__Envelope *env = mt_codec_recv (sock, &rid);
+        if (rid) {
+            zframe_destroy (peer_p);
+            *peer_p = rid;
+        }
+        if (!env)
+            continue;
+        if (sock == rig->quota)
+            s_on_quota (rig, env);
+        else
+        if (sock == rig->sched)
+            s_on_sched (rig, env);
+        else
+            s_on_meter (rig, &env);
+        mt_codec_free (&env);
+    }
+}
+
+//  Run the gateway and the peers for up to ms, or until done (if given) is set.
+static void
+s_pump (s_rig_t *rig, int ms, atomic_bool *done)
+{
+    uint64_t end = mt_mono_ms () + (uint64_t) ms;
+    while (mt_mono_ms () < end) {
+        gw_server_poll (rig->gw, 2);
+        s_drain_peer (rig, rig->quota, &rig->quota_peer);
+        s_drain_peer (rig, rig->sched, &rig->sched_peer);
+        s_drain_peer (rig, rig->meter, &rig->meter_peer);
+        if (done && atomic_load (done))
+            return;
+    }
+}
+
+//  Pump until the request is done; then join its thread.
+static void
+s_finish (s_rig_t *rig, s_http_t *h)
+{
+    s_pump (rig, 15000, &h->done);
+    CHECK_MSG (atomic_load (&h->done), "request to %s never finished", h->url);
+    pthread_join (h->thread, NULL);
+    h->thread = 0;
+}
+
+//  Pump until the peers saw a Submit for a new request (count grows).
+static bool
+s_until_submit (s_rig_t *rig, int before)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (rig->submits == before && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+    return rig->submits > before;
+}
+
+static void
+s_chunk (s_rig_t *rig, const char *req_id, uint32_t seq, const char *piece)
+{
+    Mt__TokenChunk chunk = MT__TOKEN_CHUNK__INIT;
+    char *pieces [] = { (char *) piece };
+    chunk.req_id = (char *) req_id;
+    chunk.pieces = pieces;
+    chunk.n_pieces = 1;
+    chunk.seq = seq;
+    chunk.reply_token = rig->reply_token;       //  the job's capability
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
+    env.token_chunk = &chunk;
+    mt_codec_send (rig->worker, NULL, &env);
+}
+
+static void
+s_done (s_rig_t *rig, const char *req_id, Mt__ErrorCode error, const char *finish,
+        uint32_t prompt, uint32_t completion)
+{
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = (char *) req_id;
+    done.worker_id = "w-1";
+    done.tenant_id = TENANT;
+    done.error = error;
+    done.error_message = error? "engine failed": "";
+    done.finish_reason = (char *) finish;
+    done.prompt_tokens = prompt;
+    done.completion_tokens = completion;
+    done.reply_token = rig->reply_token;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    mt_codec_send (rig->worker, NULL, &env);
+}
+
+//  The error code of an OpenAI error body, or "".
+static const char *
+s_error_code (const char *body, char *out, size_t size)
+{
+    *out = 0;
+    json_t *root = body? json_loads (body, 0, NULL): NULL;
+    const char *code = json_string_value (json_object_get (json_object_get (root, "error"), "code"));
+    snprintf (out, size, "%s", code? code: "");
+    json_decref (root);
+    return out;
+}
+
+//  Pump until *counter reaches want (bounded); true if it did.
+static bool
+s_until_count (s_rig_t *rig, int *counter, int want)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (*counter < want && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+    return *counter >= want;
+}
+
+//  Pump until metering got the usage event of req_id (bounded).
+static void
+s_until_usage (s_rig_t *rig, const char *req_id)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (!(rig->usage && !strcmp (rig->usage->usage_event->event_id, req_id))
+           && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+}
+
+//  The usage event of req_id, checked against what this ending should bill.
+static void
+s_check_usage (s_rig_t *rig, const char *req_id, const char *status, uint32_t http_status,
+               uint32_t prompt, uint32_t completion)
+{
+    s_until_usage (rig, req_id);
+    s_pump (rig, 20, NULL);
+    CHECK (rig->usage != NULL);
+    if (!rig->usage)
+        return;
+    Mt__UsageEvent *u = rig->usage->usage_event;
+    CHECK_STR (u->event_id, req_id);
+    CHECK_STR (u->tenant_id, TENANT);
+    CHECK_STR (u->key_id, KEY_ID);
+    CHECK_STR (u->status, status);
+    CHECK_INT (u->http_status, http_status);
+    CHECK_INT (u->prompt_tokens, prompt);
+    CHECK_INT (u->completion_tokens, completion);
+    CHECK_INT (rig->settle_used, prompt + completion);
+    CHECK (!rig->settle_refused);
+}
+
+#define CHAT(max, stream) \
+    "{\"model\":\"m1\",\"max_tokens\":" #max ",\"stream\":" #stream \
+    ",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}"
+
+//  --------------------------------------------------------------------------
+
+static void
+s_test_models (s_rig_t *rig)
+{
+    s_http_t *h = s_http_start (rig, "/v1/models", NULL);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"m1\""));
+    s_http_destroy (&h);
+}
+
+static void
+s_test_ok (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    CHECK_STR (rig->submit_id, rig->admit_id);
+    CHECK (rig->catalogs > 0);
+    CHECK_INT (rig->admit_max_tokens, 5);
+    s_chunk (rig, rig->submit_id, 0, "Hi");
+    s_chunk (rig, rig->submit_id, 1, " there");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 2);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    json_t *root = h->resp? json_loads (h->resp, 0, NULL): NULL;
+    json_t *msg = json_object_get (json_object_get (json_array_get (json_object_get (root, "choices"), 0),
+                                                    "message"), "content");
+    CHECK_STR (json_string_value (msg), "Hi there");
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (root, "usage"), "total_tokens")), 6);
+    json_decref (root);
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 2);
+    CHECK_INT (gw_server_usage_pending (rig->gw), 0);
+    s_http_destroy (&h);
+}
+
+static void
+s_test_stream (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    s_chunk (rig, rig->submit_id, 0, "One");
+    s_chunk (rig, rig->submit_id, 1, " two");
+    s_chunk (rig, rig->submit_id, 2, " three");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "length", 4, 3);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"content\":\" three\""));
+    CHECK (h->resp && strstr (h->resp, "\"finish_reason\":\"length\""));
+    size_t n = h->resp? strlen (h->resp): 0;
+    CHECK (n > 14 && !strcmp (h->resp + n - 14, "data: [DONE]\n\n"));
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 3);
+    s_http_destroy (&h);
+}
+
+//  The quota-enforcer refuses: 429 quota_exceeded, nothing submitted or settled.
+static void
+s_test_quota_refused (s_rig_t *rig)
+{
+    rig->quota_mode = Q_REFUSE;
+    int submits = rig->submits, settles = rig->settles;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    s_finish (rig, h);
+    char code [64];
+    CHECK_INT (h->status, 429);
+    CHECK_STR (s_error_code (h->resp, code, sizeof code), "quota_exceeded");
+    CHECK_INT (rig->submits, submits);
+    CHECK_INT (rig->settles, settles);
+    rig->quota_mode = Q_GRANT;
+    s_http_destroy (&h);
+}
+
+//  The scheduler refuses: 429, and the reservation is released (Settle refused).
+static void
+s_test_sched_refused (s_rig_t *rig)
+{
+    rig->sched_mode = S_REFUSE;
+    int settles = rig->settles, events = rig->usage_events;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    s_finish (rig, h);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
+    s_pump (rig, 50, NULL);
+    char code [64];
+    CHECK_INT (h->status, 429);
+    CHECK_STR (s_error_code (h->resp, code, sizeof code), "concurrency_limit_exceeded");
+    CHECK_INT (rig->settles, settles + 1);
+    CHECK (rig->settle_refused);
+    CHECK_INT (rig->settle_used, 0);
+    CHECK_INT (rig->usage_events, events);         //  refusals are not billed
+    rig->sched_mode = S_ACCEPT;
+    s_http_destroy (&h);
+}
+
+//  A silent quota-enforcer: 503 after the service timeout; the possible
+//  reservation is released.
+static void
+s_test_quota_silent (s_rig_t *rig)
+{
+    rig->quota_mode = Q_SILENT;
+    int settles = rig->settles;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    s_finish (rig, h);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
+    char code [64];
+    CHECK_INT (h->status, 503);
+    CHECK_STR (s_error_code (h->resp, code, sizeof code), "service_unavailable");
+    CHECK_INT (rig->settles, settles + 1);
+    CHECK (rig->settle_refused);
+    rig->quota_mode = Q_GRANT;
+    s_http_destroy (&h);
+}
+
+//  A silent scheduler: 503, the job is cancelled in case it was queued, and
+//  the reservation released.
+static void
+s_test_sched_silent (s_rig_t *rig)
+{
+    rig->sched_mode = S_SILENT;
+    int settles = rig->settles, cancels = rig->cancels;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    s_finish (rig, h);
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
+    CHECK_INT (h->status, 503);
+    CHECK_INT (rig->cancels, cancels + 1);
+    CHECK_INT (rig->settles, settles + 1);
+    CHECK (rig->settle_refused);
+    rig->sched_mode = S_ACCEPT;
+    s_http_destroy (&h);
+}
+
+//  The engine fails: its error status, billed as error with what it produced.
+static void
+s_test_engine_error (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    s_chunk (rig, rig->submit_id, 0, "Par");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_ENGINE, "", 4, 1);
+    s_finish (rig, h);
+    const mt_error_t *err = mt_error_from_proto (MT__ERROR_CODE__ERR_ENGINE);
+    CHECK_INT (h->status, err->status);
+    s_check_usage (rig, rig->submit_id, "error", err->status, 4, 1);
+    s_http_destroy (&h);
+}
+
+//  The worker dies mid-stream and reports nothing: billed what reached the
+//  client, with the gateway's prompt count.
+static void
+s_test_worker_lost (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    s_chunk (rig, rig->submit_id, 0, "A");
+    s_chunk (rig, rig->submit_id, 1, " b");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_WORKER_LOST, "", 0, 0);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"error\""));
+    uint32_t prompt = mt_tokens_count ("hello there", 11);
+    s_until_usage (rig, rig->submit_id);
+    CHECK (rig->usage && rig->usage->usage_event->prompt_tokens >= prompt);
+    if (rig->usage)
+        s_check_usage (rig, rig->submit_id, "error", 200, rig->usage->usage_event->prompt_tokens, 2);
+    s_http_destroy (&h);
+}
+
+//  A job past the request timeout: the client gets 503, the job is
+//  cancelled, and its late JobDone bills it as cancelled.
+static void
+s_test_request_timeout (s_rig_t *rig)
+{
+    int before = rig->submits, cancels = rig->cancels;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    s_chunk (rig, id, 0, "Slow");
+    s_finish (rig, h);
+    char code [64];
+    CHECK_INT (h->status, 503);
+    CHECK_STR (s_error_code (h->resp, code, sizeof code), "service_unavailable");
+    CHECK_INT (rig->cancels, cancels + 1);
+    s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 1);
+    s_check_usage (rig, id, "cancelled", 503, 4, 1);
+    s_http_destroy (&h);
+}
+
+//  Metering does not answer: the event is kept and resent until acknowledged.
+static void
+s_test_usage_resend (s_rig_t *rig)
+{
+    rig->ack_usage = false;
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 0);
+    s_finish (rig, h);
+    s_until_usage (rig, rig->submit_id);
+    CHECK_INT (h->status, 200);
+    CHECK_INT (gw_server_usage_pending (rig->gw), 1);
+    CHECK_INT (rig->usage_of_last, 1);
+    rig->ack_usage = true;
+    uint64_t end = mt_mono_ms () + 8000;
+    while (gw_server_usage_pending (rig->gw) > 0 && mt_mono_ms () < end)
+        s_pump (rig, 50, NULL);
+    CHECK_INT (gw_server_usage_pending (rig->gw), 0);
+    CHECK_INT (rig->usage_of_last, 2);           //  sent, then resent once
+    s_http_destroy (&h);
+}
+
+//  A Cancel sent while the scheduler is gone reaches it once it is back (it
+//  waits in the queue), and the job's late JobDone still bills it.
+static void
+s_test_cancel_resent (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    char *endpoint = zsock_last_endpoint (rig->sched);
+    zsock_destroy (&rig->sched);            //  the scheduler goes away
+    zframe_destroy (&rig->sched_peer);
+    rig->sched = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (rig->sched, 0);
+    //  Not bound yet: pump the gateway alone until the request times out
+    uint64_t end = mt_mono_ms () + 5000;
+    while (!atomic_load (&h->done) && mt_mono_ms () < end) {
+        gw_server_poll (rig->gw, 5);
+        s_drain_peer (rig, rig->quota, &rig->quota_peer);
+        s_drain_peer (rig, rig->meter, &rig->meter_peer);
+    }
+    s_finish (rig, h);
+    CHECK_INT (h->status, 503);
+    int cancels = rig->cancels;
+    CHECK (zsock_bind (rig->sched, "%s", endpoint) > 0);      //  back, same endpoint
+    end = mt_mono_ms () + 5000;
+    while (rig->cancels == cancels && mt_mono_ms () < end)
+        s_pump (rig, 20, NULL);
+    CHECK_INT (rig->cancels, cancels + 1);
+    s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
+    s_check_usage (rig, id, "cancelled", 503, 4, 0);
+    zstr_free (&endpoint);
+    s_http_destroy (&h);
+}
+
+//  Tokens and a JobDone without the job's reply_token are dropped: only the
+//  worker the job went to can stream into it.
+static void
+s_test_reply_token (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    CHECK_INT (strlen (rig->reply_token), 32);
+    char token [64];
+    snprintf (token, sizeof token, "%s", rig->reply_token);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", "0123456789abcdef0123456789abcdef");
+    s_chunk (rig, rig->submit_id, 0, "Forged");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_pump (rig, 200, NULL);
+    CHECK (!atomic_load (&h->done));            //  nothing of it counted
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", token);
+    s_chunk (rig, rig->submit_id, 0, "Real");
+    s_done (rig, rig->submit_id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"Real\"") && !strstr (h->resp, "Forged"));
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 1);
+    s_http_destroy (&h);
+}
+
+//  Garbage from every peer is dropped and the gateway carries on.
+static void
+s_test_garbage (s_rig_t *rig)
+{
+    zframe_t *rid = zframe_dup (rig->sched_peer);
+    zframe_send (&rid, rig->sched, ZFRAME_MORE);
+    zstr_send (rig->sched, "not a protobuf");
+    zstr_send (rig->worker, "\xff\xff\xff");
+    zstr_sendx (rig->worker, "two", "frames", NULL);
+    Mt__Cancel cancel = MT__CANCEL__INIT;       //  a valid envelope of the wrong kind
+    cancel.req_id = "x";
+    cancel.tenant_id = TENANT;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    mt_codec_send (rig->worker, NULL, &env);
+    s_done (rig, "no-such-request", MT__ERROR_CODE__ERR_NONE, "stop", 1, 1);
+    s_pump (rig, 100, NULL);
+    s_test_ok (rig);
+}
+
+static zsock_t *
+s_router (void)
+{
+    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    assert (sock);
+    zsock_set_linger (sock, 0);
+    int port = zsock_bind (sock, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    return sock;
+}
+
+int
+main (void)
+{
+    mt_log_init ("test_gw_server");
+    curl_global_init (CURL_GLOBAL_ALL);
+    s_rig_t rig_s = { 0 }, *rig = &rig_s;
+    rig->quota = s_router ();
+    rig->sched = s_router ();
+    rig->meter = s_router ();
+    rig->ack_usage = true;
+    char *quota_ep = zsock_last_endpoint (rig->quota);
+    char *sched_ep = zsock_last_endpoint (rig->sched);
+    char *meter_ep = zsock_last_endpoint (rig->meter);
+    gw_server_config_t config = {
+        .http_bind = "127.0.0.1", .http_port = 0,
+        .token_bind = "tcp://127.0.0.1:*", .token_endpoint = "",
+        .scheduler = sched_ep, .quota = quota_ep, .metering = meter_ep,
+        .admin_token = "", .pg_dsn = NULL, .max_body = 65536,
+        .service_timeout_ms = 2500, .request_timeout_ms = 1000, .drain_ms = 200,
+        .default_max_tokens = 16, .max_connections = 64,
+        .max_per_client = 0, .trusted_proxies = "", .header_timeout_ms = 10000,
+        .body_timeout_ms = 10000, .idle_timeout_ms = 10000, .auth_fail_burst = 0,
+        .auth_fail_interval_ms = 1000,
+    };
+    mt_test_case ("gateway starts without a database");
+    rig->gw = gw_server_new (&config);
+    CHECK (rig->gw != NULL);
+    if (!rig->gw)
+        return mt_test_done ("test_gw_server");
+    CHECK (gw_server_http_port (rig->gw) > 0);
+    CHECK (!strncmp (gw_server_token_endpoint (rig->gw), "tcp://127.0.0.1:", 16));
+    gw_cache_t *cache = gw_cache_new ();
+    gw_tenant_t tenant = { .id = TENANT, .name = "t", .tier = "pro", .pool = "standard",
+                           .weight = 1, .max_concurrent = 4, .daily_tokens = 1000 };
+    gw_cache_add_tenant (cache, &tenant);
+    char hash [65];
+    mt_sha256_hex (KEY, strlen (KEY), hash);
+    CHECK_INT (gw_cache_add_key (cache, hash, KEY_ID, TENANT, 0, 0), 0);
+    gw_server_set_cache (rig->gw, &cache);
+    CHECK (cache == NULL);
+    rig->worker = zsock_new_dealer (gw_server_token_endpoint (rig->gw));
+    zsock_set_linger (rig->worker, 0);
+    uint64_t until = mt_mono_ms () + 5000;      //  heartbeat -> catalog
+    while (rig->catalogs == 0 && mt_mono_ms () < until)
+        s_pump (rig, 10, NULL);
+    s_pump (rig, 50, NULL);
+    CHECK (rig->catalogs > 0);
+
+    MT_RUN_ARG (s_test_models, rig);
+    MT_RUN_ARG (s_test_ok, rig);
+    MT_RUN_ARG (s_test_stream, rig);
+    MT_RUN_ARG (s_test_quota_refused, rig);
+    MT_RUN_ARG (s_test_sched_refused, rig);
+    MT_RUN_ARG (s_test_quota_silent, rig);
+    MT_RUN_ARG (s_test_sched_silent, rig);
+    MT_RUN_ARG (s_test_engine_error, rig);
+    MT_RUN_ARG (s_test_worker_lost, rig);
+    MT_RUN_ARG (s_test_request_timeout, rig);
+    MT_RUN_ARG (s_test_usage_resend, rig);
+    MT_RUN_ARG (s_test_cancel_resent, rig);
+    MT_RUN_ARG (s_test_reply_token, rig);
+    MT_RUN_ARG (s_test_garbage, rig);
+
+    mt_test_case ("stop drains and ends");
+    gw_server_stop (rig->gw);
+    uint64_t end = mt_mono_ms () + 5000;
+    bool running = true;
+    while (running && mt_mono_ms () < end) {
+        running = gw_server_poll (rig->gw, 10);
+        s_drain_peer (rig, rig->quota, &rig->quota_peer);
+        s_drain_peer (rig, rig->sched, &rig->sched_peer);
+        s_drain_peer (rig, rig->meter, &rig->meter_peer);
+    }
+    CHECK (!running);
+    CHECK_INT (gw_server_requests (rig->gw), 0);
+    gw_server_destroy (&rig->gw);
+    CHECK (rig->gw == NULL);
+
+    mt_codec_free (&rig->usage);
+    zframe_destroy (&rig->quota_peer);
+    zframe_destroy (&rig->sched_peer);
+    zframe_destroy (&rig->meter_peer);
+    zsock_destroy (&rig->worker);
+    zsock_destroy (&rig->quota);
+    zsock_destroy (&rig->sched);
+    zsock_destroy (&rig->meter);
+    zstr_free (&quota_ep);
+    zstr_free (&sched_ep);
+    zstr_free (&meter_ep);
+    curl_global_cleanup ();
+    return mt_test_done ("test_gw_server");
+}
