@@ -212,3 +212,41 @@ engineDownTests.push({
         eq(g.usageTokens, seen.tokens, 'usage_records tokens vs tokens clients were told');
     },
 });
+
+//  Billing is what the client received (issue 9).
+engineDownTests.push({
+    name: 'billing is what the client received: non-streamed errors bill nothing, streams what they got, ledger exact',
+    timeout: 30000,
+    fn: async ({ stack, pg }) => {
+        const model = stack.stdModel;
+        const t = await stack.tenant({ tier: 'pro' }, 'bill-received');
+        let seen = 0;
+        const ok = expectChat(await chat(stack, t.key, 'fine', { model, max_tokens: 5 }), 'ok');
+        seen += ok.usage.total_tokens;
+        //  Not streamed, engine error before any token, and mid-answer: nothing received.
+        const e500 = await chat(stack, t.key, 'FAIL500 please', { model, max_tokens: 8 });
+        expectError(e500, e500.status, undefined, undefined, 'engine 500, not streamed');
+        const drop = await chat(stack, t.key, 'DROP please', { model, max_tokens: 20 });
+        expectError(drop, drop.status, undefined, undefined, 'engine drops, not streamed');
+        //  Streamed and dropped: billed what it received (3 tokens + the prompt).
+        const s = await chat(stack, t.key, 'DROP streamed', { model, max_tokens: 20, stream: true,
+                                                               stream_options: { include_usage: true } });
+        eq(s.status, 200, 'dropped stream status');
+        const g = await poll(async () => {
+            const q = await pg.query(`SELECT count(*), coalesce(sum(prompt_tokens + completion_tokens), 0),
+                                             coalesce(sum(completion_tokens) FILTER (WHERE status = 'error' AND http_status = 200), 0),
+                                             coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE http_status <> 200), -1)
+                                      FROM request_logs WHERE tenant_id = '${t.id}'`);
+            return Number(q[0][0]) >= 4 ? q[0].map(Number) : null;
+        }, ms(10000), 100);
+        assert(g, 'fewer than 4 request_logs rows');
+        eq(g[3], 0, 'tokens billed for the two non-streamed errors');
+        eq(g[2], 3, 'completion tokens billed for the dropped stream (3 relayed)');
+        const streamRow = await pg.query(`SELECT prompt_tokens FROM request_logs WHERE tenant_id = '${t.id}'
+                                          AND status = 'error' AND http_status = 200`);
+        seen += 3 + Number(streamRow[0][0]);
+        eq(g[1], seen, 'ledger tokens vs tokens the clients received');
+        const u = await ledger(pg, t.id);
+        eq(u.usageTokens, seen, 'usage_records tokens vs tokens the clients received');
+    },
+});
