@@ -26,7 +26,7 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-abuse bench-chaos fuzz clean
+.PHONY: all deps run test test-asan unit bench bench-abuse bench-chaos bench-fairness fuzz clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -108,6 +108,20 @@ bench-abuse: deps all
 # ledger vs client-seen tokens (tests/bench/chaos.mjs). Reports, never fails.
 bench-chaos: deps all
 	@BUILD=$(BUILD) node tests/bench/chaos.mjs
+
+# Fairness of the scheduler's policies on a live stack (fifo and vtc), and the
+# dispatch cost with 10,000 tenants queued. Reports; never fails on a number.
+bench-fairness: deps all $(BUILD)/bench/sch_dispatch $(BUILD)/bench/sch_policies
+	@BUILD=$(BUILD) bash tests/bench/fairness.sh
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/lib/libmt-scheduler.a $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/tests/bench/%.o: tests/bench/%.c $(GEN) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -Iservices/scheduler -Itests/unit -c $< -o $@
 
 # Coverage-guided fuzzing (libFuzzer) of every parser of outside bytes;
 # MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.

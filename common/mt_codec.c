@@ -130,6 +130,7 @@ mt_codec_body_name (const Mt__Envelope *env)
         case MT__ENVELOPE__BODY_SETTLE:       return "settle";
         case MT__ENVELOPE__BODY_USAGE_EVENT:  return "usage_event";
         case MT__ENVELOPE__BODY_USAGE_ACK:    return "usage_ack";
+        case MT__ENVELOPE__BODY_JOB_PROGRESS: return "job_progress";
         default:                              return "unknown";
     }
 }

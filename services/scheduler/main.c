@@ -22,6 +22,10 @@ static mt_opt_t s_opts [] = {
       "a worker silent this long is dead" },
     { "queue-max", "MT_SCHED_QUEUE_MAX", MT_OPT_INT, "10000", 1, 10000000,
       "queued jobs per pool+model before no_capacity" },
+    { "policy", "MT_SCHED_POLICY", MT_OPT_STRING, "vtc", 0, 0,
+      "who goes next in a queue: vtc (weighted fair) or fifo" },
+    { "head-start", "MT_SCHED_HEAD_START", MT_OPT_INT, "128", 0, 1000000000,
+      "vtc: tokens per unit of weight a tenant coming back may start ahead" },
     MT_CURVE_OPTIONS,
     { NULL }
 };
@@ -33,6 +37,12 @@ main (int argc, char **argv)
     if (!mt_config_start ("scheduler", s_opts, argc, argv, &rc))
         return rc;
     mt_raise_nofile ();
+    sch_fairq_policy_t policy;
+    if (sch_fairq_policy_parse (mt_config_str (s_opts, "policy"), &policy)) {
+        mt_log ("config-invalid option=policy value=\"%.64s\" reason=\"vtc or fifo\"",
+                mt_config_str (s_opts, "policy"));
+        return 2;
+    }
     if (mt_curve_start (s_opts))
         return 2;
     sch_server_config_t config = {
@@ -40,6 +50,8 @@ main (int argc, char **argv)
         .worker_bind = mt_config_str (s_opts, "worker-bind"),
         .worker_timeout_ms = (int) mt_config_int (s_opts, "worker-timeout-ms"),
         .queue_max = (int) mt_config_int (s_opts, "queue-max"),
+        .policy = policy,
+        .head_start = (uint64_t) mt_config_int (s_opts, "head-start"),
     };
     sch_server_t *server = sch_server_new (&config);
     if (!server)

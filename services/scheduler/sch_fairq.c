@@ -1,12 +1,19 @@
-//  Weighted fair queue over tenants (virtual token counting). Pure: no
-//  sockets, no clock of its own.
+//  Fair queue over tenants. Pure: no sockets, no clock of its own.
 //
-//  Each tenant has a counter that grows by the tokens it was served divided
-//  by its weight. The next job comes from the backlogged tenant with the
-//  lowest counter; ties go to the tenant whose head job is oldest. A tenant
-//  that becomes backlogged starts at max(its counter, floor), where floor is
-//  the smallest counter among backlogged tenants (or, when none is, the
-//  counter of the last job served), so idling earns no credit.
+//  vtc: each tenant has a counter that grows by the tokens it was served
+//  divided by its weight. The next job comes from the backlogged tenant with
+//  the lowest counter; ties go to the tenant whose head job is oldest. The
+//  virtual time is the highest counter a job was dispatched at (the lowest
+//  backlogged counter at that moment). A tenant that becomes backlogged
+//  starts at max(its counter, virtual time), or at max(its counter, virtual
+//  time - head_start) when jobs of it are still running (it was only between
+//  two requests, and keeps up to head_start of the credit it was owed). So
+//  idling earns nothing, and tenants arriving together start at one place.
+//  fifo: the tenant whose head job is oldest goes next.
+//
+//  Backlogged tenants sit in a binary min-heap on (counter, head seq) (fifo:
+//  head seq only); each tenant knows its index in the heap, so a counter
+//  change or a new head moves it in O(log n).
 #include "sch_fairq.h"
 
 #include <assert.h>
@@ -17,25 +24,53 @@ typedef struct {
     double counter;             //  virtual tokens served / weight
     uint32_t weight;            //  latest weight seen, >= 1
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
-    void *backlog_handle;       //  handle in self->backlogged, NULL when idle
+    size_t heap_index;          //  index in self->heap, or S_NONE when idle
+    uint64_t head_seq;          //  seq of the head of fifo, while backlogged
+    uint32_t running;           //  jobs popped and not yet corrected (ended)
+    double expect;              //  moving average of completion tokens a job
+    bool learned;               //  expect holds at least one job's count
 } s_tenant_t;
 
 typedef struct {
     char *req_id;               //  owned; key in self->entries
     s_tenant_t *tenant;         //  borrowed
-    uint64_t cost;              //  estimate charged at dispatch
+    uint64_t cost;              //  charged at dispatch
     uint64_t seq;               //  insertion order
     void *item;                 //  caller's item, borrowed
     void *fifo_handle;          //  handle in tenant->fifo
 } s_entry_t;
 
+#define S_NONE ((size_t) -1)
+
 struct _sch_fairq_t {
+    sch_fairq_config_t config;  //  policy and its parameter
     zhashx_t *tenants;          //  tenant id -> s_tenant_t, owned
     zhashx_t *entries;          //  req id -> s_entry_t, borrowed (freed by hand)
-    zlistx_t *backlogged;       //  s_tenant_t * with a non-empty FIFO, borrowed
-    double vtime;               //  counter of the last job served, before charge
+    s_tenant_t **heap;          //  backlogged tenants, min-heap; borrowed
+    size_t heap_size;           //  tenants in the heap
+    size_t heap_max;            //  allocated entries
+    double vtime;               //  virtual time: highest counter a job was served at
     uint64_t next_seq;          //  insertion order of the next push
 };
+
+int
+sch_fairq_policy_parse (const char *name, sch_fairq_policy_t *policy)
+{
+    if (name && !strcmp (name, "vtc"))
+        *policy = SCH_FAIRQ_VTC;
+    else
+    if (name && !strcmp (name, "fifo"))
+        *policy = SCH_FAIRQ_FIFO;
+    else
+        return -1;
+    return 0;
+}
+
+const char *
+sch_fairq_policy_name (sch_fairq_policy_t policy)
+{
+    return policy == SCH_FAIRQ_FIFO? "fifo": "vtc";
+}
 
 static void
 s_tenant_destroy (void **item_p)
@@ -59,15 +94,25 @@ s_entry_free (s_entry_t *e)
 }
 
 sch_fairq_t *
-sch_fairq_new (void)
+sch_fairq_new_config (const sch_fairq_config_t *config)
 {
+    assert (config);
     sch_fairq_t *self = (sch_fairq_t *) zmalloc (sizeof (sch_fairq_t));
     assert (self);
+    self->config = *config;
     self->tenants = zhashx_new ();
+    assert (self->tenants);
     zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
-    self->backlogged = zlistx_new ();
+    assert (self->entries);
     return self;
+}
+
+sch_fairq_t *
+sch_fairq_new (void)
+{
+    sch_fairq_config_t config = { SCH_FAIRQ_VTC, 0 };
+    return sch_fairq_new_config (&config);
 }
 
 void
@@ -83,27 +128,111 @@ sch_fairq_destroy (sch_fairq_t **self_p)
         e = (s_entry_t *) zhashx_next (self->entries);
     }
     zhashx_destroy (&self->entries);
-    zlistx_destroy (&self->backlogged);
+    free (self->heap);
     zhashx_destroy (&self->tenants);
     free (self);
     *self_p = NULL;
 }
 
-//  Smallest counter among backlogged tenants, or the last served counter.
-static double
-s_floor (sch_fairq_t *self)
+//  --------------------------------------------------------------------------
+//  The heap of backlogged tenants
+
+//  The head of t's FIFO changed: remember its seq for the heap's order.
+static void
+s_head_update (s_tenant_t *t)
 {
-    bool any = false;
-    double floor = self->vtime;
-    s_tenant_t *t = (s_tenant_t *) zlistx_first (self->backlogged);
-    while (t) {
-        if (!any || t->counter < floor)
-            floor = t->counter;
-        any = true;
-        t = (s_tenant_t *) zlistx_next (self->backlogged);
-    }
-    return floor;
+    s_entry_t *head = (s_entry_t *) zlistx_head (t->fifo);
+    t->head_seq = head? head->seq: 0;
 }
+
+//  True when a goes before b.
+static bool
+s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
+{
+    if (self->config.policy == SCH_FAIRQ_VTC && a->counter != b->counter)
+        return a->counter < b->counter;
+    return a->head_seq < b->head_seq;
+}
+
+static void
+s_heap_set (sch_fairq_t *self, size_t i, s_tenant_t *t)
+{
+    self->heap [i] = t;
+    t->heap_index = i;
+}
+
+static void
+s_heap_up (sch_fairq_t *self, size_t i)
+{
+    s_tenant_t *t = self->heap [i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!s_before (self, t, self->heap [parent]))
+            break;
+        s_heap_set (self, i, self->heap [parent]);
+        i = parent;
+    }
+    s_heap_set (self, i, t);
+}
+
+static void
+s_heap_down (sch_fairq_t *self, size_t i)
+{
+    s_tenant_t *t = self->heap [i];
+    while (true) {
+        size_t child = 2 * i + 1;
+        if (child >= self->heap_size)
+            break;
+        if (child + 1 < self->heap_size
+        &&  s_before (self, self->heap [child + 1], self->heap [child]))
+            child++;
+        if (!s_before (self, self->heap [child], t))
+            break;
+        s_heap_set (self, i, self->heap [child]);
+        i = child;
+    }
+    s_heap_set (self, i, t);
+}
+
+//  t's key changed: move it to its place.
+static void
+s_heap_fix (sch_fairq_t *self, s_tenant_t *t)
+{
+    if (t->heap_index == S_NONE)
+        return;
+    s_heap_up (self, t->heap_index);
+    s_heap_down (self, t->heap_index);
+}
+
+static void
+s_heap_add (sch_fairq_t *self, s_tenant_t *t)
+{
+    if (self->heap_size == self->heap_max) {
+        size_t max = self->heap_max? 2 * self->heap_max: 16;
+        s_tenant_t **heap = (s_tenant_t **) realloc (self->heap, max * sizeof *heap);
+        assert (heap);
+        self->heap = heap;
+        self->heap_max = max;
+    }
+    s_heap_set (self, self->heap_size++, t);
+    s_heap_up (self, t->heap_index);
+}
+
+static void
+s_heap_remove (sch_fairq_t *self, s_tenant_t *t)
+{
+    size_t i = t->heap_index;
+    assert (i != S_NONE && i < self->heap_size);
+    t->heap_index = S_NONE;
+    s_tenant_t *last = self->heap [--self->heap_size];
+    if (last == t)
+        return;
+    s_heap_set (self, i, last);
+    s_heap_fix (self, last);
+}
+
+//  --------------------------------------------------------------------------
+//  Queue operations
 
 static s_tenant_t *
 s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
@@ -114,11 +243,26 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         assert (t);
         t->tenant_id = strdup (tenant_id);
         t->fifo = zlistx_new ();
+        t->heap_index = S_NONE;
         assert (t->tenant_id && t->fifo);
         zhashx_insert (self->tenants, tenant_id, t);
     }
     t->weight = weight? weight: 1;
     return t;
+}
+
+static s_entry_t *
+s_entry_new (s_tenant_t *t, const char *req_id, uint64_t cost, uint64_t seq, void *item)
+{
+    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+    assert (e);
+    e->req_id = strdup (req_id);
+    assert (e->req_id);
+    e->tenant = t;
+    e->cost = cost;
+    e->seq = seq;
+    e->item = item;
+    return e;
 }
 
 int
@@ -129,23 +273,30 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     if (zhashx_lookup (self->entries, req_id))
         return -1;
     s_tenant_t *t = s_tenant_require (self, tenant_id, weight);
-    if (!t->backlog_handle) {
-        //  Becomes backlogged: no credit for the time it was idle
-        double floor = s_floor (self);
+    bool fresh = t->heap_index == S_NONE;
+    if (fresh) {
+        //  Becomes backlogged. From the virtual time of the latest dispatch,
+        //  which tenants coming back cannot lower. A tenant that still has
+        //  jobs running was only between two requests: it keeps up to
+        //  head_start of what it was owed. An idle one starts at the virtual
+        //  time: idling earns nothing. (lift_to_floor: from the lowest
+        //  backlogged counter, the heap's top, with the head start for all,
+        //  the designs this replaced.)
+        double floor = self->vtime;
+        if (self->config.lift_to_floor && self->heap_size)
+            floor = self->heap [0]->counter;
+        if (t->running > 0 || self->config.lift_to_floor)
+            floor -= (double) self->config.head_start;
         if (t->counter < floor)
             t->counter = floor;
-        t->backlog_handle = zlistx_add_end (self->backlogged, t);
     }
-    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    assert (e);
-    e->req_id = strdup (req_id);
-    assert (e->req_id);
-    e->tenant = t;
-    e->cost = cost;
-    e->seq = self->next_seq++;
-    e->item = item;
+    s_entry_t *e = s_entry_new (t, req_id, cost, self->next_seq++, item);
     e->fifo_handle = zlistx_add_end (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
+    if (fresh) {
+        s_head_update (t);
+        s_heap_add (self, t);
+    }
     return 0;
 }
 
@@ -154,44 +305,41 @@ static void
 s_entry_unlink (sch_fairq_t *self, s_entry_t *e)
 {
     s_tenant_t *t = e->tenant;
+    bool was_head = zlistx_head (t->fifo) == e;
     zlistx_delete (t->fifo, e->fifo_handle);
-    if (zlistx_size (t->fifo) == 0 && t->backlog_handle) {
-        zlistx_delete (self->backlogged, t->backlog_handle);
-        t->backlog_handle = NULL;
-    }
     zhashx_delete (self->entries, e->req_id);
     s_entry_free (e);
+    if (t->heap_index == S_NONE)
+        return;
+    if (zlistx_size (t->fifo) == 0)
+        s_heap_remove (self, t);
+    else
+    if (was_head) {
+        s_head_update (t);
+        s_heap_fix (self, t);
+    }
 }
 
 bool
 sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
 {
     assert (self && pick);
-    s_tenant_t *best = NULL;
-    uint64_t best_seq = 0;
-    s_tenant_t *t = (s_tenant_t *) zlistx_first (self->backlogged);
-    while (t) {
-        s_entry_t *head = (s_entry_t *) zlistx_first (t->fifo);
-        assert (head);
-        if (!best || t->counter < best->counter
-        || (t->counter == best->counter && head->seq < best_seq)) {
-            best = t;
-            best_seq = head->seq;
-        }
-        t = (s_tenant_t *) zlistx_next (self->backlogged);
-    }
-    if (!best)
+    if (self->heap_size == 0)
         return false;
-    s_entry_t *e = (s_entry_t *) zlistx_first (best->fifo);
+    s_tenant_t *best = self->heap [0];
+    s_entry_t *e = (s_entry_t *) zlistx_head (best->fifo);
+    assert (e);
     if (best->counter > self->vtime)
         self->vtime = best->counter;
     best->counter += (double) e->cost / best->weight;
+    best->running++;
     pick->item = e->item;
     pick->tenant_id = best->tenant_id;
     pick->charged = e->cost;
     pick->weight = best->weight;
     pick->seq = e->seq;
     s_entry_unlink (self, e);
+    s_heap_fix (self, best);
     return true;
 }
 
@@ -206,18 +354,16 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
         return -1;
     uint32_t weight = pick->weight? pick->weight: 1;
     t->counter -= (double) pick->charged / weight;
-    if (!t->backlog_handle)
-        t->backlog_handle = zlistx_add_end (self->backlogged, t);
-    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    assert (e);
-    e->req_id = strdup (req_id);
-    assert (e->req_id);
-    e->tenant = t;
-    e->cost = pick->charged;
-    e->seq = pick->seq;
-    e->item = pick->item;
+    if (t->running > 0)
+        t->running--;
+    s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
+    s_head_update (t);
+    if (t->heap_index == S_NONE)
+        s_heap_add (self, t);
+    else
+        s_heap_fix (self, t);
     return 0;
 }
 
@@ -233,15 +379,61 @@ sch_fairq_remove (sch_fairq_t *self, const char *req_id)
     return item;
 }
 
+//  Add delta / weight to a tenant's counter and keep the heap in order.
+static void
+s_charge (sch_fairq_t *self, const char *tenant_id, uint32_t weight, double delta)
+{
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (!t)
+        return;                 //  Never queued here: nothing to charge
+    t->counter += delta / (weight? weight: 1);
+    s_heap_fix (self, t);
+}
+
+void
+sch_fairq_progress (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                    uint64_t tokens)
+{
+    assert (self && tenant_id);
+    s_charge (self, tenant_id, weight, (double) tokens);
+}
+
 void
 sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                    uint64_t charged, uint64_t actual)
 {
     assert (self && tenant_id);
     s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (t && t->running > 0)
+        t->running--;
+    s_charge (self, tenant_id, weight, (double) actual - (double) charged);
+}
+
+#define S_LEARN_RATE 0.2         //  weight of the newest job in the moving average
+
+uint64_t
+sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t max_tokens)
+{
+    assert (self && tenant_id);
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (!t || !t->learned)
+        return max_tokens;
+    uint64_t expect = (uint64_t) (t->expect + 0.5);
+    return expect < max_tokens? expect: max_tokens;
+}
+
+void
+sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens)
+{
+    assert (self && tenant_id);
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
     if (!t)
-        return;                 //  Never queued here: nothing to correct
-    t->counter += ((double) actual - (double) charged) / (weight? weight: 1);
+        return;
+    if (t->learned)
+        t->expect += S_LEARN_RATE * ((double) completion_tokens - t->expect);
+    else
+        t->expect = (double) completion_tokens;
+    t->learned = true;
 }
 
 size_t
@@ -249,6 +441,13 @@ sch_fairq_size (sch_fairq_t *self)
 {
     assert (self);
     return zhashx_size (self->entries);
+}
+
+size_t
+sch_fairq_backlogged (sch_fairq_t *self)
+{
+    assert (self);
+    return self->heap_size;
 }
 
 double

@@ -1,6 +1,20 @@
-//  Weighted fair queue of one (pool, model): one FIFO per tenant, next job
-//  from the backlogged tenant with the lowest virtual token counter.
-//  Pure: no sockets, no clock, no logging.
+//  Fair queue of one (pool, model): one FIFO per tenant, next job by the
+//  queue's policy. Pure: no sockets, no clock, no logging.
+//
+//  Policies:
+//    vtc   weighted virtual token counting: the backlogged tenant with the
+//          lowest counter (tokens served / weight) goes next; a tenant that
+//          becomes backlogged starts at max(its counter, virtual time), the
+//          virtual time being the highest counter a job was dispatched at
+//          (the lowest backlogged counter at the time); head_start below it
+//          when jobs of it still run (it was between two requests). The
+//          counters follow what was really generated: the dispatch charge
+//          (the caller's estimate, see sch_fairq_estimate), then progress
+//          reports beyond it, then the final count corrects the sum.
+//    fifo  one line in order of arrival over every tenant (no counters used
+//          for the choice; they are still kept).
+//  The backlogged tenants sit in a binary heap: push, pop and a counter
+//  change cost O(log tenants).
 #ifndef SCH_FAIRQ_H_INCLUDED
 #define SCH_FAIRQ_H_INCLUDED
 
@@ -9,6 +23,26 @@
 #include <stdint.h>
 
 typedef struct _sch_fairq_t sch_fairq_t;
+
+typedef enum {
+    SCH_FAIRQ_VTC = 0,          //  weighted virtual token counting (default)
+    SCH_FAIRQ_FIFO = 1,         //  order of arrival
+} sch_fairq_policy_t;
+
+//  The service's default head start (tokens / weight): enough to keep the
+//  credit of a tenant whose queue empties for a moment between two of its
+//  requests (client turnaround), small enough to be one or two requests.
+#define SCH_FAIRQ_HEAD_START 128
+
+typedef struct {
+    sch_fairq_policy_t policy;
+    uint64_t head_start;        //  vtc: virtual tokens a tenant with jobs running
+                                //  may start below the virtual time when it comes
+                                //  back to the queue (0: VTC's plain lift)
+    bool lift_to_floor;         //  vtc: start from the lowest backlogged counter
+                                //  instead of the virtual time, as the scheduler
+                                //  did before (kept to compare designs)
+} sch_fairq_config_t;
 
 //  What sch_fairq_pop hands back.
 typedef struct {
@@ -19,20 +53,31 @@ typedef struct {
     uint64_t seq;               //  insertion order (for sch_fairq_unpop)
 } sch_fairq_pick_t;
 
-//  Create an empty fair queue. Caller owns; destroy with sch_fairq_destroy.
+//  "vtc" or "fifo" -> *policy; returns 0, or -1 for another name.
+int sch_fairq_policy_parse (const char *name, sch_fairq_policy_t *policy);
+
+//  The policy's name. Static string.
+const char *sch_fairq_policy_name (sch_fairq_policy_t policy);
+
+//  Create an empty fair queue (vtc, no head start). Caller owns; destroy
+//  with sch_fairq_destroy.
 sch_fairq_t *sch_fairq_new (void);
+
+//  Create an empty fair queue with this policy. Caller owns; destroy with
+//  sch_fairq_destroy.
+sch_fairq_t *sch_fairq_new_config (const sch_fairq_config_t *config);
 
 //  Destroy; no-op on NULL; nulls the pointer. Items are not freed (the
 //  caller owns them).
 void sch_fairq_destroy (sch_fairq_t **self_p);
 
-//  Queue a job at the tail of its tenant's FIFO. cost is the estimate charged
-//  at dispatch (prompt_tokens + max_tokens); weight 0 counts as 1. req_id is
-//  copied and must be unique in this queue. Returns 0, or -1 on a duplicate.
+//  Queue a job at the tail of its tenant's FIFO. cost is charged to the
+//  tenant at dispatch; weight 0 counts as 1. req_id is copied and must be
+//  unique in this queue. Returns 0, or -1 on a duplicate.
 int sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                     const char *req_id, uint64_t cost, void *item);
 
-//  Take the next job by weighted fair queuing and charge its tenant
+//  Take the next job by the queue's policy and charge its tenant
 //  cost / weight. Returns false when the queue is empty.
 bool sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick);
 
@@ -43,12 +88,31 @@ int sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick
 //  Remove a queued job (cancel). Returns its item, or NULL when unknown.
 void *sch_fairq_remove (sch_fairq_t *self, const char *req_id);
 
-//  A job finished: correct its tenant's counter by (actual - charged) / weight.
+//  A running job generated tokens: add tokens / weight to its tenant's
+//  counter.
+void sch_fairq_progress (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                         uint64_t tokens);
+
+//  Completion tokens to charge at dispatch for a job of this tenant that may
+//  generate up to max_tokens: what its recent jobs generated (a moving
+//  average), at most max_tokens; max_tokens while it has no history.
+uint64_t sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t max_tokens);
+
+//  A job of this tenant ended having generated completion_tokens: feed the
+//  moving average behind sch_fairq_estimate.
+void sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens);
+
+//  A job finished (once for every job popped and not unpopped): correct its
+//  tenant's counter by (actual - charged) / weight, where charged is all that
+//  was charged for it (at dispatch and by progress).
 void sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                         uint64_t charged, uint64_t actual);
 
 //  Queued jobs in total.
 size_t sch_fairq_size (sch_fairq_t *self);
+
+//  Backlogged tenants (with a queued job).
+size_t sch_fairq_backlogged (sch_fairq_t *self);
 
 //  A tenant's virtual counter (tests, logs); 0 for an unknown tenant.
 double sch_fairq_counter (sch_fairq_t *self, const char *tenant_id);

@@ -21,6 +21,7 @@ struct _sch_jobs_t {
     uint32_t queued;            //  jobs waiting in queues
     uint32_t running;           //  jobs assigned to workers
     uint64_t dispatch_round;    //  counts dispatch passes
+    sch_fairq_config_t policy;  //  of the fair queues created from now on
 };
 
 //  --------------------------------------------------------------------------
@@ -142,10 +143,44 @@ sch_jobs_destroy (sch_jobs_t **self_p)
     *self_p = NULL;
 }
 
+void
+sch_jobs_set_policy (sch_jobs_t *self, const sch_fairq_config_t *config)
+{
+    self->policy = *config;
+}
+
 bool
 sch_jobs_name_ok (const char *s)
 {
     return mt_id_ok (s, S_NAME_MAX - 1);
+}
+
+//  --------------------------------------------------------------------------
+//  Admission
+
+sch_admit_t
+sch_jobs_admit (sch_jobs_t *self, const Mt__Submit *submit, uint32_t queue_max,
+                uint32_t *leases_p)
+{
+    const Mt__JobSpec *spec = submit? submit->job: NULL;
+    if (leases_p)
+        *leases_p = 0;
+    if (!spec || !sch_jobs_name_ok (spec->req_id) || !sch_jobs_name_ok (spec->tenant_id)
+    ||  !sch_jobs_name_ok (spec->model) || !sch_jobs_name_ok (spec->pool))
+        return SCH_ADMIT_BAD;
+    if (sch_jobs_lookup (self, spec->req_id))
+        return SCH_ADMIT_DUPLICATE;
+    if (!sch_jobs_any_worker_serves (self, spec->pool, spec->model))
+        return SCH_ADMIT_NO_WORKER;
+    uint32_t leases = sch_jobs_leases (self, spec->tenant_id);
+    if (leases_p)
+        *leases_p = leases;
+    if (submit->max_concurrent > 0 && leases >= submit->max_concurrent)
+        return SCH_ADMIT_CONCURRENCY;
+    sch_fairq_t *q = sch_jobs_queue (self, spec->pool, spec->model);
+    if (q && sch_fairq_size (q) >= queue_max)
+        return SCH_ADMIT_QUEUE_FULL;
+    return SCH_ADMIT_OK;
 }
 
 //  --------------------------------------------------------------------------
@@ -217,10 +252,12 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
     }
     sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
     if (!q) {
-        q = sch_fairq_new ();
+        q = sch_fairq_new_config (&self->policy);
         zhashx_insert (self->queues, key, q);
     }
-    uint64_t cost = (uint64_t) spec->prompt_tokens + spec->max_tokens;
+    //  Charged at dispatch: the prompt and the tenant's usual answer length
+    job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
+    uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
     sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
     zhashx_insert (self->jobs, job->req_id, job);
     s_lease_take (self, job->tenant_id);
@@ -237,11 +274,30 @@ sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job)
 }
 
 void
+sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens)
+{
+    if (!job->worker || completion_tokens <= job->reported)
+        return;
+    job->reported = completion_tokens;
+    uint64_t covered = (uint64_t) job->estimate + job->extra;
+    if (completion_tokens <= covered)
+        return;
+    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
+    if (q)
+        sch_fairq_progress (q, job->tenant_id, job->weight, completion_tokens - covered);
+    job->extra = completion_tokens - job->estimate;
+}
+
+void
 sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
 {
     sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
-    if (q)
-        sch_fairq_correct (q, job->tenant_id, job->weight, job->charged, actual);
+    if (!q)
+        return;
+    sch_fairq_correct (q, job->tenant_id, job->weight, job->charged + job->extra, actual);
+    if (actual > 0)             //  0: the worker was lost, nothing to learn
+        sch_fairq_learn (q, job->tenant_id,
+                         actual > job->spec->prompt_tokens? actual - job->spec->prompt_tokens: 0);
 }
 
 void

@@ -24,6 +24,10 @@ typedef struct {
     zframe_t *gateway;          //  owned; routing id of the submitting gateway
     uint32_t weight;            //  tier weight, >= 1
     uint64_t charged;           //  tokens charged by the fair queue at dispatch
+    uint32_t estimate;          //  completion tokens inside that charge
+    uint32_t reported;          //  completion tokens the worker reported so far
+    uint32_t extra;             //  completion tokens charged beyond the estimate
+    uint64_t queued_ms;         //  monotonic time it was queued (set by the caller)
     sch_worker_t *worker;       //  borrowed; NULL while queued
 } sch_job_t;
 
@@ -69,8 +73,32 @@ sch_jobs_t *sch_jobs_new (void);
 //  nulls the pointer.
 void sch_jobs_destroy (sch_jobs_t **self_p);
 
+//  The policy of the fair queues created from now on (default: vtc, no head
+//  start). Call before the first job is queued.
+void sch_jobs_set_policy (sch_jobs_t *self, const sch_fairq_config_t *config);
+
 //  True when s is a usable id, pool or model name: set and not too long.
 bool sch_jobs_name_ok (const char *s);
+
+//  --------------------------------------------------------------------------
+//  Admission
+
+//  What sch_jobs_admit decided about a Submit.
+typedef enum {
+    SCH_ADMIT_OK = 0,           //  queue it
+    SCH_ADMIT_BAD,              //  no job, or req_id, tenant_id, model or pool missing
+    SCH_ADMIT_DUPLICATE,        //  a job with this req_id is known: ignore the resend
+    SCH_ADMIT_NO_WORKER,        //  no live worker serves the pool and model
+    SCH_ADMIT_CONCURRENCY,      //  the tenant holds max_concurrent leases already
+    SCH_ADMIT_QUEUE_FULL,       //  queue_max jobs wait for this pool and model
+} sch_admit_t;
+
+//  Decide whether a Submit may be queued, in this order: malformed,
+//  duplicate, no worker, concurrency (max_concurrent 0 = no limit), queue
+//  full (queue_max jobs waiting in its pool and model). *leases_p (may be
+//  NULL) gets the tenant's leases before this job.
+sch_admit_t sch_jobs_admit (sch_jobs_t *self, const Mt__Submit *submit, uint32_t queue_max,
+                            uint32_t *leases_p);
 
 //  --------------------------------------------------------------------------
 //  Jobs and leases
@@ -83,8 +111,10 @@ sch_job_t *sch_jobs_lookup (sch_jobs_t *self, const char *req_id);
 sch_fairq_t *sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model);
 
 //  Queue a job: copy spec (names checked by the caller, req_id not yet
-//  known), push it on its fair queue charged at prompt_tokens + max_tokens,
-//  and take a lease for its tenant. weight 0 counts as 1. gateway is copied.
+//  known), push it on its fair queue, and take a lease for its tenant. Its
+//  dispatch charges prompt_tokens plus what the tenant's jobs usually
+//  generate (at most max_tokens); tokens generated beyond that are charged as
+//  the worker reports them, and the final count corrects the sum. weight 0 counts as 1. gateway is copied.
 //  Returns the job (borrowed; valid until sch_jobs_forget), or NULL when out
 //  of memory (nothing queued).
 sch_job_t *sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway,
@@ -94,8 +124,15 @@ sch_job_t *sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *ga
 //  It stays in the table until sch_jobs_forget.
 void sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job);
 
-//  A running job ended having used actual tokens: correct its tenant's
-//  fair-queue counter by what was charged at dispatch.
+//  A running job has generated completion_tokens so far (a JobProgress):
+//  charge its tenant what goes beyond what it was charged already. Counts
+//  that go back are ignored.
+void sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens);
+
+//  A running job ended having used actual tokens (prompt + completion; 0 when
+//  its worker was lost): correct its tenant's fair-queue counter by what was
+//  charged for it at dispatch and by progress, and learn how long its
+//  tenant's answers are.
 void sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual);
 
 //  Forget a job: release its lease and its worker's credit, and destroy it.

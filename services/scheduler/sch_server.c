@@ -112,8 +112,9 @@ s_send_job (sch_server_t *self, sch_dispatch_t *d)
     }
     sch_jobs_dispatch_sent (self->jobs, d);
     mt_metric_add (self->m_dispatched, 1);
-    mt_debug ("dispatched req=%s tenant=%s worker=%s", job->req_id, job->tenant_id,
-              w->worker_id);
+    mt_debug ("dispatched req=%s tenant=%s worker=%s waited_ms=%llu", job->req_id,
+              job->tenant_id, w->worker_id,
+              (unsigned long long) (mt_mono_ms () - job->queued_ms));
 }
 
 //  While some worker has credit and a job waits for a model it serves, send
@@ -134,55 +135,54 @@ s_dispatch (sch_server_t *self)
 static void
 s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
 {
+    uint32_t leases;
+    sch_admit_t admit = sch_jobs_admit (self->jobs, submit, self->queue_max, &leases);
     Mt__JobSpec *spec = submit? submit->job: NULL;
-    if (!spec) {
-        mt_log ("submit-invalid reason=\"no job\" action=dropped");
-        mt_metric_add (self->m_rej_bad, 1);
-        return;
-    }
-    const char *req = spec->req_id;
-    const char *tenant = spec->tenant_id;
-    if (!sch_jobs_name_ok (req) || !sch_jobs_name_ok (tenant)
-    ||  !sch_jobs_name_ok (spec->model) || !sch_jobs_name_ok (spec->pool)) {
-        mt_log ("submit-invalid req=%.64s tenant=%.64s reason=\"req_id, tenant_id, model "
-                "and pool must be set\"", req, tenant);
-        mt_metric_add (self->m_rej_bad, 1);
-        s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
-                 "req_id, tenant_id, model and pool must be set", 0);
-        return;
-    }
-    if (sch_jobs_lookup (self->jobs, req)) {
-        mt_log ("submit-duplicate req=%s tenant=%s action=ignored", req, tenant);
-        return;
-    }
-    if (!sch_jobs_any_worker_serves (self->jobs, spec->pool, spec->model)) {
-        mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
-                "reason=\"no live worker\"", req, tenant, spec->pool, spec->model);
-        mt_metric_add (self->m_rej_capacity, 1);
-        s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
-                 "no worker serves this model", 0);
-        return;
-    }
-    uint32_t leases = sch_jobs_leases (self->jobs, tenant);
-    if (submit->max_concurrent > 0 && leases >= submit->max_concurrent) {
-        mt_log ("submit-rejected req=%s tenant=%s code=concurrency leases=%u max=%u",
-                req, tenant, leases, submit->max_concurrent);
-        mt_metric_add (self->m_rej_concurrency, 1);
-        s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_CONCURRENCY,
-                 "too many concurrent requests", 1);
-        return;
-    }
-    sch_fairq_t *q = sch_jobs_queue (self->jobs, spec->pool, spec->model);
-    if (q && sch_fairq_size (q) >= self->queue_max) {
-        mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
-                "reason=\"queue full\" queued=%zu", req, tenant, spec->pool, spec->model,
-                sch_fairq_size (q));
-        mt_metric_add (self->m_rej_capacity, 1);
-        s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
-                 "queue full", 0);
-        return;
+    const char *req = spec? spec->req_id: "";
+    const char *tenant = spec? spec->tenant_id: "";
+    switch (admit) {
+        case SCH_ADMIT_BAD:
+            mt_metric_add (self->m_rej_bad, 1);
+            if (!spec) {
+                mt_log ("submit-invalid reason=\"no job\" action=dropped");
+                return;
+            }
+            mt_log ("submit-invalid req=%.64s tenant=%.64s reason=\"req_id, tenant_id, model "
+                    "and pool must be set\"", req, tenant);
+            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
+                     "req_id, tenant_id, model and pool must be set", 0);
+            return;
+        case SCH_ADMIT_DUPLICATE:
+            mt_log ("submit-duplicate req=%s tenant=%s action=ignored", req, tenant);
+            return;
+        case SCH_ADMIT_NO_WORKER:
+            mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
+                    "reason=\"no live worker\"", req, tenant, spec->pool, spec->model);
+            mt_metric_add (self->m_rej_capacity, 1);
+            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
+                     "no worker serves this model", 0);
+            return;
+        case SCH_ADMIT_CONCURRENCY:
+            mt_log ("submit-rejected req=%s tenant=%s code=concurrency leases=%u max=%u",
+                    req, tenant, leases, submit->max_concurrent);
+            mt_metric_add (self->m_rej_concurrency, 1);
+            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_CONCURRENCY,
+                     "too many concurrent requests", 1);
+            return;
+        case SCH_ADMIT_QUEUE_FULL:
+            mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
+                    "reason=\"queue full\" queued=%zu", req, tenant, spec->pool, spec->model,
+                    sch_fairq_size (sch_jobs_queue (self->jobs, spec->pool, spec->model)));
+            mt_metric_add (self->m_rej_capacity, 1);
+            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
+                     "queue full", 0);
+            return;
+        case SCH_ADMIT_OK:
+            break;
     }
     sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight);
+    if (job)
+        job->queued_ms = mt_mono_ms ();
     if (!job) {
         mt_log ("submit-failed req=%s tenant=%s reason=\"job could not be stored\"", req, tenant);
         s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
@@ -363,6 +363,17 @@ s_handle_job_done (sch_server_t *self, zframe_t *rid, Mt__JobDone *done)
     s_dispatch (self);
 }
 
+//  Tokens a running job generated so far: its tenant's counter follows.
+static void
+s_handle_job_progress (sch_server_t *self, zframe_t *rid, Mt__JobProgress *progress)
+{
+    sch_job_t *job = sch_jobs_lookup (self->jobs, progress->req_id);
+    if (!job || !job->worker || !zframe_eq (job->worker->rid, rid))
+        return;                 //  ended already, or not this worker's: nothing to charge
+    job->worker->last_seen_ms = mt_mono_ms ();
+    sch_jobs_progress (self->jobs, job, progress->completion_tokens);
+}
+
 static void
 s_on_worker (sch_server_t *self)
 {
@@ -382,6 +393,9 @@ s_on_worker (sch_server_t *self)
         }
         case MT__ENVELOPE__BODY_JOB_DONE:
             s_handle_job_done (self, rid, env->job_done);
+            break;
+        case MT__ENVELOPE__BODY_JOB_PROGRESS:
+            s_handle_job_progress (self, rid, env->job_progress);
             break;
         default:
             mt_log ("unexpected-message socket=worker body=%s action=dropped",
@@ -483,6 +497,8 @@ sch_server_new (const sch_server_config_t *config)
     self->worker_timeout_ms = config->worker_timeout_ms;
     self->queue_max = (uint32_t) config->queue_max;
     self->jobs = sch_jobs_new ();
+    sch_fairq_config_t policy = { config->policy, config->head_start };
+    sch_jobs_set_policy (self->jobs, &policy);
     self->m_submitted = mt_metric_counter ("sch_jobs_submitted_total", "jobs accepted");
     self->m_rej_capacity = mt_metric_counter ("sch_jobs_rejected_total{code=\"no_capacity\"}",
                                               "jobs refused");
@@ -504,9 +520,10 @@ sch_server_new (const sch_server_config_t *config)
         return NULL;
     }
     s_update_gauges (self);
-    mt_log ("listening gateways=%s workers=%s worker_timeout_ms=%d queue_max=%d",
-            self->gateway_endpoint, self->worker_endpoint, config->worker_timeout_ms,
-            config->queue_max);
+    mt_log ("listening gateways=%s workers=%s worker_timeout_ms=%d queue_max=%d policy=%s "
+            "head_start=%llu", self->gateway_endpoint, self->worker_endpoint,
+            config->worker_timeout_ms, config->queue_max, sch_fairq_policy_name (config->policy),
+            (unsigned long long) config->head_start);
     return self;
 }
 

@@ -6,6 +6,8 @@
 #ifndef SCH_SERVER_H_INCLUDED
 #define SCH_SERVER_H_INCLUDED
 
+#include "sch_fairq.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -13,6 +15,8 @@ typedef struct {
     const char *worker_bind;    //  ROUTER endpoint for workers
     int worker_timeout_ms;      //  a worker silent this long is dead
     int queue_max;              //  queued jobs per (pool, model) before ERR_NO_CAPACITY
+    sch_fairq_policy_t policy;  //  who goes next in a queue (0: vtc)
+    uint64_t head_start;        //  vtc: credit a newly backlogged tenant may start with
 } sch_server_config_t;
 
 typedef struct _sch_server_t sch_server_t;

@@ -21,6 +21,7 @@
 #define S_HWM 100000            //  send queue per peer, messages
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
 #define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
+#define S_PROGRESS_TOKENS 16    //  tokens between JobProgress reports
 
 //  One running sequence.
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
     uint64_t start_ms;          //  monotonic
     uint32_t sent;              //  pieces (simulator: steps) sent so far
     uint32_t tokens;            //  completion tokens sent so far
+    uint32_t progressed;        //  tokens last reported to the scheduler (JobProgress)
     uint32_t ttft_ms;           //  measured: start to first chunk sent
     void *handle;               //  in self->active
 } s_seq_t;
@@ -292,6 +294,23 @@ s_seq_end (wa_server_t *self, s_seq_t *seq, uint64_t now)
     mt_metric_set (self->m_busy, (int64_t) zlistx_size (self->active));
 }
 
+//  Tell the scheduler how many completion tokens a job generated so far,
+//  every S_PROGRESS_TOKENS: its fair queue charges them as they come.
+static void
+s_report_progress (wa_server_t *self, s_seq_t *seq)
+{
+    if (seq->tokens - seq->progressed < S_PROGRESS_TOKENS)
+        return;
+    Mt__JobProgress progress = MT__JOB_PROGRESS__INIT;
+    progress.req_id = seq->req_id;
+    progress.completion_tokens = seq->tokens;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_PROGRESS;
+    env.job_progress = &progress;
+    s_send_env (self->scheduler, &env, "scheduler", seq->req_id);
+    seq->progressed = seq->tokens;
+}
+
 //  Send pieces as one TokenChunk and count them.
 static void
 s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, uint64_t now)
@@ -311,6 +330,7 @@ s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, ui
     seq->sent += count;
     seq->tokens += count;
     mt_metric_add (self->m_tokens, count);
+    s_report_progress (self, seq);
 }
 
 //  Send whole choice deltas as one TokenChunk; steps is what they advance
@@ -341,6 +361,8 @@ s_send_choices (wa_server_t *self, zsock_t *gateway, s_seq_t *seq, const char *r
     }
     s_send_env (gateway, &env, "gateway", req_id);
     mt_metric_add (self->m_tokens, tokens);
+    if (seq)
+        s_report_progress (self, seq);
 }
 
 //  The simulator's embeddings: answered at once, nothing to stream.

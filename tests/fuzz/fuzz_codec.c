@@ -192,6 +192,12 @@ s_walk (const Mt__Envelope *env)
                         + u->http_status + u->created_ms;
             }
             break;
+        case MT__ENVELOPE__BODY_JOB_PROGRESS:
+            if (env->job_progress) {
+                s_str (env->job_progress->req_id);
+                s_sink += env->job_progress->completion_tokens;
+            }
+            break;
         case MT__ENVELOPE__BODY_USAGE_ACK:
             if (env->usage_ack)
                 s_strs (env->usage_ack->event_ids, env->usage_ack->n_event_ids);

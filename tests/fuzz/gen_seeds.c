@@ -216,6 +216,13 @@ main (int argc, char *argv [])
     env.usage_ack = &ack;
     rc |= s_write (dir, "usage_ack", &env);
 
+    Mt__JobProgress progress = MT__JOB_PROGRESS__INIT;
+    progress.req_id = "req-0001";
+    progress.completion_tokens = 16;
+    env.body_case = MT__ENVELOPE__BODY_JOB_PROGRESS;
+    env.job_progress = &progress;
+    rc |= s_write (dir, "job_progress", &env);
+
     if (rc)
         fprintf (stderr, "gen_seeds: cannot write into %s\n", dir);
     return rc? 1: 0;

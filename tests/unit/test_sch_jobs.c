@@ -455,7 +455,7 @@ test_blocked (void)
     CHECK (sch_jobs_dispatch_next (rig.jobs, &d));
     CHECK (d.worker == rig.w [0]);              //  most credit
     CHECK (d.job == first);
-    CHECK (sch_fairq_counter (q, "t") > 99.0);  //  charged at pop
+    CHECK (sch_fairq_counter (q, "t") > 49.0);  //  charged its prompt at pop
     sch_jobs_dispatch_failed (rig.jobs, &d);
     CHECK (sch_fairq_counter (q, "t") < 1.0);   //  refunded
     CHECK_INT (sch_fairq_size (q), 5);
@@ -810,13 +810,30 @@ test_duplicates (void)
     //  Running: still found as a duplicate
     CHECK_INT (s_pass (&rig, NULL, 0), 1);
     CHECK (sch_jobs_lookup (rig.jobs, "dup") == job);
-    //  Charged prompt + max at dispatch; corrected at done
+    //  Charged prompt + max_tokens at dispatch (no history yet), progress
+    //  beyond that, corrected at done
     CHECK_INT (job->charged, 10);
+    CHECK_INT (job->estimate, 7);
+    sch_fairq_t *q = sch_jobs_queue (rig.jobs, "p", "m");
+    sch_jobs_progress (rig.jobs, job, 2);       //  inside the estimate: nothing more
+    CHECK_INT (job->reported, 2);
+    CHECK_INT (job->extra, 0);
+    sch_jobs_progress (rig.jobs, job, 1);       //  a count that goes back: ignored
+    CHECK_INT (job->reported, 2);
+    CHECK (sch_fairq_counter (q, "t1") > 10.0 - 1e-6 && sch_fairq_counter (q, "t1") < 10.0 + 1e-6);
+    sch_jobs_progress (rig.jobs, job, 9);       //  two beyond the estimate
+    CHECK_INT (job->extra, 2);
+    CHECK (sch_fairq_counter (q, "t1") > 12.0 - 1e-6 && sch_fairq_counter (q, "t1") < 12.0 + 1e-6);
     s_done (&rig, job, 4);
     CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") < 4.0 + 1e-6);
     CHECK (sch_fairq_counter (sch_jobs_queue (rig.jobs, "p", "m"), "t1") > 4.0 - 1e-6);
     CHECK (sch_jobs_lookup (rig.jobs, "dup") == NULL);
     CHECK_INT (sch_jobs_leases (rig.jobs, "t1"), 0);
+    //  It learned: t1's next job is charged the 1 token it generated, not 7
+    sch_job_t *next = s_add (&rig, "next", "t1", "p", "m", 14, 1);
+    CHECK (next != NULL);
+    CHECK_INT (next? next->estimate: 0, 1);
+    s_cancel (&rig, next);
     //  Reusable once forgotten, on another queue too
     job = s_add (&rig, "dup", "t2", "p", "other", 10, 3);
     CHECK (job && sch_jobs_lookup (rig.jobs, "dup") == job);
@@ -854,6 +871,69 @@ test_unknown_field (void)
     mt_codec_free (&env);
 }
 
+
+//  Admission, one row per rule, in the order the rules apply: malformed,
+//  duplicate, no worker, concurrency, queue full. The rig has a worker for
+//  (p, m); tenant "busy" holds 2 leases; queue (p, m) holds 3 jobs; queue_max
+//  is 4 unless the row says otherwise.
+static void
+test_admit (void)
+{
+    s_rig_t rig;
+    s_rig_init (&rig);
+    rig.w [0] = s_ready (&rig, "w0", "p", "m", 1, 1, 1000, NULL);
+    rig.w [1] = s_ready (&rig, "w1", "p2", "m2", 1, 1, 1000, NULL);
+    CHECK (s_add (&rig, "known", "busy", "p", "m", 10, 1) != NULL);
+    CHECK (s_add (&rig, NULL, "busy", "p", "m", 10, 1) != NULL);
+    CHECK (s_add (&rig, NULL, "other", "p", "m", 10, 1) != NULL);
+    char long_name [300];
+    memset (long_name, 'x', sizeof long_name - 1);
+    long_name [sizeof long_name - 1] = 0;
+    struct {
+        bool no_job;
+        const char *req, *tenant, *pool, *model;
+        uint32_t max_concurrent, queue_max;
+        sch_admit_t want;
+        uint32_t leases;
+    } table [] = {
+        { true, NULL, NULL, NULL, NULL, 0, 4, SCH_ADMIT_BAD, 0 },
+        { false, "", "t", "p", "m", 0, 4, SCH_ADMIT_BAD, 0 },
+        { false, "r", "", "p", "m", 0, 4, SCH_ADMIT_BAD, 0 },
+        { false, "r", "t", "", "m", 0, 4, SCH_ADMIT_BAD, 0 },
+        { false, "r", "t", "p", "", 0, 4, SCH_ADMIT_BAD, 0 },
+        { false, long_name, "t", "p", "m", 0, 4, SCH_ADMIT_BAD, 0 },
+        { false, "known", "busy", "p", "m", 1, 1, SCH_ADMIT_DUPLICATE, 0 },
+        { false, "known", "t", "nopool", "m", 0, 4, SCH_ADMIT_DUPLICATE, 0 },
+        { false, "r", "t", "p", "m2", 0, 4, SCH_ADMIT_NO_WORKER, 0 },     //  m2 is in p2
+        { false, "r", "busy", "nopool", "m", 1, 1, SCH_ADMIT_NO_WORKER, 0 },
+        { false, "r", "busy", "p", "m", 2, 4, SCH_ADMIT_CONCURRENCY, 2 },
+        { false, "r", "busy", "p", "m", 2, 1, SCH_ADMIT_CONCURRENCY, 2 },
+        { false, "r", "busy", "p", "m", 3, 4, SCH_ADMIT_OK, 2 },
+        { false, "r", "busy", "p", "m", 0, 4, SCH_ADMIT_OK, 2 },           //  0: no limit
+        { false, "r", "busy", "p", "m", 3, 3, SCH_ADMIT_QUEUE_FULL, 2 },
+        { false, "r", "t", "p", "m", 0, 3, SCH_ADMIT_QUEUE_FULL, 0 },
+        { false, "r", "t", "p2", "m2", 0, 1, SCH_ADMIT_OK, 0 },           //  no queue yet
+        { false, "r", "t", "p", "m", 0, 4, SCH_ADMIT_OK, 0 },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        Mt__JobSpec spec = MT__JOB_SPEC__INIT;
+        spec.req_id = (char *) table [i].req;
+        spec.tenant_id = (char *) table [i].tenant;
+        spec.pool = (char *) table [i].pool;
+        spec.model = (char *) table [i].model;
+        Mt__Submit submit = MT__SUBMIT__INIT;
+        submit.job = table [i].no_job? NULL: &spec;
+        submit.max_concurrent = table [i].max_concurrent;
+        uint32_t leases = 99;
+        sch_admit_t got = sch_jobs_admit (rig.jobs, &submit, table [i].queue_max, &leases);
+        CHECK_MSG (got == table [i].want, "case %zu: got %d want %d", i, got, table [i].want);
+        CHECK_MSG (leases == table [i].leases, "case %zu: leases %u want %u", i, leases,
+                   table [i].leases);
+    }
+    CHECK_INT (sch_jobs_admit (rig.jobs, NULL, 4, NULL), SCH_ADMIT_BAD);
+    s_rig_fini (&rig);
+}
+
 int
 main (void)
 {
@@ -869,5 +949,6 @@ main (void)
     MT_RUN (test_catalog);
     MT_RUN (test_duplicates);
     MT_RUN (test_unknown_field);
+    MT_RUN (test_admit);
     return mt_test_done ("test_sch_jobs");
 }
