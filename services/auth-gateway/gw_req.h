@@ -117,6 +117,7 @@ struct _gw_server_t {
     int http_port;                  //  the port bound (config's, or chosen)
     zsock_t *scheduler;             //  DEALER
     zsock_t *quota;                 //  DEALER
+    zsock_t *quota_mon;             //  PAIR: the quota DEALER's handshakes (re-announce)
     zsock_t *metering;              //  DEALER
     zsock_t *tokens;                //  ROUTER, worker token streams
     gw_store_t *store;

@@ -762,6 +762,44 @@ s_dealer (const char *endpoint, const char *server_role)
     return sock;
 }
 
+//  A quota-enforcer handshake: re-announce every reservation in flight (a
+//  restarted quota-enforcer knows nothing of them; a live one ignores them).
+static void
+s_quota_monitor (gw_server_t *self)
+{
+    bool handshake = false;
+    for (int i = 0; i < 100 && self->quota_mon && (zsock_events (self->quota_mon) & ZMQ_POLLIN);
+         i++) {
+        zmsg_t *msg = zmsg_recv (self->quota_mon);
+        zframe_t *event = msg? zmsg_first (msg): NULL;
+        if (event && zframe_size (event) >= 2) {
+            uint16_t id = (uint16_t) (zframe_data (event) [0] | zframe_data (event) [1] << 8);
+            if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                handshake = true;
+        }
+        zmsg_destroy (&msg);
+    }
+    if (!handshake)
+        return;
+    size_t count = 0;
+    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs)) {
+        if (!req->backend_busy || req->phase < GW_P_SUBMIT || req->phase > GW_P_RUNNING)
+            continue;
+        Mt__Admit admit = MT__ADMIT__INIT;
+        admit.req_id = req->id;
+        admit.tenant_id = req->tenant_id;
+        admit.prompt_tokens = req->parsed.prompt_tokens;
+        admit.granted_tokens = req->granted;
+        admit.restore = true;
+        Mt__Envelope env = MT__ENVELOPE__INIT;
+        env.body_case = MT__ENVELOPE__BODY_ADMIT;
+        env.admit = &admit;
+        if (mt_codec_send (self->quota, NULL, &env) == 0)
+            count++;
+    }
+    mt_log ("quota-connected reservations_reannounced=%zu", count);
+}
+
 static void
 s_drain_socket (gw_server_t *self, zsock_t *sock, uint32_t allowed)
 {
@@ -876,6 +914,18 @@ gw_server_new (const gw_server_config_t *config)
     //  has no effect; it is left off, as the gateway has behaved so far.
     self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER);
     self->quota = s_dealer (config->quota, MT_ROLE_QUOTA);
+    //  Each handshake with a quota-enforcer (a restarted one too): tell it the
+    //  reservations in flight
+    if (self->quota) {
+        char mon [64];
+        snprintf (mon, sizeof mon, "inproc://gw-quota-mon-%p", (void *) self);
+        if (zmq_socket_monitor (zsock_resolve (self->quota), mon,
+                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+            self->quota_mon = zsock_new (ZMQ_PAIR);
+            if (self->quota_mon && zsock_connect (self->quota_mon, "%s", mon) == -1)
+                zsock_destroy (&self->quota_mon);
+        }
+    }
     self->metering = s_dealer (config->metering, MT_ROLE_METERING);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
@@ -987,12 +1037,18 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         { zsock_resolve (self->tokens), 0, ZMQ_POLLIN, 0 },
         { NULL, self->epoll_fd, ZMQ_POLLIN, 0 },
         { store_sock? zsock_resolve (store_sock): NULL, 0, ZMQ_POLLIN, 0 },
+        { self->quota_mon? zsock_resolve (self->quota_mon): NULL, 0, ZMQ_POLLIN, 0 },
     };
     long timeout = timeout_ms;
     MHD_UNSIGNED_LONG_LONG mhd_to;
     if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
         timeout = (long) mhd_to;
-    if (zmq_poll (items, store_sock? 6: 5, timeout) == -1 && errno != EINTR) {
+    if (!store_sock) {
+        items [5] = items [6];
+        items [6].socket = NULL;
+    }
+    int nitems = 5 + (store_sock? 1: 0) + (self->quota_mon? 1: 0);
+    if (zmq_poll (items, nitems, timeout) == -1 && errno != EINTR) {
         mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
         s_begin_drain (self);
         self->drain_deadline = 0;       //  no time left: close and stop
@@ -1000,6 +1056,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     }
     s_drain_socket (self, self->tokens, S_FROM_WORKERS);
     s_drain_socket (self, self->quota, S_FROM_QUOTA);
+    s_quota_monitor (self);
     s_drain_socket (self, self->scheduler, S_FROM_SCHEDULER);
     s_drain_socket (self, self->metering, S_FROM_METERING);
     for (int i = 0; store_sock && i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
@@ -1061,6 +1118,9 @@ gw_server_destroy (gw_server_t **self_p)
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
     zsock_destroy (&self->scheduler);
+    if (self->quota_mon && self->quota)
+        zmq_socket_monitor (zsock_resolve (self->quota), NULL, 0);
+    zsock_destroy (&self->quota_mon);
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);
     zsock_destroy (&self->tokens);

@@ -213,6 +213,43 @@ engineDownTests.push({
     },
 });
 
+//  A burst at a small daily limit across a quota-enforcer kill -9 and restart.
+export const QE_LIMIT = 400;
+export const qeRestartTests = [
+    {
+        name: 'quota-enforcer killed mid-burst at a small daily limit: never overspent, ledger exact',
+        timeout: 60000,
+        fn: async ({ stack, pg }) => {
+            const t = await stack.tenant({ tier: 'pro', daily_token_limit: QE_LIMIT, requests_per_minute: 100000,
+                                           tokens_per_minute: 10000000, max_concurrent_requests: 100 }, 'qe-burst');
+            const seen = { ok: 0, tokens: 0, other: [] };
+            const one = async (i) => {
+                const r = await chat(stack, t.key, `burst ${i}`, { max_tokens: 16 });
+                if (r.status === 200) {
+                    seen.ok++;
+                    seen.tokens += r.json.usage.total_tokens;
+                } else if (r.status !== 429 && seen.other.length < 3) seen.other.push(short(r));
+                return r.status;
+            };
+            //  Wave 1 in flight (slow tokens) when the quota-enforcer dies.
+            const wave1 = [];
+            for (let i = 0; i < 12; i++) wave1.push(one(i));
+            await sleep(ms(150));
+            const qe = stack.svc('quota-enforcer');
+            await qe.kill9();
+            await qe.restart();
+            //  Wave 2 against the new process while wave 1 still runs.
+            const wave2 = [];
+            for (let i = 12; i < 40; i++) wave2.push(one(i));
+            await Promise.all([...wave1, ...wave2]);
+            const g = await settledLedger(stack, pg, t.id);
+            eq(g.logTokens, seen.tokens, 'request_logs tokens vs tokens clients were told');
+            assert(g.logTokens <= QE_LIMIT, `the ledger holds ${g.logTokens} tokens over a daily limit of ${QE_LIMIT}`);
+            assert(seen.ok > 0, 'no request served');
+        },
+    },
+];
+
 //  Billing is what the client received (issue 9).
 engineDownTests.push({
     name: 'billing is what the client received: non-streamed errors bill nothing, streams what they got, ledger exact',
