@@ -2,7 +2,7 @@
 //  acknowledgements out after COMMIT. Never blocks on the database.
 #include "mtr_server.h"
 #include "mtr_batch.h"
-#include "mtr_spool.h"
+#include "mt_spool.h"
 #include "mtr_store.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
@@ -28,7 +28,7 @@ struct _mtr_server_t {
     size_t pending;                 //  events in queue and inflight
     size_t pending_max;             //  events held in memory at most, then spooled
     zhashx_t *held;                 //  event id -> copies in queue and inflight
-    mtr_spool_t *spool;             //  owned; NULL: no spool
+    mt_spool_t *spool;             //  owned; NULL: no spool
     size_t spool_held;              //  events read back from the spool, in memory
     zlistx_t *spool_acks;           //  zframe_t sender + event id, acked after the sync
     uint64_t retry_at;              //  mono ms: no batch to the actor before this
@@ -77,7 +77,7 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
     self->queue = zlistx_new ();
     self->held = zhashx_new ();
     self->spool_acks = zlistx_new ();
-    if (spool_path && *spool_path && !(self->spool = mtr_spool_new (spool_path))) {
+    if (spool_path && *spool_path && !(self->spool = mt_spool_new (spool_path))) {
         mtr_server_destroy (&self);
         return NULL;
     }
@@ -110,7 +110,7 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
                                           "Usage events read back from the disk spool");
     self->m_spool_bytes = mt_metric_gauge ("mtr_spool_bytes", "Bytes in the disk spool");
     mt_metric_set (self->m_spool_bytes,
-                   self->spool? (int64_t) mtr_spool_bytes (self->spool): 0);
+                   self->spool? (int64_t) mt_spool_bytes (self->spool): 0);
     mt_log ("listening endpoint=%s batch_max=%zu batch_ms=%d memory_max=%zu spool=%s",
             zsock_endpoint (self->router), self->batch_max, self->batch_ms, self->pending_max,
             spool_path && *spool_path? spool_path: "-");
@@ -129,7 +129,7 @@ mtr_server_destroy (mtr_server_t **self_p)
     zlistx_destroy (&self->queue);
     zhashx_destroy (&self->held);
     zlistx_destroy (&self->spool_acks);
-    mtr_spool_destroy (&self->spool);
+    mt_spool_destroy (&self->spool);
     zsock_destroy (&self->router);
     free (self);
     *self_p = NULL;
@@ -240,7 +240,7 @@ s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
         //  Memory is full: to the disk, acknowledged after the next sync
         zframe_t *sender = zframe_dup (routing_id);
         zframe_t *id = zframe_new (ev->event_id, strlen (ev->event_id) + 1);
-        if (sender && id && mtr_spool_append (self->spool, ev) == 0) {
+        if (sender && id && mt_spool_append (self->spool, ev) == 0) {
             zlistx_add_end (self->spool_acks, sender);
             zlistx_add_end (self->spool_acks, id);
             mt_metric_add (self->m_spooled, 1);
@@ -292,8 +292,8 @@ s_spool_sync (mtr_server_t *self)
 {
     if (!self->spool || zlistx_size (self->spool_acks) == 0)
         return;
-    bool synced = mtr_spool_sync (self->spool) == 0;
-    mt_metric_set (self->m_spool_bytes, (int64_t) mtr_spool_bytes (self->spool));
+    bool synced = mt_spool_sync (self->spool) == 0;
+    mt_metric_set (self->m_spool_bytes, (int64_t) mt_spool_bytes (self->spool));
     zframe_t *sender = (zframe_t *) zlistx_first (self->spool_acks);
     while (sender) {
         zframe_t *id = (zframe_t *) zlistx_next (self->spool_acks);
@@ -313,9 +313,9 @@ s_spool_replay (mtr_server_t *self)
 {
     if (!self->spool || !mtr_store_up () || mt_mono_ms () < self->retry_at)
         return;
-    if (!mtr_spool_unread (self->spool)) {
-        if (self->spool_held == 0 && mtr_spool_bytes (self->spool) > 0
-        &&  zlistx_size (self->spool_acks) == 0 && mtr_spool_truncate (self->spool) == 0) {
+    if (!mt_spool_unread (self->spool)) {
+        if (self->spool_held == 0 && mt_spool_bytes (self->spool) > 0
+        &&  zlistx_size (self->spool_acks) == 0 && mt_spool_truncate (self->spool) == 0) {
             mt_log ("spool-drained");
             mt_metric_set (self->m_spool_bytes, 0);
         }
@@ -327,7 +327,7 @@ s_spool_replay (mtr_server_t *self)
     if (!batch)
         return;
     Mt__UsageEvent *ev;
-    while (mtr_batch_size (batch) < self->batch_max && (ev = mtr_spool_next (self->spool))) {
+    while (mtr_batch_size (batch) < self->batch_max && (ev = mt_spool_next (self->spool))) {
         if (mtr_batch_add (batch, ev, NULL, 0) == 0) {
             self->pending++;
             self->spool_held++;
@@ -509,7 +509,7 @@ s_spool_rest (mtr_server_t *self)
             ev.created_ms = e->created_ms;
             zframe_t *sender = zframe_new (e->sender, e->sender_size);
             zframe_t *id = zframe_new (e->event_id, strlen (e->event_id) + 1);
-            if (sender && id && mtr_spool_append (self->spool, &ev) == 0) {
+            if (sender && id && mt_spool_append (self->spool, &ev) == 0) {
                 zlistx_add_end (self->spool_acks, sender);
                 zlistx_add_end (self->spool_acks, id);
                 spooled++;

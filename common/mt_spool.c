@@ -1,5 +1,5 @@
-//  Metering's disk spool. See mtr_spool.h.
-#include "mtr_spool.h"
+//  A disk spool of usage events. See mt_spool.h.
+#include "mt_spool.h"
 #include "mt_log.h"
 
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct _mtr_spool_t {
+struct _mt_spool_t {
     int fd;
     char *path;                     //  owned
     uint64_t size;                  //  bytes in the file
@@ -25,22 +25,22 @@ s_get32 (const uint8_t *p)
 }
 
 size_t
-mtr_spool_valid_length (const uint8_t *buf, size_t size)
+mt_spool_valid_length (const uint8_t *buf, size_t size)
 {
     size_t off = 0;
     while (size - off >= 4) {
         uint32_t len = s_get32 (buf + off);
-        if (len == 0 || len > MTR_SPOOL_RECORD_MAX || size - off - 4 < len)
+        if (len == 0 || len > MT_SPOOL_RECORD_MAX || size - off - 4 < len)
             break;
         off += 4 + len;
     }
     return off;
 }
 
-mtr_spool_t *
-mtr_spool_new (const char *path)
+mt_spool_t *
+mt_spool_new (const char *path)
 {
-    mtr_spool_t *self = (mtr_spool_t *) calloc (1, sizeof *self);
+    mt_spool_t *self = (mt_spool_t *) calloc (1, sizeof *self);
     if (!self || !(self->path = strdup (path))) {
         free (self);
         return NULL;
@@ -48,7 +48,7 @@ mtr_spool_new (const char *path)
     self->fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->fd < 0) {
         mt_log ("spool-open-failed path=%s reason=\"%s\"", path, strerror (errno));
-        mtr_spool_destroy (&self);
+        mt_spool_destroy (&self);
         return NULL;
     }
     //  Keep only whole records: a torn tail was never acknowledged
@@ -60,16 +60,16 @@ mtr_spool_new (const char *path)
         if (got != st.st_size) {
             mt_log ("spool-open-failed path=%s reason=\"cannot read it\"", path);
             free (buf);
-            mtr_spool_destroy (&self);
+            mt_spool_destroy (&self);
             return NULL;
         }
-        size_t valid = mtr_spool_valid_length (buf, (size_t) st.st_size);
+        size_t valid = mt_spool_valid_length (buf, (size_t) st.st_size);
         free (buf);
         if (valid < (size_t) st.st_size) {
             mt_log ("spool-torn-tail path=%s bytes=%zu action=cut", path,
                     (size_t) st.st_size - valid);
             if (ftruncate (self->fd, (off_t) valid)) {
-                mtr_spool_destroy (&self);
+                mt_spool_destroy (&self);
                 return NULL;
             }
         }
@@ -81,9 +81,9 @@ mtr_spool_new (const char *path)
 }
 
 void
-mtr_spool_destroy (mtr_spool_t **self_p)
+mt_spool_destroy (mt_spool_t **self_p)
 {
-    mtr_spool_t *self = *self_p;
+    mt_spool_t *self = *self_p;
     if (!self)
         return;
     if (self->fd >= 0)
@@ -94,10 +94,10 @@ mtr_spool_destroy (mtr_spool_t **self_p)
 }
 
 int
-mtr_spool_append (mtr_spool_t *self, const Mt__UsageEvent *ev)
+mt_spool_append (mt_spool_t *self, const Mt__UsageEvent *ev)
 {
     size_t len = mt__usage_event__get_packed_size (ev);
-    if (len == 0 || len > MTR_SPOOL_RECORD_MAX)
+    if (len == 0 || len > MT_SPOOL_RECORD_MAX)
         return -1;
     uint8_t *rec = (uint8_t *) malloc (len + 4);
     if (!rec)
@@ -120,7 +120,7 @@ mtr_spool_append (mtr_spool_t *self, const Mt__UsageEvent *ev)
 }
 
 int
-mtr_spool_sync (mtr_spool_t *self)
+mt_spool_sync (mt_spool_t *self)
 {
     if (fdatasync (self->fd)) {
         mt_log ("spool-sync-failed path=%s reason=\"%s\"", self->path, strerror (errno));
@@ -130,14 +130,14 @@ mtr_spool_sync (mtr_spool_t *self)
 }
 
 Mt__UsageEvent *
-mtr_spool_next (mtr_spool_t *self)
+mt_spool_next (mt_spool_t *self)
 {
     while (self->read_off + 4 <= self->size) {
         uint8_t head [4];
         if (pread (self->fd, head, 4, (off_t) self->read_off) != 4)
             return NULL;
         uint32_t len = s_get32 (head);
-        if (len == 0 || len > MTR_SPOOL_RECORD_MAX || self->read_off + 4 + len > self->size) {
+        if (len == 0 || len > MT_SPOOL_RECORD_MAX || self->read_off + 4 + len > self->size) {
             mt_log ("spool-damaged path=%s offset=%" PRIu64 " action=rest_skipped", self->path,
                     self->read_off);
             self->read_off = self->size;
@@ -161,19 +161,19 @@ mtr_spool_next (mtr_spool_t *self)
 }
 
 bool
-mtr_spool_unread (mtr_spool_t *self)
+mt_spool_unread (mt_spool_t *self)
 {
     return self->read_off < self->size;
 }
 
 uint64_t
-mtr_spool_bytes (mtr_spool_t *self)
+mt_spool_bytes (mt_spool_t *self)
 {
     return self->size;
 }
 
 int
-mtr_spool_truncate (mtr_spool_t *self)
+mt_spool_truncate (mt_spool_t *self)
 {
     if (ftruncate (self->fd, 0) || fdatasync (self->fd)) {
         mt_log ("spool-truncate-failed path=%s reason=\"%s\"", self->path, strerror (errno));

@@ -1,7 +1,7 @@
-//  Unit tests of metering's disk spool (mtr_spool.c): record framing, torn
+//  Unit tests of metering's disk spool (mt_spool.c): record framing, torn
 //  tails cut on open, append / read back / empty, in a temporary file.
 #include "mt_test.h"
-#include "../../services/metering/mtr_spool.h"
+#include "mt_spool.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -44,7 +44,7 @@ s_framing (void)
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
         mt_test_case ("framing: %s", table [i].what);
-        CHECK_MSG (mtr_spool_valid_length (table [i].bytes, table [i].size) == table [i].valid,
+        CHECK_MSG (mt_spool_valid_length (table [i].bytes, table [i].size) == table [i].valid,
                    "%s", table [i].what);
     }
 }
@@ -52,32 +52,32 @@ s_framing (void)
 static void
 s_file (void)
 {
-    char path [] = "/tmp/test_mtr_spool.XXXXXX";
+    char path [] = "/tmp/test_mt_spool.XXXXXX";
     int fd = mkstemp (path);
     CHECK (fd >= 0);
     if (fd < 0)
         return;
     close (fd);
-    mtr_spool_t *spool = mtr_spool_new (path);
-    CHECK (spool && !mtr_spool_unread (spool) && mtr_spool_bytes (spool) == 0);
+    mt_spool_t *spool = mt_spool_new (path);
+    CHECK (spool && !mt_spool_unread (spool) && mt_spool_bytes (spool) == 0);
     const char *ids [] = { "req-a", "req-b", "req-c" };
     for (int i = 0; i < 3; i++) {
         Mt__UsageEvent ev = s_event (ids [i], (uint32_t) (i + 1) * 10);
-        CHECK (mtr_spool_append (spool, &ev) == 0);
+        CHECK (mt_spool_append (spool, &ev) == 0);
     }
-    CHECK (mtr_spool_sync (spool) == 0);
-    uint64_t bytes = mtr_spool_bytes (spool);
-    mtr_spool_destroy (&spool);
+    CHECK (mt_spool_sync (spool) == 0);
+    uint64_t bytes = mt_spool_bytes (spool);
+    mt_spool_destroy (&spool);
 
     //  A torn record at the end (a crash mid-write) is cut on open
     FILE *f = fopen (path, "ab");
     CHECK (f && fwrite ("\x40\x00\x00\x00\x01\x02", 1, 6, f) == 6);
     if (f)
         fclose (f);
-    spool = mtr_spool_new (path);
-    CHECK (spool && mtr_spool_bytes (spool) == bytes && mtr_spool_unread (spool));
+    spool = mt_spool_new (path);
+    CHECK (spool && mt_spool_bytes (spool) == bytes && mt_spool_unread (spool));
     for (int i = 0; spool && i < 3; i++) {
-        Mt__UsageEvent *ev = mtr_spool_next (spool);
+        Mt__UsageEvent *ev = mt_spool_next (spool);
         CHECK (ev != NULL);
         if (!ev)
             break;
@@ -86,20 +86,20 @@ s_file (void)
         CHECK_INT (ev->completion_tokens, (i + 1) * 10);
         mt__usage_event__free_unpacked (ev, NULL);
     }
-    CHECK (spool && mtr_spool_next (spool) == NULL && !mtr_spool_unread (spool));
+    CHECK (spool && mt_spool_next (spool) == NULL && !mt_spool_unread (spool));
     //  Appends after a cut tail start clean and are read back
     Mt__UsageEvent ev = s_event ("req-d", 7);
-    CHECK (spool && mtr_spool_append (spool, &ev) == 0 && mtr_spool_unread (spool));
-    Mt__UsageEvent *back = spool? mtr_spool_next (spool): NULL;
+    CHECK (spool && mt_spool_append (spool, &ev) == 0 && mt_spool_unread (spool));
+    Mt__UsageEvent *back = spool? mt_spool_next (spool): NULL;
     CHECK (back && !strcmp (back->event_id, "req-d"));
     if (back)
         mt__usage_event__free_unpacked (back, NULL);
     //  Emptied once everything read back is stored
-    CHECK (spool && mtr_spool_truncate (spool) == 0 && mtr_spool_bytes (spool) == 0);
-    mtr_spool_destroy (&spool);
-    spool = mtr_spool_new (path);
-    CHECK (spool && mtr_spool_bytes (spool) == 0 && mtr_spool_next (spool) == NULL);
-    mtr_spool_destroy (&spool);
+    CHECK (spool && mt_spool_truncate (spool) == 0 && mt_spool_bytes (spool) == 0);
+    mt_spool_destroy (&spool);
+    spool = mt_spool_new (path);
+    CHECK (spool && mt_spool_bytes (spool) == 0 && mt_spool_next (spool) == NULL);
+    mt_spool_destroy (&spool);
     unlink (path);
 }
 
@@ -108,5 +108,5 @@ main (void)
 {
     s_framing ();
     MT_RUN (s_file);
-    return mt_test_done ("test_mtr_spool");
+    return mt_test_done ("test_mt_spool");
 }
