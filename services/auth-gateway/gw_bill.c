@@ -153,6 +153,15 @@ gw_usageq_size (gw_usageq_t *self)
     return zhashx_size (self->events);
 }
 
+void
+gw_usageq_each (gw_usageq_t *self, void (*fn) (void *arg, gw_usage_t *event), void *arg)
+{
+    assert (self && fn);
+    for (gw_usage_t *u = (gw_usage_t *) zhashx_first (self->events); u;
+         u = (gw_usage_t *) zhashx_next (self->events))
+        fn (arg, u);
+}
+
 size_t
 gw_usageq_resend (gw_usageq_t *self, uint64_t now, size_t max,
                   void (*send) (void *arg, gw_usage_t *event), void *arg)

@@ -93,6 +93,9 @@ void gw_usageq_ack (gw_usageq_t *self, const char *event_id);
 
 size_t gw_usageq_size (gw_usageq_t *self);
 
+//  Call fn for every queued event (any order).
+void gw_usageq_each (gw_usageq_t *self, void (*fn) (void *arg, gw_usage_t *event), void *arg);
+
 //  Call send for each event due for a resend at now (at most max of them)
 //  and mark it sent at now. Returns how many.
 size_t gw_usageq_resend (gw_usageq_t *self, uint64_t now, size_t max,

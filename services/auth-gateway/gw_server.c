@@ -26,9 +26,8 @@
 //  Usage events: sent to metering, kept until acknowledged, resent
 
 static void
-s_usage_send (void *arg, gw_usage_t *u)
+s_usage_pb (gw_usage_t *u, Mt__UsageEvent *out)
 {
-    gw_server_t *self = (gw_server_t *) arg;
     Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
     ev.event_id = u->event_id;
     ev.tenant_id = u->tenant_id;
@@ -42,10 +41,92 @@ s_usage_send (void *arg, gw_usage_t *u)
     ev.status = u->status;
     ev.http_status = u->http_status;
     ev.created_ms = u->created_ms;
+    *out = ev;
+}
+
+static void
+s_usage_send (void *arg, gw_usage_t *u)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    Mt__UsageEvent ev;
+    s_usage_pb (u, &ev);
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
     env.usage_event = &ev;
     mt_codec_send (self->metering, NULL, &env);
+}
+
+//  The spool: every event appended as it is emitted, synced once per poll
+//  round, emptied when metering has acknowledged everything (rewritten with
+//  what is still owed when it grows past S_SPOOL_COMPACT).
+#define S_SPOOL_COMPACT (4u << 20)
+
+static void
+s_spool_append (void *arg, gw_usage_t *u)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    Mt__UsageEvent ev;
+    s_usage_pb (u, &ev);
+    if (mt_spool_append (self->spool, &ev))
+        mt_log ("usage-spool-failed req=%s tenant=%s reason=\"write failed\"", u->event_id,
+                u->tenant_id);
+    self->spool_dirty = true;
+}
+
+static void
+s_spool_sync (gw_server_t *self)
+{
+    if (self->spool && self->spool_dirty) {
+        mt_spool_sync (self->spool);
+        self->spool_dirty = false;
+    }
+}
+
+static void
+s_spool_prune (gw_server_t *self)
+{
+    if (!self->spool || mt_spool_bytes (self->spool) == 0)
+        return;
+    if (gw_usageq_size (self->usage) == 0)
+        mt_spool_truncate (self->spool);
+    else
+    if (mt_spool_bytes (self->spool) > S_SPOOL_COMPACT
+    &&  mt_spool_truncate (self->spool) == 0) {
+        gw_usageq_each (self->usage, s_spool_append, self);
+        s_spool_sync (self);
+    }
+}
+
+//  At start: what the last process owed metering is owed again.
+static void
+s_spool_replay (gw_server_t *self)
+{
+    Mt__UsageEvent *ev;
+    size_t count = 0;
+    while ((ev = mt_spool_next (self->spool))) {
+        gw_usage_t u;
+        memset (&u, 0, sizeof u);
+        snprintf (u.event_id, sizeof u.event_id, "%s", ev->event_id);
+        snprintf (u.tenant_id, sizeof u.tenant_id, "%s", ev->tenant_id);
+        snprintf (u.key_id, sizeof u.key_id, "%s", ev->key_id);
+        snprintf (u.model, sizeof u.model, "%s", ev->model);
+        snprintf (u.pool, sizeof u.pool, "%s", ev->pool);
+        snprintf (u.status, sizeof u.status, "%s", ev->status);
+        u.prompt_tokens = ev->prompt_tokens;
+        u.completion_tokens = ev->completion_tokens;
+        u.ttft_ms = ev->ttft_ms;
+        u.latency_ms = ev->latency_ms;
+        u.http_status = ev->http_status;
+        u.created_ms = ev->created_ms;
+        mt__usage_event__free_unpacked (ev, NULL);
+        if (gw_usageq_add (self->usage, &u, mt_mono_ms ())) {
+            s_usage_send (self, &u);
+            count++;
+        }
+    }
+    if (count)
+        mt_log ("usage-spool-replayed events=%zu", count);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
 }
 
 //  Send the request's usage event and keep it until metering acknowledges it.
@@ -76,6 +157,8 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill)
         //  Sent once all the same; not resent (metering stores an id once)
         mt_log ("usage-untracked req=%s tenant=%s reason=\"duplicate id or out of memory\"",
                 req->id, req->tenant_id);
+    if (self->spool)
+        s_spool_append (self, &u);
     s_usage_send (self, &u);
     mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
     mt_metric_observe (self->m_latency, (double) u.latency_ms);
@@ -486,6 +569,7 @@ s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
     for (size_t i = 0; i < ack->n_event_ids; i++)
         gw_usageq_ack (self->usage, ack->event_ids [i]);
     mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
+    s_spool_prune (self);
 }
 
 //  What each peer may send the gateway; anything else is dropped.
@@ -994,6 +1078,12 @@ gw_server_new (const gw_server_config_t *config)
     mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
             config->http_bind, self->http_port, config->token_bind,
             *config->admin_token? "on": "off");
+    if (config->usage_spool && *config->usage_spool) {
+        self->spool = mt_spool_new (config->usage_spool);
+        if (!self->spool)
+            goto failed;
+        s_spool_replay (self);
+    }
     s_heartbeat (self);
     return self;
 
@@ -1061,6 +1151,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     s_drain_socket (self, self->metering, S_FROM_METERING);
     for (int i = 0; store_sock && i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
         s_on_store (self);
+    s_spool_sync (self);                //  before the answers go out
     MHD_run (self->daemon);
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
@@ -1113,6 +1204,7 @@ gw_server_destroy (gw_server_t **self_p)
     }
     zhashx_destroy (&self->reqs);
     gw_usageq_destroy (&self->usage);
+    mt_spool_destroy (&self->spool);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);

@@ -505,6 +505,7 @@ export class Stack {
             ['worker-premium', 'mt-worker-adapter', wa('premium', 'sim-large', p.waPremM), p.waPremM],
             ['gateway', 'mt-auth-gateway', {
                 MT_PG_DSN: this.pg.dsn, MT_ADMIN_TOKEN: this.adminToken,
+                MT_GW_USAGE_SPOOL: path.join(this.dir, 'gateway-usage.spool'),
                 MT_GW_HTTP_PORT: String(p.gwHttp), MT_GW_HTTP_BIND: '127.0.0.1',
                 MT_GW_TOKEN_BIND: tcp(p.gwTok), MT_GW_TOKEN_ENDPOINT: tcp(p.gwTok),
                 MT_GW_SCHEDULER: tcp(p.schedGw), MT_GW_QUOTA: tcp(p.qe), MT_GW_METERING: tcp(p.mtr),

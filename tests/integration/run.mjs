@@ -22,7 +22,7 @@ import toolTests from './t_tools.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
 import keysTests from './t_keys.mjs';
-import { pgOutageTests, engineDownTests, qeRestartTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
+import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
@@ -82,6 +82,10 @@ const GROUPS = [
     { name: 'qe-restart', opts: { name: 'qe-restart', sim: { ttft: 20, itl: 200, tokens: 16 }, maxBody: 65536,
                                   skip: ['worker-premium'] },
       tests: qeRestartTests },
+    //  The gateway killed with SIGKILL (issue 9).
+    { name: 'gw-kill', opts: { name: 'gw-kill', sim: { ttft: 5, itl: 2, tokens: 8 }, maxBody: 65536,
+                               skip: ['worker-premium'] },
+      tests: gatewayKillTests },
     //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
     { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
                                   skip: ['worker-premium'],
