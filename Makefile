@@ -26,11 +26,11 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-abuse bench-chaos bench-fairness fuzz clean
+.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-chaos bench-fairness fuzz clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder $(BUILD)/tests/mt-qe-load $(BUILD)/tests/mt-sched-load
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -71,6 +71,11 @@ $(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The quota-enforcer's and the scheduler's own load generators, for `make bench`.
+$(BUILD)/tests/mt-%-load: $(BUILD)/obj/tests/bench/mt_%_load.o $(BUILD)/lib/libmtcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bin/mt-keygen: $(BUILD)/obj/deploy/keygen/mt_keygen.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -98,6 +103,12 @@ unit: all
 
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# In front of an OpenAI-compatible engine that answers at once: the engine
+# direct, behind nginx and behind the stack, interleaved (tests/bench/engine.sh).
+bench-engine: deps all
+	@bash deploy/dev/install-deps.sh --bench
+	@BUILD=$(BUILD) MT_BENCH_ENGINE=1 bash tests/bench/run.sh
 
 # The gateway under N silent + N slowloris connections: a normal client's
 # p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).

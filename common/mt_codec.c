@@ -2,6 +2,8 @@
 #include "mt_codec.h"
 #include "mt_log.h"
 
+#include <poll.h>
+
 Mt__Envelope *
 mt_codec_decode (const uint8_t *data, size_t size)
 {
@@ -35,6 +37,48 @@ mt_codec_free (Mt__Envelope **env_p)
     }
 }
 
+//  Sockets of this thread that only the codec touches (mt_codec_poll_own),
+//  and whether each was idle at the last look with no call since.
+#define S_OWN_MAX 16
+static __thread struct {
+    void *handle;
+    bool quiet;
+} s_own [S_OWN_MAX];
+static __thread int s_nown;
+
+static int
+s_own_find (void *handle)
+{
+    for (int i = 0; i < s_nown; i++)
+        if (s_own [i].handle == handle)
+            return i;
+    return -1;
+}
+
+//  A call on the socket may have taken commands from its mailbox.
+static inline void
+s_touch (void *handle)
+{
+    if (s_nown) {
+        int i = s_own_find (handle);
+        if (i >= 0)
+            s_own [i].quiet = false;
+    }
+}
+
+void
+mt_codec_poll_own (zsock_t *sock)
+{
+    void *handle = zsock_resolve (sock);
+    int i = s_own_find (handle);
+    if (i < 0 && s_nown < S_OWN_MAX) {
+        i = s_nown++;
+        s_own [i].handle = handle;
+    }
+    if (i >= 0)
+        s_own [i].quiet = false;
+}
+
 int
 mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {
@@ -44,6 +88,7 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
         return -1;
     mt__envelope__pack (env, zframe_data (frame));
     void *handle = zsock_resolve (sock);
+    s_touch (handle);
     if (routing_id) {
         if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
                       ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
@@ -74,16 +119,26 @@ s_drain (void *handle, zmq_msg_t *part)
 Mt__Envelope *
 mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
 {
+    Mt__Envelope *env = NULL;
+    mt_codec_recv_next (sock, routing_id, &env);
+    return env;
+}
+
+int
+mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
+{
     //  Straight on zmq_msg_t, without zmsg/zframe copies: this is the hot path
     void *handle = zsock_resolve (sock);
+    s_touch (handle);
     zmq_msg_t part;
     zmq_msg_init (&part);
     Mt__Envelope *env = NULL;
+    *env_p = NULL;
     if (routing_id)
         *routing_id = NULL;
     if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
         zmq_msg_close (&part);
-        return NULL;
+        return 0;
     }
     size_t frames = 1;
     if (routing_id) {
@@ -101,7 +156,8 @@ mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
     env = mt_codec_decode (zmq_msg_data (&part), zmq_msg_size (&part));
     if (env) {
         zmq_msg_close (&part);
-        return env;
+        *env_p = env;
+        return 1;
     }
 garbage:
     frames += s_drain (handle, &part);
@@ -109,7 +165,79 @@ garbage:
     zmq_msg_close (&part);
     if (routing_id)
         zframe_destroy (routing_id);
-    return NULL;
+    return 1;
+}
+
+//  A socket's ready events among those asked; -1 on error.
+static int
+s_zmq_events (zmq_pollitem_t *item)
+{
+    uint32_t events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (item->socket, ZMQ_EVENTS, &events, &size) == -1)
+        return -1;
+    item->revents = (short) (events & (uint32_t) item->events & (ZMQ_POLLIN | ZMQ_POLLOUT));
+    return item->revents? 1: 0;
+}
+
+int
+mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout)
+{
+    if (nitems <= 0 || nitems > 256)
+        return zmq_poll (items, nitems, timeout);
+    struct pollfd pfd [nitems];
+    int own [nitems];               //  index in s_own, or -1
+    int ready = 0;
+    for (int i = 0; i < nitems; i++) {
+        zmq_pollitem_t *it = &items [i];
+        it->revents = 0;
+        pfd [i].revents = 0;
+        own [i] = -1;
+        if (it->socket) {
+            size_t size = sizeof pfd [i].fd;
+            if (zmq_getsockopt (it->socket, ZMQ_FD, &pfd [i].fd, &size) == -1)
+                return -1;
+            pfd [i].events = POLLIN;
+            own [i] = it->events == ZMQ_POLLIN && s_nown? s_own_find (it->socket): -1;
+            if (own [i] >= 0 && s_own [own [i]].quiet)
+                continue;           //  idle at the last look, untouched since
+            int rc = s_zmq_events (it);
+            if (rc == -1)
+                return -1;
+            ready += rc;
+        }
+        else {
+            pfd [i].fd = it->fd;
+            pfd [i].events = (short) ((it->events & ZMQ_POLLIN? POLLIN: 0)
+                                    | (it->events & ZMQ_POLLOUT? POLLOUT: 0)
+                                    | (it->events & ZMQ_POLLPRI? POLLPRI: 0));
+        }
+        pfd [i].revents = 0;
+    }
+    //  A socket ready already: only a look at the plain fds, no wait
+    int rc = poll (pfd, (nfds_t) nitems, ready? 0: (int) timeout);
+    if (rc == -1)
+        return ready? ready: -1;
+    ready = 0;
+    for (int i = 0; i < nitems; i++) {
+        zmq_pollitem_t *it = &items [i];
+        if (it->socket) {
+            //  Its state changes only through its mailbox: look again only if signalled
+            if (!it->revents && (pfd [i].revents & POLLIN) && s_zmq_events (it) == -1)
+                return -1;
+            if (own [i] >= 0)
+                s_own [own [i]].quiet = !it->revents;
+        }
+        else {
+            short r = pfd [i].revents;
+            it->revents = (short) ((r & POLLIN? ZMQ_POLLIN: 0) | (r & POLLOUT? ZMQ_POLLOUT: 0)
+                                 | (r & POLLPRI? ZMQ_POLLPRI: 0)
+                                 | (r & ~(POLLIN | POLLOUT | POLLPRI)? ZMQ_POLLERR: 0));
+        }
+        if (it->revents)
+            ready++;
+    }
+    return ready;
 }
 
 const char *

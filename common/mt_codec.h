@@ -32,6 +32,29 @@ int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 //  free with mt_codec_free.
 Mt__Envelope *mt_codec_recv (zsock_t *sock, zframe_t **routing_id);
 
+//  The same, for a loop that drains a socket: returns 1 when a message was
+//  taken off the socket (*env_p the Envelope, or NULL for garbage, logged and
+//  dropped), 0 when none was waiting. Draining until 0 costs one look at the
+//  socket's mailbox for the whole run, where asking zsock_events before each
+//  message costs one per message (a getpid and a poll in libzmq).
+int mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p);
+
+//  zmq_poll, with fewer looks at the sockets' mailboxes (each a getpid and a
+//  poll inside libzmq): a socket's ZMQ_EVENTS is read once before waiting
+//  and, after the wait, again only when its ZMQ_FD was signalled; zmq_poll
+//  reads every socket's twice per wait and polls twice. Same items, same
+//  revents (POLLIN and POLLOUT on sockets; POLLIN, POLLOUT, POLLPRI and
+//  POLLERR on plain fds), same return and errno; timeout in ms, -1 forever.
+int mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout);
+
+//  Say that every call on sock from this thread goes through this codec
+//  (mt_codec_send, mt_codec_recv, mt_codec_recv_next, mt_codec_poll) after
+//  its bind or connect. Then mt_codec_poll skips even the look before the
+//  wait when the socket was found idle and no call touched it since: its
+//  state can only change through its mailbox, which signals its ZMQ_FD. Up
+//  to 16 sockets a thread; more are looked at as usual.
+void mt_codec_poll_own (zsock_t *sock);
+
 //  Copy a decoded JobSpec so it outlives its envelope. Unknown fields are
 //  left behind (protobuf-c may keep one it cannot write back in a form it
 //  would read again). Caller owns; free with mt__job_spec__free_unpacked.

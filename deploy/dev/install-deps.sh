@@ -6,6 +6,9 @@ pkgs=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
       libzmq3-dev libczmq-dev libmicrohttpd-dev libpq-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev uuid-dev postgresql postgresql-client
       curl wrk nodejs procps iproute2)
+# `install-deps.sh --bench`: also what `make bench-engine` compares against
+# (Debian's nginx as a reverse proxy, started by the bench on 127.0.0.1 only).
+[ "${1:-}" = --bench ] && pkgs+=(nginx-light)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,4 +23,10 @@ echo "install-deps: installing ${missing[*]}" >&2
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# No package may start a system service here (nginx would take port 80).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -884,13 +884,19 @@ s_quota_monitor (gw_server_t *self)
     mt_log ("quota-connected reservations_reannounced=%zu", count);
 }
 
+//  Takes what a socket the poll found readable holds, until it has none: one
+//  look at its mailbox for the run, not one per message; none for an idle socket.
 static void
-s_drain_socket (gw_server_t *self, zsock_t *sock, uint32_t allowed)
+s_drain_socket (gw_server_t *self, zsock_t *sock, const zmq_pollitem_t *item, uint32_t allowed)
 {
+    if (!(item->revents & ZMQ_POLLIN))
+        return;
     bool router = sock == self->tokens;
-    for (int i = 0; i < 2000 && (zsock_events (sock) & ZMQ_POLLIN); i++) {
+    for (int i = 0; i < 2000; i++) {
         zframe_t *rid = NULL;
-        Mt__Envelope *env = mt_codec_recv (sock, router? &rid: NULL);
+        Mt__Envelope *env = NULL;
+        if (!mt_codec_recv_next (sock, router? &rid: NULL, &env))
+            break;
         zframe_destroy (&rid);
         if (env)
             s_dispatch (self, env, allowed);
@@ -1138,19 +1144,24 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         items [6].socket = NULL;
     }
     int nitems = 5 + (store_sock? 1: 0) + (self->quota_mon? 1: 0);
-    if (zmq_poll (items, nitems, timeout) == -1 && errno != EINTR) {
-        mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
-        s_begin_drain (self);
-        self->drain_deadline = 0;       //  no time left: close and stop
-        return true;
+    if (mt_codec_poll (items, nitems, timeout) == -1) {
+        if (errno != EINTR) {
+            mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
+            s_begin_drain (self);
+            self->drain_deadline = 0;       //  no time left: close and stop
+            return true;
+        }
+        for (size_t i = 0; i < sizeof items / sizeof items [0]; i++)
+            items [i].revents = 0;
     }
-    s_drain_socket (self, self->tokens, S_FROM_WORKERS);
-    s_drain_socket (self, self->quota, S_FROM_QUOTA);
+    s_drain_socket (self, self->tokens, &items [3], S_FROM_WORKERS);
+    s_drain_socket (self, self->quota, &items [1], S_FROM_QUOTA);
     s_quota_monitor (self);
-    s_drain_socket (self, self->scheduler, S_FROM_SCHEDULER);
-    s_drain_socket (self, self->metering, S_FROM_METERING);
-    for (int i = 0; store_sock && i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
-        s_on_store (self);
+    s_drain_socket (self, self->scheduler, &items [0], S_FROM_SCHEDULER);
+    s_drain_socket (self, self->metering, &items [2], S_FROM_METERING);
+    if (store_sock && (items [5].revents & ZMQ_POLLIN))
+        for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
+            s_on_store (self);
     s_spool_sync (self);                //  before the answers go out
     MHD_run (self->daemon);
     gw_front_tick (self->front, mt_mono_ms ());
@@ -1264,6 +1275,12 @@ gw_server_run (const gw_server_config_t *config)
     gw_server_t *self = gw_server_new (config);
     if (!self)
         return -1;
+    //  This thread polls, and only the codec touches these (the store pipe is
+    //  not one): mt_codec_poll may skip looking at an idle one before a wait
+    mt_codec_poll_own (self->scheduler);
+    mt_codec_poll_own (self->quota);
+    mt_codec_poll_own (self->metering);
+    mt_codec_poll_own (self->tokens);
     while (gw_server_poll (self, 100))
         ;
     gw_server_destroy (&self);

@@ -451,19 +451,23 @@ s_on_done (mtr_server_t *self)
     mtr_batch_destroy (&batch);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_message (mtr_server_t *self)
 {
     zframe_t *routing_id = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->router, &routing_id);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->router, &routing_id, &env))
+        return false;
     if (!env)
-        return;                     //  garbage: logged and dropped by the codec
+        return true;                //  garbage: logged and dropped by the codec
     if (env->body_case == MT__ENVELOPE__BODY_USAGE_EVENT)
         s_on_event (self, routing_id, env->usage_event);
     else
         mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
     mt_codec_free (&env);
     zframe_destroy (&routing_id);
+    return true;
 }
 
 //  Wait at most until the oldest batch is due.
@@ -533,18 +537,23 @@ s_spool_rest (mtr_server_t *self)
 int
 mtr_server_run (mtr_server_t *self)
 {
+    mt_codec_poll_own (self->router);
     zmq_pollitem_t items [] = {
         { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },
     };
     while (!mt_stopping ()) {
-        if (zmq_poll (items, 2, s_timeout (self)) < 0 && zmq_errno () != EINTR)
-            break;
-        if (zsock_events (self->store) & ZMQ_POLLIN)
+        if (mt_codec_poll (items, 2, s_timeout (self)) < 0) {
+            if (zmq_errno () != EINTR)
+                break;
+            continue;
+        }
+        if (items [1].revents & ZMQ_POLLIN)
             s_on_done (self);
-        for (size_t n = 0; n < self->batch_max && (zsock_events (self->router) & ZMQ_POLLIN);
-             n++)
-            s_on_message (self);
+        //  Until the socket has none: one look at its mailbox, not one per message
+        if (items [0].revents & ZMQ_POLLIN)
+            for (size_t n = 0; n < self->batch_max && s_on_message (self); n++)
+                ;
         s_spool_sync (self);
         s_spool_replay (self);
         s_flush (self, false);

@@ -239,13 +239,16 @@ s_handle_restore (qe_server_t *self, const Mt__Admit *msg)
     mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_handle (qe_server_t *self)
 {
     zframe_t *routing_id = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->router, &routing_id);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->router, &routing_id, &env))
+        return false;
     if (!env)
-        return;                     //  garbage: logged and dropped by the codec
+        return true;                //  garbage: logged and dropped by the codec
     if (env->body_case == MT__ENVELOPE__BODY_ADMIT && !env->admit->restore
     &&  mt_mono_ms () < self->warm_until && self->held) {
         //  Warming up: gateways re-announce what is in flight first
@@ -254,7 +257,7 @@ s_handle (qe_server_t *self)
             h->env = env;
             h->routing_id = routing_id;
             zlistx_add_end (self->held, h);
-            return;
+            return true;
         }
     }
     switch (env->body_case) {
@@ -273,6 +276,7 @@ s_handle (qe_server_t *self)
     }
     mt_codec_free (&env);
     zframe_destroy (&routing_id);
+    return true;
 }
 
 const char *
@@ -292,9 +296,9 @@ void
 qe_server_step (qe_server_t *self, int timeout_ms)
 {
     zmq_pollitem_t item = { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll (&item, 1, timeout_ms) > 0) {
-        for (int n = 0; n < S_BURST && (zsock_events (self->router) & ZMQ_POLLIN); n++)
-            s_handle (self);
+    if (mt_codec_poll (&item, 1, timeout_ms) > 0) {
+        for (int n = 0; n < S_BURST && s_handle (self); n++)
+            ;
     }
     uint64_t mono = mt_mono_ms ();
     if (mono >= self->warm_until && self->held && zlistx_size (self->held)) {
@@ -318,6 +322,7 @@ qe_server_step (qe_server_t *self, int timeout_ms)
 int
 qe_server_run (qe_server_t *self)
 {
+    mt_codec_poll_own (self->router);
     while (!mt_stopping ())
         qe_server_step (self, 100);
     mt_log ("stopping reservations=%zu", qe_quota_reservations (self->quota));

@@ -285,13 +285,16 @@ cleanup:
     free (items);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_gateway (sch_server_t *self)
 {
     zframe_t *rid = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->gateways, &rid);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->gateways, &rid, &env))
+        return false;
     if (!env)
-        return;                 //  garbage: logged by the codec
+        return true;                 //  garbage: logged by the codec
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_SUBMIT:
             s_handle_submit (self, rid, env->submit);
@@ -309,6 +312,7 @@ s_on_gateway (sch_server_t *self)
     }
     mt_codec_free (&env);
     zframe_destroy (&rid);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -374,13 +378,16 @@ s_handle_job_progress (sch_server_t *self, zframe_t *rid, Mt__JobProgress *progr
     sch_jobs_progress (self->jobs, job, progress->completion_tokens);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_worker (sch_server_t *self)
 {
     zframe_t *rid = NULL;
-    Mt__Envelope *env = mt_codec_recv (self->workers_sock, &rid);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->workers_sock, &rid, &env))
+        return false;
     if (!env)
-        return;
+        return true;
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_WORKER_READY:
             s_handle_worker_ready (self, rid, env->worker_ready);
@@ -404,6 +411,7 @@ s_on_worker (sch_server_t *self)
     }
     mt_codec_free (&env);
     zframe_destroy (&rid);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -551,22 +559,18 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
         { zsock_resolve (self->gateways), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->workers_sock), 0, ZMQ_POLLIN, 0 },
     };
-    int rc = zmq_poll (items, 2, timeout_ms);
+    int rc = mt_codec_poll (items, 2, timeout_ms);
     if (rc == -1)
         return zmq_errno () == EINTR? 0: -1;
     //  Drain what is waiting, a bounded number per turn so both sides get served
-    for (int i = 0; i < 1000; i++) {
-        bool any = false;
-        if (zsock_events (self->workers_sock) & ZMQ_POLLIN) {
-            s_on_worker (self);
-            any = true;
-        }
-        if (zsock_events (self->gateways) & ZMQ_POLLIN) {
-            s_on_gateway (self);
-            any = true;
-        }
-        if (!any)
-            break;
+    //  (each until it has none: one look at its mailbox per turn, not one per message)
+    bool workers = items [1].revents & ZMQ_POLLIN;
+    bool gateways = items [0].revents & ZMQ_POLLIN;
+    for (int i = 0; i < 1000 && (workers || gateways); i++) {
+        if (workers)
+            workers = s_on_worker (self);
+        if (gateways)
+            gateways = s_on_gateway (self);
     }
     uint64_t now = mt_mono_ms ();
     if (now >= self->next_sweep_ms) {
@@ -579,6 +583,8 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
 int
 sch_server_run (sch_server_t *self)
 {
+    mt_codec_poll_own (self->gateways);
+    mt_codec_poll_own (self->workers_sock);
     while (!mt_stopping ())
         if (sch_server_poll (self, 100) == -1 && !mt_stopping ()) {
             mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));

@@ -693,12 +693,15 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
     mt_debug ("cancel-unknown req=%.64s action=ignored", cancel->req_id);
 }
 
-static void
+//  Takes one message off the socket; false when none was waiting.
+static bool
 s_on_scheduler (wa_server_t *self, uint64_t now)
 {
-    Mt__Envelope *env = mt_codec_recv (self->scheduler, NULL);
+    Mt__Envelope *env = NULL;
+    if (!mt_codec_recv_next (self->scheduler, NULL, &env))
+        return false;
     if (!env)
-        return;
+        return true;
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_JOB:
             s_handle_job (self, env->job, now);
@@ -713,6 +716,7 @@ s_on_scheduler (wa_server_t *self, uint64_t now)
             break;
     }
     mt_codec_free (&env);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -867,12 +871,13 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         if (curl_wait >= 0 && curl_wait < wait)
             wait = curl_wait;
     }
-    int rc = zmq_poll (items, (int) n, (long) wait);
+    int rc = mt_codec_poll (items, (int) n, (long) wait);
     if (rc == -1 && zmq_errno () != EINTR) {
         if (items != local)
             free (items);
         return -1;
     }
+    bool from_scheduler = rc > 0 && (items [0].revents & ZMQ_POLLIN);
     if (self->openai)
         wa_openai_dispatch (self->openai, items + first_fd, rc > 0? n - first_fd: 0,
                             mt_mono_ms ());
@@ -887,8 +892,9 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         zstr_free (&ok);
         zstr_free (&at);
     }
-    for (int i = 0; i < S_DRAIN_MAX && (zsock_events (self->scheduler) & ZMQ_POLLIN); i++)
-        s_on_scheduler (self, mt_mono_ms ());
+    //  Until the socket has none: one look at its mailbox, not one per message
+    for (int i = 0; from_scheduler && i < S_DRAIN_MAX && s_on_scheduler (self, mt_mono_ms ()); i++)
+        ;
     now = mt_mono_ms ();
     s_advance_all (self, now);
     if (now >= self->next_ready_ms) {
@@ -901,6 +907,7 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
 int
 wa_server_run (wa_server_t *self)
 {
+    mt_codec_poll_own (self->scheduler);
     while (!mt_stopping ())
         if (wa_server_poll (self, 100) == -1 && !mt_stopping ()) {
             mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));

@@ -12,6 +12,14 @@
 #   MT_BENCH_STREAMS      concurrent SSE streams held for the streams figure  (2000; 0 = skip)
 #   MT_BENCH_FAILOVER     1: also run the failure scenarios and report their durations (1)
 #   MT_BENCH_KEEP=1       keep the temporary folder (logs) after the run
+#   MT_BENCH_ENGINE=1     engine mode (`make bench-engine`): the workers front a stand-in
+#                         OpenAI-compatible engine that answers at once (tests/bench/engine.mjs);
+#                         the engine direct, behind nginx (upstream keep-alive) and behind the
+#                         stack, interleaved, streamed and not, then one request at a time.
+#                         Defaults there: wrk -t1 -c32 -d5s, 2 rounds, no streams figure.
+#   MT_BENCH_ROUNDS       engine mode: interleaved rounds                     (2)
+#   MT_BENCH_PROFILE      engine mode: 1 = then strace -c and perf record on every service;
+#                         strace = the syscall counts only (see tests/bench/engine.sh)
 #   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
 set -uo pipefail
 
@@ -19,10 +27,18 @@ cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) BIN="$BUILD/bin" ;; *) BIN="$ROOT/$BUILD/bin" ;; esac
-DUR=${MT_BENCH_DURATION:-10}
-THREADS=${MT_BENCH_THREADS:-2}
-CONNS=${MT_BENCH_CONNS:-64}
-NSTREAMS=${MT_BENCH_STREAMS:-2000}
+ENGINE=${MT_BENCH_ENGINE:-0}
+if [ "$ENGINE" = 1 ]; then
+    DUR=${MT_BENCH_DURATION:-5}; THREADS=${MT_BENCH_THREADS:-1}; CONNS=${MT_BENCH_CONNS:-32}
+    NSTREAMS=0; ROUNDS=${MT_BENCH_ROUNDS:-2}
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] \
+        || { echo "bench: nginx not found (deploy/dev/install-deps.sh --bench)" >&2; exit 1; }
+else
+    DUR=${MT_BENCH_DURATION:-10}
+    THREADS=${MT_BENCH_THREADS:-2}
+    CONNS=${MT_BENCH_CONNS:-64}
+    NSTREAMS=${MT_BENCH_STREAMS:-2000}
+fi
 HZ=$(getconf CLK_TCK)
 
 say () { echo "bench: $*" >&2; }
@@ -75,6 +91,7 @@ free_port; QE_PORT=$PORT;   free_port; QE_M=$PORT
 free_port; MTR_PORT=$PORT;  free_port; MTR_M=$PORT
 free_port; WK1_M=$PORT;     free_port; WK2_M=$PORT;    free_port; WK3_M=$PORT
 free_port; NODE_PORT=$PORT
+free_port; ENGINE_PORT=$PORT; free_port; NGINX_PORT=$PORT
 
 # ---- PostgreSQL and services ---------------------------------------------------------------
 say "PostgreSQL on 127.0.0.1:$PG_PORT ($TMP)"
@@ -116,6 +133,13 @@ start () {   # name, env assignments..., binary
         >>"$TMP/log/$name.log" 2>&1 </dev/null &
     PIDS+=($!); PID_OF[$name]=$!
 }
+# Engine mode: the workers front the stand-in engine instead of the simulator.
+WA_BACKEND=(MT_WA_BACKEND=sim)
+if [ "$ENGINE" = 1 ]; then
+    node "$ROOT/tests/bench/engine.mjs" --port "$ENGINE_PORT" --tokens 16 >"$TMP/log/engine.log" 2>&1 &
+    PIDS+=($!); PID_OF[engine]=$!
+    WA_BACKEND=(MT_WA_BACKEND=openai "MT_ENGINE_URL=http://127.0.0.1:$ENGINE_PORT/v1")
+fi
 start_services () {
 start quota-enforcer "$BIN/mt-quota-enforcer"
 start metering "$BIN/mt-metering"
@@ -123,11 +147,12 @@ start scheduler "$BIN/mt-scheduler"
 start auth-gateway "$BIN/mt-auth-gateway"
 # The load: 2 standard workers x 256 slots, zero-delay simulator, 16 tokens.
 start worker-std-1 MT_WA_ID=bench-std-1 MT_WA_POOL=standard MT_WA_MODELS=sim-small MT_WA_SLOTS=256 \
-    MT_WA_BACKEND=sim MT_WA_SIM_TTFT_MS=0 MT_WA_SIM_ITL_MS=0 MT_WA_SIM_TOKENS=16 \
+    "${WA_BACKEND[@]}" MT_WA_SIM_TTFT_MS=0 MT_WA_SIM_ITL_MS=0 MT_WA_SIM_TOKENS=16 \
     MT_WA_METRICS_PORT=$WK1_M "$BIN/mt-worker-adapter"
 start worker-std-2 MT_WA_ID=bench-std-2 MT_WA_POOL=standard MT_WA_MODELS=sim-small MT_WA_SLOTS=256 \
-    MT_WA_BACKEND=sim MT_WA_SIM_TTFT_MS=0 MT_WA_SIM_ITL_MS=0 MT_WA_SIM_TOKENS=16 \
+    "${WA_BACKEND[@]}" MT_WA_SIM_TTFT_MS=0 MT_WA_SIM_ITL_MS=0 MT_WA_SIM_TOKENS=16 \
     MT_WA_METRICS_PORT=$WK2_M "$BIN/mt-worker-adapter"
+[ "$ENGINE" = 1 ] && return
 # The streams figure: a slow premium worker with room for every stream.
 PREM_SLOTS=$((NSTREAMS > 8 ? NSTREAMS + 16 : 8))
 start worker-prem-1 MT_WA_ID=bench-prem-1 MT_WA_POOL=premium MT_WA_MODELS=sim-large \
@@ -135,6 +160,7 @@ start worker-prem-1 MT_WA_ID=bench-prem-1 MT_WA_POOL=premium MT_WA_MODELS=sim-la
     MT_WA_SIM_TOKENS=60 MT_WA_METRICS_PORT=$WK3_M "$BIN/mt-worker-adapter"
 }
 SERVICES=(auth-gateway scheduler quota-enforcer metering worker-std-1 worker-std-2 worker-prem-1)
+[ "$ENGINE" = 1 ] && SERVICES=(auth-gateway scheduler quota-enforcer metering worker-std-1 worker-std-2)
 stop_services () {
     local s p
     for s in "${SERVICES[@]}"; do kill -TERM "${PID_OF[$s]}" 2>/dev/null; done
@@ -230,6 +256,8 @@ run_wrk () {
     [ -n "${RPS[$label]}" ] || { say "wrk $label produced no result:"; cat "$f" >&2; }
 }
 
+[ "$ENGINE" = 1 ] && { . "$ROOT/tests/bench/engine.sh"; exit 0; }
+
 run_wrk node-static "http://127.0.0.1:$NODE_PORT/v1/chat/completions"
 run_wrk gw-healthz "$URL/healthz"
 run_wrk chat "$URL/v1/chat/completions" "$TMP/chat.lua"
@@ -288,6 +316,9 @@ const iv = setInterval(() => { if (fs.existsSync(doneFile)) { clearInterval(iv);
     STREAMS_LINE=$(awk -v r="$res" -v a="$rss0" -v b="$rss1" -v p="$per" \
         'BEGIN { printf "streams: %s; gateway RSS %.1f MiB before, %.1f MiB with the streams open%s", r, a/1024, b/1024, p }')
 fi
+
+# ---- the quota-enforcer and the scheduler under their own load generators ----------------
+. "$ROOT/tests/bench/authorities.sh"
 
 # ---- the same path with CURVE off ------------------------------------------------------
 # Same tenants (in PostgreSQL), same load; only the service bus changes.
@@ -376,6 +407,8 @@ fi
 echo "$RELAY_LINE"
 echo
 echo "$STREAMS_LINE"
+echo
+cat "$TMP/authorities.txt" 2>/dev/null
 echo
 if [ ${#FAILOVER[@]} -gt 0 ]; then
     echo "failover (one run each; tests/integration/t_fail.mjs):"

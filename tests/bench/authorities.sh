@@ -1,0 +1,40 @@
+# The quota-enforcer and the scheduler under their own load generators
+# (tests/bench/mt_qe_load.c, tests/bench/mt_sched_load.c), sourced by tests/bench/run.sh
+# while the stack runs, CURVE as the stack has it (the generators hold a gateway's and a
+# worker's keys). Each figure next to the service's own CPU in that run: work per
+# CPU-second of its process is its ceiling on one core. Appends to $TMP/authorities.txt.
+# MT_BENCH_LOADGEN_DIR: where the generators are (default: the build's tests folder).
+LOADGEN=${MT_BENCH_LOADGEN_DIR:-$BIN/../tests}
+per_cpu () {   # work ticks -> "X us of its CPU each = Y per CPU-second"
+    awk -v a="$1" -v t="$2" -v hz="$HZ" 'BEGIN { cpu = t / hz
+        printf "its CPU %.1f us each = %.0f per CPU-second", (a > 0 ? cpu * 1e6 / a : 0), (cpu > 0 ? a / cpu : 0) }'
+}
+field () { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+qe_load () {   # window count seconds
+    local t0 t1 out a
+    t0=$(cpu_ticks "${PID_OF[quota-enforcer]}")
+    out=$(env MT_CURVE=$CURVE "MT_CURVE_CERT=$CURVE_DIR/secret/auth-gateway.key_secret" \
+          "$LOADGEN/mt-qe-load" --endpoint="tcp://127.0.0.1:$QE_PORT" --tenants=10000 --window="$1" \
+          --count="$2" --seconds="$3" 2>>"$TMP/log/qe-load.log")
+    t1=$(cpu_ticks "${PID_OF[quota-enforcer]}")
+    a=$(( $(field admitted "$out") + $(field refused "$out") ))
+    echo "quota-enforcer, 10,000 tenants, admit+settle, $1 in flight: $(field admits_per_s "$out") admissions/s," \
+         "round trip p50 $(field rtt_p50_us "$out") us; $(per_cpu "$a" $((t1 - t0)))"
+}
+sched_load () {   # slots seconds
+    local t0 t1 out
+    t0=$(cpu_ticks "${PID_OF[scheduler]}")
+    out=$(env MT_CURVE=$CURVE "MT_CURVE_CERT=$CURVE_DIR/secret/auth-gateway.key_secret" \
+          "$LOADGEN/mt-sched-load" --gateways="tcp://127.0.0.1:$SCHED_GW" --workers="tcp://127.0.0.1:$SCHED_WK" \
+          --worker-cert="$CURVE_DIR/secret/worker-std-1.key_secret" --tenants=10000 --slots="$1" \
+          --count=1000000 --seconds="$2" 2>>"$TMP/log/sched-load.log")
+    t1=$(cpu_ticks "${PID_OF[scheduler]}")
+    echo "scheduler, 10,000 tenants queued, a worker of $1 slots answering at once: $(field dispatch_per_s "$out")" \
+         "dispatches/s; $(per_cpu "$(field dispatched "$out")" $((t1 - t0)))"
+}
+if [ -x "$LOADGEN/mt-qe-load" ] && [ -x "$LOADGEN/mt-sched-load" ]; then
+    say "quota-enforcer load generator: one at a time, then 256 in flight; scheduler load generator"
+    { qe_load 1 3000 5; qe_load 256 400000 8; sched_load 256 8; } >>"$TMP/authorities.txt" 2>&1
+else
+    echo "load generators not found in $LOADGEN (make)" >>"$TMP/authorities.txt"
+fi
