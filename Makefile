@@ -26,7 +26,7 @@ svc_obj  = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-chaos bench-fairness fuzz clean
+.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-chaos bench-fairness fuzz compose-test clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -138,6 +138,11 @@ $(BUILD)/obj/tests/bench/%.o: tests/bench/%.c $(GEN) $(wildcard common/*.h)
 # MT_FUZZ_SECONDS per target (default 30). Not part of `make test`.
 fuzz:
 	@BUILD=build/fuzz bash tests/fuzz/run.sh
+
+# docker-compose.yml for real with podman: images from base images made here,
+# the stack up, requests, the ledger, everything torn down (root; see README.md).
+compose-test:
+	@bash deploy/compose/test.sh
 
 clean:
 	rm -rf build

@@ -31,6 +31,7 @@ static _Atomic int s_count = 0;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Daemon *s_daemon = NULL;
 static mt_health_fn *s_health = NULL;
+static mt_health_fn *_Atomic s_ready = NULL;
 
 static mt_metric_t *
 s_register (mt_metric_kind_t kind, const char *name, const char *help)
@@ -190,9 +191,11 @@ s_handler (void *cls, struct MHD_Connection *conn, const char *url, const char *
                                                 text? MHD_RESPMEM_MUST_FREE: MHD_RESPMEM_PERSISTENT);
     }
     else
-    if (!strcmp (url, "/healthz")) {
+    if (!strcmp (url, "/healthz") || !strcmp (url, "/readyz")) {
         char why [200] = "ok";
-        bool ok = s_health? s_health (why, sizeof why): true;
+        mt_health_fn *ready = atomic_load (&s_ready);
+        mt_health_fn *probe = url [1] == 'r' && ready? ready: s_health;
+        bool ok = probe? probe (why, sizeof why): true;
         status = ok? 200: 503;
         char body [256];
         int n = snprintf (body, sizeof body, "%s\n", why);
@@ -235,6 +238,12 @@ mt_metrics_serve (const char *bind_addr, int port, mt_health_fn *health)
     }
     mt_log ("metrics-listening port=%d", port);
     return 0;
+}
+
+void
+mt_metrics_set_ready (mt_health_fn *ready)
+{
+    atomic_store (&s_ready, ready);
 }
 
 void

@@ -31,9 +31,13 @@ char *mt_metrics_render (size_t *len);
 //  a short reason into why.
 typedef bool (mt_health_fn) (char *why, size_t size);
 
-//  Serve /metrics and /healthz on 127.0.0.1-or-any:port in a thread of its
-//  own. bind_addr NULL = all interfaces. Returns 0 or -1.
+//  Serve /metrics, /healthz (liveness) and /readyz (readiness) on
+//  127.0.0.1-or-any:port in a thread of its own. bind_addr NULL = all
+//  interfaces. Returns 0 or -1.
 int mt_metrics_serve (const char *bind_addr, int port, mt_health_fn *health);
+//  The readiness probe of /readyz; without one /readyz answers as /healthz.
+//  Called from the server's thread: it must be thread-safe and quick.
+void mt_metrics_set_ready (mt_health_fn *ready);
 void mt_metrics_stop (void);
 
 #endif

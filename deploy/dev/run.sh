@@ -289,16 +289,25 @@ for w in standard-1 standard-2 premium-1; do
     n=$((n + 1))
 done
 
-# ---- wait for the gateway ------------------------------------------------------------
+# ---- wait until ready ----------------------------------------------------------------
+# The gateway's /readyz answers 200 once it is connected to the scheduler, the
+# quota-enforcer and metering and serves at least one model; each worker's once
+# its engine answers (the simulator's at once).
 HOST=$GW_BIND; [ "$HOST" = 0.0.0.0 ] && HOST=127.0.0.1
 URL="http://$HOST:$GW_PORT"
+READY_URLS=("$URL/readyz")
+for p in "${WK_M[@]}"; do READY_URLS+=("http://127.0.0.1:$p/readyz"); done
 up=0
 for ((i = 0; i < 300; i++)); do
-    curl -fsS -m 1 "$URL/healthz" >/dev/null 2>&1 && { up=1; break; }
+    up=1
+    for u in "${READY_URLS[@]}"; do
+        curl -fsS -m 1 "$u" >/dev/null 2>&1 || { up=0; break; }
+    done
+    [ "$up" -eq 1 ] && break
     sleep 0.2
 done
 if [ "$up" -ne 1 ]; then
-    s_say "WARNING: the gateway's $URL/healthz does not answer after 60 s; see $VAR/log/auth-gateway.log (still supervising; Ctrl-C stops)"
+    s_say "WARNING: not ready after 60 s ($u: $(curl -s -m 1 "$u" 2>&1 | head -c 200)); see $VAR/log/ (still supervising; Ctrl-C stops)"
 fi
 
 # ---- demo tenant -----------------------------------------------------------------------
@@ -334,8 +343,8 @@ KEYTXT=${DEMO_KEY:-sk-...}
 health=""
 for pm in "scheduler:$SCHED_M" "quota-enforcer:$QE_M" "metering:$MTR_M" \
           "worker-standard-1:${WK_M[0]}" "worker-standard-2:${WK_M[1]}" "worker-premium-1:${WK_M[2]}"; do
-    code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:${pm##*:}/healthz")
-    health+="    ${pm%%:*} :${pm##*:}/healthz -> $code"$'\n'
+    code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:${pm##*:}/readyz")
+    health+="    ${pm%%:*} :${pm##*:}/readyz -> $code"$'\n'
 done
 cat >&2 <<EOF
 

@@ -4,6 +4,7 @@
 
 #include "mt_buf.h"
 #include "mt_codec.h"
+#include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -342,6 +343,31 @@ s_healthy (gw_server_t *self, char *why, size_t size)
     return false;
 }
 
+//  /readyz: alive (s_healthy) and able to serve: connected to the scheduler,
+//  the quota-enforcer and metering, and the catalog lists at least one model.
+//  /healthz stays the liveness probe.
+static bool
+s_ready (gw_server_t *self, char *why, size_t size)
+{
+    if (!s_healthy (self, why, size))
+        return false;
+    const char *peers [] = { MT_ROLE_SCHEDULER, MT_ROLE_QUOTA, MT_ROLE_METERING };
+    for (size_t i = 0; i < sizeof peers / sizeof peers [0]; i++)
+        if (!gw_ready_connected (self->ready, peers [i])) {
+            snprintf (why, size, "not connected to %s", peers [i]);
+            return false;
+        }
+    Mt__Catalog *cat = self->catalog->catalog;
+    size_t models = 0;
+    for (size_t i = 0; i < cat->n_pools; i++)
+        models += cat->pools [i]->n_models;
+    if (models == 0) {
+        snprintf (why, size, "no model served yet");
+        return false;
+    }
+    return true;
+}
+
 //  First call for a request: route it and set up.
 static void
 s_route (gw_req_t *req, const char *method, const char *url)
@@ -350,6 +376,7 @@ s_route (gw_req_t *req, const char *method, const char *url)
     bool post = !strcmp (method, "POST");
     struct { const char *url; gw_route_t route; bool post; } table [] = {
         { "/healthz", GW_R_HEALTH, false },
+        { "/readyz", GW_R_READY, false },
         { "/metrics", GW_R_METRICS, false },
         { "/v1/models", GW_R_MODELS, false },
         { "/v1/usage", GW_R_USAGE, false },
@@ -383,9 +410,11 @@ static void
 s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
 {
     switch (req->route) {
-        case GW_R_HEALTH: {
+        case GW_R_HEALTH:
+        case GW_R_READY: {
             char why [128];
-            bool ok = s_healthy (self, why, sizeof why);
+            bool ok = req->route == GW_R_HEALTH? s_healthy (self, why, sizeof why)
+                                               : s_ready (self, why, sizeof why);
             json_t *body = json_pack ("{s:s, s:s}", "status", ok? "ok": "unavailable",
                                       "reason", why);
             gw_req_set_body (req, ok? 200: 503, body? json_dumps (body, JSON_COMPACT): NULL);

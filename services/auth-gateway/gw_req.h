@@ -10,6 +10,7 @@
 #include "gw_bill.h"
 #include "gw_front.h"
 #include "gw_openai.h"
+#include "gw_ready.h"
 #include "gw_assemble.h"
 #include "gw_sse.h"
 #include "gw_store.h"
@@ -36,7 +37,7 @@ typedef enum {
 } gw_phase_t;
 
 typedef enum {
-    GW_R_NONE, GW_R_HEALTH, GW_R_METRICS, GW_R_MODELS, GW_R_MODEL, GW_R_USAGE, GW_R_CHAT,
+    GW_R_NONE, GW_R_HEALTH, GW_R_READY, GW_R_METRICS, GW_R_MODELS, GW_R_MODEL, GW_R_USAGE, GW_R_CHAT,
     GW_R_COMPLETION, GW_R_ADMIN, GW_R_EMBEDDINGS
 } gw_route_t;
 
@@ -123,6 +124,7 @@ struct _gw_server_t {
     zsock_t *quota_mon;             //  PAIR: the quota DEALER's handshakes (re-announce)
     zsock_t *metering;              //  DEALER
     zsock_t *tokens;                //  ROUTER, worker token streams
+    gw_ready_t *ready;              //  connection watch of the three DEALERs, owned
     gw_store_t *store;
     gw_front_t *front;              //  connection limits and deadlines, owned
     gw_cache_t *cache;              //  owned; swapped on every store update

@@ -827,7 +827,7 @@ s_close_open (gw_server_t *self)
 //  Set-up, loop, tear-down
 
 static zsock_t *
-s_dealer (const char *endpoint, const char *server_role)
+s_dealer (const char *endpoint, const char *server_role, gw_ready_t *ready)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
@@ -839,6 +839,7 @@ s_dealer (const char *endpoint, const char *server_role)
     zsock_set_sndhwm (sock, 200000);
     zsock_set_rcvhwm (sock, 200000);
     zsock_set_linger (sock, 0);
+    gw_ready_watch (ready, sock, server_role);      //  for /readyz; before the connect
     if (zsock_connect (sock, "%s", endpoint)) {
         mt_log ("connect-failed endpoint=%s", endpoint);
         zsock_destroy (&sock);
@@ -1002,8 +1003,9 @@ gw_server_new (const gw_server_config_t *config)
     //  timeout bounds how long a request waits. ZMQ_IMMEDIATE, which would
     //  fail them at once instead, used to be set after the connect, where it
     //  has no effect; it is left off, as the gateway has behaved so far.
-    self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER);
-    self->quota = s_dealer (config->quota, MT_ROLE_QUOTA);
+    self->ready = gw_ready_new ();
+    self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER, self->ready);
+    self->quota = s_dealer (config->quota, MT_ROLE_QUOTA, self->ready);
     //  Each handshake with a quota-enforcer (a restarted one too): tell it the
     //  reservations in flight
     if (self->quota) {
@@ -1016,7 +1018,7 @@ gw_server_new (const gw_server_config_t *config)
                 zsock_destroy (&self->quota_mon);
         }
     }
-    self->metering = s_dealer (config->metering, MT_ROLE_METERING);
+    self->metering = s_dealer (config->metering, MT_ROLE_METERING, self->ready);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto failed;
@@ -1227,6 +1229,7 @@ gw_server_destroy (gw_server_t **self_p)
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);
     zsock_destroy (&self->tokens);
+    gw_ready_destroy (&self->ready);
     free (self->token_endpoint);
     free (self);
     *self_p = NULL;

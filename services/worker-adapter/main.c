@@ -9,6 +9,7 @@
 #include "mt_metrics.h"
 #include "mt_util.h"
 
+#include <curl/curl.h>
 #include <czmq.h>
 #include <unistd.h>
 
@@ -83,6 +84,49 @@ s_split_models (char *list, const char **models)
         return -1;
     }
     return n;
+}
+
+static char s_models_url [1024];   //  engine's GET /models; empty for the simulator
+
+static size_t
+s_discard (char *data, size_t size, size_t nmemb, void *arg)
+{
+    (void) data; (void) arg;
+    return size * nmemb;
+}
+
+//  /readyz: ready when the engine answers GET <engine>/models with a 2xx
+//  (vLLM and TGI answer it only once the model is loaded); the simulator
+//  always is. Runs on the metrics thread, bounded by a 2 s timeout.
+static bool
+s_ready (char *why, size_t size)
+{
+    //  The worker's own view first: an engine it found down (health probe,
+    //  failed connects, stalled streams) is not ready, whatever /models says
+    if (!wa_server_health (why, size))
+        return false;
+    if (!*s_models_url)
+        return true;
+    CURL *curl = curl_easy_init ();
+    if (!curl) {
+        snprintf (why, size, "engine not checked: out of memory");
+        return false;
+    }
+    curl_easy_setopt (curl, CURLOPT_URL, s_models_url);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_discard);
+    CURLcode rc = curl_easy_perform (curl);
+    long status = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup (curl);
+    if (rc == CURLE_OK && status >= 200 && status < 300)
+        return true;
+    if (rc != CURLE_OK)
+        snprintf (why, size, "engine not answering: %s", curl_easy_strerror (rc));
+    else
+        snprintf (why, size, "engine answered %ld to GET /models", status);
+    return false;
 }
 
 int
@@ -163,14 +207,26 @@ main (int argc, char **argv)
             wa_probe_default_url (engine_url, health_url, sizeof health_url);
         config.engine_health_url = health_url;
     }
+    if (engine_url) {
+        size_t len = strlen (engine_url);
+        while (len && engine_url [len - 1] == '/')
+            len--;
+        snprintf (s_models_url, sizeof s_models_url, "%.*s/models", (int) len, engine_url);
+        curl_global_init (CURL_GLOBAL_DEFAULT);     //  before the metrics thread can use curl
+    }
+    mt_metrics_set_ready (s_ready);
     rc = 1;
     wa_server_t *server = NULL;
+    //  One I/O thread for the scheduler, one for the gateways: a gateway name
+    //  that resolves slowly must not stop the heartbeat (wa_server.c). Before
+    //  any socket (mt_curve_start makes its ZAP handler's)
+    zsys_set_io_threads (2);
     if (mt_curve_start (s_opts)) {
         free (models_text);
         return 2;
     }
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
-                          (int) mt_config_int (s_opts, "metrics-port"), wa_server_health))
+                          (int) mt_config_int (s_opts, "metrics-port"), NULL))
         goto cleanup;
     server = wa_server_new (&config);
     if (!server)
@@ -181,6 +237,8 @@ cleanup:
     wa_server_destroy (&server);
     mt_metrics_stop ();
     mt_curve_stop ();
+    if (*s_models_url)
+        curl_global_cleanup ();
     free (models_text);
     if (rc == 0)
         mt_log ("stopped");

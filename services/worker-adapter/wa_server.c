@@ -22,6 +22,15 @@
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
 #define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
 #define S_PROGRESS_TOKENS 16    //  tokens between JobProgress reports
+//  libzmq resolves a tcp://name:port endpoint with a blocking getaddrinfo in
+//  the I/O thread of the connection. Two I/O threads, and each socket pinned
+//  to one (ZMQ_AFFINITY): a gateway's name that takes long to resolve (a slow
+//  or unreachable DNS server) holds up the token streams, not the heartbeat
+//  (WorkerReady) to the scheduler, which would declare this worker dead.
+//  main.c asks for the two threads; without them (a test in one process
+//  with other sockets) the sockets share the one thread there is.
+#define S_IO_SCHEDULER 1        //  affinity bit of the scheduler's I/O thread
+#define S_IO_GATEWAYS 2         //  affinity bit of the gateways' I/O thread
 
 //  One running sequence.
 typedef struct {
@@ -59,11 +68,12 @@ struct _wa_server_t {
     bool started;               //  a sequence started during this advance pass
     zactor_t *probe;            //  engine health probe (openai backend), or NULL
     wa_engine_t engine;         //  is the engine answering
+    bool pinned;                //  scheduler and gateways on I/O threads of their own
     mt_metric_t *m_started, *m_done, *m_cancelled, *m_failed, *m_tokens, *m_busy;
     mt_metric_t *m_engine_up, *m_handed_back;
 };
 
-//  Why the engine is down, for /healthz (another thread); NULL while up.
+//  Why the engine is down, for /readyz (another thread); NULL while up.
 static _Atomic (const char *) s_engine_down = NULL;
 
 bool
@@ -135,6 +145,8 @@ s_gateway (wa_server_t *self, const Mt__JobSpec *spec)
     sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (self->pinned)
+        zsock_set_affinity (sock, S_IO_GATEWAYS);
     zsock_set_sndhwm (sock, S_HWM);
     zsock_set_linger (sock, 0);
     if (mt_curve_client_to (sock, spec->reply_key, MT_ROLE_GATEWAY)) {
@@ -781,6 +793,7 @@ wa_server_new (const wa_server_config_t *config)
                     config->engine_probe_ms);
         }
     }
+    self->pinned = zmq_ctx_get (zsys_init (), ZMQ_IO_THREADS) >= 2;
     self->scheduler = mt_codec_socket (ZMQ_DEALER);
     if (!self->scheduler || mt_curve_client (self->scheduler, MT_ROLE_SCHEDULER)) {
         wa_server_destroy (&self);
@@ -795,6 +808,8 @@ wa_server_new (const wa_server_config_t *config)
         snprintf (nonce, sizeof nonce, "%08x", (unsigned) getpid ());
     snprintf (identity, sizeof identity, "%.200s/%s", self->worker_id, nonce);
     zsock_set_identity (self->scheduler, identity);
+    if (self->pinned)
+        zsock_set_affinity (self->scheduler, S_IO_SCHEDULER);
     zsock_set_sndhwm (self->scheduler, S_HWM);
     zsock_set_rcvhwm (self->scheduler, S_HWM);
     zsock_set_linger (self->scheduler, 0);

@@ -41,7 +41,7 @@ int wa_server_poll (wa_server_t *self, int max_wait_ms);
 //  Loop until mt_stopping(). Returns 0.
 int wa_server_run (wa_server_t *self);
 
-//  /healthz: false (reason in why) while the engine does not answer. Any
+//  /readyz: false (reason in why) while the engine does not answer. Any
 //  thread; an mt_health_fn.
 #include <stdbool.h>
 bool wa_server_health (char *why, size_t size);

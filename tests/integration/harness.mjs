@@ -121,10 +121,12 @@ export function killAllSync() {
 }
 
 export class Service {
-    constructor(name, bin, env, logDir) {
+    //  wrap: a command line to run the binary under (its path goes last), or null.
+    constructor(name, bin, env, logDir, wrap = null) {
         this.name = name;
         this.bin = bin;
         this.env = env;
+        this.wrap = wrap;
         this.log = path.join(logDir, `${name}.log`);
         this.exit = null;               //  { code, signal } once exited
         this.exited = null;             //  promise
@@ -133,8 +135,10 @@ export class Service {
     start() {
         const fd = fs.openSync(this.log, 'a');
         fs.writeSync(fd, `# ${new Date().toISOString()} start ${this.bin}\n`);
-        this.child = spawn(this.bin, [], { cwd: ROOT, env: { ...baseEnv(), ...this.env },
-                                           stdio: ['ignore', fd, fd] });
+        const [cmd, args] = this.wrap ? [this.wrap[0], [...this.wrap.slice(1), this.bin]]
+                                      : [this.bin, []];
+        this.child = spawn(cmd, args, { cwd: ROOT, env: { ...baseEnv(), ...this.env },
+                                        stdio: ['ignore', fd, fd] });
         fs.closeSync(fd);
         live.add(this);
         this.exited = new Promise((resolve) => {
@@ -434,6 +438,7 @@ SECRETS.add(ADMIN_TOKEN);
 //        skip [<service name>...] (left out, like MT_IT_SKIP)
 //        engine { model, ... } (the standard pool's worker fronts a fake
 //        OpenAI-compatible engine, fake_engine.mjs, with the openai backend)
+//        wrap { <service name>: [command, args...] } (run the binary under it)
 export class Stack {
     constructor(pg, dir, opts) {
         this.pg = pg;
@@ -523,7 +528,7 @@ export class Stack {
             if (skip.includes(name)) continue;
             if (!fs.existsSync(bin(b))) throw new Error(`${bin(b)} not built`);
             const s = new Service(name, bin(b), { ...env, ...cv[name], ...(over[name] || {}) },
-                                  this.dir);
+                                  this.dir, (this.opts.wrap || {})[name] || null);
             s.metricsPort = mport;
             this.services.push(s);
             s.start();

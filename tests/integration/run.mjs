@@ -21,6 +21,8 @@ import openaiTests from './t_openai.mjs';
 import toolTests from './t_tools.mjs';
 import engineTests, { ENGINE_MODEL } from './t_engine.mjs';
 import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './t_fail.mjs';
+import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
+         DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 import keysTests from './t_keys.mjs';
 import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
@@ -28,7 +30,7 @@ import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX
 const GROUPS = [
     //  Fast simulator: most of the API.
     { name: 'fast', opts: { name: 'fast', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536 },
-      tests: [...apiTests, ...openaiTests, ...toolTests.filter((t) => !t.engineOnly)] },
+      tests: [...apiTests, ...openaiTests, ...toolTests.filter((t) => !t.engineOnly), ...readyTests] },
     //  Slow simulator (50 ms between tokens): requests stay in flight long
     //  enough to test concurrency leases and disconnects.
     { name: 'slow', opts: { name: 'slow', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536 },
@@ -37,12 +39,12 @@ const GROUPS = [
     //  OpenAI-compatible engine (fake_engine.mjs); no premium worker.
     { name: 'engine', opts: { name: 'engine', engine: { model: ENGINE_MODEL, delayMs: 5, slowDelayMs: 200 },
                               maxBody: 65536, skip: ['worker-premium'] },
-      tests: [...engineTests, ...toolTests] },
+      tests: [...engineTests, ...toolTests, ...readyEngineTests] },
     //  Failure scenarios: services killed (SIGKILL) and started again; a
     //  scheduler that notices a dead worker within WORKER_TIMEOUT_MS.
     { name: 'fail', opts: { name: 'fail', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
                             env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(WORKER_TIMEOUT_MS) } } },
-      tests: failTests },
+      tests: [...failTests, ...readyFailTests] },
     //  Key lifecycle, admin tokens, audit, row-level security, HTTPS; some
     //  tests add a second gateway (HTTPS) to the stack.
     { name: 'keys', opts: { name: 'keys', sim: { ttft: 5, itl: 1, tokens: 16 }, maxBody: 65536,
@@ -53,6 +55,33 @@ const GROUPS = [
                                skip: ['worker-premium'],
                                env: { gateway: { MT_GW_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) } } },
       tests: timeoutTests },
+    //  The standard worker's resolver hangs (t_deploy.mjs): before() starts a
+    //  DNS server that never answers and wraps the worker to use it.
+    { name: 'dns', opts: { name: 'dns', sim: { ttft: 40, itl: 50, tokens: 48 }, maxBody: 65536,
+                           skip: ['worker-premium'],
+                           env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(DNS_WORKER_TIMEOUT_MS) },
+                                  gateway: { MT_GW_TOKEN_ENDPOINT: `tcp://${DNS_NAME}:5560` } } },
+      before: async (group, dir) => {
+          group.sink = await dnsSink(dir);
+          if (group.sink.skip) return group.sink.skip;
+          group.opts.wrap = { 'worker-standard': group.sink.wrap };
+          return null;
+      },
+      after: (group) => group.sink && group.sink.close && group.sink.close(),
+      tests: dnsTests },
+    //  quota-enforcer and metering through PgBouncer in transaction pooling, as
+    //  deploy/k8s/overlays/prod runs them; the gateway (LISTEN) stays direct.
+    { name: 'pgbouncer', opts: { name: 'pgbouncer', sim: { ttft: 10, itl: 2, tokens: 48 }, maxBody: 65536,
+                                 skip: ['worker-premium'] },
+      before: async (group, dir, pgsql) => {
+          group.bouncer = await startPgBouncer(dir, pgsql);
+          if (group.bouncer.skip) return group.bouncer.skip;
+          const env = { MT_PG_DSN: group.bouncer.dsn };
+          group.opts.env = { 'quota-enforcer': env, metering: env };
+          return null;
+      },
+      after: (group) => group.bouncer && group.bouncer.stop && group.bouncer.stop(),
+      tests: [...failTests.filter((t) => /^quota-enforcer killed and restarted/.test(t.name)), ...pgbouncerTests] },
     //  The front door: short connection timeouts, a simulator at one token
     //  a second with one slot (requests queue), a 401 throttle of 3, a
     //  body limit of its own for /v1/completions.
@@ -176,14 +205,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 process.on('exit', () => killAllSync());
 
-async function runTest(stack, t) {
+async function runTest(stack, t, group) {
     const marks = {};
     if (stack) for (const s of stack.services) marks[s.name] = s.logSize();
     let err = null;
     const t0 = Date.now();
     try {
         if (stack) stack.gatewayAlive();
-        await bounded(Promise.resolve().then(() => t.fn({ stack, pg })), ms(t.timeout || 30000), t.name);
+        await bounded(Promise.resolve().then(() => t.fn({ stack, pg, group })), ms(t.timeout || 30000), t.name);
     } catch (e) {
         err = e;
     }
@@ -278,6 +307,13 @@ async function main() {
         const tests = g.tests.filter((t) => !only || only.test(t.name));
         if (!tests.length) continue;
         const g0 = Date.now();
+        if (g.before) {
+            const skip = pgErr ? null : await g.before(g, tmp, pg);
+            if (skip) {
+                out(`# ${g.name} stack: skipped (${tests.length} tests): ${skip}`);
+                continue;
+            }
+        }
         let stack = null;
         let setupErr = pgErr ? new TestFailure('no PostgreSQL') : null;
         if (!setupErr) {
@@ -293,7 +329,7 @@ async function main() {
         if (setupErr) printTails(stack, null, 8);
         for (const t of tests) {
             if (setupErr) report(`${g.name}: ${t.name}`, new TestFailure('stack did not start'));
-            else await runTest(stack, { ...t, name: `${g.name}: ${t.name}` });
+            else await runTest(stack, { ...t, name: `${g.name}: ${t.name}` }, g);
         }
         //  Stopping is a test too: SIGTERM -> exit 0 within the bound.
         if (stack) {
@@ -314,6 +350,7 @@ async function main() {
             report(`${g.name} stack: every service exits 0 on SIGTERM`, stopErr);
             if (stopErr) printTails(stack, null, 8);
         }
+        if (g.after) g.after(g);
         out(`# ${g.name} stack: ${((Date.now() - g0) / 1000).toFixed(1)} s`);
     }
     await pg.stop();

@@ -95,7 +95,8 @@ export const pgOutageTests = [
                     (await metric(stack, 'metering', 'mtr_events_spooled_total')) > spooled0
                     && (await metric(stack, 'metering', 'mtr_spool_bytes')) > 0, ms(15000), 200);
                 assert(spooled, `metering spooled nothing (served ${l.seen.ok - okBefore} during the outage)`);
-                assert(l.seen.ok > okBefore, 'no request served during the outage');
+                const served = await poll(async () => l.seen.ok > okBefore + 4, ms(10000), 100);
+                assert(served, `only ${l.seen.ok - okBefore} requests served during the outage (${l.seen.fails.join(' | ')})`);
                 //  The gateway holds every key: an unknown one is refused as usual.
                 const unknown = await chat(stack, 'sk-mt-' + '0'.repeat(48), 'who am I', { max_tokens: 2 });
                 expectError(unknown, 401, 'invalid_api_key', undefined, 'an unknown key, database down');
@@ -135,12 +136,12 @@ async function settledLedger(stack, pg, tenant) {
 }
 
 async function workerHealth(stack) {
-    return http(`http://127.0.0.1:${stack.svc('worker-standard').metricsPort}`, 'GET', '/healthz');
+    return http(`http://127.0.0.1:${stack.svc('worker-standard').metricsPort}`, 'GET', '/readyz');
 }
 
 export const engineDownTests = [
     {
-        name: 'engine dies while its worker lives: zero credit, /healthz and /metrics say so, jobs again when it answers, ledger exact',
+        name: 'engine dies while its worker lives: zero credit, /readyz and /metrics say so, jobs again when it answers, ledger exact',
         timeout: 60000,
         fn: async ({ stack, pg }) => {
             const model = stack.stdModel;
@@ -156,23 +157,30 @@ export const engineDownTests = [
                 return r;
             };
             expectChat(await ask('before the engine dies'), 'before');
-            eq((await workerHealth(stack)).status, 200, 'worker /healthz with the engine up');
+            eq((await workerHealth(stack)).status, 200, 'worker /readyz with the engine up');
             eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 1, 'wa_engine_up');
             const port = stack.engine.port;
             await stack.engine.close();
             const down = await poll(async () => (await workerHealth(stack)).status === 503, ms(5000), 100);
-            assert(down, 'worker /healthz still 200 5 s after the engine died');
+            assert(down, 'worker /readyz still 200 5 s after the engine died');
             const h = await workerHealth(stack);
-            assert(/engine/.test(h.text), `/healthz does not say why: ${h.text}`);
-            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 0, 'wa_engine_up with the engine dead');
+            assert(/engine/.test(h.text), `/readyz does not say why: ${h.text}`);
+            //  Liveness stays: the worker itself is fine (no restart for an engine outage)
+            eq((await http(`http://127.0.0.1:${stack.svc('worker-standard').metricsPort}`, 'GET', '/healthz')).status,
+               200, 'worker /healthz (liveness) with the engine dead');
+            const zero = await poll(async () => (await metric(stack, 'worker-standard', 'wa_engine_up')) === 0,
+                                    ms(5000), 100);
+            assert(zero, 'wa_engine_up still 1 5 s after the engine died');
             //  A request while the engine is dead waits at the scheduler (the
             //  worker gives no credit) and is served once the engine is back.
             const during = ask('while the engine is dead');
             await sleep(ms(800));
             stack.engine = await startFakeEngine({ ...stack.opts.engine, port });
             const up = await poll(async () => (await workerHealth(stack)).status === 200, ms(5000), 100);
-            assert(up, 'worker /healthz not 200 again 5 s after the engine came back');
-            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 1, 'wa_engine_up again');
+            assert(up, 'worker /readyz not 200 again 5 s after the engine came back');
+            const one = await poll(async () => (await metric(stack, 'worker-standard', 'wa_engine_up')) === 1,
+                                   ms(5000), 100);
+            assert(one, 'wa_engine_up not 1 again 5 s after the engine came back');
             expectChat(await during, 'the request made while the engine was dead');
             expectChat(await ask('after the engine came back'), 'after');
             const g = await settledLedger(stack, pg, t.id);
@@ -202,8 +210,10 @@ engineDownTests.push({
         let during = null;
         try {
             const down = await poll(async () => (await workerHealth(stack)).status === 503, ms(5000), 100);
-            assert(down, 'worker /healthz still 200 5 s after the engine hung');
-            eq(await metric(stack, 'worker-standard', 'wa_engine_up'), 0, 'wa_engine_up with the engine hung');
+            assert(down, 'worker /readyz still 200 5 s after the engine hung');
+            const zero = await poll(async () => (await metric(stack, 'worker-standard', 'wa_engine_up')) === 0,
+                                    ms(5000), 100);
+            assert(zero, 'wa_engine_up still 1 5 s after the engine hung');
             during = ask('while the engine hangs');
             await sleep(ms(800));
         } finally {
@@ -211,7 +221,7 @@ engineDownTests.push({
             stack.engine = await startFakeEngine({ ...stack.opts.engine, port });
         }
         const up = await poll(async () => (await workerHealth(stack)).status === 200, ms(5000), 100);
-        assert(up, 'worker /healthz not 200 again 5 s after a real engine came back');
+        assert(up, 'worker /readyz not 200 again 5 s after a real engine came back');
         expectChat(await during, 'the request made while the engine hung');
         const g = await settledLedger(stack, pg, t.id);
         eq(g.logTokens, seen.tokens, 'request_logs tokens vs tokens clients were told');
