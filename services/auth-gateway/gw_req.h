@@ -121,7 +121,7 @@ struct _gw_server_t {
     zsock_t *quota;                 //  DEALER
     mt_spool_t *spool;              //  usage events not yet acknowledged, on disk; or NULL
     bool spool_dirty;               //  appended since the last sync
-    zsock_t *quota_mon;             //  PAIR: the quota DEALER's handshakes (re-announce)
+    bool quota_up;                  //  connected to a quota-enforcer at the last look
     zsock_t *metering;              //  DEALER
     zsock_t *tokens;                //  ROUTER, worker token streams
     gw_ready_t *ready;              //  connection watch of the three DEALERs, owned

@@ -847,24 +847,16 @@ s_dealer (const char *endpoint, const char *server_role, gw_ready_t *ready)
     return sock;
 }
 
-//  A quota-enforcer handshake: re-announce every reservation in flight (a
-//  restarted quota-enforcer knows nothing of them; a live one ignores them).
+//  Connected to a quota-enforcer again (a restarted one, as the readiness
+//  monitor sees it): re-announce every reservation in flight (a restarted
+//  quota-enforcer knows nothing of them; a live one ignores them).
 static void
 s_quota_monitor (gw_server_t *self)
 {
-    bool handshake = false;
-    for (int i = 0; i < 100 && self->quota_mon && (zsock_events (self->quota_mon) & ZMQ_POLLIN);
-         i++) {
-        zmsg_t *msg = zmsg_recv (self->quota_mon);
-        zframe_t *event = msg? zmsg_first (msg): NULL;
-        if (event && zframe_size (event) >= 2) {
-            uint16_t id = (uint16_t) (zframe_data (event) [0] | zframe_data (event) [1] << 8);
-            if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-                handshake = true;
-        }
-        zmsg_destroy (&msg);
-    }
-    if (!handshake)
+    bool up = gw_ready_connected (self->ready, MT_ROLE_QUOTA);
+    bool again = up && !self->quota_up;
+    self->quota_up = up;
+    if (!again)
         return;
     size_t count = 0;
     for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs)) {
@@ -1006,18 +998,6 @@ gw_server_new (const gw_server_config_t *config)
     self->ready = gw_ready_new ();
     self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER, self->ready);
     self->quota = s_dealer (config->quota, MT_ROLE_QUOTA, self->ready);
-    //  Each handshake with a quota-enforcer (a restarted one too): tell it the
-    //  reservations in flight
-    if (self->quota) {
-        char mon [64];
-        snprintf (mon, sizeof mon, "inproc://gw-quota-mon-%p", (void *) self);
-        if (zmq_socket_monitor (zsock_resolve (self->quota), mon,
-                                ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
-            self->quota_mon = zsock_new (ZMQ_PAIR);
-            if (self->quota_mon && zsock_connect (self->quota_mon, "%s", mon) == -1)
-                zsock_destroy (&self->quota_mon);
-        }
-    }
     self->metering = s_dealer (config->metering, MT_ROLE_METERING, self->ready);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
@@ -1135,17 +1115,12 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         { zsock_resolve (self->tokens), 0, ZMQ_POLLIN, 0 },
         { NULL, self->epoll_fd, ZMQ_POLLIN, 0 },
         { store_sock? zsock_resolve (store_sock): NULL, 0, ZMQ_POLLIN, 0 },
-        { self->quota_mon? zsock_resolve (self->quota_mon): NULL, 0, ZMQ_POLLIN, 0 },
     };
     long timeout = timeout_ms;
     MHD_UNSIGNED_LONG_LONG mhd_to;
     if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
         timeout = (long) mhd_to;
-    if (!store_sock) {
-        items [5] = items [6];
-        items [6].socket = NULL;
-    }
-    int nitems = 5 + (store_sock? 1: 0) + (self->quota_mon? 1: 0);
+    int nitems = store_sock? 6: 5;
     if (mt_codec_poll (items, nitems, timeout) == -1) {
         if (errno != EINTR) {
             mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
@@ -1223,9 +1198,6 @@ gw_server_destroy (gw_server_t **self_p)
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
     zsock_destroy (&self->scheduler);
-    if (self->quota_mon && self->quota)
-        zmq_socket_monitor (zsock_resolve (self->quota), NULL, 0);
-    zsock_destroy (&self->quota_mon);
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);
     zsock_destroy (&self->tokens);
