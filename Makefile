@@ -29,7 +29,7 @@ CONSOLE_FILES := $(sort $(wildcard services/auth-gateway/console/*))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-fairness fuzz compose-test clean
+.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-chaos bench-fairness fuzz compose-test clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -125,6 +125,11 @@ bench-engine: deps all
 # p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).
 bench-abuse: deps all
 	@BUILD=$(BUILD) node tests/bench/abuse.mjs
+
+# kill -9 each service once under load: failed requests, stalls, recovery,
+# ledger vs client-seen tokens (tests/bench/chaos.mjs). Reports, never fails.
+bench-chaos: deps all
+	@BUILD=$(BUILD) node tests/bench/chaos.mjs
 
 # Fairness of the scheduler's policies on a live stack (fifo and vtc), and the
 # dispatch cost with 10,000 tenants queued. Reports; never fails on a number.

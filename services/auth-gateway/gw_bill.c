@@ -34,6 +34,17 @@ gw_bill_done (const gw_bill_req_t *req, const gw_bill_job_t *job, gw_bill_t *bil
             bill->completion_tokens = req->granted;
         bill->prompt_tokens = (uint32_t) (admitted - bill->completion_tokens);
     }
+    //  Billing is what the client received: a request not streamed that
+    //  ends in an error (engine error, worker lost, request timeout) got an
+    //  error response and no token, so it is billed nothing. A client that
+    //  went away is billed what was generated for it, as before.
+    //  (A timed-out request's connection is gone too, after its 503.)
+    bool left = req->client_gone && !req->timed_out;
+    if (!req->stream && !left && job->error != MT__ERROR_CODE__ERR_NONE) {
+        bill->prompt_tokens = 0;
+        bill->completion_tokens = 0;
+        bill->clamped = false;
+    }
     bill->used = (uint64_t) bill->prompt_tokens + bill->completion_tokens;
     bool cancelled = job->error == MT__ERROR_CODE__ERR_CANCELLED || req->client_gone;
     bill->status = job->error == MT__ERROR_CODE__ERR_NONE? "ok": cancelled? "cancelled": "error";
@@ -52,7 +63,8 @@ gw_bill_lost (const gw_bill_req_t *req, gw_bill_t *bill)
 {
     assert (req && bill);
     memset (bill, 0, sizeof *bill);
-    if (req->relayed == 0) {
+    //  Nothing reached the client (a request not streamed got a 503)
+    if (req->relayed == 0 || !req->stream) {
         bill->refused = true;
         return;
     }
@@ -139,6 +151,15 @@ gw_usageq_size (gw_usageq_t *self)
 {
     assert (self);
     return zhashx_size (self->events);
+}
+
+void
+gw_usageq_each (gw_usageq_t *self, void (*fn) (void *arg, gw_usage_t *event), void *arg)
+{
+    assert (self && fn);
+    for (gw_usage_t *u = (gw_usage_t *) zhashx_first (self->events); u;
+         u = (gw_usage_t *) zhashx_next (self->events))
+        fn (arg, u);
 }
 
 size_t

@@ -1,6 +1,10 @@
 //  What the gateway bills, and the usage events it owes metering. Pure: no
 //  sockets, no clock of its own (times come in as arguments).
 //
+//  Billing is what the client received: a streamed request is billed the
+//  tokens it got; a request not streamed that ends in an error is billed
+//  nothing (and settles 0 at the quota-enforcer).
+//
 //  gw_bill_done says, for each way a job can end (ok, length, client gone,
 //  engine error, worker lost, request timeout; streamed or not), what is
 //  settled at the quota-enforcer, what the ledger row says (status, HTTP
@@ -53,8 +57,8 @@ typedef struct {
 //  Bill a job that reported its end.
 void gw_bill_done (const gw_bill_req_t *req, const gw_bill_job_t *job, gw_bill_t *bill);
 
-//  Bill a timed-out job whose report never came: what reached the client
-//  (as an error, 503), or nothing (the reservation released).
+//  Bill a timed-out job whose report never came: what reached a streamed
+//  client (as an error), or nothing (the reservation released).
 void gw_bill_lost (const gw_bill_req_t *req, gw_bill_t *bill);
 
 //  --------------------------------------------------------------------------
@@ -88,6 +92,9 @@ gw_usage_t *gw_usageq_add (gw_usageq_t *self, const gw_usage_t *event, uint64_t 
 void gw_usageq_ack (gw_usageq_t *self, const char *event_id);
 
 size_t gw_usageq_size (gw_usageq_t *self);
+
+//  Call fn for every queued event (any order).
+void gw_usageq_each (gw_usageq_t *self, void (*fn) (void *arg, gw_usage_t *event), void *arg);
 
 //  Call send for each event due for a resend at now (at most max of them)
 //  and mark it sent at now. Returns how many.

@@ -5,6 +5,7 @@
 #ifndef GW_REQ_H_INCLUDED
 #define GW_REQ_H_INCLUDED
 
+#include "mt_spool.h"
 #include "gw_server.h"
 #include "gw_bill.h"
 #include "gw_front.h"
@@ -120,6 +121,9 @@ struct _gw_server_t {
     int http_port;                  //  the port bound (config's, or chosen)
     zsock_t *scheduler;             //  DEALER
     zsock_t *quota;                 //  DEALER
+    mt_spool_t *spool;              //  usage events not yet acknowledged, on disk; or NULL
+    bool spool_dirty;               //  appended since the last sync
+    bool quota_up;                  //  connected to a quota-enforcer at the last look
     zsock_t *metering;              //  DEALER
     zsock_t *tokens;                //  ROUTER, worker token streams
     gw_ready_t *ready;              //  connection watch of the three DEALERs, owned

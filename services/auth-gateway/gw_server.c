@@ -26,9 +26,8 @@
 //  Usage events: sent to metering, kept until acknowledged, resent
 
 static void
-s_usage_send (void *arg, gw_usage_t *u)
+s_usage_pb (gw_usage_t *u, Mt__UsageEvent *out)
 {
-    gw_server_t *self = (gw_server_t *) arg;
     Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
     ev.event_id = u->event_id;
     ev.tenant_id = u->tenant_id;
@@ -42,10 +41,92 @@ s_usage_send (void *arg, gw_usage_t *u)
     ev.status = u->status;
     ev.http_status = u->http_status;
     ev.created_ms = u->created_ms;
+    *out = ev;
+}
+
+static void
+s_usage_send (void *arg, gw_usage_t *u)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    Mt__UsageEvent ev;
+    s_usage_pb (u, &ev);
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
     env.usage_event = &ev;
     mt_codec_send (self->metering, NULL, &env);
+}
+
+//  The spool: every event appended as it is emitted, synced once per poll
+//  round, emptied when metering has acknowledged everything (rewritten with
+//  what is still owed when it grows past S_SPOOL_COMPACT).
+#define S_SPOOL_COMPACT (4u << 20)
+
+static void
+s_spool_append (void *arg, gw_usage_t *u)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    Mt__UsageEvent ev;
+    s_usage_pb (u, &ev);
+    if (mt_spool_append (self->spool, &ev))
+        mt_log ("usage-spool-failed req=%s tenant=%s reason=\"write failed\"", u->event_id,
+                u->tenant_id);
+    self->spool_dirty = true;
+}
+
+static void
+s_spool_sync (gw_server_t *self)
+{
+    if (self->spool && self->spool_dirty) {
+        mt_spool_sync (self->spool);
+        self->spool_dirty = false;
+    }
+}
+
+static void
+s_spool_prune (gw_server_t *self)
+{
+    if (!self->spool || mt_spool_bytes (self->spool) == 0)
+        return;
+    if (gw_usageq_size (self->usage) == 0)
+        mt_spool_truncate (self->spool);
+    else
+    if (mt_spool_bytes (self->spool) > S_SPOOL_COMPACT
+    &&  mt_spool_truncate (self->spool) == 0) {
+        gw_usageq_each (self->usage, s_spool_append, self);
+        s_spool_sync (self);
+    }
+}
+
+//  At start: what the last process owed metering is owed again.
+static void
+s_spool_replay (gw_server_t *self)
+{
+    Mt__UsageEvent *ev;
+    size_t count = 0;
+    while ((ev = mt_spool_next (self->spool))) {
+        gw_usage_t u;
+        memset (&u, 0, sizeof u);
+        snprintf (u.event_id, sizeof u.event_id, "%s", ev->event_id);
+        snprintf (u.tenant_id, sizeof u.tenant_id, "%s", ev->tenant_id);
+        snprintf (u.key_id, sizeof u.key_id, "%s", ev->key_id);
+        snprintf (u.model, sizeof u.model, "%s", ev->model);
+        snprintf (u.pool, sizeof u.pool, "%s", ev->pool);
+        snprintf (u.status, sizeof u.status, "%s", ev->status);
+        u.prompt_tokens = ev->prompt_tokens;
+        u.completion_tokens = ev->completion_tokens;
+        u.ttft_ms = ev->ttft_ms;
+        u.latency_ms = ev->latency_ms;
+        u.http_status = ev->http_status;
+        u.created_ms = ev->created_ms;
+        mt__usage_event__free_unpacked (ev, NULL);
+        if (gw_usageq_add (self->usage, &u, mt_mono_ms ())) {
+            s_usage_send (self, &u);
+            count++;
+        }
+    }
+    if (count)
+        mt_log ("usage-spool-replayed events=%zu", count);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
 }
 
 //  Send the request's usage event and keep it until metering acknowledges it.
@@ -77,6 +158,8 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t 
         //  Sent once all the same; not resent (metering stores an id once)
         mt_log ("usage-untracked req=%s tenant=%s reason=\"duplicate id or out of memory\"",
                 req->id, req->tenant_id);
+    if (self->spool)
+        s_spool_append (self, &u);
     s_usage_send (self, &u);
     mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
     mt_metric_observe (self->m_latency, (double) u.latency_ms);
@@ -491,6 +574,7 @@ s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
     for (size_t i = 0; i < ack->n_event_ids; i++)
         gw_usageq_ack (self->usage, ack->event_ids [i]);
     mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
+    s_spool_prune (self);
 }
 
 //  What each peer may send the gateway; anything else is dropped.
@@ -768,6 +852,36 @@ s_dealer (const char *endpoint, const char *server_role, gw_ready_t *ready)
     return sock;
 }
 
+//  Connected to a quota-enforcer again (a restarted one, as the readiness
+//  monitor sees it): re-announce every reservation in flight (a restarted
+//  quota-enforcer knows nothing of them; a live one ignores them).
+static void
+s_quota_monitor (gw_server_t *self)
+{
+    bool up = gw_ready_connected (self->ready, MT_ROLE_QUOTA);
+    bool again = up && !self->quota_up;
+    self->quota_up = up;
+    if (!again)
+        return;
+    size_t count = 0;
+    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs)) {
+        if (!req->backend_busy || req->phase < GW_P_SUBMIT || req->phase > GW_P_RUNNING)
+            continue;
+        Mt__Admit admit = MT__ADMIT__INIT;
+        admit.req_id = req->id;
+        admit.tenant_id = req->tenant_id;
+        admit.prompt_tokens = req->parsed.prompt_tokens;
+        admit.granted_tokens = req->granted;
+        admit.restore = true;
+        Mt__Envelope env = MT__ENVELOPE__INIT;
+        env.body_case = MT__ENVELOPE__BODY_ADMIT;
+        env.admit = &admit;
+        if (mt_codec_send (self->quota, NULL, &env) == 0)
+            count++;
+    }
+    mt_log ("quota-connected reservations_reannounced=%zu", count);
+}
+
 //  Takes what a socket the poll found readable holds, until it has none: one
 //  look at its mailbox for the run, not one per message; none for an idle socket.
 static void
@@ -957,6 +1071,12 @@ gw_server_new (const gw_server_config_t *config)
     mt_log ("listening %s=%s:%d tokens=%s admin-bootstrap=%s", tls? "https": "http",
             config->http_bind, self->http_port, config->token_bind,
             *config->admin_token? "on": "off");
+    if (config->usage_spool && *config->usage_spool) {
+        self->spool = mt_spool_new (config->usage_spool);
+        if (!self->spool)
+            goto failed;
+        s_spool_replay (self);
+    }
     s_heartbeat (self);
     return self;
 
@@ -1005,7 +1125,8 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     MHD_UNSIGNED_LONG_LONG mhd_to;
     if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
         timeout = (long) mhd_to;
-    if (mt_codec_poll (items, store_sock? 6: 5, timeout) == -1) {
+    int nitems = store_sock? 6: 5;
+    if (mt_codec_poll (items, nitems, timeout) == -1) {
         if (errno != EINTR) {
             mt_log ("poll-failed reason=\"%s\"", zmq_strerror (errno));
             s_begin_drain (self);
@@ -1017,11 +1138,13 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     }
     s_drain_socket (self, self->tokens, &items [3], S_FROM_WORKERS);
     s_drain_socket (self, self->quota, &items [1], S_FROM_QUOTA);
+    s_quota_monitor (self);
     s_drain_socket (self, self->scheduler, &items [0], S_FROM_SCHEDULER);
     s_drain_socket (self, self->metering, &items [2], S_FROM_METERING);
     if (store_sock && (items [5].revents & ZMQ_POLLIN))
         for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
             s_on_store (self);
+    s_spool_sync (self);                //  before the answers go out
     MHD_run (self->daemon);
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
@@ -1076,6 +1199,7 @@ gw_server_destroy (gw_server_t **self_p)
     zhashx_destroy (&self->reqs);
     gw_usageq_destroy (&self->usage);
     gw_live_destroy (&self->live);
+    mt_spool_destroy (&self->spool);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     mt_codec_free (&self->catalog);
     gw_cache_destroy (&self->cache);

@@ -37,6 +37,7 @@ typedef struct {
     int idle_timeout_ms;            //  a kept-alive connection's next request, within this
     int auth_fail_burst;            //  401s a client address may collect at once; 0 = off
     int auth_fail_interval_ms;      //  and one more each this often
+    const char *usage_spool;        //  file of usage events not yet acknowledged; "" = none
 } gw_server_config_t;
 
 typedef struct _gw_server_t gw_server_t;

@@ -21,6 +21,10 @@ static mt_opt_t s_opts [] = {
     { "batch-max", "MT_MTR_BATCH_MAX", MT_OPT_INT, "500", 1, 10000,
       "events per database transaction, at most" },
     { "batch-ms", "MT_MTR_BATCH_MS", MT_OPT_INT, "20", 0, 10000, "longest wait to fill a batch" },
+    { "memory-max", "MT_MTR_MEMORY_MAX", MT_OPT_INT, "10000", 1, 10000000,
+      "usage events held in memory while the database does not take them" },
+    { "spool", "MT_MTR_SPOOL", MT_OPT_STRING, "", 0, 0,
+      "spool file for usage events beyond memory-max (\"\": none)" },
     { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000,
       "how long to wait for PostgreSQL on start" },
@@ -60,7 +64,9 @@ main (int argc, char **argv)
         return 1;
     mtr_server_t *server = mtr_server_new (mt_config_str (s_opts, "bind"), &store,
                                            (size_t) mt_config_int (s_opts, "batch-max"),
-                                           (int) mt_config_int (s_opts, "batch-ms"));
+                                           (int) mt_config_int (s_opts, "batch-ms"),
+                                           (size_t) mt_config_int (s_opts, "memory-max"),
+                                           mt_config_str (s_opts, "spool"));
     if (!server)
         return 1;
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),

@@ -2,6 +2,8 @@
 //  acknowledgements out after COMMIT. Never blocks on the database.
 #include "mtr_server.h"
 #include "mtr_batch.h"
+#include "mt_spool.h"
+#include "mtr_store.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -12,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_PENDING_FACTOR 20         //  events held at most: batch_max times this
+#define S_RETRY_MS 500              //  a failed batch is tried again after this
 #define S_DRAIN_MS 5000             //  on SIGTERM, how long pending events may be written
 #define S_LOG_EVERY_MS 1000         //  repeated failure lines at most this often
 
@@ -24,7 +26,12 @@ struct _mtr_server_t {
     size_t batch_max;
     int batch_ms;
     size_t pending;                 //  events in queue and inflight
-    size_t pending_max;
+    size_t pending_max;             //  events held in memory at most, then spooled
+    zhashx_t *held;                 //  event id -> copies in queue and inflight
+    mt_spool_t *spool;             //  owned; NULL: no spool
+    size_t spool_held;              //  events read back from the spool, in memory
+    zlistx_t *spool_acks;           //  zframe_t sender + event id, acked after the sync
+    uint64_t retry_at;              //  mono ms: no batch to the actor before this
     uint64_t last_fail_log;         //  mono ms
     uint64_t suppressed;            //  failure lines not written since
     mt_metric_t *m_received;
@@ -35,6 +42,9 @@ struct _mtr_server_t {
     mt_metric_t *m_batch_errors;
     mt_metric_t *m_dropped;
     mt_metric_t *m_pending;
+    mt_metric_t *m_spooled;
+    mt_metric_t *m_replayed;
+    mt_metric_t *m_spool_bytes;
 };
 
 static void
@@ -43,8 +53,15 @@ s_batch_free (void **item_p)
     mtr_batch_destroy ((mtr_batch_t **) item_p);
 }
 
+static void
+s_frame_free (void **item_p)
+{
+    zframe_destroy ((zframe_t **) item_p);
+}
+
 mtr_server_t *
-mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int batch_ms)
+mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int batch_ms,
+                size_t memory_max, const char *spool_path)
 {
     zactor_t *store = *store_p;
     *store_p = NULL;
@@ -56,10 +73,16 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
     self->store = store;
     self->batch_max = batch_max? batch_max: 1;
     self->batch_ms = batch_ms;
-    self->pending_max = self->batch_max * S_PENDING_FACTOR;
+    self->pending_max = memory_max > self->batch_max? memory_max: self->batch_max;
     self->queue = zlistx_new ();
+    self->held = zhashx_new ();
+    self->spool_acks = zlistx_new ();
+    if (spool_path && *spool_path && !(self->spool = mt_spool_new (spool_path))) {
+        mtr_server_destroy (&self);
+        return NULL;
+    }
     self->router = mt_codec_socket (ZMQ_ROUTER);
-    if (!self->queue || !self->router
+    if (!self->queue || !self->held || !self->spool_acks || !self->router
         || mt_curve_server (self->router, "metering", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));
@@ -67,6 +90,7 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
         return NULL;
     }
     zlistx_set_destructor (self->queue, s_batch_free);
+    zlistx_set_destructor (self->spool_acks, s_frame_free);
     self->m_received = mt_metric_counter ("mt_mtr_events_received_total", "Usage events received");
     self->m_stored = mt_metric_counter ("mt_mtr_events_stored_total",
                                         "Usage events written to the ledger");
@@ -80,8 +104,16 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
     self->m_dropped = mt_metric_counter ("mt_mtr_events_dropped_total",
                                          "Usage events not taken (too many pending), not acknowledged");
     self->m_pending = mt_metric_gauge ("mt_mtr_events_pending", "Usage events waiting for the database");
-    mt_log ("listening endpoint=%s batch_max=%zu batch_ms=%d", zsock_endpoint (self->router),
-            self->batch_max, self->batch_ms);
+    self->m_spooled = mt_metric_counter ("mt_mtr_events_spooled_total",
+                                         "Usage events written to the disk spool and acknowledged");
+    self->m_replayed = mt_metric_counter ("mt_mtr_events_replayed_total",
+                                          "Usage events read back from the disk spool");
+    self->m_spool_bytes = mt_metric_gauge ("mt_mtr_spool_bytes", "Bytes in the disk spool");
+    mt_metric_set (self->m_spool_bytes,
+                   self->spool? (int64_t) mt_spool_bytes (self->spool): 0);
+    mt_log ("listening endpoint=%s batch_max=%zu batch_ms=%d memory_max=%zu spool=%s",
+            zsock_endpoint (self->router), self->batch_max, self->batch_ms, self->pending_max,
+            spool_path && *spool_path? spool_path: "-");
     return self;
 }
 
@@ -95,6 +127,9 @@ mtr_server_destroy (mtr_server_t **self_p)
     zactor_destroy (&self->store);
     mtr_batch_destroy (&self->inflight);
     zlistx_destroy (&self->queue);
+    zhashx_destroy (&self->held);
+    zlistx_destroy (&self->spool_acks);
+    mt_spool_destroy (&self->spool);
     zsock_destroy (&self->router);
     free (self);
     *self_p = NULL;
@@ -142,6 +177,8 @@ s_send_ack (mtr_server_t *self, const uint8_t *sender, size_t sender_size,
     Mt__UsageAck ack = MT__USAGE_ACK__INIT;
     ack.event_ids = ids;
     ack.n_event_ids = count;
+    if (!sender_size || !count)
+        return;                     //  read back from the spool: acknowledged before
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_USAGE_ACK;
     env.usage_ack = &ack;
@@ -165,6 +202,26 @@ s_may_log (mtr_server_t *self)
 }
 
 static void
+s_hold (mtr_server_t *self, const char *event_id)
+{
+    uintptr_t n = (uintptr_t) zhashx_lookup (self->held, event_id);
+    if (n)
+        zhashx_update (self->held, event_id, (void *) (n + 1));
+    else
+        zhashx_insert (self->held, event_id, (void *) (uintptr_t) 1);
+}
+
+static void
+s_release (mtr_server_t *self, const char *event_id)
+{
+    uintptr_t n = (uintptr_t) zhashx_lookup (self->held, event_id);
+    if (n > 1)
+        zhashx_update (self->held, event_id, (void *) (n - 1));
+    else
+        zhashx_delete (self->held, event_id);
+}
+
+static void
 s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
 {
     mt_metric_add (self->m_received, 1);
@@ -175,6 +232,26 @@ s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
         //  Acknowledged so the sender stops resending it
         char *id = ev->event_id;
         s_send_ack (self, zframe_data (routing_id), zframe_size (routing_id), &id, 1);
+        return;
+    }
+    if (zhashx_lookup (self->held, ev->event_id))
+        return;                     //  a resend of one we hold: acked once it is stored
+    if (self->pending >= self->pending_max && self->spool) {
+        //  Memory is full: to the disk, acknowledged after the next sync
+        zframe_t *sender = zframe_dup (routing_id);
+        zframe_t *id = zframe_new (ev->event_id, strlen (ev->event_id) + 1);
+        if (sender && id && mt_spool_append (self->spool, ev) == 0) {
+            zlistx_add_end (self->spool_acks, sender);
+            zlistx_add_end (self->spool_acks, id);
+            mt_metric_add (self->m_spooled, 1);
+            return;
+        }
+        zframe_destroy (&sender);
+        zframe_destroy (&id);
+        if (s_may_log (self))
+            mt_log ("spool-write-failed req=%s tenant=%s action=not_acknowledged",
+                    ev->event_id, ev->tenant_id);
+        mt_metric_add (self->m_dropped, 1);
         return;
     }
     if (self->pending >= self->pending_max) {
@@ -205,6 +282,81 @@ s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
         return;
     }
     self->pending++;
+    s_hold (self, ev->event_id);
+    mt_metric_set (self->m_pending, (int64_t) self->pending);
+}
+
+//  Make the spooled events durable, then acknowledge them.
+static void
+s_spool_sync (mtr_server_t *self)
+{
+    if (!self->spool || zlistx_size (self->spool_acks) == 0)
+        return;
+    bool synced = mt_spool_sync (self->spool) == 0;
+    mt_metric_set (self->m_spool_bytes, (int64_t) mt_spool_bytes (self->spool));
+    zframe_t *sender = (zframe_t *) zlistx_first (self->spool_acks);
+    while (sender) {
+        zframe_t *id = (zframe_t *) zlistx_next (self->spool_acks);
+        char *text = (char *) zframe_data (id);
+        //  Not synced: not acknowledged, the sender sends it again
+        if (synced)
+            s_send_ack (self, zframe_data (sender), zframe_size (sender), &text, 1);
+        sender = (zframe_t *) zlistx_next (self->spool_acks);
+    }
+    zlistx_purge (self->spool_acks);
+}
+
+//  Database up and memory free: read spooled events back into batches. When
+//  every event read back is stored, empty the spool.
+static void
+s_spool_replay (mtr_server_t *self)
+{
+    if (!self->spool || !mtr_store_up () || mt_mono_ms () < self->retry_at)
+        return;
+    if (!mt_spool_unread (self->spool)) {
+        if (self->spool_held == 0 && mt_spool_bytes (self->spool) > 0
+        &&  zlistx_size (self->spool_acks) == 0 && mt_spool_truncate (self->spool) == 0) {
+            mt_log ("spool-drained");
+            mt_metric_set (self->m_spool_bytes, 0);
+        }
+        return;
+    }
+    if (self->pending + self->batch_max > self->pending_max)
+        return;
+    mtr_batch_t *batch = mtr_batch_new ();
+    if (!batch)
+        return;
+    Mt__UsageEvent *ev;
+    while (mtr_batch_size (batch) < self->batch_max && (ev = mt_spool_next (self->spool))) {
+        if (mtr_batch_add (batch, ev, NULL, 0) == 0) {
+            self->pending++;
+            self->spool_held++;
+            s_hold (self, ev->event_id);
+        }
+        mt__usage_event__free_unpacked (ev, NULL);
+    }
+    if (mtr_batch_size (batch) == 0 || !zlistx_add_end (self->queue, batch)) {
+        mtr_batch_destroy (&batch);
+        return;
+    }
+    mtr_batch_set_started (batch, 0);       //  due at once
+    mt_metric_add (self->m_replayed, (int64_t) mtr_batch_size (batch));
+    mt_metric_set (self->m_pending, (int64_t) self->pending);
+    mt_log ("spool-replay events=%zu", mtr_batch_size (batch));
+}
+
+//  A batch leaves memory: its events are no longer held.
+static void
+s_forget (mtr_server_t *self, mtr_batch_t *batch)
+{
+    size_t size = mtr_batch_size (batch);
+    for (size_t i = 0; i < size; i++) {
+        mtr_event_t *e = mtr_batch_event (batch, i);
+        s_release (self, e->event_id);
+        if (e->sender_size == 0)
+            self->spool_held--;
+    }
+    self->pending -= size;
     mt_metric_set (self->m_pending, (int64_t) self->pending);
 }
 
@@ -212,7 +364,7 @@ s_on_event (mtr_server_t *self, zframe_t *routing_id, const Mt__UsageEvent *ev)
 static void
 s_flush (mtr_server_t *self, bool now)
 {
-    if (self->inflight)
+    if (self->inflight || mt_mono_ms () < self->retry_at)
         return;
     mtr_batch_t *head = (mtr_batch_t *) zlistx_first (self->queue);
     if (!head)
@@ -226,7 +378,7 @@ s_flush (mtr_server_t *self, bool now)
     if (zsock_send (self->store, "sp", "BATCH", self->inflight) == -1) {
         mt_log ("batch-failed events=%zu reason=\"database actor gone\"",
                 mtr_batch_size (self->inflight));
-        self->pending -= mtr_batch_size (self->inflight);
+        s_forget (self, self->inflight);
         mtr_batch_destroy (&self->inflight);
     }
 }
@@ -261,16 +413,20 @@ s_on_done (mtr_server_t *self)
     mtr_batch_t *batch = self->inflight;
     self->inflight = NULL;
     size_t size = mtr_batch_size (batch);
-    self->pending -= size;
-    mt_metric_set (self->m_pending, (int64_t) self->pending);
     if (mtr_batch_rc (batch) != 0) {
+        //  Kept, first in line, and tried again when the database answers
         mt_metric_add (self->m_batch_errors, 1);
         if (s_may_log (self))
-            mt_log ("batch-failed events=%zu suppressed=%" PRIu64
-                    " action=rolled_back_not_acknowledged", size, self->suppressed);
-        mtr_batch_destroy (&batch);
+            mt_log ("batch-failed events=%zu pending=%zu suppressed=%" PRIu64
+                    " action=kept_for_retry", size, self->pending, self->suppressed);
+        self->retry_at = mt_mono_ms () + S_RETRY_MS;
+        if (!zlistx_add_start (self->queue, batch)) {
+            s_forget (self, batch);
+            mtr_batch_destroy (&batch);
+        }
         return;
     }
+    s_forget (self, batch);
     size_t stored = 0, duplicate = 0, rejected = 0;
     for (size_t i = 0; i < size; i++) {
         mtr_event_t *e = mtr_batch_event (batch, i);
@@ -328,6 +484,56 @@ s_timeout (mtr_server_t *self)
     return left < 100? (int) left: 100;
 }
 
+//  On the way out: every event in memory that came from a sender goes to the
+//  spool and is acknowledged (the ones read back from it are still in it).
+static void
+s_spool_rest (mtr_server_t *self)
+{
+    if (!self->spool || self->inflight)
+        return;
+    size_t spooled = 0;
+    for (mtr_batch_t *batch = (mtr_batch_t *) zlistx_first (self->queue); batch;
+         batch = (mtr_batch_t *) zlistx_next (self->queue)) {
+        for (size_t i = 0; i < mtr_batch_size (batch); i++) {
+            mtr_event_t *e = mtr_batch_event (batch, i);
+            if (e->sender_size == 0 || e->first != i)
+                continue;
+            Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
+            ev.event_id = e->event_id;
+            ev.tenant_id = e->tenant_id;
+            ev.key_id = e->key_id;
+            ev.model = e->model;
+            ev.pool = e->pool;
+            ev.status = e->status;
+            ev.prompt_tokens = e->prompt_tokens;
+            ev.completion_tokens = e->completion_tokens;
+            ev.ttft_ms = e->ttft_ms;
+            ev.latency_ms = e->latency_ms;
+            ev.http_status = e->http_status;
+            ev.created_ms = e->created_ms;
+            zframe_t *sender = zframe_new (e->sender, e->sender_size);
+            zframe_t *id = zframe_new (e->event_id, strlen (e->event_id) + 1);
+            if (sender && id && mt_spool_append (self->spool, &ev) == 0) {
+                zlistx_add_end (self->spool_acks, sender);
+                zlistx_add_end (self->spool_acks, id);
+                spooled++;
+            }
+            else {
+                zframe_destroy (&sender);
+                zframe_destroy (&id);
+            }
+        }
+    }
+    if (spooled) {
+        mt_metric_add (self->m_spooled, (int64_t) spooled);
+        s_spool_sync (self);
+        mt_log ("stopping-spooled events=%zu", spooled);
+        //  Acknowledged: no longer ours to report as pending
+        zlistx_purge (self->queue);
+        self->pending = 0;
+    }
+}
+
 int
 mtr_server_run (mtr_server_t *self)
 {
@@ -348,16 +554,22 @@ mtr_server_run (mtr_server_t *self)
         if (items [0].revents & ZMQ_POLLIN)
             for (size_t n = 0; n < self->batch_max && s_on_message (self); n++)
                 ;
+        s_spool_sync (self);
+        s_spool_replay (self);
         s_flush (self, false);
     }
-    //  Write what is pending while the senders may still take the acks
+    //  Write what is pending while the senders may still take the acks; with
+    //  the database down, to the spool
     mt_log ("stopping pending=%zu", self->pending);
+    s_spool_sync (self);
     uint64_t deadline = mt_mono_ms () + S_DRAIN_MS;
-    while ((self->inflight || zlistx_size (self->queue)) && mt_mono_ms () < deadline) {
+    while ((self->inflight || zlistx_size (self->queue)) && mt_mono_ms () < deadline
+       &&  (mtr_store_up () || !self->spool || self->inflight)) {
         s_flush (self, true);
         if (zmq_poll (&items [1], 1, 100) > 0)
             s_on_done (self);
     }
+    s_spool_rest (self);
     if (self->pending)
         mt_log ("stopped-with-pending events=%zu action=not_acknowledged", self->pending);
     return 0;

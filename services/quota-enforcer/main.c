@@ -19,6 +19,8 @@ static mt_opt_t s_opts [] = {
       "/metrics listen address" },
     { "reservation-ttl-ms", "MT_QE_RESERVATION_TTL_MS", MT_OPT_INT, "600000", 1000, 86400000,
       "a reservation never settled expires after this" },
+    { "warmup-ms", "MT_QE_WARMUP_MS", MT_OPT_INT, "1000", 0, 60000,
+      "after start, Admits wait this long while gateways re-announce reservations" },
     { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000,
       "how long to wait for PostgreSQL on start" },
@@ -51,6 +53,7 @@ main (int argc, char **argv)
     qe_server_t *server = qe_server_new (mt_config_str (s_opts, "bind"), &quota);
     if (!server)
         return 1;
+    qe_server_set_warmup (server, (int) mt_config_int (s_opts, "warmup-ms"));
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
                           (int) mt_config_int (s_opts, "metrics-port"), NULL)) {
         qe_server_destroy (&server);

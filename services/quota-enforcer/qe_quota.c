@@ -292,6 +292,40 @@ qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id,
     s_fill_limits (t, limits, now_ms, out);
 }
 
+void
+qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
+                  uint64_t prompt_tokens, uint64_t granted, uint64_t now_ms)
+{
+    assert (self && req_id && tenant_id);
+    if (zhashx_lookup (self->reservations, req_id) || zhashx_lookup (self->settled, req_id))
+        return;
+    if (prompt_tokens > QE_TOKENS_MAX)
+        prompt_tokens = QE_TOKENS_MAX;
+    if (granted > QE_TOKENS_MAX)
+        granted = QE_TOKENS_MAX;
+    s_tenant_t *t = s_tenant (self, tenant_id, now_ms, true);
+    s_reservation_t *r = t? (s_reservation_t *) calloc (1, sizeof *r): NULL;
+    if (r) {
+        r->req_id = strdup (req_id);
+        r->tenant_id = strdup (tenant_id);
+    }
+    if (!r || !r->req_id || !r->tenant_id) {
+        void *item = r;
+        s_reservation_destroy (&item);
+        return;
+    }
+    r->reserve = prompt_tokens + granted;
+    r->granted = granted;
+    r->window_start = t->window_start;
+    r->day_start = t->day_start;
+    r->expires_at = now_ms + self->ttl_ms;
+    zhashx_insert (self->reservations, req_id, r);
+    r->handle = zlistx_add_end (self->reservation_order, r);
+    t->requests_in_window += 1;
+    t->tokens_in_window += r->reserve;
+    t->reserved += r->reserve;
+}
+
 //  Remember a settled id for TTL.
 static void
 s_remember (qe_quota_t *self, const char *req_id, uint64_t granted, uint64_t now_ms)

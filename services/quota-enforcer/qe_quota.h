@@ -76,6 +76,12 @@ void qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id
                      uint64_t prompt_tokens, uint64_t max_tokens, const qe_limits_t *limits,
                      uint64_t now_ms, qe_admit_t *out);
 
+//  Record a reservation a gateway re-announces after a restart (prompt +
+//  granted, counted in this window), without a check: the request already
+//  runs. No-op when the id is reserved or settled already.
+void qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
+                       uint64_t prompt_tokens, uint64_t granted, uint64_t now_ms);
+
 //  Replace a reservation by real usage, or release it (refused = true).
 qe_settle_t qe_quota_settle (qe_quota_t *self, const char *req_id, const char *tenant_id,
                              uint64_t used_tokens, bool refused, uint64_t now_ms);

@@ -20,6 +20,8 @@ struct _qe_server_t {
     zsock_t *router;                //  gateways, owned
     qe_quota_t *quota;              //  owned
     uint64_t next_sweep;            //  mono ms
+    uint64_t warm_until;            //  mono ms: Admits before this wait (restores first)
+    zlistx_t *held;                 //  s_held_t, owned: Admits waiting for the warm-up
     mt_metric_t *m_admit_ok;
     mt_metric_t *m_admit_rate_requests;
     mt_metric_t *m_admit_rate_tokens;
@@ -29,6 +31,24 @@ struct _qe_server_t {
     mt_metric_t *m_reservations;
     mt_metric_t *m_expired;
 };
+
+//  An Admit that came during the warm-up.
+typedef struct {
+    Mt__Envelope *env;
+    zframe_t *routing_id;
+} s_held_t;
+
+static void
+s_held_destroy (void **item_p)
+{
+    s_held_t *h = (s_held_t *) *item_p;
+    if (h) {
+        mt_codec_free (&h->env);
+        zframe_destroy (&h->routing_id);
+        free (h);
+    }
+    *item_p = NULL;
+}
 
 qe_server_t *
 qe_server_new (const char *endpoint, qe_quota_t **quota_p)
@@ -41,6 +61,9 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
         return NULL;
     }
     self->quota = quota;
+    self->held = zlistx_new ();
+    if (self->held)
+        zlistx_set_destructor (self->held, s_held_destroy);
     self->router = mt_codec_socket (ZMQ_ROUTER);
     if (!self->router || mt_curve_server (self->router, "quota", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {
@@ -74,6 +97,7 @@ qe_server_destroy (qe_server_t **self_p)
     if (!self)
         return;
     zsock_destroy (&self->router);
+    zlistx_destroy (&self->held);
     qe_quota_destroy (&self->quota);
     free (self);
     *self_p = NULL;
@@ -196,6 +220,25 @@ s_handle_settle (qe_server_t *self, const Mt__Settle *msg)
     }
 }
 
+void
+qe_server_set_warmup (qe_server_t *self, int warmup_ms)
+{
+    self->warm_until = mt_mono_ms () + (uint64_t) (warmup_ms > 0? warmup_ms: 0);
+}
+
+//  A gateway re-announces a reservation in flight (after our restart).
+static void
+s_handle_restore (qe_server_t *self, const Mt__Admit *msg)
+{
+    if (!s_id_ok (msg->req_id) || !s_id_ok (msg->tenant_id))
+        return;
+    qe_quota_restore (self->quota, msg->req_id, msg->tenant_id, msg->prompt_tokens,
+                      msg->granted_tokens, mt_now_ms ());
+    mt_debug ("restored req=%s tenant=%s prompt=%" PRIu64 " granted=%" PRIu64, msg->req_id,
+              msg->tenant_id, msg->prompt_tokens, msg->granted_tokens);
+    mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
+}
+
 //  Takes one message off the socket; false when none was waiting.
 static bool
 s_handle (qe_server_t *self)
@@ -206,9 +249,23 @@ s_handle (qe_server_t *self)
         return false;
     if (!env)
         return true;                //  garbage: logged and dropped by the codec
+    if (env->body_case == MT__ENVELOPE__BODY_ADMIT && !env->admit->restore
+    &&  mt_mono_ms () < self->warm_until && self->held) {
+        //  Warming up: gateways re-announce what is in flight first
+        s_held_t *h = (s_held_t *) calloc (1, sizeof *h);
+        if (h) {
+            h->env = env;
+            h->routing_id = routing_id;
+            zlistx_add_end (self->held, h);
+            return true;
+        }
+    }
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_ADMIT:
-            s_handle_admit (self, routing_id, env->admit);
+            if (env->admit->restore)
+                s_handle_restore (self, env->admit);
+            else
+                s_handle_admit (self, routing_id, env->admit);
             break;
         case MT__ENVELOPE__BODY_SETTLE:
             s_handle_settle (self, env->settle);
@@ -244,6 +301,15 @@ qe_server_step (qe_server_t *self, int timeout_ms)
             ;
     }
     uint64_t mono = mt_mono_ms ();
+    if (mono >= self->warm_until && self->held && zlistx_size (self->held)) {
+        mt_log ("warm-up-over admits_held=%zu reservations=%zu", zlistx_size (self->held),
+                qe_quota_reservations (self->quota));
+        s_held_t *h;
+        while ((h = (s_held_t *) zlistx_first (self->held))) {
+            s_handle_admit (self, h->routing_id, h->env->admit);
+            zlistx_delete (self->held, zlistx_cursor (self->held));
+        }
+    }
     if (mono >= self->next_sweep) {
         self->next_sweep = mono + S_SWEEP_MS;
         size_t n = qe_quota_expire (self->quota, mt_now_ms (), s_on_expired, NULL);

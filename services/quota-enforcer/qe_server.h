@@ -11,6 +11,11 @@ typedef struct _qe_server_t qe_server_t;
 //  *quota_p, success or not). Caller owns; destroy with qe_server_destroy.
 //  NULL after logging when the endpoint cannot be bound.
 qe_server_t *qe_server_new (const char *endpoint, qe_quota_t **quota_p);
+
+//  For warmup_ms from now, Admits wait (answered after) while the gateways'
+//  re-announced reservations (Admit.restore) are recorded at once, so a
+//  restarted process knows what is in flight before it grants anything.
+void qe_server_set_warmup (qe_server_t *self, int warmup_ms);
 void qe_server_destroy (qe_server_t **self_p);
 
 //  The endpoint bound, e.g. "tcp://127.0.0.1:41234" after binding port *.

@@ -2,6 +2,7 @@
 //  scheduler by credit, streams tokens straight to each job's gateway.
 //  Options, then the server loop.
 #include "wa_server.h"
+#include "wa_probe.h"
 #include "mt_config.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -35,6 +36,14 @@ static mt_opt_t s_opts [] = {
       "simulator: completion length when max_tokens allows" },
     { "engine-url", "MT_ENGINE_URL", MT_OPT_STRING, "", 0, 0,
       "OpenAI-compatible engine, http://host:port/v1" },
+    { "engine-health-url", "MT_WA_ENGINE_HEALTH_URL", MT_OPT_STRING, "", 0, 0,
+      "engine health endpoint (\"\": the engine URL without /v1, + /health; off: none)" },
+    { "engine-probe-ms", "MT_WA_ENGINE_PROBE_MS", MT_OPT_INT, "1000", 100, 600000,
+      "engine health probe period" },
+    { "engine-probe-timeout-ms", "MT_WA_ENGINE_PROBE_TIMEOUT_MS", MT_OPT_INT, "2000", 100, 60000,
+      "engine health probe timeout" },
+    { "engine-stall-ms", "MT_WA_ENGINE_STALL_MS", MT_OPT_INT, "30000", 0, 3600000,
+      "a stream the engine sends nothing on for this long fails (0: never)" },
     MT_CURVE_OPTIONS,
     { NULL }
 };
@@ -92,6 +101,10 @@ s_discard (char *data, size_t size, size_t nmemb, void *arg)
 static bool
 s_ready (char *why, size_t size)
 {
+    //  The worker's own view first: an engine it found down (health probe,
+    //  failed connects, stalled streams) is not ready, whatever /models says
+    if (!wa_server_health (why, size))
+        return false;
     if (!*s_models_url)
         return true;
     CURL *curl = curl_easy_init ();
@@ -181,7 +194,19 @@ main (int argc, char **argv)
         .sim_tokens = (uint32_t) mt_config_int (s_opts, "sim-tokens"),
         .ready_interval_ms = 1000,
         .engine_url = engine_url,
+        .engine_probe_ms = (uint32_t) mt_config_int (s_opts, "engine-probe-ms"),
+        .engine_probe_timeout_ms = (uint32_t) mt_config_int (s_opts, "engine-probe-timeout-ms"),
+        .engine_stall_ms = (uint32_t) mt_config_int (s_opts, "engine-stall-ms"),
     };
+    char health_url [600] = "";
+    const char *health = mt_config_str (s_opts, "engine-health-url");
+    if (engine_url && strcmp (health, "off")) {
+        if (*health)
+            snprintf (health_url, sizeof health_url, "%s", health);
+        else
+            wa_probe_default_url (engine_url, health_url, sizeof health_url);
+        config.engine_health_url = health_url;
+    }
     if (engine_url) {
         size_t len = strlen (engine_url);
         while (len && engine_url [len - 1] == '/')

@@ -28,6 +28,7 @@ struct _wa_openai_t {
     s_fd_t *fds;                //  sockets curl wants watched
     size_t nfds, capfds;
     int64_t timer_ms;           //  monotonic deadline of curl's timer, -1 none
+    long stall_s;               //  no byte for this long ends a transfer; 0 = never
 };
 
 struct _wa_openai_req_t {
@@ -246,6 +247,12 @@ wa_openai_new (const char *engine_url)
 }
 
 void
+wa_openai_set_stall (wa_openai_t *self, uint32_t stall_ms)
+{
+    self->stall_s = stall_ms? (long) ((stall_ms + 999) / 1000): 0;
+}
+
+void
 wa_openai_destroy (wa_openai_t **self_p)
 {
     assert (self_p);
@@ -309,6 +316,10 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
     curl_easy_setopt (e, CURLOPT_PRIVATE, req);
     curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    if (self->stall_s > 0) {
+        curl_easy_setopt (e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt (e, CURLOPT_LOW_SPEED_TIME, self->stall_s);
+    }
     curl_easy_setopt (e, CURLOPT_TCP_NODELAY, 1L);
     if (curl_multi_add_handle (self->multi, e) != CURLM_OK) {
         snprintf (err, errsize, "curl_multi_add_handle failed");
@@ -447,6 +458,11 @@ wa_openai_req_result (wa_openai_req_t *req, wa_openai_result_t *result)
     if (req->result != CURLE_OK) {
         snprintf (req->message, sizeof req->message, "engine: %s",
                   curl_easy_strerror (req->result));
+        bool answered = req->status != 0;
+        result->unreachable = req->result == CURLE_COULDNT_CONNECT
+                           || req->result == CURLE_COULDNT_RESOLVE_HOST
+                           || (req->result == CURLE_OPERATION_TIMEDOUT && !answered);
+        result->stalled = req->result == CURLE_OPERATION_TIMEDOUT && answered;
         result->error = MT__ERROR_CODE__ERR_ENGINE;
         result->error_message = req->message;
     }

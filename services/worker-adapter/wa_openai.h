@@ -76,6 +76,10 @@ wa_openai_line_t wa_openai_sse_line (char *line, size_t *len, const char **data)
 wa_openai_t *wa_openai_new (const char *engine_url);
 void wa_openai_destroy (wa_openai_t **self_p);
 
+//  A transfer that receives no byte for stall_ms (rounded up to seconds)
+//  ends with an error; 0 = never (the default).
+void wa_openai_set_stall (wa_openai_t *self, uint32_t stall_ms);
+
 //  Start one streaming request. Returns NULL (reason in err) when the job
 //  cannot be sent. Owned by the caller; free with wa_openai_req_destroy,
 //  which also aborts it when still running.
@@ -110,6 +114,8 @@ typedef struct {
     bool has_usage;             //  the engine's usage chunk came
     uint32_t prompt_tokens;
     uint32_t completion_tokens;
+    bool unreachable;           //  the engine could not be reached (connect failed)
+    bool stalled;               //  the engine answered, then sent nothing for the stall time
 } wa_openai_result_t;
 void wa_openai_req_result (wa_openai_req_t *req, wa_openai_result_t *result);
 

@@ -6,6 +6,8 @@
 #include "wa_sim.h"
 #include "wa_sim_rich.h"
 #include "wa_openai.h"
+#include "wa_engine.h"
+#include "wa_probe.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -14,6 +16,7 @@
 
 #include <assert.h>
 #include <czmq.h>
+#include <stdatomic.h>
 
 #define S_HWM 100000            //  send queue per peer, messages
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
@@ -63,13 +66,33 @@ struct _wa_server_t {
     zlistx_t *waiting;          //  Mt__JobSpec copies waiting for a slot, owned
     wa_openai_t *openai;        //  openai backend, or NULL for the simulator
     bool started;               //  a sequence started during this advance pass
+    zactor_t *probe;            //  engine health probe (openai backend), or NULL
+    wa_engine_t engine;         //  is the engine answering
     bool pinned;                //  scheduler and gateways on I/O threads of their own
     mt_metric_t *m_started, *m_done, *m_cancelled, *m_failed, *m_tokens, *m_busy;
-    uint32_t engine_failures;   //  engine failures in a row since its last success
-    mt_metric_t *m_engine_up;   //  1 while fewer than WA_ENGINE_DOWN_AFTER in a row
+    mt_metric_t *m_engine_up, *m_handed_back;
+    uint32_t engine_failures;   //  engine failures in a row since its last success (for the console)
 };
 
-#define WA_ENGINE_DOWN_AFTER 3  //  engine failures in a row that mark it down
+//  Why the engine is down, for /readyz (another thread); NULL while up.
+static _Atomic (const char *) s_engine_down = NULL;
+
+bool
+wa_server_health (char *why, size_t size)
+{
+    const char *reason = atomic_load (&s_engine_down);
+    if (!reason)
+        return true;
+    snprintf (why, size, "%s", reason);
+    return false;
+}
+
+//  Jobs are taken only while the engine answers (the simulator always does).
+static bool
+s_engine_up (wa_server_t *self)
+{
+    return !self->openai || self->engine.up;
+}
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -176,17 +199,13 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
     s_send_env (self->scheduler, &env, "scheduler", req_id);
 }
 
-//  The engine answered a request (ok) or failed it: its health as
-//  operators see it (mt_wa_engine_up, the console's live page).
+//  The engine answered a request (ok) or failed it: failures in a row, as
+//  the scheduler and the console's live page see them. Whether the engine
+//  is up (zero credit, /readyz, mt_wa_engine_up) is wa_engine's call.
 static void
 s_engine_outcome (wa_server_t *self, bool ok)
 {
-    uint32_t before = self->engine_failures;
-    self->engine_failures = ok? 0: before + 1;
-    bool up = self->engine_failures < WA_ENGINE_DOWN_AFTER;
-    if (up != (before < WA_ENGINE_DOWN_AFTER))
-        mt_log ("engine-%s failures=%u", up? "up": "down", self->engine_failures);
-    mt_metric_set (self->m_engine_up, up? 1: 0);
+    self->engine_failures = ok? 0: self->engine_failures + 1;
 }
 
 static void
@@ -198,7 +217,8 @@ s_send_ready (wa_server_t *self)
     ready.pool = self->pool;
     ready.models = self->models;
     ready.n_models = self->nmodels;
-    ready.free_slots = busy >= self->slots || zlistx_size (self->waiting)? 0: self->slots - busy;
+    ready.free_slots = busy >= self->slots || zlistx_size (self->waiting) || !s_engine_up (self)
+                     ? 0: self->slots - busy;
     ready.total_slots = self->slots;
     ready.engine_failures = self->engine_failures;
     Mt__Envelope env = MT__ENVELOPE__INIT;
@@ -289,7 +309,8 @@ s_seq_end (wa_server_t *self, s_seq_t *seq, uint64_t now)
     zhashx_delete (self->index, seq->req_id);
     wa_openai_req_destroy (self->openai, &seq->req);
     zlistx_delete (self->active, seq->handle);      //  destroys seq
-    while (zlistx_size (self->waiting) && zlistx_size (self->active) < self->slots) {
+    while (zlistx_size (self->waiting) && zlistx_size (self->active) < self->slots
+       &&  s_engine_up (self)) {
         Mt__JobSpec *spec = (Mt__JobSpec *) zlistx_detach (self->waiting, NULL);
         s_seq_start (self, &spec, now);
     }
@@ -415,6 +436,47 @@ s_tokens_so_far (s_seq_t *seq)
     return mt_tokens_count (text, len);
 }
 
+//  A job the worker will not start (the engine is down): given back at once,
+//  nothing generated, nothing billed.
+static void
+s_hand_back (wa_server_t *self, const Mt__JobSpec *spec)
+{
+    mt_log ("job-handed-back req=%s tenant=%s reason=\"%s\"", spec->req_id, spec->tenant_id,
+            self->engine.reason);
+    s_send_done (self, s_gateway (self, spec), spec->req_id, spec->tenant_id, spec->reply_token,
+                 0, 0, "", MT__ERROR_CODE__ERR_UNAVAILABLE, "the engine is unavailable", 0);
+    mt_metric_add (self->m_handed_back, 1);
+}
+
+//  The engine went down or came back: say so, stop or resume taking jobs.
+static void
+s_engine_changed (wa_server_t *self)
+{
+    atomic_store (&s_engine_down, self->engine.up? NULL: self->engine.reason);
+    mt_metric_set (self->m_engine_up, self->engine.up? 1: 0);
+    if (self->engine.up)
+        mt_log ("engine-up action=taking_jobs");
+    else {
+        mt_log ("engine-down reason=\"%s\" running=%zu waiting=%zu action=zero_credit",
+                self->engine.reason, zlistx_size (self->active), zlistx_size (self->waiting));
+        Mt__JobSpec *spec;
+        while ((spec = (Mt__JobSpec *) zlistx_first (self->waiting))) {
+            s_hand_back (self, spec);
+            zlistx_delete (self->waiting, zlistx_cursor (self->waiting));
+        }
+    }
+    //  The scheduler hears at once, not at the next period
+    s_send_ready (self);
+    self->next_ready_ms = mt_mono_ms () + self->ready_interval_ms;
+}
+
+static void
+s_engine_note (wa_server_t *self, wa_engine_event_t event, uint64_t at_ms, uint64_t now)
+{
+    if (self->openai && wa_engine_note (&self->engine, event, at_ms, now))
+        s_engine_changed (self);
+}
+
 //  openai backend: send what the engine streamed since last time; report
 //  the end when the transfer is over. Returns true when the sequence ended.
 static bool
@@ -460,6 +522,9 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
     wa_openai_req_result (seq->req, &result);
     uint32_t prompt = result.has_usage? result.prompt_tokens: seq->prompt_tokens;
     uint32_t completion = result.has_usage? result.completion_tokens: s_tokens_so_far (seq);
+    if (result.unreachable || result.stalled)
+        s_engine_note (self, result.stalled? WA_ENGINE_JOB_STALLED: WA_ENGINE_JOB_UNREACHABLE,
+                       now, now);
     if (result.error) {
         mt_log ("job-failed req=%s tenant=%s tokens=%u reason=\"%s\"", seq->req_id,
                 seq->tenant_id, completion, result.error_message);
@@ -605,6 +670,10 @@ s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
         mt_log ("job-duplicate req=%s tenant=%s action=ignored", spec->req_id, spec->tenant_id);
         return;
     }
+    if (!s_engine_up (self)) {
+        s_hand_back (self, spec);
+        return;
+    }
     Mt__JobSpec *copy = mt_codec_job_copy (spec);
     if (!copy) {
         mt_log ("job-failed req=%s tenant=%s reason=\"out of memory\"", spec->req_id,
@@ -711,17 +780,32 @@ wa_server_new (const wa_server_config_t *config)
     self->m_done = mt_metric_counter ("mt_wa_jobs_done_total", "sequences finished");
     self->m_cancelled = mt_metric_counter ("mt_wa_jobs_cancelled_total", "sequences cancelled");
     self->m_failed = mt_metric_counter ("mt_wa_jobs_failed_total", "sequences the engine failed");
-    self->m_engine_up = mt_metric_gauge ("mt_wa_engine_up",
-                                         "1 unless the engine failed its last 3 requests in a row");
-    mt_metric_set (self->m_engine_up, 1);
     self->m_tokens = mt_metric_counter ("mt_wa_tokens_generated_total", "completion tokens sent");
     self->m_busy = mt_metric_gauge ("mt_wa_slots_busy", "slots running a sequence");
+    self->m_engine_up = mt_metric_gauge ("mt_wa_engine_up", "1 while the engine answers, else 0");
+    self->m_handed_back = mt_metric_counter ("mt_wa_jobs_handed_back_total",
+                                             "jobs given back unstarted: the engine was down");
+    mt_metric_set (self->m_engine_up, 1);
+    wa_engine_init (&self->engine, mt_mono_ms ());
+    atomic_store (&s_engine_down, NULL);
     if (config->engine_url && *config->engine_url) {
         self->openai = wa_openai_new (config->engine_url);
         if (!self->openai) {
             mt_log ("backend-failed backend=openai reason=\"libcurl init failed\"");
             wa_server_destroy (&self);
             return NULL;
+        }
+        wa_openai_set_stall (self->openai, config->engine_stall_ms);
+        if (config->engine_health_url && *config->engine_health_url) {
+            self->probe = wa_probe_new (config->engine_health_url,
+                                        (int) config->engine_probe_ms,
+                                        (int) config->engine_probe_timeout_ms);
+            if (!self->probe) {
+                wa_server_destroy (&self);
+                return NULL;
+            }
+            mt_log ("engine-probe url=%s interval_ms=%u", config->engine_health_url,
+                    config->engine_probe_ms);
         }
     }
     self->pinned = zmq_ctx_get (zsys_init (), ZMQ_IO_THREADS) >= 2;
@@ -769,6 +853,7 @@ wa_server_destroy (wa_server_t **self_p)
     wa_server_t *self = *self_p;
     if (!self)
         return;
+    zactor_destroy (&self->probe);
     zhashx_destroy (&self->index);
     for (s_seq_t *seq = self->active? (s_seq_t *) zlistx_first (self->active): NULL; seq;
          seq = (s_seq_t *) zlistx_next (self->active))
@@ -802,13 +887,16 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
     //  backend has transfers running
     size_t nfds = self->openai? wa_openai_fds (self->openai): 0;
     zmq_pollitem_t local [8];
-    zmq_pollitem_t *items = nfds + 1 <= 8? local
-                          : (zmq_pollitem_t *) malloc ((nfds + 1) * sizeof (zmq_pollitem_t));
+    zmq_pollitem_t *items = nfds + 2 <= 8? local
+                          : (zmq_pollitem_t *) malloc ((nfds + 2) * sizeof (zmq_pollitem_t));
     assert (items);
     items [0] = (zmq_pollitem_t) { zsock_resolve (self->scheduler), 0, ZMQ_POLLIN, 0 };
     size_t n = 1;
+    if (self->probe)
+        items [n++] = (zmq_pollitem_t) { zsock_resolve (self->probe), 0, ZMQ_POLLIN, 0 };
+    size_t first_fd = n;
     if (self->openai) {
-        n += wa_openai_pollitems (self->openai, items + 1, nfds);
+        n += wa_openai_pollitems (self->openai, items + first_fd, nfds);
         int64_t curl_wait = wa_openai_timeout (self->openai, now);
         if (curl_wait >= 0 && curl_wait < wait)
             wait = curl_wait;
@@ -821,9 +909,19 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
     }
     bool from_scheduler = rc > 0 && (items [0].revents & ZMQ_POLLIN);
     if (self->openai)
-        wa_openai_dispatch (self->openai, items + 1, rc > 0? n - 1: 0, mt_mono_ms ());
+        wa_openai_dispatch (self->openai, items + first_fd, rc > 0? n - first_fd: 0,
+                            mt_mono_ms ());
     if (items != local)
         free (items);
+    while (self->probe && (zsock_events (self->probe) & ZMQ_POLLIN)) {
+        char *what = NULL, *ok = NULL, *at = NULL;
+        if (zstr_recvx (self->probe, &what, &ok, &at, NULL) != -1 && ok && at)
+            s_engine_note (self, *ok == '1'? WA_ENGINE_PROBE_OK: WA_ENGINE_PROBE_FAILED,
+                           strtoull (at, NULL, 10), mt_mono_ms ());
+        zstr_free (&what);
+        zstr_free (&ok);
+        zstr_free (&at);
+    }
     //  Until the socket has none: one look at its mailbox, not one per message
     for (int i = 0; from_scheduler && i < S_DRAIN_MAX && s_on_scheduler (self, mt_mono_ms ()); i++)
         ;

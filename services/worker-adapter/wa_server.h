@@ -19,6 +19,10 @@ typedef struct {
     uint32_t sim_tokens;
     uint32_t ready_interval_ms; //  WorkerReady period (1000)
     const char *engine_url;     //  openai backend when set, else the simulator
+    const char *engine_health_url;  //  probed while the openai backend runs; NULL/"": never
+    uint32_t engine_probe_ms;   //  probe period
+    uint32_t engine_probe_timeout_ms;
+    uint32_t engine_stall_ms;   //  a stream silent this long ends, engine down; 0 = never
 } wa_server_config_t;
 
 typedef struct _wa_server_t wa_server_t;
@@ -36,6 +40,11 @@ int wa_server_poll (wa_server_t *self, int max_wait_ms);
 
 //  Loop until mt_stopping(). Returns 0.
 int wa_server_run (wa_server_t *self);
+
+//  /readyz: false (reason in why) while the engine does not answer. Any
+//  thread; an mt_health_fn.
+#include <stdbool.h>
+bool wa_server_health (char *why, size_t size);
 
 //  Sequences running and waiting for a slot (tests, health).
 uint32_t wa_server_running (wa_server_t *self);

@@ -291,6 +291,15 @@ export class Postgres {
         await run('bash', ['deploy/dev/pg.sh', 'stop', this.dir], { timeout: ms(60000) });
         pgDirs.delete(this.dir);
     }
+
+    //  Start again after stop(), on the same port and data (an outage ends).
+    async startAgain() {
+        pgDirs.add(this.dir);
+        const r = await run('bash', ['deploy/dev/pg.sh', 'start', this.dir, String(this.port)],
+                            { timeout: ms(120000) });
+        if (r.code !== 0)
+            throw new Error(`pg.sh start failed (${r.code}): ${r.stderr.trim() || r.error}`);
+    }
 }
 
 //  ---------------------------------------------------------------- HTTP
@@ -489,7 +498,8 @@ export class Stack {
                 MT_QE_METRICS_PORT: String(p.qeM), MT_QE_METRICS_BIND: '127.0.0.1' }, p.qeM],
             ['metering', 'mt-metering', {
                 MT_PG_DSN: this.pg.dsn, MT_MTR_BIND: tcp(p.mtr),
-                MT_MTR_METRICS_PORT: String(p.mtrM), MT_MTR_METRICS_BIND: '127.0.0.1' }, p.mtrM],
+                MT_MTR_METRICS_PORT: String(p.mtrM), MT_MTR_METRICS_BIND: '127.0.0.1',
+                MT_MTR_SPOOL: path.join(this.dir, 'metering.spool') }, p.mtrM],
             ['scheduler', 'mt-scheduler', {
                 MT_SCHED_GATEWAY_BIND: tcp(p.schedGw), MT_SCHED_WORKER_BIND: tcp(p.schedWk),
                 MT_SCHED_METRICS_PORT: String(p.schedM), MT_SCHED_METRICS_BIND: '127.0.0.1' }, p.schedM],
@@ -500,6 +510,7 @@ export class Stack {
             ['worker-premium', 'mt-worker-adapter', wa('premium', 'sim-large', p.waPremM), p.waPremM],
             ['gateway', 'mt-auth-gateway', {
                 MT_PG_DSN: this.pg.dsn, MT_ADMIN_TOKEN: this.adminToken,
+                MT_GW_USAGE_SPOOL: path.join(this.dir, 'gateway-usage.spool'),
                 MT_GW_HTTP_PORT: String(p.gwHttp), MT_GW_HTTP_BIND: '127.0.0.1',
                 MT_GW_TOKEN_BIND: tcp(p.gwTok), MT_GW_TOKEN_ENDPOINT: tcp(p.gwTok),
                 MT_GW_SCHEDULER: tcp(p.schedGw), MT_GW_QUOTA: tcp(p.qe), MT_GW_METERING: tcp(p.mtr),

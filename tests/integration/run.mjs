@@ -25,6 +25,7 @@ import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '
 import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
          DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 import keysTests from './t_keys.mjs';
+import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
@@ -94,6 +95,27 @@ const GROUPS = [
                                                MT_GW_AUTH_FAIL_BURST: '3',
                                                MT_GW_AUTH_FAIL_INTERVAL_MS: '1000' } } },
       tests: frontTests },
+    //  PostgreSQL stopped and started again under load (issue 9). Runs the
+    //  shared database down for a few seconds: a group of its own.
+    { name: 'pg-outage', opts: { name: 'pg-outage', sim: { ttft: 5, itl: 1, tokens: 8 }, maxBody: 65536,
+                                 skip: ['worker-premium'],
+                                 env: { metering: { MT_MTR_MEMORY_MAX: String(PG_OUTAGE_MEMORY_MAX),
+                                                    MT_MTR_BATCH_MAX: '2' } } },
+      tests: pgOutageTests },
+    //  The engine behind the standard worker dies and comes back (issue 9).
+    { name: 'engine-down', opts: { name: 'engine-down', engine: { model: ENGINE_MODEL, delayMs: 5 }, maxBody: 65536,
+                                   skip: ['worker-premium'],
+                                   env: { 'worker-standard': { MT_WA_ENGINE_PROBE_MS: '200',
+                                                               MT_WA_ENGINE_PROBE_TIMEOUT_MS: '500' } } },
+      tests: engineDownTests },
+    //  The quota-enforcer killed under a burst (issue 9).
+    { name: 'qe-restart', opts: { name: 'qe-restart', sim: { ttft: 20, itl: 200, tokens: 16 }, maxBody: 65536,
+                                  skip: ['worker-premium'] },
+      tests: qeRestartTests },
+    //  The gateway killed with SIGKILL (issue 9).
+    { name: 'gw-kill', opts: { name: 'gw-kill', sim: { ttft: 5, itl: 2, tokens: 8 }, maxBody: 65536,
+                               skip: ['worker-premium'] },
+      tests: gatewayKillTests },
     //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
     { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
                                   skip: ['worker-premium'],

@@ -35,13 +35,15 @@ static const s_row_t s_rows [] = {
     { "client gone, not streamed",          GONE, 10, 100, 100,  5, CANCEL, 11, 6, 11, 6, "cancelled", 499, false },
     { "client gone, streamed",     STREAM | GONE, 10, 100, 100,  5, CANCEL, 11, 5, 11, 5, "cancelled", 499, false },
     { "client gone, job ended ok",          GONE, 10, 100, 100,  9, NONE, 11, 9, 11, 9, "ok", 499, false },
-    { "engine error, not streamed",            0, 10, 100, 100,  3, ENGINE, 11, 3, 11, 3, "error", 502, false },
+    { "engine error, not streamed: nothing", 0, 10, 100, 100,  3, ENGINE, 11, 3, 0, 0, "error", 502, false },
     { "engine error, streamed",           STREAM, 10, 100, 100,  3, ENGINE, 11, 3, 11, 3, "error", 200, false },
     { "worker lost, streamed, no report", STREAM, 10, 100, 100,  7, LOST, 0, 0, 10, 7, "error", 200, false },
-    { "worker lost, not streamed",             0, 10, 100, 100,  4, LOST, 0, 0, 10, 4, "error", 502, false },
+    { "worker lost, not streamed: nothing",    0, 10, 100, 100,  4, LOST, 0, 0, 0, 0, "error", 502, false },
     { "worker lost, engine's prompt kept", STREAM, 10, 100, 100, 5, LOST, 12, 3, 12, 5, "error", 200, false },
     { "worker lost before any token",     STREAM, 10, 100, 100,  0, LOST, 0, 0, 0, 0, "error", 200, false },
-    { "request timeout, not streamed",   TIMEOUT, 10, 100, 100,  6, CANCEL, 11, 6, 11, 6, "cancelled", 503, false },
+    { "request timeout, not streamed: nothing", TIMEOUT, 10, 100, 100, 6, CANCEL, 11, 6, 0, 0, "cancelled", 503, false },
+    { "timeout, not streamed, 503 sent", TIMEOUT | GONE, 10, 100, 100, 6, CANCEL, 11, 6, 0, 0, "cancelled", 503, false },
+    { "at the quota, error, not streamed", DAILY, 10, 100,   5,  5, ENGINE, 14, 5, 0, 0, "error", 502, false },
     { "request timeout, streamed", STREAM | TIMEOUT, 10, 100, 100, 6, CANCEL, 11, 6, 11, 6, "cancelled", 200, false },
     { "at the daily quota: clamped",       DAILY, 10, 100,   5,  5, NONE, 14, 5, 10, 5, "ok", 200, true },
     { "at the quota, engine overran",      DAILY, 10, 100,   5,  5, NONE, 10, 8, 10, 5, "ok", 200, true },
@@ -83,7 +85,7 @@ s_lost_rows (void)
     struct { const char *name; int flags; uint32_t relayed; bool emit; uint64_t used; } rows [] = {
         { "nothing relayed: reservation released", 0, 0, false, 0 },
         { "tokens relayed, streamed: billed as error", STREAM, 4, true, 14 },
-        { "tokens relayed, not streamed", 0, 2, true, 12 },
+        { "tokens relayed, not streamed: nothing (the client got a 503)", 0, 2, false, 0 },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
         mt_test_case ("lost: %s", rows [i].name);

@@ -537,7 +537,7 @@ s_test_sched_silent (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
-//  The engine fails: its error status, billed as error with what it produced.
+//  The engine fails: its error status; not streamed, so billed nothing.
 static void
 s_test_engine_error (s_rig_t *rig)
 {
@@ -549,7 +549,8 @@ s_test_engine_error (s_rig_t *rig)
     s_finish (rig, h);
     const mt_error_t *err = mt_error_from_proto (MT__ERROR_CODE__ERR_ENGINE);
     CHECK_INT (h->status, err->status);
-    s_check_usage (rig, rig->submit_id, "error", err->status, 4, 1);
+    //  Not streamed: the client got an error and no token, so nothing is billed
+    s_check_usage (rig, rig->submit_id, "error", err->status, 0, 0);
     s_http_destroy (&h);
 }
 
@@ -592,7 +593,7 @@ s_test_request_timeout (s_rig_t *rig)
     CHECK_STR (s_error_code (h->resp, code, sizeof code), "service_unavailable");
     CHECK_INT (rig->cancels, cancels + 1);
     s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 1);
-    s_check_usage (rig, id, "cancelled", 503, 4, 1);
+    s_check_usage (rig, id, "cancelled", 503, 0, 0);      //  the client got a 503
     s_http_destroy (&h);
 }
 
@@ -620,7 +621,8 @@ s_test_usage_resend (s_rig_t *rig)
 }
 
 //  A Cancel sent while the scheduler is gone reaches it once it is back (it
-//  waits in the queue), and the job's late JobDone still bills it.
+//  waits in the queue), and the job's late JobDone still settles it (0: the
+//  client got a 503).
 static void
 s_test_cancel_resent (s_rig_t *rig)
 {
@@ -650,7 +652,7 @@ s_test_cancel_resent (s_rig_t *rig)
         s_pump (rig, 20, NULL);
     CHECK_INT (rig->cancels, cancels + 1);
     s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
-    s_check_usage (rig, id, "cancelled", 503, 4, 0);
+    s_check_usage (rig, id, "cancelled", 503, 0, 0);      //  the client got a 503
     zstr_free (&endpoint);
     s_http_destroy (&h);
 }

@@ -346,6 +346,39 @@ s_tenants (void)
     qe_quota_destroy (&q);              //  no-op on NULL
 }
 
+//  A restarted process learns the reservations in flight from the gateways:
+//  recorded without a check, counted against the daily limit, idempotent,
+//  and settled like any other.
+static void
+s_restore (void)
+{
+    qe_quota_t *q = qe_quota_new (TTL);
+    qe_limits_t daily = { 0, 0, 100 };
+    qe_quota_set_used_today (q, "A", 20, T0);
+    qe_quota_restore (q, "r1", "A", 10, 40, T0);        //  50 reserved
+    qe_quota_restore (q, "r1", "A", 10, 40, T0);        //  told twice: once
+    CHECK_INT (qe_quota_reservations (q), 1);
+    qe_tenant_stats_t st;
+    CHECK (qe_quota_tenant_stats (q, "A", T0, &st));
+    CHECK_INT (st.reserved, 50);
+    CHECK_INT (st.requests_in_window, 1);
+    //  30 left: a new request is granted at most that, less its prompt
+    qe_admit_t out;
+    qe_quota_admit (q, "n1", "A", 10, 100, &daily, T0, &out);
+    CHECK (out.ok);
+    CHECK_INT (out.granted_tokens, 20);
+    qe_quota_admit (q, "n2", "A", 1, 1, &daily, T0, &out);
+    CHECK (!out.ok);
+    CHECK_INT (out.code, MT__ERROR_CODE__ERR_QUOTA);
+    //  The restored request settles as usual; a settled id is not restored again
+    CHECK_INT (qe_quota_settle (q, "r1", "A", 30, false, T0), QE_SETTLE_USED);
+    qe_quota_restore (q, "r1", "A", 10, 40, T0);
+    CHECK_INT (qe_quota_reservations (q), 1);           //  n1 only
+    CHECK (qe_quota_tenant_stats (q, "A", T0, &st));
+    CHECK_INT (st.used_today, 50);
+    qe_quota_destroy (&q);
+}
+
 int
 main (void)
 {
@@ -353,5 +386,6 @@ main (void)
         s_run (&s_scenarios [i]);
     MT_RUN (s_many);
     MT_RUN (s_tenants);
+    MT_RUN (s_restore);
     return mt_test_done ("test_qe_quota");
 }
