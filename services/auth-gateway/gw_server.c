@@ -445,9 +445,12 @@ static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
-    if (req && !s_token_ok (req, chunk->reply_token)) {
+    if (!req || !s_token_ok (req, chunk->reply_token)) {
+        //  A late chunk of a request that ended, or a worker's without the
+        //  job's token: never relayed
         mt_metric_add (self->m_dropped, 1);
-        mt_debug ("token-chunk-refused req=%s reason=\"wrong reply token\"", chunk->req_id);
+        mt_debug ("token-chunk-dropped req=%s reason=\"%s\"", chunk->req_id,
+                  req? "wrong reply token": "no such request");
         return;
     }
     if (req && req->phase == GW_P_SUBMIT)
@@ -916,7 +919,8 @@ s_metrics_init (gw_server_t *self)
     self->m_tokens = mt_metric_counter ("mt_gw_tokens_relayed_total", "completion tokens relayed to clients");
     self->m_dropped = mt_metric_counter ("mt_gw_messages_dropped_total",
                                          "ZeroMQ messages dropped: a body the peer may not send, "
-                                         "or a worker's without the job's reply token");
+                                         "a worker's without the job's reply token, or a chunk "
+                                         "of no request in flight");
     self->m_cancels = mt_metric_counter ("mt_gw_cancels_total", "jobs cancelled because the client went away");
     self->m_latency = mt_metric_histogram ("mt_gw_request_duration_seconds", "arrival to last token");
 }

@@ -318,7 +318,7 @@ const metricsTests = [
 //  failures in a row, and up again after a success.
 export const engineHealthTests = [
     {
-        name: 'console: an engine failing 3 requests in a row shows down (live page, mt_wa_engine_up), then up',
+        name: 'console: an engine failing 3 requests in a row shows failing on the live page, then healthy; the worker keeps it up (it answers)',
         fn: async ({ stack }) => {
             const t = await stack.tenant({ tier: 'free' }, 'eng-health');
             const worker = stack.svc('worker-standard');
@@ -335,13 +335,14 @@ export const engineHealthTests = [
                 const r = await stack.post('/v1/chat/completions', t.key, body(`FAIL500 health ${i}`));
                 assert(r.status >= 500, `FAIL500 ${i}: ${short(r)}`);
             }
-            eq(await worker.metric('mt_wa_engine_up'), 0, 'mt_wa_engine_up after 3 failures');
+            //  An engine that answers with errors is not down: the worker keeps
+            //  taking jobs (down is for engines that do not answer, t_crash.mjs)
+            eq(await worker.metric('mt_wa_engine_up'), 1, 'mt_wa_engine_up after 3 answered failures');
             const down = await poll(async () => (await engine()).engine_healthy === false, ms(4000), 200);
             assert(down, 'the live view still shows the engine healthy');
             eq((await engine()).engine_failures >= 3, true, 'engine_failures');
             const ok = await stack.post('/v1/chat/completions', t.key, body('fine'));
             eq(ok.status, 200, `a good request: ${short(ok)}`);
-            eq(await worker.metric('mt_wa_engine_up'), 1, 'mt_wa_engine_up after a success');
             const up = await poll(async () => (await engine()).engine_healthy === true, ms(4000), 200);
             assert(up, 'the live view still shows the engine failing');
         },
