@@ -205,6 +205,36 @@ s_refuse (qe_admit_t *out, Mt__ErrorCode code, uint64_t wait_ms)
     out->retry_after_s = s_ceil_s (wait_ms);
 }
 
+//  Hold reserve tokens (granted of them completion) for req_id in tenant t's
+//  window and day, counting one request. Returns 0, or -1 when out of memory
+//  (nothing held).
+static int
+s_reserve (qe_quota_t *self, s_tenant_t *t, const char *req_id, const char *tenant_id,
+           uint64_t reserve, uint64_t granted, uint64_t now_ms)
+{
+    s_reservation_t *r = (s_reservation_t *) calloc (1, sizeof *r);
+    if (r) {
+        r->req_id = strdup (req_id);
+        r->tenant_id = strdup (tenant_id);
+    }
+    if (!r || !r->req_id || !r->tenant_id) {
+        void *item = r;
+        s_reservation_destroy (&item);
+        return -1;
+    }
+    r->reserve = reserve;
+    r->granted = granted;
+    r->window_start = t->window_start;
+    r->day_start = t->day_start;
+    r->expires_at = now_ms + self->ttl_ms;
+    zhashx_insert (self->reservations, req_id, r);
+    r->handle = zlistx_add_end (self->reservation_order, r);
+    t->requests_in_window += 1;
+    t->tokens_in_window += reserve;
+    t->reserved += reserve;
+    return 0;
+}
+
 void
 qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id,
                 uint64_t prompt_tokens, uint64_t max_tokens, const qe_limits_t *limits,
@@ -264,29 +294,11 @@ qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id,
         return;
     }
     //  Rule 5: admit and reserve
-    s_reservation_t *r = (s_reservation_t *) calloc (1, sizeof *r);
-    if (r) {
-        r->req_id = strdup (req_id);
-        r->tenant_id = strdup (tenant_id);
-    }
-    if (!r || !r->req_id || !r->tenant_id) {
-        void *item = r;
-        s_reservation_destroy (&item);
+    if (s_reserve (self, t, req_id, tenant_id, reserve, granted, now_ms)) {
         s_refuse (out, MT__ERROR_CODE__ERR_UNAVAILABLE, 1000);
         s_fill_limits (t, limits, now_ms, out);
         return;
     }
-    r->reserve = reserve;
-    r->granted = granted;
-    r->window_start = t->window_start;
-    r->day_start = t->day_start;
-    r->expires_at = now_ms + self->ttl_ms;
-    zhashx_insert (self->reservations, req_id, r);
-    r->handle = zlistx_add_end (self->reservation_order, r);
-    t->requests_in_window += 1;
-    t->tokens_in_window += reserve;
-    t->reserved += reserve;
-
     out->ok = true;
     out->granted_tokens = granted;
     s_fill_limits (t, limits, now_ms, out);
@@ -304,26 +316,8 @@ qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
     if (granted > QE_TOKENS_MAX)
         granted = QE_TOKENS_MAX;
     s_tenant_t *t = s_tenant (self, tenant_id, now_ms, true);
-    s_reservation_t *r = t? (s_reservation_t *) calloc (1, sizeof *r): NULL;
-    if (r) {
-        r->req_id = strdup (req_id);
-        r->tenant_id = strdup (tenant_id);
-    }
-    if (!r || !r->req_id || !r->tenant_id) {
-        void *item = r;
-        s_reservation_destroy (&item);
-        return;
-    }
-    r->reserve = prompt_tokens + granted;
-    r->granted = granted;
-    r->window_start = t->window_start;
-    r->day_start = t->day_start;
-    r->expires_at = now_ms + self->ttl_ms;
-    zhashx_insert (self->reservations, req_id, r);
-    r->handle = zlistx_add_end (self->reservation_order, r);
-    t->requests_in_window += 1;
-    t->tokens_in_window += r->reserve;
-    t->reserved += r->reserve;
+    if (t)
+        s_reserve (self, t, req_id, tenant_id, prompt_tokens + granted, granted, now_ms);
 }
 
 //  Remember a settled id for TTL.
