@@ -15,6 +15,7 @@
 #include "gw_sse.h"
 #include "gw_store.h"
 #include "gw_live.h"
+#include "gw_retry.h"
 
 #include "mt_errors.h"
 #include "mt_metrics.h"
@@ -102,6 +103,13 @@ struct _gw_req_t {
     size_t text_len;
     size_t text_cap;
     uint32_t relayed;               //  completion tokens relayed so far
+    //  submitting again (gw_retry.h): the body and prompt are kept until the
+    //  first token of a stream, until the end otherwise
+    bool started;                   //  a TokenChunk of the job came
+    uint32_t requeues;              //  submitted again after a worker loss or hand-back
+    char sched_id [33];             //  the scheduler instance that accepted the job
+    char prev_token [33];           //  an attempt a dead scheduler may have started:
+                                    //  its chunks count too, until a first chunk decides
     //  deadline list: waiting (admit/submit/store answers) or running (the
     //  whole job); never both at once
     gw_req_t *wprev, *wnext;
@@ -151,6 +159,9 @@ struct _gw_server_t {
     mt_metric_t *m_req [8];
     mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency;
     mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
+    //  submitting again (gw_retry.h)
+    char sched_id [33];             //  the scheduler instance of the last Catalog
+    mt_metric_t *m_resubmits;
 };
 
 extern const char *gw_status_labels [8];

@@ -285,8 +285,9 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
     }
 }
 
+//  Submit the job; requeue: it was accepted before and lost (see gw_retry.h).
 static int
-s_send_submit (gw_server_t *self, gw_req_t *req)
+s_send_submit (gw_server_t *self, gw_req_t *req, bool requeue)
 {
     Mt__JobSpec job = MT__JOB_SPEC__INIT;
     job.req_id = req->id;
@@ -313,17 +314,17 @@ s_send_submit (gw_server_t *self, gw_req_t *req)
     submit.job = &job;
     submit.weight = req->weight;
     submit.max_concurrent = req->max_concurrent;
+    submit.requeue = requeue;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
     req->phase = GW_P_SUBMIT;
     gw_list_add (&self->waiting, req);
     int rc = mt_codec_send (self->scheduler, NULL, &env);
-    //  The job has all of it: keep only the scalars (memory per open stream)
-    free (req->body);
-    req->body = NULL;
-    req->body_len = req->body_cap = 0;
-    gw_request_clear (&req->parsed);
+    //  The body and prompt stay until the job may not be submitted again
+    //  (s_forget_body); the parsed tree is not needed any more
+    json_decref (req->parsed.body);
+    req->parsed.body = NULL;
     if (rc)
         mt_log ("submit-failed req=%s tenant=%s reason=\"scheduler not connected\"",
                 req->id, req->tenant_id);
@@ -385,12 +386,24 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
     req->granted = (uint32_t) (reply->granted_tokens < wanted? reply->granted_tokens: wanted);
     if (req->granted == 0 && req->parsed.kind != GW_KIND_EMBEDDING)
         req->granted = 1;
-    if (s_send_submit (self, req))
+    if (s_send_submit (self, req, false))
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
                           "The scheduler is not reachable.", true);
 }
 
+//  The job can no longer be submitted again: keep only the scalars (memory
+//  per open stream).
+static void
+s_forget_body (gw_req_t *req)
+{
+    free (req->body);
+    req->body = NULL;
+    req->body_len = req->body_cap = 0;
+    gw_request_clear (&req->parsed);
+}
+
 static void s_accept (gw_server_t *self, gw_req_t *req);
+static void s_job_fail (gw_server_t *self, gw_req_t *req, Mt__ErrorCode code, const char *msg);
 
 static void
 s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
@@ -404,10 +417,15 @@ s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
     if (!reply->accepted) {
         req->retry_after = reply->retry_after_s;
         const mt_error_t *err = mt_error_from_proto (reply->code);
-        mt_log ("refused req=%s tenant=%s code=%s", req->id, req->tenant_id, err->code);
-        s_refuse_backend (self, req, err, *reply->message? reply->message: NULL, true);
+        mt_log ("refused req=%s tenant=%s code=%s%s", req->id, req->tenant_id, err->code,
+                req->accepted? " resubmit=1": "");
+        if (req->accepted)              //  a job submitted again: it ends here
+            s_job_fail (self, req, reply->code, *reply->message? reply->message: NULL);
+        else
+            s_refuse_backend (self, req, err, *reply->message? reply->message: NULL, true);
         return;
     }
+    snprintf (req->sched_id, sizeof req->sched_id, "%s", reply->scheduler_id);
     s_accept (self, req);
 }
 
@@ -423,7 +441,7 @@ s_accept (gw_server_t *self, gw_req_t *req)
         gw_server_send_cancel (self, req);
         return;
     }
-    if (req->parsed.stream) {
+    if (req->parsed.stream && !req->sse) {      //  not again for a job submitted again
         req->sse = gw_sse_new ();
         req->last_write_mono = mt_mono_ms ();
         gw_stream_add (self, req);
@@ -441,11 +459,64 @@ s_token_ok (gw_req_t *req, const char *token)
         && CRYPTO_memcmp (token, req->reply_token, len) == 0;
 }
 
+//  True when a worker's message carries the token of the attempt a dead
+//  scheduler may have started before the job was submitted again.
+static bool
+s_prev_token_ok (gw_req_t *req, const char *token)
+{
+    size_t len = strlen (req->prev_token);
+    return len && token && strlen (token) == len
+        && CRYPTO_memcmp (token, req->prev_token, len) == 0;
+}
+
+//  Cancel one attempt of a job (the one holding token), not the request.
+static void
+s_cancel_attempt (gw_server_t *self, gw_req_t *req, const char *token)
+{
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = req->id;
+    cancel.tenant_id = req->tenant_id;
+    cancel.reply_token = (char *) token;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    if (mt_codec_send (self->scheduler, NULL, &env))
+        mt_log ("cancel-failed req=%s tenant=%s reason=\"queue to the scheduler full\" "
+                "attempt=duplicate", req->id, req->tenant_id);
+}
+
+//  The first token of a job decides which attempt the client gets when two
+//  may run (submitted again after a scheduler restart): the other one's
+//  messages are dropped from now on, and the new attempt is cancelled.
+static void
+s_first_token (gw_server_t *self, gw_req_t *req, bool from_prev)
+{
+    if (*req->prev_token) {
+        if (from_prev) {
+            char loser [33];
+            snprintf (loser, sizeof loser, "%s", req->reply_token);
+            snprintf (req->reply_token, sizeof req->reply_token, "%s", req->prev_token);
+            s_cancel_attempt (self, req, loser);
+            mt_log ("attempt-chosen req=%s tenant=%s attempt=first action=cancel_second",
+                    req->id, req->tenant_id);
+        }
+        else
+            mt_log ("attempt-chosen req=%s tenant=%s attempt=second", req->id, req->tenant_id);
+        OPENSSL_cleanse (req->prev_token, sizeof req->prev_token);
+        req->prev_token [0] = 0;
+    }
+    req->started = true;
+    if (req->parsed.stream)
+        s_forget_body (req);            //  a token may reach the client now
+}
+
 static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
-    if (!req || !s_token_ok (req, chunk->reply_token)) {
+    bool prev = req && !s_token_ok (req, chunk->reply_token)
+             && s_prev_token_ok (req, chunk->reply_token);
+    if (!req || (!prev && !s_token_ok (req, chunk->reply_token))) {
         //  A late chunk of a request that ended, or a worker's without the
         //  job's token: never relayed
         mt_metric_add (self->m_dropped, 1);
@@ -453,9 +524,11 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
                   req? "wrong reply token": "no such request");
         return;
     }
-    if (req && req->phase == GW_P_SUBMIT)
+    if (!req->started || prev)
+        s_first_token (self, req, prev);
+    if (req->phase == GW_P_SUBMIT)
         s_accept (self, req);
-    if (!req || !req->accepted || !req->backend_busy || !req->conn || req->timed_out)
+    if (!req->accepted || !req->backend_busy || !req->conn || req->timed_out)
         return;
     if (!req->first_token_mono)
         req->first_token_mono = mt_mono_ms ();
@@ -495,13 +568,21 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     gw_req_resume (req);
 }
 
+static void s_job_finish (gw_server_t *self, gw_req_t *req, Mt__JobDone *done);
+static bool s_retry_done (gw_server_t *self, gw_req_t *req, Mt__ErrorCode error);
+
+//  A worker's JobDone must carry the job's reply token; the scheduler's
+//  (for jobs it ends itself) names the attempt when it has one: the end of
+//  an attempt given up on (submitted again since) is dropped.
 static void
 s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 {
     gw_req_t *req = zhashx_lookup (self->reqs, done->req_id);
-    if (req && from_worker && !s_token_ok (req, done->reply_token)) {
+    if (req && (from_worker || *done->reply_token) && !s_token_ok (req, done->reply_token)) {
         mt_metric_add (self->m_dropped, 1);
-        mt_debug ("job-done-refused req=%s reason=\"wrong reply token\"", done->req_id);
+        mt_debug ("job-done-refused req=%s reason=\"%s\"", done->req_id,
+                  s_prev_token_ok (req, done->reply_token)? "attempt given up on"
+                                                          : "wrong reply token");
         return;
     }
     if (req && req->phase == GW_P_SUBMIT)
@@ -510,6 +591,16 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
         mt_debug ("job-done-unknown req=%s", done->req_id);
         return;
     }
+    if (done->error != MT__ERROR_CODE__ERR_NONE && s_retry_done (self, req, done->error))
+        return;
+    s_job_finish (self, req, done);
+}
+
+//  The job ended (done is its report, or one the gateway made): settle,
+//  bill, answer the client.
+static void
+s_job_finish (gw_server_t *self, gw_req_t *req, Mt__JobDone *done)
+{
     gw_list_remove (req);
     gw_bill_req_t breq = s_bill_req (req);
     gw_bill_job_t bjob = { .error = done->error, .prompt_tokens = done->prompt_tokens,
@@ -571,6 +662,129 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     gw_req_resume (req);
 }
 
+//  End a job that will not run: as a JobDone with this error would (what the
+//  client received is billed; nothing, when it got nothing).
+static void
+s_job_fail (gw_server_t *self, gw_req_t *req, Mt__ErrorCode code, const char *msg)
+{
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = req->id;
+    done.tenant_id = req->tenant_id;
+    done.prompt_tokens = req->parsed.prompt_tokens;
+    done.finish_reason = "";
+    done.error = code;
+    done.error_message = (char *) (msg? msg: "");
+    s_job_finish (self, req, &done);
+}
+
+static gw_retry_req_t
+s_retry_req (gw_req_t *req)
+{
+    gw_retry_req_t r = {
+        .stream = req->parsed.stream, .started = req->started, .client_gone = !req->conn,
+        .timed_out = req->timed_out, .cancelled = req->cancel_wanted, .requeues = req->requeues,
+    };
+    return r;
+}
+
+//  Submit the job again under a fresh reply token (what the lost attempt
+//  still sends is dropped), at the head of its tenant's queue. keep_prev:
+//  the lost attempt may still run (its scheduler died, not its worker): its
+//  first token counts too. What a non-streamed job assembled so far is
+//  thrown away: the client saw none of it.
+static void
+s_resubmit (gw_server_t *self, gw_req_t *req, const char *why, bool keep_prev)
+{
+    char token [33];
+    if (mt_random_hex (token, 16)) {
+        s_job_fail (self, req, MT__ERROR_CODE__ERR_UNAVAILABLE, "The job could not be submitted again.");
+        return;
+    }
+    if (keep_prev && !*req->prev_token)
+        snprintf (req->prev_token, sizeof req->prev_token, "%s", req->reply_token);
+    snprintf (req->reply_token, sizeof req->reply_token, "%s", token);
+    OPENSSL_cleanse (token, sizeof token);
+    gw_assemble_destroy (&req->assembly);
+    free (req->text);
+    req->text = NULL;
+    req->text_len = req->text_cap = 0;
+    req->relayed = 0;
+    req->engine_finished = false;
+    req->fingerprint [0] = 0;
+    req->first_token_mono = 0;
+    req->started = false;
+    req->sched_id [0] = 0;
+    mt_metric_add (self->m_resubmits, 1);
+    mt_log ("resubmit req=%s tenant=%s reason=\"%s\" requeues=%u", req->id, req->tenant_id,
+            why, req->requeues);
+    if (s_send_submit (self, req, true))
+        s_job_fail (self, req, MT__ERROR_CODE__ERR_UNAVAILABLE, "The scheduler is not reachable.");
+}
+
+//  A job ended in error: submit it again when it was lost before the client
+//  saw anything (gw_retry_on_done). True when it was.
+static bool
+s_retry_done (gw_server_t *self, gw_req_t *req, Mt__ErrorCode error)
+{
+    gw_retry_req_t r = s_retry_req (req);
+    if (!gw_retry_on_done (&r, error))
+        return false;
+    req->requeues++;
+    s_resubmit (self, req, error == MT__ERROR_CODE__ERR_WORKER_LOST? "worker lost"
+                                                                   : "handed back", false);
+    return true;
+}
+
+//  The scheduler is another instance than before (it restarted): what an
+//  earlier one accepted and did not start is submitted again; a Submit not
+//  answered yet is sent again (the dead one may have swallowed it).
+static void
+s_scheduler_changed (gw_server_t *self, bool resend_waiting)
+{
+    zlistx_t *all = zhashx_values (self->reqs);
+    size_t again = 0, resent = 0;
+    for (gw_req_t *req = all? zlistx_first (all): NULL; req; req = zlistx_next (all)) {
+        if (!req->backend_busy)
+            continue;
+        gw_retry_req_t r = s_retry_req (req);
+        if (req->phase == GW_P_RUNNING && gw_retry_on_restart (&r, req->sched_id, self->sched_id)) {
+            s_resubmit (self, req, "scheduler restarted", true);
+            again++;
+        }
+        else
+        if (req->phase == GW_P_SUBMIT && resend_waiting && !req->cancel_wanted) {
+            if (s_send_submit (self, req, req->accepted) == 0)
+                resent++;
+        }
+    }
+    zlistx_destroy (&all);
+    mt_log ("scheduler-changed instance=%s resubmitted=%zu resent=%zu", self->sched_id, again,
+            resent);
+}
+
+//  The scheduler's Catalog: what each pool serves, and which instance
+//  answers. A scheduler warming up (just started) may not know every worker
+//  yet: its list does not replace the one we have.
+static void
+s_on_catalog (gw_server_t *self, Mt__Envelope **env_p)
+{
+    Mt__Catalog *cat = (*env_p)->catalog;
+    bool changed = *cat->scheduler_id && strcmp (cat->scheduler_id, self->sched_id);
+    bool had = *self->sched_id != 0;
+    if (changed)
+        snprintf (self->sched_id, sizeof self->sched_id, "%s", cat->scheduler_id);
+    if (cat->warming_up && self->catalog)
+        mt_codec_free (env_p);
+    else {
+        mt_codec_free (&self->catalog);
+        self->catalog = *env_p;
+        *env_p = NULL;
+    }
+    self->catalog_mono = mt_mono_ms ();
+    if (changed)
+        s_scheduler_changed (self, had);
+}
+
 static void
 s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
 {
@@ -615,10 +829,8 @@ s_dispatch (gw_server_t *self, Mt__Envelope *env, uint32_t allowed)
             s_on_usage_ack (self, env->usage_ack);
             break;
         case MT__ENVELOPE__BODY_CATALOG:
-            mt_codec_free (&self->catalog);
-            self->catalog = env;
-            self->catalog_mono = mt_mono_ms ();
-            return;                     //  kept
+            s_on_catalog (self, &env);  //  kept, or freed
+            return;
         default:
             mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
             break;
@@ -741,6 +953,11 @@ s_expire_waiting (gw_server_t *self)
         bool settle = req->phase == GW_P_ADMIT || req->phase == GW_P_SUBMIT;
         if (req->phase == GW_P_SUBMIT)
             gw_server_send_cancel (self, req);
+        if (req->phase == GW_P_SUBMIT && req->accepted) {
+            //  A job submitted again: it ends as a failed job does
+            s_job_fail (self, req, MT__ERROR_CODE__ERR_UNAVAILABLE, msg);
+            continue;
+        }
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"), msg, settle);
     }
 }
@@ -922,6 +1139,10 @@ s_metrics_init (gw_server_t *self)
                                          "a worker's without the job's reply token, or a chunk "
                                          "of no request in flight");
     self->m_cancels = mt_metric_counter ("mt_gw_cancels_total", "jobs cancelled because the client went away");
+    self->m_resubmits = mt_metric_counter ("mt_gw_jobs_resubmitted_total",
+                                           "jobs submitted again: lost before they showed "
+                                           "the client anything (worker lost, handed back, "
+                                           "scheduler restarted)");
     self->m_latency = mt_metric_histogram ("mt_gw_request_duration_seconds", "arrival to last token");
 }
 

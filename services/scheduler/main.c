@@ -26,6 +26,9 @@ static mt_opt_t s_opts [] = {
       "who goes next in a queue: vtc (weighted fair) or fifo" },
     { "head-start", "MT_SCHED_HEAD_START", MT_OPT_INT, "128", 0, 1000000000,
       "vtc: tokens per unit of weight a tenant coming back may start ahead" },
+    { "warm-up-ms", "MT_SCHED_WARM_UP_MS", MT_OPT_INT, "3000", 0, 3600000,
+      "after a (re)start, jobs wait this long for workers to announce themselves "
+      "before no_capacity" },
     MT_CURVE_OPTIONS,
     { NULL }
 };
@@ -52,6 +55,7 @@ main (int argc, char **argv)
         .queue_max = (int) mt_config_int (s_opts, "queue-max"),
         .policy = policy,
         .head_start = (uint64_t) mt_config_int (s_opts, "head-start"),
+        .warm_up_ms = (int) mt_config_int (s_opts, "warm-up-ms"),
     };
     sch_server_t *server = sch_server_new (&config);
     if (!server)

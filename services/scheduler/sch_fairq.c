@@ -51,7 +51,11 @@ struct _sch_fairq_t {
     size_t heap_max;            //  allocated entries
     double vtime;               //  virtual time: highest counter a job was served at
     uint64_t next_seq;          //  insertion order of the next push
+    uint64_t head_seq;          //  order of the next push_head: counts down from
+                                //  below the first push's, so it goes first
 };
+
+#define S_SEQ_START (1ull << 62)    //  first seq of sch_fairq_push
 
 int
 sch_fairq_policy_parse (const char *name, sch_fairq_policy_t *policy)
@@ -105,6 +109,8 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
     assert (self->entries);
+    self->next_seq = S_SEQ_START;
+    self->head_seq = S_SEQ_START - 1;
     return self;
 }
 
@@ -265,9 +271,10 @@ s_entry_new (s_tenant_t *t, const char *req_id, uint64_t cost, uint64_t seq, voi
     return e;
 }
 
-int
-sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
-                const char *req_id, uint64_t cost, void *item)
+//  Queue at the tail of the tenant's FIFO, or at its head.
+static int
+s_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight, const char *req_id,
+        uint64_t cost, void *item, bool head)
 {
     assert (self && tenant_id && req_id);
     if (zhashx_lookup (self->entries, req_id))
@@ -290,14 +297,30 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
         if (t->counter < floor)
             t->counter = floor;
     }
-    s_entry_t *e = s_entry_new (t, req_id, cost, self->next_seq++, item);
-    e->fifo_handle = zlistx_add_end (t->fifo, e);
+    s_entry_t *e = s_entry_new (t, req_id, cost, head? self->head_seq--: self->next_seq++, item);
+    e->fifo_handle = head? zlistx_add_start (t->fifo, e): zlistx_add_end (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
-    if (fresh) {
-        s_head_update (t);
+    s_head_update (t);
+    if (fresh)
         s_heap_add (self, t);
-    }
+    else
+    if (head)
+        s_heap_fix (self, t);
     return 0;
+}
+
+int
+sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                const char *req_id, uint64_t cost, void *item)
+{
+    return s_push (self, tenant_id, weight, req_id, cost, item, false);
+}
+
+int
+sch_fairq_push_head (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                     const char *req_id, uint64_t cost, void *item)
+{
+    return s_push (self, tenant_id, weight, req_id, cost, item, true);
 }
 
 //  Take an entry out of its tenant's FIFO and the index; frees the entry.

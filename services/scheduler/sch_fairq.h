@@ -77,6 +77,15 @@ void sch_fairq_destroy (sch_fairq_t **self_p);
 int sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                     const char *req_id, uint64_t cost, void *item);
 
+//  Queue a job that was dispatched before and lost (its worker died or handed
+//  it back) at the head of its tenant's FIFO, ahead of every job pushed with
+//  sch_fairq_push (fifo: ahead of every tenant's). The tenant becomes
+//  backlogged as with sch_fairq_push; its counter was corrected for the lost
+//  run already, so the next dispatch charges it once. Returns 0, or -1 on a
+//  duplicate.
+int sch_fairq_push_head (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                         const char *req_id, uint64_t cost, void *item);
+
 //  Take the next job by the queue's policy and charge its tenant
 //  cost / weight. Returns false when the queue is empty.
 bool sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick);

@@ -22,6 +22,7 @@ struct _sch_jobs_t {
     uint32_t running;           //  jobs assigned to workers
     uint64_t dispatch_round;    //  counts dispatch passes
     sch_fairq_config_t policy;  //  of the fair queues created from now on
+    bool warming;               //  just started: workers may not have announced yet
 };
 
 //  --------------------------------------------------------------------------
@@ -170,17 +171,31 @@ sch_jobs_admit (sch_jobs_t *self, const Mt__Submit *submit, uint32_t queue_max,
         return SCH_ADMIT_BAD;
     if (sch_jobs_lookup (self, spec->req_id))
         return SCH_ADMIT_DUPLICATE;
-    if (!sch_jobs_any_worker_serves (self, spec->pool, spec->model))
+    if (!self->warming && !sch_jobs_any_worker_serves (self, spec->pool, spec->model))
         return SCH_ADMIT_NO_WORKER;
     uint32_t leases = sch_jobs_leases (self, spec->tenant_id);
     if (leases_p)
         *leases_p = leases;
+    if (submit->requeue)
+        return SCH_ADMIT_OK;
     if (submit->max_concurrent > 0 && leases >= submit->max_concurrent)
         return SCH_ADMIT_CONCURRENCY;
     sch_fairq_t *q = sch_jobs_queue (self, spec->pool, spec->model);
     if (q && sch_fairq_size (q) >= queue_max)
         return SCH_ADMIT_QUEUE_FULL;
     return SCH_ADMIT_OK;
+}
+
+void
+sch_jobs_set_warming (sch_jobs_t *self, bool warming)
+{
+    self->warming = warming;
+}
+
+bool
+sch_jobs_warming (sch_jobs_t *self)
+{
+    return self->warming;
 }
 
 //  --------------------------------------------------------------------------
@@ -232,7 +247,8 @@ sch_jobs_leases (sch_jobs_t *self, const char *tenant_id)
 }
 
 sch_job_t *
-sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint32_t weight)
+sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint32_t weight,
+              bool head)
 {
     char key [2 * S_NAME_MAX + 2];
     s_queue_key (key, sizeof key, spec->pool, spec->model);
@@ -258,7 +274,10 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
     //  Charged at dispatch: the prompt and the tenant's usual answer length
     job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
     uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
-    sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
+    if (head)
+        sch_fairq_push_head (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
+    else
+        sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
     zhashx_insert (self->jobs, job->req_id, job);
     s_lease_take (self, job->tenant_id);
     self->queued++;
@@ -469,7 +488,7 @@ sch_jobs_orphans (sch_jobs_t *self)
 {
     zlistx_t *list = zlistx_new ();
     assert (list);
-    sch_job_t *job = (sch_job_t *) zhashx_first (self->jobs);
+    sch_job_t *job = self->warming? NULL: (sch_job_t *) zhashx_first (self->jobs);
     while (job) {
         if (!job->worker
         &&  !sch_jobs_any_worker_serves (self, job->spec->pool, job->spec->model))

@@ -96,10 +96,20 @@ typedef enum {
 
 //  Decide whether a Submit may be queued, in this order: malformed,
 //  duplicate, no worker, concurrency (max_concurrent 0 = no limit), queue
-//  full (queue_max jobs waiting in its pool and model). *leases_p (may be
-//  NULL) gets the tenant's leases before this job.
+//  full (queue_max jobs waiting in its pool and model). A requeue (a job
+//  accepted before and lost) skips the concurrency and queue checks its
+//  first Submit passed; while warming up (sch_jobs_set_warming) no Submit is
+//  refused for want of a worker. *leases_p (may be NULL) gets the tenant's
+//  leases before this job.
 sch_admit_t sch_jobs_admit (sch_jobs_t *self, const Mt__Submit *submit, uint32_t queue_max,
                             uint32_t *leases_p);
+
+//  A scheduler just started does not know its workers yet (they announce
+//  themselves within a second or so): while warming, jobs for a pool and
+//  model no worker has announced are queued, not refused, and
+//  sch_jobs_orphans finds none.
+void sch_jobs_set_warming (sch_jobs_t *self, bool warming);
+bool sch_jobs_warming (sch_jobs_t *self);
 
 //  --------------------------------------------------------------------------
 //  Jobs and leases
@@ -116,10 +126,11 @@ sch_fairq_t *sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *mod
 //  dispatch charges prompt_tokens plus what the tenant's jobs usually
 //  generate (at most max_tokens); tokens generated beyond that are charged as
 //  the worker reports them, and the final count corrects the sum. weight 0 counts as 1. gateway is copied.
+//  head: a requeued job, at the head of its tenant's queue (sch_fairq_push_head).
 //  Returns the job (borrowed; valid until sch_jobs_forget), or NULL when out
 //  of memory (nothing queued).
 sch_job_t *sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway,
-                         uint32_t weight);
+                         uint32_t weight, bool head);
 
 //  Take a queued job off its fair queue (cancelled, or no worker serves it).
 //  It stays in the table until sch_jobs_forget.

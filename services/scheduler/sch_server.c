@@ -26,6 +26,8 @@ struct _sch_server_t {
     uint32_t queue_max;         //  queued jobs per (pool, model) before ERR_NO_CAPACITY
     sch_jobs_t *jobs;           //  jobs, leases, queues, workers, catalog; owned
     uint64_t next_sweep_ms;     //  monotonic time of the next liveness sweep
+    char instance [33];         //  random per start: gateways see a restart by it
+    uint64_t warm_until_ms;     //  monotonic; till then workers may still be announcing
     //  Metrics (borrowed from the registry)
     mt_metric_t *m_submitted;   //  jobs accepted
     mt_metric_t *m_rej_capacity;    //  jobs refused: no worker or queue full
@@ -33,6 +35,7 @@ struct _sch_server_t {
     mt_metric_t *m_rej_bad;     //  jobs refused: malformed
     mt_metric_t *m_dispatched;  //  jobs sent to workers
     mt_metric_t *m_done;        //  jobs finished by workers
+    mt_metric_t *m_requeued;    //  jobs accepted again after a loss (Submit.requeue)
     mt_metric_t *m_queued;      //  gauge: jobs waiting
     mt_metric_t *m_running;     //  gauge: jobs on workers
     mt_metric_t *m_workers;     //  gauge: live workers
@@ -60,6 +63,7 @@ s_reply (sch_server_t *self, zframe_t *gateway, const char *req_id, bool accepte
     reply.code = code;
     reply.message = (char *) (message? message: "");
     reply.retry_after_s = retry_after_s;
+    reply.scheduler_id = self->instance;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
@@ -81,6 +85,7 @@ s_send_done (sch_server_t *self, zframe_t *gateway, sch_job_t *job,
     done.finish_reason = "";
     done.error = code;
     done.error_message = (char *) message;
+    done.reply_token = job->spec->reply_token;     //  which attempt of the job ended
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
@@ -132,6 +137,42 @@ s_dispatch (sch_server_t *self)
 //  --------------------------------------------------------------------------
 //  Gateway messages
 
+
+//  A Submit for a job we know. The same attempt (the same reply token: a
+//  gateway sending again what a restarted scheduler may have missed) is
+//  accepted again and changes nothing. A requeue with a new token means the
+//  gateway gave up on the attempt we hold (its worker handed it back, and
+//  the gateway heard first): forget that attempt and return false, so the
+//  new one is queued. Anything else is ignored. True when handled.
+static bool
+s_duplicate (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
+{
+    Mt__JobSpec *spec = submit->job;
+    sch_job_t *job = sch_jobs_lookup (self->jobs, spec->req_id);
+    if (strcmp (job->tenant_id, spec->tenant_id)) {
+        mt_log ("submit-duplicate req=%s tenant=%s owner=%s action=ignored", spec->req_id,
+                spec->tenant_id, job->tenant_id);
+        return true;
+    }
+    if (!strcmp (job->spec->reply_token, spec->reply_token)) {
+        mt_debug ("submit-again req=%s tenant=%s action=accepted", spec->req_id, spec->tenant_id);
+        s_reply (self, gateway, spec->req_id, true, MT__ERROR_CODE__ERR_NONE, "", 0);
+        return true;
+    }
+    if (!submit->requeue) {
+        mt_log ("submit-duplicate req=%s tenant=%s action=ignored", spec->req_id, spec->tenant_id);
+        return true;
+    }
+    mt_log ("job-superseded req=%s tenant=%s worker=%s", job->req_id, job->tenant_id,
+            job->worker? job->worker->worker_id: "-");
+    if (job->worker)
+        sch_jobs_correct (self->jobs, job, 0);
+    else
+        sch_jobs_unqueue (self->jobs, job);
+    sch_jobs_forget (self->jobs, job);
+    return false;
+}
+
 static void
 s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
 {
@@ -153,7 +194,9 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
                      "req_id, tenant_id, model and pool must be set", 0);
             return;
         case SCH_ADMIT_DUPLICATE:
-            mt_log ("submit-duplicate req=%s tenant=%s action=ignored", req, tenant);
+            if (s_duplicate (self, gateway, submit))
+                return;
+            s_handle_submit (self, gateway, submit);    //  the old attempt is gone now
             return;
         case SCH_ADMIT_NO_WORKER:
             mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
@@ -180,7 +223,7 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
         case SCH_ADMIT_OK:
             break;
     }
-    sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight);
+    sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight, submit->requeue);
     if (job)
         job->queued_ms = mt_mono_ms ();
     if (!job) {
@@ -190,6 +233,11 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
         return;
     }
     mt_metric_add (self->m_submitted, 1);
+    if (submit->requeue) {
+        mt_metric_add (self->m_requeued, 1);
+        mt_log ("job-requeued req=%s tenant=%s pool=%s model=%s", req, tenant, spec->pool,
+                spec->model);
+    }
     s_reply (self, gateway, req, true, MT__ERROR_CODE__ERR_NONE, "", 0);
     mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u",
               req, tenant, spec->pool, spec->model, job->weight, leases + 1);
@@ -209,10 +257,16 @@ s_handle_cancel (sch_server_t *self, zframe_t *gateway, Mt__Cancel *cancel)
                 job->req_id, cancel->tenant_id, job->tenant_id);
         return;
     }
+    if (*cancel->reply_token && strcmp (cancel->reply_token, job->spec->reply_token)) {
+        mt_debug ("cancel-other-attempt req=%s tenant=%s action=ignored", job->req_id,
+                  job->tenant_id);
+        return;
+    }
     if (job->worker) {
         Mt__Cancel fwd = MT__CANCEL__INIT;
         fwd.req_id = job->req_id;
         fwd.tenant_id = job->tenant_id;
+        fwd.reply_token = job->spec->reply_token;      //  this attempt, no other
         Mt__Envelope env = MT__ENVELOPE__INIT;
         env.body_case = MT__ENVELOPE__BODY_CANCEL;
         env.cancel = &fwd;
@@ -312,6 +366,8 @@ s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
     Mt__Catalog catalog = MT__CATALOG__INIT;
     catalog.pools = ptrs;
     catalog.n_pools = n;
+    catalog.scheduler_id = self->instance;
+    catalog.warming_up = sch_jobs_warming (self->jobs);
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_CATALOG;
     env.catalog = &catalog;
@@ -402,6 +458,11 @@ s_handle_job_done (sch_server_t *self, zframe_t *rid, Mt__JobDone *done)
     sch_job_t *job = sch_jobs_lookup (self->jobs, done->req_id);
     if (!job) {
         mt_debug ("job-done-unknown req=%.64s action=ignored", done->req_id);
+        return;
+    }
+    if (*done->reply_token && strcmp (done->reply_token, job->spec->reply_token)) {
+        //  An attempt of the job given up on (requeued with a new token)
+        mt_log ("job-done-stale req=%s tenant=%s action=ignored", job->req_id, job->tenant_id);
         return;
     }
     if (!job->worker || !zframe_eq (job->worker->rid, rid)) {
@@ -511,6 +572,14 @@ s_worker_lost (sch_server_t *self, sch_worker_t *w, uint64_t silent_ms)
 static void
 s_sweep (sch_server_t *self, uint64_t now)
 {
+    if (sch_jobs_warming (self->jobs) && now >= self->warm_until_ms) {
+        //  Every live worker has announced itself by now: what none serves fails
+        sch_jobs_set_warming (self->jobs, false);
+        mt_log ("warm-up-over workers=%zu queued=%u", sch_jobs_workers (self->jobs),
+                sch_jobs_queued (self->jobs));
+        s_fail_orphans (self);
+        s_dispatch (self);
+    }
     zlistx_t *dead = sch_jobs_silent_workers (self->jobs, now,
                                               (uint64_t) self->worker_timeout_ms);
     sch_worker_t *w;
@@ -558,6 +627,15 @@ sch_server_new (const sch_server_config_t *config)
     self->jobs = sch_jobs_new ();
     sch_fairq_config_t policy = { config->policy, config->head_start };
     sch_jobs_set_policy (self->jobs, &policy);
+    //  A restart looks like a start: until the workers had time to announce
+    //  themselves (warm_up_ms), no job is refused or failed for want of a
+    //  worker
+    if (mt_random_hex (self->instance, 16)) {
+        sch_server_destroy (&self);
+        return NULL;
+    }
+    sch_jobs_set_warming (self->jobs, config->warm_up_ms > 0);
+    self->warm_until_ms = mt_mono_ms () + (uint64_t) (config->warm_up_ms > 0? config->warm_up_ms: 0);
     self->m_submitted = mt_metric_counter ("mt_sch_jobs_submitted_total", "jobs accepted");
     self->m_rej_capacity = mt_metric_counter ("mt_sch_jobs_rejected_total{code=\"no_capacity\"}",
                                               "jobs refused");
@@ -567,6 +645,9 @@ sch_server_new (const sch_server_config_t *config)
                                          "jobs refused");
     self->m_dispatched = mt_metric_counter ("mt_sch_jobs_dispatched_total", "jobs sent to workers");
     self->m_done = mt_metric_counter ("mt_sch_jobs_done_total", "jobs finished by workers");
+    self->m_requeued = mt_metric_counter ("mt_sch_jobs_requeued_total",
+                                          "jobs accepted again after their worker was lost, "
+                                          "handed them back, or a scheduler restart");
     self->m_queued = mt_metric_gauge ("mt_sch_jobs_queued", "jobs waiting");
     self->m_running = mt_metric_gauge ("mt_sch_jobs_running", "jobs on workers");
     self->m_workers = mt_metric_gauge ("mt_sch_workers_live", "live workers");
@@ -580,9 +661,9 @@ sch_server_new (const sch_server_config_t *config)
     }
     s_update_gauges (self);
     mt_log ("listening gateways=%s workers=%s worker_timeout_ms=%d queue_max=%d policy=%s "
-            "head_start=%llu", self->gateway_endpoint, self->worker_endpoint,
+            "head_start=%llu instance=%s", self->gateway_endpoint, self->worker_endpoint,
             config->worker_timeout_ms, config->queue_max, sch_fairq_policy_name (config->policy),
-            (unsigned long long) config->head_start);
+            (unsigned long long) config->head_start, self->instance);
     return self;
 }
 

@@ -17,6 +17,8 @@ typedef struct {
     int queue_max;              //  queued jobs per (pool, model) before ERR_NO_CAPACITY
     sch_fairq_policy_t policy;  //  who goes next in a queue (0: vtc)
     uint64_t head_start;        //  vtc: credit a newly backlogged tenant may start with
+    int warm_up_ms;             //  after start, jobs wait this long for a worker to
+                                //  announce itself before no_capacity (0: none)
 } sch_server_config_t;
 
 typedef struct _sch_server_t sch_server_t;

@@ -658,6 +658,44 @@ s_advance_all (wa_server_t *self, uint64_t now)
 //  --------------------------------------------------------------------------
 //  Scheduler messages
 
+//  A job we run already. The same attempt: ignored. Another attempt (its
+//  gateway submitted it again after a scheduler restart, not knowing this
+//  one had started): while nothing was sent, the sequence carries on under
+//  the new attempt's reply token; once it streams, the new attempt is not
+//  run, and the scheduler hears it ended (the gateway keeps the first).
+static void
+s_handle_duplicate (wa_server_t *self, s_seq_t *seq, const Mt__JobSpec *spec)
+{
+    if (!strcmp (seq->reply_token, spec->reply_token)) {
+        mt_log ("job-duplicate req=%s tenant=%s action=ignored", spec->req_id, spec->tenant_id);
+        return;
+    }
+    if (seq->sent == 0 && seq->tokens == 0 && seq->ttft_ms == 0) {
+        char *token = strdup (spec->reply_token);
+        if (token) {
+            free (seq->reply_token);
+            seq->reply_token = token;
+            mt_log ("job-readopted req=%s tenant=%s", spec->req_id, spec->tenant_id);
+            return;
+        }
+    }
+    mt_log ("job-duplicate req=%s tenant=%s action=refused reason=\"started under another "
+            "attempt\"", spec->req_id, spec->tenant_id);
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = spec->req_id;
+    done.worker_id = self->worker_id;
+    done.tenant_id = spec->tenant_id;
+    done.reply_token = spec->reply_token;
+    done.prompt_tokens = spec->prompt_tokens;
+    done.finish_reason = "";
+    done.error = MT__ERROR_CODE__ERR_CANCELLED;
+    done.error_message = "duplicate";
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    s_send_env (self->scheduler, &env, "scheduler", spec->req_id);
+}
+
 static void
 s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
 {
@@ -666,8 +704,9 @@ s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
         mt_log ("job-invalid reason=\"no job or req_id\" action=dropped");
         return;
     }
-    if (zhashx_lookup (self->index, spec->req_id)) {
-        mt_log ("job-duplicate req=%s tenant=%s action=ignored", spec->req_id, spec->tenant_id);
+    s_seq_t *dup = (s_seq_t *) zhashx_lookup (self->index, spec->req_id);
+    if (dup) {
+        s_handle_duplicate (self, dup, spec);
         return;
     }
     if (!s_engine_up (self)) {
@@ -689,10 +728,22 @@ s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
     }
 }
 
+//  A Cancel that names an attempt (its reply token) cancels only that one.
+static bool
+s_cancel_hits (const Mt__Cancel *cancel, const char *reply_token)
+{
+    return !*cancel->reply_token || (reply_token && !strcmp (cancel->reply_token, reply_token));
+}
+
 static void
 s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
 {
     s_seq_t *seq = (s_seq_t *) zhashx_lookup (self->index, cancel->req_id);
+    if (seq && !s_cancel_hits (cancel, seq->reply_token)) {
+        mt_log ("cancel-other-attempt req=%s tenant=%s action=ignored", seq->req_id,
+                seq->tenant_id);
+        return;
+    }
     if (seq) {
         uint32_t tokens = s_tokens_so_far (seq);
         mt_log ("job-cancelled req=%s tenant=%s tokens=%u", seq->req_id, seq->tenant_id, tokens);
@@ -705,7 +756,7 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
     }
     Mt__JobSpec *spec = (Mt__JobSpec *) zlistx_first (self->waiting);
     while (spec) {
-        if (!strcmp (spec->req_id, cancel->req_id)) {
+        if (!strcmp (spec->req_id, cancel->req_id) && s_cancel_hits (cancel, spec->reply_token)) {
             mt_log ("job-cancelled req=%s tenant=%s tokens=0 state=waiting", spec->req_id,
                     spec->tenant_id);
             s_send_done (self, s_gateway (self, spec), spec->req_id,

@@ -36,7 +36,7 @@ s_add (sch_jobs_t *jobs, zframe_t *gw, int tenant, uint64_t *seq)
     spec.prompt_tokens = 10 + (uint32_t) (tenant % 7);
     spec.max_tokens = 48;
     uint32_t weights [] = { 1, 4, 16 };
-    sch_jobs_add (jobs, &spec, gw, weights [tenant % 3]);
+    sch_jobs_add (jobs, &spec, gw, weights [tenant % 3], false);
 }
 
 static void

@@ -82,7 +82,7 @@ s_add (s_rig_t *rig, const char *req, const char *tenant, const char *pool,
     spec.reply_to = "tcp://127.0.0.1:1";
     spec.prompt_tokens = cost / 2;
     spec.max_tokens = cost - cost / 2;
-    return sch_jobs_add (rig->jobs, &spec, rig->gateway, weight);
+    return sch_jobs_add (rig->jobs, &spec, rig->gateway, weight, false);
 }
 
 static void
@@ -788,7 +788,7 @@ test_duplicates (void)
     spec.max_tokens = 7;
     spec.prompt_tokens = 3;
     zframe_t *gw = zframe_new ("gw-9", 4);
-    sch_job_t *job = sch_jobs_add (rig.jobs, &spec, gw, 0);
+    sch_job_t *job = sch_jobs_add (rig.jobs, &spec, gw, 0, false);
     CHECK (job);
     zframe_destroy (&gw);
     strcpy (req, "XXX");
@@ -860,7 +860,7 @@ test_unknown_field (void)
     CHECK (env->body_case == MT__ENVELOPE__BODY_SUBMIT && env->submit->job);
     sch_jobs_t *jobs = sch_jobs_new ();
     zframe_t *gw = zframe_new ("gw", 2);
-    sch_job_t *job = sch_jobs_add (jobs, env->submit->job, gw, 1);
+    sch_job_t *job = sch_jobs_add (jobs, env->submit->job, gw, 1, false);
     CHECK (job != NULL);
     if (job) {
         CHECK_STR (job->spec->req_id, "req-1");
