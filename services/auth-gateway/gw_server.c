@@ -747,7 +747,9 @@ s_scheduler_changed (gw_server_t *self, bool resend_waiting)
         if (!req->backend_busy)
             continue;
         gw_retry_req_t r = s_retry_req (req);
-        if (req->phase == GW_P_RUNNING && gw_retry_on_restart (&r, req->sched_id, self->sched_id)) {
+        //  Accepted: running, or a stream whose answer has begun (GW_P_SENT)
+        bool accepted = req->accepted && req->phase != GW_P_SUBMIT;
+        if (accepted && gw_retry_on_restart (&r, req->sched_id, self->sched_id)) {
             s_resubmit (self, req, "scheduler restarted", true);
             again++;
         }

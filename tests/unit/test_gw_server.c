@@ -50,6 +50,9 @@ typedef struct {
     int admits, submits, cancels, settles, usage_events;
     char submit_id [64];
     char reply_token [64];      //  the last Submit's JobSpec.reply_token
+    bool submit_requeue;        //  the last Submit's requeue
+    char cancel_token [64];     //  the last Cancel's reply_token
+    char sched_id [33];         //  the fake scheduler's instance (Catalog, SubmitReply)
     uint64_t settle_used;
     bool settle_refused;
     Mt__Envelope *usage;        //  the last UsageEvent (owned)
@@ -182,10 +185,11 @@ s_on_quota (s_rig_t *rig, Mt__Envelope *env)
     }
 }
 
+//  The fake scheduler's Catalog (the answer to a heartbeat).
 static void
-s_on_sched (s_rig_t *rig, Mt__Envelope *env)
+s_send_catalog (s_rig_t *rig)
 {
-    if (env->body_case == MT__ENVELOPE__BODY_HEARTBEAT) {
+    {
         Mt__PoolModels pool = MT__POOL_MODELS__INIT;
         char *models [] = { "m1" };
         pool.pool = "standard";
@@ -196,21 +200,31 @@ s_on_sched (s_rig_t *rig, Mt__Envelope *env)
         Mt__Catalog cat = MT__CATALOG__INIT;
         cat.pools = pools;
         cat.n_pools = 1;
+        cat.scheduler_id = rig->sched_id;
         Mt__Envelope out = MT__ENVELOPE__INIT;
         out.body_case = MT__ENVELOPE__BODY_CATALOG;
         out.catalog = &cat;
         s_reply (rig->sched, rig->sched_peer, &out);
         rig->catalogs++;
     }
+}
+
+static void
+s_on_sched (s_rig_t *rig, Mt__Envelope *env)
+{
+    if (env->body_case == MT__ENVELOPE__BODY_HEARTBEAT)
+        s_send_catalog (rig);
     else
     if (env->body_case == MT__ENVELOPE__BODY_SUBMIT) {
         rig->submits++;
         snprintf (rig->submit_id, sizeof rig->submit_id, "%s", env->submit->job->req_id);
         snprintf (rig->reply_token, sizeof rig->reply_token, "%s", env->submit->job->reply_token);
+        rig->submit_requeue = env->submit->requeue;
         if (rig->sched_mode == S_SILENT)
             return;
         Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
         reply.req_id = env->submit->job->req_id;
+        reply.scheduler_id = rig->sched_id;
         reply.accepted = rig->sched_mode == S_ACCEPT;
         if (!reply.accepted) {
             reply.code = MT__ERROR_CODE__ERR_CONCURRENCY;
@@ -222,8 +236,10 @@ s_on_sched (s_rig_t *rig, Mt__Envelope *env)
         s_reply (rig->sched, rig->sched_peer, &out);
     }
     else
-    if (env->body_case == MT__ENVELOPE__BODY_CANCEL)
+    if (env->body_case == MT__ENVELOPE__BODY_CANCEL) {
         rig->cancels++;
+        snprintf (rig->cancel_token, sizeof rig->cancel_token, "%s", env->cancel->reply_token);
+    }
 }
 
 static void
@@ -344,6 +360,24 @@ s_done (s_rig_t *rig, const char *req_id, Mt__ErrorCode error, const char *finis
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
     mt_codec_send (rig->worker, NULL, &env);
+}
+
+//  The scheduler ends a job itself (worker lost), naming the attempt.
+static void
+s_sched_done (s_rig_t *rig, const char *req_id, Mt__ErrorCode error)
+{
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = (char *) req_id;
+    done.tenant_id = TENANT;
+    done.error = error;
+    done.error_message = "worker lost";
+    done.finish_reason = "";
+    done.prompt_tokens = 4;
+    done.reply_token = rig->reply_token;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    s_reply (rig->sched, rig->sched_peer, &env);
 }
 
 //  The error code of an OpenAI error body, or "".
@@ -597,6 +631,166 @@ s_test_request_timeout (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
+//  The worker of a non-streamed job dies after it generated some tokens:
+//  the client saw nothing, so the job is submitted again (requeue, a fresh
+//  reply token); what the lost attempt still sends is dropped, and the
+//  client gets the second attempt's whole answer, billed once.
+static void
+s_test_requeue_worker_lost (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    CHECK (!rig->submit_requeue);
+    char id [64], first [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    snprintf (first, sizeof first, "%s", rig->reply_token);
+    s_chunk (rig, id, 0, "Lost");
+    s_pump (rig, 50, NULL);
+    s_sched_done (rig, id, MT__ERROR_CODE__ERR_WORKER_LOST);
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK_STR (rig->submit_id, id);
+    CHECK (rig->submit_requeue);
+    CHECK_INT (strlen (rig->reply_token), 32);
+    CHECK (strcmp (rig->reply_token, first) != 0);
+    CHECK (!atomic_load (&h->done));            //  the client only waits longer
+    char second [64];
+    snprintf (second, sizeof second, "%s", rig->reply_token);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", first);
+    s_chunk (rig, id, 1, " stale");             //  the lost attempt: dropped
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 2);
+    s_pump (rig, 100, NULL);
+    CHECK (!atomic_load (&h->done));
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
+    s_chunk (rig, id, 0, "Found");
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"Found\"") && !strstr (h->resp, "Lost")
+           && !strstr (h->resp, "stale"));
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    CHECK_INT (rig->usage_of_last, 1);
+    s_http_destroy (&h);
+}
+
+//  A stream whose job is lost before its first token: submitted again, the
+//  client sees one clean stream. A second loss fails it (once only).
+static void
+s_test_requeue_stream (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    s_sched_done (rig, id, MT__ERROR_CODE__ERR_WORKER_LOST);
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK (rig->submit_requeue);
+    s_chunk (rig, id, 0, "Whole");
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"Whole\"") && !strstr (h->resp, "\"error\""));
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_http_destroy (&h);
+
+    //  Lost twice: the second loss is the client's error, billed nothing
+    before = rig->submits;
+    h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    s_sched_done (rig, id, MT__ERROR_CODE__ERR_WORKER_LOST);
+    CHECK (s_until_submit (rig, before + 1));
+    s_sched_done (rig, id, MT__ERROR_CODE__ERR_WORKER_LOST);
+    s_finish (rig, h);
+    CHECK_INT (rig->submits, before + 2);
+    const mt_error_t *err = mt_error_from_proto (MT__ERROR_CODE__ERR_WORKER_LOST);
+    CHECK_INT (h->status, err->status);
+    s_check_usage (rig, id, "error", err->status, 0, 0);
+    s_http_destroy (&h);
+}
+
+//  A worker whose engine is down hands the job back (ERR_UNAVAILABLE): it is
+//  queued again, not failed.
+static void
+s_test_requeue_handed_back (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    s_done (rig, id, MT__ERROR_CODE__ERR_UNAVAILABLE, "", 0, 0);
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK (rig->submit_requeue);
+    s_chunk (rig, id, 0, "Served");
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_http_destroy (&h);
+}
+
+//  The scheduler restarts (its Catalog names another instance): an accepted
+//  job that has not started is submitted again. Its first attempt (started
+//  by the dead scheduler) answers first: the client gets that one, and the
+//  second attempt is cancelled by its token. A job that streams already is
+//  left alone.
+static void
+s_test_scheduler_restart (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    char id [64], first [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    snprintf (first, sizeof first, "%s", rig->reply_token);
+    s_http_t *h2 = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before + 1));
+    char id2 [64], token2 [64];
+    snprintf (id2, sizeof id2, "%s", rig->submit_id);
+    snprintf (token2, sizeof token2, "%s", rig->reply_token);
+    s_chunk (rig, id2, 0, "Running");           //  started: stays with its worker
+    s_pump (rig, 20, NULL);
+    snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-b");
+    int cancels = rig->cancels;
+    s_send_catalog (rig);                       //  as the next heartbeat's answer
+    CHECK (s_until_submit (rig, before + 2));
+    s_pump (rig, 50, NULL);
+    CHECK_INT (rig->submits, before + 3);       //  that one only
+    CHECK_STR (rig->submit_id, id);
+    CHECK (rig->submit_requeue);
+    char second [64];
+    snprintf (second, sizeof second, "%s", rig->reply_token);
+    CHECK (strcmp (second, first) != 0);
+    //  The first attempt speaks first: it is kept, the second cancelled
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", first);
+    s_chunk (rig, id, 0, "First");
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    CHECK_STR (rig->cancel_token, second);
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"First\"") && !strstr (h->resp, "\"error\""));
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    //  The second attempt's end (cancelled) is dropped: nothing billed twice
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
+    s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
+    s_pump (rig, 50, NULL);
+    CHECK_INT (rig->usage_of_last, 1);
+    s_http_destroy (&h);
+    //  The running one finishes normally, under its first token
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", token2);
+    s_chunk (rig, id2, 1, " on");
+    s_done (rig, id2, MT__ERROR_CODE__ERR_NONE, "stop", 4, 2);
+    s_finish (rig, h2);
+    CHECK_INT (h2->status, 200);
+    CHECK (h2->resp && strstr (h2->resp, "\"Running\"") && strstr (h2->resp, "\" on\"")
+           && !strstr (h2->resp, "\"error\""));
+    s_check_usage (rig, id2, "ok", 200, 4, 2);
+    s_http_destroy (&h2);
+}
+
 //  Metering does not answer: the event is kept and resent until acknowledged.
 static void
 s_test_usage_resend (s_rig_t *rig)
@@ -721,6 +915,7 @@ main (void)
     mt_log_init ("test_gw_server");
     curl_global_init (CURL_GLOBAL_ALL);
     s_rig_t rig_s = { 0 }, *rig = &rig_s;
+    snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-a");
     rig->quota = s_router ();
     rig->sched = s_router ();
     rig->meter = s_router ();
@@ -776,6 +971,10 @@ main (void)
     MT_RUN_ARG (s_test_usage_resend, rig);
     MT_RUN_ARG (s_test_cancel_resent, rig);
     MT_RUN_ARG (s_test_reply_token, rig);
+    MT_RUN_ARG (s_test_requeue_worker_lost, rig);
+    MT_RUN_ARG (s_test_requeue_stream, rig);
+    MT_RUN_ARG (s_test_requeue_handed_back, rig);
+    MT_RUN_ARG (s_test_scheduler_restart, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 
     mt_test_case ("stop drains and ends");
