@@ -4,6 +4,8 @@
 #include "sch_sim.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 //  Push n jobs of one tenant with ids "<tenant>-<i>".
@@ -331,6 +333,65 @@ test_remove_unpop (void)
     sch_fairq_destroy (&q);
 }
 
+//  A lost job comes back at the head of its tenant's queue; its tenant's
+//  counter was corrected for the lost run, so it is charged once; a tenant
+//  idle until then becomes backlogged as with a push. Table: the queue
+//  before (tenant:job in push order), the job pushed at the head, the order
+//  jobs then come out in.
+static void
+test_push_head (void)
+{
+    static const struct {
+        const char *name;
+        sch_fairq_policy_t policy;
+        const char *before [4];         //  "tenant:job"
+        const char *head;               //  "tenant:job"
+        const char *want [5];           //  jobs in pop order
+    } rows [] = {
+        { "ahead of its tenant's queued jobs", SCH_FAIRQ_VTC,
+          { "a:a1", "a:a2" }, "a:lost", { "lost", "a1", "a2" } },
+        { "into an empty queue", SCH_FAIRQ_VTC, { NULL }, "a:lost", { "lost" } },
+        { "vtc tie: the lost job waited longest", SCH_FAIRQ_VTC,
+          { "a:a1", "b:b1" }, "b:lost", { "lost", "a1", "b1" } },
+        { "fifo: ahead of every tenant's", SCH_FAIRQ_FIFO,
+          { "a:a1", "b:b1", "a:a2" }, "b:lost", { "lost", "a1", "b1", "a2" } },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        mt_test_case ("push head: %s", rows [i].name);
+        sch_fairq_config_t config = { rows [i].policy, 0, false };
+        sch_fairq_t *q = sch_fairq_new_config (&config);
+        char tenant [8], job [16];
+        for (size_t k = 0; k < 4 && rows [i].before [k]; k++) {
+            sscanf (rows [i].before [k], "%7[^:]:%15s", tenant, job);
+            CHECK_INT (sch_fairq_push (q, tenant, 1, job, 10, strdup (job)), 0);
+        }
+        sscanf (rows [i].head, "%7[^:]:%15s", tenant, job);
+        CHECK_INT (sch_fairq_push_head (q, tenant, 1, job, 10, strdup (job)), 0);
+        CHECK_INT (sch_fairq_push_head (q, tenant, 1, job, 10, NULL), -1);     //  duplicate
+        sch_fairq_pick_t pick;
+        for (size_t k = 0; k < 5 && rows [i].want [k]; k++) {
+            CHECK (sch_fairq_pop (q, &pick));
+            CHECK_STR ((const char *) pick.item, rows [i].want [k]);
+            free (pick.item);
+        }
+        CHECK (!sch_fairq_pop (q, &pick));
+        sch_fairq_destroy (&q);
+    }
+    //  The lost run's charge was corrected to 0: the tenant pays the second
+    //  run only
+    mt_test_case ("push head: charged once");
+    sch_fairq_t *q = sch_fairq_new ();
+    sch_fairq_pick_t pick;
+    CHECK_INT (sch_fairq_push (q, "a", 1, "j", 10, "J"), 0);
+    CHECK (sch_fairq_pop (q, &pick));
+    sch_fairq_correct (q, "a", 1, pick.charged, 0);     //  its worker died
+    CHECK (sch_fairq_counter (q, "a") < 0.1);
+    CHECK_INT (sch_fairq_push_head (q, "a", 1, "j", 10, "J"), 0);
+    CHECK (sch_fairq_pop (q, &pick));
+    sch_fairq_correct (q, "a", 1, pick.charged, 10);
+    CHECK (sch_fairq_counter (q, "a") > 9.9 && sch_fairq_counter (q, "a") < 10.1);
+    sch_fairq_destroy (&q);
+}
 
 //  --------------------------------------------------------------------------
 //  Simulated pool (sch_sim.h): a clock in ms, slots that take ttft + itl a
@@ -679,6 +740,7 @@ main (void)
     MT_RUN (test_head_start);
     MT_RUN (test_correct);
     MT_RUN (test_remove_unpop);
+    test_push_head ();
     MT_RUN (test_policy);
     MT_RUN (test_estimate);
     MT_RUN (test_sim_shares);

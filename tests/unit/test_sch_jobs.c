@@ -934,6 +934,66 @@ test_admit (void)
     s_rig_fini (&rig);
 }
 
+//  A requeue (a job accepted before and lost) passes the concurrency and
+//  queue limits its first Submit passed, not the others; warming up (just
+//  started), nothing is refused for want of a worker and nothing is an
+//  orphan. Same rig as test_admit.
+static void
+test_admit_requeue (void)
+{
+    s_rig_t rig;
+    s_rig_init (&rig);
+    rig.w [0] = s_ready (&rig, "w0", "p", "m", 1, 1, 1000, NULL);
+    CHECK (s_add (&rig, "known", "busy", "p", "m", 10, 1) != NULL);
+    CHECK (s_add (&rig, NULL, "busy", "p", "m", 10, 1) != NULL);
+    CHECK (s_add (&rig, NULL, "other", "p", "m", 10, 1) != NULL);
+    struct {
+        const char *name;
+        bool requeue, warming;
+        const char *req, *tenant, *pool, *model;
+        uint32_t max_concurrent, queue_max;
+        sch_admit_t want;
+    } table [] = {
+        { "requeue past the concurrency limit", true, false, "r", "busy", "p", "m", 2, 4, SCH_ADMIT_OK },
+        { "requeue past a full queue", true, false, "r", "t", "p", "m", 0, 3, SCH_ADMIT_OK },
+        { "requeue needs a worker", true, false, "r", "t", "p9", "m", 0, 4, SCH_ADMIT_NO_WORKER },
+        { "requeue of a known job", true, false, "known", "busy", "p", "m", 0, 4, SCH_ADMIT_DUPLICATE },
+        { "requeue still checked for names", true, false, "", "t", "p", "m", 0, 4, SCH_ADMIT_BAD },
+        { "warming: no worker yet, queued", false, true, "r", "t", "p9", "m", 0, 4, SCH_ADMIT_OK },
+        { "warming: limits still hold", false, true, "r", "busy", "p", "m", 2, 4, SCH_ADMIT_CONCURRENCY },
+        { "warming: requeue, no worker yet", true, true, "r", "busy", "p9", "m", 2, 4, SCH_ADMIT_OK },
+        { "warm: no worker refused", false, false, "r", "t", "p9", "m", 0, 4, SCH_ADMIT_NO_WORKER },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("admit: %s", table [i].name);
+        Mt__JobSpec spec = MT__JOB_SPEC__INIT;
+        spec.req_id = (char *) table [i].req;
+        spec.tenant_id = (char *) table [i].tenant;
+        spec.pool = (char *) table [i].pool;
+        spec.model = (char *) table [i].model;
+        Mt__Submit submit = MT__SUBMIT__INIT;
+        submit.job = &spec;
+        submit.max_concurrent = table [i].max_concurrent;
+        submit.requeue = table [i].requeue;
+        sch_jobs_set_warming (rig.jobs, table [i].warming);
+        sch_admit_t got = sch_jobs_admit (rig.jobs, &submit, table [i].queue_max, NULL);
+        CHECK_MSG (got == table [i].want, "%s: got %d want %d", table [i].name, got,
+                   table [i].want);
+    }
+    //  A job queued for a pool with no worker is no orphan while warming
+    mt_test_case ("admit: no orphans while warming");
+    sch_jobs_set_warming (rig.jobs, true);
+    CHECK (s_add (&rig, "early", "t", "p9", "m", 10, 1) != NULL);
+    zlistx_t *orphans = sch_jobs_orphans (rig.jobs);
+    CHECK_INT (zlistx_size (orphans), 0);
+    zlistx_destroy (&orphans);
+    sch_jobs_set_warming (rig.jobs, false);
+    orphans = sch_jobs_orphans (rig.jobs);
+    CHECK_INT (zlistx_size (orphans), 1);
+    zlistx_destroy (&orphans);
+    s_rig_fini (&rig);
+}
+
 int
 main (void)
 {
@@ -950,5 +1010,6 @@ main (void)
     MT_RUN (test_duplicates);
     MT_RUN (test_unknown_field);
     MT_RUN (test_admit);
+    test_admit_requeue ();
     return mt_test_done ("test_sch_jobs");
 }
