@@ -26,6 +26,7 @@ import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NA
          DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 import keysTests from './t_keys.mjs';
 import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
+import { requeueTests, REQUEUE_WORKER_TIMEOUT_MS } from './t_requeue.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
@@ -116,6 +117,14 @@ const GROUPS = [
     { name: 'gw-kill', opts: { name: 'gw-kill', sim: { ttft: 5, itl: 2, tokens: 8 }, maxBody: 65536,
                                skip: ['worker-premium'] },
       tests: gatewayKillTests },
+    //  A worker killed under load with a second worker in the pool, and the
+    //  scheduler killed with jobs queued (issue 9): lost jobs are submitted
+    //  again. Two slots per worker so that jobs queue; a second standard
+    //  worker is added by the tests.
+    { name: 'requeue', opts: { name: 'requeue', sim: { ttft: 20, itl: 40, tokens: 16 }, slots: 2, maxBody: 65536,
+                               skip: ['worker-premium'],
+                               env: { scheduler: { MT_SCHED_WORKER_TIMEOUT_MS: String(REQUEUE_WORKER_TIMEOUT_MS) } } },
+      tests: requeueTests },
     //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
     { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
                                   skip: ['worker-premium'],
