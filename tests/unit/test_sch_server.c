@@ -131,9 +131,10 @@ s_send (zsock_t *sock, Mt__Envelope *env)
     CHECK_INT (mt_codec_send (sock, NULL, env), 0);
 }
 
+//  requeue: a job accepted before and lost (its worker died).
 static void
-s_submit (s_rig_t *rig, const char *req, const char *tenant, const char *model,
-          uint32_t max_tokens, uint32_t max_concurrent)
+s_submit_ex (s_rig_t *rig, const char *req, const char *tenant, const char *model,
+             uint32_t max_tokens, uint32_t max_concurrent, bool requeue)
 {
     Mt__JobSpec spec = MT__JOB_SPEC__INIT;
     spec.req_id = (char *) req;
@@ -148,10 +149,18 @@ s_submit (s_rig_t *rig, const char *req, const char *tenant, const char *model,
     submit.job = &spec;
     submit.weight = 1;
     submit.max_concurrent = max_concurrent;
+    submit.requeue = requeue;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
     s_send (rig->gw, &env);
+}
+
+static void
+s_submit (s_rig_t *rig, const char *req, const char *tenant, const char *model,
+          uint32_t max_tokens, uint32_t max_concurrent)
+{
+    s_submit_ex (rig, req, tenant, model, max_tokens, max_concurrent, false);
 }
 
 static void
@@ -295,16 +304,23 @@ main (void)
     Mt__Envelope *env = NULL;
     int accepted = 0;
 
-    //  No worker yet: empty catalog, submit refused with no capacity
+    //  No worker yet: empty catalog, submit refused with no capacity (no
+    //  warm-up configured). Catalog and replies name the instance.
+    char instance [64] = "";
     Mt__Catalog *cat = s_catalog (&rig, &env);
-    if (cat)
+    if (cat) {
         CHECK_INT (cat->n_pools, 0);
+        CHECK_INT (strlen (cat->scheduler_id), 32);
+        CHECK (!cat->warming_up);
+        snprintf (instance, sizeof instance, "%s", cat->scheduler_id);
+    }
     mt_codec_free (&env);
     s_submit (&rig, "r-nocap", "t1", "m1", 0, 5);
     Mt__SubmitReply *reply = s_reply_of (&rig, "r-nocap", &env);
     if (reply) {
         CHECK (!reply->accepted);
         CHECK_INT (reply->code, MT__ERROR_CODE__ERR_NO_CAPACITY);
+        CHECK_STR (reply->scheduler_id, instance);
     }
     mt_codec_free (&env);
 
@@ -368,6 +384,7 @@ main (void)
         CHECK_INT (reply->retry_after_s, 1);
     }
     mt_codec_free (&env);
+
     //  Both slots busy now (c-1, c-2): a queued job, cancelled, gets JobDone
     //  ERR_CANCELLED from the scheduler
     s_submit (&rig, "q-1", "t3", "m1", 0, 5);
@@ -406,6 +423,19 @@ main (void)
     accepted++;
     mt_codec_free (&env);
     done = s_done_of (&rig, "c-4", 3000);
+    //  A requeue (a job lost before it showed anything) is past the limit
+    //  its first Submit passed
+    s_submit (&rig, "c-5", "t2", "m1", 0, 1);
+    s_submit_ex (&rig, "c-lost", "t2", "m1", 0, 1, true);
+    reply = s_reply_of (&rig, "c-lost", &env);
+    if (reply)
+        CHECK (reply->accepted);
+    accepted += 2;
+    mt_codec_free (&env);
+    done = s_done_of (&rig, "c-5", 3000);
+    done = s_done_of (&rig, "c-lost", 3000);
+    if (done)
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_NONE);
 
     //  Queue full (queue_max 3): fill both slots, queue 3, the 4th is refused
     const char *fill [] = { "f-1", "f-2", "f-3", "f-4", "f-5" };
