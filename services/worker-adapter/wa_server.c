@@ -681,19 +681,9 @@ s_handle_duplicate (wa_server_t *self, s_seq_t *seq, const Mt__JobSpec *spec)
     }
     mt_log ("job-duplicate req=%s tenant=%s action=refused reason=\"started under another "
             "attempt\"", spec->req_id, spec->tenant_id);
-    Mt__JobDone done = MT__JOB_DONE__INIT;
-    done.req_id = spec->req_id;
-    done.worker_id = self->worker_id;
-    done.tenant_id = spec->tenant_id;
-    done.reply_token = spec->reply_token;
-    done.prompt_tokens = spec->prompt_tokens;
-    done.finish_reason = "";
-    done.error = MT__ERROR_CODE__ERR_CANCELLED;
-    done.error_message = "duplicate";
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
-    env.job_done = &done;
-    s_send_env (self->scheduler, &env, "scheduler", spec->req_id);
+    //  To the scheduler only (no gateway): the gateway keeps the attempt that runs
+    s_send_done (self, NULL, spec->req_id, spec->tenant_id, spec->reply_token,
+                 spec->prompt_tokens, 0, "", MT__ERROR_CODE__ERR_CANCELLED, "duplicate", 0);
 }
 
 static void
