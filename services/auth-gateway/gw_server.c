@@ -449,14 +449,20 @@ s_accept (gw_server_t *self, gw_req_t *req)
     }
 }
 
+//  True when token is the capability mine ("" matches nothing).
+static bool
+s_token_eq (const char *mine, const char *token)
+{
+    size_t len = strlen (mine);
+    return len && token && strlen (token) == len && CRYPTO_memcmp (token, mine, len) == 0;
+}
+
 //  True when a worker's message carries the job's reply token: only the
 //  worker the scheduler gave the job to knows it.
 static bool
 s_token_ok (gw_req_t *req, const char *token)
 {
-    size_t len = strlen (req->reply_token);
-    return len && token && strlen (token) == len
-        && CRYPTO_memcmp (token, req->reply_token, len) == 0;
+    return s_token_eq (req->reply_token, token);
 }
 
 //  True when a worker's message carries the token of the attempt a dead
@@ -464,9 +470,7 @@ s_token_ok (gw_req_t *req, const char *token)
 static bool
 s_prev_token_ok (gw_req_t *req, const char *token)
 {
-    size_t len = strlen (req->prev_token);
-    return len && token && strlen (token) == len
-        && CRYPTO_memcmp (token, req->prev_token, len) == 0;
+    return s_token_eq (req->prev_token, token);
 }
 
 //  Cancel one attempt of a job (the one holding token), not the request.
@@ -501,7 +505,7 @@ s_first_token (gw_server_t *self, gw_req_t *req, bool from_prev)
                     req->id, req->tenant_id);
         }
         else
-            mt_log ("attempt-chosen req=%s tenant=%s attempt=second", req->id, req->tenant_id);
+            mt_debug ("attempt-chosen req=%s tenant=%s attempt=second", req->id, req->tenant_id);
         OPENSSL_cleanse (req->prev_token, sizeof req->prev_token);
         req->prev_token [0] = 0;
     }
