@@ -10,7 +10,8 @@
 //  Submit -> SubmitReply, TokenChunk/JobDone, Settle, UsageEvent -> UsageAck;
 //  refusals by each service, a silent service, a request timeout, usage
 //  resent until acknowledged, a Cancel that waits for the scheduler's return,
-//  and what is billed for each ending.
+//  what is billed for each ending, and jobs submitted again (worker lost,
+//  handed back, scheduler restarted).
 #include "mt_test.h"
 #include "mt_codec.h"
 #include "mt_errors.h"
@@ -791,6 +792,34 @@ s_test_scheduler_restart (s_rig_t *rig)
     s_http_destroy (&h2);
 }
 
+//  A Submit the dead scheduler never answered is sent again, as it was (the
+//  same attempt: a scheduler that got it already answers it again), when
+//  the Catalog names a new instance.
+static void
+s_test_scheduler_restart_unanswered (s_rig_t *rig)
+{
+    int before = rig->submits;
+    rig->sched_mode = S_SILENT;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64], token [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    snprintf (token, sizeof token, "%s", rig->reply_token);
+    rig->sched_mode = S_ACCEPT;
+    snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-c");
+    s_send_catalog (rig);
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK_STR (rig->submit_id, id);
+    CHECK_STR (rig->reply_token, token);
+    CHECK (!rig->submit_requeue);
+    s_chunk (rig, id, 0, "Late");
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_http_destroy (&h);
+}
+
 //  Metering does not answer: the event is kept and resent until acknowledged.
 static void
 s_test_usage_resend (s_rig_t *rig)
@@ -975,6 +1004,7 @@ main (void)
     MT_RUN_ARG (s_test_requeue_stream, rig);
     MT_RUN_ARG (s_test_requeue_handed_back, rig);
     MT_RUN_ARG (s_test_scheduler_restart, rig);
+    MT_RUN_ARG (s_test_scheduler_restart_unanswered, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 
     mt_test_case ("stop drains and ends");
