@@ -137,6 +137,7 @@ s_dispatch (sch_server_t *self)
 //  --------------------------------------------------------------------------
 //  Gateway messages
 
+static void s_forward_cancel (sch_server_t *self, sch_job_t *job);
 
 //  A Submit for a job we know. The same attempt (the same reply token: a
 //  gateway sending again what a restarted scheduler may have missed) is
@@ -165,8 +166,10 @@ s_duplicate (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     }
     mt_log ("job-superseded req=%s tenant=%s worker=%s", job->req_id, job->tenant_id,
             job->worker? job->worker->worker_id: "-");
-    if (job->worker)
+    if (job->worker) {
+        s_forward_cancel (self, job);       //  in case it still runs there
         sch_jobs_correct (self->jobs, job, 0);
+    }
     else
         sch_jobs_unqueue (self->jobs, job);
     sch_jobs_forget (self->jobs, job);
@@ -244,6 +247,24 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     s_dispatch (self);
 }
 
+//  Cancel a running job at its worker (that attempt only: its reply token).
+static void
+s_forward_cancel (sch_server_t *self, sch_job_t *job)
+{
+    Mt__Cancel fwd = MT__CANCEL__INIT;
+    fwd.req_id = job->req_id;
+    fwd.tenant_id = job->tenant_id;
+    fwd.reply_token = job->spec->reply_token;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &fwd;
+    if (mt_codec_send (self->workers_sock, job->worker->rid, &env))
+        mt_log ("send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
+                job->req_id, job->tenant_id, job->worker->worker_id);
+    mt_log ("cancel-forwarded req=%s tenant=%s worker=%s", job->req_id,
+            job->tenant_id, job->worker->worker_id);
+}
+
 static void
 s_handle_cancel (sch_server_t *self, zframe_t *gateway, Mt__Cancel *cancel)
 {
@@ -263,18 +284,7 @@ s_handle_cancel (sch_server_t *self, zframe_t *gateway, Mt__Cancel *cancel)
         return;
     }
     if (job->worker) {
-        Mt__Cancel fwd = MT__CANCEL__INIT;
-        fwd.req_id = job->req_id;
-        fwd.tenant_id = job->tenant_id;
-        fwd.reply_token = job->spec->reply_token;      //  this attempt, no other
-        Mt__Envelope env = MT__ENVELOPE__INIT;
-        env.body_case = MT__ENVELOPE__BODY_CANCEL;
-        env.cancel = &fwd;
-        if (mt_codec_send (self->workers_sock, job->worker->rid, &env))
-            mt_log ("send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
-                    job->req_id, job->tenant_id, job->worker->worker_id);
-        mt_log ("cancel-forwarded req=%s tenant=%s worker=%s", job->req_id,
-                job->tenant_id, job->worker->worker_id);
+        s_forward_cancel (self, job);
         return;
     }
     sch_jobs_unqueue (self->jobs, job);
