@@ -4,11 +4,44 @@
 //  connection is gone and the backend has finished with it (quota answered,
 //  the job's JobDone arrived, usage sent), so tokens generated for a client
 //  that went away are still settled and billed.
+//
+//  The gateway's layout. This file alone knows gw_server_t: it owns every
+//  part below, runs the poll loop and handles every ZeroMQ message (admit,
+//  submit, tokens, done, settle, usage, catalog, store replies, timers). The
+//  parts know nothing of it; each gets what it needs when made:
+//
+//    gw_http.c       libmicrohttpd's handlers: routes, authentication, body
+//                    checks, the SSE reader. Borrows handles (gw_http_deps_t)
+//                    and calls back into this file to admit or cancel
+//    gw_req.c        the request and its response; the registry (gw_reqs_t):
+//                    id index, open streams, request/response counters
+//    gw_choices.c    choice deltas relayed or folded into the whole answer:
+//                    needs the request only, returns the tokens it relayed
+//    gw_console.c    /admin/v1/live and /metrics from a read-only view
+//    gw_catalog.c    the scheduler's last Catalog and its freshness
+//    gw_bill.c       what each ending bills; the queue of unacked usage events
+//    gw_front.c      connection admission, per-client caps, auth throttle
+//    gw_store.c      the database thread: tenant cache, admin API, /v1/usage
+//    gw_ready.c      which of the three services is connected (/readyz)
+//    gw_live.c       per-tenant activity; gw_openai.c, gw_sse.c,
+//                    gw_assemble.c: OpenAI JSON and SSE, pure
+//
+//  Arrows run one way: gw_server.c -> gw_http.c -> gw_req.c and the pure
+//  modules; nothing includes gw_server.c's inside.
 #include "gw_req.h"
+#include "gw_http.h"
+#include "gw_bill.h"
+#include "gw_catalog.h"
+#include "gw_front.h"
+#include "gw_live.h"
+#include "gw_ready.h"
+#include "gw_store.h"
 
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
+#include "mt_spool.h"
 #include "mt_util.h"
 
 #include <arpa/inet.h>
@@ -21,6 +54,47 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define GW_USAGE_RESEND_MS    3000   //  resend a usage event not acked by then
+#define GW_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
+#define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
+
+struct _gw_server_t {
+    const gw_server_config_t *config;   //  borrowed; outlives the server
+    char *token_endpoint;           //  token ROUTER as workers reach it, owned
+    char *tls_cert, *tls_key;       //  PEM text while the daemon runs, owned
+    struct MHD_Daemon *daemon;
+    int epoll_fd;                   //  MHD's, polled with the sockets
+    int http_port;                  //  the port bound (config's, or chosen)
+    gw_http_t *http;                //  the daemon's handlers, owned
+    zsock_t *scheduler;             //  DEALER
+    zsock_t *quota;                 //  DEALER
+    mt_spool_t *spool;              //  usage events not yet acknowledged, on disk; or NULL
+    bool spool_dirty;               //  appended since the last sync
+    bool quota_up;                  //  connected to a quota-enforcer at the last look
+    zsock_t *metering;              //  DEALER
+    zsock_t *tokens;                //  ROUTER, worker token streams
+    gw_ready_t *ready;              //  connection watch of the three DEALERs, owned
+    gw_store_t *store;
+    gw_front_t *front;              //  connection limits and deadlines, owned
+    gw_cache_t *cache;              //  owned; swapped on every store update
+    gw_catalog_t *catalog;          //  last Catalog from the scheduler, owned
+    gw_reqs_t *reqs;                //  every request by id, open streams; owned
+    gw_usageq_t *usage;             //  usage events not yet acknowledged
+    gw_list_t waiting;               //  waiting for a service's answer
+    gw_list_t running;               //  job accepted, not yet done
+    bool draining;
+    gw_live_t *live;                //  per-tenant activity (console, /metrics), owned
+    size_t cancels_unsent;          //  Cancels that failed to go out (about)
+    bool stop_asked;                //  gw_server_stop was called
+    bool closed_open;               //  drain time over, open requests closed
+    bool finished;                  //  drained: gw_server_step returns false
+    uint64_t drain_deadline;
+    uint64_t next_second;           //  next once-a-second duties
+    //  metrics (those of requests and responses: gw_reqs_t)
+    mt_metric_t *m_usage_pending, *m_latency;
+    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
+};
 
 //  --------------------------------------------------------------------------
 //  Usage events: sent to metering, kept until acknowledged, resent
@@ -212,8 +286,8 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
         mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
 
-void
-gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
+static void
+s_send_cancel (gw_server_t *self, gw_req_t *req)
 {
     if (req->cancel_sent)
         return;
@@ -246,9 +320,9 @@ s_cancels_retry (gw_server_t *self)
     if (self->cancels_unsent == 0)
         return;
     size_t unsent = 0;
-    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs))
+    for (gw_req_t *req = gw_reqs_first (self->reqs); req; req = gw_reqs_next (self->reqs))
         if (req->cancel_wanted && !req->cancel_sent && req->backend_busy) {
-            gw_server_send_cancel (self, req);
+            s_send_cancel (self, req);
             if (!req->cancel_sent)
                 unsent++;
         }
@@ -258,8 +332,8 @@ s_cancels_retry (gw_server_t *self)
 static void s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err,
                               const char *message, bool settle);
 
-void
-gw_server_send_admit (gw_server_t *self, gw_req_t *req)
+static void
+s_send_admit (gw_server_t *self, gw_req_t *req)
 {
     Mt__Limits limits = MT__LIMITS__INIT;
     limits.requests_per_minute = req->rpm;
@@ -283,6 +357,19 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
                           "The quota-enforcer is not reachable.", false);
     }
+}
+
+//  The HTTP side's two calls into this one (gw_http_deps_t).
+static void
+s_http_admit (void *arg, gw_req_t *req)
+{
+    s_send_admit ((gw_server_t *) arg, req);
+}
+
+static void
+s_http_cancel (void *arg, gw_req_t *req)
+{
+    s_send_cancel ((gw_server_t *) arg, req);
 }
 
 static int
@@ -350,7 +437,7 @@ s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const
 static void
 s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, reply->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, reply->req_id);
     if (!req || req->phase != GW_P_ADMIT) {
         mt_debug ("admit-reply-unknown req=%s", reply->req_id);
         return;
@@ -395,7 +482,7 @@ static void s_accept (gw_server_t *self, gw_req_t *req);
 static void
 s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, reply->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, reply->req_id);
     if (!req || req->phase != GW_P_SUBMIT) {
         mt_debug ("submit-reply-unknown req=%s", reply->req_id);
         return;
@@ -420,13 +507,13 @@ s_accept (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_RUNNING;
     gw_list_add (&self->running, req);
     if (!req->conn) {
-        gw_server_send_cancel (self, req);
+        s_send_cancel (self, req);
         return;
     }
     if (req->parsed.stream) {
         req->sse = gw_sse_new ();
         req->last_write_mono = mt_mono_ms ();
-        gw_stream_add (self, req);
+        gw_stream_add (req);
         gw_req_resume (req);                 //  handler queues the 200 stream now
     }
 }
@@ -444,7 +531,7 @@ s_token_ok (gw_req_t *req, const char *token)
 static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, chunk->req_id);
     if (!req || !s_token_ok (req, chunk->reply_token)) {
         //  A late chunk of a request that ended, or a worker's without the
         //  job's token: never relayed
@@ -462,7 +549,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
     if (chunk->n_choices || *chunk->system_fingerprint)
-        gw_req_relay_choices (req, chunk);
+        mt_metric_add (self->m_tokens, (int64_t) gw_req_relay_choices (req, chunk));
     if (!chunk->n_pieces)
         return;
     if (!req->parsed.stream) {
@@ -498,7 +585,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 static void
 s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, done->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, done->req_id);
     if (req && from_worker && !s_token_ok (req, done->reply_token)) {
         mt_metric_add (self->m_dropped, 1);
         mt_debug ("job-done-refused req=%s reason=\"wrong reply token\"", done->req_id);
@@ -615,9 +702,7 @@ s_dispatch (gw_server_t *self, Mt__Envelope *env, uint32_t allowed)
             s_on_usage_ack (self, env->usage_ack);
             break;
         case MT__ENVELOPE__BODY_CATALOG:
-            mt_codec_free (&self->catalog);
-            self->catalog = env;
-            self->catalog_mono = mt_mono_ms ();
+            gw_catalog_set (self->catalog, &env, mt_mono_ms ());
             return;                     //  kept
         default:
             mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
@@ -628,6 +713,16 @@ s_dispatch (gw_server_t *self, Mt__Envelope *env, uint32_t allowed)
 
 //  --------------------------------------------------------------------------
 //  Store replies (admin API, /v1/usage) and cache updates
+
+//  Swap in a new tenant cache (owned from now; NULL drops it).
+static void
+s_set_cache (gw_server_t *self, gw_cache_t *cache)
+{
+    gw_cache_destroy (&self->cache);
+    self->cache = cache;
+    if (self->http)
+        gw_http_set_cache (self->http, cache);
+}
 
 static void
 s_on_store (gw_server_t *self)
@@ -641,8 +736,7 @@ s_on_store (gw_server_t *self)
         if (f && zframe_size (f) == sizeof (void *)) {
             gw_cache_t *cache;
             memcpy (&cache, zframe_data (f), sizeof cache);
-            gw_cache_destroy (&self->cache);
-            self->cache = cache;
+            s_set_cache (self, cache);
             mt_log ("cache-updated tenants=%zu keys=%zu", gw_cache_tenant_count (cache),
                     gw_cache_key_count (cache));
         }
@@ -663,7 +757,7 @@ s_on_store (gw_server_t *self)
         else
             snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
         free (rid);
-        gw_req_t *req = zhashx_lookup (self->reqs, id);
+        gw_req_t *req = gw_reqs_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
             req->backend_busy = false;
@@ -699,7 +793,7 @@ s_expire_running (gw_server_t *self)
         mt_log ("request-timeout req=%s tenant=%s tokens=%u", req->id, req->tenant_id,
                 req->relayed);
         req->timed_out = true;
-        gw_server_send_cancel (self, req);
+        s_send_cancel (self, req);
         gw_req_fail_client (req, mt_error_lookup ("service_unavailable"), "The request timed out.");
         gw_list_add (&self->waiting, req);
     }
@@ -740,7 +834,7 @@ s_expire_waiting (gw_server_t *self)
         //  may still have queued the job: cancel it too.
         bool settle = req->phase == GW_P_ADMIT || req->phase == GW_P_SUBMIT;
         if (req->phase == GW_P_SUBMIT)
-            gw_server_send_cancel (self, req);
+            s_send_cancel (self, req);
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"), msg, settle);
     }
 }
@@ -749,7 +843,7 @@ static void
 s_keepalive (gw_server_t *self)
 {
     uint64_t now = mt_mono_ms ();
-    for (gw_req_t *req = self->shead; req; req = req->snext)
+    for (gw_req_t *req = gw_reqs_streams (self->reqs); req; req = req->snext)
         if (req->sse && !gw_sse_closed (req->sse) && now - req->last_write_mono >= GW_KEEPALIVE_MS) {
             gw_sse_comment (req->sse, "keep-alive");
             req->last_write_mono = now;
@@ -777,7 +871,7 @@ s_watch_clients (gw_server_t *self)
         if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
             continue;
         mt_log ("client-gone req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
-        gw_server_send_cancel (self, req);
+        s_send_cancel (self, req);
         if (req->sse)
             gw_sse_comment (req->sse, "cancelled");
         else
@@ -804,7 +898,7 @@ s_heartbeat (gw_server_t *self)
 static void
 s_close_open (gw_server_t *self)
 {
-    zlistx_t *open = zhashx_values (self->reqs);
+    zlistx_t *open = gw_reqs_list (self->reqs);
     size_t closed = 0;
     for (gw_req_t *req = zlistx_first (open); req; req = zlistx_next (open)) {
         if (!req->conn)
@@ -867,7 +961,7 @@ s_quota_monitor (gw_server_t *self)
     if (!again)
         return;
     size_t count = 0;
-    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs)) {
+    for (gw_req_t *req = gw_reqs_first (self->reqs); req; req = gw_reqs_next (self->reqs)) {
         if (!req->backend_busy || req->phase < GW_P_SUBMIT || req->phase > GW_P_RUNNING)
             continue;
         Mt__Admit admit = MT__ADMIT__INIT;
@@ -904,16 +998,10 @@ s_drain_socket (gw_server_t *self, zsock_t *sock, const zmq_pollitem_t *item, ui
     }
 }
 
+//  After gw_reqs_new: the registry's metrics come first in /metrics.
 static void
 s_metrics_init (gw_server_t *self)
 {
-    for (int i = 0; i < 8; i++) {
-        char name [96];
-        snprintf (name, sizeof name, "mt_gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
-        self->m_req [i] = mt_metric_counter (name, "HTTP responses by status");
-    }
-    self->m_active = mt_metric_gauge ("mt_gw_http_connections_active", "requests with an open connection");
-    self->m_streams = mt_metric_gauge ("mt_gw_streams_open", "SSE streams open");
     self->m_usage_pending = mt_metric_gauge ("mt_gw_usage_events_pending", "usage events not yet acknowledged by metering");
     self->m_usage_resent = mt_metric_counter ("mt_gw_usage_events_resent_total", "usage events sent again");
     self->m_tokens = mt_metric_counter ("mt_gw_tokens_relayed_total", "completion tokens relayed to clients");
@@ -933,12 +1021,13 @@ s_begin_drain (gw_server_t *self)
     if (self->draining)
         return;
     self->draining = true;
+    gw_http_drain (self->http);
     self->drain_deadline = mt_mono_ms () + (uint64_t) self->config->drain_ms;
     MHD_socket lsock = MHD_quiesce_daemon (self->daemon);
     if (lsock != MHD_INVALID_SOCKET)
         close (lsock);
-    mt_log ("draining active=%zu streams=%lld", self->active,
-            (long long) mt_metric_value (self->m_streams));
+    mt_log ("draining active=%zu streams=%lld", gw_reqs_active (self->reqs),
+            (long long) gw_reqs_streams_open (self->reqs));
 }
 
 //  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
@@ -982,11 +1071,12 @@ gw_server_new (const gw_server_config_t *config)
     self->epoll_fd = -1;
     self->waiting.timeout_ms = (uint64_t) config->service_timeout_ms;
     self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
-    s_metrics_init (self);
-    self->reqs = zhashx_new ();
-    self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
     self->live = gw_live_new ((size_t) config->metrics_tenants);
-    if (!self->reqs || !self->usage || !self->live)
+    self->reqs = gw_reqs_new (self->live);
+    s_metrics_init (self);
+    self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
+    self->catalog = gw_catalog_new ();
+    if (!self->reqs || !self->usage || !self->live || !self->catalog)
         goto failed;
 
     self->front = gw_front_new (config);    //  checks its options: first
@@ -1049,14 +1139,23 @@ gw_server_new (const gw_server_config_t *config)
         tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
         tls_flag = MHD_USE_TLS;
     }
+    gw_http_deps_t deps = {
+        .config = config, .reqs = self->reqs, .waiting = &self->waiting, .front = self->front,
+        .store = self->store, .catalog = self->catalog, .ready = self->ready,
+        .live = self->live, .usage = self->usage,
+        .admit = s_http_admit, .cancel = s_http_cancel, .arg = self,
+    };
+    self->http = gw_http_new (&deps);
+    if (!self->http)
+        goto failed;
     //  The front door decides who is accepted (its accept policy), tracks
     //  each connection (started/closed) and holds the limit and timeout
     //  libmicrohttpd keeps as backstops.
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | tls_flag,
                                      (uint16_t) config->http_port, gw_front_accept, self->front,
-                                     gw_http_access, self,
+                                     gw_http_access, self->http,
                                      MHD_OPTION_SOCK_ADDR, &sa,
-                                     MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self,
+                                     MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self->http,
                                      MHD_OPTION_NOTIFY_CONNECTION, gw_front_notify, self->front,
                                      MHD_OPTION_CONNECTION_LIMIT, gw_front_mhd_limit (self->front),
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
@@ -1105,14 +1204,15 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             s_close_open (self);
             self->closed_open = true;
         }
-        bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
+        bool quiet = gw_reqs_active (self->reqs) == 0 && gw_reqs_size (self->reqs) == 0
                   && gw_usageq_size (self->usage) == 0;
         if (quiet || now >= self->drain_deadline + 3000) {
             if (!self->closed_open)
                 s_close_open (self);
             self->closed_open = true;
             self->finished = true;
-            mt_log ("stopping active=%zu usage-pending=%zu", self->active, gw_usageq_size (self->usage));
+            mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
+                    gw_usageq_size (self->usage));
             return false;
         }
     }
@@ -1195,17 +1295,18 @@ gw_server_destroy (gw_server_t **self_p)
         gw_req_maybe_free (req);
     }
     if (self->reqs) {
-        zlistx_t *left = zhashx_values (self->reqs);
+        zlistx_t *left = gw_reqs_list (self->reqs);
         for (gw_req_t *req = zlistx_first (left); req; req = zlistx_next (left))
             gw_req_free (req);
         zlistx_destroy (&left);
     }
-    zhashx_destroy (&self->reqs);
+    gw_reqs_destroy (&self->reqs);
+    gw_http_destroy (&self->http);      //  after the daemon: its callbacks hold it
     gw_usageq_destroy (&self->usage);
     gw_live_destroy (&self->live);
     mt_spool_destroy (&self->spool);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
-    mt_codec_free (&self->catalog);
+    gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
     zsock_destroy (&self->scheduler);
@@ -1236,8 +1337,7 @@ void
 gw_server_set_cache (gw_server_t *self, gw_cache_t **cache_p)
 {
     assert (self && cache_p);
-    gw_cache_destroy (&self->cache);
-    self->cache = *cache_p;
+    s_set_cache (self, *cache_p);
     *cache_p = NULL;
 }
 
@@ -1252,7 +1352,7 @@ size_t
 gw_server_requests (gw_server_t *self)
 {
     assert (self);
-    return zhashx_size (self->reqs);
+    return gw_reqs_size (self->reqs);
 }
 
 int
