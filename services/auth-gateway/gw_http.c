@@ -24,7 +24,10 @@
 #include <unistd.h>
 
 struct _gw_http_t {
-    const gw_server_config_t *config;   //  the rest as gw_http_deps_t: borrowed
+    int64_t max_body;               //  these as in gw_http_deps_t; handles borrowed
+    int64_t max_body_chat;
+    int64_t max_body_completions;
+    uint32_t default_max_tokens;
     gw_reqs_t *reqs;
     gw_list_t *waiting;
     gw_front_t *front;
@@ -47,7 +50,10 @@ gw_http_new (const gw_http_deps_t *deps)
     gw_http_t *self = (gw_http_t *) calloc (1, sizeof (gw_http_t));
     if (!self)
         return NULL;
-    self->config = deps->config;
+    self->max_body = deps->max_body;
+    self->max_body_chat = deps->max_body_chat;
+    self->max_body_completions = deps->max_body_completions;
+    self->default_max_tokens = deps->default_max_tokens;
     self->reqs = deps->reqs;
     self->waiting = deps->waiting;
     self->front = deps->front;
@@ -155,15 +161,14 @@ s_auth_failed (gw_http_t *self, gw_req_t *req, const mt_error_t *err, const char
 static int64_t
 s_body_limit (gw_http_t *self, gw_route_t route)
 {
-    const gw_server_config_t *c = self->config;
     struct { gw_route_t route; int64_t limit; } table [] = {
-        { GW_R_CHAT, c->max_body_chat },
-        { GW_R_COMPLETION, c->max_body_completions },
+        { GW_R_CHAT, self->max_body_chat },
+        { GW_R_COMPLETION, self->max_body_completions },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
         if (table [i].route == route && table [i].limit > 0)
             return table [i].limit;
-    return c->max_body;
+    return self->max_body;
 }
 
 static void
@@ -296,7 +301,7 @@ s_handle_inference (gw_http_t *self, gw_req_t *req)
     gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT:
                      req->route == GW_R_EMBEDDINGS? GW_KIND_EMBEDDING: GW_KIND_COMPLETION;
     if (gw_request_parse (kind, req->body? req->body: "", req->body_len,
-                          (uint32_t) self->config->default_max_tokens, &req->parsed, &why)) {
+                          self->default_max_tokens, &req->parsed, &why)) {
         gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
         return;
     }

@@ -8,10 +8,10 @@
 #define GW_HTTP_H_INCLUDED
 
 #include "gw_req.h"
-#include "gw_server.h"
 
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct _gw_http_t gw_http_t;
 typedef struct _gw_front_t gw_front_t;
@@ -19,10 +19,15 @@ typedef struct _gw_store_t gw_store_t;
 typedef struct _gw_catalog_t gw_catalog_t;
 typedef struct _gw_ready_t gw_ready_t;
 typedef struct _gw_usageq_t gw_usageq_t;
+typedef struct _gw_cache_t gw_cache_t;
 
-//  What the HTTP side borrows; each outlives it.
+//  What the HTTP side needs: four settings, and handles it borrows (each
+//  outlives it).
 typedef struct {
-    const gw_server_config_t *config;   //  body limits, default max_tokens
+    int64_t max_body;               //  largest body of a route without its own limit
+    int64_t max_body_chat;          //  POST /v1/chat/completions; 0 = max_body
+    int64_t max_body_completions;   //  POST /v1/completions; 0 = max_body
+    uint32_t default_max_tokens;    //  of a request that names none
     gw_reqs_t *reqs;                //  the request registry
     gw_list_t *waiting;             //  requests waiting for a service's answer
     gw_front_t *front;              //  connection admission, auth-failure throttle

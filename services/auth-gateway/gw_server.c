@@ -1140,7 +1140,9 @@ gw_server_new (const gw_server_config_t *config)
         tls_flag = MHD_USE_TLS;
     }
     gw_http_deps_t deps = {
-        .config = config, .reqs = self->reqs, .waiting = &self->waiting, .front = self->front,
+        .max_body = config->max_body, .max_body_chat = config->max_body_chat,
+        .max_body_completions = config->max_body_completions,
+        .default_max_tokens = (uint32_t) config->default_max_tokens, .reqs = self->reqs, .waiting = &self->waiting, .front = self->front,
         .store = self->store, .catalog = self->catalog, .ready = self->ready,
         .live = self->live, .usage = self->usage,
         .admit = s_http_admit, .cancel = s_http_cancel, .arg = self,
