@@ -1,9 +1,9 @@
 //  The operators' console on the gateway's main thread: its embedded files,
 //  GET /admin/v1/live, and the per-tenant series of /metrics.
 #include "gw_console.h"
-#include "gw_bill.h"
 #include "gw_catalog.h"
 #include "gw_live.h"
+#include "gw_meter.h"
 #include "gw_req.h"
 #include "gw_store.h"
 
@@ -214,7 +214,7 @@ gw_console_live (const gw_console_view_t *self, gw_req_t *req, const char *metho
         "object", "live", "time_ms", (json_int_t) now,
         "gateway", "requests_open", (json_int_t) gw_reqs_active (self->reqs),
                    "streams_open", (json_int_t) gw_reqs_streams_open (self->reqs),
-                   "usage_events_pending", (json_int_t) gw_usageq_size (self->usage),
+                   "usage_events_pending", (json_int_t) gw_meter_pending (self->meter),
                    "tenants_tracked", (json_int_t) gw_live_tenant_count (self->live),
         "scheduler", "answering", gw_catalog_fresh (self->catalog, mono),
                      "catalog_age_ms", (json_int_t) age,

@@ -57,7 +57,7 @@ typedef struct _gw_reqs_t gw_reqs_t;
 typedef struct _gw_cache_t gw_cache_t;
 typedef struct _gw_catalog_t gw_catalog_t;
 typedef struct _gw_live_t gw_live_t;
-typedef struct _gw_usageq_t gw_usageq_t;
+typedef struct _gw_meter_t gw_meter_t;
 
 //  What GET /admin/v1/live reads; all borrowed for the call.
 typedef struct {
@@ -65,7 +65,7 @@ typedef struct {
     gw_cache_t *cache;              //  tenant names, tiers and limits; or NULL
     gw_catalog_t *catalog;          //  pools, workers, queues
     gw_live_t *live;                //  per-tenant activity, refusals, errors
-    gw_usageq_t *usage;             //  usage events not yet acknowledged
+    gw_meter_t *meter;              //  usage events not yet acknowledged
 } gw_console_view_t;
 
 //  GET a console file: sets the response (404 when there is none).

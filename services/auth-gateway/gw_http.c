@@ -35,7 +35,7 @@ struct _gw_http_t {
     gw_catalog_t *catalog;
     gw_ready_t *ready;
     gw_live_t *live;
-    gw_usageq_t *usage;
+    gw_meter_t *meter;
     void (*admit) (void *arg, gw_req_t *req);
     void (*cancel) (void *arg, gw_req_t *req);
     void *arg;
@@ -61,7 +61,7 @@ gw_http_new (const gw_http_deps_t *deps)
     self->catalog = deps->catalog;
     self->ready = deps->ready;
     self->live = deps->live;
-    self->usage = deps->usage;
+    self->meter = deps->meter;
     self->admit = deps->admit;
     self->cancel = deps->cancel;
     self->arg = deps->arg;
@@ -511,7 +511,7 @@ s_process (gw_http_t *self, gw_req_t *req, const char *method, const char *url)
         case GW_R_ADMIN: {
             gw_console_view_t view = { .reqs = self->reqs, .cache = self->cache,
                                        .catalog = self->catalog, .live = self->live,
-                                       .usage = self->usage };
+                                       .meter = self->meter };
             gw_admin_who_t who;
             if (!s_admin_ok (self, req->conn, &who))
                 s_auth_failed (self, req, mt_error_lookup ("unauthorized"), NULL);

@@ -18,7 +18,7 @@ typedef struct _gw_front_t gw_front_t;
 typedef struct _gw_store_t gw_store_t;
 typedef struct _gw_catalog_t gw_catalog_t;
 typedef struct _gw_ready_t gw_ready_t;
-typedef struct _gw_usageq_t gw_usageq_t;
+typedef struct _gw_meter_t gw_meter_t;
 typedef struct _gw_cache_t gw_cache_t;
 
 //  What the HTTP side needs: four settings, and handles it borrows (each
@@ -35,7 +35,7 @@ typedef struct {
     gw_catalog_t *catalog;          //  the scheduler's last catalog: models, health
     gw_ready_t *ready;              //  connections to the three services: /readyz
     gw_live_t *live;                //  per-tenant activity: console, /metrics
-    gw_usageq_t *usage;             //  usage events not yet acknowledged: console
+    gw_meter_t *meter;              //  usage events not yet acknowledged: console
     //  A parsed, named inference request goes to admission (the reply moves
     //  it on); the job of a request whose client left is cancelled. arg is
     //  given back to both.

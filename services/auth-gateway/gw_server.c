@@ -20,20 +20,25 @@
 //    gw_console.c    /admin/v1/live and /metrics from a read-only view
 //    gw_catalog.c    the scheduler's last Catalog and its freshness
 //    gw_bill.c       what each ending bills; the queue of unacked usage events
+//    gw_meter.c      usage events to metering: sent, kept until acked, resent,
+//                    spooled to disk and replayed at start
 //    gw_front.c      connection admission, per-client caps, auth throttle
 //    gw_store.c      the database thread: tenant cache, admin API, /v1/usage
 //    gw_ready.c      which of the three services is connected (/readyz)
 //    gw_live.c       per-tenant activity; gw_openai.c, gw_sse.c,
 //                    gw_assemble.c: OpenAI JSON and SSE, pure
 //
-//  Arrows run one way: gw_server.c -> gw_http.c -> gw_req.c and the pure
-//  modules; nothing includes gw_server.c's inside.
+//  Includes run one way: gw_server.c -> gw_http.c -> gw_console.c ->
+//  gw_req.c -> the pure modules. gw_server.h is the service's face (main.c,
+//  the component test) and its config type (gw_front.c); gw_server_t's
+//  fields are seen here only.
 #include "gw_req.h"
 #include "gw_http.h"
 #include "gw_bill.h"
 #include "gw_catalog.h"
 #include "gw_front.h"
 #include "gw_live.h"
+#include "gw_meter.h"
 #include "gw_ready.h"
 #include "gw_store.h"
 
@@ -41,7 +46,6 @@
 #include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
-#include "mt_spool.h"
 #include "mt_util.h"
 
 #include <arpa/inet.h>
@@ -69,8 +73,6 @@ struct _gw_server_t {
     gw_http_t *http;                //  the daemon's handlers, owned
     zsock_t *scheduler;             //  DEALER
     zsock_t *quota;                 //  DEALER
-    mt_spool_t *spool;              //  usage events not yet acknowledged, on disk; or NULL
-    bool spool_dirty;               //  appended since the last sync
     bool quota_up;                  //  connected to a quota-enforcer at the last look
     zsock_t *metering;              //  DEALER
     zsock_t *tokens;                //  ROUTER, worker token streams
@@ -80,7 +82,7 @@ struct _gw_server_t {
     gw_cache_t *cache;              //  owned; swapped on every store update
     gw_catalog_t *catalog;          //  last Catalog from the scheduler, owned
     gw_reqs_t *reqs;                //  every request by id, open streams; owned
-    gw_usageq_t *usage;             //  usage events not yet acknowledged
+    gw_meter_t *meter;              //  usage events until metering has them, owned
     gw_list_t waiting;               //  waiting for a service's answer
     gw_list_t running;               //  job accepted, not yet done
     bool draining;
@@ -97,122 +99,13 @@ struct _gw_server_t {
 };
 
 //  --------------------------------------------------------------------------
-//  Usage events: sent to metering, kept until acknowledged, resent
-
-static void
-s_usage_pb (gw_usage_t *u, Mt__UsageEvent *out)
-{
-    Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
-    ev.event_id = u->event_id;
-    ev.tenant_id = u->tenant_id;
-    ev.key_id = u->key_id;
-    ev.model = u->model;
-    ev.pool = u->pool;
-    ev.prompt_tokens = u->prompt_tokens;
-    ev.completion_tokens = u->completion_tokens;
-    ev.ttft_ms = u->ttft_ms;
-    ev.latency_ms = u->latency_ms;
-    ev.status = u->status;
-    ev.http_status = u->http_status;
-    ev.created_ms = u->created_ms;
-    *out = ev;
-}
-
-static void
-s_usage_send (void *arg, gw_usage_t *u)
-{
-    gw_server_t *self = (gw_server_t *) arg;
-    Mt__UsageEvent ev;
-    s_usage_pb (u, &ev);
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
-    env.usage_event = &ev;
-    mt_codec_send (self->metering, NULL, &env);
-}
-
-//  The spool: every event appended as it is emitted, synced once per poll
-//  round, emptied when metering has acknowledged everything (rewritten with
-//  what is still owed when it grows past S_SPOOL_COMPACT).
-#define S_SPOOL_COMPACT (4u << 20)
-
-static void
-s_spool_append (void *arg, gw_usage_t *u)
-{
-    gw_server_t *self = (gw_server_t *) arg;
-    Mt__UsageEvent ev;
-    s_usage_pb (u, &ev);
-    if (mt_spool_append (self->spool, &ev))
-        mt_log ("usage-spool-failed req=%s tenant=%s reason=\"write failed\"", u->event_id,
-                u->tenant_id);
-    self->spool_dirty = true;
-}
-
-static void
-s_spool_sync (gw_server_t *self)
-{
-    if (self->spool && self->spool_dirty) {
-        mt_spool_sync (self->spool);
-        self->spool_dirty = false;
-    }
-}
-
-static void
-s_spool_prune (gw_server_t *self)
-{
-    if (!self->spool || mt_spool_bytes (self->spool) == 0)
-        return;
-    if (gw_usageq_size (self->usage) == 0)
-        mt_spool_truncate (self->spool);
-    else
-    if (mt_spool_bytes (self->spool) > S_SPOOL_COMPACT
-    &&  mt_spool_truncate (self->spool) == 0) {
-        gw_usageq_each (self->usage, s_spool_append, self);
-        s_spool_sync (self);
-    }
-}
-
-//  At start: what the last process owed metering is owed again.
-static void
-s_spool_replay (gw_server_t *self)
-{
-    Mt__UsageEvent *ev;
-    size_t count = 0;
-    while ((ev = mt_spool_next (self->spool))) {
-        gw_usage_t u;
-        memset (&u, 0, sizeof u);
-        snprintf (u.event_id, sizeof u.event_id, "%s", ev->event_id);
-        snprintf (u.tenant_id, sizeof u.tenant_id, "%s", ev->tenant_id);
-        snprintf (u.key_id, sizeof u.key_id, "%s", ev->key_id);
-        snprintf (u.model, sizeof u.model, "%s", ev->model);
-        snprintf (u.pool, sizeof u.pool, "%s", ev->pool);
-        snprintf (u.status, sizeof u.status, "%s", ev->status);
-        u.prompt_tokens = ev->prompt_tokens;
-        u.completion_tokens = ev->completion_tokens;
-        u.ttft_ms = ev->ttft_ms;
-        u.latency_ms = ev->latency_ms;
-        u.http_status = ev->http_status;
-        u.created_ms = ev->created_ms;
-        mt__usage_event__free_unpacked (ev, NULL);
-        if (gw_usageq_add (self->usage, &u, mt_mono_ms ())) {
-            s_usage_send (self, &u);
-            count++;
-        }
-    }
-    if (count)
-        mt_log ("usage-spool-replayed events=%zu", count);
-    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
-}
+//  Usage events (gw_meter.c sends, keeps, resends and spools them)
 
 //  Send the request's usage event and keep it until metering acknowledges it.
 //  engine_ttft_ms: the engine's own time to first token (0 = not known).
 static void
 s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t engine_ttft_ms)
 {
-    if (gw_usageq_size (self->usage) >= GW_USAGE_PENDING_MAX) {
-        mt_log ("usage-dropped req=%s tenant=%s reason=\"pending events at limit\"",
-                req->id, req->tenant_id);
-        return;
-    }
     gw_usage_t u;
     memset (&u, 0, sizeof u);
     snprintf (u.event_id, sizeof u.event_id, "%s", req->id);
@@ -228,14 +121,9 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t 
     u.latency_ms = (uint32_t) (now - req->start_mono);
     u.http_status = bill->http_status;
     u.created_ms = req->arrival_ms;
-    if (!gw_usageq_add (self->usage, &u, now))
-        //  Sent once all the same; not resent (metering stores an id once)
-        mt_log ("usage-untracked req=%s tenant=%s reason=\"duplicate id or out of memory\"",
-                req->id, req->tenant_id);
-    if (self->spool)
-        s_spool_append (self, &u);
-    s_usage_send (self, &u);
-    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
+    if (gw_meter_emit (self->meter, &u, now))
+        return;                         //  pending events at their limit: dropped
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_meter_pending (self->meter));
     mt_metric_observe (self->m_latency, (double) u.latency_ms);
     const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, req->tenant_id): NULL;
     double ttft_s = req->first_token_mono? u.ttft_ms / 1000.0: -1;
@@ -248,7 +136,7 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t 
 static void
 s_usage_resend (gw_server_t *self)
 {
-    size_t resent = gw_usageq_resend (self->usage, mt_mono_ms (), 5000, s_usage_send, self);
+    size_t resent = gw_meter_resend (self->meter, mt_mono_ms (), 5000);
     if (resent) {
         mt_metric_add (self->m_usage_resent, (int64_t) resent);
         mt_debug ("usage-resent count=%zu", resent);
@@ -661,10 +549,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 static void
 s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
 {
-    for (size_t i = 0; i < ack->n_event_ids; i++)
-        gw_usageq_ack (self->usage, ack->event_ids [i]);
-    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
-    s_spool_prune (self);
+    gw_meter_ack (self->meter, ack->event_ids, ack->n_event_ids);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_meter_pending (self->meter));
 }
 
 //  What each peer may send the gateway; anything else is dropped.
@@ -1074,9 +960,8 @@ gw_server_new (const gw_server_config_t *config)
     self->live = gw_live_new ((size_t) config->metrics_tenants);
     self->reqs = gw_reqs_new (self->live);
     s_metrics_init (self);
-    self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
     self->catalog = gw_catalog_new ();
-    if (!self->reqs || !self->usage || !self->live || !self->catalog)
+    if (!self->reqs || !self->live || !self->catalog)
         goto failed;
 
     self->front = gw_front_new (config);    //  checks its options: first
@@ -1100,6 +985,9 @@ gw_server_new (const gw_server_config_t *config)
     self->metering = s_dealer (config->metering, MT_ROLE_METERING, self->ready);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
+        goto failed;
+    self->meter = gw_meter_new (self->metering, GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
+    if (!self->meter)
         goto failed;
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
@@ -1144,7 +1032,7 @@ gw_server_new (const gw_server_config_t *config)
         .max_body_completions = config->max_body_completions,
         .default_max_tokens = (uint32_t) config->default_max_tokens, .reqs = self->reqs, .waiting = &self->waiting, .front = self->front,
         .store = self->store, .catalog = self->catalog, .ready = self->ready,
-        .live = self->live, .usage = self->usage,
+        .live = self->live, .meter = self->meter,
         .admit = s_http_admit, .cancel = s_http_cancel, .arg = self,
     };
     self->http = gw_http_new (&deps);
@@ -1177,10 +1065,9 @@ gw_server_new (const gw_server_config_t *config)
             config->http_bind, self->http_port, config->token_bind,
             *config->admin_token? "on": "off");
     if (config->usage_spool && *config->usage_spool) {
-        self->spool = mt_spool_new (config->usage_spool);
-        if (!self->spool)
+        if (gw_meter_spool (self->meter, config->usage_spool))
             goto failed;
-        s_spool_replay (self);
+        mt_metric_set (self->m_usage_pending, (int64_t) gw_meter_pending (self->meter));
     }
     s_heartbeat (self);
     return self;
@@ -1207,14 +1094,14 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             self->closed_open = true;
         }
         bool quiet = gw_reqs_active (self->reqs) == 0 && gw_reqs_size (self->reqs) == 0
-                  && gw_usageq_size (self->usage) == 0;
+                  && gw_meter_pending (self->meter) == 0;
         if (quiet || now >= self->drain_deadline + 3000) {
             if (!self->closed_open)
                 s_close_open (self);
             self->closed_open = true;
             self->finished = true;
             mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
-                    gw_usageq_size (self->usage));
+                    gw_meter_pending (self->meter));
             return false;
         }
     }
@@ -1250,7 +1137,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     if (store_sock && (items [5].revents & ZMQ_POLLIN))
         for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
             s_on_store (self);
-    s_spool_sync (self);                //  before the answers go out
+    gw_meter_sync (self->meter);        //  before the answers go out
     MHD_run (self->daemon);
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
@@ -1304,9 +1191,8 @@ gw_server_destroy (gw_server_t **self_p)
     }
     gw_reqs_destroy (&self->reqs);
     gw_http_destroy (&self->http);      //  after the daemon: its callbacks hold it
-    gw_usageq_destroy (&self->usage);
+    gw_meter_destroy (&self->meter);
     gw_live_destroy (&self->live);
-    mt_spool_destroy (&self->spool);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
@@ -1347,7 +1233,7 @@ size_t
 gw_server_usage_pending (gw_server_t *self)
 {
     assert (self);
-    return gw_usageq_size (self->usage);
+    return gw_meter_pending (self->meter);
 }
 
 size_t
