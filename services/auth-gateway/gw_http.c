@@ -14,6 +14,7 @@
 #include "mt_util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -71,6 +72,7 @@ gw_http_new (const gw_http_deps_t *deps)
 void
 gw_http_destroy (gw_http_t **self_p)
 {
+    assert (self_p);
     if (*self_p) {
         free (*self_p);
         *self_p = NULL;

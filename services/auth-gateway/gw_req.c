@@ -11,6 +11,7 @@
 #include "mt_util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -56,6 +57,7 @@ gw_reqs_new (gw_live_t *live)
 void
 gw_reqs_destroy (gw_reqs_t **self_p)
 {
+    assert (self_p);
     gw_reqs_t *self = *self_p;
     if (!self)
         return;
