@@ -787,6 +787,10 @@ s_watch_clients (gw_server_t *self)
     }
 }
 
+//  Every second, from the loop: to the scheduler (which answers with its
+//  Catalog) and to the quota-enforcer. Both take a gateway that stops for
+//  their gateway timeout as gone: its jobs are cancelled, its reservations
+//  released.
 static void
 s_heartbeat (gw_server_t *self)
 {
@@ -796,6 +800,7 @@ s_heartbeat (gw_server_t *self)
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     mt_codec_send (self->scheduler, NULL, &env);
+    mt_codec_send (self->quota, NULL, &env);
 }
 
 //  The drain time is over: end every request still open with an error (an
