@@ -1,6 +1,6 @@
 //  No request lost to a crash (issue 9): each test ends in an exact ledger
 //  comparison, tokens in the ledger == tokens the clients were told they used.
-import { assert, eq, http, ms, poll, sleep, openStream, freePort, Service, BUILD } from './harness.mjs';
+import { assert, eq, http, measure, ms, poll, sleep, openStream, freePort, Service, BUILD } from './harness.mjs';
 import { chat, chatBody, expectChat, expectError, short } from './common.mjs';
 import { startFakeEngine } from './fake_engine.mjs';
 import net from 'node:net';
@@ -407,6 +407,7 @@ export const gatewayGoneTests = [
             const released0 = (await stack.svc('quota-enforcer').metric('mt_qe_reservations_released_total')) ?? 0;
             const c = await firstToken(stack, tc.key, 'a long answer nobody will read');
             const q = await firstToken(stack, tq.key, 'another long answer nobody will read');
+            let killedAt = 0;
             try {
                 eq(await wa.metric('mt_wa_slots_busy'), 2, 'worker slots busy with the two streams');
                 //  Held: gateway B refuses both tenants
@@ -415,13 +416,16 @@ export const gatewayGoneTests = [
                 expectError(await chat(b, tq.key, 'through B', { max_tokens: 4 }), 429,
                             'quota_exceeded', undefined, 'B, tenant with its day reserved');
                 await stack.svc('gateway').kill9();
+                killedAt = Date.now();
             } finally {
                 c.s.abort();
                 q.s.abort();
             }
             //  The worker stops generating for nobody: both jobs cancelled, no slot busy
             const stopped = await poll(async () => (await wa.metric('mt_wa_slots_busy')) === 0
-                && (await wa.metric('mt_wa_jobs_cancelled_total')) >= cancelled0 + 2, ms(15000), 200);
+                && (await wa.metric('mt_wa_jobs_cancelled_total')) >= cancelled0 + 2, ms(15000), 100);
+            measure(`gateway killed: its jobs cancelled at the worker after (timeout ${GW_GONE_TIMEOUT_MS} ms)`,
+                    Date.now() - killedAt);
             assert(stopped, `the worker still runs the dead gateway's jobs (busy ${await wa.metric('mt_wa_slots_busy')}, `
                    + `cancelled ${(await wa.metric('mt_wa_jobs_cancelled_total')) - cancelled0})`);
             const log = wa.readLog();
@@ -435,7 +439,9 @@ export const gatewayGoneTests = [
             eq(await sch.metric('mt_sch_jobs_running'), 0, 'scheduler: jobs running');
             eq(await sch.metric('mt_sch_gateway_gone_jobs_total'), 2, 'scheduler: jobs of the gone gateway');
             const qe = stack.svc('quota-enforcer');
-            const freed = await poll(async () => (await qe.metric('mt_qe_reservations')) === 0, ms(10000), 200);
+            const freed = await poll(async () => (await qe.metric('mt_qe_reservations')) === 0, ms(10000), 100);
+            measure(`gateway killed: its reservations released after (timeout ${GW_GONE_TIMEOUT_MS} ms)`,
+                    Date.now() - killedAt);
             assert(freed, `quota-enforcer still holds ${await qe.metric('mt_qe_reservations')} reservations`);
             eq((await qe.metric('mt_qe_reservations_released_total')) - released0, 2, 'reservations released');
             //  Through gateway B: the lease is free, the day's quota usable
