@@ -1,8 +1,9 @@
 //  Scheduler server: sockets and handlers. Queues jobs per (pool, model) in
 //  weighted fair queues, enforces per-tenant concurrency leases, dispatches
 //  to workers with free credit, forwards cancels, fails the jobs of workers
-//  that stop talking, and cancels the jobs of gateways that stop talking. The bookkeeping behind all of it (jobs, leases,
-//  queues, workers, what to dispatch next) is sch_jobs.c.
+//  that stop talking, and cancels the jobs of gateways that stop talking.
+//  The bookkeeping behind all of it (jobs, leases, queues, workers, what to
+//  dispatch next) is sch_jobs.c; gateway liveness is common/mt_peers.c.
 #include "sch_server.h"
 #include "sch_jobs.h"
 #include "mt_codec.h"
