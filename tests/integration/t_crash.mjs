@@ -352,7 +352,7 @@ export const gatewayKillTests = [
 //  A gateway killed with SIGKILL while streams run (issue 9): the scheduler
 //  and the quota-enforcer notice it stopped heartbeating (their gateway
 //  timeout, set short for the group) and release what it held.
-export const GW_GONE_TIMEOUT_MS = 2000;
+export const GW_GONE_TIMEOUT_MS = 3000;
 
 //  A second gateway (plain HTTP) on the same database and services; stopped
 //  with the stack.
