@@ -2,8 +2,12 @@
 //
 //  vtc: each tenant has a counter that grows by the tokens it was served
 //  divided by its weight. The next job comes from the backlogged tenant with
-//  the lowest counter; ties go to the tenant whose head job is oldest. The
-//  virtual time is the highest counter a job was dispatched at (the lowest
+//  the lowest counter; ties go to the tenant served longest ago, then to the
+//  one whose head job is oldest. (Requests of one size make whole levels of
+//  tenants with the same counter; a tenant coming back at the virtual time
+//  ties with every tenant on that level, and by the age of its head job alone
+//  it would wait behind all of them: 40 dispatches beside 40 backlogged
+//  tenants.) The virtual time is the highest counter a job was dispatched at (the lowest
 //  backlogged counter at that moment). A tenant that becomes backlogged
 //  starts at max(its counter, virtual time), or at max(its counter, virtual
 //  time - head_start) when jobs of it are still running (it was only between
@@ -11,8 +15,8 @@
 //  idling earns nothing, and tenants arriving together start at one place.
 //  fifo: the tenant whose head job is oldest goes next.
 //
-//  Backlogged tenants sit in a binary min-heap on (counter, head seq) (fifo:
-//  head seq only); each tenant knows its index in the heap, so a counter
+//  Backlogged tenants sit in a binary min-heap on (counter, last served,
+//  head seq) (fifo: head seq only); each tenant knows its index in the heap, so a counter
 //  change or a new head moves it in O(log n).
 #include "sch_fairq.h"
 
@@ -26,6 +30,7 @@ typedef struct {
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
     size_t heap_index;          //  index in self->heap, or S_NONE when idle
     uint64_t head_seq;          //  seq of the head of fifo, while backlogged
+    uint64_t served_at;         //  pops of the queue before its latest (0: never)
     uint32_t running;           //  jobs popped and not yet corrected (ended)
     double expect;              //  moving average of completion tokens a job
     bool learned;               //  expect holds at least one job's count
@@ -51,6 +56,7 @@ struct _sch_fairq_t {
     size_t heap_max;            //  allocated entries
     double vtime;               //  virtual time: highest counter a job was served at
     uint64_t next_seq;          //  insertion order of the next push
+    uint64_t pops;              //  jobs popped (and not unpopped) so far
 };
 
 int
@@ -149,8 +155,12 @@ s_head_update (s_tenant_t *t)
 static bool
 s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
 {
-    if (self->config.policy == SCH_FAIRQ_VTC && a->counter != b->counter)
-        return a->counter < b->counter;
+    if (self->config.policy == SCH_FAIRQ_VTC) {
+        if (a->counter != b->counter)
+            return a->counter < b->counter;
+        if (a->served_at != b->served_at)
+            return a->served_at < b->served_at;
+    }
     return a->head_seq < b->head_seq;
 }
 
@@ -338,6 +348,8 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     pick->charged = e->cost;
     pick->weight = best->weight;
     pick->seq = e->seq;
+    pick->served_at = best->served_at;
+    best->served_at = ++self->pops;
     s_entry_unlink (self, e);
     s_heap_fix (self, best);
     return true;
@@ -356,6 +368,7 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
     t->counter -= (double) pick->charged / weight;
     if (t->running > 0)
         t->running--;
+    t->served_at = pick->served_at;
     s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);

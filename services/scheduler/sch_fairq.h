@@ -3,7 +3,8 @@
 //
 //  Policies:
 //    vtc   weighted virtual token counting: the backlogged tenant with the
-//          lowest counter (tokens served / weight) goes next; a tenant that
+//          lowest counter (tokens served / weight) goes next (of equals, the
+//          one served longest ago); a tenant that
 //          becomes backlogged starts at max(its counter, virtual time), the
 //          virtual time being the highest counter a job was dispatched at
 //          (the lowest backlogged counter at the time); head_start below it
@@ -51,6 +52,7 @@ typedef struct {
     uint64_t charged;           //  tokens charged to the tenant for this job
     uint32_t weight;            //  weight it was charged with
     uint64_t seq;               //  insertion order (for sch_fairq_unpop)
+    uint64_t served_at;         //  the tenant's previous turn (for sch_fairq_unpop)
 } sch_fairq_pick_t;
 
 //  "vtc" or "fifo" -> *policy; returns 0, or -1 for another name.
