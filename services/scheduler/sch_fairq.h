@@ -35,6 +35,11 @@ typedef enum {
 //  requests (client turnaround), small enough to be one or two requests.
 #define SCH_FAIRQ_HEAD_START 128
 
+//  The service's default for forget_after: dispatches a tenant stays idle
+//  before its state may be dropped (about 5 minutes at 30 dispatches a
+//  second).
+#define SCH_FAIRQ_FORGET_AFTER 10000
+
 typedef struct {
     sch_fairq_policy_t policy;
     uint64_t head_start;        //  vtc: virtual tokens a tenant with jobs running
@@ -43,12 +48,17 @@ typedef struct {
     bool lift_to_floor;         //  vtc: start from the lowest backlogged counter
                                 //  instead of the virtual time, as the scheduler
                                 //  did before (kept to compare designs)
+    uint64_t forget_after;      //  vtc: dispatches a tenant with nothing queued or
+                                //  running stays known; then its state goes once
+                                //  its counter is no higher than where it would
+                                //  start again (0: never forget)
 } sch_fairq_config_t;
 
 //  What sch_fairq_pop hands back.
 typedef struct {
     void *item;                 //  the caller's item, as pushed
-    const char *tenant_id;      //  borrowed; valid while the fair queue lives
+    const char *tenant_id;      //  borrowed; valid until the job is corrected or
+                                //  unpopped
     uint64_t charged;           //  tokens charged to the tenant for this job
     uint32_t weight;            //  weight it was charged with
     uint64_t seq;               //  insertion order (for sch_fairq_unpop)
@@ -112,6 +122,10 @@ void sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weigh
 
 //  Queued jobs in total.
 size_t sch_fairq_size (sch_fairq_t *self);
+
+//  Tenants the queue keeps state for (backlogged, running, or idle and not
+//  yet forgotten).
+size_t sch_fairq_tenants (sch_fairq_t *self);
 
 //  Backlogged tenants (with a queued job).
 size_t sch_fairq_backlogged (sch_fairq_t *self);
