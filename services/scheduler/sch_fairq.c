@@ -174,7 +174,7 @@ s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
     if (self->config.policy == SCH_FAIRQ_VTC) {
         if (a->counter != b->counter)
             return a->counter < b->counter;
-        if (a->served_at != b->served_at)
+        if (a->served_at != b->served_at && !self->config.tie_by_head)
             return a->served_at < b->served_at;
     }
     return a->head_seq < b->head_seq;

@@ -48,6 +48,8 @@ typedef struct {
     bool lift_to_floor;         //  vtc: start from the lowest backlogged counter
                                 //  instead of the virtual time, as the scheduler
                                 //  did before (kept to compare designs)
+    bool tie_by_head;           //  vtc: of equal counters the oldest head job goes
+                                //  first, as before (kept to compare designs)
     uint64_t forget_after;      //  vtc: dispatches a tenant with nothing queued or
                                 //  running stays known; then its state goes once
                                 //  its counter is no higher than where it would

@@ -556,7 +556,7 @@ sch_server_new (const sch_server_config_t *config)
     self->worker_timeout_ms = config->worker_timeout_ms;
     self->queue_max = (uint32_t) config->queue_max;
     self->jobs = sch_jobs_new ();
-    sch_fairq_config_t policy = { config->policy, config->head_start, false,
+    sch_fairq_config_t policy = { config->policy, config->head_start, false, false,
                                   SCH_FAIRQ_FORGET_AFTER };
     sch_jobs_set_policy (self->jobs, &policy);
     self->m_submitted = mt_metric_counter ("mt_sch_jobs_submitted_total", "jobs accepted");

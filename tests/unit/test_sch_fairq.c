@@ -231,7 +231,7 @@ static void
 test_head_start (void)
 {
     mt_test_case ("head start: a served alone");
-    sch_fairq_config_t config = { SCH_FAIRQ_VTC, 50, false, 0 };
+    sch_fairq_config_t config = { SCH_FAIRQ_VTC, 50, false, false, 0 };
     sch_fairq_t *q = sch_fairq_new_config (&config);
     s_push_n (q, "a", 1, 30, 10);
     const char *names [] = { "a" };
@@ -347,8 +347,8 @@ test_forget (void)
     };
     for (size_t c = 0; c < sizeof table / sizeof table [0]; c++) {
         mt_test_case ("forget: %s", table [c].name);
-        sch_fairq_config_t forget = { SCH_FAIRQ_VTC, SCH_FAIRQ_HEAD_START, false, 10 };
-        sch_fairq_config_t keep = { SCH_FAIRQ_VTC, SCH_FAIRQ_HEAD_START, false, 0 };
+        sch_fairq_config_t forget = { SCH_FAIRQ_VTC, SCH_FAIRQ_HEAD_START, false, false, 10 };
+        sch_fairq_config_t keep = { SCH_FAIRQ_VTC, SCH_FAIRQ_HEAD_START, false, false, 0 };
         sch_fairq_t *q [2] = { sch_fairq_new_config (&forget), sch_fairq_new_config (&keep) };
         for (int k = 0; k < 2; k++) {
             s_one_job (q [k], "x", "x-1", table [c].cost, table [c].cost, table [c].end);
@@ -371,7 +371,7 @@ test_forget (void)
     //  10,000 tenants come and go, one request each, beside a backlogged one:
     //  the table holds those of the last forget_after dispatches, not all
     mt_test_case ("forget: 10,000 tenants passing through");
-    sch_fairq_config_t config = { SCH_FAIRQ_VTC, SCH_FAIRQ_HEAD_START, false, 100 };
+    sch_fairq_config_t config = { SCH_FAIRQ_VTC, SCH_FAIRQ_HEAD_START, false, false, 100 };
     sch_fairq_t *q = sch_fairq_new_config (&config);
     s_push_n (q, "a", 1, 20000, 10);
     size_t most = 0;
@@ -745,7 +745,7 @@ test_policy (void)
         }
     }
     mt_test_case ("fifo: order of arrival across tenants");
-    sch_fairq_config_t config = { SCH_FAIRQ_FIFO, 0, false, 0 };
+    sch_fairq_config_t config = { SCH_FAIRQ_FIFO, 0, false, false, 0 };
     sch_fairq_t *q = sch_fairq_new_config (&config);
     s_push_n (q, "a", 16, 3, 100);
     s_push_n (q, "b", 1, 3, 1);
