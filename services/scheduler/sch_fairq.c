@@ -7,8 +7,8 @@
 //  tenants with the same counter; a tenant coming back at the virtual time
 //  ties with every tenant on that level, and by the age of its head job alone
 //  it would wait behind all of them: 40 dispatches beside 40 backlogged
-//  tenants.) The virtual time is the highest counter a job was dispatched at (the lowest
-//  backlogged counter at that moment). A tenant that becomes backlogged
+//  tenants.) The virtual time is the highest counter a job was dispatched at
+//  (the lowest backlogged counter at that moment). A tenant that becomes backlogged
 //  starts at max(its counter, virtual time), or at max(its counter, virtual
 //  time - head_start) when jobs of it are still running (it was only between
 //  two requests, and keeps up to head_start of the credit it was owed). So
@@ -26,8 +26,8 @@
 //  pop looks at the oldest two, so the table shrinks at O(1) per operation.
 //
 //  Backlogged tenants sit in a binary min-heap on (counter, last served,
-//  head seq) (fifo: head seq only); each tenant knows its index in the heap, so a counter
-//  change or a new head moves it in O(log n).
+//  head seq) (fifo: head seq only); each tenant knows its index in the heap,
+//  so a counter change or a new head moves it in O(log n).
 #include "sch_fairq.h"
 
 #include <assert.h>

@@ -3,9 +3,9 @@
 //
 //  Policies:
 //    vtc   weighted virtual token counting: the backlogged tenant with the
-//          lowest counter (tokens served / weight) goes next (of equals, the
-//          one served longest ago); a tenant that
-//          becomes backlogged starts at max(its counter, virtual time), the
+//          lowest counter (tokens served / weight) goes next (of equal
+//          counters, the one served longest ago); a tenant that becomes
+//          backlogged starts at max(its counter, virtual time), the
 //          virtual time being the highest counter a job was dispatched at
 //          (the lowest backlogged counter at the time); head_start below it
 //          when jobs of it still run (it was between two requests). The
@@ -15,7 +15,8 @@
 //    fifo  one line in order of arrival over every tenant (no counters used
 //          for the choice; they are still kept).
 //  The backlogged tenants sit in a binary heap: push, pop and a counter
-//  change cost O(log tenants).
+//  change cost O(log tenants). A tenant idle for forget_after dispatches is
+//  forgotten when that changes nothing about where it starts again.
 #ifndef SCH_FAIRQ_H_INCLUDED
 #define SCH_FAIRQ_H_INCLUDED
 
@@ -50,7 +51,7 @@ typedef struct {
                                 //  did before (kept to compare designs)
     bool tie_by_head;           //  vtc: of equal counters the oldest head job goes
                                 //  first, as before (kept to compare designs)
-    uint64_t forget_after;      //  vtc: dispatches a tenant with nothing queued or
+    uint64_t forget_after;      //  dispatches a tenant with nothing queued or
                                 //  running stays known; then its state goes once
                                 //  its counter is no higher than where it would
                                 //  start again (0: never forget)
