@@ -551,3 +551,10 @@ sch_fairq_counter (sch_fairq_t *self, const char *tenant_id)
     s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
     return t? t->counter: 0;
 }
+
+double
+sch_fairq_vtime (sch_fairq_t *self)
+{
+    assert (self);
+    return self->vtime;
+}

@@ -136,4 +136,8 @@ size_t sch_fairq_backlogged (sch_fairq_t *self);
 //  A tenant's virtual counter (tests, logs); 0 for an unknown tenant.
 double sch_fairq_counter (sch_fairq_t *self, const char *tenant_id);
 
+//  The virtual time: the highest counter a job was dispatched at (tests,
+//  logs).
+double sch_fairq_vtime (sch_fairq_t *self);
+
 #endif

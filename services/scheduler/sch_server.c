@@ -191,8 +191,10 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     }
     mt_metric_add (self->m_submitted, 1);
     s_reply (self, gateway, req, true, MT__ERROR_CODE__ERR_NONE, "", 0);
-    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u",
-              req, tenant, spec->pool, spec->model, job->weight, leases + 1);
+    sch_fairq_t *q = sch_jobs_queue (self->jobs, spec->pool, spec->model);
+    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
+              "counter=%.1f vtime=%.1f", req, tenant, spec->pool, spec->model, job->weight,
+              leases + 1, sch_fairq_counter (q, tenant), sch_fairq_vtime (q));
     s_dispatch (self);
 }
 

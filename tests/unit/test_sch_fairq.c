@@ -238,6 +238,7 @@ test_head_start (void)
     uint64_t tokens [1] = { 0 };
     s_pop_n (q, 30, names, tokens, 1, NULL);        //  a served at 0, 10, ..., 290
     CHECK_INT (sch_fairq_size (q), 0);
+    CHECK (sch_fairq_vtime (q) > 290 - 1e-6 && sch_fairq_vtime (q) < 290 + 1e-6);
     struct {
         const char *tenant;
         bool running;           //  pop one job of it first and keep it running
