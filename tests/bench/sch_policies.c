@@ -2,9 +2,8 @@
 //  tests/unit/sch_sim.h (2 x 8 slots, 40 ms to first token, 10 ms a token; no
 //  sockets, no real time): the 40 backlogged tenants + 1 light
 //  tenant, the light tenant asking for less than its share (with backlogged
-//  answers of 24-48 tokens, and all of 48 as make run's simulator gives),
-//  and two tenants
-//  whose clients take 50 ms to send the next request. Prints a Markdown
+//  answers of 24-48 tokens, as make run's simulator gives, and all of 48),
+//  and two tenants whose clients take 50 ms to send the next request. Prints a Markdown
 //  table. Reports; never fails.
 #include "sch_sim.h"
 

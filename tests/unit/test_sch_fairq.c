@@ -618,13 +618,13 @@ s_issue_scenario (sch_fairq_policy_t policy, int think_ms, int backlogged, uint3
 //  with sizes that vary, near its idle latency (350 ms: p50 within 1.2x, p99
 //  within 1.5x). When it asks for more (no pause), vtc gives it its weighted
 //  share, as it gives every free tenant.
-//  Every backlogged request the same size (48 tokens, as make run's
-//  simulator answers a request without max_tokens): the tenants' counters
-//  sit on a few levels, and the light tenant comes back at the virtual time
-//  tied with every tenant of the level being served. With ties going to the
-//  oldest head job it waited behind all of them (39 dispatches; the live
-//  stack's 1.35x / 5.7x); ties go to the tenant served longest ago now. Its
-//  latency is not checked there: jobs of one length keep the simulated slots
+//  Every backlogged request the same size (48 tokens): the tenants'
+//  counters sit on a few levels, and the light tenant comes back at the
+//  virtual time tied with every tenant of the level being served. With ties
+//  going to the oldest head job it waited behind all of them (39
+//  dispatches), as it waited behind the tenants tied with it on the live
+//  stack (1.35x idle at p50 there); ties go to the tenant served longest ago
+//  now. Its latency is not checked there: jobs of one length keep the simulated slots
 //  in step, all freeing at once every 520 ms, which a live pool does not do.
 static void
 test_sim_issue_scenario (void)
