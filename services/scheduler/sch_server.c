@@ -251,8 +251,10 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
                 spec->model);
     }
     s_reply (self, gateway, req, true, MT__ERROR_CODE__ERR_NONE, "", 0);
-    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u",
-              req, tenant, spec->pool, spec->model, job->weight, leases + 1);
+    sch_fairq_t *q = sch_jobs_queue (self->jobs, spec->pool, spec->model);
+    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
+              "counter=%.1f vtime=%.1f", req, tenant, spec->pool, spec->model, job->weight,
+              leases + 1, sch_fairq_counter (q, tenant), sch_fairq_vtime (q));
     s_dispatch (self);
 }
 
@@ -702,7 +704,8 @@ sch_server_new (const sch_server_config_t *config)
     assert (self->gateway_peers);
     self->queue_max = (uint32_t) config->queue_max;
     self->jobs = sch_jobs_new ();
-    sch_fairq_config_t policy = { config->policy, config->head_start };
+    sch_fairq_config_t policy = { config->policy, config->head_start, false, false,
+                                  SCH_FAIRQ_FORGET_AFTER };
     sch_jobs_set_policy (self->jobs, &policy);
     //  A restart looks like a start: until the workers had time to announce
     //  themselves (warm_up_ms), no job is refused or failed for want of a
