@@ -27,6 +27,7 @@ static mt_opt_t s_opts [] = {
     { "head-start", "MT_SCHED_HEAD_START", MT_OPT_INT, "128", 0, 1000000000,
       "vtc: tokens per unit of weight a tenant coming back may start ahead" },
     MT_CURVE_OPTIONS,
+    MT_CPU_OPTION,
     { NULL }
 };
 

@@ -124,7 +124,8 @@ div () { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2
 echo
 echo "mt-serve bench, engine mode: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;"
 echo "stand-in engine answering at once (16 tokens); 2 workers x 256 slots, CURVE on;"
-echo "wrk -t$THREADS -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds; only 2xx answers counted."
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds; only 2xx answers counted;"
+echo "services $([ "$PIN" = 1 ] && echo "each pinned to one CPU (MT_BENCH_PIN=1)" || echo "not pinned (MT_BENCH_PIN=1 pins each to one CPU)")."
 echo
 printf '%-8s %-7s %9s %10s %9s %14s %10s %14s\n' path kind "2xx/s" "x direct" "p50 ms" "CPU ms/req" "x nginx" "engine CPU ms"
 for kind in chat stream; do
