@@ -13,21 +13,19 @@
 
 //  Whole choice deltas: spliced into a stream chunk each, unparsed; folded
 //  into the whole answer (non-stream); embeddings items kept as they came.
-void
+uint32_t
 gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
 {
-    gw_server_t *self = req->server;
     if (*chunk->system_fingerprint && !*req->fingerprint && !req->chunk_head)
         snprintf (req->fingerprint, sizeof req->fingerprint, "%s", chunk->system_fingerprint);
     if (!chunk->n_choices)
-        return;
+        return 0;
     uint32_t tokens = 0;
     for (size_t i = 0; i < chunk->n_choices; i++) {
         tokens += chunk->choices [i]->tokens;
         if (*chunk->choices [i]->finish_reason)
             req->engine_finished = true;
     }
-    mt_metric_add (self->m_tokens, (int64_t) tokens);
     req->relayed += tokens;
     if (req->parsed.kind == GW_KIND_EMBEDDING) {
         for (size_t i = 0; i < chunk->n_choices; i++) {
@@ -38,7 +36,7 @@ gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
                 gw_req_text_append (req, ",", 1);
             gw_req_text_append (req, (const char *) c->json.data, c->json.len);
         }
-        return;
+        return tokens;
     }
     if (!req->parsed.stream) {
         if (!req->assembly)
@@ -47,7 +45,7 @@ gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
             if (gw_assemble_choice (req->assembly, (const char *) chunk->choices [i]->json.data,
                                     chunk->choices [i]->json.len))
                 mt_debug ("choice-unreadable req=%s tenant=%s", req->id, req->tenant_id);
-        return;
+        return tokens;
     }
     //  The same head for every chunk of the stream: built once
     if (!req->chunk_head)
@@ -55,7 +53,7 @@ gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
                                                   req->created_s, req->fingerprint);
     const char *head = req->chunk_head;
     if (!head)
-        return;
+        return tokens;
     size_t hlen = strlen (head);
     for (size_t i = 0; i < chunk->n_choices; i++) {
         Mt__ChoiceDelta *c = chunk->choices [i];
@@ -66,6 +64,7 @@ gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk)
     req->sent_first = true;
     req->last_write_mono = mt_mono_ms ();
     gw_req_resume (req);
+    return tokens;
 }
 
 void

@@ -1,9 +1,13 @@
 //  The operators' console on the gateway's main thread: its embedded files,
 //  GET /admin/v1/live, and the per-tenant series of /metrics.
 #include "gw_console.h"
+#include "gw_catalog.h"
 #include "gw_live.h"
+#include "gw_meter.h"
 #include "gw_req.h"
+#include "gw_store.h"
 
+#include "mt_metrics.h"
 #include "mt_util.h"
 
 #include <stdio.h>
@@ -78,13 +82,13 @@ s_flight_free (void **item)
 //  Requests of each tenant this gateway holds now: running (tokens flow) or
 //  waiting (admission, scheduler queue, no token yet).
 static zhashx_t *
-s_in_flight (gw_server_t *self)
+s_in_flight (gw_reqs_t *reqs)
 {
     zhashx_t *flight = zhashx_new ();
     if (!flight)
         return NULL;
     zhashx_set_destructor (flight, s_flight_free);
-    for (gw_req_t *r = zhashx_first (self->reqs); r; r = zhashx_next (self->reqs)) {
+    for (gw_req_t *r = gw_reqs_first (reqs); r; r = gw_reqs_next (reqs)) {
         if ((r->route != GW_R_CHAT && r->route != GW_R_COMPLETION && r->route != GW_R_EMBEDDINGS)
         ||  !r->backend_busy
         ||  !*r->tenant_id)
@@ -105,7 +109,7 @@ s_in_flight (gw_server_t *self)
 }
 
 static json_t *
-s_tenant_row (gw_server_t *self, const char *id, const s_flight_t *f, uint64_t now)
+s_tenant_row (const gw_console_view_t *self, const char *id, const s_flight_t *f, uint64_t now)
 {
     const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, id): NULL;
     json_t *row = json_pack ("{s:s, s:s?, s:s?, s:i, s:i, s:I, s:I}", "tenant_id", id,
@@ -125,10 +129,10 @@ s_tenant_row (gw_server_t *self, const char *id, const s_flight_t *f, uint64_t n
 //  The busiest tenants: those with requests in flight (most first), then the
 //  most active over the last minute.
 static json_t *
-s_tenants (gw_server_t *self, uint64_t now)
+s_tenants (const gw_console_view_t *self, uint64_t now)
 {
     json_t *list = json_array ();
-    zhashx_t *flight = s_in_flight (self);
+    zhashx_t *flight = s_in_flight (self->reqs);
     zhashx_t *seen = zhashx_new ();
     if (!list || !flight || !seen)
         goto cleanup;
@@ -159,12 +163,12 @@ cleanup:
 }
 
 static json_t *
-s_pools (gw_server_t *self)
+s_pools (const gw_console_view_t *self)
 {
     json_t *list = json_array ();
-    if (!list || !self->catalog)
+    Mt__Catalog *cat = gw_catalog_get (self->catalog);
+    if (!list || !cat)
         return list;
-    Mt__Catalog *cat = self->catalog->catalog;
     for (size_t i = 0; i < cat->n_pools; i++) {
         Mt__PoolModels *pm = cat->pools [i];
         json_t *models = json_array ();
@@ -194,7 +198,8 @@ s_pools (gw_server_t *self)
 }
 
 bool
-gw_console_live (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
+gw_console_live (const gw_console_view_t *self, gw_req_t *req, const char *method,
+                 const char *url)
 {
     if (strcmp (url, "/admin/v1/live"))
         return false;
@@ -203,14 +208,15 @@ gw_console_live (gw_server_t *self, gw_req_t *req, const char *method, const cha
         return true;
     }
     uint64_t now = mt_now_ms ();
-    uint64_t age = self->catalog? mt_mono_ms () - self->catalog_mono: 0;
+    uint64_t mono = mt_mono_ms ();
+    uint64_t age = gw_catalog_age (self->catalog, mono);
     json_t *root = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I}, s:{s:b, s:I}, s:o, s:o, s:o, s:o}",
         "object", "live", "time_ms", (json_int_t) now,
-        "gateway", "requests_open", (json_int_t) self->active,
-                   "streams_open", (json_int_t) mt_metric_value (self->m_streams),
-                   "usage_events_pending", (json_int_t) gw_usageq_size (self->usage),
+        "gateway", "requests_open", (json_int_t) gw_reqs_active (self->reqs),
+                   "streams_open", (json_int_t) gw_reqs_streams_open (self->reqs),
+                   "usage_events_pending", (json_int_t) gw_meter_pending (self->meter),
                    "tenants_tracked", (json_int_t) gw_live_tenant_count (self->live),
-        "scheduler", "answering", self->catalog && age < GW_CATALOG_STALE_MS,
+        "scheduler", "answering", gw_catalog_fresh (self->catalog, mono),
                      "catalog_age_ms", (json_int_t) age,
         "pools", s_pools (self),
         "tenants", s_tenants (self, now),
@@ -231,17 +237,17 @@ gw_console_live (gw_server_t *self, gw_req_t *req, const char *method, const cha
 static uint64_t
 s_daily_limit (void *arg, const char *tenant)
 {
-    gw_server_t *self = arg;
-    const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, tenant): NULL;
+    gw_cache_t *cache = arg;
+    const gw_tenant_t *t = cache? gw_cache_find_tenant (cache, tenant): NULL;
     return t? t->daily_tokens: 0;
 }
 
 char *
-gw_console_metrics (gw_server_t *self)
+gw_console_metrics (gw_live_t *live, gw_cache_t *cache)
 {
     size_t len = 0;
     char *common = mt_metrics_render (&len);
-    char *tenants = gw_live_metrics (self->live, s_daily_limit, self);
+    char *tenants = gw_live_metrics (live, s_daily_limit, cache);
     char *both = common && tenants? malloc (len + strlen (tenants) + 1): NULL;
     if (both) {
         memcpy (both, common, len);

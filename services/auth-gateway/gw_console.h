@@ -52,8 +52,21 @@ void gw_series_handle (PGconn *conn, const char *method, const char *query,
 //  ---------------------------------------------------------------------
 //  Handlers on the gateway's main thread (gw_console.c)
 
-typedef struct _gw_server_t gw_server_t;
 typedef struct _gw_req_t gw_req_t;
+typedef struct _gw_reqs_t gw_reqs_t;
+typedef struct _gw_cache_t gw_cache_t;
+typedef struct _gw_catalog_t gw_catalog_t;
+typedef struct _gw_live_t gw_live_t;
+typedef struct _gw_meter_t gw_meter_t;
+
+//  What GET /admin/v1/live reads; all borrowed for the call.
+typedef struct {
+    gw_reqs_t *reqs;                //  requests in flight, open streams
+    gw_cache_t *cache;              //  tenant names, tiers and limits; or NULL
+    gw_catalog_t *catalog;          //  pools, workers, queues
+    gw_live_t *live;                //  per-tenant activity, refusals, errors
+    gw_meter_t *meter;              //  usage events not yet acknowledged
+} gw_console_view_t;
 
 //  GET a console file: sets the response (404 when there is none).
 void gw_console_serve (gw_req_t *req, const char *method, const char *url);
@@ -61,10 +74,11 @@ void gw_console_serve (gw_req_t *req, const char *method, const char *url);
 //  True when url is GET /admin/v1/live (admin token already checked); then
 //  the response is set: pools and workers, queues, busiest tenants, refusals
 //  and recent errors.
-bool gw_console_live (gw_server_t *self, gw_req_t *req, const char *method, const char *url);
+bool gw_console_live (const gw_console_view_t *view, gw_req_t *req, const char *method,
+                      const char *url);
 
-//  The whole /metrics text: the registry's and the per-tenant series.
-//  Caller owns; free().
-char *gw_console_metrics (gw_server_t *self);
+//  The whole /metrics text: the registry's and the per-tenant series (daily
+//  limits from cache, which may be NULL). Caller owns; free().
+char *gw_console_metrics (gw_live_t *live, gw_cache_t *cache);
 
 #endif

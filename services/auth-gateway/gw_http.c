@@ -1,7 +1,11 @@
 //  auth-gateway: the libmicrohttpd side. Routes, authentication, body checks,
 //  and the SSE content reader that suspends a stream until tokens arrive.
-#include "gw_req.h"
+#include "gw_http.h"
+#include "gw_catalog.h"
 #include "gw_console.h"
+#include "gw_front.h"
+#include "gw_ready.h"
+#include "gw_store.h"
 
 #include "mt_buf.h"
 #include "mt_codec.h"
@@ -10,6 +14,7 @@
 #include "mt_util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -18,6 +23,73 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+struct _gw_http_t {
+    int64_t max_body;               //  these as in gw_http_deps_t; handles borrowed
+    int64_t max_body_chat;
+    int64_t max_body_completions;
+    uint32_t default_max_tokens;
+    gw_reqs_t *reqs;
+    gw_list_t *waiting;
+    gw_front_t *front;
+    gw_store_t *store;
+    gw_catalog_t *catalog;
+    gw_ready_t *ready;
+    gw_live_t *live;
+    gw_meter_t *meter;
+    void (*admit) (void *arg, gw_req_t *req);
+    void (*cancel) (void *arg, gw_req_t *req);
+    void *arg;
+    gw_cache_t *cache;              //  the server's current cache; borrowed, or NULL
+    uint64_t admin_seq;             //  store requests so far: names /v1/usage replies
+    bool draining;                  //  new requests get 503
+};
+
+gw_http_t *
+gw_http_new (const gw_http_deps_t *deps)
+{
+    gw_http_t *self = (gw_http_t *) calloc (1, sizeof (gw_http_t));
+    if (!self)
+        return NULL;
+    self->max_body = deps->max_body;
+    self->max_body_chat = deps->max_body_chat;
+    self->max_body_completions = deps->max_body_completions;
+    self->default_max_tokens = deps->default_max_tokens;
+    self->reqs = deps->reqs;
+    self->waiting = deps->waiting;
+    self->front = deps->front;
+    self->store = deps->store;
+    self->catalog = deps->catalog;
+    self->ready = deps->ready;
+    self->live = deps->live;
+    self->meter = deps->meter;
+    self->admit = deps->admit;
+    self->cancel = deps->cancel;
+    self->arg = deps->arg;
+    return self;
+}
+
+void
+gw_http_destroy (gw_http_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+void
+gw_http_set_cache (gw_http_t *self, gw_cache_t *cache)
+{
+    self->cache = cache;
+}
+
+void
+gw_http_drain (gw_http_t *self)
+{
+    self->draining = true;
+}
 
 //  --------------------------------------------------------------------------
 //  HTTP
@@ -75,7 +147,7 @@ s_query_string (struct MHD_Connection *conn)
 //  A request without a valid key or admin token: 401, or 429 once its
 //  client address has had too many 401s (valid keys are never slowed).
 static void
-s_auth_failed (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const char *message)
+s_auth_failed (gw_http_t *self, gw_req_t *req, const mt_error_t *err, const char *message)
 {
     uint32_t retry_after = 0;
     if (gw_front_auth_failed (self->front, req->conn, &retry_after)) {
@@ -89,21 +161,20 @@ s_auth_failed (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const ch
 //  The largest body a route takes; one row a route that has a limit of its
 //  own (0 in the config means max_body).
 static int64_t
-s_body_limit (gw_server_t *self, gw_route_t route)
+s_body_limit (gw_http_t *self, gw_route_t route)
 {
-    const gw_server_config_t *c = self->config;
     struct { gw_route_t route; int64_t limit; } table [] = {
-        { GW_R_CHAT, c->max_body_chat },
-        { GW_R_COMPLETION, c->max_body_completions },
+        { GW_R_CHAT, self->max_body_chat },
+        { GW_R_COMPLETION, self->max_body_completions },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
         if (table [i].route == route && table [i].limit > 0)
             return table [i].limit;
-    return c->max_body;
+    return self->max_body;
 }
 
 static void
-s_too_large (gw_server_t *self, gw_req_t *req)
+s_too_large (gw_http_t *self, gw_req_t *req)
 {
     char msg [128];
     snprintf (msg, sizeof msg, "The request body is larger than %lld bytes.",
@@ -113,7 +184,7 @@ s_too_large (gw_server_t *self, gw_req_t *req)
 
 //  Authenticate an API key; fills the tenant copy. Returns 0, or sets an error.
 static int
-s_authenticate (gw_server_t *self, gw_req_t *req)
+s_authenticate (gw_http_t *self, gw_req_t *req)
 {
     if (!self->cache) {
         gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "Tenant cache not loaded yet.", NULL, NULL);
@@ -158,16 +229,16 @@ s_authenticate (gw_server_t *self, gw_req_t *req)
 }
 
 static bool
-s_catalog_fresh (gw_server_t *self)
+s_catalog_fresh (gw_http_t *self)
 {
-    return self->catalog && mt_mono_ms () - self->catalog_mono < GW_CATALOG_STALE_MS;
+    return gw_catalog_fresh (self->catalog, mt_mono_ms ());
 }
 
 //  The models of the tenant's pool, from the scheduler's last catalog
 //  (borrowed from it; NULL when the pool has none). Returns -1 and sets a
 //  503 when that catalog is stale: the scheduler is not answering.
 static int
-s_tenant_pool (gw_server_t *self, gw_req_t *req, Mt__PoolModels **pool_p)
+s_tenant_pool (gw_http_t *self, gw_req_t *req, Mt__PoolModels **pool_p)
 {
     *pool_p = NULL;
     if (!s_catalog_fresh (self)) {
@@ -175,10 +246,7 @@ s_tenant_pool (gw_server_t *self, gw_req_t *req, Mt__PoolModels **pool_p)
                           "The scheduler is not answering.", NULL, NULL);
         return -1;
     }
-    Mt__Catalog *cat = self->catalog->catalog;
-    for (size_t i = 0; i < cat->n_pools; i++)
-        if (!strcmp (cat->pools [i]->pool, req->pool))
-            *pool_p = cat->pools [i];
+    *pool_p = gw_catalog_pool (self->catalog, req->pool);
     return 0;
 }
 
@@ -197,7 +265,7 @@ s_pool_serves (gw_req_t *req, Mt__PoolModels *pool, const char *model)
 }
 
 static void
-s_handle_models (gw_server_t *self, gw_req_t *req)
+s_handle_models (gw_http_t *self, gw_req_t *req)
 {
     Mt__PoolModels *pool;
     if (s_authenticate (self, req) || s_tenant_pool (self, req, &pool))
@@ -208,7 +276,7 @@ s_handle_models (gw_server_t *self, gw_req_t *req)
 
 //  GET /v1/models/{model}: the model, if the tenant's pool serves it.
 static void
-s_handle_model (gw_server_t *self, gw_req_t *req, const char *model)
+s_handle_model (gw_http_t *self, gw_req_t *req, const char *model)
 {
     Mt__PoolModels *pool;
     if (s_authenticate (self, req) || s_tenant_pool (self, req, &pool))
@@ -218,7 +286,7 @@ s_handle_model (gw_server_t *self, gw_req_t *req, const char *model)
 }
 
 static void
-s_handle_inference (gw_server_t *self, gw_req_t *req)
+s_handle_inference (gw_http_t *self, gw_req_t *req)
 {
     if (s_authenticate (self, req))
         return;
@@ -235,7 +303,7 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
     gw_kind_t kind = req->route == GW_R_CHAT? GW_KIND_CHAT:
                      req->route == GW_R_EMBEDDINGS? GW_KIND_EMBEDDING: GW_KIND_COMPLETION;
     if (gw_request_parse (kind, req->body? req->body: "", req->body_len,
-                          (uint32_t) self->config->default_max_tokens, &req->parsed, &why)) {
+                          self->default_max_tokens, &req->parsed, &why)) {
         gw_req_set_error (req, why.error, why.message, *why.param? why.param: NULL, NULL);
         return;
     }
@@ -265,14 +333,14 @@ s_handle_inference (gw_server_t *self, gw_req_t *req)
         return;
     }
     req->created_s = mt_now_ms () / 1000;
-    gw_server_send_admit (self, req);
+    self->admit (self->arg, req);
 }
 
 //  who: the admin token of an admin request (NULL for /v1/usage). An admin
 //  request keeps its request id (the audit trail names it); the reply finds
 //  it by that id.
 static void
-s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char *url,
+s_handle_store (gw_http_t *self, gw_req_t *req, const char *method, const char *url,
                 gw_admin_who_t *who)
 {
     char *query = s_query_string (req->conn);
@@ -303,13 +371,13 @@ s_handle_store (gw_server_t *self, gw_req_t *req, const char *method, const char
     }
     req->phase = GW_P_STORE;
     req->backend_busy = true;
-    gw_list_add (&self->waiting, req);
+    gw_list_add (self->waiting, req);
 }
 
 //  Find the bearer among the live admin tokens (stored as SHA-256, like API
 //  keys). Fills who; returns false when there is no such token.
 static bool
-s_admin_ok (gw_server_t *self, struct MHD_Connection *conn, gw_admin_who_t *who)
+s_admin_ok (gw_http_t *self, struct MHD_Connection *conn, gw_admin_who_t *who)
 {
     const char *got = s_bearer (conn);
     memset (who, 0, sizeof *who);
@@ -327,7 +395,7 @@ s_admin_ok (gw_server_t *self, struct MHD_Connection *conn, gw_admin_who_t *who)
 }
 
 static bool
-s_healthy (gw_server_t *self, char *why, size_t size)
+s_healthy (gw_http_t *self, char *why, size_t size)
 {
     if (!self->cache)
         snprintf (why, size, "tenant cache not loaded");
@@ -348,7 +416,7 @@ s_healthy (gw_server_t *self, char *why, size_t size)
 //  the quota-enforcer and metering, and the catalog lists at least one model.
 //  /healthz stays the liveness probe.
 static bool
-s_ready (gw_server_t *self, char *why, size_t size)
+s_ready (gw_http_t *self, char *why, size_t size)
 {
     if (!s_healthy (self, why, size))
         return false;
@@ -358,11 +426,7 @@ s_ready (gw_server_t *self, char *why, size_t size)
             snprintf (why, size, "not connected to %s", peers [i]);
             return false;
         }
-    Mt__Catalog *cat = self->catalog->catalog;
-    size_t models = 0;
-    for (size_t i = 0; i < cat->n_pools; i++)
-        models += cat->pools [i]->n_models;
-    if (models == 0) {
+    if (gw_catalog_models (self->catalog) == 0) {
         snprintf (why, size, "no model served yet");
         return false;
     }
@@ -412,7 +476,7 @@ s_route (gw_req_t *req, const char *method, const char *url)
 }
 
 static void
-s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url)
+s_process (gw_http_t *self, gw_req_t *req, const char *method, const char *url)
 {
     switch (req->route) {
         case GW_R_HEALTH:
@@ -429,7 +493,7 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             break;
         }
         case GW_R_METRICS:
-            gw_req_set_body (req, 200, gw_console_metrics (self));
+            gw_req_set_body (req, 200, gw_console_metrics (self->live, self->cache));
             break;
         case GW_R_MODELS:
             s_handle_models (self, req);
@@ -447,6 +511,9 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             s_handle_inference (self, req);
             break;
         case GW_R_ADMIN: {
+            gw_console_view_t view = { .reqs = self->reqs, .cache = self->cache,
+                                       .catalog = self->catalog, .live = self->live,
+                                       .meter = self->meter };
             gw_admin_who_t who;
             if (!s_admin_ok (self, req->conn, &who))
                 s_auth_failed (self, req, mt_error_lookup ("unauthorized"), NULL);
@@ -454,7 +521,7 @@ s_process (gw_server_t *self, gw_req_t *req, const char *method, const char *url
             if (req->too_large)
                 s_too_large (self, req);
             else
-            if (!gw_console_live (self, req, method, url))
+            if (!gw_console_live (&view, req, method, url))
                 s_handle_store (self, req, method, url, &who);
             break;
         }
@@ -492,7 +559,7 @@ s_queue_stream (gw_req_t *req)
     gw_req_add_headers (req, resp);
     enum MHD_Result rc = MHD_queue_response (req->conn, 200, resp);
     MHD_destroy_response (resp);
-    gw_req_count_status (req->server, 200);
+    gw_reqs_count_status (req->reqs, 200);
     req->phase = GW_P_SENT;
     return rc;
 }
@@ -503,7 +570,7 @@ s_queue_stream (gw_req_t *req)
 //  once. An answer at once goes out before the body is read, and the
 //  connection closes after it.
 static enum MHD_Result
-s_on_headers (gw_server_t *self, gw_req_t *req)
+s_on_headers (gw_http_t *self, gw_req_t *req)
 {
     uint32_t retry_after = 0;
     bool probe = req->route == GW_R_HEALTH || req->route == GW_R_METRICS;
@@ -535,27 +602,13 @@ gw_http_access (void *cls, struct MHD_Connection *conn, const char *url, const c
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void) version;
-    gw_server_t *self = cls;
+    gw_http_t *self = cls;
     gw_req_t *req = *con_cls;
     if (!req) {
-        req = calloc (1, sizeof *req);
+        req = gw_req_new (self->reqs, conn);
         if (!req)
             return MHD_NO;
-        req->server = self;
-        req->conn = conn;
-        req->phase = GW_P_UPLOAD;
-        req->arrival_ms = mt_now_ms ();
-        req->start_mono = mt_mono_ms ();
-        //  A label until the request has its id (chatcmpl-…): unique in
-        //  this process is enough, so a counter stands in without randomness
-        static uint64_t s_counter;
-        char hex [25];
-        if (mt_random_hex (hex, 12))
-            snprintf (hex, sizeof hex, "local%019llu", (unsigned long long) ++s_counter);
-        snprintf (req->id, sizeof req->id, "req-%s", hex);
         *con_cls = req;
-        self->active++;
-        mt_metric_set (self->m_active, (int64_t) self->active);
         if (self->draining) {
             gw_req_set_error (req, mt_error_lookup ("service_unavailable"), "The gateway is shutting down.",
                               NULL, NULL);
@@ -611,19 +664,15 @@ void
 gw_http_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    gw_server_t *self = cls;
+    gw_http_t *self = cls;
     gw_front_on_completed (self->front, conn);
     gw_req_t *req = *con_cls;
     if (!req)
         return;
     *con_cls = NULL;
-    req->conn = NULL;
-    req->suspended = false;
-    self->active--;
-    mt_metric_set (self->m_active, (int64_t) self->active);
-    gw_stream_remove (self, req);
+    gw_req_detach (req);
     (void) toe;
     if (req->accepted && req->backend_busy)
-        gw_server_send_cancel (self, req);
+        self->cancel (self->arg, req);
     gw_req_maybe_free (req);
 }

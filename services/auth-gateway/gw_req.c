@@ -1,13 +1,17 @@
-//  auth-gateway: a request's lifecycle (index, deadline lists, suspend and
-//  resume, free) and its response (status, body, headers).
+//  auth-gateway: the request registry (id index, open streams, request and
+//  response counters), a request's lifecycle (index, deadline lists, suspend
+//  and resume, free) and its response (status, body, headers).
 #include "gw_req.h"
+#include "gw_live.h"
 
 #include "mt_buf.h"
+#include "mt_metrics.h"
 #include "mt_codec.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -17,16 +21,142 @@
 #include <unistd.h>
 
 //  --------------------------------------------------------------------------
-//  Small helpers
+//  The registry
 
-const char *gw_status_labels [8] = { "2xx", "400", "401", "404", "429", "5xx", "4xx", "503" };
+struct _gw_reqs_t {
+    zhashx_t *index;                //  id -> gw_req_t (not owned)
+    gw_req_t *shead;                //  open SSE streams, for keep-alives
+    size_t active;                  //  requests with a live connection
+    gw_live_t *live;                //  errors set on requests go here; borrowed
+    mt_metric_t *m_req [8];         //  responses by status, as s_status_labels
+    mt_metric_t *m_active, *m_streams;
+};
+
+static const char *s_status_labels [8] = { "2xx", "400", "401", "404", "429", "5xx", "4xx", "503" };
+
+gw_reqs_t *
+gw_reqs_new (gw_live_t *live)
+{
+    gw_reqs_t *self = (gw_reqs_t *) calloc (1, sizeof (gw_reqs_t));
+    if (!self)
+        return NULL;
+    self->live = live;
+    for (int i = 0; i < 8; i++) {
+        char name [96];
+        snprintf (name, sizeof name, "mt_gw_http_responses_total{status=\"%s\"}", s_status_labels [i]);
+        self->m_req [i] = mt_metric_counter (name, "HTTP responses by status");
+    }
+    self->m_active = mt_metric_gauge ("mt_gw_http_connections_active", "requests with an open connection");
+    self->m_streams = mt_metric_gauge ("mt_gw_streams_open", "SSE streams open");
+    self->index = zhashx_new ();
+    if (!self->index)
+        gw_reqs_destroy (&self);
+    return self;
+}
 
 void
-gw_req_count_status (gw_server_t *self, unsigned int status)
+gw_reqs_destroy (gw_reqs_t **self_p)
+{
+    assert (self_p);
+    gw_reqs_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->index);
+    free (self);
+    *self_p = NULL;
+}
+
+gw_req_t *
+gw_reqs_lookup (gw_reqs_t *self, const char *id)
+{
+    return (gw_req_t *) zhashx_lookup (self->index, id);
+}
+
+gw_req_t *
+gw_reqs_first (gw_reqs_t *self)
+{
+    return (gw_req_t *) zhashx_first (self->index);
+}
+
+gw_req_t *
+gw_reqs_next (gw_reqs_t *self)
+{
+    return (gw_req_t *) zhashx_next (self->index);
+}
+
+zlistx_t *
+gw_reqs_list (gw_reqs_t *self)
+{
+    return zhashx_values (self->index);
+}
+
+size_t
+gw_reqs_size (gw_reqs_t *self)
+{
+    return zhashx_size (self->index);
+}
+
+size_t
+gw_reqs_active (gw_reqs_t *self)
+{
+    return self->active;
+}
+
+gw_req_t *
+gw_reqs_streams (gw_reqs_t *self)
+{
+    return self->shead;
+}
+
+int64_t
+gw_reqs_streams_open (gw_reqs_t *self)
+{
+    return mt_metric_value (self->m_streams);
+}
+
+void
+gw_reqs_count_status (gw_reqs_t *self, unsigned int status)
 {
     int i = status < 300? 0: status == 400? 1: status == 401? 2: status == 404? 3:
             status == 429? 4: status == 503? 7: status >= 500? 5: 6;
     mt_metric_add (self->m_req [i], 1);
+}
+
+//  --------------------------------------------------------------------------
+//  The request
+
+gw_req_t *
+gw_req_new (gw_reqs_t *reqs, struct MHD_Connection *conn)
+{
+    gw_req_t *req = (gw_req_t *) calloc (1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->reqs = reqs;
+    req->conn = conn;
+    req->phase = GW_P_UPLOAD;
+    req->arrival_ms = mt_now_ms ();
+    req->start_mono = mt_mono_ms ();
+    //  A label until the request has its id (chatcmpl-…): unique in
+    //  this process is enough, so a counter stands in without randomness
+    static uint64_t s_counter;
+    char hex [25];
+    if (mt_random_hex (hex, 12))
+        snprintf (hex, sizeof hex, "local%019llu", (unsigned long long) ++s_counter);
+    snprintf (req->id, sizeof req->id, "req-%s", hex);
+    reqs->active++;
+    mt_metric_set (reqs->m_active, (int64_t) reqs->active);
+    return req;
+}
+
+void
+gw_req_detach (gw_req_t *req)
+{
+    gw_reqs_t *reqs = req->reqs;
+    req->conn = NULL;
+    req->suspended = false;
+    reqs->active--;
+    mt_metric_set (reqs->m_active, (int64_t) reqs->active);
+    gw_stream_remove (req);
 }
 
 void
@@ -54,8 +184,9 @@ gw_list_add (gw_list_t *list, gw_req_t *req)
 }
 
 void
-gw_stream_remove (gw_server_t *self, gw_req_t *req)
+gw_stream_remove (gw_req_t *req)
 {
+    gw_reqs_t *self = req->reqs;
     if (!req->streaming)
         return;
     if (req->sprev) req->sprev->snext = req->snext; else self->shead = req->snext;
@@ -66,8 +197,9 @@ gw_stream_remove (gw_server_t *self, gw_req_t *req)
 }
 
 void
-gw_stream_add (gw_server_t *self, gw_req_t *req)
+gw_stream_add (gw_req_t *req)
 {
+    gw_reqs_t *self = req->reqs;
     req->snext = self->shead;
     req->sprev = NULL;
     if (self->shead) self->shead->sprev = req;
@@ -79,11 +211,11 @@ gw_stream_add (gw_server_t *self, gw_req_t *req)
 void
 gw_req_free (gw_req_t *req)
 {
-    gw_server_t *self = req->server;
+    gw_reqs_t *self = req->reqs;
     gw_list_remove (req);
-    gw_stream_remove (self, req);
+    gw_stream_remove (req);
     if (req->indexed)
-        zhashx_delete (self->reqs, req->id);
+        zhashx_delete (self->index, req->id);
     gw_request_clear (&req->parsed);
     gw_sse_destroy (&req->sse);
     free (req->body);
@@ -106,8 +238,8 @@ gw_req_maybe_free (gw_req_t *req)
 int
 gw_req_index (gw_req_t *req, const char *id)
 {
-    gw_server_t *self = req->server;
-    gw_req_t *other = (gw_req_t *) zhashx_lookup (self->reqs, id);
+    gw_reqs_t *self = req->reqs;
+    gw_req_t *other = (gw_req_t *) zhashx_lookup (self->index, id);
     if (other == req)
         return 0;                   //  named so already
     if (other) {
@@ -115,9 +247,9 @@ gw_req_index (gw_req_t *req, const char *id)
         return -1;
     }
     if (req->indexed)
-        zhashx_delete (self->reqs, req->id);
+        zhashx_delete (self->index, req->id);
     snprintf (req->id, sizeof req->id, "%s", id);
-    req->indexed = zhashx_insert (self->reqs, req->id, req) == 0;
+    req->indexed = zhashx_insert (self->index, req->id, req) == 0;
     return req->indexed? 0: -1;
 }
 
@@ -144,8 +276,8 @@ void
 gw_req_set_error (gw_req_t *req, const mt_error_t *err, const char *message, const char *param,
                   const char *reset_at)
 {
-    if (req->server && req->server->live)
-        gw_live_error (req->server->live, req->id, req->tenant_id, err, message,
+    if (req->reqs && req->reqs->live)
+        gw_live_error (req->reqs->live, req->id, req->tenant_id, err, message,
                        !req->accepted, mt_now_ms ());
     free (req->resp);
     req->resp = mt_error_body (err, message, param, reset_at);
@@ -205,7 +337,7 @@ gw_req_queue_body (gw_req_t *req, const char *ctype)
     gw_req_add_headers (req, resp);
     enum MHD_Result rc = MHD_queue_response (req->conn, req->status, resp);
     MHD_destroy_response (resp);
-    gw_req_count_status (req->server, req->status);
+    gw_reqs_count_status (req->reqs, req->status);
     req->phase = GW_P_SENT;
     return rc;
 }

@@ -1,31 +1,21 @@
-//  The auth-gateway's inside: the request record every part of the server
-//  shares, the server's state, and the functions the parts call across files.
-//  gw_req.c: request lifecycle and responses; gw_http.c: libmicrohttpd side;
-//  gw_server.c: the poll loop and every ZeroMQ message.
+//  The auth-gateway's request: the record every part of the server shares,
+//  from a request's first byte until neither the client nor a service needs
+//  it, and the request registry (gw_reqs_t) every request belongs to: the id
+//  index replies are routed by, the open streams, and the counters of
+//  requests and responses. gw_req.c: both, and the response; gw_choices.c:
+//  what a worker sends beyond plain text. Nothing here knows the server.
 #ifndef GW_REQ_H_INCLUDED
 #define GW_REQ_H_INCLUDED
 
-#include "mt_spool.h"
-#include "gw_server.h"
-#include "gw_bill.h"
-#include "gw_front.h"
 #include "gw_openai.h"
-#include "gw_ready.h"
 #include "gw_assemble.h"
 #include "gw_sse.h"
-#include "gw_store.h"
-#include "gw_live.h"
 
 #include "mt_errors.h"
-#include "mt_metrics.h"
+#include "mt.pb-c.h"
 
 #include <czmq.h>
 #include <microhttpd.h>
-
-#define GW_CATALOG_STALE_MS   5000   //  scheduler silent this long: 503
-#define GW_USAGE_RESEND_MS    3000   //  resend a usage event not acked by then
-#define GW_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
-#define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
 
 typedef enum {
     GW_P_UPLOAD,        //  receiving the body
@@ -43,7 +33,8 @@ typedef enum {
 } gw_route_t;
 
 typedef struct _gw_req_t gw_req_t;
-typedef struct _gw_server_t gw_server_t;
+typedef struct _gw_reqs_t gw_reqs_t;
+typedef struct _gw_live_t gw_live_t;
 
 //  A deadline list: requests that share one timeout, so in deadline order.
 typedef struct {
@@ -52,7 +43,7 @@ typedef struct {
 } gw_list_t;
 
 struct _gw_req_t {
-    gw_server_t *server;
+    gw_reqs_t *reqs;                //  the registry it belongs to; borrowed
     char id [48];                   //  request id, x-request-id, ledger event id
     char reply_token [33];          //  the job's capability: only its worker knows it
     gw_route_t route;
@@ -64,7 +55,7 @@ struct _gw_req_t {
     bool cancel_sent;               //  ... and the Cancel went out
     bool accepted;                  //  the scheduler took the job
     bool timed_out;                 //  gave up on the job; the client was told
-    bool indexed;                   //  in server->reqs
+    bool indexed;                   //  in reqs' id index
     //  body upload
     char *body;
     size_t body_len;
@@ -112,59 +103,44 @@ struct _gw_req_t {
     bool streaming;
 };
 
-struct _gw_server_t {
-    const gw_server_config_t *config;   //  borrowed; outlives the server
-    char *token_endpoint;           //  token ROUTER as workers reach it, owned
-    char *tls_cert, *tls_key;       //  PEM text while the daemon runs, owned
-    struct MHD_Daemon *daemon;
-    int epoll_fd;                   //  MHD's, polled with the sockets
-    int http_port;                  //  the port bound (config's, or chosen)
-    zsock_t *scheduler;             //  DEALER
-    zsock_t *quota;                 //  DEALER
-    mt_spool_t *spool;              //  usage events not yet acknowledged, on disk; or NULL
-    bool spool_dirty;               //  appended since the last sync
-    bool quota_up;                  //  connected to a quota-enforcer at the last look
-    zsock_t *metering;              //  DEALER
-    zsock_t *tokens;                //  ROUTER, worker token streams
-    gw_ready_t *ready;              //  connection watch of the three DEALERs, owned
-    gw_store_t *store;
-    gw_front_t *front;              //  connection limits and deadlines, owned
-    gw_cache_t *cache;              //  owned; swapped on every store update
-    Mt__Envelope *catalog;          //  last Catalog from the scheduler, owned
-    uint64_t catalog_mono;
-    zhashx_t *reqs;                 //  id -> gw_req_t (not owned)
-    gw_usageq_t *usage;             //  usage events not yet acknowledged
-    gw_list_t waiting;               //  waiting for a service's answer
-    gw_list_t running;               //  job accepted, not yet done
-    gw_req_t *shead;                //  streams list
-    uint64_t admin_seq;
-    size_t active;                  //  requests with a live connection
-    bool draining;
-    gw_live_t *live;                //  per-tenant activity (console, /metrics), owned
-    size_t cancels_unsent;          //  Cancels that failed to go out (about)
-    bool stop_asked;                //  gw_server_stop was called
-    bool closed_open;               //  drain time over, open requests closed
-    bool finished;                  //  drained: gw_server_step returns false
-    uint64_t drain_deadline;
-    uint64_t next_second;           //  next once-a-second duties
-    //  metrics
-    mt_metric_t *m_req [8];
-    mt_metric_t *m_active, *m_streams, *m_usage_pending, *m_latency;
-    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
-};
 
-extern const char *gw_status_labels [8];
+//  gw_req.c: the registry ---------------------------------------------------
+//  live is borrowed and outlives the registry: errors set on its requests are
+//  recorded there (console). Registers the request and response metrics.
+//  Caller owns; destroy with gw_reqs_destroy (which frees no request: free
+//  them first). NULL if out of memory.
+gw_reqs_t *gw_reqs_new (gw_live_t *live);
+void gw_reqs_destroy (gw_reqs_t **self_p);
+//  The request of that id (borrowed), or NULL.
+gw_req_t *gw_reqs_lookup (gw_reqs_t *self, const char *id);
+//  The indexed requests, in no order: first/next (do not free while
+//  walking), or a list to walk while freeing (caller owns; zlistx_destroy).
+gw_req_t *gw_reqs_first (gw_reqs_t *self);
+gw_req_t *gw_reqs_next (gw_reqs_t *self);
+zlistx_t *gw_reqs_list (gw_reqs_t *self);
+size_t gw_reqs_size (gw_reqs_t *self);
+//  Requests with a live connection; the first open SSE stream (then snext);
+//  the mt_gw_streams_open gauge.
+size_t gw_reqs_active (gw_reqs_t *self);
+gw_req_t *gw_reqs_streams (gw_reqs_t *self);
+int64_t gw_reqs_streams_open (gw_reqs_t *self);
+//  Count a response in mt_gw_http_responses_total.
+void gw_reqs_count_status (gw_reqs_t *self, unsigned int status);
 
-//  gw_req.c ----------------------------------------------------------------
-//  Count a response in gw_http_responses_total.
-void gw_req_count_status (gw_server_t *self, unsigned int status);
+//  gw_req.c: the request ----------------------------------------------------
+//  A request that has just arrived on conn, counted as active until
+//  gw_req_detach. Caller owns; free with gw_req_free / gw_req_maybe_free.
+//  NULL if out of memory.
+gw_req_t *gw_req_new (gw_reqs_t *reqs, struct MHD_Connection *conn);
+//  The client's connection completed: no longer active, no stream.
+void gw_req_detach (gw_req_t *req);
 //  Put the request on a deadline list (the list's timeout from now), or
 //  take it off whatever list holds it.
 void gw_list_add (gw_list_t *list, gw_req_t *req);
 void gw_list_remove (gw_req_t *req);
 //  The open SSE streams, for keep-alives.
-void gw_stream_add (gw_server_t *self, gw_req_t *req);
-void gw_stream_remove (gw_server_t *self, gw_req_t *req);
+void gw_stream_add (gw_req_t *req);
+void gw_stream_remove (gw_req_t *req);
 //  Free the request now; or once neither the client nor a service needs it.
 void gw_req_free (gw_req_t *req);
 void gw_req_maybe_free (gw_req_t *req);
@@ -192,28 +168,13 @@ void gw_req_fail_client (gw_req_t *req, const mt_error_t *err, const char *msg);
 //  gw_choices.c ------------------------------------------------------------
 //  A chunk's whole choices (and system_fingerprint): spliced into stream
 //  chunks, folded into the whole answer, or kept as embeddings items.
-void gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk);
+//  Returns the completion tokens they carried (added to req->relayed).
+uint32_t gw_req_relay_choices (gw_req_t *req, Mt__TokenChunk *chunk);
 //  Plain pieces of a non-streamed answer, into its assembly.
 void gw_req_assemble_pieces (gw_req_t *req, Mt__TokenChunk *chunk);
 //  The whole answer of a non-streamed request from what was assembled;
 //  choices without a finish_reason of their own get finish. Caller owns.
 char *gw_req_whole_body (gw_req_t *req, const char *finish, uint32_t prompt_tokens,
                          uint32_t completion_tokens);
-
-//  gw_server.c -------------------------------------------------------------
-//  Reserve tokens at the quota-enforcer; the reply moves the request on.
-void gw_server_send_admit (gw_server_t *self, gw_req_t *req);
-//  Ask the scheduler to cancel the request's job (once).
-void gw_server_send_cancel (gw_server_t *self, gw_req_t *req);
-
-//  gw_http.c ---------------------------------------------------------------
-//  libmicrohttpd's access handler and request-completed callback; cls is
-//  the gw_server_t.
-enum MHD_Result gw_http_access (void *cls, struct MHD_Connection *conn, const char *url,
-                                const char *method, const char *version,
-                                const char *upload_data, size_t *upload_data_size,
-                                void **con_cls);
-void gw_http_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
-                        enum MHD_RequestTerminationCode toe);
 
 #endif

@@ -4,11 +4,48 @@
 //  connection is gone and the backend has finished with it (quota answered,
 //  the job's JobDone arrived, usage sent), so tokens generated for a client
 //  that went away are still settled and billed.
+//
+//  The gateway's layout. This file alone knows gw_server_t: it owns every
+//  part below, runs the poll loop and handles every ZeroMQ message (admit,
+//  submit, tokens, done, settle, usage, catalog, store replies, timers). The
+//  parts know nothing of it; each gets what it needs when made:
+//
+//    gw_http.c       libmicrohttpd's handlers: routes, authentication, body
+//                    checks, the SSE reader. Borrows handles (gw_http_deps_t)
+//                    and calls back into this file to admit or cancel
+//    gw_req.c        the request and its response; the registry (gw_reqs_t):
+//                    id index, open streams, request/response counters
+//    gw_choices.c    choice deltas relayed or folded into the whole answer:
+//                    needs the request only, returns the tokens it relayed
+//    gw_console.c    /admin/v1/live and /metrics from a read-only view
+//    gw_catalog.c    the scheduler's last Catalog and its freshness
+//    gw_bill.c       what each ending bills; the queue of unacked usage events
+//    gw_meter.c      usage events to metering: sent, kept until acked, resent,
+//                    spooled to disk and replayed at start
+//    gw_front.c      connection admission, per-client caps, auth throttle
+//    gw_store.c      the database thread: tenant cache, admin API, /v1/usage
+//    gw_ready.c      which of the three services is connected (/readyz)
+//    gw_live.c       per-tenant activity; gw_openai.c, gw_sse.c,
+//                    gw_assemble.c: OpenAI JSON and SSE, pure
+//
+//  Includes run one way: gw_server.c -> gw_http.c -> gw_console.c ->
+//  gw_req.c -> the pure modules. gw_server.h is the service's face (main.c,
+//  the component test) and its config type (gw_front.c); gw_server_t's
+//  fields are seen here only.
 #include "gw_req.h"
+#include "gw_http.h"
+#include "gw_bill.h"
+#include "gw_catalog.h"
+#include "gw_front.h"
+#include "gw_live.h"
+#include "gw_meter.h"
+#include "gw_ready.h"
+#include "gw_store.h"
 
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
 #include "mt_util.h"
 
 #include <arpa/inet.h>
@@ -22,123 +59,53 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define GW_USAGE_RESEND_MS    3000   //  resend a usage event not acked by then
+#define GW_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
+#define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
+
+struct _gw_server_t {
+    const gw_server_config_t *config;   //  borrowed; outlives the server
+    char *token_endpoint;           //  token ROUTER as workers reach it, owned
+    char *tls_cert, *tls_key;       //  PEM text while the daemon runs, owned
+    struct MHD_Daemon *daemon;
+    int epoll_fd;                   //  MHD's, polled with the sockets
+    int http_port;                  //  the port bound (config's, or chosen)
+    gw_http_t *http;                //  the daemon's handlers, owned
+    zsock_t *scheduler;             //  DEALER
+    zsock_t *quota;                 //  DEALER
+    bool quota_up;                  //  connected to a quota-enforcer at the last look
+    zsock_t *metering;              //  DEALER
+    zsock_t *tokens;                //  ROUTER, worker token streams
+    gw_ready_t *ready;              //  connection watch of the three DEALERs, owned
+    gw_store_t *store;
+    gw_front_t *front;              //  connection limits and deadlines, owned
+    gw_cache_t *cache;              //  owned; swapped on every store update
+    gw_catalog_t *catalog;          //  last Catalog from the scheduler, owned
+    gw_reqs_t *reqs;                //  every request by id, open streams; owned
+    gw_meter_t *meter;              //  usage events until metering has them, owned
+    gw_list_t waiting;               //  waiting for a service's answer
+    gw_list_t running;               //  job accepted, not yet done
+    bool draining;
+    gw_live_t *live;                //  per-tenant activity (console, /metrics), owned
+    size_t cancels_unsent;          //  Cancels that failed to go out (about)
+    bool stop_asked;                //  gw_server_stop was called
+    bool closed_open;               //  drain time over, open requests closed
+    bool finished;                  //  drained: gw_server_step returns false
+    uint64_t drain_deadline;
+    uint64_t next_second;           //  next once-a-second duties
+    //  metrics (those of requests and responses: gw_reqs_t)
+    mt_metric_t *m_usage_pending, *m_latency;
+    mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
+};
+
 //  --------------------------------------------------------------------------
-//  Usage events: sent to metering, kept until acknowledged, resent
-
-static void
-s_usage_pb (gw_usage_t *u, Mt__UsageEvent *out)
-{
-    Mt__UsageEvent ev = MT__USAGE_EVENT__INIT;
-    ev.event_id = u->event_id;
-    ev.tenant_id = u->tenant_id;
-    ev.key_id = u->key_id;
-    ev.model = u->model;
-    ev.pool = u->pool;
-    ev.prompt_tokens = u->prompt_tokens;
-    ev.completion_tokens = u->completion_tokens;
-    ev.ttft_ms = u->ttft_ms;
-    ev.latency_ms = u->latency_ms;
-    ev.status = u->status;
-    ev.http_status = u->http_status;
-    ev.created_ms = u->created_ms;
-    *out = ev;
-}
-
-static void
-s_usage_send (void *arg, gw_usage_t *u)
-{
-    gw_server_t *self = (gw_server_t *) arg;
-    Mt__UsageEvent ev;
-    s_usage_pb (u, &ev);
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
-    env.usage_event = &ev;
-    mt_codec_send (self->metering, NULL, &env);
-}
-
-//  The spool: every event appended as it is emitted, synced once per poll
-//  round, emptied when metering has acknowledged everything (rewritten with
-//  what is still owed when it grows past S_SPOOL_COMPACT).
-#define S_SPOOL_COMPACT (4u << 20)
-
-static void
-s_spool_append (void *arg, gw_usage_t *u)
-{
-    gw_server_t *self = (gw_server_t *) arg;
-    Mt__UsageEvent ev;
-    s_usage_pb (u, &ev);
-    if (mt_spool_append (self->spool, &ev))
-        mt_log ("usage-spool-failed req=%s tenant=%s reason=\"write failed\"", u->event_id,
-                u->tenant_id);
-    self->spool_dirty = true;
-}
-
-static void
-s_spool_sync (gw_server_t *self)
-{
-    if (self->spool && self->spool_dirty) {
-        mt_spool_sync (self->spool);
-        self->spool_dirty = false;
-    }
-}
-
-static void
-s_spool_prune (gw_server_t *self)
-{
-    if (!self->spool || mt_spool_bytes (self->spool) == 0)
-        return;
-    if (gw_usageq_size (self->usage) == 0)
-        mt_spool_truncate (self->spool);
-    else
-    if (mt_spool_bytes (self->spool) > S_SPOOL_COMPACT
-    &&  mt_spool_truncate (self->spool) == 0) {
-        gw_usageq_each (self->usage, s_spool_append, self);
-        s_spool_sync (self);
-    }
-}
-
-//  At start: what the last process owed metering is owed again.
-static void
-s_spool_replay (gw_server_t *self)
-{
-    Mt__UsageEvent *ev;
-    size_t count = 0;
-    while ((ev = mt_spool_next (self->spool))) {
-        gw_usage_t u;
-        memset (&u, 0, sizeof u);
-        snprintf (u.event_id, sizeof u.event_id, "%s", ev->event_id);
-        snprintf (u.tenant_id, sizeof u.tenant_id, "%s", ev->tenant_id);
-        snprintf (u.key_id, sizeof u.key_id, "%s", ev->key_id);
-        snprintf (u.model, sizeof u.model, "%s", ev->model);
-        snprintf (u.pool, sizeof u.pool, "%s", ev->pool);
-        snprintf (u.status, sizeof u.status, "%s", ev->status);
-        u.prompt_tokens = ev->prompt_tokens;
-        u.completion_tokens = ev->completion_tokens;
-        u.ttft_ms = ev->ttft_ms;
-        u.latency_ms = ev->latency_ms;
-        u.http_status = ev->http_status;
-        u.created_ms = ev->created_ms;
-        mt__usage_event__free_unpacked (ev, NULL);
-        if (gw_usageq_add (self->usage, &u, mt_mono_ms ())) {
-            s_usage_send (self, &u);
-            count++;
-        }
-    }
-    if (count)
-        mt_log ("usage-spool-replayed events=%zu", count);
-    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
-}
+//  Usage events (gw_meter.c sends, keeps, resends and spools them)
 
 //  Send the request's usage event and keep it until metering acknowledges it.
 //  engine_ttft_ms: the engine's own time to first token (0 = not known).
 static void
 s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t engine_ttft_ms)
 {
-    if (gw_usageq_size (self->usage) >= GW_USAGE_PENDING_MAX) {
-        mt_log ("usage-dropped req=%s tenant=%s reason=\"pending events at limit\"",
-                req->id, req->tenant_id);
-        return;
-    }
     gw_usage_t u;
     memset (&u, 0, sizeof u);
     snprintf (u.event_id, sizeof u.event_id, "%s", req->id);
@@ -154,14 +121,9 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t 
     u.latency_ms = (uint32_t) (now - req->start_mono);
     u.http_status = bill->http_status;
     u.created_ms = req->arrival_ms;
-    if (!gw_usageq_add (self->usage, &u, now))
-        //  Sent once all the same; not resent (metering stores an id once)
-        mt_log ("usage-untracked req=%s tenant=%s reason=\"duplicate id or out of memory\"",
-                req->id, req->tenant_id);
-    if (self->spool)
-        s_spool_append (self, &u);
-    s_usage_send (self, &u);
-    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
+    if (gw_meter_emit (self->meter, &u, now))
+        return;                         //  pending events at their limit: dropped
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_meter_pending (self->meter));
     mt_metric_observe (self->m_latency, (double) u.latency_ms);
     const gw_tenant_t *t = self->cache? gw_cache_find_tenant (self->cache, req->tenant_id): NULL;
     double ttft_s = req->first_token_mono? u.ttft_ms / 1000.0: -1;
@@ -174,7 +136,7 @@ s_usage_emit (gw_server_t *self, gw_req_t *req, const gw_bill_t *bill, uint32_t 
 static void
 s_usage_resend (gw_server_t *self)
 {
-    size_t resent = gw_usageq_resend (self->usage, mt_mono_ms (), 5000, s_usage_send, self);
+    size_t resent = gw_meter_resend (self->meter, mt_mono_ms (), 5000);
     if (resent) {
         mt_metric_add (self->m_usage_resent, (int64_t) resent);
         mt_debug ("usage-resent count=%zu", resent);
@@ -212,8 +174,8 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
         mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
 
-void
-gw_server_send_cancel (gw_server_t *self, gw_req_t *req)
+static void
+s_send_cancel (gw_server_t *self, gw_req_t *req)
 {
     if (req->cancel_sent)
         return;
@@ -246,9 +208,9 @@ s_cancels_retry (gw_server_t *self)
     if (self->cancels_unsent == 0)
         return;
     size_t unsent = 0;
-    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs))
+    for (gw_req_t *req = gw_reqs_first (self->reqs); req; req = gw_reqs_next (self->reqs))
         if (req->cancel_wanted && !req->cancel_sent && req->backend_busy) {
-            gw_server_send_cancel (self, req);
+            s_send_cancel (self, req);
             if (!req->cancel_sent)
                 unsent++;
         }
@@ -258,8 +220,8 @@ s_cancels_retry (gw_server_t *self)
 static void s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err,
                               const char *message, bool settle);
 
-void
-gw_server_send_admit (gw_server_t *self, gw_req_t *req)
+static void
+s_send_admit (gw_server_t *self, gw_req_t *req)
 {
     Mt__Limits limits = MT__LIMITS__INIT;
     limits.requests_per_minute = req->rpm;
@@ -283,6 +245,19 @@ gw_server_send_admit (gw_server_t *self, gw_req_t *req)
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
                           "The quota-enforcer is not reachable.", false);
     }
+}
+
+//  The HTTP side's two calls into this one (gw_http_deps_t).
+static void
+s_http_admit (void *arg, gw_req_t *req)
+{
+    s_send_admit ((gw_server_t *) arg, req);
+}
+
+static void
+s_http_cancel (void *arg, gw_req_t *req)
+{
+    s_send_cancel ((gw_server_t *) arg, req);
 }
 
 static int
@@ -350,7 +325,7 @@ s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t *err, const
 static void
 s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, reply->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, reply->req_id);
     if (!req || req->phase != GW_P_ADMIT) {
         mt_debug ("admit-reply-unknown req=%s", reply->req_id);
         return;
@@ -395,7 +370,7 @@ static void s_accept (gw_server_t *self, gw_req_t *req);
 static void
 s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, reply->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, reply->req_id);
     if (!req || req->phase != GW_P_SUBMIT) {
         mt_debug ("submit-reply-unknown req=%s", reply->req_id);
         return;
@@ -420,13 +395,13 @@ s_accept (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_RUNNING;
     gw_list_add (&self->running, req);
     if (!req->conn) {
-        gw_server_send_cancel (self, req);
+        s_send_cancel (self, req);
         return;
     }
     if (req->parsed.stream) {
         req->sse = gw_sse_new ();
         req->last_write_mono = mt_mono_ms ();
-        gw_stream_add (self, req);
+        gw_stream_add (req);
         gw_req_resume (req);                 //  handler queues the 200 stream now
     }
 }
@@ -444,7 +419,7 @@ s_token_ok (gw_req_t *req, const char *token)
 static void
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, chunk->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, chunk->req_id);
     if (!req || !s_token_ok (req, chunk->reply_token)) {
         //  A late chunk of a request that ended, or a worker's without the
         //  job's token: never relayed
@@ -462,7 +437,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
     req->relayed += (uint32_t) chunk->n_pieces;
     if (chunk->n_choices || *chunk->system_fingerprint)
-        gw_req_relay_choices (req, chunk);
+        mt_metric_add (self->m_tokens, (int64_t) gw_req_relay_choices (req, chunk));
     if (!chunk->n_pieces)
         return;
     if (!req->parsed.stream) {
@@ -498,7 +473,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 static void
 s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 {
-    gw_req_t *req = zhashx_lookup (self->reqs, done->req_id);
+    gw_req_t *req = gw_reqs_lookup (self->reqs, done->req_id);
     if (req && from_worker && !s_token_ok (req, done->reply_token)) {
         mt_metric_add (self->m_dropped, 1);
         mt_debug ("job-done-refused req=%s reason=\"wrong reply token\"", done->req_id);
@@ -574,10 +549,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 static void
 s_on_usage_ack (gw_server_t *self, Mt__UsageAck *ack)
 {
-    for (size_t i = 0; i < ack->n_event_ids; i++)
-        gw_usageq_ack (self->usage, ack->event_ids [i]);
-    mt_metric_set (self->m_usage_pending, (int64_t) gw_usageq_size (self->usage));
-    s_spool_prune (self);
+    gw_meter_ack (self->meter, ack->event_ids, ack->n_event_ids);
+    mt_metric_set (self->m_usage_pending, (int64_t) gw_meter_pending (self->meter));
 }
 
 //  What each peer may send the gateway; anything else is dropped.
@@ -615,9 +588,7 @@ s_dispatch (gw_server_t *self, Mt__Envelope *env, uint32_t allowed)
             s_on_usage_ack (self, env->usage_ack);
             break;
         case MT__ENVELOPE__BODY_CATALOG:
-            mt_codec_free (&self->catalog);
-            self->catalog = env;
-            self->catalog_mono = mt_mono_ms ();
+            gw_catalog_set (self->catalog, &env, mt_mono_ms ());
             return;                     //  kept
         default:
             mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
@@ -628,6 +599,16 @@ s_dispatch (gw_server_t *self, Mt__Envelope *env, uint32_t allowed)
 
 //  --------------------------------------------------------------------------
 //  Store replies (admin API, /v1/usage) and cache updates
+
+//  Swap in a new tenant cache (owned from now; NULL drops it).
+static void
+s_set_cache (gw_server_t *self, gw_cache_t *cache)
+{
+    gw_cache_destroy (&self->cache);
+    self->cache = cache;
+    if (self->http)
+        gw_http_set_cache (self->http, cache);
+}
 
 static void
 s_on_store (gw_server_t *self)
@@ -641,8 +622,7 @@ s_on_store (gw_server_t *self)
         if (f && zframe_size (f) == sizeof (void *)) {
             gw_cache_t *cache;
             memcpy (&cache, zframe_data (f), sizeof cache);
-            gw_cache_destroy (&self->cache);
-            self->cache = cache;
+            s_set_cache (self, cache);
             mt_log ("cache-updated tenants=%zu keys=%zu", gw_cache_tenant_count (cache),
                     gw_cache_key_count (cache));
         }
@@ -663,7 +643,7 @@ s_on_store (gw_server_t *self)
         else
             snprintf (id, sizeof id, "store-%llu", (unsigned long long) token);
         free (rid);
-        gw_req_t *req = zhashx_lookup (self->reqs, id);
+        gw_req_t *req = gw_reqs_lookup (self->reqs, id);
         if (req && req->phase == GW_P_STORE) {
             gw_list_remove (req);
             req->backend_busy = false;
@@ -699,7 +679,7 @@ s_expire_running (gw_server_t *self)
         mt_log ("request-timeout req=%s tenant=%s tokens=%u", req->id, req->tenant_id,
                 req->relayed);
         req->timed_out = true;
-        gw_server_send_cancel (self, req);
+        s_send_cancel (self, req);
         gw_req_fail_client (req, mt_error_lookup ("service_unavailable"), "The request timed out.");
         gw_list_add (&self->waiting, req);
     }
@@ -740,7 +720,7 @@ s_expire_waiting (gw_server_t *self)
         //  may still have queued the job: cancel it too.
         bool settle = req->phase == GW_P_ADMIT || req->phase == GW_P_SUBMIT;
         if (req->phase == GW_P_SUBMIT)
-            gw_server_send_cancel (self, req);
+            s_send_cancel (self, req);
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"), msg, settle);
     }
 }
@@ -749,7 +729,7 @@ static void
 s_keepalive (gw_server_t *self)
 {
     uint64_t now = mt_mono_ms ();
-    for (gw_req_t *req = self->shead; req; req = req->snext)
+    for (gw_req_t *req = gw_reqs_streams (self->reqs); req; req = req->snext)
         if (req->sse && !gw_sse_closed (req->sse) && now - req->last_write_mono >= GW_KEEPALIVE_MS) {
             gw_sse_comment (req->sse, "keep-alive");
             req->last_write_mono = now;
@@ -777,7 +757,7 @@ s_watch_clients (gw_server_t *self)
         if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
             continue;
         mt_log ("client-gone req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
-        gw_server_send_cancel (self, req);
+        s_send_cancel (self, req);
         if (req->sse)
             gw_sse_comment (req->sse, "cancelled");
         else
@@ -804,7 +784,7 @@ s_heartbeat (gw_server_t *self)
 static void
 s_close_open (gw_server_t *self)
 {
-    zlistx_t *open = zhashx_values (self->reqs);
+    zlistx_t *open = gw_reqs_list (self->reqs);
     size_t closed = 0;
     for (gw_req_t *req = zlistx_first (open); req; req = zlistx_next (open)) {
         if (!req->conn)
@@ -867,7 +847,7 @@ s_quota_monitor (gw_server_t *self)
     if (!again)
         return;
     size_t count = 0;
-    for (gw_req_t *req = zhashx_first (self->reqs); req; req = zhashx_next (self->reqs)) {
+    for (gw_req_t *req = gw_reqs_first (self->reqs); req; req = gw_reqs_next (self->reqs)) {
         if (!req->backend_busy || req->phase < GW_P_SUBMIT || req->phase > GW_P_RUNNING)
             continue;
         Mt__Admit admit = MT__ADMIT__INIT;
@@ -904,16 +884,10 @@ s_drain_socket (gw_server_t *self, zsock_t *sock, const zmq_pollitem_t *item, ui
     }
 }
 
+//  After gw_reqs_new: the registry's metrics come first in /metrics.
 static void
 s_metrics_init (gw_server_t *self)
 {
-    for (int i = 0; i < 8; i++) {
-        char name [96];
-        snprintf (name, sizeof name, "mt_gw_http_responses_total{status=\"%s\"}", gw_status_labels [i]);
-        self->m_req [i] = mt_metric_counter (name, "HTTP responses by status");
-    }
-    self->m_active = mt_metric_gauge ("mt_gw_http_connections_active", "requests with an open connection");
-    self->m_streams = mt_metric_gauge ("mt_gw_streams_open", "SSE streams open");
     self->m_usage_pending = mt_metric_gauge ("mt_gw_usage_events_pending", "usage events not yet acknowledged by metering");
     self->m_usage_resent = mt_metric_counter ("mt_gw_usage_events_resent_total", "usage events sent again");
     self->m_tokens = mt_metric_counter ("mt_gw_tokens_relayed_total", "completion tokens relayed to clients");
@@ -933,12 +907,13 @@ s_begin_drain (gw_server_t *self)
     if (self->draining)
         return;
     self->draining = true;
+    gw_http_drain (self->http);
     self->drain_deadline = mt_mono_ms () + (uint64_t) self->config->drain_ms;
     MHD_socket lsock = MHD_quiesce_daemon (self->daemon);
     if (lsock != MHD_INVALID_SOCKET)
         close (lsock);
-    mt_log ("draining active=%zu streams=%lld", self->active,
-            (long long) mt_metric_value (self->m_streams));
+    mt_log ("draining active=%zu streams=%lld", gw_reqs_active (self->reqs),
+            (long long) gw_reqs_streams_open (self->reqs));
 }
 
 //  Read a PEM file (at most 1 MiB) into a NUL-terminated buffer. Caller
@@ -982,11 +957,11 @@ gw_server_new (const gw_server_config_t *config)
     self->epoll_fd = -1;
     self->waiting.timeout_ms = (uint64_t) config->service_timeout_ms;
     self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
-    s_metrics_init (self);
-    self->reqs = zhashx_new ();
-    self->usage = gw_usageq_new (GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
     self->live = gw_live_new ((size_t) config->metrics_tenants);
-    if (!self->reqs || !self->usage || !self->live)
+    self->reqs = gw_reqs_new (self->live);
+    s_metrics_init (self);
+    self->catalog = gw_catalog_new ();
+    if (!self->reqs || !self->live || !self->catalog)
         goto failed;
 
     self->front = gw_front_new (config);    //  checks its options: first
@@ -1010,6 +985,9 @@ gw_server_new (const gw_server_config_t *config)
     self->metering = s_dealer (config->metering, MT_ROLE_METERING, self->ready);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
+        goto failed;
+    self->meter = gw_meter_new (self->metering, GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
+    if (!self->meter)
         goto failed;
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
@@ -1049,14 +1027,25 @@ gw_server_new (const gw_server_config_t *config)
         tls_opts [2] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
         tls_flag = MHD_USE_TLS;
     }
+    gw_http_deps_t deps = {
+        .max_body = config->max_body, .max_body_chat = config->max_body_chat,
+        .max_body_completions = config->max_body_completions,
+        .default_max_tokens = (uint32_t) config->default_max_tokens, .reqs = self->reqs, .waiting = &self->waiting, .front = self->front,
+        .store = self->store, .catalog = self->catalog, .ready = self->ready,
+        .live = self->live, .meter = self->meter,
+        .admit = s_http_admit, .cancel = s_http_cancel, .arg = self,
+    };
+    self->http = gw_http_new (&deps);
+    if (!self->http)
+        goto failed;
     //  The front door decides who is accepted (its accept policy), tracks
     //  each connection (started/closed) and holds the limit and timeout
     //  libmicrohttpd keeps as backstops.
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | tls_flag,
                                      (uint16_t) config->http_port, gw_front_accept, self->front,
-                                     gw_http_access, self,
+                                     gw_http_access, self->http,
                                      MHD_OPTION_SOCK_ADDR, &sa,
-                                     MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self,
+                                     MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, self->http,
                                      MHD_OPTION_NOTIFY_CONNECTION, gw_front_notify, self->front,
                                      MHD_OPTION_CONNECTION_LIMIT, gw_front_mhd_limit (self->front),
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 8192,
@@ -1076,10 +1065,9 @@ gw_server_new (const gw_server_config_t *config)
             config->http_bind, self->http_port, config->token_bind,
             *config->admin_token? "on": "off");
     if (config->usage_spool && *config->usage_spool) {
-        self->spool = mt_spool_new (config->usage_spool);
-        if (!self->spool)
+        if (gw_meter_spool (self->meter, config->usage_spool))
             goto failed;
-        s_spool_replay (self);
+        mt_metric_set (self->m_usage_pending, (int64_t) gw_meter_pending (self->meter));
     }
     s_heartbeat (self);
     return self;
@@ -1105,14 +1093,15 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             s_close_open (self);
             self->closed_open = true;
         }
-        bool quiet = self->active == 0 && zhashx_size (self->reqs) == 0
-                  && gw_usageq_size (self->usage) == 0;
+        bool quiet = gw_reqs_active (self->reqs) == 0 && gw_reqs_size (self->reqs) == 0
+                  && gw_meter_pending (self->meter) == 0;
         if (quiet || now >= self->drain_deadline + 3000) {
             if (!self->closed_open)
                 s_close_open (self);
             self->closed_open = true;
             self->finished = true;
-            mt_log ("stopping active=%zu usage-pending=%zu", self->active, gw_usageq_size (self->usage));
+            mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
+                    gw_meter_pending (self->meter));
             return false;
         }
     }
@@ -1148,7 +1137,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     if (store_sock && (items [5].revents & ZMQ_POLLIN))
         for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
             s_on_store (self);
-    s_spool_sync (self);                //  before the answers go out
+    gw_meter_sync (self->meter);        //  before the answers go out
     MHD_run (self->daemon);
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
@@ -1195,17 +1184,17 @@ gw_server_destroy (gw_server_t **self_p)
         gw_req_maybe_free (req);
     }
     if (self->reqs) {
-        zlistx_t *left = zhashx_values (self->reqs);
+        zlistx_t *left = gw_reqs_list (self->reqs);
         for (gw_req_t *req = zlistx_first (left); req; req = zlistx_next (left))
             gw_req_free (req);
         zlistx_destroy (&left);
     }
-    zhashx_destroy (&self->reqs);
-    gw_usageq_destroy (&self->usage);
+    gw_reqs_destroy (&self->reqs);
+    gw_http_destroy (&self->http);      //  after the daemon: its callbacks hold it
+    gw_meter_destroy (&self->meter);
     gw_live_destroy (&self->live);
-    mt_spool_destroy (&self->spool);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
-    mt_codec_free (&self->catalog);
+    gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
     zsock_destroy (&self->scheduler);
@@ -1236,8 +1225,7 @@ void
 gw_server_set_cache (gw_server_t *self, gw_cache_t **cache_p)
 {
     assert (self && cache_p);
-    gw_cache_destroy (&self->cache);
-    self->cache = *cache_p;
+    s_set_cache (self, *cache_p);
     *cache_p = NULL;
 }
 
@@ -1245,14 +1233,14 @@ size_t
 gw_server_usage_pending (gw_server_t *self)
 {
     assert (self);
-    return gw_usageq_size (self->usage);
+    return gw_meter_pending (self->meter);
 }
 
 size_t
 gw_server_requests (gw_server_t *self)
 {
     assert (self);
-    return zhashx_size (self->reqs);
+    return gw_reqs_size (self->reqs);
 }
 
 int

@@ -1,0 +1,45 @@
+//  The gateway's side of metering: every usage event goes to metering and is
+//  kept (gw_usageq_t) until metering acknowledges it, sent again when it is
+//  not, and, with a spool file, appended to disk as it is emitted so that a
+//  restarted gateway owes it again (replayed at start). What is billed is
+//  decided before (gw_bill.c); the counters of it are the server's.
+#ifndef GW_METER_H_INCLUDED
+#define GW_METER_H_INCLUDED
+
+#include "gw_bill.h"
+
+#include <czmq.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _gw_meter_t gw_meter_t;
+
+//  metering: the DEALER to metering; borrowed, outlives the meter (only
+//  sent on). max: events kept unacknowledged at most. Caller owns; destroy
+//  with gw_meter_destroy. NULL if out of memory.
+gw_meter_t *gw_meter_new (zsock_t *metering, size_t max, uint64_t resend_ms);
+void gw_meter_destroy (gw_meter_t **self_p);
+
+//  Open the spool file and send again what it holds (what the last process
+//  owed metering). Returns 0, or -1 when it cannot be opened (logged).
+int gw_meter_spool (gw_meter_t *self, const char *path);
+
+//  Send an event and keep it until acknowledged (spooled first). Returns 0,
+//  or -1 when max events are pending already: dropped (logged).
+int gw_meter_emit (gw_meter_t *self, const gw_usage_t *event, uint64_t now_mono);
+
+//  Metering acknowledged these events; the spool is emptied (or compacted).
+void gw_meter_ack (gw_meter_t *self, char **event_ids, size_t count);
+
+//  Sync the spool if anything was appended since the last sync: once per
+//  poll round, before the answers go out.
+void gw_meter_sync (gw_meter_t *self);
+
+//  Send again the events not acknowledged in time (at most max_count).
+//  Returns how many.
+size_t gw_meter_resend (gw_meter_t *self, uint64_t now_mono, size_t max_count);
+
+//  Events not yet acknowledged.
+size_t gw_meter_pending (gw_meter_t *self);
+
+#endif
