@@ -767,15 +767,26 @@ s_watch_clients (gw_server_t *self)
     }
 }
 
+//  Every second, from the loop: to the scheduler (which answers with its
+//  Catalog) and to the quota-enforcer. Both take a gateway that stops for
+//  their gateway timeout as gone: its jobs are cancelled, its reservations
+//  released.
 static void
-s_heartbeat (gw_server_t *self)
+s_heartbeat_to (gw_server_t *self, zsock_t *sock)
 {
     Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
     hb.sender = self->token_endpoint;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    mt_codec_send (self->scheduler, NULL, &env);
+    mt_codec_send (sock, NULL, &env);
+}
+
+static void
+s_heartbeat (gw_server_t *self)
+{
+    s_heartbeat_to (self, self->scheduler);
+    s_heartbeat_to (self, self->quota);
 }
 
 //  The drain time is over: end every request still open with an error (an
@@ -846,6 +857,9 @@ s_quota_monitor (gw_server_t *self)
     self->quota_up = up;
     if (!again)
         return;
+    //  First a heartbeat: the new process watches this gateway from now on,
+    //  so the reservations below are released should it die
+    s_heartbeat_to (self, self->quota);
     size_t count = 0;
     for (gw_req_t *req = gw_reqs_first (self->reqs); req; req = gw_reqs_next (self->reqs)) {
         if (!req->backend_busy || req->phase < GW_P_SUBMIT || req->phase > GW_P_RUNNING)

@@ -21,6 +21,8 @@ static mt_opt_t s_opts [] = {
       "a reservation never settled expires after this" },
     { "warmup-ms", "MT_QE_WARMUP_MS", MT_OPT_INT, "1000", 0, 60000,
       "after start, Admits wait this long while gateways re-announce reservations" },
+    { "gateway-timeout-ms", "MT_QE_GATEWAY_TIMEOUT_MS", MT_OPT_INT, "5000", 2000, 3600000,
+      "a gateway silent this long is gone: its reservations are released unused" },
     { "pg-dsn", "MT_PG_DSN", MT_OPT_STRING, NULL, 0, 0, "PostgreSQL connection string" },
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000,
       "how long to wait for PostgreSQL on start" },
@@ -55,6 +57,7 @@ main (int argc, char **argv)
     if (!server)
         return 1;
     qe_server_set_warmup (server, (int) mt_config_int (s_opts, "warmup-ms"));
+    qe_server_set_gateway_timeout (server, (int) mt_config_int (s_opts, "gateway-timeout-ms"));
     if (mt_metrics_serve (mt_config_str (s_opts, "metrics-bind"),
                           (int) mt_config_int (s_opts, "metrics-port"), NULL)) {
         qe_server_destroy (&server);

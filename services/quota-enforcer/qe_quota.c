@@ -29,6 +29,7 @@ typedef struct {
     uint64_t window_start;
     uint64_t day_start;
     uint64_t expires_at;
+    char *owner;                    //  owned; the holding gateway's routing id, or NULL
     void *handle;                   //  position in the expiry list
 } s_reservation_t;
 
@@ -56,6 +57,7 @@ s_reservation_destroy (void **item_p)
     if (r) {
         free (r->req_id);
         free (r->tenant_id);
+        free (r->owner);
         free (r);
         *item_p = NULL;
     }
@@ -349,6 +351,50 @@ s_drop (qe_quota_t *self, s_reservation_t *r)
     //  zhashx_delete uses the key only to find the item, before freeing it
     zlistx_delete (self->reservation_order, r->handle);
     zhashx_delete (self->reservations, r->req_id);
+}
+
+void
+qe_quota_set_owner (qe_quota_t *self, const char *req_id, const char *owner)
+{
+    assert (self && req_id && owner);
+    s_reservation_t *r = (s_reservation_t *) zhashx_lookup (self->reservations, req_id);
+    if (!r || (r->owner && !strcmp (r->owner, owner)))
+        return;
+    char *copy = strdup (owner);
+    if (!copy)
+        return;                     //  out of memory: it expires by its TTL instead
+    free (r->owner);
+    r->owner = copy;
+}
+
+size_t
+qe_quota_release_owner (qe_quota_t *self, const char *owner, uint64_t now_ms,
+                        qe_expire_fn *fn, void *arg)
+{
+    assert (self && owner);
+    zlistx_t *victims = zlistx_new ();
+    if (!victims)
+        return 0;
+    for (s_reservation_t *r = (s_reservation_t *) zlistx_first (self->reservation_order); r;
+         r = (s_reservation_t *) zlistx_next (self->reservation_order))
+        if (r->owner && !strcmp (r->owner, owner))
+            zlistx_add_end (victims, r);
+    size_t released = 0;
+    for (s_reservation_t *r = (s_reservation_t *) zlistx_first (victims); r;
+         r = (s_reservation_t *) zlistx_next (victims)) {
+        s_tenant_t *t = s_tenant (self, r->tenant_id, now_ms, false);
+        if (t) {
+            t->reserved = s_sub (t->reserved, r->reserve);
+            if (r->window_start == t->window_start)
+                t->tokens_in_window = s_sub (t->tokens_in_window, r->reserve);
+        }
+        if (fn)
+            fn (r->req_id, r->tenant_id, r->reserve, arg);
+        s_drop (self, r);
+        released++;
+    }
+    zlistx_destroy (&victims);
+    return released;
 }
 
 qe_settle_t

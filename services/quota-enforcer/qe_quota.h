@@ -82,6 +82,21 @@ void qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id
 void qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
                        uint64_t prompt_tokens, uint64_t granted, uint64_t now_ms);
 
+//  Say which gateway holds req_id's reservation (its routing id, hex), so
+//  that qe_quota_release_owner can release it when that gateway is gone.
+//  No-op when req_id holds no reservation.
+void qe_quota_set_owner (qe_quota_t *self, const char *req_id, const char *owner);
+
+//  The gateway owner is gone (killed): release every reservation it held as
+//  unused. Nothing is charged to the day (the ledger has nothing of them:
+//  the gateway never recorded their usage), their tokens leave the minute
+//  window, their request stays counted (it was admitted and ran). The ids
+//  are not remembered as settled: should the gateway speak again after all,
+//  its Settle is charged as for an expired reservation. Returns the number
+//  released; calls fn for each if set.
+size_t qe_quota_release_owner (qe_quota_t *self, const char *owner, uint64_t now_ms,
+                               qe_expire_fn *fn, void *arg);
+
 //  Replace a reservation by real usage, or release it (refused = true).
 qe_settle_t qe_quota_settle (qe_quota_t *self, const char *req_id, const char *tenant_id,
                              uint64_t used_tokens, bool refused, uint64_t now_ms);

@@ -5,6 +5,7 @@
 #include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
+#include "mt_peers.h"
 #include "mt_util.h"
 
 #include <czmq.h>
@@ -15,6 +16,7 @@
 #define S_ID_MAX 128                //  longest req_id / tenant_id accepted
 #define S_SWEEP_MS 1000             //  expiry sweep interval
 #define S_BURST 1000                //  messages handled per wake before sweeping
+#define S_GATEWAY_TIMEOUT_MS 5000   //  default: a gateway silent this long is gone
 
 struct _qe_server_t {
     zsock_t *router;                //  gateways, owned
@@ -22,6 +24,8 @@ struct _qe_server_t {
     uint64_t next_sweep;            //  mono ms
     uint64_t warm_until;            //  mono ms: Admits before this wait (restores first)
     zlistx_t *held;                 //  s_held_t, owned: Admits waiting for the warm-up
+    mt_peers_t *gateways;           //  liveness of gateways by routing id, owned
+    int gateway_timeout_ms;         //  a heartbeating gateway silent this long is gone
     mt_metric_t *m_admit_ok;
     mt_metric_t *m_admit_rate_requests;
     mt_metric_t *m_admit_rate_tokens;
@@ -30,6 +34,8 @@ struct _qe_server_t {
     mt_metric_t *m_settles;
     mt_metric_t *m_reservations;
     mt_metric_t *m_expired;
+    mt_metric_t *m_released;        //  reservations of gone gateways released
+    mt_metric_t *m_gateways;        //  gateways heartbeating
 };
 
 //  An Admit that came during the warm-up.
@@ -61,6 +67,12 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
         return NULL;
     }
     self->quota = quota;
+    self->gateway_timeout_ms = S_GATEWAY_TIMEOUT_MS;
+    self->gateways = mt_peers_new (S_GATEWAY_TIMEOUT_MS);
+    if (!self->gateways) {
+        qe_server_destroy (&self);
+        return NULL;
+    }
     self->held = zlistx_new ();
     if (self->held)
         zlistx_set_destructor (self->held, s_held_destroy);
@@ -85,6 +97,10 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
     self->m_reservations = mt_metric_gauge ("mt_qe_reservations", "Outstanding reservations");
     self->m_expired = mt_metric_counter ("mt_qe_reservations_expired_total",
                                          "Reservations dropped unsettled after their TTL");
+    self->m_released = mt_metric_counter ("mt_qe_reservations_released_total",
+                                          "Reservations of gateways that stopped heartbeating, "
+                                          "released unused");
+    self->m_gateways = mt_metric_gauge ("mt_qe_gateways_live", "Gateways heartbeating");
     self->next_sweep = mt_mono_ms () + S_SWEEP_MS;
     mt_log ("listening endpoint=%s", zsock_endpoint (self->router));
     return self;
@@ -98,6 +114,7 @@ qe_server_destroy (qe_server_t **self_p)
         return;
     zsock_destroy (&self->router);
     zlistx_destroy (&self->held);
+    mt_peers_destroy (&self->gateways);
     qe_quota_destroy (&self->quota);
     free (self);
     *self_p = NULL;
@@ -133,6 +150,16 @@ s_reply (qe_server_t *self, zframe_t *routing_id, const char *req_id, const qe_a
         mt_log ("reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
 }
 
+//  The reservation of req_id (if any) is held by the gateway at routing_id.
+static void
+s_own (qe_server_t *self, const char *req_id, zframe_t *routing_id)
+{
+    char *key = zframe_strhex (routing_id);
+    if (key)
+        qe_quota_set_owner (self->quota, req_id, key);
+    free (key);
+}
+
 static void
 s_handle_admit (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
 {
@@ -155,6 +182,8 @@ s_handle_admit (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
     }
     qe_quota_admit (self->quota, msg->req_id, msg->tenant_id, msg->prompt_tokens,
                     msg->max_tokens, &limits, mt_now_ms (), &a);
+    if (a.ok && !a.duplicate)
+        s_own (self, msg->req_id, routing_id);
     s_reply (self, routing_id, msg->req_id, &a);
     mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
     if (a.duplicate) {
@@ -228,12 +257,13 @@ qe_server_set_warmup (qe_server_t *self, int warmup_ms)
 
 //  A gateway re-announces a reservation in flight (after our restart).
 static void
-s_handle_restore (qe_server_t *self, const Mt__Admit *msg)
+s_handle_restore (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
 {
     if (!s_id_ok (msg->req_id) || !s_id_ok (msg->tenant_id))
         return;
     qe_quota_restore (self->quota, msg->req_id, msg->tenant_id, msg->prompt_tokens,
                       msg->granted_tokens, mt_now_ms ());
+    s_own (self, msg->req_id, routing_id);
     mt_debug ("restored req=%s tenant=%s prompt=%" PRIu64 " granted=%" PRIu64, msg->req_id,
               msg->tenant_id, msg->prompt_tokens, msg->granted_tokens);
     mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
@@ -249,6 +279,11 @@ s_handle (qe_server_t *self)
         return false;
     if (!env)
         return true;                //  garbage: logged and dropped by the codec
+    char *key = zframe_strhex (routing_id);
+    if (key)
+        mt_peers_seen (self->gateways, key, env->body_case == MT__ENVELOPE__BODY_HEARTBEAT,
+                       mt_mono_ms ());
+    free (key);
     if (env->body_case == MT__ENVELOPE__BODY_ADMIT && !env->admit->restore
     &&  mt_mono_ms () < self->warm_until && self->held) {
         //  Warming up: gateways re-announce what is in flight first
@@ -263,13 +298,15 @@ s_handle (qe_server_t *self)
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_ADMIT:
             if (env->admit->restore)
-                s_handle_restore (self, env->admit);
+                s_handle_restore (self, routing_id, env->admit);
             else
                 s_handle_admit (self, routing_id, env->admit);
             break;
         case MT__ENVELOPE__BODY_SETTLE:
             s_handle_settle (self, env->settle);
             break;
+        case MT__ENVELOPE__BODY_HEARTBEAT:
+            break;                  //  a gateway is alive (seen above); no answer
         default:
             mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
             break;
@@ -292,13 +329,52 @@ s_on_expired (const char *req_id, const char *tenant_id, uint64_t reserve, void 
     mt_log ("reservation-expired req=%s tenant=%s reserve=%" PRIu64, req_id, tenant_id, reserve);
 }
 
+static void
+s_on_released (const char *req_id, const char *tenant_id, uint64_t reserve, void *arg)
+{
+    (void) arg;
+    mt_log ("reservation-released req=%s tenant=%s reserve=%" PRIu64 " reason=\"gateway gone\"",
+            req_id, tenant_id, reserve);
+}
+
+//  Gateways silent past the timeout: their reservations are released.
+static void
+s_sweep_gateways (qe_server_t *self, uint64_t mono)
+{
+    zlistx_t *gone = mt_peers_sweep (self->gateways, mono);
+    for (const char *key = (const char *) zlistx_first (gone); key;
+         key = (const char *) zlistx_next (gone)) {
+        size_t n = qe_quota_release_owner (self->quota, key, mt_now_ms (), s_on_released, NULL);
+        mt_log ("gateway-gone gateway=%s timeout_ms=%d reservations_released=%zu", key,
+                self->gateway_timeout_ms, n);
+        mt_metric_add (self->m_released, (int64_t) n);
+    }
+    zlistx_destroy (&gone);
+    mt_metric_set (self->m_gateways, (int64_t) mt_peers_live (self->gateways));
+    mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
+}
+
+void
+qe_server_set_gateway_timeout (qe_server_t *self, int timeout_ms)
+{
+    mt_peers_t *peers = mt_peers_new ((uint64_t) (timeout_ms > 0? timeout_ms: 1));
+    if (!peers)
+        return;
+    mt_peers_destroy (&self->gateways);
+    self->gateways = peers;
+    self->gateway_timeout_ms = timeout_ms;
+}
+
 void
 qe_server_step (qe_server_t *self, int timeout_ms)
 {
     zmq_pollitem_t item = { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
+    bool drained = true;            //  every message waiting was read
     if (mt_codec_poll (&item, 1, timeout_ms) > 0) {
-        for (int n = 0; n < S_BURST && s_handle (self); n++)
-            ;
+        int n = 0;
+        while (n < S_BURST && s_handle (self))
+            n++;
+        drained = n < S_BURST;
     }
     uint64_t mono = mt_mono_ms ();
     if (mono >= self->warm_until && self->held && zlistx_size (self->held)) {
@@ -310,6 +386,8 @@ qe_server_step (qe_server_t *self, int timeout_ms)
             zlistx_delete (self->held, zlistx_cursor (self->held));
         }
     }
+    if (drained)                    //  a backlog is not silence
+        s_sweep_gateways (self, mono);
     if (mono >= self->next_sweep) {
         self->next_sweep = mono + S_SWEEP_MS;
         size_t n = qe_quota_expire (self->quota, mt_now_ms (), s_on_expired, NULL);

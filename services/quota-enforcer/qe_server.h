@@ -1,5 +1,7 @@
 //  The quota-enforcer's socket side: one ROUTER, Admit -> AdmitReply,
-//  Settle (no reply), and a sweep of expired reservations every second.
+//  Settle and Heartbeat (no reply), a sweep of expired reservations every
+//  second, and the release of the reservations of gateways that stopped
+//  heartbeating.
 #ifndef QE_SERVER_H_INCLUDED
 #define QE_SERVER_H_INCLUDED
 
@@ -16,6 +18,11 @@ qe_server_t *qe_server_new (const char *endpoint, qe_quota_t **quota_p);
 //  re-announced reservations (Admit.restore) are recorded at once, so a
 //  restarted process knows what is in flight before it grants anything.
 void qe_server_set_warmup (qe_server_t *self, int warmup_ms);
+
+//  A gateway that has heartbeated and is then silent for timeout_ms is gone:
+//  its reservations are released unused (qe_quota_release_owner). Default
+//  5000 ms.
+void qe_server_set_gateway_timeout (qe_server_t *self, int timeout_ms);
 void qe_server_destroy (qe_server_t **self_p);
 
 //  The endpoint bound, e.g. "tcp://127.0.0.1:41234" after binding port *.

@@ -458,6 +458,21 @@ sch_jobs_worker_jobs (sch_jobs_t *self, sch_worker_t *w)
 }
 
 zlistx_t *
+sch_jobs_gateway_jobs (sch_jobs_t *self, const char *gateway_key)
+{
+    zlistx_t *list = zlistx_new ();
+    assert (list);
+    for (sch_job_t *job = (sch_job_t *) zhashx_first (self->jobs); job;
+         job = (sch_job_t *) zhashx_next (self->jobs)) {
+        char *key = zframe_strhex (job->gateway);
+        if (key && !strcmp (key, gateway_key))
+            zlistx_add_end (list, job);
+        free (key);
+    }
+    return list;
+}
+
+zlistx_t *
 sch_jobs_orphans (sch_jobs_t *self)
 {
     zlistx_t *list = zlistx_new ();

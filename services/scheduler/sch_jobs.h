@@ -30,6 +30,7 @@ typedef struct {
     uint32_t extra;             //  completion tokens charged beyond the estimate
     uint64_t queued_ms;         //  monotonic time it was queued (set by the caller)
     sch_worker_t *worker;       //  borrowed; NULL while queued
+    bool abandoned;             //  its gateway is gone: cancelled at its worker (set by the caller)
 } sch_job_t;
 
 //  A live worker, keyed by its routing id (hex).
@@ -174,6 +175,11 @@ zlistx_t *sch_jobs_silent_workers (sch_jobs_t *self, uint64_t now_ms, uint64_t t
 //  Jobs running on w. Caller owns the list; destroy with zlistx_destroy; its
 //  items are borrowed.
 zlistx_t *sch_jobs_worker_jobs (sch_jobs_t *self, sch_worker_t *w);
+
+//  Jobs submitted by the gateway whose routing id is gateway_key (hex),
+//  queued or running. Caller owns the list; destroy with zlistx_destroy; its
+//  items are borrowed.
+zlistx_t *sch_jobs_gateway_jobs (sch_jobs_t *self, const char *gateway_key);
 
 //  Queued jobs no live worker serves. Caller owns the list; destroy with
 //  zlistx_destroy; its items are borrowed.

@@ -1,14 +1,16 @@
 //  Scheduler server: sockets and handlers. Queues jobs per (pool, model) in
 //  weighted fair queues, enforces per-tenant concurrency leases, dispatches
-//  to workers with free credit, forwards cancels, and fails the jobs of
-//  workers that stop talking. The bookkeeping behind all of it (jobs, leases,
-//  queues, workers, what to dispatch next) is sch_jobs.c.
+//  to workers with free credit, forwards cancels, fails the jobs of workers
+//  that stop talking, and cancels the jobs of gateways that stop talking.
+//  The bookkeeping behind all of it (jobs, leases, queues, workers, what to
+//  dispatch next) is sch_jobs.c; gateway liveness is common/mt_peers.c.
 #include "sch_server.h"
 #include "sch_jobs.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
 #include "mt_metrics.h"
+#include "mt_peers.h"
 #include "mt_util.h"
 
 #include <assert.h>
@@ -16,6 +18,7 @@
 
 #define S_SWEEP_MS 100          //  liveness sweep interval
 #define S_SNDHWM 100000         //  ROUTER send queue per peer
+#define S_GATEWAY_TIMEOUT_MS 5000   //  default: a gateway silent this long is gone
 
 struct _sch_server_t {
     zsock_t *gateways;          //  ROUTER for gateways
@@ -23,6 +26,8 @@ struct _sch_server_t {
     char *gateway_endpoint;     //  owned; bound endpoint
     char *worker_endpoint;      //  owned; bound endpoint
     int worker_timeout_ms;      //  a worker silent this long is dead
+    int gateway_timeout_ms;     //  a heartbeating gateway silent this long is gone
+    mt_peers_t *gateway_peers;  //  liveness of gateways by routing id; owned
     uint32_t queue_max;         //  queued jobs per (pool, model) before ERR_NO_CAPACITY
     sch_jobs_t *jobs;           //  jobs, leases, queues, workers, catalog; owned
     uint64_t next_sweep_ms;     //  monotonic time of the next liveness sweep
@@ -36,6 +41,9 @@ struct _sch_server_t {
     mt_metric_t *m_queued;      //  gauge: jobs waiting
     mt_metric_t *m_running;     //  gauge: jobs on workers
     mt_metric_t *m_workers;     //  gauge: live workers
+    mt_metric_t *m_gateways;    //  gauge: gateways heartbeating
+    mt_metric_t *m_gone_running;    //  running jobs of gone gateways cancelled at workers
+    mt_metric_t *m_gone_queued;     //  queued jobs of gone gateways dropped
 };
 
 //  --------------------------------------------------------------------------
@@ -47,6 +55,7 @@ s_update_gauges (sch_server_t *self)
     mt_metric_set (self->m_queued, sch_jobs_queued (self->jobs));
     mt_metric_set (self->m_running, sch_jobs_running (self->jobs));
     mt_metric_set (self->m_workers, (int64_t) sch_jobs_workers (self->jobs));
+    mt_metric_set (self->m_gateways, (int64_t) mt_peers_live (self->gateway_peers));
 }
 
 //  Send a SubmitReply to a gateway.
@@ -196,6 +205,21 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     s_dispatch (self);
 }
 
+//  Tell a running job's worker to stop it. Its JobDone ends the job here.
+static void
+s_cancel_at_worker (sch_server_t *self, sch_job_t *job)
+{
+    Mt__Cancel fwd = MT__CANCEL__INIT;
+    fwd.req_id = job->req_id;
+    fwd.tenant_id = job->tenant_id;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &fwd;
+    if (mt_codec_send (self->workers_sock, job->worker->rid, &env))
+        mt_log ("send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
+                job->req_id, job->tenant_id, job->worker->worker_id);
+}
+
 static void
 s_handle_cancel (sch_server_t *self, zframe_t *gateway, Mt__Cancel *cancel)
 {
@@ -210,15 +234,7 @@ s_handle_cancel (sch_server_t *self, zframe_t *gateway, Mt__Cancel *cancel)
         return;
     }
     if (job->worker) {
-        Mt__Cancel fwd = MT__CANCEL__INIT;
-        fwd.req_id = job->req_id;
-        fwd.tenant_id = job->tenant_id;
-        Mt__Envelope env = MT__ENVELOPE__INIT;
-        env.body_case = MT__ENVELOPE__BODY_CANCEL;
-        env.cancel = &fwd;
-        if (mt_codec_send (self->workers_sock, job->worker->rid, &env))
-            mt_log ("send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
-                    job->req_id, job->tenant_id, job->worker->worker_id);
+        s_cancel_at_worker (self, job);
         mt_log ("cancel-forwarded req=%s tenant=%s worker=%s", job->req_id,
                 job->tenant_id, job->worker->worker_id);
         return;
@@ -346,6 +362,11 @@ s_on_gateway (sch_server_t *self)
         return false;
     if (!env)
         return true;                 //  garbage: logged by the codec
+    char *key = zframe_strhex (rid);
+    if (key)
+        mt_peers_seen (self->gateway_peers, key,
+                       env->body_case == MT__ENVELOPE__BODY_HEARTBEAT, mt_mono_ms ());
+    free (key);
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_SUBMIT:
             s_handle_submit (self, rid, env->submit);
@@ -508,6 +529,54 @@ s_worker_lost (sch_server_t *self, sch_worker_t *w, uint64_t silent_ms)
     s_fail_orphans (self);
 }
 
+//  A gateway stopped heartbeating (killed, or cut off): nobody reads what
+//  its jobs produce. Its queued jobs are dropped; its running jobs are
+//  cancelled at their workers, whose JobDone then charges the tenant what
+//  was really generated and frees the lease and the slot.
+static void
+s_gateway_gone (sch_server_t *self, const char *key, uint64_t timeout_ms)
+{
+    zlistx_t *jobs = sch_jobs_gateway_jobs (self->jobs, key);
+    size_t running = 0, queued = 0;
+    for (sch_job_t *job = (sch_job_t *) zlistx_first (jobs); job;
+         job = (sch_job_t *) zlistx_next (jobs)) {
+        if (job->worker) {
+            if (job->abandoned)
+                continue;
+            job->abandoned = true;
+            s_cancel_at_worker (self, job);
+            mt_log ("job-abandoned req=%s tenant=%s worker=%s action=cancelled",
+                    job->req_id, job->tenant_id, job->worker->worker_id);
+            running++;
+        }
+        else {
+            mt_log ("job-abandoned req=%s tenant=%s action=dropped", job->req_id,
+                    job->tenant_id);
+            sch_jobs_unqueue (self->jobs, job);
+            sch_jobs_forget (self->jobs, job);
+            queued++;
+        }
+    }
+    zlistx_destroy (&jobs);
+    mt_log ("gateway-gone gateway=%s timeout_ms=%llu running_cancelled=%zu queued_dropped=%zu",
+            key, (unsigned long long) timeout_ms, running, queued);
+    mt_metric_add (self->m_gone_running, (int64_t) running);
+    mt_metric_add (self->m_gone_queued, (int64_t) queued);
+}
+
+//  Gateways silent past the timeout (only when every gateway message that
+//  was waiting has been read: a backlog is not silence).
+static void
+s_sweep_gateways (sch_server_t *self, uint64_t now)
+{
+    zlistx_t *gone = mt_peers_sweep (self->gateway_peers, now);
+    for (const char *key = (const char *) zlistx_first (gone); key;
+         key = (const char *) zlistx_next (gone))
+        s_gateway_gone (self, key, (uint64_t) self->gateway_timeout_ms);
+    zlistx_destroy (&gone);
+    s_update_gauges (self);
+}
+
 static void
 s_sweep (sch_server_t *self, uint64_t now)
 {
@@ -554,6 +623,10 @@ sch_server_new (const sch_server_config_t *config)
     sch_server_t *self = (sch_server_t *) zmalloc (sizeof (sch_server_t));
     assert (self);
     self->worker_timeout_ms = config->worker_timeout_ms;
+    self->gateway_timeout_ms = config->gateway_timeout_ms > 0? config->gateway_timeout_ms
+                                                              : S_GATEWAY_TIMEOUT_MS;
+    self->gateway_peers = mt_peers_new ((uint64_t) self->gateway_timeout_ms);
+    assert (self->gateway_peers);
     self->queue_max = (uint32_t) config->queue_max;
     self->jobs = sch_jobs_new ();
     sch_fairq_config_t policy = { config->policy, config->head_start };
@@ -570,6 +643,13 @@ sch_server_new (const sch_server_config_t *config)
     self->m_queued = mt_metric_gauge ("mt_sch_jobs_queued", "jobs waiting");
     self->m_running = mt_metric_gauge ("mt_sch_jobs_running", "jobs on workers");
     self->m_workers = mt_metric_gauge ("mt_sch_workers_live", "live workers");
+    self->m_gateways = mt_metric_gauge ("mt_sch_gateways_live", "gateways heartbeating");
+    self->m_gone_running = mt_metric_counter (
+        "mt_sch_gateway_gone_jobs_total{state=\"running\"}",
+        "jobs of gateways that stopped heartbeating: cancelled at workers, or dropped");
+    self->m_gone_queued = mt_metric_counter (
+        "mt_sch_gateway_gone_jobs_total{state=\"queued\"}",
+        "jobs of gateways that stopped heartbeating: cancelled at workers, or dropped");
     self->gateways = s_router_bind (config->gateway_bind, "scheduler-gateways", MT_ROLE_GATEWAY,
                                    &self->gateway_endpoint);
     self->workers_sock = s_router_bind (config->worker_bind, "scheduler-workers", MT_ROLE_WORKER,
@@ -579,9 +659,10 @@ sch_server_new (const sch_server_config_t *config)
         return NULL;
     }
     s_update_gauges (self);
-    mt_log ("listening gateways=%s workers=%s worker_timeout_ms=%d queue_max=%d policy=%s "
-            "head_start=%llu", self->gateway_endpoint, self->worker_endpoint,
-            config->worker_timeout_ms, config->queue_max, sch_fairq_policy_name (config->policy),
+    mt_log ("listening gateways=%s workers=%s worker_timeout_ms=%d gateway_timeout_ms=%d "
+            "queue_max=%d policy=%s head_start=%llu", self->gateway_endpoint,
+            self->worker_endpoint, config->worker_timeout_ms, self->gateway_timeout_ms,
+            config->queue_max, sch_fairq_policy_name (config->policy),
             (unsigned long long) config->head_start);
     return self;
 }
@@ -594,6 +675,7 @@ sch_server_destroy (sch_server_t **self_p)
     if (!self)
         return;
     sch_jobs_destroy (&self->jobs);
+    mt_peers_destroy (&self->gateway_peers);
     zsock_destroy (&self->gateways);
     zsock_destroy (&self->workers_sock);
     free (self->gateway_endpoint);
@@ -626,6 +708,8 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
     uint64_t now = mt_mono_ms ();
     if (now >= self->next_sweep_ms) {
         s_sweep (self, now);
+        if (!gateways)
+            s_sweep_gateways (self, now);
         self->next_sweep_ms = now + S_SWEEP_MS;
     }
     return 0;
@@ -674,4 +758,10 @@ uint32_t
 sch_server_workers (sch_server_t *self)
 {
     return (uint32_t) sch_jobs_workers (self->jobs);
+}
+
+uint32_t
+sch_server_gateways (sch_server_t *self)
+{
+    return (uint32_t) mt_peers_live (self->gateway_peers);
 }

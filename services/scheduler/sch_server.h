@@ -14,6 +14,7 @@ typedef struct {
     const char *gateway_bind;   //  ROUTER endpoint for gateways
     const char *worker_bind;    //  ROUTER endpoint for workers
     int worker_timeout_ms;      //  a worker silent this long is dead
+    int gateway_timeout_ms;     //  a gateway silent this long is gone (0: the default)
     int queue_max;              //  queued jobs per (pool, model) before ERR_NO_CAPACITY
     sch_fairq_policy_t policy;  //  who goes next in a queue (0: vtc)
     uint64_t head_start;        //  vtc: credit a newly backlogged tenant may start with
@@ -44,5 +45,6 @@ const char *sch_server_worker_endpoint (sch_server_t *self);
 uint32_t sch_server_queued (sch_server_t *self);
 uint32_t sch_server_running (sch_server_t *self);
 uint32_t sch_server_workers (sch_server_t *self);
+uint32_t sch_server_gateways (sch_server_t *self);     //  gateways heartbeating
 
 #endif

@@ -25,7 +25,8 @@ import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '
 import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
          DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 import keysTests from './t_keys.mjs';
-import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
+import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, gatewayGoneTests, GW_GONE_TIMEOUT_MS,
+         PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { frontTests, capTests, FRONT_TIMEOUTS, FRONT_CAPS, FRONT_COMPLETIONS_MAX_BODY } from './t_front.mjs';
 
 const GROUPS = [
@@ -116,6 +117,13 @@ const GROUPS = [
     { name: 'gw-kill', opts: { name: 'gw-kill', sim: { ttft: 5, itl: 2, tokens: 8 }, maxBody: 65536,
                                skip: ['worker-premium'] },
       tests: gatewayKillTests },
+    //  A gateway killed while its streams run (issue 9): 100-200 tokens at
+    //  150 ms each, so they run for nobody unless cancelled.
+    { name: 'gw-gone', opts: { name: 'gw-gone', sim: { ttft: 20, itl: 150, tokens: 200 }, maxBody: 65536,
+                               skip: ['worker-premium'],
+                               env: { scheduler: { MT_SCHED_GATEWAY_TIMEOUT_MS: String(GW_GONE_TIMEOUT_MS) },
+                                      'quota-enforcer': { MT_QE_GATEWAY_TIMEOUT_MS: String(GW_GONE_TIMEOUT_MS) } } },
+      tests: gatewayGoneTests },
     //  The front door's caps: 16 connections, 4 per address, a trusted proxy.
     { name: 'front-caps', opts: { name: 'front-caps', sim: { ttft: 100, itl: 1000, tokens: 8 }, maxBody: 65536,
                                   skip: ['worker-premium'],

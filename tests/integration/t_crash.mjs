@@ -1,9 +1,10 @@
 //  No request lost to a crash (issue 9): each test ends in an exact ledger
 //  comparison, tokens in the ledger == tokens the clients were told they used.
-import { assert, eq, http, ms, poll, sleep } from './harness.mjs';
-import { chat, expectChat, expectError, short } from './common.mjs';
+import { assert, eq, http, measure, ms, poll, sleep, openStream, freePort, Service, BUILD } from './harness.mjs';
+import { chat, chatBody, expectChat, expectError, short } from './common.mjs';
 import { startFakeEngine } from './fake_engine.mjs';
 import net from 'node:net';
+import path from 'node:path';
 
 //  A hung engine: takes connections on the port and never answers.
 async function startHungEngine(port) {
@@ -344,6 +345,123 @@ export const gatewayKillTests = [
             const extraTokens = extra.reduce((n, r) => n + Number(r[1]), 0);
             eq(g.logTokens, l.seen.tokens + extraTokens, 'request_logs tokens vs answered + cut-while-written');
             eq(g.usageTokens, g.logTokens, 'usage_records tokens vs request_logs');
+        },
+    },
+];
+
+//  A gateway killed with SIGKILL while streams run (issue 9): the scheduler
+//  and the quota-enforcer notice it stopped heartbeating (their gateway
+//  timeout, set short for the group) and release what it held.
+export const GW_GONE_TIMEOUT_MS = 3000;
+
+//  A second gateway (plain HTTP) on the same database and services; stopped
+//  with the stack.
+async function plainGateway(stack, name) {
+    const a = stack.svc('gateway');
+    const port = await freePort();
+    const tok = await freePort();
+    const env = { ...a.env, MT_GW_HTTP_PORT: String(port),
+                  MT_GW_TOKEN_BIND: `tcp://127.0.0.1:${tok}`, MT_GW_TOKEN_ENDPOINT: `tcp://127.0.0.1:${tok}`,
+                  MT_GW_USAGE_SPOOL: path.join(stack.dir, `${name}-usage.spool`) };
+    const s = new Service(name, path.join(BUILD, 'bin', 'mt-auth-gateway'), env, stack.dir);
+    s.metricsPort = port;
+    stack.services.push(s);
+    s.start();
+    await s.waitHealthy(ms(15000));
+    const base = `http://127.0.0.1:${port}`;
+    return { svc: s, base, post: (p, key, body) => http(base, 'POST', p, { key, body }),
+             get: (p, key) => http(base, 'GET', p, { key }) };
+}
+
+//  Open a stream and wait for its first token; returns { s, id }.
+async function firstToken(stack, key, what) {
+    const s = await openStream(stack.base, '/v1/chat/completions', key,
+                               chatBody(what, { stream: true, max_tokens: 1000 }), ms(60000));
+    eq(s.status, 200, `${what}: stream status`);
+    const it = s.events();
+    let ev = await it.next();
+    while (!ev.done && ev.value.startsWith(':')) ev = await it.next();
+    assert(!ev.done, `${what}: the stream ended before its first event`);
+    const id = JSON.parse(ev.value).id;
+    assert(typeof id === 'string', `${what}: no id in ${ev.value}`);
+    return { s, id };
+}
+
+export const gatewayGoneTests = [
+    {
+        name: 'gateway SIGKILL mid-stream: its jobs cancelled at the worker, lease and quota reservation free for another gateway, ledger exact',
+        timeout: 120000,
+        fn: async ({ stack, pg }) => {
+            const b = await plainGateway(stack, 'gateway-b');
+            const big = { requests_per_minute: 100000, tokens_per_minute: 10000000 };
+            //  One tenant at its concurrency limit, one at its daily limit, each by one stream
+            const tc = await stack.tenant({ tier: 'pro', max_concurrent_requests: 1, ...big }, 'gone-lease');
+            const tq = await stack.tenant({ tier: 'pro', daily_token_limit: 300, max_concurrent_requests: 10, ...big },
+                                          'gone-quota');
+            for (const t of [tc, tq]) {
+                const known = await poll(async () => (await b.get('/v1/models', t.key)).status === 200, ms(5000), 100);
+                assert(known, 'gateway B does not know the new tenants');
+            }
+            const wa = stack.svc('worker-standard');
+            const cancelled0 = (await wa.metric('mt_wa_jobs_cancelled_total')) ?? 0;
+            const released0 = (await stack.svc('quota-enforcer').metric('mt_qe_reservations_released_total')) ?? 0;
+            const c = await firstToken(stack, tc.key, 'a long answer nobody will read');
+            const q = await firstToken(stack, tq.key, 'another long answer nobody will read');
+            let killedAt = 0;
+            try {
+                eq(await wa.metric('mt_wa_slots_busy'), 2, 'worker slots busy with the two streams');
+                //  Held: gateway B refuses both tenants
+                expectError(await chat(b, tc.key, 'through B', { max_tokens: 4 }), 429,
+                            'concurrency_limit_exceeded', undefined, 'B, tenant at its concurrency limit');
+                expectError(await chat(b, tq.key, 'through B', { max_tokens: 4 }), 429,
+                            'quota_exceeded', undefined, 'B, tenant with its day reserved');
+                await stack.svc('gateway').kill9();
+                killedAt = Date.now();
+            } finally {
+                c.s.abort();
+                q.s.abort();
+            }
+            //  The worker stops generating for nobody: both jobs cancelled, no slot busy
+            const stopped = await poll(async () => (await wa.metric('mt_wa_slots_busy')) === 0
+                && (await wa.metric('mt_wa_jobs_cancelled_total')) >= cancelled0 + 2, ms(15000), 100);
+            measure(`gateway killed: its jobs cancelled at the worker after (timeout ${GW_GONE_TIMEOUT_MS} ms)`,
+                    Date.now() - killedAt);
+            assert(stopped, `the worker still runs the dead gateway's jobs (busy ${await wa.metric('mt_wa_slots_busy')}, `
+                   + `cancelled ${(await wa.metric('mt_wa_jobs_cancelled_total')) - cancelled0})`);
+            const log = wa.readLog();
+            for (const id of [c.id, q.id]) {
+                const m = new RegExp(`job-cancelled req=${id} .*tokens=(\\d+)`).exec(log);
+                assert(m, `no job-cancelled line for ${id} in the worker's log`);
+                //  The simulator's answers are 100-200 tokens: stopped well before the end
+                assert(Number(m[1]) < 100, `${id}: ${m[1]} tokens generated before the cancel`);
+            }
+            const sch = stack.svc('scheduler');
+            eq(await sch.metric('mt_sch_jobs_running'), 0, 'scheduler: jobs running');
+            eq(await sch.metric('mt_sch_gateway_gone_jobs_total'), 2, 'scheduler: jobs of the gone gateway');
+            const qe = stack.svc('quota-enforcer');
+            const freed = await poll(async () => (await qe.metric('mt_qe_reservations')) === 0, ms(10000), 100);
+            measure(`gateway killed: its reservations released after (timeout ${GW_GONE_TIMEOUT_MS} ms)`,
+                    Date.now() - killedAt);
+            assert(freed, `quota-enforcer still holds ${await qe.metric('mt_qe_reservations')} reservations`);
+            eq((await qe.metric('mt_qe_reservations_released_total')) - released0, 2, 'reservations released');
+            //  Through gateway B: the lease is free, the day's quota usable
+            const seen = { [tc.id]: 0, [tq.id]: 0 };
+            const rc = expectChat(await chat(b, tc.key, 'through B again', { max_tokens: 4 }), 'B, lease free');
+            seen[tc.id] += rc.usage.total_tokens;
+            const rq = expectChat(await chat(b, tq.key, 'through B again', { max_tokens: 4 }), 'B, quota free');
+            seen[tq.id] += rq.usage.total_tokens;
+            //  Gateway A back: its spool replay adds nothing of the cut streams.
+            //  The ledger holds exactly what B's clients were told.
+            await stack.svc('gateway').restart();
+            const drained = await poll(async () =>
+                (await b.svc.metric('mt_gw_usage_events_pending')) === 0
+                && (await stack.svc('gateway').metric('mt_gw_usage_events_pending')) === 0, ms(10000), 100);
+            assert(drained, 'usage events still unacknowledged 10 s on');
+            for (const t of [tc, tq]) {
+                const g = await ledger(pg, t.id);
+                eq(g.logTokens, seen[t.id], `${t.name}: request_logs tokens vs tokens clients were told`);
+                eq(g.usageTokens, seen[t.id], `${t.name}: usage_records tokens vs tokens clients were told`);
+            }
         },
     },
 ];

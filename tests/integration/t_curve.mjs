@@ -90,11 +90,16 @@ export default [
                                { cert: ids.gateway, serverKey: servers.schedGw.key }, env);
             eq(ok.handshake, 'succeeded', 'control: gateway key at the scheduler, handshake');
             assert(ok.replies >= 1, `control: no Catalog for a gateway's heartbeat (${ok.replies})`);
+            //  The quota-enforcer takes a gateway's heartbeat too (liveness), unanswered.
+            const okq = intrude(servers.quota.ep, 'heartbeat',
+                                { cert: ids.gateway, serverKey: servers.quota.key }, env);
+            eq(okq.handshake, 'succeeded', 'control: gateway key at the quota-enforcer, handshake');
+            eq(okq.replies, 0, 'control: the quota-enforcer answers no heartbeat');
 
             //  [server, bodies, identities that must be refused there]
             const plan = [
                 ['metering', ['usage_event'], ['none', 'unknown', 'worker']],
-                ['quota', ['settle', 'admit'], ['none', 'unknown', 'worker']],
+                ['quota', ['settle', 'admit', 'heartbeat'], ['none', 'unknown', 'worker']],
                 ['schedGw', ['submit', 'cancel', 'heartbeat'], ['none', 'unknown', 'worker']],
                 ['schedWk', ['worker_ready'], ['none', 'unknown', 'gateway']],
                 ['tokens', ['token_chunk', 'job'], ['none', 'unknown', 'gateway']],

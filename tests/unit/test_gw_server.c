@@ -44,6 +44,7 @@ typedef struct {
     s_sched_mode_t sched_mode;
     bool ack_usage;             //  metering acknowledges usage events
     int catalogs;               //  Catalogs sent (answers to heartbeats)
+    int quota_heartbeats;       //  Heartbeats the quota-enforcer received
     //  What the peers received (the last of each; counts)
     char admit_id [64];
     uint64_t admit_max_tokens;
@@ -174,6 +175,9 @@ s_on_quota (s_rig_t *rig, Mt__Envelope *env)
         out.admit_reply = &reply;
         s_reply (rig->quota, rig->quota_peer, &out);
     }
+    else
+    if (env->body_case == MT__ENVELOPE__BODY_HEARTBEAT)
+        rig->quota_heartbeats++;
     else
     if (env->body_case == MT__ENVELOPE__BODY_SETTLE) {
         rig->settles++;
@@ -765,6 +769,7 @@ main (void)
         s_pump (rig, 10, NULL);
     s_pump (rig, 50, NULL);
     CHECK (rig->catalogs > 0);
+    CHECK (rig->quota_heartbeats > 0);          //  it heartbeats the quota-enforcer too
 
     MT_RUN_ARG (s_test_models, rig);
     MT_RUN_ARG (s_test_ok, rig);

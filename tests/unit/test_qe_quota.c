@@ -11,7 +11,7 @@
 #define TTL 600000ull
 #define X (-1)                      //  "do not check"
 
-typedef enum { ADMIT, SETTLE, REFUSE, EXPIRE, SET_USED, STATS, COUNT } s_op_t;
+typedef enum { ADMIT, SETTLE, REFUSE, EXPIRE, SET_USED, STATS, COUNT, OWN, GONE } s_op_t;
 
 typedef struct {
     s_op_t op;
@@ -29,6 +29,7 @@ typedef struct {
     int64_t used;                   //  STATS: used_today
     int64_t reserved;               //  STATS: reserved
     const char *reset_at;           //  ADMIT: expected reset_at, NULL = skip
+    const char *owner;              //  OWN, GONE: the gateway (routing id)
 } s_step_t;
 
 typedef struct {
@@ -49,6 +50,9 @@ typedef struct {
 #define SU(at, used) { SET_USED, NULL, at, used, 0, LIM (0, 0, 0), X, X, X, X, X, X, X, X, NULL }
 //  STATS(at, requests_in_window, tokens_in_window, used_today, reserved)
 #define SS(at, rq, tk, u, rs) { STATS, NULL, at, 0, 0, LIM (0, 0, 0), X, X, X, X, rq, tk, u, rs, NULL }
+//  OWN: req's reservation is held by gateway g; GONE: gateway g is gone, n released
+#define OWN(q, g) { OWN, q, 0, 0, 0, LIM (0, 0, 0), X, X, X, X, X, X, X, X, NULL, g }
+#define GONE(at, g, n) { GONE, NULL, at, 0, 0, LIM (0, 0, 0), X, n, X, X, X, X, X, X, NULL, g }
 #define CNT(at, n) { COUNT, "count", at, 0, 0, LIM (0, 0, 0), X, X, n, X, X, X, X, X, NULL }
 
 #define OK MT__ERROR_CODE__ERR_NONE
@@ -173,6 +177,37 @@ static const s_scenario_t s_scenarios [] = {
         AD ("r2", 0, 1000000, 1000000, 0, 0, 0, 1, OK, 1000000, X, 0, 0),
         SS (0, 2, 4000000, 0, 4000000),
         END } },
+    { "a gone gateway's reservations are released unused", {
+        AD ("r1", 0, 10, 90, 0, 1000, 1000, 1, OK, 90, X, X, 900), OWN ("r1", "gw-a"),
+        AD ("r2", 1, 10, 90, 0, 1000, 1000, 1, OK, 90, X, X, 800), OWN ("r2", "gw-b"),
+        AD ("r3", 2, 10, 90, 0, 1000, 1000, 1, OK, 90, X, X, 700), OWN ("r3", "gw-a"),
+        SS (3, 3, 300, 0, 300),
+        GONE (4, "gw-a", 2),
+        //  nothing charged to the day, tokens out of the window, requests stay
+        SS (4, 3, 100, 0, 100),
+        CNT (4, 1),
+        GONE (5, "gw-a", 0),
+        //  the freed room is usable at once: 1000 - 100 reserved - prompt 10
+        ADQ ("r4", 6, 10, 2000, 1000, 1, 890, X, NULL),
+        ST ("r2", 7, 50, QE_SETTLE_USED),
+        //  gw-a was not gone after all: its late Settle is charged, as for an expired one
+        ST ("r1", 8, 30, QE_SETTLE_UNKNOWN),
+        SS (8, 4, 950, 80, 900),
+        END } },
+    { "gone gateway: only its own reservations, from any window", {
+        AD ("r1", 59000, 10, 90, 0, 0, 0, 1, OK, 90, X, X, X), OWN ("r1", "gw-a"),
+        AD ("r2", 59000, 10, 90, 0, 0, 0, 1, OK, 90, X, X, X),
+        AD ("r3", 59000, 10, 90, 0, 0, 0, 1, OK, 90, X, X, X), OWN ("r3", "gw-b"),
+        OWN ("r3", "gw-a"), OWN ("r3", "gw-a"),     //  the last owner counts; told twice
+        OWN ("nope", "gw-a"),                       //  no reservation: nothing happens
+        GONE (61000, "gw-b", 0),
+        GONE (61000, "gw-a", 2),
+        //  released in the next window: the new window is not touched
+        SS (61000, 0, 0, 0, 100),
+        CNT (61000, 1),
+        ST ("r2", 62000, 40, QE_SETTLE_USED),
+        SS (62000, 0, 0, 40, 0),
+        END } },
     { "reset_at at month and year ends", {
         //  2024-03-31T23:00:00Z is T0 + 21 days 11 hours
         ADQ ("a", 21ll * 86400000 + 11ll * 3600000, 1, 1, 1, 0, 0, 3600, "2024-04-01T00:00:00Z"),
@@ -253,6 +288,13 @@ s_run (const s_scenario_t *sc)
                            sc->name, i, (unsigned long long) st.reserved);
                 break;
             }
+            case OWN:
+                qe_quota_set_owner (q, s->req, s->owner);
+                break;
+            case GONE:
+                CHECK_MSG ((int64_t) qe_quota_release_owner (q, s->owner, now, NULL, NULL) == s->code,
+                           "%s step %zu release %s", sc->name, i, s->owner);
+                break;
             case COUNT:
                 CHECK_MSG ((int64_t) qe_quota_reservations (q) == s->granted,
                            "%s step %zu reservations=%zu", sc->name, i,
@@ -376,6 +418,11 @@ s_restore (void)
     CHECK_INT (qe_quota_reservations (q), 1);           //  n1 only
     CHECK (qe_quota_tenant_stats (q, "A", T0, &st));
     CHECK_INT (st.used_today, 50);
+    //  A restored reservation has an owner like any other: released when it is gone
+    qe_quota_restore (q, "r2", "A", 5, 5, T0);
+    qe_quota_set_owner (q, "r2", "gw-new");
+    CHECK_INT (qe_quota_release_owner (q, "gw-new", T0, NULL, NULL), 1);
+    CHECK_INT (qe_quota_reservations (q), 1);           //  n1 only
     qe_quota_destroy (&q);
 }
 

@@ -1,7 +1,8 @@
 //  Component test of the quota-enforcer's socket side in one thread: the
 //  server binds 127.0.0.1 on a port chosen at run time, two DEALERs play two
 //  gateway replicas. Checks AdmitReply contents, one authority across
-//  replicas, Settle effects, garbage frames and bodies, and expiry.
+//  replicas, Settle effects, garbage frames and bodies, expiry, and the
+//  release of the reservations of a gateway that stops heartbeating.
 #include "mt_test.h"
 #include "mt_codec.h"
 #include "mt_log.h"
@@ -93,6 +94,72 @@ s_ask (zsock_t *gw, const char *req, uint64_t prompt, uint64_t max, const Mt__Li
     }
     mt_codec_free (&env);
     return a;
+}
+
+static void
+s_heartbeat (zsock_t *gw)
+{
+    Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
+    hb.sender = "tcp://127.0.0.1:1";
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    CHECK_INT (mt_codec_send (gw, NULL, &env), 0);
+}
+
+//  Three gateways each hold 100 of the 300 tokens left today. A stops
+//  heartbeating (killed): its reservation is released within the timeout.
+//  B never heartbeated (an older gateway): its silence means nothing. C
+//  keeps heartbeating: it keeps its reservation.
+static void
+s_gateway_gone (void)
+{
+    qe_quota_t *quota = qe_quota_new (600000);
+    qe_quota_set_used_today (quota, TENANT, 700, mt_now_ms ());
+    s_server = qe_server_new ("tcp://127.0.0.1:*", &quota);
+    CHECK (s_server != NULL);
+    if (!s_server)
+        return;
+    qe_server_set_gateway_timeout (s_server, 300);
+    const char *endpoint = qe_server_endpoint (s_server);
+    zsock_t *gw [3];
+    const char *req [3] = { "g-a", "g-b", "g-c" };
+    Mt__Limits limits = MT__LIMITS__INIT;
+    limits.daily_tokens = 1000;
+    for (int i = 0; i < 3; i++) {
+        gw [i] = zsock_new_dealer (endpoint);
+        if (i != 1)
+            s_heartbeat (gw [i]);
+        s_answer_t a = s_ask (gw [i], req [i], 0, 100, &limits);
+        CHECK_INT (a.ok, 1);
+        CHECK_INT (a.granted, 100);
+    }
+    s_answer_t a = s_ask (gw [1], "g-full", 0, 100, &limits);
+    CHECK_INT (a.ok, 0);
+    CHECK_INT (a.code, MT__ERROR_CODE__ERR_QUOTA);
+    //  A and B silent, C heartbeating, for well past the timeout
+    uint64_t deadline = mt_mono_ms () + 1200;
+    uint64_t next_beat = 0;
+    while (mt_mono_ms () < deadline) {
+        if (mt_mono_ms () >= next_beat) {
+            s_heartbeat (gw [2]);
+            next_beat = mt_mono_ms () + 100;
+        }
+        qe_server_step (s_server, 20);
+    }
+    //  Exactly A's 100 are free again: nothing of it was charged
+    a = s_ask (gw [1], "g-after", 0, 1000, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 100);
+    //  C settles as usual; A's late Settle (it was not dead after all) is charged
+    s_settle (gw [2], "g-c", 10, false);
+    s_settle (gw [0], "g-a", 50, false);
+    a = s_ask (gw [1], "g-last", 0, 1000, &limits);
+    CHECK_INT (a.ok, 1);
+    CHECK_INT (a.granted, 40);          //  1000 - 700 - 50 - 10 - 100 (b) - 100 (g-after)
+    for (int i = 0; i < 3; i++)
+        zsock_destroy (&gw [i]);
+    qe_server_destroy (&s_server);
 }
 
 int
@@ -192,5 +259,6 @@ main (void)
     zsock_destroy (&gw2);
     qe_server_destroy (&s_server);
     CHECK (s_server == NULL);
+    MT_RUN (s_gateway_gone);
     return mt_test_done ("test_qe_server");
 }

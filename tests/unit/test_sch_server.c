@@ -3,7 +3,8 @@
 //  and a fake gateway (DEALER to the scheduler, ROUTER for token streams)
 //  drives them. Checks the message contract: Catalog, SubmitReply, token
 //  stream and JobDone, concurrency refusals, cancels (queued and running),
-//  garbage on both ROUTERs, worker loss, and one JobDone per accepted job.
+//  garbage on both ROUTERs, worker loss, one JobDone per accepted job, and
+//  a gateway that stops heartbeating: its jobs cancelled or dropped.
 #include "mt_test.h"
 #include "mt_codec.h"
 #include "mt_log.h"
@@ -167,6 +168,27 @@ s_cancel (s_rig_t *rig, const char *req)
 }
 
 static void
+s_heartbeat (s_rig_t *rig);
+
+//  Keeps heartbeating every 100 ms while waiting for req's JobDone.
+static bool
+s_until_done_beating (s_rig_t *rig, const void *req)
+{
+    static uint64_t next = 0;
+    if (mt_mono_ms () >= next) {
+        s_heartbeat (rig);
+        next = mt_mono_ms () + 100;
+    }
+    return zhashx_lookup (rig->done, (const char *) req) != NULL;
+}
+
+static bool
+s_until_idle (s_rig_t *rig, const void *arg)
+{
+    return sch_server_running (rig->sch) == 0 && sch_server_queued (rig->sch) == 0;
+}
+
+static void
 s_heartbeat (s_rig_t *rig)
 {
     Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
@@ -267,6 +289,114 @@ s_catalog (s_rig_t *rig, Mt__Envelope **env_p)
     return *env_p? (*env_p)->catalog: NULL;
 }
 
+static s_rig_t *
+s_rig_new (int gateway_timeout_ms)
+{
+    s_rig_t *rig = (s_rig_t *) calloc (1, sizeof *rig);
+    rig->inbox = zlistx_new ();
+    zlistx_set_destructor (rig->inbox, s_env_destructor);
+    rig->text = zhashx_new ();
+    zhashx_set_destructor (rig->text, s_str_destructor);
+    rig->done = zhashx_new ();
+    zhashx_set_destructor (rig->done, s_env_destructor);
+    sch_server_config_t config = {
+        .gateway_bind = "tcp://127.0.0.1:*", .worker_bind = "tcp://127.0.0.1:*",
+        .worker_timeout_ms = 2000, .gateway_timeout_ms = gateway_timeout_ms, .queue_max = 10,
+    };
+    rig->sch = sch_server_new (&config);
+    CHECK (rig->sch != NULL);
+    rig->gw = zsock_new_dealer (sch_server_gateway_endpoint (rig->sch));
+    rig->tokens = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (rig->gw, 0);
+    zsock_set_linger (rig->tokens, 0);
+    CHECK (zsock_bind (rig->tokens, "tcp://127.0.0.1:*") > 0);
+    rig->token_endpoint = zsock_last_endpoint (rig->tokens);
+    return rig;
+}
+
+static void
+s_rig_destroy (s_rig_t **rig_p)
+{
+    s_rig_t *rig = *rig_p;
+    wa_server_destroy (&rig->wa);
+    zlistx_destroy (&rig->inbox);
+    zhashx_destroy (&rig->text);
+    zhashx_destroy (&rig->done);
+    zsock_destroy (&rig->gw);
+    zsock_destroy (&rig->tokens);
+    free (rig->token_endpoint);
+    sch_server_destroy (&rig->sch);
+    free (rig);
+    *rig_p = NULL;
+}
+
+//  A gateway that stops heartbeating (killed) while one job of its tenant
+//  runs and one waits: the running one is cancelled at the worker (which
+//  tells the gateway's token port, if anyone listens), the queued one is
+//  dropped, the tenant's leases are free again. A gateway that heartbeats
+//  keeps its jobs however long they run.
+static void
+s_gateway_gone (void)
+{
+    s_rig_t *rig = s_rig_new (400);
+    if (!rig->sch) {
+        s_rig_destroy (&rig);
+        return;
+    }
+    rig->wa = s_worker (rig, "w-g", 1, 40);             //  24-48 tokens: 1-2 s
+    uint32_t one = 1;
+    s_pump (rig, 2000, s_until_workers, &one);
+    //  Alive: a job of a heartbeating gateway runs to its end (longer than the timeout)
+    s_heartbeat (rig);
+    s_submit (rig, "alive-1", "tg", "m1", 0, 2);
+    s_pump (rig, 4000, s_until_done_beating, "alive-1");
+    Mt__JobDone *done = s_done_of (rig, "alive-1", 10);
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_NONE);
+        CHECK_STR (done->finish_reason, "stop");
+    }
+    CHECK_INT (sch_server_gateways (rig->sch), 1);
+    //  Gone: one running, one queued; then silence
+    s_heartbeat (rig);
+    s_submit (rig, "gone-1", "tg", "m1", 0, 2);
+    s_submit (rig, "gone-2", "tg", "m1", 0, 2);
+    s_pump (rig, 2000, s_until_text, "gone-1");
+    CHECK_INT (sch_server_running (rig->sch), 1);
+    CHECK_INT (sch_server_queued (rig->sch), 1);
+    uint64_t t0 = mt_mono_ms ();
+    s_pump (rig, 3000, s_until_idle, NULL);
+    uint64_t waited = mt_mono_ms () - t0;
+    CHECK_INT (sch_server_running (rig->sch), 0);
+    CHECK_INT (sch_server_queued (rig->sch), 0);
+    CHECK_INT (sch_server_gateways (rig->sch), 0);
+    CHECK_MSG (waited < 2000, "the gone gateway's jobs ended after %llu ms",
+               (unsigned long long) waited);
+    done = s_done_of (rig, "gone-1", 500);
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_CANCELLED);
+        CHECK (done->completion_tokens < 24);
+    }
+    CHECK (zhashx_lookup (rig->done, "gone-2") == NULL);   //  dropped: nobody to tell
+    CHECK (zhashx_lookup (rig->text, "gone-2") == NULL);   //  never ran
+    //  The gateway restarted: a new connection (new routing id); the
+    //  tenant's leases are free (max_concurrent 1 admits)
+    zsock_destroy (&rig->gw);
+    rig->gw = zsock_new_dealer (sch_server_gateway_endpoint (rig->sch));
+    zsock_set_linger (rig->gw, 0);
+    s_heartbeat (rig);
+    s_submit (rig, "again-1", "tg", "m1", 3, 1);
+    Mt__Envelope *env = NULL;
+    Mt__SubmitReply *reply = s_reply_of (rig, "again-1", &env);
+    if (reply)
+        CHECK (reply->accepted);
+    mt_codec_free (&env);
+    done = s_done_of (rig, "again-1", 2000);
+    if (done)
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_NONE);
+    CHECK_INT (sch_server_gateways (rig->sch), 1);
+    s_rig_destroy (&rig);
+}
+
 int
 main (void)
 {
@@ -280,7 +410,7 @@ main (void)
     zhashx_set_destructor (rig.done, s_env_destructor);
     sch_server_config_t config = {
         .gateway_bind = "tcp://127.0.0.1:*", .worker_bind = "tcp://127.0.0.1:*",
-        .worker_timeout_ms = 400, .queue_max = 3,
+        .worker_timeout_ms = 400, .gateway_timeout_ms = 600000, .queue_max = 3,
     };
     rig.sch = sch_server_new (&config);
     CHECK (rig.sch != NULL);
@@ -474,5 +604,6 @@ main (void)
     zsock_destroy (&rig.tokens);
     free (rig.token_endpoint);
     sch_server_destroy (&rig.sch);
+    MT_RUN (s_gateway_gone);
     return mt_test_done ("test_sch_server");
 }
