@@ -2,18 +2,32 @@
 //
 //  vtc: each tenant has a counter that grows by the tokens it was served
 //  divided by its weight. The next job comes from the backlogged tenant with
-//  the lowest counter; ties go to the tenant whose head job is oldest. The
-//  virtual time is the highest counter a job was dispatched at (the lowest
-//  backlogged counter at that moment). A tenant that becomes backlogged
+//  the lowest counter; ties go to the tenant served longest ago, then to the
+//  one whose head job is oldest. (Requests of one size make whole levels of
+//  tenants with the same counter; a tenant coming back at the virtual time
+//  ties with every tenant on that level, and by the age of its head job alone
+//  it would wait behind all of them: 40 dispatches beside 40 backlogged
+//  tenants.) The virtual time is the highest counter a job was dispatched at
+//  (the lowest backlogged counter at that moment). A tenant that becomes backlogged
 //  starts at max(its counter, virtual time), or at max(its counter, virtual
 //  time - head_start) when jobs of it are still running (it was only between
 //  two requests, and keeps up to head_start of the credit it was owed). So
 //  idling earns nothing, and tenants arriving together start at one place.
 //  fifo: the tenant whose head job is oldest goes next.
 //
-//  Backlogged tenants sit in a binary min-heap on (counter, head seq) (fifo:
-//  head seq only); each tenant knows its index in the heap, so a counter
-//  change or a new head moves it in O(log n).
+//  Forgetting: a tenant with nothing queued and nothing running is idle; once
+//  it has been idle for forget_after dispatches and its counter is at or
+//  below where it would start again (the virtual time), its state goes. It
+//  comes back exactly where it would have come back, so it gains nothing; it
+//  loses only its usual answer length (its first job is charged max_tokens at
+//  dispatch, corrected at the end). A tenant idle above the virtual time is
+//  kept until the virtual time passes it: dropping it would be banking.
+//  Idle tenants wait in a list in the order they became idle; each push and
+//  pop looks at the oldest two, so the table shrinks at O(1) per operation.
+//
+//  Backlogged tenants sit in a binary min-heap on (counter, last served,
+//  head seq) (fifo: head seq only); each tenant knows its index in the heap,
+//  so a counter change or a new head moves it in O(log n).
 #include "sch_fairq.h"
 
 #include <assert.h>
@@ -26,9 +40,12 @@ typedef struct {
     zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
     size_t heap_index;          //  index in self->heap, or S_NONE when idle
     uint64_t head_seq;          //  seq of the head of fifo, while backlogged
+    uint64_t served_at;         //  pops of the queue before its latest (0: never)
     uint32_t running;           //  jobs popped and not yet corrected (ended)
     double expect;              //  moving average of completion tokens a job
     bool learned;               //  expect holds at least one job's count
+    void *idle_handle;          //  handle in self->idle while idle, else NULL
+    uint64_t idle_since;        //  self->pops when it became idle
 } s_tenant_t;
 
 typedef struct {
@@ -46,11 +63,13 @@ struct _sch_fairq_t {
     sch_fairq_config_t config;  //  policy and its parameter
     zhashx_t *tenants;          //  tenant id -> s_tenant_t, owned
     zhashx_t *entries;          //  req id -> s_entry_t, borrowed (freed by hand)
+    zlistx_t *idle;             //  idle tenants, oldest first; borrowed
     s_tenant_t **heap;          //  backlogged tenants, min-heap; borrowed
     size_t heap_size;           //  tenants in the heap
     size_t heap_max;            //  allocated entries
     double vtime;               //  virtual time: highest counter a job was served at
     uint64_t next_seq;          //  insertion order of the next push
+    uint64_t pops;              //  jobs popped so far (unpopped ones too)
 };
 
 int
@@ -105,6 +124,8 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
     assert (self->entries);
+    self->idle = zlistx_new ();
+    assert (self->idle);
     return self;
 }
 
@@ -128,6 +149,7 @@ sch_fairq_destroy (sch_fairq_t **self_p)
         e = (s_entry_t *) zhashx_next (self->entries);
     }
     zhashx_destroy (&self->entries);
+    zlistx_destroy (&self->idle);
     free (self->heap);
     zhashx_destroy (&self->tenants);
     free (self);
@@ -149,8 +171,12 @@ s_head_update (s_tenant_t *t)
 static bool
 s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
 {
-    if (self->config.policy == SCH_FAIRQ_VTC && a->counter != b->counter)
-        return a->counter < b->counter;
+    if (self->config.policy == SCH_FAIRQ_VTC) {
+        if (a->counter != b->counter)
+            return a->counter < b->counter;
+        if (a->served_at != b->served_at && !self->config.tie_by_head)
+            return a->served_at < b->served_at;
+    }
     return a->head_seq < b->head_seq;
 }
 
@@ -232,6 +258,66 @@ s_heap_remove (sch_fairq_t *self, s_tenant_t *t)
 }
 
 //  --------------------------------------------------------------------------
+//  Idle tenants
+
+//  Where t starts when it becomes backlogged: never below this.
+static double
+s_floor (sch_fairq_t *self, s_tenant_t *t)
+{
+    //  From the virtual time of the latest dispatch, which tenants coming
+    //  back cannot lower. A tenant that still has jobs running was only
+    //  between two requests: it keeps up to head_start of what it was owed.
+    //  An idle one starts at the virtual time: idling earns nothing.
+    //  (lift_to_floor: from the lowest backlogged counter, the heap's top,
+    //  with the head start for all, the designs this replaced.)
+    double floor = self->vtime;
+    if (self->config.lift_to_floor && self->heap_size)
+        floor = self->heap [0]->counter;
+    if (t->running > 0 || self->config.lift_to_floor)
+        floor -= (double) self->config.head_start;
+    return floor;
+}
+
+//  t has nothing queued and nothing running: it joins the idle list.
+static void
+s_idle_check (sch_fairq_t *self, s_tenant_t *t)
+{
+    if (t->heap_index != S_NONE || t->running > 0 || t->idle_handle)
+        return;
+    t->idle_since = self->pops;
+    t->idle_handle = zlistx_add_end (self->idle, t);
+}
+
+//  t has work again: it leaves the idle list.
+static void
+s_idle_leave (sch_fairq_t *self, s_tenant_t *t)
+{
+    if (!t->idle_handle)
+        return;
+    zlistx_delete (self->idle, t->idle_handle);
+    t->idle_handle = NULL;
+}
+
+//  Drop the state of the oldest idle tenants that have been idle long
+//  enough and stand no higher than where they would start again.
+static void
+s_forget (sch_fairq_t *self)
+{
+    if (!self->config.forget_after || self->config.lift_to_floor)
+        return;
+    for (int i = 0; i < 2; i++) {
+        s_tenant_t *t = (s_tenant_t *) zlistx_first (self->idle);
+        if (!t || self->pops - t->idle_since < self->config.forget_after)
+            return;
+        s_idle_leave (self, t);
+        if (t->counter <= s_floor (self, t))
+            zhashx_delete (self->tenants, t->tenant_id);
+        else
+            s_idle_check (self, t);         //  ahead: look again later
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Queue operations
 
 static s_tenant_t *
@@ -272,21 +358,13 @@ sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     assert (self && tenant_id && req_id);
     if (zhashx_lookup (self->entries, req_id))
         return -1;
+    s_forget (self);
     s_tenant_t *t = s_tenant_require (self, tenant_id, weight);
     bool fresh = t->heap_index == S_NONE;
     if (fresh) {
-        //  Becomes backlogged. From the virtual time of the latest dispatch,
-        //  which tenants coming back cannot lower. A tenant that still has
-        //  jobs running was only between two requests: it keeps up to
-        //  head_start of what it was owed. An idle one starts at the virtual
-        //  time: idling earns nothing. (lift_to_floor: from the lowest
-        //  backlogged counter, the heap's top, with the head start for all,
-        //  the designs this replaced.)
-        double floor = self->vtime;
-        if (self->config.lift_to_floor && self->heap_size)
-            floor = self->heap [0]->counter;
-        if (t->running > 0 || self->config.lift_to_floor)
-            floor -= (double) self->config.head_start;
+        //  Becomes backlogged: never below where s_floor says
+        s_idle_leave (self, t);
+        double floor = s_floor (self, t);
         if (t->counter < floor)
             t->counter = floor;
     }
@@ -311,8 +389,10 @@ s_entry_unlink (sch_fairq_t *self, s_entry_t *e)
     s_entry_free (e);
     if (t->heap_index == S_NONE)
         return;
-    if (zlistx_size (t->fifo) == 0)
+    if (zlistx_size (t->fifo) == 0) {
         s_heap_remove (self, t);
+        s_idle_check (self, t);
+    }
     else
     if (was_head) {
         s_head_update (t);
@@ -338,8 +418,11 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     pick->charged = e->cost;
     pick->weight = best->weight;
     pick->seq = e->seq;
+    pick->served_at = best->served_at;
+    best->served_at = ++self->pops;
     s_entry_unlink (self, e);
     s_heap_fix (self, best);
+    s_forget (self);
     return true;
 }
 
@@ -356,6 +439,8 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
     t->counter -= (double) pick->charged / weight;
     if (t->running > 0)
         t->running--;
+    t->served_at = pick->served_at;
+    s_idle_leave (self, t);
     s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
     zhashx_insert (self->entries, req_id, e);
@@ -407,6 +492,8 @@ sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
     if (t && t->running > 0)
         t->running--;
     s_charge (self, tenant_id, weight, (double) actual - (double) charged);
+    if (t)
+        s_idle_check (self, t);
 }
 
 #define S_LEARN_RATE 0.2         //  weight of the newest job in the moving average
@@ -444,6 +531,13 @@ sch_fairq_size (sch_fairq_t *self)
 }
 
 size_t
+sch_fairq_tenants (sch_fairq_t *self)
+{
+    assert (self);
+    return zhashx_size (self->tenants);
+}
+
+size_t
 sch_fairq_backlogged (sch_fairq_t *self)
 {
     assert (self);
@@ -456,4 +550,11 @@ sch_fairq_counter (sch_fairq_t *self, const char *tenant_id)
     assert (self && tenant_id);
     s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
     return t? t->counter: 0;
+}
+
+double
+sch_fairq_vtime (sch_fairq_t *self)
+{
+    assert (self);
+    return self->vtime;
 }

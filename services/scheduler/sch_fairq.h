@@ -3,8 +3,9 @@
 //
 //  Policies:
 //    vtc   weighted virtual token counting: the backlogged tenant with the
-//          lowest counter (tokens served / weight) goes next; a tenant that
-//          becomes backlogged starts at max(its counter, virtual time), the
+//          lowest counter (tokens served / weight) goes next (of equal
+//          counters, the one served longest ago); a tenant that becomes
+//          backlogged starts at max(its counter, virtual time), the
 //          virtual time being the highest counter a job was dispatched at
 //          (the lowest backlogged counter at the time); head_start below it
 //          when jobs of it still run (it was between two requests). The
@@ -14,7 +15,8 @@
 //    fifo  one line in order of arrival over every tenant (no counters used
 //          for the choice; they are still kept).
 //  The backlogged tenants sit in a binary heap: push, pop and a counter
-//  change cost O(log tenants).
+//  change cost O(log tenants). A tenant idle for forget_after dispatches is
+//  forgotten when that changes nothing about where it starts again.
 #ifndef SCH_FAIRQ_H_INCLUDED
 #define SCH_FAIRQ_H_INCLUDED
 
@@ -34,6 +36,11 @@ typedef enum {
 //  requests (client turnaround), small enough to be one or two requests.
 #define SCH_FAIRQ_HEAD_START 128
 
+//  The service's default for forget_after: dispatches a tenant stays idle
+//  before its state may be dropped (about 5 minutes at 30 dispatches a
+//  second).
+#define SCH_FAIRQ_FORGET_AFTER 10000
+
 typedef struct {
     sch_fairq_policy_t policy;
     uint64_t head_start;        //  vtc: virtual tokens a tenant with jobs running
@@ -42,15 +49,23 @@ typedef struct {
     bool lift_to_floor;         //  vtc: start from the lowest backlogged counter
                                 //  instead of the virtual time, as the scheduler
                                 //  did before (kept to compare designs)
+    bool tie_by_head;           //  vtc: of equal counters the oldest head job goes
+                                //  first, as before (kept to compare designs)
+    uint64_t forget_after;      //  dispatches a tenant with nothing queued or
+                                //  running stays known; then its state goes once
+                                //  its counter is no higher than where it would
+                                //  start again (0: never forget)
 } sch_fairq_config_t;
 
 //  What sch_fairq_pop hands back.
 typedef struct {
     void *item;                 //  the caller's item, as pushed
-    const char *tenant_id;      //  borrowed; valid while the fair queue lives
+    const char *tenant_id;      //  borrowed; valid until the job is corrected or
+                                //  unpopped
     uint64_t charged;           //  tokens charged to the tenant for this job
     uint32_t weight;            //  weight it was charged with
     uint64_t seq;               //  insertion order (for sch_fairq_unpop)
+    uint64_t served_at;         //  the tenant's previous turn (for sch_fairq_unpop)
 } sch_fairq_pick_t;
 
 //  "vtc" or "fifo" -> *policy; returns 0, or -1 for another name.
@@ -111,10 +126,18 @@ void sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weigh
 //  Queued jobs in total.
 size_t sch_fairq_size (sch_fairq_t *self);
 
+//  Tenants the queue keeps state for (backlogged, running, or idle and not
+//  yet forgotten).
+size_t sch_fairq_tenants (sch_fairq_t *self);
+
 //  Backlogged tenants (with a queued job).
 size_t sch_fairq_backlogged (sch_fairq_t *self);
 
 //  A tenant's virtual counter (tests, logs); 0 for an unknown tenant.
 double sch_fairq_counter (sch_fairq_t *self, const char *tenant_id);
+
+//  The virtual time: the highest counter a job was dispatched at (tests,
+//  logs).
+double sch_fairq_vtime (sch_fairq_t *self);
 
 #endif

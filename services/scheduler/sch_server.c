@@ -200,8 +200,10 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     }
     mt_metric_add (self->m_submitted, 1);
     s_reply (self, gateway, req, true, MT__ERROR_CODE__ERR_NONE, "", 0);
-    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u",
-              req, tenant, spec->pool, spec->model, job->weight, leases + 1);
+    sch_fairq_t *q = sch_jobs_queue (self->jobs, spec->pool, spec->model);
+    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
+              "counter=%.1f vtime=%.1f", req, tenant, spec->pool, spec->model, job->weight,
+              leases + 1, sch_fairq_counter (q, tenant), sch_fairq_vtime (q));
     s_dispatch (self);
 }
 
@@ -629,7 +631,8 @@ sch_server_new (const sch_server_config_t *config)
     assert (self->gateway_peers);
     self->queue_max = (uint32_t) config->queue_max;
     self->jobs = sch_jobs_new ();
-    sch_fairq_config_t policy = { config->policy, config->head_start };
+    sch_fairq_config_t policy = { config->policy, config->head_start, false, false,
+                                  SCH_FAIRQ_FORGET_AFTER };
     sch_jobs_set_policy (self->jobs, &policy);
     self->m_submitted = mt_metric_counter ("mt_sch_jobs_submitted_total", "jobs accepted");
     self->m_rej_capacity = mt_metric_counter ("mt_sch_jobs_rejected_total{code=\"no_capacity\"}",

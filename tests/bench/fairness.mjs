@@ -10,13 +10,18 @@
 //
 //  Environment: MT_FAIR_SECONDS (measured seconds per scenario, 20),
 //  MT_FAIR_WARMUP (seconds before measuring, 5), MT_FAIR_BACKLOGGED (pro +
-//  free tenants in the many-tenant scenario, 40).
+//  free tenants in the many-tenant scenario, 40), MT_FAIR_ONLY (a regular
+//  expression: run only the scenarios whose name matches), MT_FAIR_TRACE=1
+//  (one JSON line a light request on stderr: its id, when it was sent and
+//  answered, wall clock ms, to follow it through the services' logs).
 import http from 'node:http';
 
 const [URL_BASE, ADMIN, POLICY] = process.argv.slice(2);
 const SECONDS = Number(process.env.MT_FAIR_SECONDS || 20);
 const WARMUP = Number(process.env.MT_FAIR_WARMUP || 5);
 const NBACK = Number(process.env.MT_FAIR_BACKLOGGED || 40);
+const ONLY = new RegExp(process.env.MT_FAIR_ONLY || '.');
+const TRACE = process.env.MT_FAIR_TRACE === '1';
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const u = new URL(URL_BASE);
 
@@ -81,7 +86,7 @@ function pct(a, p) {
 //  Closed-loop clients: each of inflight loops sends one request after the
 //  other until stopAt. Counts completion tokens and latencies of requests
 //  that end inside [startAt, stopAt].
-function client(t, inflight, max, win, stats, pauseMs = 0) {
+function client(t, inflight, max, win, stats, pauseMs = 0, trace = false) {
     const loops = [];
     for (let l = 0; l < inflight; l++)
         loops.push((async () => {
@@ -90,13 +95,22 @@ function client(t, inflight, max, win, stats, pauseMs = 0) {
                 const t0 = Date.now();
                 const r = await post('/v1/chat/completions', t.key, body(`${l}-${i++}`, max));
                 const t1 = Date.now();
-                if (t1 < win.startAt || t1 > win.stopAt) continue;
+                if (trace)
+                    process.stderr.write(JSON.stringify({ light: r.json && r.json.id, status: r.status,
+                                                          sent_ms: t0, done_ms: t1, ms: t1 - t0 }) + '\n');
+                //  Tokens of requests that end in the window; latencies of
+                //  those sent in it too (one sent during the warm-up waited
+                //  under other conditions); the pause holds throughout, so
+                //  a light tenant is below its share before the window too
+                const counted = t1 >= win.startAt && t1 <= win.stopAt;
                 if (r.status === 200 && r.json && r.json.usage) {
-                    stats.tokens += r.json.usage.completion_tokens;
-                    stats.lat.push(t1 - t0);
+                    if (counted) {
+                        stats.tokens += r.json.usage.completion_tokens;
+                        if (t0 >= win.startAt) stats.lat.push(t1 - t0);
+                    }
                     if (pauseMs) await sleep(pauseMs);
                 } else {
-                    stats.errors++;
+                    if (counted) stats.errors++;
                     await sleep(50);
                 }
             }
@@ -120,6 +134,8 @@ async function idleLatency(light, max) {
 //  light tenant (one request at a time, light.pause ms between two) when
 //  light is set; measured for seconds.
 async function scenario(name, groups, light, seconds = SECONDS) {
+    if (!ONLY.test(name))
+        return;
     const tenants = [];
     for (const g of groups)
         for (let i = 0; i < g.count; i++)
@@ -130,7 +146,7 @@ async function scenario(name, groups, light, seconds = SECONDS) {
     const now = Date.now();
     const win = { startAt: now + WARMUP * 1000, stopAt: now + (WARMUP + seconds) * 1000 };
     const all = tenants.map((t) => client(t, t.g.inflight, t.g.max, win, t.stats));
-    if (lt) all.push(client(lt, 1, light.max, win, lt.stats, light.pause || 0));
+    if (lt) all.push(client(lt, 1, light.max, win, lt.stats, light.pause || 0, TRACE));
     await Promise.all(all);
     const out = { scenario: name, policy: POLICY, seconds, tiers: {} };
     let total = 0, wsum = 0;

@@ -15,6 +15,10 @@
 #   MT_FAIR_SECONDS        measured seconds per scenario                  (20)
 #   MT_FAIR_WARMUP         seconds of load before measuring               (5)
 #   MT_FAIR_BACKLOGGED     backlogged tenants beside the light one        (40)
+#   MT_FAIR_ONLY           regular expression: only the scenarios it matches (all)
+#   MT_FAIR_TRACE=1        each light request's id and times into node-<policy>.err
+#                          (with MT_LOG_DEBUG=1 MT_LOG_FORMAT=json MT_BENCH_KEEP=1, the
+#                          services' logs beside it follow it by req=)
 #   MT_RUN_PORT_BASE       ports of the stack it starts                   (21000)
 #   MT_BENCH_KEEP=1        keep the temporary folder (logs, raw results)
 set -uo pipefail

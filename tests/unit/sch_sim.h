@@ -42,6 +42,8 @@ typedef struct {
     sch_fairq_policy_t policy;  //  policy under test
     uint64_t head_start;        //  policy parameters (sch_fairq_config_t)
     bool lift_to_floor;         //  the lift the scheduler used before
+    bool tie_by_head;           //  ties to the oldest head job, as before
+    uint64_t forget_after;      //  dispatches before an idle tenant's state goes (0: never)
     int slots;                  //  slots of the pool (all workers together)
     int ttft_ms;                //  time to first token
     int itl_ms;                 //  time between tokens
@@ -303,7 +305,9 @@ sch_sim_run (const sch_sim_config_t *cfg, const sch_sim_tenant_t *tt, int n,
              sch_sim_result_t *results)
 {
     sch_fairq_config_t qc = { .policy = cfg->policy, .head_start = cfg->head_start,
-                              .lift_to_floor = cfg->lift_to_floor };
+                              .lift_to_floor = cfg->lift_to_floor,
+                              .tie_by_head = cfg->tie_by_head,
+                              .forget_after = cfg->forget_after };
     s_sim_t sim = { .cfg = cfg, .tt = tt, .n = n, .results = results, .rng = 42 };
     sim.q = sch_fairq_new_config (&qc);
     sim.run = (s_sim_job_t *) calloc ((size_t) cfg->slots, sizeof *sim.run);
