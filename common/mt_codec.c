@@ -180,6 +180,13 @@ s_zmq_events (zmq_pollitem_t *item)
     return item->revents? 1: 0;
 }
 
+void
+mt_codec_poll_touched (zsock_t *sock)
+{
+    if (sock)
+        s_touch (zsock_resolve (sock));
+}
+
 int
 mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout)
 {

@@ -55,6 +55,12 @@ int mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout);
 //  to 16 sockets a thread; more are looked at as usual.
 void mt_codec_poll_own (zsock_t *sock);
 
+//  A call outside the codec (czmq's zmsg_send, zsock_events...) used sock, a
+//  socket given to mt_codec_poll_own: the next mt_codec_poll looks at it
+//  before waiting. A socket whose other users call this after each use may
+//  be given to mt_codec_poll_own too. No-op for other sockets.
+void mt_codec_poll_touched (zsock_t *sock);
+
 //  Copy a decoded JobSpec so it outlives its envelope. Unknown fields are
 //  left behind (protobuf-c may keep one it cannot write back in a form it
 //  would read again). Caller owns; free with mt__job_spec__free_unpacked.

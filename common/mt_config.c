@@ -1,10 +1,12 @@
 //  Option table loader.
+#define _GNU_SOURCE             //  sched_setaffinity, CPU_SET
 #include "mt_config.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,24 @@ mt_config_load (mt_opt_t *opts, int argc, char **argv)
     return 0;
 }
 
+//  Pin the calling thread, and every thread it starts from now on, to cpu
+//  (-1: leave it). Returns 0, or -1 after logging why not.
+static int
+s_pin (int cpu)
+{
+    if (cpu < 0)
+        return 0;
+    cpu_set_t set;
+    CPU_ZERO (&set);
+    CPU_SET (cpu, &set);
+    if (sched_setaffinity (0, sizeof set, &set)) {
+        mt_log ("config-error option=cpu reason=\"cannot run on CPU %d: %s\"", cpu, strerror (errno));
+        return -1;
+    }
+    mt_log ("cpu-pinned cpu=%d", cpu);
+    return 0;
+}
+
 bool
 mt_config_start (const char *service, mt_opt_t *opts, int argc, char **argv, int *exit_code)
 {
@@ -118,6 +138,8 @@ mt_config_start (const char *service, mt_opt_t *opts, int argc, char **argv, int
     mt_signals_install ();
     int rc = mt_config_load (opts, argc, argv);
     *exit_code = rc > 0? 0: 2;
+    if (rc == 0 && s_find (opts, "cpu", 3) && s_pin ((int) mt_config_int (opts, "cpu")))
+        return false;
     return rc == 0;
 }
 

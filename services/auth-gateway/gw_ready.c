@@ -3,15 +3,21 @@
 //  an inproc PAIR until /readyz reads them, on the main thread.
 #include "gw_ready.h"
 #include "mt_log.h"
+#include "mt_util.h"
 
 #include <zmq.h>
 
 #define GW_READY_MAX 4
+//  The events are read at most this often: the gateway's loop asks on every
+//  turn, and each read of an empty PAIR costs libzmq a look at its mailbox
+//  (a getpid and a poll), about fifteen a request one at a time.
+#define GW_READY_LOOK_MS 10
 
 typedef struct {
     char name [32];
     zsock_t *events;            //  PAIR connected to the monitor, owned
     int up;                     //  connections up
+    uint64_t next_ms;           //  monotonic: no read of the events before then
 } s_watch_t;
 
 struct _gw_ready_t {
@@ -99,7 +105,11 @@ gw_ready_connected (gw_ready_t *self, const char *name)
 {
     for (int i = 0; self && i < self->count; i++)
         if (!strcmp (self->watch [i].name, name)) {
-            s_drain (&self->watch [i]);
+            uint64_t now = mt_mono_ms ();
+            if (now >= self->watch [i].next_ms) {
+                s_drain (&self->watch [i]);
+                self->watch [i].next_ms = now + GW_READY_LOOK_MS;
+            }
             return self->watch [i].up > 0;
         }
     return false;

@@ -17,7 +17,8 @@ void gw_ready_destroy (gw_ready_t **self_p);
 int gw_ready_watch (gw_ready_t *self, zsock_t *sock, const char *name);
 
 //  True while sock watched under name has at least one connection whose
-//  handshake succeeded. Reads the events that came since the last call.
+//  handshake succeeded. Reads the events that came since the last read, at
+//  most every 10 ms (what it says may be that much late).
 bool gw_ready_connected (gw_ready_t *self, const char *name);
 
 #endif

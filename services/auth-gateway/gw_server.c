@@ -1489,12 +1489,15 @@ gw_server_run (const gw_server_config_t *config)
     gw_server_t *self = gw_server_new (config);
     if (!self)
         return -1;
-    //  This thread polls, and only the codec touches these (the store pipe is
-    //  not one): mt_codec_poll may skip looking at an idle one before a wait
+    //  This thread polls, and only the codec touches these (the store pipe's
+    //  other users, gw_store.c, say when they used it): mt_codec_poll may skip
+    //  looking at an idle one before a wait
     mt_codec_poll_own (self->scheduler);
     mt_codec_poll_own (self->quota);
     mt_codec_poll_own (self->metering);
     mt_codec_poll_own (self->tokens);
+    if (gw_store_sock (self->store))
+        mt_codec_poll_own (gw_store_sock (self->store));
     while (gw_server_poll (self, 100))
         ;
     gw_server_destroy (&self);

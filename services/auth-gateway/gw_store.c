@@ -14,6 +14,7 @@
 //    "reply", token (8 bytes, host order), status ("201"), body (JSON text),
 //             request id ("" for usage: the token names the request)
 #include "gw_store.h"
+#include "mt_codec.h"
 #include "gw_admin.h"
 #include "mt_errors.h"
 #include "mt_log.h"
@@ -644,7 +645,9 @@ gw_store_admin (gw_store_t *self, uint64_t token, const gw_admin_who_t *who,
     zmsg_addstr (msg, path);
     zmsg_addstr (msg, query? query: "");
     zmsg_addmem (msg, body_len? body: NULL, body_len);
-    if (zmsg_send (&msg, self->actor)) {
+    int rc = zmsg_send (&msg, self->actor);
+    mt_codec_poll_touched (zactor_sock (self->actor));
+    if (rc) {
         zmsg_destroy (&msg);
         return -1;
     }
@@ -661,7 +664,9 @@ gw_store_usage (gw_store_t *self, uint64_t token, const char *tenant_id, const c
     zmsg_addmem (msg, &token, sizeof token);
     zmsg_addstr (msg, tenant_id);
     zmsg_addstr (msg, query? query: "");
-    if (zmsg_send (&msg, self->actor)) {
+    int rc = zmsg_send (&msg, self->actor);
+    mt_codec_poll_touched (zactor_sock (self->actor));
+    if (rc) {
         zmsg_destroy (&msg);
         return -1;
     }
@@ -704,6 +709,7 @@ gw_store_flush (gw_store_t *self)
     }
     if (msg && zmsg_send (&msg, self->actor))
         zmsg_destroy (&msg);            //  pipe full: these uses are dropped
+    mt_codec_poll_touched (zactor_sock (self->actor));
     zhashx_purge (self->touched);
 }
 

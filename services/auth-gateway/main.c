@@ -37,6 +37,7 @@ static mt_opt_t s_opts [] = {
     { "auth-fail-burst", "MT_GW_AUTH_FAIL_BURST", MT_OPT_INT, "20", 0, 1000000, "401s a client address may get in a burst before 429 (0: off)" },
     { "auth-fail-interval-ms", "MT_GW_AUTH_FAIL_INTERVAL_MS", MT_OPT_INT, "1000", 1, 3600000, "one more 401 allowed each this often" },
     MT_CURVE_OPTIONS,
+    MT_CPU_OPTION,
     { NULL }
 };
 

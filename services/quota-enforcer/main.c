@@ -27,6 +27,7 @@ static mt_opt_t s_opts [] = {
     { "pg-wait-ms", "MT_PG_WAIT_MS", MT_OPT_INT, "30000", 0, 600000,
       "how long to wait for PostgreSQL on start" },
     MT_CURVE_OPTIONS,
+    MT_CPU_OPTION,
     { NULL }
 };
 

@@ -32,6 +32,7 @@ static mt_opt_t s_opts [] = {
       "after a (re)start, jobs wait this long for workers to announce themselves "
       "before no_capacity" },
     MT_CURVE_OPTIONS,
+    MT_CPU_OPTION,
     { NULL }
 };
 

@@ -36,7 +36,6 @@ s_job_destroy (void **item_p)
         return;
     free (job->req_id);
     free (job->tenant_id);
-    free (job->queue_key);
     if (job->spec)
         mt__job_spec__free_unpacked (job->spec, NULL);
     zframe_destroy (&job->gateway);
@@ -256,11 +255,10 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
     assert (job);
     job->req_id = strdup (spec->req_id);
     job->tenant_id = strdup (spec->tenant_id);
-    job->queue_key = strdup (key);
     job->spec = mt_codec_job_copy (spec);
     job->gateway = zframe_dup (gateway);
     job->weight = weight? weight: 1;
-    assert (job->req_id && job->tenant_id && job->queue_key && job->gateway);
+    assert (job->req_id && job->tenant_id && job->gateway);
     if (!job->spec) {
         void *item = job;
         s_job_destroy (&item);
@@ -271,6 +269,7 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
         q = sch_fairq_new_config (&self->policy);
         zhashx_insert (self->queues, key, q);
     }
+    job->queue = q;
     //  Charged at dispatch: the prompt and the tenant's usual answer length
     job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
     uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
@@ -287,9 +286,7 @@ sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint
 void
 sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job)
 {
-    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
-    if (q)
-        sch_fairq_remove (q, job->req_id);
+    sch_fairq_remove (job->queue, job->req_id);
 }
 
 void
@@ -301,18 +298,14 @@ sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens)
     uint64_t covered = (uint64_t) job->estimate + job->extra;
     if (completion_tokens <= covered)
         return;
-    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
-    if (q)
-        sch_fairq_progress (q, job->tenant_id, job->weight, completion_tokens - covered);
+    sch_fairq_progress (job->queue, job->tenant_id, job->weight, completion_tokens - covered);
     job->extra = completion_tokens - job->estimate;
 }
 
 void
 sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
 {
-    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, job->queue_key);
-    if (!q)
-        return;
+    sch_fairq_t *q = job->queue;
     sch_fairq_correct (q, job->tenant_id, job->weight, job->charged + job->extra, actual);
     if (actual > 0)             //  0: the worker was lost, nothing to learn
         sch_fairq_learn (q, job->tenant_id,

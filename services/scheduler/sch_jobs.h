@@ -19,7 +19,8 @@ typedef struct _sch_worker_t sch_worker_t;
 typedef struct {
     char *req_id;               //  owned; key in the job table
     char *tenant_id;            //  owned
-    char *queue_key;            //  owned; "pool\x1fmodel"
+    sch_fairq_t *queue;         //  borrowed: its (pool, model) queue (queues live as long
+                                //  as the tables: a job never looks its queue up again)
     Mt__JobSpec *spec;          //  owned copy; free with mt__job_spec__free_unpacked
     zframe_t *gateway;          //  owned; routing id of the submitting gateway
     uint32_t weight;            //  tier weight, >= 1

@@ -45,6 +45,7 @@ static mt_opt_t s_opts [] = {
     { "engine-stall-ms", "MT_WA_ENGINE_STALL_MS", MT_OPT_INT, "30000", 0, 3600000,
       "a stream the engine sends nothing on for this long fails (0: never)" },
     MT_CURVE_OPTIONS,
+    MT_CPU_OPTION,
     { NULL }
 };
 

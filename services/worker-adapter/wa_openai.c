@@ -14,6 +14,7 @@
 #define S_LINE_MAX (1024 * 1024)    //  longest SSE line accepted from the engine
 #define S_ERRBODY_MAX 1024          //  bytes of a non-2xx body kept for the message
 #define S_EMBED_MAX (64 * 1024 * 1024)  //  largest embeddings answer accepted
+#define S_IDLE_MAX 64               //  finished easy handles kept for the next requests
 
 typedef struct {
     curl_socket_t fd;
@@ -29,11 +30,14 @@ struct _wa_openai_t {
     size_t nfds, capfds;
     int64_t timer_ms;           //  monotonic deadline of curl's timer, -1 none
     long stall_s;               //  no byte for this long ends a transfer; 0 = never
+    struct curl_slist *hdr_stream;  //  request headers of a streamed request, owned
+    struct curl_slist *hdr_json;    //  request headers of an embeddings request, owned
+    CURL *idle [S_IDLE_MAX];    //  easy handles of finished requests, owned: reused
+    size_t nidle;               //  (options set once, curl's buffers kept)
 };
 
 struct _wa_openai_req_t {
     CURL *easy;
-    struct curl_slist *headers;
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
@@ -215,6 +219,17 @@ s_on_embeddings (wa_openai_req_t *req)
 //  --------------------------------------------------------------------------
 //  Backend
 
+//  The headers of a POST that accepts this; NULL when out of memory.
+static struct curl_slist *
+s_headers (const char *accept)
+{
+    struct curl_slist *list = curl_slist_append (NULL, "Content-Type: application/json");
+    struct curl_slist *both = list? curl_slist_append (list, accept): NULL;
+    if (!both)
+        curl_slist_free_all (list);
+    return both;
+}
+
 wa_openai_t *
 wa_openai_new (const char *engine_url)
 {
@@ -243,6 +258,12 @@ wa_openai_new (const char *engine_url)
     curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
     curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_timer_cb);
     curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
+    self->hdr_stream = s_headers ("Accept: text/event-stream");
+    self->hdr_json = s_headers ("Accept: application/json");
+    if (!self->hdr_stream || !self->hdr_json) {
+        wa_openai_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -259,8 +280,12 @@ wa_openai_destroy (wa_openai_t **self_p)
     wa_openai_t *self = *self_p;
     if (!self)
         return;
+    while (self->nidle)
+        curl_easy_cleanup (self->idle [--self->nidle]);
     if (self->multi)
         curl_multi_cleanup (self->multi);
+    curl_slist_free_all (self->hdr_stream);
+    curl_slist_free_all (self->hdr_json);
     free (self->url_chat);
     free (self->url_completion);
     free (self->url_embeddings);
@@ -274,6 +299,29 @@ static void
 s_choice_destructor (void **item_p)
 {
     wa_choice_destroy ((wa_choice_t **) item_p);
+}
+
+//  An easy handle for the next request: one a finished request left, or a
+//  new one with the options every request shares. Its connection comes from
+//  the multi handle's cache either way.
+static CURL *
+s_easy (wa_openai_t *self)
+{
+    if (self->nidle)
+        return self->idle [--self->nidle];
+    CURL *e = curl_easy_init ();
+    if (!e)
+        return NULL;
+    curl_easy_setopt (e, CURLOPT_POST, 1L);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_write_cb);
+    curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    if (self->stall_s > 0) {
+        curl_easy_setopt (e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt (e, CURLOPT_LOW_SPEED_TIME, self->stall_s);
+    }
+    curl_easy_setopt (e, CURLOPT_TCP_NODELAY, 1L);
+    return e;
 }
 
 wa_openai_req_t *
@@ -294,33 +342,21 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
     req->embedding = embedding;
     req->choices = zlistx_new ();
     zlistx_set_destructor (req->choices, s_choice_destructor);
-    req->easy = curl_easy_init ();
+    req->easy = s_easy (self);
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
         wa_openai_req_destroy (self, &req);
         return NULL;
     }
-    req->headers = curl_slist_append (NULL, "Content-Type: application/json");
-    req->headers = curl_slist_append (req->headers, embedding? "Accept: application/json"
-                                                             : "Accept: text/event-stream");
     CURL *e = req->easy;
     curl_easy_setopt (e, CURLOPT_URL, embedding? self->url_embeddings:
                                       spec->kind == MT__JOB_KIND__KIND_COMPLETION?
                                       self->url_completion: self->url_chat);
-    curl_easy_setopt (e, CURLOPT_POST, 1L);
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (req->body));
-    curl_easy_setopt (e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_write_cb);
+    curl_easy_setopt (e, CURLOPT_HTTPHEADER, embedding? self->hdr_json: self->hdr_stream);
     curl_easy_setopt (e, CURLOPT_WRITEDATA, req);
     curl_easy_setopt (e, CURLOPT_PRIVATE, req);
-    curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    if (self->stall_s > 0) {
-        curl_easy_setopt (e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt (e, CURLOPT_LOW_SPEED_TIME, self->stall_s);
-    }
-    curl_easy_setopt (e, CURLOPT_TCP_NODELAY, 1L);
     if (curl_multi_add_handle (self->multi, e) != CURLM_OK) {
         snprintf (err, errsize, "curl_multi_add_handle failed");
         wa_openai_req_destroy (self, &req);
@@ -338,9 +374,15 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
         return;
     if (req->easy) {
         curl_multi_remove_handle (self->multi, req->easy);
-        curl_easy_cleanup (req->easy);
+        //  Kept for the next request; nothing of this one stays reachable
+        curl_easy_setopt (req->easy, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt (req->easy, CURLOPT_PRIVATE, NULL);
+        curl_easy_setopt (req->easy, CURLOPT_POSTFIELDS, NULL);
+        if (self->nidle < S_IDLE_MAX)
+            self->idle [self->nidle++] = req->easy;
+        else
+            curl_easy_cleanup (req->easy);
     }
-    curl_slist_free_all (req->headers);
     free (req->body);
     free (req->line);
     free (req->text);

@@ -77,7 +77,8 @@ wa_openai_t *wa_openai_new (const char *engine_url);
 void wa_openai_destroy (wa_openai_t **self_p);
 
 //  A transfer that receives no byte for stall_ms (rounded up to seconds)
-//  ends with an error; 0 = never (the default).
+//  ends with an error; 0 = never (the default). Call it before the first
+//  request: easy handles are kept for reuse with the setting they were made with.
 void wa_openai_set_stall (wa_openai_t *self, uint32_t stall_ms);
 
 //  Start one streaming request. Returns NULL (reason in err) when the job

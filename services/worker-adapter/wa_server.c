@@ -47,6 +47,8 @@ typedef struct {
     uint32_t tokens;            //  completion tokens sent so far
     uint32_t progressed;        //  tokens last reported to the scheduler (JobProgress)
     uint32_t ttft_ms;           //  measured: start to first chunk sent
+    bool final;                 //  the chunk being sent is the last: JobDone follows at
+                                //  once and carries the count, no JobProgress before it
     void *handle;               //  in self->active
 } s_seq_t;
 
@@ -322,7 +324,7 @@ s_seq_end (wa_server_t *self, s_seq_t *seq, uint64_t now)
 static void
 s_report_progress (wa_server_t *self, s_seq_t *seq)
 {
-    if (seq->tokens - seq->progressed < S_PROGRESS_TOKENS)
+    if (seq->final || seq->tokens - seq->progressed < S_PROGRESS_TOKENS)
         return;
     Mt__JobProgress progress = MT__JOB_PROGRESS__INIT;
     progress.req_id = seq->req_id;
@@ -494,6 +496,7 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
         }
         taken [count++] = choice;
     }
+    seq->final = wa_openai_req_finished (seq->req);
     if (count) {
         //  The engine's choice objects go out as they came
         Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta));
@@ -592,6 +595,7 @@ s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
     if (seq->req)
         return s_seq_advance_engine (self, seq, now);
     uint32_t due = wa_sim_due_count (&seq->plan, now);
+    seq->final = due >= seq->plan.completion_tokens;
     if (due > seq->sent && seq->rich)
         s_seq_send_rich (self, seq, due, now);
     else
@@ -949,12 +953,15 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         return -1;
     }
     bool from_scheduler = rc > 0 && (items [0].revents & ZMQ_POLLIN);
+    bool from_probe = rc > 0 && self->probe && (items [1].revents & ZMQ_POLLIN);
     if (self->openai)
         wa_openai_dispatch (self->openai, items + first_fd, rc > 0? n - first_fd: 0,
                             mt_mono_ms ());
     if (items != local)
         free (items);
-    while (self->probe && (zsock_events (self->probe) & ZMQ_POLLIN)) {
+    //  The probe's socket only when the poll found it readable: one look at
+    //  its mailbox less on every other turn
+    while (from_probe && (zsock_events (self->probe) & ZMQ_POLLIN)) {
         char *what = NULL, *ok = NULL, *at = NULL;
         if (zstr_recvx (self->probe, &what, &ok, &at, NULL) != -1 && ok && at)
             s_engine_note (self, *ok == '1'? WA_ENGINE_PROBE_OK: WA_ENGINE_PROBE_FAILED,
@@ -966,6 +973,10 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
     //  Until the socket has none: one look at its mailbox, not one per message
     for (int i = 0; from_scheduler && i < S_DRAIN_MAX && s_on_scheduler (self, mt_mono_ms ()); i++)
         ;
+    //  Requests the jobs just started are sent now, not one loop turn later
+    //  (curl asks for a timer of 0 ms on every new transfer)
+    if (from_scheduler && self->openai)
+        wa_openai_dispatch (self->openai, NULL, 0, mt_mono_ms ());
     now = mt_mono_ms ();
     s_advance_all (self, now);
     if (now >= self->next_ready_ms) {

@@ -124,7 +124,8 @@ div () { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2
 echo
 echo "mt-serve bench, engine mode: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;"
 echo "stand-in engine answering at once (16 tokens); 2 workers x 256 slots, CURVE on;"
-echo "wrk -t$THREADS -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds; only 2xx answers counted."
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds; only 2xx answers counted;"
+echo "services $([ "$PIN" = 1 ] && echo "each pinned to one CPU (MT_BENCH_PIN=1)" || echo "not pinned (MT_BENCH_PIN=1 pins each to one CPU)")."
 echo
 printf '%-8s %-7s %9s %10s %9s %14s %10s %14s\n' path kind "2xx/s" "x direct" "p50 ms" "CPU ms/req" "x nginx" "engine CPU ms"
 for kind in chat stream; do
@@ -183,7 +184,10 @@ if [ "${MT_BENCH_PROFILE:-0}" = 1 ] || [ "${MT_BENCH_PROFILE:-0}" = strace ]; th
         for s in "${SERVICES[@]}"; do wait "${SPID[$s]}" 2>/dev/null; done
     }
     calls () { awk -v x="$2" '$NF == x && $1 ~ /^[0-9.]+$/ { print $4; f = 1 } END { if (!f) print 0 }' "$1"; }
-    # The same window with no load: what the loops cost when idle (timeouts, heartbeats)
+    # The same window with no load: what the loops cost when idle (timeouts, heartbeats).
+    # First let the scheduler forget mt-sched-load's worker and its 10,000 jobs (they
+    # time out after MT_SCHED_WORKER_TIMEOUT_MS, 3 s, and each is logged): not idle work.
+    sleep 5
     strace_all idle sleep "$DUR"
     for kind in chat stream; do
         k="stack,$kind,1"; OK[$k]=0; SECS[$k]=0

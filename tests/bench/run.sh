@@ -21,6 +21,8 @@
 #   MT_BENCH_PROFILE      engine mode: 1 = then strace -c and perf record on every service;
 #                         strace = the syscall counts only (see tests/bench/engine.sh)
 #   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
+#   MT_BENCH_PIN=1        pin each service to one CPU (MT_CPU), round-robin over the
+#                         cores in start order                                (0)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -127,9 +129,12 @@ done
 CURVE=1
 
 declare -A PID_OF
+PIN=${MT_BENCH_PIN:-0}; PIN_NEXT=0
 start () {   # name, env assignments..., binary
     local name=$1; shift
-    env MT_CURVE=$CURVE "MT_CURVE_CERT=$CURVE_DIR/secret/$name.key_secret" "$@" \
+    local cpu=()
+    if [ "$PIN" = 1 ]; then cpu=("MT_CPU=$((PIN_NEXT % $(nproc)))"); PIN_NEXT=$((PIN_NEXT + 1)); fi
+    env MT_CURVE=$CURVE "MT_CURVE_CERT=$CURVE_DIR/secret/$name.key_secret" "${cpu[@]}" "$@" \
         >>"$TMP/log/$name.log" 2>&1 </dev/null &
     PIDS+=($!); PID_OF[$name]=$!
 }
@@ -141,6 +146,7 @@ if [ "$ENGINE" = 1 ]; then
     WA_BACKEND=(MT_WA_BACKEND=openai "MT_ENGINE_URL=http://127.0.0.1:$ENGINE_PORT/v1")
 fi
 start_services () {
+PIN_NEXT=0
 start quota-enforcer "$BIN/mt-quota-enforcer"
 start metering "$BIN/mt-metering"
 start scheduler "$BIN/mt-scheduler"

@@ -189,6 +189,20 @@ test_codec_poll (void)
         n = mt_codec_poll (items, 3, 100);
     CHECK_INT (n, 3);
     CHECK (items [2].revents & ZMQ_POLLIN);
+    //  A call outside the codec on an owned socket (czmq's zsock_events here)
+    //  takes the wake-up from its mailbox: said with mt_codec_poll_touched,
+    //  the next poll looks at the socket and sees the message
+    while (mt_codec_recv_next (a, NULL, &got))
+        mt_codec_free (&got);
+    CHECK_INT (mt_codec_poll (items, 1, 0), 0);             //  a quiet again
+    CHECK_INT (mt_codec_send (b, NULL, &env), 0);
+    for (int i = 0; i < 20 && !(zsock_events (a) & ZMQ_POLLIN); i++)
+        zclock_sleep (10);
+    mt_codec_poll_touched (a);
+    CHECK_INT (mt_codec_poll (items, 1, 0), 1);
+    CHECK (items [0].revents & ZMQ_POLLIN);
+    CHECK_INT (mt_codec_recv_next (a, NULL, &got), 1);
+    mt_codec_free (&got);
     close (fds [0]);
     close (fds [1]);
     zsock_destroy (&a);

@@ -201,6 +201,84 @@ test_parse_choices (void)
     wa_openai_event_clear (&ev);
 }
 
+//  The same event in every form an engine may write it: the scan finds what
+//  the worker reads, or leaves the event to the whole parse, which decides
+//  as before. One case per row.
+static void
+test_parse_event_forms (void)
+{
+    char deep [400] = "{\"x\":";
+    for (int i = 0; i < 70; i++)
+        strcat (deep, "[");
+    for (int i = 0; i < 70; i++)
+        strcat (deep, "]");
+    strcat (deep, ",\"choices\":[{\"delta\":{\"content\":\"d\"}}]}");
+    struct {
+        const char *name, *data;
+        int rc;
+        size_t nchoices;
+        const char *json;       //  choice 0 exactly, NULL: not checked
+        const char *content;    //  NULL: none
+        const char *error;      //  NULL: none
+        bool usage;
+    } rows [] = {
+        { "compact: the choice goes on as it came",
+          "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":"
+          "[{\"index\":0,\"delta\":{\"content\":\"caf\\u00e9\"},\"finish_reason\":null}]}", 0, 1,
+          "{\"index\":0,\"delta\":{\"content\":\"caf\\u00e9\"},\"finish_reason\":null}", "caf\xc3\xa9",
+          NULL, false },
+        { "whitespace: the choice rendered compact",
+          " { \"id\" : \"c\" ,\n\"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : \" the\" } ,"
+          " \"finish_reason\" : null } ] ,\r\n\t\"usage\" : { \"prompt_tokens\" : 1 , \"completion_tokens\" : 2 } } ",
+          0, 1, "{\"index\":0,\"delta\":{\"content\":\" the\"},\"finish_reason\":null}", " the", NULL, true },
+        { "a key with an escape: whole parse", "{\"cho\\u0069ces\":[{\"delta\":{\"content\":\"a\"}}]}",
+          0, 1, NULL, "a", NULL, false },
+        { "a repeated key: the last", "{\"choices\":[{\"delta\":{\"content\":\"a\"}}],"
+          "\"choices\":[{\"delta\":{\"content\":\"b\"}}]}", 0, 1, NULL, "b", NULL, false },
+        { "literals and numbers", "{\"created\":-1.5e+3,\"x\":[true,false,null,0,12.25E-1],\"choices\":"
+          "[{\"delta\":{\"content\":\"t\"},\"finish_reason\":null}]}", 0, 1, NULL, "t", NULL, false },
+        { "nesting deeper than the scan's", deep, 0, 1, NULL, "d", NULL, false },
+        { "empty object", "{}", 0, 0, NULL, NULL, NULL, false },
+        { "error null", "{\"error\":null}", 0, 0, NULL, NULL, "engine error", false },
+        { "two choices, one not an object", "{\"choices\":[1, {\"index\":3,\"text\":\"z\"}]}", 0, 1,
+          "{\"index\":3,\"text\":\"z\"}", "z", NULL, false },
+        { "after the object", "{\"choices\":[]} x", -1, 0, NULL, NULL, NULL, false },
+        { "two objects", "{}{}", -1, 0, NULL, NULL, NULL, false },
+        { "missing comma", "{\"a\":1 \"b\":2}", -1, 0, NULL, NULL, NULL, false },
+        { "trailing comma", "{\"choices\":[{\"delta\":{}},]}", -1, 0, NULL, NULL, NULL, false },
+        { "unterminated string", "{\"choices\":[{\"delta\":{\"content\":\"a}}]}", -1, 0, NULL, NULL,
+          NULL, false },
+        { "bad escape", "{\"id\":\"\\q\"}", -1, 0, NULL, NULL, NULL, false },
+        { "leading zero", "{\"created\":01}", -1, 0, NULL, NULL, NULL, false },
+        { "control byte in a string", "{\"id\":\"a\x01\"}", -1, 0, NULL, NULL, NULL, false },
+        { "NUL escape in a choice", "{\"choices\":[{\"text\":\"a\\u0000\"}]}", -1, 0, NULL, NULL, NULL,
+          false },
+        { "cut short", "{\"choices\":[{\"delta\":", -1, 0, NULL, NULL, NULL, false },
+        { "bare word", "{\"a\":nul}", -1, 0, NULL, NULL, NULL, false },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        wa_openai_event_t ev;
+        int rc = wa_openai_parse_event (rows [i].data, strlen (rows [i].data), &ev);
+        CHECK_MSG (rc == rows [i].rc, "%s: rc %d", rows [i].name, rc);
+        CHECK_MSG (ev.nchoices == rows [i].nchoices, "%s: %zu choices", rows [i].name, ev.nchoices);
+        if (rows [i].json && ev.nchoices)
+            CHECK_MSG (!strcmp (ev.choices [0].json, rows [i].json)
+                       && ev.choices [0].len == strlen (rows [i].json),
+                       "%s: choice %s", rows [i].name, ev.choices [0].json);
+        if (rows [i].content)
+            CHECK_MSG (ev.content && !strcmp (ev.content, rows [i].content), "%s: content %s",
+                       rows [i].name, ev.content? ev.content: "(none)");
+        else
+            CHECK_MSG (!ev.content, "%s: content %s", rows [i].name, ev.content);
+        if (rows [i].error)
+            CHECK_MSG (ev.error && !strcmp (ev.error, rows [i].error), "%s: error", rows [i].name);
+        else
+            CHECK_MSG (!ev.error, "%s: error %s", rows [i].name, ev.error);
+        CHECK_MSG (ev.has_usage == rows [i].usage, "%s: usage", rows [i].name);
+        wa_openai_event_clear (&ev);
+    }
+}
+
 static void
 test_parse_embeddings (void)
 {
@@ -240,6 +318,7 @@ main (void)
 {
     MT_RUN (test_parse_event);
     MT_RUN (test_parse_choices);
+    MT_RUN (test_parse_event_forms);
     MT_RUN (test_parse_embeddings);
     MT_RUN (test_body);
     test_sse_line ();
