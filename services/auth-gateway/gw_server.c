@@ -1084,7 +1084,12 @@ s_quota_monitor (gw_server_t *self)
     s_heartbeat_to (self, self->quota);
     size_t count = 0;
     for (gw_req_t *req = gw_reqs_first (self->reqs); req; req = gw_reqs_next (self->reqs)) {
-        if (!req->backend_busy || req->phase < GW_P_SUBMIT || req->phase > GW_P_RUNNING)
+        //  Admitted and not settled yet: waiting for the scheduler, running,
+        //  or a stream whose answer has begun (GW_P_SENT until its JobDone)
+        bool inference = req->route == GW_R_CHAT || req->route == GW_R_COMPLETION
+                      || req->route == GW_R_EMBEDDINGS;
+        if (!req->backend_busy || !inference || req->phase < GW_P_SUBMIT
+        ||  req->phase == GW_P_STORE)
             continue;
         Mt__Admit admit = MT__ADMIT__INIT;
         admit.req_id = req->id;

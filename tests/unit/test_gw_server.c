@@ -46,6 +46,10 @@ typedef struct {
     bool ack_usage;             //  metering acknowledges usage events
     int catalogs;               //  Catalogs sent (answers to heartbeats)
     int quota_heartbeats;       //  Heartbeats the quota-enforcer received
+    int restores;               //  Admits with restore = true (re-announced reservations)
+    char restore_id [64];       //  the last one's request id
+    uint64_t restore_granted;   //  ... and its granted tokens
+    char quota_ep [64];         //  where the fake quota-enforcer listens
     //  What the peers received (the last of each; counts)
     char admit_id [64];
     uint64_t admit_max_tokens;
@@ -152,6 +156,12 @@ s_reply (zsock_t *sock, zframe_t *peer, Mt__Envelope *env)
 static void
 s_on_quota (s_rig_t *rig, Mt__Envelope *env)
 {
+    if (env->body_case == MT__ENVELOPE__BODY_ADMIT && env->admit->restore) {
+        rig->restores++;            //  recorded, never answered
+        snprintf (rig->restore_id, sizeof rig->restore_id, "%s", env->admit->req_id);
+        rig->restore_granted = env->admit->granted_tokens;
+    }
+    else
     if (env->body_case == MT__ENVELOPE__BODY_ADMIT) {
         rig->admits++;
         snprintf (rig->admit_id, sizeof rig->admit_id, "%s", env->admit->req_id);
@@ -934,6 +944,45 @@ s_test_garbage (s_rig_t *rig)
     s_test_ok (rig);
 }
 
+//  The quota-enforcer restarts while a stream's answer has begun: the
+//  gateway re-announces that reservation (restore, with what it was
+//  granted) to the new process, and settles it there at the end.
+static void
+s_test_quota_restart_reannounce (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    s_chunk (rig, id, 0, "Begun");
+    s_pump (rig, 20, NULL);
+    //  The old process dies; a new one binds the same endpoint
+    zsock_destroy (&rig->quota);
+    zframe_destroy (&rig->quota_peer);
+    uint64_t down = mt_mono_ms () + 150;            //  the gateway sees it gone
+    while (mt_mono_ms () < down)
+        gw_server_poll (rig->gw, 2);
+    rig->quota = zsock_new (ZMQ_ROUTER);
+    assert (rig->quota);
+    zsock_set_linger (rig->quota, 0);
+    CHECK (zsock_bind (rig->quota, "%s", rig->quota_ep) >= 0);
+    int restores = rig->restores;
+    uint64_t until = mt_mono_ms () + 3000;
+    while (rig->restores == restores && mt_mono_ms () < until)
+        s_pump (rig, 5, NULL);
+    CHECK_MSG (rig->restores > restores, "no reservation re-announced");
+    CHECK_STR (rig->restore_id, id);
+    CHECK_INT (rig->restore_granted, 5);
+    int settles = rig->settles;
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));
+    CHECK_INT (rig->settle_used, 4 + 1);        //  prompt + what the client received
+    s_http_destroy (&h);
+}
+
 static zsock_t *
 s_router (void)
 {
@@ -957,6 +1006,7 @@ main (void)
     rig->meter = s_router ();
     rig->ack_usage = true;
     char *quota_ep = zsock_last_endpoint (rig->quota);
+    snprintf (rig->quota_ep, sizeof rig->quota_ep, "%s", quota_ep);
     char *sched_ep = zsock_last_endpoint (rig->sched);
     char *meter_ep = zsock_last_endpoint (rig->meter);
     gw_server_config_t config = {
@@ -1013,6 +1063,7 @@ main (void)
     MT_RUN_ARG (s_test_requeue_handed_back, rig);
     MT_RUN_ARG (s_test_scheduler_restart, rig);
     MT_RUN_ARG (s_test_scheduler_restart_unanswered, rig);
+    MT_RUN_ARG (s_test_quota_restart_reannounce, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 
     mt_test_case ("stop drains and ends");
