@@ -455,6 +455,20 @@ s_check_usage (s_rig_t *rig, const char *req_id, const char *status, uint32_t ht
 
 //  --------------------------------------------------------------------------
 
+//  The worker ends the job well (4 prompt + 1 completion tokens): the client
+//  gets 200 (with want in its body, and no error, when want is given) and the
+//  ledger an ok event of those tokens.
+static void
+s_end_ok (s_rig_t *rig, s_http_t *h, const char *id, const char *want)
+{
+    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    if (want)
+        CHECK (h->resp && strstr (h->resp, want) && !strstr (h->resp, "\"error\""));
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+}
+
 static void
 s_test_models (s_rig_t *rig)
 {
@@ -681,12 +695,8 @@ s_test_requeue_worker_lost (s_rig_t *rig)
     CHECK (!atomic_load (&h->done));
     snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
     s_chunk (rig, id, 0, "Found");
-    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
-    s_finish (rig, h);
-    CHECK_INT (h->status, 200);
-    CHECK (h->resp && strstr (h->resp, "\"Found\"") && !strstr (h->resp, "Lost")
-           && !strstr (h->resp, "stale"));
-    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_end_ok (rig, h, id, "\"Found\"");
+    CHECK (h->resp && !strstr (h->resp, "Lost") && !strstr (h->resp, "stale"));
     CHECK_INT (rig->usage_of_last, 1);
     s_http_destroy (&h);
 }
@@ -705,11 +715,7 @@ s_test_requeue_stream (s_rig_t *rig)
     CHECK (s_until_submit (rig, before + 1));
     CHECK (rig->submit_requeue);
     s_chunk (rig, id, 0, "Whole");
-    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
-    s_finish (rig, h);
-    CHECK_INT (h->status, 200);
-    CHECK (h->resp && strstr (h->resp, "\"Whole\"") && !strstr (h->resp, "\"error\""));
-    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_end_ok (rig, h, id, "\"Whole\"");
     s_http_destroy (&h);
 
     //  Lost twice: the second loss is the client's error, billed nothing
@@ -742,10 +748,7 @@ s_test_requeue_handed_back (s_rig_t *rig)
     CHECK (s_until_submit (rig, before + 1));
     CHECK (rig->submit_requeue);
     s_chunk (rig, id, 0, "Served");
-    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
-    s_finish (rig, h);
-    CHECK_INT (h->status, 200);
-    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_end_ok (rig, h, id, NULL);
     s_http_destroy (&h);
 }
 
@@ -786,11 +789,7 @@ s_test_scheduler_restart (s_rig_t *rig)
     s_chunk (rig, id, 0, "First");
     CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
     CHECK_STR (rig->cancel_token, second);
-    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
-    s_finish (rig, h);
-    CHECK_INT (h->status, 200);
-    CHECK (h->resp && strstr (h->resp, "\"First\"") && !strstr (h->resp, "\"error\""));
-    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_end_ok (rig, h, id, "\"First\"");
     //  The second attempt's end (cancelled) is dropped: nothing billed twice
     snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
     s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
@@ -830,10 +829,7 @@ s_test_scheduler_restart_unanswered (s_rig_t *rig)
     CHECK_STR (rig->reply_token, token);
     CHECK (!rig->submit_requeue);
     s_chunk (rig, id, 0, "Late");
-    s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
-    s_finish (rig, h);
-    CHECK_INT (h->status, 200);
-    s_check_usage (rig, id, "ok", 200, 4, 1);
+    s_end_ok (rig, h, id, NULL);
     s_http_destroy (&h);
 }
 
