@@ -1047,12 +1047,21 @@ s_close_open (gw_server_t *self)
 //  --------------------------------------------------------------------------
 //  Set-up, loop, tear-down
 
+//  name: the gateway's routing id on the bus, the same on every socket and
+//  for the whole process, so a connection that breaks and comes back is the
+//  same gateway to the services (its jobs and reservations stay its own); a
+//  restarted gateway draws a new one.
 static zsock_t *
-s_dealer (const char *endpoint, const char *server_role, gw_ready_t *ready)
+s_dealer (const char *endpoint, const char *server_role, gw_ready_t *ready, const char *name)
 {
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (zmq_setsockopt (zsock_resolve (sock), ZMQ_ROUTING_ID, name, strlen (name))) {
+        mt_log ("socket-failed option=routing_id reason=\"%s\"", zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+        return NULL;
+    }
     if (mt_curve_client (sock, server_role)) {
         zsock_destroy (&sock);
         return NULL;
@@ -1225,9 +1234,14 @@ gw_server_new (const gw_server_config_t *config)
     //  fail them at once instead, used to be set after the connect, where it
     //  has no effect; it is left off, as the gateway has behaved so far.
     self->ready = gw_ready_new ();
-    self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER, self->ready);
-    self->quota = s_dealer (config->quota, MT_ROLE_QUOTA, self->ready);
-    self->metering = s_dealer (config->metering, MT_ROLE_METERING, self->ready);
+    char name [3 + 32 + 1] = "gw-";
+    if (mt_random_hex (name + 3, 16)) {
+        mt_log ("start-failed reason=\"no randomness for the gateway's bus name\"");
+        goto failed;
+    }
+    self->scheduler = s_dealer (config->scheduler, MT_ROLE_SCHEDULER, self->ready, name);
+    self->quota = s_dealer (config->quota, MT_ROLE_QUOTA, self->ready, name);
+    self->metering = s_dealer (config->metering, MT_ROLE_METERING, self->ready, name);
     self->tokens = mt_codec_socket (ZMQ_ROUTER);
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto failed;

@@ -82,6 +82,8 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
         return NULL;
     }
     self->router = mt_codec_socket (ZMQ_ROUTER);
+    if (self->router)       //  a gateway's connection that comes back keeps its name
+        zsock_set_router_handover (self->router, 1);
     if (!self->queue || !self->held || !self->spool_acks || !self->router
         || mt_curve_server (self->router, "metering", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {

@@ -77,6 +77,8 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
     if (self->held)
         zlistx_set_destructor (self->held, s_held_destroy);
     self->router = mt_codec_socket (ZMQ_ROUTER);
+    if (self->router)       //  a gateway's connection that comes back keeps its name
+        zsock_set_router_handover (self->router, 1);
     if (!self->router || mt_curve_server (self->router, "quota", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));

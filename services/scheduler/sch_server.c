@@ -682,6 +682,10 @@ s_router_bind (const char *endpoint, const char *domain, const char *client_role
     zsock_set_rcvhwm (sock, S_SNDHWM);
     zsock_set_linger (sock, 0);
     zsock_set_router_mandatory (sock, 1);
+    //  A gateway names its sockets once per process: when its connection
+    //  comes back (a broken one the old pipe may not have noticed yet), the
+    //  new one takes the name over, and its jobs stay its own
+    zsock_set_router_handover (sock, 1);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s errno=%s", endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&sock);

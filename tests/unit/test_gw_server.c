@@ -955,7 +955,8 @@ s_test_quota_restart_reannounce (s_rig_t *rig)
     s_pump (rig, 20, NULL);
     //  The old process dies; a new one binds the same endpoint
     zsock_destroy (&rig->quota);
-    zframe_destroy (&rig->quota_peer);
+    zframe_t *name = rig->quota_peer;               //  the gateway's routing id
+    rig->quota_peer = NULL;
     uint64_t down = mt_mono_ms () + 150;            //  the gateway sees it gone
     while (mt_mono_ms () < down)
         gw_server_poll (rig->gw, 2);
@@ -969,6 +970,9 @@ s_test_quota_restart_reannounce (s_rig_t *rig)
         s_pump (rig, 5, NULL);
     CHECK_MSG (rig->restores > restores, "no reservation re-announced");
     CHECK_STR (rig->restore_id, id);
+    //  The same gateway to the new process: the same routing id
+    CHECK (name && rig->quota_peer && zframe_eq (rig->quota_peer, name));
+    zframe_destroy (&name);
     CHECK_INT (rig->restore_granted, 5);
     int settles = rig->settles;
     s_done (rig, id, MT__ERROR_CODE__ERR_NONE, "stop", 4, 1);
@@ -1040,6 +1044,10 @@ main (void)
     s_pump (rig, 50, NULL);
     CHECK (rig->catalogs > 0);
     CHECK (rig->quota_heartbeats > 0);          //  it heartbeats the quota-enforcer too
+    //  One routing id on every bus socket, "gw-" and 32 hex digits
+    CHECK (rig->sched_peer && rig->quota_peer && zframe_eq (rig->sched_peer, rig->quota_peer));
+    CHECK (rig->sched_peer && zframe_size (rig->sched_peer) == 35
+           && !memcmp (zframe_data (rig->sched_peer), "gw-", 3));
 
     MT_RUN_ARG (s_test_models, rig);
     MT_RUN_ARG (s_test_ok, rig);

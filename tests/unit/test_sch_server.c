@@ -406,6 +406,54 @@ s_gateway_gone (void)
     s_rig_destroy (&rig);
 }
 
+//  A gateway's bus socket with a routing id of its own (as the gateway names
+//  its sockets, once per process).
+static zsock_t *
+s_named_dealer (s_rig_t *rig, const char *name)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert (sock);
+    zsock_set_linger (sock, 0);
+    int rc = zmq_setsockopt (zsock_resolve (sock), ZMQ_ROUTING_ID, name, strlen (name));
+    assert (rc == 0);
+    rc = zsock_connect (sock, "%s", sch_server_gateway_endpoint (rig->sch));
+    assert (rc == 0);
+    return sock;
+}
+
+//  A live gateway whose connection breaks and comes back keeps its jobs: it
+//  connects again with the same routing id, so the scheduler sees the same
+//  gateway, not a gone one (with a new id the job is cancelled at 400 ms).
+static void
+s_gateway_reconnect (void)
+{
+    s_rig_t *rig = s_rig_new (400);
+    if (!rig->sch) {
+        s_rig_destroy (&rig);
+        return;
+    }
+    zsock_destroy (&rig->gw);
+    rig->gw = s_named_dealer (rig, "gw-reconnects");
+    rig->wa = s_worker (rig, "w-r", 1, 40);             //  24-48 tokens: 1-2 s
+    uint32_t one = 1;
+    s_pump (rig, 2000, s_until_workers, &one);
+    s_heartbeat (rig);
+    s_submit (rig, "re-1", "tr", "m1", 0, 2);
+    s_pump (rig, 2000, s_until_text, "re-1");
+    CHECK_INT (sch_server_running (rig->sch), 1);
+    //  The connection breaks; the same gateway connects again at once
+    zsock_destroy (&rig->gw);
+    rig->gw = s_named_dealer (rig, "gw-reconnects");
+    s_pump (rig, 4000, s_until_done_beating, "re-1");
+    Mt__JobDone *done = s_done_of (rig, "re-1", 10);
+    if (done) {
+        CHECK_INT (done->error, MT__ERROR_CODE__ERR_NONE);
+        CHECK_STR (done->finish_reason, "stop");
+    }
+    CHECK_INT (sch_server_gateways (rig->sch), 1);
+    s_rig_destroy (&rig);
+}
+
 int
 main (void)
 {
@@ -635,5 +683,6 @@ main (void)
     free (rig.token_endpoint);
     sch_server_destroy (&rig.sch);
     MT_RUN (s_gateway_gone);
+    MT_RUN (s_gateway_reconnect);
     return mt_test_done ("test_sch_server");
 }
