@@ -178,6 +178,22 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
         mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
 
+//  A Cancel of the request's job to the scheduler: of whichever attempt it
+//  holds (token NULL), or of the one attempt holding token. 0 or -1.
+static int
+s_cancel_to_scheduler (gw_server_t *self, gw_req_t *req, const char *token)
+{
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = req->id;
+    cancel.tenant_id = req->tenant_id;
+    if (token)
+        cancel.reply_token = (char *) token;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    return mt_codec_send (self->scheduler, NULL, &env);
+}
+
 static void
 s_send_cancel (gw_server_t *self, gw_req_t *req)
 {
@@ -185,13 +201,7 @@ s_send_cancel (gw_server_t *self, gw_req_t *req)
         return;
     bool again = req->cancel_wanted;
     req->cancel_wanted = true;
-    Mt__Cancel cancel = MT__CANCEL__INIT;
-    cancel.req_id = req->id;
-    cancel.tenant_id = req->tenant_id;
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_CANCEL;
-    env.cancel = &cancel;
-    if (mt_codec_send (self->scheduler, NULL, &env)) {
+    if (s_cancel_to_scheduler (self, req, NULL)) {
         //  A full queue to the scheduler: tried again every second while the
         //  request waits for its JobDone (s_cancels_retry)
         self->cancels_unsent++;
@@ -456,14 +466,7 @@ s_prev_token_ok (gw_req_t *req, const char *token)
 static void
 s_cancel_attempt (gw_server_t *self, gw_req_t *req, const char *token)
 {
-    Mt__Cancel cancel = MT__CANCEL__INIT;
-    cancel.req_id = req->id;
-    cancel.tenant_id = req->tenant_id;
-    cancel.reply_token = (char *) token;
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_CANCEL;
-    env.cancel = &cancel;
-    if (mt_codec_send (self->scheduler, NULL, &env))
+    if (s_cancel_to_scheduler (self, req, token))
         mt_log ("cancel-failed req=%s tenant=%s reason=\"queue to the scheduler full\" "
                 "attempt=duplicate", req->id, req->tenant_id);
 }
