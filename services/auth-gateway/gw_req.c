@@ -348,6 +348,19 @@ gw_req_text_append (gw_req_t *req, const char *text, size_t len)
     mt_buf_append (&req->text, &req->text_len, &req->text_cap, text, len);
 }
 
+void
+gw_req_answer_reset (gw_req_t *req)
+{
+    gw_assemble_destroy (&req->assembly);
+    free (req->text);
+    req->text = NULL;
+    req->text_len = req->text_cap = 0;
+    req->relayed = 0;
+    req->engine_finished = false;
+    req->fingerprint [0] = 0;
+    req->first_token_mono = 0;
+}
+
 //  End the client's side of a job that will not finish in time: an error
 //  event on a stream, an error response otherwise.
 void

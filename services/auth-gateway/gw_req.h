@@ -168,6 +168,10 @@ void gw_req_add_headers (gw_req_t *req, struct MHD_Response *resp);
 enum MHD_Result gw_req_queue_body (gw_req_t *req, const char *ctype);
 //  Append completion text (non-streamed requests).
 void gw_req_text_append (gw_req_t *req, const char *text, size_t len);
+//  Forget what the job produced so far (an attempt lost before the client
+//  saw any of it): the assembled answer, its text, the tokens relayed, the
+//  engine's fingerprint and finish, the first token's time.
+void gw_req_answer_reset (gw_req_t *req);
 //  End the client's side of a job that will not finish: an error event on a
 //  stream, an error response otherwise.
 void gw_req_fail_client (gw_req_t *req, const mt_error_t *err, const char *msg);

@@ -690,14 +690,7 @@ s_resubmit (gw_server_t *self, gw_req_t *req, const char *why, bool keep_prev)
         snprintf (req->prev_token, sizeof req->prev_token, "%s", req->reply_token);
     snprintf (req->reply_token, sizeof req->reply_token, "%s", token);
     OPENSSL_cleanse (token, sizeof token);
-    gw_assemble_destroy (&req->assembly);
-    free (req->text);
-    req->text = NULL;
-    req->text_len = req->text_cap = 0;
-    req->relayed = 0;
-    req->engine_finished = false;
-    req->fingerprint [0] = 0;
-    req->first_token_mono = 0;
+    gw_req_answer_reset (req);
     req->started = false;
     req->sched_id [0] = 0;
     mt_metric_add (self->m_resubmits, 1);
