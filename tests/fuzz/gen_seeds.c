@@ -52,12 +52,14 @@ main (int argc, char *argv [])
     spec.prompt_tokens = 3;
     spec.reply_to = "tcp://127.0.0.1:5600";
     spec.submitted_ms = 1700000000000ull;
+    spec.reply_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
     Mt__Envelope env = MT__ENVELOPE__INIT;
     Mt__Submit submit = MT__SUBMIT__INIT;
     submit.job = &spec;
     submit.weight = 4;
     submit.max_concurrent = 8;
+    submit.requeue = 1;                 //  submitted again after a loss
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
     rc |= s_write (dir, "submit", &env);
@@ -74,6 +76,7 @@ main (int argc, char *argv [])
     reply.code = MT__ERROR_CODE__ERR_NO_CAPACITY;
     reply.message = "no worker";
     reply.retry_after_s = 1;
+    reply.scheduler_id = "5c4b3a29181706f5e4d3c2b1a0918273";
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
     rc |= s_write (dir, "submit_reply", &env);
@@ -84,6 +87,7 @@ main (int argc, char *argv [])
     chunk.n_pieces = 3;
     chunk.pieces = pieces;
     chunk.seq = 5;
+    chunk.reply_token = spec.reply_token;
     env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
     env.token_chunk = &chunk;
     rc |= s_write (dir, "token_chunk", &env);
@@ -115,6 +119,7 @@ main (int argc, char *argv [])
     done.error = MT__ERROR_CODE__ERR_NONE;
     done.error_message = "";
     done.ttft_ms = 12;
+    done.reply_token = spec.reply_token;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
     rc |= s_write (dir, "job_done", &env);
@@ -122,6 +127,7 @@ main (int argc, char *argv [])
     Mt__Cancel cancel = MT__CANCEL__INIT;
     cancel.req_id = "req-0001";
     cancel.tenant_id = spec.tenant_id;
+    cancel.reply_token = spec.reply_token;  //  one attempt of the job
     env.body_case = MT__ENVELOPE__BODY_CANCEL;
     env.cancel = &cancel;
     rc |= s_write (dir, "cancel", &env);
@@ -156,6 +162,8 @@ main (int argc, char *argv [])
     Mt__Catalog catalog = MT__CATALOG__INIT;
     catalog.n_pools = 2;
     catalog.pools = pools;
+    catalog.scheduler_id = reply.scheduler_id;
+    catalog.warming_up = 1;
     env.body_case = MT__ENVELOPE__BODY_CATALOG;
     env.catalog = &catalog;
     rc |= s_write (dir, "catalog", &env);
