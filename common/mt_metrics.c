@@ -32,7 +32,7 @@ static _Atomic int s_count = 0;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Daemon *s_daemon = NULL;
 static mt_health_fn *s_health = NULL;
-static mt_health_fn *_Atomic s_ready = NULL;
+static mt_health_fn *_Atomic s_ready;     //  NULL (static); clang refuses NULL as an _Atomic initializer
 
 static mt_metric_t *
 s_register (mt_metric_kind_t kind, const char *name, const char *help)
