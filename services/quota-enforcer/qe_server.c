@@ -152,18 +152,18 @@ s_reply (qe_server_t *self, zframe_t *routing_id, const char *req_id, const qe_a
         mt_log ("reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
 }
 
-//  The reservation of req_id (if any) is held by the gateway at routing_id.
+//  The reservation of req_id (if any) is held by gateway (its routing id in
+//  hex, as mt_peers knows it; NULL: out of memory, no owner).
 static void
-s_own (qe_server_t *self, const char *req_id, zframe_t *routing_id)
+s_own (qe_server_t *self, const char *req_id, const char *gateway)
 {
-    char *key = zframe_strhex (routing_id);
-    if (key)
-        qe_quota_set_owner (self->quota, req_id, key);
-    free (key);
+    if (gateway)
+        qe_quota_set_owner (self->quota, req_id, gateway);
 }
 
 static void
-s_handle_admit (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
+s_handle_admit (qe_server_t *self, zframe_t *routing_id, const char *gateway,
+                const Mt__Admit *msg)
 {
     qe_admit_t a;
     if (!s_id_ok (msg->req_id) || !s_id_ok (msg->tenant_id)) {
@@ -185,7 +185,7 @@ s_handle_admit (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
     qe_quota_admit (self->quota, msg->req_id, msg->tenant_id, msg->prompt_tokens,
                     msg->max_tokens, &limits, mt_now_ms (), &a);
     if (a.ok && !a.duplicate)
-        s_own (self, msg->req_id, routing_id);
+        s_own (self, msg->req_id, gateway);
     s_reply (self, routing_id, msg->req_id, &a);
     mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
     if (a.duplicate) {
@@ -259,13 +259,13 @@ qe_server_set_warmup (qe_server_t *self, int warmup_ms)
 
 //  A gateway re-announces a reservation in flight (after our restart).
 static void
-s_handle_restore (qe_server_t *self, zframe_t *routing_id, const Mt__Admit *msg)
+s_handle_restore (qe_server_t *self, const char *gateway, const Mt__Admit *msg)
 {
     if (!s_id_ok (msg->req_id) || !s_id_ok (msg->tenant_id))
         return;
     qe_quota_restore (self->quota, msg->req_id, msg->tenant_id, msg->prompt_tokens,
                       msg->granted_tokens, mt_now_ms ());
-    s_own (self, msg->req_id, routing_id);
+    s_own (self, msg->req_id, gateway);
     mt_debug ("restored req=%s tenant=%s prompt=%" PRIu64 " granted=%" PRIu64, msg->req_id,
               msg->tenant_id, msg->prompt_tokens, msg->granted_tokens);
     mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
@@ -281,11 +281,10 @@ s_handle (qe_server_t *self)
         return false;
     if (!env)
         return true;                //  garbage: logged and dropped by the codec
-    char *key = zframe_strhex (routing_id);
+    char *key = zframe_strhex (routing_id);     //  the gateway, once per message
     if (key)
         mt_peers_seen (self->gateways, key, env->body_case == MT__ENVELOPE__BODY_HEARTBEAT,
                        mt_mono_ms ());
-    free (key);
     if (env->body_case == MT__ENVELOPE__BODY_ADMIT && !env->admit->restore
     &&  mt_mono_ms () < self->warm_until && self->held) {
         //  Warming up: gateways re-announce what is in flight first
@@ -294,15 +293,16 @@ s_handle (qe_server_t *self)
             h->env = env;
             h->routing_id = routing_id;
             zlistx_add_end (self->held, h);
+            free (key);
             return true;
         }
     }
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_ADMIT:
             if (env->admit->restore)
-                s_handle_restore (self, routing_id, env->admit);
+                s_handle_restore (self, key, env->admit);
             else
-                s_handle_admit (self, routing_id, env->admit);
+                s_handle_admit (self, routing_id, key, env->admit);
             break;
         case MT__ENVELOPE__BODY_SETTLE:
             s_handle_settle (self, env->settle);
@@ -313,6 +313,7 @@ s_handle (qe_server_t *self)
             mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
             break;
     }
+    free (key);
     mt_codec_free (&env);
     zframe_destroy (&routing_id);
     return true;
@@ -384,7 +385,9 @@ qe_server_step (qe_server_t *self, int timeout_ms)
                 qe_quota_reservations (self->quota));
         s_held_t *h;
         while ((h = (s_held_t *) zlistx_first (self->held))) {
-            s_handle_admit (self, h->routing_id, h->env->admit);
+            char *key = zframe_strhex (h->routing_id);
+            s_handle_admit (self, h->routing_id, key, h->env->admit);
+            free (key);
             zlistx_delete (self->held, zlistx_cursor (self->held));
         }
     }
