@@ -33,7 +33,7 @@ SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder $(BUILD)/tests/mt-qe-load $(BUILD)/tests/mt-sched-load
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder $(BUILD)/tests/mt-qe-load $(BUILD)/tests/mt-sched-load $(BUILD)/tests/mt-wa-load
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -82,7 +82,8 @@ $(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The quota-enforcer's and the scheduler's own load generators, for `make bench`.
+# The quota-enforcer's and the scheduler's own load generators, for `make bench`, and the
+# worker-adapter's (tests/bench/worker.sh).
 $(BUILD)/tests/mt-%-load: $(BUILD)/obj/tests/bench/mt_%_load.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

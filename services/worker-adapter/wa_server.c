@@ -886,6 +886,7 @@ wa_server_new (const wa_server_config_t *config)
             return NULL;
         }
         wa_openai_set_stall (self->openai, config->engine_stall_ms);
+        wa_openai_set_connections (self->openai, self->slots);
         if (config->engine_health_url && *config->engine_health_url) {
             self->probe = wa_probe_new (config->engine_health_url,
                                         (int) config->engine_probe_ms,
