@@ -1016,6 +1016,8 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         zstr_free (&ok);
         zstr_free (&at);
     }
+    if (from_probe)
+        mt_codec_poll_touched (zactor_sock (self->probe));
     //  Until the socket has none: one look at its mailbox, not one per message
     for (int i = 0; from_scheduler && i < S_DRAIN_MAX && s_on_scheduler (self, mt_mono_ms ()); i++)
         ;
@@ -1035,7 +1037,12 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
 int
 wa_server_run (wa_server_t *self)
 {
+    //  Neither socket changes but through its mailbox: the poll skips the
+    //  look at each before waiting while it was idle (the probe's reads are
+    //  said with mt_codec_poll_touched)
     mt_codec_poll_own (self->scheduler);
+    if (self->probe)
+        mt_codec_poll_own (zactor_sock (self->probe));
     while (!mt_stopping ())
         if (wa_server_poll (self, 100) == -1 && !mt_stopping ()) {
             mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));
