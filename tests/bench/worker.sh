@@ -2,7 +2,7 @@
 # The worker-adapter alone in front of the stand-in engine (tests/bench/engine.mjs, 16 tokens
 # at once), CURVE on: its own load generator (tests/bench/mt_wa_load.c) plays the scheduler
 # and a gateway's token endpoint and keeps W jobs in flight. Builds side by side, interleaved
-# in rounds, at W=32 and W=1: jobs/s, messages per job to the gateway and to the scheduler,
+# in rounds, at W=32 and W=1 (MT_BENCH_WA_WINDOWS): jobs/s, messages per job to the gateway and to the scheduler,
 # the worker's CPU per job (from /proc), round trip p50; then, one run per build and W under
 # strace -c -f, the worker's system calls per job. It reports; it never fails on a number.
 # Every process it starts is stopped on exit.
@@ -15,6 +15,7 @@
 #   MT_BENCH_WA_SECONDS   seconds per measured run                        (3)
 #   MT_BENCH_WA_ROUNDS    interleaved rounds                              (2)
 #   MT_BENCH_WA_STRACE    1: also the strace runs                         (1)
+#   MT_BENCH_WA_WINDOWS   jobs in flight, the runs to make                ("32 1")
 #   MT_BENCH_LOADGEN_DIR  where mt-wa-load is                             (build/tests)
 set -uo pipefail
 
@@ -24,6 +25,7 @@ BUILDS=${MT_BENCH_WA_BUILDS:-this=build}
 SECS=${MT_BENCH_WA_SECONDS:-3}
 ROUNDS=${MT_BENCH_WA_ROUNDS:-2}
 STRACE=${MT_BENCH_WA_STRACE:-1}
+WINDOWS=${MT_BENCH_WA_WINDOWS:-32 1}
 LOADGEN=${MT_BENCH_LOADGEN_DIR:-$ROOT/build/tests}/mt-wa-load
 say () { echo "bench-worker: $*" >&2; }
 abs () { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
@@ -97,7 +99,7 @@ field () { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 declare -A SUM N
 add () { SUM[$1]=$(awk -v a="${SUM[$1]:-0}" -v b="${2:-0}" 'BEGIN { print a + b }'); }
 for ((r = 1; r <= ROUNDS; r++)); do
-    for w in 32 1; do
+    for w in $WINDOWS; do
         for pair in $BUILDS; do
             name=${pair%%=*}; b=$(abs "${pair#*=}")
             say "round $r: $name, $w in flight, ${SECS}s"
@@ -118,7 +120,7 @@ echo
 echo "worker-adapter alone in front of the stand-in engine (16 tokens at once), CURVE on;"
 echo "mt-wa-load as its scheduler and gateway, ${SECS}s runs, $ROUNDS interleaved rounds (means)."
 printf '%-10s %4s %9s %9s %10s %8s %9s %9s %12s\n' build W "jobs/s" "to gw" "to sched" "chunks" "progress" "p50 us" "CPU us/job"
-for w in 32 1; do
+for w in $WINDOWS; do
     for pair in $BUILDS; do
         k="${pair%%=*},$w"
         printf '%-10s %4s %9s %9s %10s %8s %9s %9s %12s\n' "${pair%%=*}" "$w" "$(avg "$k,jobs_per_s" %.0f)" \
@@ -131,7 +133,7 @@ done
 [ "$STRACE" = 1 ] || exit 0
 echo
 echo "system calls of the worker per job under strace -c -f (every thread; the run is slowed):"
-for w in 32 1; do
+for w in $WINDOWS; do
     for pair in $BUILDS; do
         name=${pair%%=*}; b=$(abs "${pair#*=}")
         start_worker "$b" "$name"
