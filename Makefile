@@ -29,7 +29,7 @@ CONSOLE_FILES := $(sort $(wildcard services/auth-gateway/console/*))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-chaos bench-fairness fuzz compose-test clean
+.PHONY: all deps run test test-asan unit bench bench-engine bench-worker bench-abuse bench-chaos bench-fairness fuzz compose-test clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
@@ -121,6 +121,11 @@ bench: deps all
 bench-engine: deps all
 	@bash deploy/dev/install-deps.sh --bench
 	@BUILD=$(BUILD) MT_BENCH_ENGINE=1 bash tests/bench/run.sh
+
+# One worker alone in front of the stand-in engine, its own load generator as its
+# scheduler and gateway (tests/bench/worker.sh; MT_BENCH_WA_BUILDS compares builds).
+bench-worker: deps all
+	@BUILD=$(BUILD) bash tests/bench/worker.sh
 
 # The gateway under N silent + N slowloris connections: a normal client's
 # p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).

@@ -11,22 +11,24 @@
 #   MT_BENCH_WA_BUILDS="before=/tmp/x/build after=build" bash tests/bench/worker.sh
 #
 # Environment (all optional):
-#   MT_BENCH_WA_BUILDS    name=build folder pairs, space-separated        (this=build)
+#   BUILD                 the build (its worker and mt-wa-load)           (build)
+#   MT_BENCH_WA_BUILDS    name=build folder pairs, space-separated        (this=$BUILD)
 #   MT_BENCH_WA_SECONDS   seconds per measured run                        (3)
 #   MT_BENCH_WA_ROUNDS    interleaved rounds                              (2)
 #   MT_BENCH_WA_STRACE    1: also the strace runs                         (1)
 #   MT_BENCH_WA_WINDOWS   jobs in flight, the runs to make                ("32 1")
-#   MT_BENCH_LOADGEN_DIR  where mt-wa-load is                             (build/tests)
+#   MT_BENCH_LOADGEN_DIR  where mt-wa-load is                             ($BUILD/tests)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
-BUILDS=${MT_BENCH_WA_BUILDS:-this=build}
+BUILDS=${MT_BENCH_WA_BUILDS:-this=${BUILD:-build}}
 SECS=${MT_BENCH_WA_SECONDS:-3}
 ROUNDS=${MT_BENCH_WA_ROUNDS:-2}
 STRACE=${MT_BENCH_WA_STRACE:-1}
 WINDOWS=${MT_BENCH_WA_WINDOWS:-32 1}
-LOADGEN=${MT_BENCH_LOADGEN_DIR:-$ROOT/build/tests}/mt-wa-load
+LOADGEN=$(cd "$ROOT" && echo "${MT_BENCH_LOADGEN_DIR:-${BUILD:-build}/tests}/mt-wa-load")
+case $LOADGEN in /*) ;; *) LOADGEN=$ROOT/$LOADGEN ;; esac
 say () { echo "bench-worker: $*" >&2; }
 abs () { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
 
