@@ -426,11 +426,8 @@ s_on_gateway (sch_server_t *self)
         return false;
     if (!env)
         return true;                 //  garbage: logged by the codec
-    char *key = zframe_strhex (rid);
-    if (key)
-        mt_peers_seen (self->gateway_peers, key,
-                       env->body_case == MT__ENVELOPE__BODY_HEARTBEAT, mt_mono_ms ());
-    free (key);
+    mt_peers_seen (self->gateway_peers, zframe_data (rid), zframe_size (rid),
+                   env->body_case == MT__ENVELOPE__BODY_HEARTBEAT, mt_mono_ms ());
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_SUBMIT:
             s_handle_submit (self, rid, env->submit);
