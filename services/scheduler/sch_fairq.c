@@ -128,6 +128,12 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
     assert (self->entries);
+    //  Keys live in their items (a tenant's id, an entry's req id): not
+    //  copied per insert
+    zhashx_set_key_duplicator (self->tenants, NULL);
+    zhashx_set_key_destructor (self->tenants, NULL);
+    zhashx_set_key_duplicator (self->entries, NULL);
+    zhashx_set_key_destructor (self->entries, NULL);
     self->next_seq = S_SEQ_START;
     self->head_seq = S_SEQ_START - 1;
     self->idle = zlistx_new ();
@@ -337,7 +343,7 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         t->fifo = zlistx_new ();
         t->heap_index = S_NONE;
         assert (t->tenant_id && t->fifo);
-        zhashx_insert (self->tenants, tenant_id, t);
+        zhashx_insert (self->tenants, t->tenant_id, t);
     }
     t->weight = weight? weight: 1;
     return t;
@@ -377,7 +383,7 @@ s_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight, const char *r
     }
     s_entry_t *e = s_entry_new (t, req_id, cost, head? self->head_seq--: self->next_seq++, item);
     e->fifo_handle = head? zlistx_add_start (t->fifo, e): zlistx_add_end (t->fifo, e);
-    zhashx_insert (self->entries, req_id, e);
+    zhashx_insert (self->entries, e->req_id, e);
     s_head_update (t);
     if (fresh)
         s_heap_add (self, t);
@@ -466,7 +472,7 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
     s_idle_leave (self, t);
     s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
-    zhashx_insert (self->entries, req_id, e);
+    zhashx_insert (self->entries, e->req_id, e);
     s_head_update (t);
     if (t->heap_index == S_NONE)
         s_heap_add (self, t);

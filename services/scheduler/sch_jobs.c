@@ -10,13 +10,14 @@
 
 typedef struct {
     uint32_t leases;            //  queued + running jobs of the tenant
+    char tenant_id [];          //  its key in the lease table
 } s_lease_t;
 
 struct _sch_jobs_t {
-    zhashx_t *jobs;             //  req id -> sch_job_t, owned
+    zhashx_t *jobs;             //  req id -> sch_job_t, owned (the key is the job's)
     zhashx_t *workers;          //  routing id hex -> sch_worker_t, owned
     zhashx_t *queues;           //  "pool\x1fmodel" -> sch_fairq_t, owned
-    zhashx_t *leases;           //  tenant id -> s_lease_t, owned
+    zhashx_t *leases;           //  tenant id -> s_lease_t, owned (the key is the lease's)
     zhashx_t *catalog;          //  pool -> zlistx_t of model names (sorted), owned
     uint32_t queued;            //  jobs waiting in queues
     uint32_t running;           //  jobs assigned to workers
@@ -34,8 +35,6 @@ s_job_destroy (void **item_p)
     sch_job_t *job = (sch_job_t *) *item_p;
     if (!job)
         return;
-    free (job->req_id);
-    free (job->tenant_id);
     if (job->spec)
         mt__job_spec__free_unpacked (job->spec, NULL);
     zframe_destroy (&job->gateway);
@@ -114,14 +113,20 @@ sch_jobs_new (void)
 {
     sch_jobs_t *self = (sch_jobs_t *) zmalloc (sizeof (sch_jobs_t));
     assert (self);
+    //  Keys live in their items (a job's req id, a lease's tenant id): not
+    //  copied per insert
     self->jobs = zhashx_new ();
     zhashx_set_destructor (self->jobs, s_job_destroy);
+    zhashx_set_key_duplicator (self->jobs, NULL);
+    zhashx_set_key_destructor (self->jobs, NULL);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, s_fairq_destructor);
     self->leases = zhashx_new ();
     zhashx_set_destructor (self->leases, s_free_destructor);
+    zhashx_set_key_duplicator (self->leases, NULL);
+    zhashx_set_key_destructor (self->leases, NULL);
     self->catalog = zhashx_new ();
     zhashx_set_destructor (self->catalog, s_list_destructor);
     return self;
@@ -219,9 +224,12 @@ s_lease_take (sch_jobs_t *self, const char *tenant_id)
 {
     s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
     if (!lease) {
-        lease = (s_lease_t *) zmalloc (sizeof (s_lease_t));
+        size_t len = strlen (tenant_id);
+        lease = (s_lease_t *) malloc (sizeof (s_lease_t) + len + 1);
         assert (lease);
-        zhashx_insert (self->leases, tenant_id, lease);
+        lease->leases = 0;
+        memcpy (lease->tenant_id, tenant_id, len + 1);
+        zhashx_insert (self->leases, lease->tenant_id, lease);
     }
     lease->leases++;
 }
@@ -235,7 +243,7 @@ s_lease_release (sch_jobs_t *self, const char *tenant_id)
     if (lease->leases > 0)
         lease->leases--;
     if (lease->leases == 0)
-        zhashx_delete (self->leases, tenant_id);
+        zhashx_delete (self->leases, lease->tenant_id);
 }
 
 uint32_t
@@ -249,21 +257,35 @@ sch_job_t *
 sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint32_t weight,
               bool head)
 {
+    Mt__JobSpec *copy = mt_codec_job_copy (spec);
+    return copy? sch_jobs_take (self, &copy, gateway, weight, head): NULL;
+}
+
+sch_job_t *
+sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32_t weight,
+               bool head)
+{
+    assert (spec_p && *spec_p);
+    Mt__JobSpec *spec = *spec_p;
+    if (spec->base.n_unknown_fields) {
+        //  Only the fields we know travel on to the worker: a copy, the
+        //  caller keeps its own
+        spec = mt_codec_job_copy (spec);
+        if (!spec)
+            return NULL;
+    }
+    else
+        *spec_p = NULL;
     char key [2 * S_NAME_MAX + 2];
     s_queue_key (key, sizeof key, spec->pool, spec->model);
     sch_job_t *job = (sch_job_t *) zmalloc (sizeof (sch_job_t));
     assert (job);
-    job->req_id = strdup (spec->req_id);
-    job->tenant_id = strdup (spec->tenant_id);
-    job->spec = mt_codec_job_copy (spec);
+    job->spec = spec;
+    job->req_id = spec->req_id;
+    job->tenant_id = spec->tenant_id;
     job->gateway = zframe_dup (gateway);
     job->weight = weight? weight: 1;
-    assert (job->req_id && job->tenant_id && job->gateway);
-    if (!job->spec) {
-        void *item = job;
-        s_job_destroy (&item);
-        return NULL;
-    }
+    assert (job->gateway);
     sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
     if (!q) {
         q = sch_fairq_new_config (&self->policy);

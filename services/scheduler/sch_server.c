@@ -235,26 +235,28 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
         case SCH_ADMIT_OK:
             break;
     }
-    sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight, submit->requeue);
-    if (job)
-        job->queued_ms = mt_mono_ms ();
+    sch_job_t *job = sch_jobs_take (self->jobs, &submit->job, gateway, submit->weight,
+                                    submit->requeue);
     if (!job) {
         mt_log ("submit-failed req=%s tenant=%s reason=\"job could not be stored\"", req, tenant);
         s_refuse (self, gateway, spec, MT__ERROR_CODE__ERR_BAD_REQUEST,
                   "the job could not be stored", 0);
         return;
     }
+    job->queued_ms = mt_mono_ms ();
+    spec = job->spec;                   //  the job's own now
     mt_metric_add (self->m_submitted, 1);
     if (submit->requeue) {
         mt_metric_add (self->m_requeued, 1);
-        mt_log ("job-requeued req=%s tenant=%s pool=%s model=%s", req, tenant, spec->pool,
-                spec->model);
+        mt_log ("job-requeued req=%s tenant=%s pool=%s model=%s", job->req_id, job->tenant_id,
+                spec->pool, spec->model);
     }
     //  Accepted: no answer (the Catalog of the gateway's next heartbeat says it)
-    sch_fairq_t *q = sch_jobs_queue (self->jobs, spec->pool, spec->model);
-    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
-              "counter=%.1f vtime=%.1f", req, tenant, spec->pool, spec->model, job->weight,
-              leases + 1, sch_fairq_counter (q, tenant), sch_fairq_vtime (q));
+    if (mt_log_debug ())
+        mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
+                  "counter=%.1f vtime=%.1f", job->req_id, job->tenant_id, spec->pool,
+                  spec->model, job->weight, leases + 1,
+                  sch_fairq_counter (job->queue, job->tenant_id), sch_fairq_vtime (job->queue));
     s_dispatch (self);
 }
 
