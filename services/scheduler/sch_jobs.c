@@ -24,6 +24,10 @@ struct _sch_jobs_t {
     uint64_t dispatch_round;    //  counts dispatch passes
     sch_fairq_config_t policy;  //  of the fair queues created from now on
     bool warming;               //  just started: workers may not have announced yet
+    //  The queue looked up last (a Submit looks it up twice; queues live as
+    //  long as the tables)
+    sch_fairq_t *last_queue;
+    char last_pool [S_NAME_MAX], last_model [S_NAME_MAX];
 };
 
 //  --------------------------------------------------------------------------
@@ -55,6 +59,7 @@ s_worker_destroy (void **item_p)
     for (size_t i = 0; i < w->nmodels; i++)
         free (w->models [i]);
     free (w->models);
+    free (w->queues);
     free (w);
     *item_p = NULL;
 }
@@ -214,9 +219,17 @@ sch_jobs_lookup (sch_jobs_t *self, const char *req_id)
 sch_fairq_t *
 sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model)
 {
+    if (self->last_queue && !strcmp (self->last_pool, pool) && !strcmp (self->last_model, model))
+        return self->last_queue;
     char key [2 * S_NAME_MAX + 2];
     s_queue_key (key, sizeof key, pool, model);
-    return (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    if (q && strlen (pool) < S_NAME_MAX && strlen (model) < S_NAME_MAX) {
+        self->last_queue = q;
+        strcpy (self->last_pool, pool);
+        strcpy (self->last_model, model);
+    }
+    return q;
 }
 
 static void
@@ -276,8 +289,6 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
     }
     else
         *spec_p = NULL;
-    char key [2 * S_NAME_MAX + 2];
-    s_queue_key (key, sizeof key, spec->pool, spec->model);
     sch_job_t *job = (sch_job_t *) zmalloc (sizeof (sch_job_t));
     assert (job);
     job->spec = spec;
@@ -286,8 +297,10 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
     job->gateway = zframe_dup (gateway);
     job->weight = weight? weight: 1;
     assert (job->gateway);
-    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    sch_fairq_t *q = sch_jobs_queue (self, spec->pool, spec->model);
     if (!q) {
+        char key [2 * S_NAME_MAX + 2];
+        s_queue_key (key, sizeof key, spec->pool, spec->model);
         q = sch_fairq_new_config (&self->policy);
         zhashx_insert (self->queues, key, q);
     }
@@ -405,10 +418,12 @@ sch_jobs_worker_ready (sch_jobs_t *self, zframe_t *rid, const Mt__WorkerReady *r
         for (size_t i = 0; i < w->nmodels; i++)
             free (w->models [i]);
         free (w->models);
+        free (w->queues);
         w->worker_id = strdup (*ready->worker_id? ready->worker_id: key);
         w->pool = strdup (ready->pool);
         w->models = (char **) calloc (ready->n_models, sizeof (char *));
-        assert (w->worker_id && w->pool && w->models);
+        w->queues = (sch_fairq_t **) calloc (ready->n_models, sizeof (sch_fairq_t *));
+        assert (w->worker_id && w->pool && w->models && w->queues);
         w->nmodels = ready->n_models;
         w->rr = 0;
         for (size_t i = 0; i < ready->n_models; i++) {
@@ -556,7 +571,9 @@ s_worker_queue (sch_jobs_t *self, sch_worker_t *w, size_t *index_p)
 {
     for (size_t i = 0; i < w->nmodels; i++) {
         size_t index = (w->rr + i) % w->nmodels;
-        sch_fairq_t *q = sch_jobs_queue (self, w->pool, w->models [index]);
+        sch_fairq_t *q = w->queues [index];
+        if (!q)                 //  none yet: looked up until there is one
+            q = w->queues [index] = sch_jobs_queue (self, w->pool, w->models [index]);
         if (q && sch_fairq_size (q) > 0) {
             *index_p = index;
             return q;

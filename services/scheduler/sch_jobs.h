@@ -40,6 +40,8 @@ struct _sch_worker_t {
     char *worker_id;            //  owned
     char *pool;                 //  owned
     char **models;              //  owned array of owned strings
+    sch_fairq_t **queues;       //  owned array: the queue of each model once known
+                                //  (borrowed queues: they live as long as the tables)
     size_t nmodels;             //  entries in models
     size_t rr;                  //  round-robin start over models
     uint32_t total_slots;       //  as announced
