@@ -81,6 +81,7 @@ typedef struct {
     char url [256];
     const char *body;
     bool stream;
+    long timeout_ms;            //  the client gives up (hangs up) after this; 0: 20 s
     long status;
     char *resp;                 //  owned
     size_t resp_len;
@@ -117,7 +118,7 @@ s_http_thread (void *arg)
             curl_easy_setopt (curl, CURLOPT_POSTFIELDS, h->body);
         curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write);
         curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
-        curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 20000L);
+        curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, h->timeout_ms? h->timeout_ms: 20000L);
         curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
         if (curl_easy_perform (curl) == CURLE_OK)
             curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &h->status);
@@ -646,6 +647,38 @@ s_test_sched_silent (s_rig_t *rig)
     CHECK_INT (rig->cancels, cancels + 1);
     CHECK_INT (rig->settles, settles + 1);
     CHECK (rig->settle_refused);
+    rig->sched_mode = S_ACCEPT;
+    s_http_destroy (&h);
+}
+
+//  A client that hangs up while its Submit is not confirmed yet (the
+//  scheduler says nothing): its job is cancelled at once, not at the service
+//  timeout; the reservation is released at that timeout as for any Submit
+//  never confirmed.
+static void
+s_test_cancel_unconfirmed (s_rig_t *rig)
+{
+    rig->sched_mode = S_SILENT;
+    int before = rig->submits, cancels = rig->cancels, settles = rig->settles;
+    s_http_t *h = (s_http_t *) calloc (1, sizeof (s_http_t));
+    assert (h);
+    snprintf (h->url, sizeof h->url, "http://127.0.0.1:%d/v1/chat/completions",
+              gw_server_http_port (rig->gw));
+    h->body = CHAT (5, false);
+    h->timeout_ms = 300;
+    atomic_init (&h->done, false);
+    int rc = pthread_create (&h->thread, NULL, s_http_thread, h);
+    assert (rc == 0);
+    CHECK (s_until_submit (rig, before));
+    uint64_t submitted = mt_mono_ms ();
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    uint64_t took = mt_mono_ms () - submitted;
+    CHECK_MSG (rig->settles == settles, "cancelled only at the service timeout (%llu ms)",
+               (unsigned long long) took);
+    s_finish (rig, h);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));   //  the service timeout
+    CHECK (rig->settle_refused);
+    CHECK_INT (rig->cancels, cancels + 1);
     rig->sched_mode = S_ACCEPT;
     s_http_destroy (&h);
 }
@@ -1193,6 +1226,7 @@ main (void)
     MT_RUN_ARG (s_test_quota_silent, rig);
     MT_RUN_ARG (s_test_sched_silent, rig);
     MT_RUN_ARG (s_test_confirmed_by_catalog, rig);
+    MT_RUN_ARG (s_test_cancel_unconfirmed, rig);
     MT_RUN_ARG (s_test_engine_error, rig);
     MT_RUN_ARG (s_test_worker_lost, rig);
     MT_RUN_ARG (s_test_request_timeout, rig);
