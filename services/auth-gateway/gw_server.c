@@ -1072,9 +1072,12 @@ s_heartbeat_to (gw_server_t *self, zsock_t *sock)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    if (mt_codec_send (sock, NULL, &env) == 0 && sched) {
+    int rc = mt_codec_send (sock, NULL, &env);
+    if (!sched)
+        return;
+    self->hb_sched_mono = mt_mono_ms ();    //  tried: not again before its time
+    if (rc == 0) {
         self->hb_seq++;                 //  one that could not be queued takes no number
-        self->hb_sched_mono = mt_mono_ms ();
         self->submit_uncovered = false;
     }
 }
