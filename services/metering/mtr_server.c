@@ -472,17 +472,41 @@ s_on_message (mtr_server_t *self)
     return true;
 }
 
-//  Wait at most until the oldest batch is due.
-static int
-s_timeout (mtr_server_t *self)
+//  Milliseconds until a batch is due; 0 when it is.
+static uint64_t
+s_due_in (mtr_server_t *self, mtr_batch_t *batch, uint64_t now)
 {
+    uint64_t age = now - mtr_batch_started (batch);
+    return age >= (uint64_t) self->batch_ms? 0: (uint64_t) self->batch_ms - age;
+}
+
+//  Whether the senders' socket may stay unread this turn: the batch being
+//  filled is neither full nor due and the database takes batches, so what
+//  arrives waits in ZeroMQ's queue until the batch is due and is read then,
+//  all at once. One wake-up a batch instead of one an event; nothing waits
+//  longer than batch_ms for the database, as before. With the database down
+//  every event is read at once (memory-max, the spool).
+static bool
+s_defer_reads (mtr_server_t *self, uint64_t now)
+{
+    mtr_batch_t *tail = (mtr_batch_t *) zlistx_last (self->queue);
+    return tail && self->batch_ms > 0 && mtr_store_up ()
+        && mtr_batch_size (tail) < self->batch_max && s_due_in (self, tail, now) > 0;
+}
+
+//  Wait at most until the oldest batch is due, or (reads deferred) the one
+//  being filled.
+static int
+s_timeout (mtr_server_t *self, uint64_t now, bool deferred)
+{
+    uint64_t left = 100;
     mtr_batch_t *head = (mtr_batch_t *) zlistx_first (self->queue);
-    if (self->inflight || !head)
-        return 100;
-    uint64_t age = mt_mono_ms () - mtr_batch_started (head);
-    if (age >= (uint64_t) self->batch_ms)
-        return 0;
-    uint64_t left = (uint64_t) self->batch_ms - age;
+    if (!self->inflight && head)
+        left = s_due_in (self, head, now);
+    if (deferred) {
+        uint64_t tail = s_due_in (self, (mtr_batch_t *) zlistx_last (self->queue), now);
+        left = tail < left? tail: left;
+    }
     return left < 100? (int) left: 100;
 }
 
@@ -545,15 +569,21 @@ mtr_server_run (mtr_server_t *self)
         { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },
     };
     while (!mt_stopping ()) {
-        if (mt_codec_poll (items, 2, s_timeout (self)) < 0) {
+        uint64_t now = mt_mono_ms ();
+        bool deferred = s_defer_reads (self, now);
+        items [0].revents = 0;
+        //  Deferred: only the database actor's pipe is watched
+        if (mt_codec_poll (deferred? &items [1]: items, deferred? 1: 2,
+                           s_timeout (self, now, deferred)) < 0) {
             if (zmq_errno () != EINTR)
                 break;
             continue;
         }
         if (items [1].revents & ZMQ_POLLIN)
             s_on_done (self);
-        //  Until the socket has none: one look at its mailbox, not one per message
-        if (items [0].revents & ZMQ_POLLIN)
+        //  Until the socket has none: one look at its mailbox, not one per
+        //  message. Deferred and now due: read without a look first
+        if ((items [0].revents & ZMQ_POLLIN) || (deferred && !s_defer_reads (self, mt_mono_ms ())))
             for (size_t n = 0; n < self->batch_max && s_on_message (self); n++)
                 ;
         s_spool_sync (self);
