@@ -3,6 +3,40 @@
 #include "mt_log.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+//  libzmq compares getpid () with the pid it started in on every look at a
+//  mailbox (its fork check): about ten system calls a message handled, since
+//  glibc no longer caches the pid. This definition takes the place of glibc's
+//  for the whole process (libzmq's calls included): the pid, asked of the
+//  kernel once and again in the child of a fork, so the fork check still
+//  sees a fork.
+static pid_t s_pid;
+
+static void
+s_pid_forget (void)
+{
+    __atomic_store_n (&s_pid, 0, __ATOMIC_RELAXED);
+}
+
+__attribute__((constructor)) static void
+s_pid_start (void)
+{
+    pthread_atfork (NULL, NULL, s_pid_forget);
+}
+
+pid_t
+getpid (void)
+{
+    pid_t pid = __atomic_load_n (&s_pid, __ATOMIC_RELAXED);
+    if (!pid) {
+        pid = (pid_t) syscall (SYS_getpid);
+        __atomic_store_n (&s_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
 
 Mt__Envelope *
 mt_codec_decode (const uint8_t *data, size_t size)
@@ -63,6 +97,20 @@ s_touch (void *handle)
         int i = s_own_find (handle);
         if (i >= 0)
             s_own [i].quiet = false;
+    }
+}
+
+//  A receive found nothing: libzmq took every command from the socket's
+//  mailbox on the way (an empty non-blocking receive always does), so the
+//  socket is idle, and its descriptor is signalled when that changes. The next
+//  poll need not look at the mailbox again.
+static inline void
+s_quiet (void *handle)
+{
+    if (s_nown) {
+        int i = s_own_find (handle);
+        if (i >= 0)
+            s_own [i].quiet = true;
     }
 }
 
@@ -137,6 +185,8 @@ mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
     if (routing_id)
         *routing_id = NULL;
     if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
+        if (zmq_errno () == EAGAIN)
+            s_quiet (handle);
         zmq_msg_close (&part);
         return 0;
     }
