@@ -130,22 +130,25 @@ mt_codec_poll_own (zsock_t *sock)
 int
 mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {
+    //  Packed straight into the message libzmq sends: no frame of our own,
+    //  no copy
     size_t size = mt__envelope__get_packed_size (env);
-    zframe_t *frame = zframe_new (NULL, size);
-    if (!frame)
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, size) == -1)
         return -1;
-    mt__envelope__pack (env, zframe_data (frame));
+    mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&msg));
     void *handle = zsock_resolve (sock);
     s_touch (handle);
     if (routing_id) {
         if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
                       ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-            zframe_destroy (&frame);
+            zmq_msg_close (&msg);
             return -1;
         }
     }
-    int rc = zmq_send (handle, zframe_data (frame), zframe_size (frame), ZMQ_DONTWAIT);
-    zframe_destroy (&frame);
+    int rc = zmq_msg_send (&msg, handle, ZMQ_DONTWAIT);
+    if (rc == -1)
+        zmq_msg_close (&msg);       //  sent: libzmq owns it
     return rc == -1? -1: 0;
 }
 
