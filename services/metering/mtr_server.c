@@ -377,7 +377,9 @@ s_flush (mtr_server_t *self, bool now)
     if (!due)
         return;
     self->inflight = (mtr_batch_t *) zlistx_detach (self->queue, zlistx_cursor (self->queue));
-    if (zsock_send (self->store, "sp", "BATCH", self->inflight) == -1) {
+    int rc = zsock_send (self->store, "sp", "BATCH", self->inflight);
+    mt_codec_poll_touched ((zsock_t *) self->store);
+    if (rc == -1) {
         mt_log ("batch-failed events=%zu reason=\"database actor gone\"",
                 mtr_batch_size (self->inflight));
         s_forget (self, self->inflight);
@@ -405,8 +407,9 @@ s_on_done (mtr_server_t *self)
 {
     char *cmd = NULL;
     void *ptr = NULL;
-    if (zsock_recv (self->store, "sp", &cmd, &ptr) == -1 || !cmd || strcmp (cmd, "DONE")
-    ||  ptr != self->inflight) {
+    int rc = zsock_recv (self->store, "sp", &cmd, &ptr);
+    mt_codec_poll_touched ((zsock_t *) self->store);
+    if (rc == -1 || !cmd || strcmp (cmd, "DONE") || ptr != self->inflight) {
         mt_log ("actor-protocol-error cmd=%s", cmd? cmd: "-");
         free (cmd);
         return;
@@ -564,6 +567,8 @@ int
 mtr_server_run (mtr_server_t *self)
 {
     mt_codec_poll_own (self->router);
+    //  The actor's pipe too: every use of it says so (mt_codec_poll_touched)
+    mt_codec_poll_own ((zsock_t *) self->store);
     zmq_pollitem_t items [] = {
         { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },
