@@ -11,6 +11,7 @@
 #include "mt_util.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,8 +83,13 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
         return NULL;
     }
     self->router = mt_codec_socket (ZMQ_ROUTER);
-    if (self->router)       //  a gateway's connection that comes back keeps its name
+    if (self->router) {     //  a gateway's connection that comes back keeps its name
         zsock_set_router_handover (self->router, 1);
+        //  Events wait in the socket's queue while a batch fills (s_defer_reads):
+        //  room for as many as memory holds, not libzmq's default 1,000 a sender
+        zsock_set_rcvhwm (self->router, (int) (self->pending_max < INT_MAX?
+                                               self->pending_max: INT_MAX));
+    }
     if (!self->queue || !self->held || !self->spool_acks || !self->router
         || mt_curve_server (self->router, "metering", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {
