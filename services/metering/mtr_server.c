@@ -485,22 +485,20 @@ s_on_message (mtr_server_t *self)
 static uint64_t
 s_due_in (mtr_server_t *self, mtr_batch_t *batch, uint64_t now)
 {
-    uint64_t age = now - mtr_batch_started (batch);
-    return age >= (uint64_t) self->batch_ms? 0: (uint64_t) self->batch_ms - age;
+    return mtr_due_in (mtr_batch_started (batch), now, (uint64_t) self->batch_ms);
 }
 
-//  Whether the senders' socket may stay unread this turn: the batch being
-//  filled is neither full nor due and the database takes batches, so what
-//  arrives waits in ZeroMQ's queue until the batch is due and is read then,
-//  all at once. One wake-up a batch instead of one an event; nothing waits
-//  longer than batch_ms for the database, as before. With the database down
-//  every event is read at once (memory-max, the spool).
+//  Whether the senders' socket may stay unread this turn (mtr_defer_reads):
+//  one wake-up a batch instead of one an event; nothing waits longer than
+//  batch_ms for the database, as before. With the database down every event
+//  is read at once (memory-max, the spool).
 static bool
 s_defer_reads (mtr_server_t *self, uint64_t now)
 {
     mtr_batch_t *tail = (mtr_batch_t *) zlistx_last (self->queue);
-    return tail && self->batch_ms > 0 && mtr_store_up ()
-        && mtr_batch_size (tail) < self->batch_max && s_due_in (self, tail, now) > 0;
+    return mtr_defer_reads (tail != NULL, tail? mtr_batch_size (tail): 0, self->batch_max,
+                            tail? mtr_batch_started (tail): 0, now,
+                            (uint64_t) self->batch_ms, mtr_store_up ());
 }
 
 //  Wait at most until the oldest batch is due, or (reads deferred) the one
