@@ -3,6 +3,40 @@
 #include "mt_log.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+//  libzmq compares getpid () with the pid it started in on every look at a
+//  mailbox (its fork check): about ten system calls a message handled, since
+//  glibc no longer caches the pid. This definition takes the place of glibc's
+//  for the whole process (libzmq's calls included): the pid, asked of the
+//  kernel once and again in the child of a fork, so the fork check still
+//  sees a fork.
+static pid_t s_pid;
+
+static void
+s_pid_forget (void)
+{
+    __atomic_store_n (&s_pid, 0, __ATOMIC_RELAXED);
+}
+
+__attribute__((constructor)) static void
+s_pid_start (void)
+{
+    pthread_atfork (NULL, NULL, s_pid_forget);
+}
+
+pid_t
+getpid (void)
+{
+    pid_t pid = __atomic_load_n (&s_pid, __ATOMIC_RELAXED);
+    if (!pid) {
+        pid = (pid_t) syscall (SYS_getpid);
+        __atomic_store_n (&s_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
 
 Mt__Envelope *
 mt_codec_decode (const uint8_t *data, size_t size)
@@ -66,6 +100,20 @@ s_touch (void *handle)
     }
 }
 
+//  A receive found nothing: libzmq took every command from the socket's
+//  mailbox on the way (an empty non-blocking receive always does), so the
+//  socket is idle, and its descriptor is signalled when that changes. The next
+//  poll need not look at the mailbox again.
+static inline void
+s_quiet (void *handle)
+{
+    if (s_nown) {
+        int i = s_own_find (handle);
+        if (i >= 0)
+            s_own [i].quiet = true;
+    }
+}
+
 void
 mt_codec_poll_own (zsock_t *sock)
 {
@@ -82,22 +130,25 @@ mt_codec_poll_own (zsock_t *sock)
 int
 mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {
+    //  Packed straight into the message libzmq sends: no frame of our own,
+    //  no copy
     size_t size = mt__envelope__get_packed_size (env);
-    zframe_t *frame = zframe_new (NULL, size);
-    if (!frame)
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, size) == -1)
         return -1;
-    mt__envelope__pack (env, zframe_data (frame));
+    mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&msg));
     void *handle = zsock_resolve (sock);
     s_touch (handle);
     if (routing_id) {
         if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
                       ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-            zframe_destroy (&frame);
+            zmq_msg_close (&msg);
             return -1;
         }
     }
-    int rc = zmq_send (handle, zframe_data (frame), zframe_size (frame), ZMQ_DONTWAIT);
-    zframe_destroy (&frame);
+    int rc = zmq_msg_send (&msg, handle, ZMQ_DONTWAIT);
+    if (rc == -1)
+        zmq_msg_close (&msg);       //  sent: libzmq owns it
     return rc == -1? -1: 0;
 }
 
@@ -137,6 +188,8 @@ mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
     if (routing_id)
         *routing_id = NULL;
     if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
+        if (zmq_errno () == EAGAIN)
+            s_quiet (handle);
         zmq_msg_close (&part);
         return 0;
     }
