@@ -84,7 +84,7 @@ $(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD
 
 # The quota-enforcer's and the scheduler's own load generators, for `make bench`, and the
 # worker-adapter's (tests/bench/worker.sh).
-$(BUILD)/tests/mt-%-load: $(BUILD)/obj/tests/bench/mt_%_load.o $(BUILD)/lib/libmtcommon.a
+$(BUILD)/tests/mt-%-load: $(BUILD)/obj/tests/bench/mt_%_load.o $(BUILD)/obj/tests/bench/mt_load.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

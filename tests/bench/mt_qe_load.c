@@ -7,6 +7,7 @@
 //  rtt is the Admit -> AdmitReply round trip, polled as the gateway polls. Bounded by --count and
 //  --seconds; exits 1 when nothing was answered.
 #include "mt_codec.h"
+#include "mt_load.h"
 #include "mt_config.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -29,21 +30,6 @@ static mt_opt_t s_opts [] = {
     MT_CURVE_OPTIONS,
     { NULL }
 };
-
-static uint64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static int
-s_cmp_u64 (const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return x < y? -1: x > y;
-}
 
 static int
 s_send_admit (zsock_t *sock, uint64_t seq, size_t tenants)
@@ -95,10 +81,8 @@ main (int argc, char **argv)
     uint64_t count = (uint64_t) mt_config_int (s_opts, "count");
     uint64_t limit_us = (uint64_t) mt_config_int (s_opts, "seconds") * 1000000u;
     zsock_t *sock = mt_codec_socket (ZMQ_DEALER);
-    if (!sock || mt_curve_client (sock, MT_ROLE_QUOTA))
+    if (!sock || mt_curve_client (sock, MT_ROLE_QUOTA) || mt_load_prepare (sock, "qe-load", NULL))
         return 1;
-    zsock_set_sndhwm (sock, 1000000);
-    zsock_set_rcvhwm (sock, 1000000);
     if (zsock_connect (sock, "%s", mt_config_str (s_opts, "endpoint")))
         return 1;
     uint64_t *sent_at = calloc (count, sizeof *sent_at);
@@ -122,16 +106,16 @@ main (int argc, char **argv)
     //  is the quota-enforcer's and not two more looks at our own mailbox
     mt_codec_poll_own (sock);
     uint64_t next = 1, answered = 0, admitted = 0, refused = 0;
-    uint64_t start = s_now_us (), now = start;
+    uint64_t start = mt_load_now_us (), now = start;
     while (answered < count && now - start < limit_us && !mt_stopping ()) {
         while (next <= count && next - 1 - answered < window) {
-            sent_at [next - 1] = s_now_us ();
+            sent_at [next - 1] = mt_load_now_us ();
             if (s_send_admit (sock, next, tenants))
                 break;
             next++;
         }
         if (mt_codec_poll (&item, 1, 100) <= 0) {
-            now = s_now_us ();
+            now = mt_load_now_us ();
             continue;
         }
         Mt__Envelope *env = NULL;
@@ -140,7 +124,7 @@ main (int argc, char **argv)
                 Mt__AdmitReply *r = env->admit_reply;
                 uint64_t seq = strtoull (r->req_id, NULL, 10);
                 if (seq >= 1 && seq <= count)
-                    rtt [answered] = s_now_us () - sent_at [seq - 1];
+                    rtt [answered] = mt_load_now_us () - sent_at [seq - 1];
                 answered++;
                 if (r->ok) {
                     admitted++;
@@ -151,10 +135,10 @@ main (int argc, char **argv)
             }
             mt_codec_free (&env);
         }
-        now = s_now_us ();
+        now = mt_load_now_us ();
     }
     double secs = (double) (now - start) / 1e6;
-    qsort (rtt, answered, sizeof *rtt, s_cmp_u64);
+    qsort (rtt, answered, sizeof *rtt, mt_load_cmp_u64);
     printf ("qe-load: admitted=%" PRIu64 " refused=%" PRIu64 " seconds=%.2f admits_per_s=%.0f"
             " rtt_p50_us=%" PRIu64 "\n", admitted, refused, secs,
             secs > 0? (double) answered / secs: 0.0, answered? rtt [answered / 2]: 0);

@@ -12,6 +12,7 @@
 //  it, the scheduler's messages per dispatch). Bounded by --count and
 //  --seconds; exits 1 when nothing was dispatched.
 #include "mt_codec.h"
+#include "mt_load.h"
 #include "mt_config.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -105,18 +106,10 @@ s_connect (const char *endpoint, const char *cert_file)
         zsock_destroy (&sock);
         return NULL;
     }
-    if (mt_curve_on () && cert_file && *cert_file) {
-        zcert_t *cert = zcert_load (cert_file);
-        if (!cert) {
-            fprintf (stderr, "sched-load: cannot load %s\n", cert_file);
-            zsock_destroy (&sock);
-            return NULL;
-        }
-        zcert_apply (cert, sock);
-        zcert_destroy (&cert);
+    if (mt_load_prepare (sock, "sched-load", cert_file)) {
+        zsock_destroy (&sock);
+        return NULL;
     }
-    zsock_set_sndhwm (sock, 1000000);
-    zsock_set_rcvhwm (sock, 1000000);
     if (zsock_connect (sock, "%s", endpoint))
         zsock_destroy (&sock);
     return sock;

@@ -13,6 +13,7 @@
 //  (--worker-pid, from /proc). --warmup jobs first, not counted. Bounded by
 //  --count and --seconds; exits 1 when no job ended.
 #include "mt_codec.h"
+#include "mt_load.h"
 #include "mt_config.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -45,14 +46,6 @@ static mt_opt_t s_opts [] = {
     { NULL }
 };
 
-static uint64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 //  CPU time of a process so far (user + system), in ms; 0 when unreadable.
 static double
 s_cpu_ms (int pid)
@@ -74,13 +67,6 @@ s_cpu_ms (int pid)
                       &utime, &stime) != 2)
         return 0;
     return (double) (utime + stime) * 1000.0 / (double) sysconf (_SC_CLK_TCK);
-}
-
-static int
-s_cmp_u64 (const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return x < y? -1: x > y;
 }
 
 typedef struct {
@@ -125,7 +111,7 @@ s_send_job (s_load_t *self, uint64_t seq)
     zframe_t *rid = zframe_dup (self->worker);
     mt_codec_send (self->sched, rid, &env);
     zframe_destroy (&rid);
-    self->sent_us [seq % self->window] = s_now_us ();
+    self->sent_us [seq % self->window] = mt_load_now_us ();
 }
 
 static zsock_t *
@@ -136,18 +122,10 @@ s_router (const char *endpoint, const char *role_in, const char *cert_file)
         zsock_destroy (&sock);
         return NULL;
     }
-    if (mt_curve_on () && cert_file && *cert_file) {
-        zcert_t *cert = zcert_load (cert_file);
-        if (!cert) {
-            fprintf (stderr, "wa-load: cannot load %s\n", cert_file);
-            zsock_destroy (&sock);
-            return NULL;
-        }
-        zcert_apply (cert, sock);
-        zcert_destroy (&cert);
+    if (mt_load_prepare (sock, "wa-load", cert_file)) {
+        zsock_destroy (&sock);
+        return NULL;
     }
-    zsock_set_sndhwm (sock, 1000000);
-    zsock_set_rcvhwm (sock, 1000000);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         fprintf (stderr, "wa-load: cannot bind %s\n", endpoint);
         zsock_destroy (&sock);
@@ -238,7 +216,7 @@ main (int argc, char **argv)
                     failed++;
                 uint64_t id = strtoull (d->req_id, NULL, 10);
                 if (done >= warmup && nrtt < 2000000 && nrtt < count - warmup)
-                    rtt [nrtt++] = s_now_us () - self->sent_us [id % self->window];
+                    rtt [nrtt++] = mt_load_now_us () - self->sent_us [id % self->window];
                 done++;
                 if (done == warmup) {
                     //  The measured part starts: counters from zero
@@ -256,7 +234,7 @@ main (int argc, char **argv)
     double cpu = s_cpu_ms (worker_pid) - cpu0;
     double secs = (double) (now - start) / 1e3;
     done = done > warmup? done - warmup: 0;
-    qsort (rtt, nrtt, sizeof (uint64_t), s_cmp_u64);
+    qsort (rtt, nrtt, sizeof (uint64_t), mt_load_cmp_u64);
     double per = done? 1.0 / (double) done: 0.0;
     printf ("wa-load: done=%" PRIu64 " failed=%" PRIu64 " seconds=%.2f jobs_per_s=%.0f"
             " to_gateway=%.2f to_scheduler=%.2f token_chunks=%.2f job_progress=%.2f"
