@@ -3,6 +3,45 @@
 #include "mt_log.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+//  libzmq checks getpid () (fork detection) on every look at a socket's
+//  mailbox and in its I/O thread for every command: about 40 system calls
+//  for one request through the gateway, a third of all its calls. glibc no
+//  longer caches the pid, so every one is a guest exit on this kind of
+//  machine. This definition, in every program that links the codec, takes
+//  the place of libc's for the shared libraries (libzmq, czmq, OpenSSL look
+//  it up by name; glibc's own calls do not): the pid asked of the kernel
+//  once, and again in the child after a fork, so a forked child still sees
+//  a new pid and libzmq's check still works.
+static _Atomic pid_t s_pid;
+
+static void
+s_pid_forked (void)
+{
+    s_pid = 0;
+}
+
+static void
+s_pid_init (void)
+{
+    pthread_atfork (NULL, NULL, s_pid_forked);
+}
+
+pid_t
+getpid (void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pid_t pid = s_pid;
+    if (pid == 0) {
+        pthread_once (&once, s_pid_init);
+        pid = (pid_t) syscall (SYS_getpid);
+        s_pid = pid;
+    }
+    return pid;
+}
 
 Mt__Envelope *
 mt_codec_decode (const uint8_t *data, size_t size)
