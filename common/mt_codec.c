@@ -2,6 +2,7 @@
 #include "mt_codec.h"
 #include "mt_log.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -105,6 +106,17 @@ s_touch (void *handle)
     }
 }
 
+//  The socket was just found idle with its mailbox emptied.
+static inline void
+s_quiet (void *handle)
+{
+    if (s_nown) {
+        int i = s_own_find (handle);
+        if (i >= 0)
+            s_own [i].quiet = true;
+    }
+}
+
 void
 mt_codec_poll_own (zsock_t *sock)
 {
@@ -177,6 +189,11 @@ mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
         *routing_id = NULL;
     if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
         zmq_msg_close (&part);
+        //  libzmq found nothing after it had emptied the socket's mailbox:
+        //  whatever comes next signals its ZMQ_FD, so the next poll need not
+        //  look at it before waiting
+        if (errno == EAGAIN)
+            s_quiet (handle);
         return 0;
     }
     size_t frames = 1;

@@ -94,6 +94,7 @@ struct _gw_server_t {
     bool finished;                  //  drained: gw_server_step returns false
     uint64_t drain_deadline;
     uint64_t next_second;           //  next once-a-second duties
+    uint64_t mhd_resumes;           //  gw_req_resumes () at MHD's last run
     //  metrics (those of requests and responses: gw_reqs_t)
     mt_metric_t *m_usage_pending, *m_latency;
     mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
@@ -1332,6 +1333,27 @@ failed:
     return NULL;
 }
 
+//  MHD's turn, only when it has something to do: its epoll fd was ready, a
+//  connection was resumed (an answer or a stream's bytes to write) or a
+//  deadline of its own is due. A turn that only took bus messages (an
+//  admission, a SubmitReply, a usage ack) costs it nothing, where MHD_run
+//  always asks epoll_wait. While MHD says it has more at once (a response
+//  just written, the next request of a keep-alive connection to read), run
+//  it again in this turn rather than after another poll of every socket.
+static void
+s_mhd_run (gw_server_t *self, bool epoll_ready)
+{
+    MHD_UNSIGNED_LONG_LONG to;
+    bool due = epoll_ready || gw_req_resumes () != self->mhd_resumes
+            || (MHD_get_timeout (self->daemon, &to) == MHD_YES && to == 0);
+    for (int i = 0; due && i < 4; i++) {
+        self->mhd_resumes = gw_req_resumes ();
+        MHD_run (self->daemon);
+        due = gw_req_resumes () != self->mhd_resumes
+           || (MHD_get_timeout (self->daemon, &to) == MHD_YES && to == 0);
+    }
+}
+
 bool
 gw_server_poll (gw_server_t *self, long timeout_ms)
 {
@@ -1393,7 +1415,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
             s_on_store (self);
     gw_meter_sync (self->meter);        //  before the answers go out
-    MHD_run (self->daemon);
+    s_mhd_run (self, items [4].revents != 0);
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
     s_expire_running (self);
