@@ -175,8 +175,10 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SETTLE;
     env.settle = &settle;
-    if (mt_codec_send (self->quota, NULL, &env))
-        mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    //  Sent after this turn's answers are written (the loop flushes)
+    char dropped [160];
+    snprintf (dropped, sizeof dropped, "settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    mt_codec_send_later (self->quota, &env, dropped);
 }
 
 //  A Cancel of the request's job to the scheduler: of whichever attempt it
@@ -1379,6 +1381,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             self->finished = true;
             mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
                     gw_meter_pending (self->meter));
+            mt_codec_flush ();
             return false;
         }
     }
@@ -1416,6 +1419,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             s_on_store (self);
     gw_meter_sync (self->meter);        //  before the answers go out
     s_mhd_run (self, items [4].revents != 0);
+    mt_codec_flush ();                  //  Settles and usage events, after the answers
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
     s_expire_running (self);
@@ -1430,6 +1434,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_cancels_retry (self);
         gw_store_flush (self->store);   //  last_used_at of the keys seen
     }
+    mt_codec_flush ();                  //  what the expiries and resends produced
     return true;
 }
 
@@ -1474,6 +1479,7 @@ gw_server_destroy (gw_server_t **self_p)
     gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
+    mt_codec_flush ();                  //  what is held goes before its sockets close
     zsock_destroy (&self->scheduler);
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);

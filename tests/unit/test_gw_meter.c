@@ -41,6 +41,7 @@ s_received (s_pair_t *p, char *last_id, size_t size)
 {
     size_t n = 0;
     Mt__Envelope *env = NULL;
+    mt_codec_flush ();              //  as the gateway's loop does after each turn
     zpoller_t *poller = zpoller_new (p->metering, NULL);
     while (zpoller_wait (poller, 50)) {
         env = mt_codec_recv (p->metering, NULL);
