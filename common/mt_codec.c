@@ -2,44 +2,38 @@
 #include "mt_codec.h"
 #include "mt_log.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-//  libzmq checks getpid () (fork detection) on every look at a socket's
-//  mailbox and in its I/O thread for every command: about 40 system calls
-//  for one request through the gateway, a third of all its calls. glibc no
-//  longer caches the pid, so every one is a guest exit on this kind of
-//  machine. This definition, in every program that links the codec, takes
-//  the place of libc's for the shared libraries (libzmq, czmq, OpenSSL look
-//  it up by name; glibc's own calls do not): the pid asked of the kernel
-//  once, and again in the child after a fork, so a forked child still sees
-//  a new pid and libzmq's check still works.
-static _Atomic pid_t s_pid;
+//  libzmq compares getpid () with the pid it started in on every look at a
+//  mailbox (its fork check): about ten system calls a message handled, since
+//  glibc no longer caches the pid. This definition takes the place of glibc's
+//  for the whole process (libzmq's calls included): the pid, asked of the
+//  kernel once and again in the child of a fork, so the fork check still
+//  sees a fork.
+static pid_t s_pid;
 
 static void
-s_pid_forked (void)
+s_pid_forget (void)
 {
-    s_pid = 0;
+    __atomic_store_n (&s_pid, 0, __ATOMIC_RELAXED);
 }
 
-static void
-s_pid_init (void)
+__attribute__((constructor)) static void
+s_pid_start (void)
 {
-    pthread_atfork (NULL, NULL, s_pid_forked);
+    pthread_atfork (NULL, NULL, s_pid_forget);
 }
 
 pid_t
 getpid (void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pid_t pid = s_pid;
-    if (pid == 0) {
-        pthread_once (&once, s_pid_init);
+    pid_t pid = __atomic_load_n (&s_pid, __ATOMIC_RELAXED);
+    if (!pid) {
         pid = (pid_t) syscall (SYS_getpid);
-        s_pid = pid;
+        __atomic_store_n (&s_pid, pid, __ATOMIC_RELAXED);
     }
     return pid;
 }
@@ -106,7 +100,10 @@ s_touch (void *handle)
     }
 }
 
-//  The socket was just found idle with its mailbox emptied.
+//  A receive found nothing: libzmq took every command from the socket's
+//  mailbox on the way (an empty non-blocking receive always does), so the
+//  socket is idle, and its descriptor is signalled when that changes. The next
+//  poll need not look at the mailbox again.
 static inline void
 s_quiet (void *handle)
 {
@@ -210,22 +207,25 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {
     if (s_nheld && s_held_for (zsock_resolve (sock)))
         s_flush (zsock_resolve (sock));     //  what was held for it goes first
+    //  Packed straight into the message libzmq sends: no frame of our own,
+    //  no copy
     size_t size = mt__envelope__get_packed_size (env);
-    zframe_t *frame = zframe_new (NULL, size);
-    if (!frame)
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, size) == -1)
         return -1;
-    mt__envelope__pack (env, zframe_data (frame));
+    mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&msg));
     void *handle = zsock_resolve (sock);
     s_touch (handle);
     if (routing_id) {
         if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
                       ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-            zframe_destroy (&frame);
+            zmq_msg_close (&msg);
             return -1;
         }
     }
-    int rc = zmq_send (handle, zframe_data (frame), zframe_size (frame), ZMQ_DONTWAIT);
-    zframe_destroy (&frame);
+    int rc = zmq_msg_send (&msg, handle, ZMQ_DONTWAIT);
+    if (rc == -1)
+        zmq_msg_close (&msg);       //  sent: libzmq owns it
     return rc == -1? -1: 0;
 }
 
@@ -265,12 +265,9 @@ mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
     if (routing_id)
         *routing_id = NULL;
     if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&part);
-        //  libzmq found nothing after it had emptied the socket's mailbox:
-        //  whatever comes next signals its ZMQ_FD, so the next poll need not
-        //  look at it before waiting
-        if (errno == EAGAIN)
+        if (zmq_errno () == EAGAIN)
             s_quiet (handle);
+        zmq_msg_close (&part);
         return 0;
     }
     size_t frames = 1;

@@ -66,8 +66,9 @@ int mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout);
 //  (mt_codec_send, mt_codec_recv, mt_codec_recv_next, mt_codec_poll) after
 //  its bind or connect. Then mt_codec_poll skips even the look before the
 //  wait when the socket was found idle and no call touched it since: its
-//  state can only change through its mailbox, which signals its ZMQ_FD. Up
-//  to 16 sockets a thread; more are looked at as usual.
+//  state can only change through its mailbox, which signals its ZMQ_FD. A
+//  receive that found nothing counts as finding it idle (libzmq emptied the
+//  mailbox for it). Up to 16 sockets a thread; more are looked at as usual.
 void mt_codec_poll_own (zsock_t *sock);
 
 //  A call outside the codec (czmq's zmsg_send, zsock_events...) used sock, a

@@ -173,6 +173,12 @@ mt_log (const char *fmt, ...)
     va_end (ap);
 }
 
+bool
+mt_log_debug (void)
+{
+    return s_debug;
+}
+
 void
 mt_debug (const char *fmt, ...)
 {

@@ -24,4 +24,7 @@ void mt_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 //  Same, only when MT_LOG_DEBUG is set in the environment.
 void mt_debug (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
+//  True when MT_LOG_DEBUG is set: for debug lines whose arguments cost work.
+bool mt_log_debug (void);
+
 #endif

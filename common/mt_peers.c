@@ -3,16 +3,23 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define S_QUIET_FACTOR 10       //  unwatched peers go after this many timeouts
+#define S_ID_MAX 255            //  a ZeroMQ routing id is 1 to 255 bytes
+
+//  A key of the table: the routing id's length in its first byte, then its
+//  bytes (a lookup builds one on the stack: nothing allocated per message).
+typedef uint8_t s_key_t;
 
 typedef struct {
     uint64_t last_seen_ms;      //  monotonic, of its last message
     bool watched;               //  it sent a Heartbeat
+    char hex [];                //  the routing id in hex, as the sweep reports it
 } s_peer_t;
 
 struct _mt_peers_t {
-    zhashx_t *peers;            //  routing id hex -> s_peer_t, owned
+    zhashx_t *peers;            //  routing id (s_key_t) -> s_peer_t, owned
     uint64_t timeout_ms;        //  a watched peer silent this long is gone
     uint64_t last_sweep_ms;     //  of the previous sweep; 0 before the first
     size_t watched;             //  watched peers in the table
@@ -23,6 +30,50 @@ s_free (void **item_p)
 {
     free (*item_p);
     *item_p = NULL;
+}
+
+//  FNV-1a over the length byte and the id
+static size_t
+s_key_hash (const void *key)
+{
+    const s_key_t *k = (const s_key_t *) key;
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i <= k [0]; i++) {
+        h ^= k [i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t) h;
+}
+
+static int
+s_key_compare (const void *a, const void *b)
+{
+    const s_key_t *ka = (const s_key_t *) a, *kb = (const s_key_t *) b;
+    if (ka [0] != kb [0])
+        return ka [0] < kb [0]? -1: 1;
+    return memcmp (ka + 1, kb + 1, ka [0]);
+}
+
+static void *
+s_key_dup (const void *key)
+{
+    const s_key_t *k = (const s_key_t *) key;
+    s_key_t *copy = (s_key_t *) malloc ((size_t) k [0] + 1);
+    if (copy)
+        memcpy (copy, k, (size_t) k [0] + 1);
+    return copy;
+}
+
+//  The table's key of an id into key (S_ID_MAX + 1 bytes); false when the
+//  id cannot be one.
+static bool
+s_key_make (s_key_t *key, const void *id, size_t len)
+{
+    if (!id || len == 0 || len > S_ID_MAX)
+        return false;
+    key [0] = (s_key_t) len;
+    memcpy (key + 1, id, len);
+    return true;
 }
 
 mt_peers_t *
@@ -37,6 +88,10 @@ mt_peers_new (uint64_t timeout_ms)
         return NULL;
     }
     zhashx_set_destructor (self->peers, s_free);
+    zhashx_set_key_hasher (self->peers, s_key_hash);
+    zhashx_set_key_comparator (self->peers, s_key_compare);
+    zhashx_set_key_duplicator (self->peers, s_key_dup);
+    zhashx_set_key_destructor (self->peers, s_free);
     self->timeout_ms = timeout_ms? timeout_ms: 1;
     return self;
 }
@@ -53,16 +108,27 @@ mt_peers_destroy (mt_peers_t **self_p)
     *self_p = NULL;
 }
 
-void
-mt_peers_seen (mt_peers_t *self, const char *key, bool heartbeat, uint64_t now_ms)
+const char *
+mt_peers_seen (mt_peers_t *self, const void *id, size_t len, bool heartbeat, uint64_t now_ms)
 {
-    assert (self && key);
+    assert (self);
+    s_key_t key [S_ID_MAX + 1];
+    if (!s_key_make (key, id, len))
+        return NULL;
     s_peer_t *p = (s_peer_t *) zhashx_lookup (self->peers, key);
     if (!p) {
-        p = (s_peer_t *) calloc (1, sizeof *p);
+        p = (s_peer_t *) calloc (1, sizeof *p + 2 * len + 1);
         if (!p)
-            return;             //  out of memory: this peer is not watched
-        zhashx_insert (self->peers, key, p);
+            return NULL;        //  out of memory: this peer is not watched
+        static const char digits [] = "0123456789ABCDEF";      //  as zframe_strhex
+        for (size_t i = 0; i < len; i++) {
+            p->hex [2 * i] = digits [key [1 + i] >> 4];
+            p->hex [2 * i + 1] = digits [key [1 + i] & 15];
+        }
+        if (zhashx_insert (self->peers, key, p)) {
+            free (p);
+            return NULL;
+        }
     }
     if (now_ms > p->last_seen_ms)
         p->last_seen_ms = now_ms;
@@ -70,6 +136,7 @@ mt_peers_seen (mt_peers_t *self, const char *key, bool heartbeat, uint64_t now_m
         p->watched = true;
         self->watched++;
     }
+    return p->hex;
 }
 
 zlistx_t *
@@ -84,8 +151,8 @@ mt_peers_sweep (mt_peers_t *self, uint64_t now_ms)
     self->last_sweep_ms = now_ms;
     zlistx_t *keys = zhashx_keys (self->peers);
     assert (keys);
-    for (const char *key = (const char *) zlistx_first (keys); key;
-         key = (const char *) zlistx_next (keys)) {
+    for (const s_key_t *key = (const s_key_t *) zlistx_first (keys); key;
+         key = (const s_key_t *) zlistx_next (keys)) {
         s_peer_t *p = (s_peer_t *) zhashx_lookup (self->peers, key);
         if (stalled) {
             //  We were not listening: nobody's silence counts
@@ -95,7 +162,7 @@ mt_peers_sweep (mt_peers_t *self, uint64_t now_ms)
         }
         uint64_t silent = now_ms > p->last_seen_ms? now_ms - p->last_seen_ms: 0;
         if (p->watched && silent > self->timeout_ms) {
-            char *copy = strdup (key);
+            char *copy = strdup (p->hex);
             assert (copy);
             zlistx_add_end (gone, copy);
             self->watched--;
@@ -110,9 +177,12 @@ mt_peers_sweep (mt_peers_t *self, uint64_t now_ms)
 }
 
 bool
-mt_peers_watched (mt_peers_t *self, const char *key)
+mt_peers_watched (mt_peers_t *self, const void *id, size_t len)
 {
-    assert (self && key);
+    assert (self);
+    s_key_t key [S_ID_MAX + 1];
+    if (!s_key_make (key, id, len))
+        return false;
     s_peer_t *p = (s_peer_t *) zhashx_lookup (self->peers, key);
     return p && p->watched;
 }

@@ -1,6 +1,7 @@
-//  Liveness of the peers of a ROUTER socket, keyed by routing id (hex): who
-//  has been silent too long. Pure: no sockets, no clock of its own (every
-//  call takes now_ms, monotonic), no logging.
+//  Liveness of the peers of a ROUTER socket, keyed by routing id (its raw
+//  bytes: a message costs a lookup, no allocation; the hex form is made
+//  once per peer): who has been silent too long. Pure: no sockets, no clock
+//  of its own (every call takes now_ms, monotonic), no logging.
 //
 //  A peer is watched once it has sent a Heartbeat (a peer that never does,
 //  say an older gateway, is never declared gone: its silence means nothing).
@@ -28,18 +29,23 @@ mt_peers_t *mt_peers_new (uint64_t timeout_ms);
 //  Destroy; no-op on NULL; nulls the pointer.
 void mt_peers_destroy (mt_peers_t **self_p);
 
-//  A message from peer key (routing id, hex) at now_ms; heartbeat when it
-//  was a Heartbeat (the peer is watched from then on).
-void mt_peers_seen (mt_peers_t *self, const char *key, bool heartbeat, uint64_t now_ms);
+//  A message from the peer of routing id id (len bytes, 1 to 255) at now_ms;
+//  heartbeat when it was a Heartbeat (the peer is watched from then on).
+//  Returns the peer's key, its routing id in hex (as the sweep reports it),
+//  borrowed: valid until a sweep forgets the peer. NULL when the id is empty
+//  or longer than 255 bytes, or out of memory (the peer is not tracked).
+const char *mt_peers_seen (mt_peers_t *self, const void *id, size_t len, bool heartbeat,
+                           uint64_t now_ms);
 
 //  The watched peers silent longer than the timeout at now_ms, forgotten
 //  here. Peers that never heartbeated and are silent ten timeouts are
 //  forgotten without a word (the table stays bounded). Caller owns the
-//  list (of key strings it frees); destroy with zlistx_destroy.
+//  list (of hex key strings it frees); destroy with zlistx_destroy.
 zlistx_t *mt_peers_sweep (mt_peers_t *self, uint64_t now_ms);
 
-//  True when key is a watched peer (it heartbeated and was not swept).
-bool mt_peers_watched (mt_peers_t *self, const char *key);
+//  True when the peer of routing id id (len bytes) is watched (it
+//  heartbeated and was not swept).
+bool mt_peers_watched (mt_peers_t *self, const void *id, size_t len);
 
 //  Watched peers.
 size_t mt_peers_live (mt_peers_t *self);

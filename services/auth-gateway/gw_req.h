@@ -97,7 +97,9 @@ struct _gw_req_t {
     //  first token of a stream, until the end otherwise
     bool started;                   //  a TokenChunk of the job came
     uint32_t requeues;              //  submitted again after a worker loss or hand-back
-    char sched_id [33];             //  the scheduler instance that accepted the job
+    char sched_id [33];             //  the scheduler instance the job was submitted to
+                                    //  (the gateway's last Catalog's, then)
+    uint64_t submit_hb;             //  the first heartbeat numbered after that Submit
     char prev_token [33];           //  an attempt a dead scheduler may have started:
                                     //  its chunks count too, until a first chunk decides
     //  deadline list: waiting (admit/submit/store answers) or running (the

@@ -98,8 +98,12 @@ struct _gw_server_t {
     //  metrics (those of requests and responses: gw_reqs_t)
     mt_metric_t *m_usage_pending, *m_latency;
     mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
-    //  submitting again (gw_retry.h)
+    //  submitting again, and Submits confirmed by the Catalog (gw_retry.h)
     char sched_id [33];             //  the scheduler instance of the last Catalog
+    uint64_t hb_seq;                //  the last heartbeat to the scheduler (numbered)
+    uint64_t hb_sched_mono;         //  ... when it went out
+    uint64_t confirm_ms;            //  a Submit waits at most this for a heartbeat after it
+    bool submit_uncovered;          //  a Submit went out since the last heartbeat
     mt_metric_t *m_resubmits;
 };
 
@@ -312,6 +316,11 @@ s_send_submit (gw_server_t *self, gw_req_t *req, bool requeue)
     env.submit = &submit;
     req->phase = GW_P_SUBMIT;
     gw_list_add (&self->waiting, req);
+    //  No answer when accepted: the Catalog answering the next heartbeat
+    //  from this instance confirms it (s_confirm_submits)
+    snprintf (req->sched_id, sizeof req->sched_id, "%s", self->sched_id);
+    req->submit_hb = self->hb_seq + 1;
+    self->submit_uncovered = true;
     int rc = mt_codec_send (self->scheduler, NULL, &env);
     //  The body and prompt stay until the job may not be submitted again
     //  (s_forget_body); the parsed tree is not needed any more
@@ -396,13 +405,21 @@ s_forget_body (gw_req_t *req)
 
 static void s_accept (gw_server_t *self, gw_req_t *req);
 static void s_job_fail (gw_server_t *self, gw_req_t *req, Mt__ErrorCode code, const char *msg);
+static bool s_token_ok (gw_req_t *req, const char *token);
 
+//  The scheduler refused the Submit (it answers only refusals; an older
+//  scheduler answers accepted ones too). A refusal of an attempt given up on
+//  (submitted again since, under another token) is dropped.
 static void
 s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
 {
     gw_req_t *req = gw_reqs_lookup (self->reqs, reply->req_id);
     if (!req || req->phase != GW_P_SUBMIT) {
         mt_debug ("submit-reply-unknown req=%s", reply->req_id);
+        return;
+    }
+    if (*reply->reply_token && !s_token_ok (req, reply->reply_token)) {
+        mt_debug ("submit-reply-stale req=%s reason=\"an attempt given up on\"", req->id);
         return;
     }
     gw_list_remove (req);
@@ -417,12 +434,12 @@ s_on_submit_reply (gw_server_t *self, Mt__SubmitReply *reply)
             s_refuse_backend (self, req, err, *reply->message? reply->message: NULL, true);
         return;
     }
-    snprintf (req->sched_id, sizeof req->sched_id, "%s", reply->scheduler_id);
     s_accept (self, req);
 }
 
-//  The scheduler queued the job (said so, or a worker already streams it:
-//  the two arrive on different sockets, in either order).
+//  The scheduler queued the job (its Catalog confirmed the Submit, or a
+//  worker already streams it: the two arrive on different sockets, in
+//  either order).
 static void
 s_accept (gw_server_t *self, gw_req_t *req)
 {
@@ -695,12 +712,16 @@ s_resubmit (gw_server_t *self, gw_req_t *req, const char *why, bool keep_prev)
     OPENSSL_cleanse (token, sizeof token);
     gw_req_answer_reset (req);
     req->started = false;
-    req->sched_id [0] = 0;
     mt_metric_add (self->m_resubmits, 1);
     mt_log ("resubmit req=%s tenant=%s reason=\"%s\" requeues=%u", req->id, req->tenant_id,
             why, req->requeues);
-    if (s_send_submit (self, req, true))
+    if (s_send_submit (self, req, true) == 0)
+        return;
+    if (req->accepted)
         s_job_fail (self, req, MT__ERROR_CODE__ERR_UNAVAILABLE, "The scheduler is not reachable.");
+    else                                //  never confirmed: a refusal
+        s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
+                          "The scheduler is not reachable.", true);
 }
 
 //  A job ended in error: submit it again when it was lost before the client
@@ -717,49 +738,87 @@ s_retry_done (gw_server_t *self, gw_req_t *req, Mt__ErrorCode error)
     return true;
 }
 
-//  The scheduler is another instance than before (it restarted): what an
-//  earlier one accepted and did not start is submitted again; a Submit not
-//  answered yet is sent again (the dead one may have swallowed it).
+//  The Catalog of the instance we knew answers heartbeat cat_hb: the
+//  Submits sent to it before that heartbeat and not refused are queued.
 static void
-s_scheduler_changed (gw_server_t *self, bool resend_waiting)
+s_confirm_submits (gw_server_t *self, uint64_t cat_hb)
+{
+    gw_req_t *next;
+    for (gw_req_t *req = self->waiting.head; req; req = next) {
+        next = req->wnext;
+        if (req->phase != GW_P_SUBMIT || !req->backend_busy)
+            continue;
+        gw_retry_req_t r = s_retry_req (req);
+        if (gw_retry_on_catalog (&r, req->sched_id, req->submit_hb, self->sched_id, cat_hb)
+            == GW_SUBMIT_ACCEPTED)
+            s_accept (self, req);
+    }
+}
+
+//  The scheduler is another instance than before (it restarted; its first
+//  Catalog answers heartbeat cat_hb): what an earlier one accepted and did
+//  not start is submitted again (gw_retry_on_restart); a Submit not
+//  confirmed yet is moved to the new instance, or submitted again
+//  (gw_retry_on_catalog).
+static void
+s_scheduler_changed (gw_server_t *self, uint64_t cat_hb)
 {
     zlistx_t *all = gw_reqs_list (self->reqs);
-    size_t again = 0, resent = 0;
+    size_t again = 0, moved = 0;
     for (gw_req_t *req = all? zlistx_first (all): NULL; req; req = zlistx_next (all)) {
         if (!req->backend_busy)
             continue;
         gw_retry_req_t r = s_retry_req (req);
-        //  Accepted: running, or a stream whose answer has begun (GW_P_SENT)
-        bool accepted = req->accepted && req->phase != GW_P_SUBMIT;
-        if (accepted && gw_retry_on_restart (&r, req->sched_id, self->sched_id)) {
-            s_resubmit (self, req, "scheduler restarted", true);
-            again++;
+        if (req->phase != GW_P_SUBMIT) {
+            //  Accepted: running, or a stream whose answer has begun (GW_P_SENT)
+            if (req->accepted && gw_retry_on_restart (&r, req->sched_id, self->sched_id)) {
+                s_resubmit (self, req, "scheduler restarted", true);
+                again++;
+            }
+            continue;
         }
-        else
-        if (req->phase == GW_P_SUBMIT && resend_waiting && !req->cancel_wanted) {
-            if (s_send_submit (self, req, req->accepted) == 0)
-                resent++;
+        switch (gw_retry_on_catalog (&r, req->sched_id, req->submit_hb, self->sched_id, cat_hb)) {
+            case GW_SUBMIT_ACCEPTED:
+                s_accept (self, req);
+                break;
+            case GW_SUBMIT_MOVED:
+                snprintf (req->sched_id, sizeof req->sched_id, "%s", self->sched_id);
+                moved++;
+                break;
+            case GW_SUBMIT_AGAIN:
+                s_resubmit (self, req, "scheduler restarted", true);
+                again++;
+                break;
+            case GW_SUBMIT_AGAIN_ALONE:
+                s_resubmit (self, req, "scheduler restarted", false);
+                again++;
+                break;
+            case GW_SUBMIT_WAIT:
+                break;
         }
     }
     zlistx_destroy (&all);
-    mt_log ("scheduler-changed instance=%s resubmitted=%zu resent=%zu", self->sched_id, again,
-            resent);
+    mt_log ("scheduler-changed instance=%s resubmitted=%zu moved=%zu", self->sched_id, again,
+            moved);
 }
 
 //  The scheduler's Catalog: what each pool serves (gw_catalog keeps it; the
-//  list of a scheduler warming up does not replace the one we have), and
-//  which instance answers: another one than before restarted.
+//  list of a scheduler warming up does not replace the one we have), which
+//  instance answers (another one than before restarted), and which
+//  heartbeat it answers (the Submits it confirms).
 static void
 s_on_catalog (gw_server_t *self, Mt__Envelope **env_p)
 {
     Mt__Catalog *cat = (*env_p)->catalog;
+    uint64_t cat_hb = cat->heartbeat_seq;
     bool changed = *cat->scheduler_id && strcmp (cat->scheduler_id, self->sched_id);
-    bool had = *self->sched_id != 0;
     if (changed)
         snprintf (self->sched_id, sizeof self->sched_id, "%s", cat->scheduler_id);
     gw_catalog_set (self->catalog, env_p, mt_mono_ms ());
     if (changed)
-        s_scheduler_changed (self, had);
+        s_scheduler_changed (self, cat_hb);
+    else
+        s_confirm_submits (self, cat_hb);
 }
 
 static void
@@ -963,19 +1022,23 @@ s_keepalive (gw_server_t *self)
 //  first write. Peek at each such socket: end of file means it is gone (as
 //  nginx judges it); cancel the job (its JobDone still bills what was
 //  generated) and let a last write close the connection.
+static bool
+s_client_gone (gw_req_t *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char byte;
+    ssize_t n = recv (ci->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)));
+}
+
 static void
 s_watch_clients (gw_server_t *self)
 {
     for (gw_req_t *req = self->running.head; req; req = req->wnext) {
-        if (!req->conn || !req->suspended || req->cancel_wanted)
-            continue;
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (!ci)
-            continue;
-        char byte;
-        ssize_t n = recv (ci->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        if (!req->conn || !req->suspended || req->cancel_wanted || !s_client_gone (req))
             continue;
         mt_log ("client-gone req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
         s_send_cancel (self, req);
@@ -985,6 +1048,15 @@ s_watch_clients (gw_server_t *self)
             gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
                               "The client closed the connection.", NULL, NULL);
         gw_req_resume (req);
+    }
+    //  Submitted, not confirmed yet: cancelled at once; its refusal, its
+    //  confirmation or the service timeout then ends it as any other
+    for (gw_req_t *req = self->waiting.head; req; req = req->wnext) {
+        if (req->phase != GW_P_SUBMIT || !req->conn || !req->suspended || req->cancel_wanted
+        ||  !s_client_gone (req))
+            continue;
+        mt_log ("client-gone req=%s tenant=%s tokens=0 phase=submit", req->id, req->tenant_id);
+        s_send_cancel (self, req);
     }
 }
 
@@ -997,10 +1069,20 @@ s_heartbeat_to (gw_server_t *self, zsock_t *sock)
 {
     Mt__Heartbeat hb = MT__HEARTBEAT__INIT;
     hb.sender = self->token_endpoint;
+    bool sched = sock == self->scheduler;
+    if (sched)
+        hb.seq = self->hb_seq + 1;      //  the Catalog echoes it (s_confirm_submits)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    mt_codec_send (sock, NULL, &env);
+    int rc = mt_codec_send (sock, NULL, &env);
+    if (!sched)
+        return;
+    self->hb_sched_mono = mt_mono_ms ();    //  tried: not again before its time
+    if (rc == 0) {
+        self->hb_seq++;                 //  one that could not be queued takes no number
+        self->submit_uncovered = false;
+    }
 }
 
 static void
@@ -1008,6 +1090,16 @@ s_heartbeat (gw_server_t *self)
 {
     s_heartbeat_to (self, self->scheduler);
     s_heartbeat_to (self, self->quota);
+}
+
+//  To the scheduler every second, and sooner (confirm_ms) after a Submit:
+//  its Catalog confirms the Submits sent before it.
+static void
+s_heartbeat_scheduler (gw_server_t *self, uint64_t now)
+{
+    uint64_t since = now - self->hb_sched_mono;
+    if (since >= 1000 || (self->submit_uncovered && since >= self->confirm_ms))
+        s_heartbeat_to (self, self->scheduler);
 }
 
 //  The drain time is over: end every request still open with an error (an
@@ -1209,6 +1301,10 @@ gw_server_new (const gw_server_config_t *config)
     self->config = config;
     self->epoll_fd = -1;
     self->waiting.timeout_ms = (uint64_t) config->service_timeout_ms;
+    //  A Submit is confirmed well within the service timeout
+    self->confirm_ms = (uint64_t) config->service_timeout_ms / 4;
+    if (self->confirm_ms > 1000 || self->confirm_ms == 0)
+        self->confirm_ms = 1000;
     self->running.timeout_ms = (uint64_t) config->request_timeout_ms;
     self->live = gw_live_new ((size_t) config->metrics_tenants);
     self->reqs = gw_reqs_new (self->live);
@@ -1424,9 +1520,10 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     s_expire_waiting (self);
     s_expire_running (self);
     uint64_t now = mt_mono_ms ();
+    s_heartbeat_scheduler (self, now);
     if (now >= self->next_second) {
         self->next_second = now + 1000;
-        s_heartbeat (self);
+        s_heartbeat_to (self, self->quota);
         s_usage_resend (self);
         s_keepalive (self);
         s_watch_clients (self);

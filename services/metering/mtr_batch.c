@@ -192,6 +192,21 @@ mtr_batch_event (mtr_batch_t *self, size_t i)
 }
 
 uint64_t
+mtr_due_in (uint64_t started, uint64_t now, uint64_t batch_ms)
+{
+    uint64_t age = now > started? now - started: 0;
+    return age >= batch_ms? 0: batch_ms - age;
+}
+
+bool
+mtr_defer_reads (bool has_tail, size_t size, size_t batch_max, uint64_t started,
+                 uint64_t now, uint64_t batch_ms, bool db_up)
+{
+    return has_tail && batch_ms > 0 && db_up && size < batch_max
+        && mtr_due_in (started, now, batch_ms) > 0;
+}
+
+uint64_t
 mtr_batch_started (mtr_batch_t *self)
 {
     return self->started;

@@ -76,6 +76,18 @@ typedef void (mtr_batch_ack_fn) (void *arg, const uint8_t *sender, size_t sender
                                  char **event_ids, size_t count);
 int mtr_batch_acks (mtr_batch_t *self, mtr_batch_ack_fn *fn, void *arg);
 
+//  Milliseconds until a batch started at mono `started` is due after
+//  batch_ms; 0 when it is.
+uint64_t mtr_due_in (uint64_t started, uint64_t now, uint64_t batch_ms);
+
+//  Whether the senders' socket may stay unread while the batch being filled
+//  (the last; `size` events, NULL-less: has_tail) gathers events: it is
+//  neither full nor due, batches wait at all (batch_ms > 0) and the database
+//  takes them (db_up). Then what arrives waits in the socket's queue and is
+//  read, all at once, when the batch is due.
+bool mtr_defer_reads (bool has_tail, size_t size, size_t batch_max, uint64_t started,
+                      uint64_t now, uint64_t batch_ms, bool db_up);
+
 uint64_t mtr_batch_started (mtr_batch_t *self);
 void mtr_batch_set_started (mtr_batch_t *self, uint64_t mono_ms);
 int mtr_batch_rc (mtr_batch_t *self);

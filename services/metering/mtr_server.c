@@ -11,6 +11,7 @@
 #include "mt_util.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,8 +83,13 @@ mtr_server_new (const char *endpoint, zactor_t **store_p, size_t batch_max, int 
         return NULL;
     }
     self->router = mt_codec_socket (ZMQ_ROUTER);
-    if (self->router)       //  a gateway's connection that comes back keeps its name
+    if (self->router) {     //  a gateway's connection that comes back keeps its name
         zsock_set_router_handover (self->router, 1);
+        //  Events wait in the socket's queue while a batch fills (s_defer_reads):
+        //  room for as many as memory holds, not libzmq's default 1,000 a sender
+        zsock_set_rcvhwm (self->router, (int) (self->pending_max < INT_MAX?
+                                               self->pending_max: INT_MAX));
+    }
     if (!self->queue || !self->held || !self->spool_acks || !self->router
         || mt_curve_server (self->router, "metering", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {
@@ -377,7 +383,9 @@ s_flush (mtr_server_t *self, bool now)
     if (!due)
         return;
     self->inflight = (mtr_batch_t *) zlistx_detach (self->queue, zlistx_cursor (self->queue));
-    if (zsock_send (self->store, "sp", "BATCH", self->inflight) == -1) {
+    int rc = zsock_send (self->store, "sp", "BATCH", self->inflight);
+    mt_codec_poll_touched ((zsock_t *) self->store);
+    if (rc == -1) {
         mt_log ("batch-failed events=%zu reason=\"database actor gone\"",
                 mtr_batch_size (self->inflight));
         s_forget (self, self->inflight);
@@ -405,8 +413,9 @@ s_on_done (mtr_server_t *self)
 {
     char *cmd = NULL;
     void *ptr = NULL;
-    if (zsock_recv (self->store, "sp", &cmd, &ptr) == -1 || !cmd || strcmp (cmd, "DONE")
-    ||  ptr != self->inflight) {
+    int rc = zsock_recv (self->store, "sp", &cmd, &ptr);
+    mt_codec_poll_touched ((zsock_t *) self->store);
+    if (rc == -1 || !cmd || strcmp (cmd, "DONE") || ptr != self->inflight) {
         mt_log ("actor-protocol-error cmd=%s", cmd? cmd: "-");
         free (cmd);
         return;
@@ -472,17 +481,39 @@ s_on_message (mtr_server_t *self)
     return true;
 }
 
-//  Wait at most until the oldest batch is due.
-static int
-s_timeout (mtr_server_t *self)
+//  Milliseconds until a batch is due; 0 when it is.
+static uint64_t
+s_due_in (mtr_server_t *self, mtr_batch_t *batch, uint64_t now)
 {
+    return mtr_due_in (mtr_batch_started (batch), now, (uint64_t) self->batch_ms);
+}
+
+//  Whether the senders' socket may stay unread this turn (mtr_defer_reads):
+//  one wake-up a batch instead of one an event; nothing waits longer than
+//  batch_ms for the database, as before. With the database down every event
+//  is read at once (memory-max, the spool).
+static bool
+s_defer_reads (mtr_server_t *self, uint64_t now)
+{
+    mtr_batch_t *tail = (mtr_batch_t *) zlistx_last (self->queue);
+    return mtr_defer_reads (tail != NULL, tail? mtr_batch_size (tail): 0, self->batch_max,
+                            tail? mtr_batch_started (tail): 0, now,
+                            (uint64_t) self->batch_ms, mtr_store_up ());
+}
+
+//  Wait at most until the oldest batch is due, or (reads deferred) the one
+//  being filled.
+static int
+s_timeout (mtr_server_t *self, uint64_t now, bool deferred)
+{
+    uint64_t left = 100;
     mtr_batch_t *head = (mtr_batch_t *) zlistx_first (self->queue);
-    if (self->inflight || !head)
-        return 100;
-    uint64_t age = mt_mono_ms () - mtr_batch_started (head);
-    if (age >= (uint64_t) self->batch_ms)
-        return 0;
-    uint64_t left = (uint64_t) self->batch_ms - age;
+    if (!self->inflight && head)
+        left = s_due_in (self, head, now);
+    if (deferred) {
+        uint64_t tail = s_due_in (self, (mtr_batch_t *) zlistx_last (self->queue), now);
+        left = tail < left? tail: left;
+    }
     return left < 100? (int) left: 100;
 }
 
@@ -540,20 +571,28 @@ int
 mtr_server_run (mtr_server_t *self)
 {
     mt_codec_poll_own (self->router);
+    //  The actor's pipe too: every use of it says so (mt_codec_poll_touched)
+    mt_codec_poll_own ((zsock_t *) self->store);
     zmq_pollitem_t items [] = {
         { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->store), 0, ZMQ_POLLIN, 0 },
     };
     while (!mt_stopping ()) {
-        if (mt_codec_poll (items, 2, s_timeout (self)) < 0) {
+        uint64_t now = mt_mono_ms ();
+        bool deferred = s_defer_reads (self, now);
+        items [0].revents = 0;
+        //  Deferred: only the database actor's pipe is watched
+        if (mt_codec_poll (deferred? &items [1]: items, deferred? 1: 2,
+                           s_timeout (self, now, deferred)) < 0) {
             if (zmq_errno () != EINTR)
                 break;
             continue;
         }
         if (items [1].revents & ZMQ_POLLIN)
             s_on_done (self);
-        //  Until the socket has none: one look at its mailbox, not one per message
-        if (items [0].revents & ZMQ_POLLIN)
+        //  Until the socket has none: one look at its mailbox, not one per
+        //  message. Deferred and now due: read without a look first
+        if ((items [0].revents & ZMQ_POLLIN) || (deferred && !s_defer_reads (self, mt_mono_ms ())))
             for (size_t n = 0; n < self->batch_max && s_on_message (self); n++)
                 ;
         s_spool_sync (self);

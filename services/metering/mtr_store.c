@@ -1,4 +1,5 @@
-//  Metering's database actor: batches in, one transaction each, results out.
+//  Metering's database actor: batches in, one statement (one transaction) each,
+//  results out.
 #include "mtr_store.h"
 #include "mt_log.h"
 #include "mt_pg.h"
@@ -140,8 +141,8 @@ s_data_error (PGresult *res)
 
 typedef enum { S_OK, S_DATA, S_FAIL } s_outcome_t;
 
-//  Write the batch's pending events (or event `only`) in one transaction and
-//  mark what was inserted.
+//  Write the batch's pending events (or event `only`) in one statement (one
+//  transaction, one round trip) and mark what was inserted.
 static s_outcome_t
 s_write (s_args_t *self, mtr_batch_t *batch, long only)
 {
@@ -155,27 +156,20 @@ s_write (s_args_t *self, mtr_batch_t *batch, long only)
         outcome = S_OK;
         goto cleanup;
     }
-    if (mt_pg_exec (self->conn, "BEGIN"))
-        goto cleanup;
+    //  One statement in autocommit: its own transaction, one round trip. libpq
+    //  returns PGRES_TUPLES_OK only once the server said ReadyForQuery after
+    //  the implicit COMMIT; a failed commit or a lost connection is an error
+    //  result, so nothing is marked (and nothing acknowledged) that is not
+    //  durably in the ledger.
     res = PQexecParams (self->conn, s_insert_sql, MTR_PARAMS, NULL,
                         (const char * const *) params, NULL, NULL, 0);
     if (PQresultStatus (res) != PGRES_TUPLES_OK) {
         bool data = s_data_error (res);
         s_log_error (only < 0? "insert-batch": "insert-one", res, self->conn);
-        PQclear (res);
-        res = PQexec (self->conn, "ROLLBACK");
         outcome = data? S_DATA: S_FAIL;
         goto cleanup;
     }
-    //  Mark after COMMIT only: collect first
     int n = PQntuples (res);
-    PGresult *commit = PQexec (self->conn, "COMMIT");
-    bool committed = PQresultStatus (commit) == PGRES_COMMAND_OK;
-    if (!committed)
-        s_log_error ("commit", commit, self->conn);
-    PQclear (commit);
-    if (!committed)
-        goto cleanup;
     for (int i = 0; i < n; i++)
         mtr_batch_mark (batch, PQgetvalue (res, i, 0), MTR_EV_STORED);
     outcome = S_OK;

@@ -20,10 +20,11 @@ typedef struct {
     uint64_t tokens_in_window;      //  reserved or used tokens in that window
 } s_tenant_t;
 
-//  One outstanding reservation.
+//  One outstanding reservation, its ids in the same allocation; req_id is
+//  also its key in the reservations table (not copied there).
 typedef struct {
-    char *req_id;                   //  owned
-    char *tenant_id;                //  owned
+    char *req_id;                   //  in text
+    char *tenant_id;                //  in text
     uint64_t reserve;               //  prompt + granted
     uint64_t granted;               //  completion tokens granted
     uint64_t window_start;
@@ -31,14 +32,16 @@ typedef struct {
     uint64_t expires_at;
     char *owner;                    //  owned; the holding gateway's routing id, or NULL
     void *handle;                   //  position in the expiry list
+    char text [];                   //  req_id, then tenant_id
 } s_reservation_t;
 
 //  A settled request id, kept for TTL so a second Settle or a late Admit
-//  changes nothing.
+//  changes nothing. req_id is also its key in the settled table.
 typedef struct {
-    char *req_id;                   //  owned
+    char *req_id;                   //  in text
     uint64_t granted;
     uint64_t expires_at;
+    char text [];
 } s_settled_t;
 
 struct _qe_quota_t {
@@ -55,8 +58,6 @@ s_reservation_destroy (void **item_p)
 {
     s_reservation_t *r = (s_reservation_t *) *item_p;
     if (r) {
-        free (r->req_id);
-        free (r->tenant_id);
         free (r->owner);
         free (r);
         *item_p = NULL;
@@ -68,7 +69,6 @@ s_settled_destroy (void **item_p)
 {
     s_settled_t *s = (s_settled_t *) *item_p;
     if (s) {
-        free (s->req_id);
         free (s);
         *item_p = NULL;
     }
@@ -101,6 +101,11 @@ qe_quota_new (uint64_t ttl_ms)
     zhashx_set_destructor (self->tenants, s_free);
     zhashx_set_destructor (self->reservations, s_reservation_destroy);
     zhashx_set_destructor (self->settled, s_settled_destroy);
+    //  Keyed by the req_id inside the item: one allocation an entry, not three
+    zhashx_set_key_duplicator (self->reservations, NULL);
+    zhashx_set_key_destructor (self->reservations, NULL);
+    zhashx_set_key_duplicator (self->settled, NULL);
+    zhashx_set_key_destructor (self->settled, NULL);
     return self;
 }
 
@@ -214,22 +219,18 @@ static int
 s_reserve (qe_quota_t *self, s_tenant_t *t, const char *req_id, const char *tenant_id,
            uint64_t reserve, uint64_t granted, uint64_t now_ms)
 {
-    s_reservation_t *r = (s_reservation_t *) calloc (1, sizeof *r);
-    if (r) {
-        r->req_id = strdup (req_id);
-        r->tenant_id = strdup (tenant_id);
-    }
-    if (!r || !r->req_id || !r->tenant_id) {
-        void *item = r;
-        s_reservation_destroy (&item);
+    size_t req_len = strlen (req_id) + 1, tenant_len = strlen (tenant_id) + 1;
+    s_reservation_t *r = (s_reservation_t *) calloc (1, sizeof *r + req_len + tenant_len);
+    if (!r)
         return -1;
-    }
+    r->req_id = memcpy (r->text, req_id, req_len);
+    r->tenant_id = memcpy (r->text + req_len, tenant_id, tenant_len);
     r->reserve = reserve;
     r->granted = granted;
     r->window_start = t->window_start;
     r->day_start = t->day_start;
     r->expires_at = now_ms + self->ttl_ms;
-    zhashx_insert (self->reservations, req_id, r);
+    zhashx_insert (self->reservations, r->req_id, r);
     r->handle = zlistx_add_end (self->reservation_order, r);
     t->requests_in_window += 1;
     t->tokens_in_window += reserve;
@@ -326,21 +327,18 @@ qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
 static void
 s_remember (qe_quota_t *self, const char *req_id, uint64_t granted, uint64_t now_ms)
 {
-    s_settled_t *s = (s_settled_t *) calloc (1, sizeof *s);
+    size_t len = strlen (req_id) + 1;
+    s_settled_t *s = (s_settled_t *) calloc (1, sizeof *s + len);
     if (!s)
         return;
-    s->req_id = strdup (req_id);
-    if (!s->req_id) {
-        free (s);
-        return;
-    }
+    s->req_id = memcpy (s->text, req_id, len);
     s->granted = granted;
     //  Messages of one gateway arrive in order, so a duplicate can only come
     //  from a resend within seconds; ten seconds bound the memory this takes
     //  (about 30 MB at 10,000 requests/s; the reservation TTL would hold
     //  millions of ids).
     s->expires_at = now_ms + (self->ttl_ms < QE_SETTLED_TTL_MS? self->ttl_ms: QE_SETTLED_TTL_MS);
-    zhashx_insert (self->settled, req_id, s);
+    zhashx_insert (self->settled, s->req_id, s);
     zlistx_add_end (self->settled_order, s);
 }
 

@@ -281,10 +281,11 @@ s_handle (qe_server_t *self)
         return false;
     if (!env)
         return true;                //  garbage: logged and dropped by the codec
-    char *key = zframe_strhex (routing_id);     //  the gateway, once per message
-    if (key)
-        mt_peers_seen (self->gateways, key, env->body_case == MT__ENVELOPE__BODY_HEARTBEAT,
-                       mt_mono_ms ());
+    //  The gateway: seen (its raw routing id), and its key in hex (made once
+    //  per gateway, borrowed) for the reservations it holds
+    const char *key = mt_peers_seen (self->gateways, zframe_data (routing_id),
+                                     zframe_size (routing_id),
+                                     env->body_case == MT__ENVELOPE__BODY_HEARTBEAT, mt_mono_ms ());
     if (env->body_case == MT__ENVELOPE__BODY_ADMIT && !env->admit->restore
     &&  mt_mono_ms () < self->warm_until && self->held) {
         //  Warming up: gateways re-announce what is in flight first
@@ -293,7 +294,6 @@ s_handle (qe_server_t *self)
             h->env = env;
             h->routing_id = routing_id;
             zlistx_add_end (self->held, h);
-            free (key);
             return true;
         }
     }
@@ -313,7 +313,6 @@ s_handle (qe_server_t *self)
             mt_log ("unexpected-message body=%s action=dropped", mt_codec_body_name (env));
             break;
     }
-    free (key);
     mt_codec_free (&env);
     zframe_destroy (&routing_id);
     return true;

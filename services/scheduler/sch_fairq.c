@@ -72,6 +72,8 @@ struct _sch_fairq_t {
     uint64_t head_seq;          //  order of the next push_head: counts down from
                                 //  below the first push's, so it goes first
     uint64_t pops;              //  jobs popped so far (unpopped ones too)
+    s_tenant_t *last;           //  the tenant looked up last (one job's calls come in a
+                                //  row: estimate then push, correct then learn); borrowed
 };
 
 #define S_SEQ_START (1ull << 62)    //  first seq of sch_fairq_push
@@ -128,6 +130,12 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
     assert (self->entries);
+    //  Keys live in their items (a tenant's id, an entry's req id): not
+    //  copied per insert
+    zhashx_set_key_duplicator (self->tenants, NULL);
+    zhashx_set_key_destructor (self->tenants, NULL);
+    zhashx_set_key_duplicator (self->entries, NULL);
+    zhashx_set_key_destructor (self->entries, NULL);
     self->next_seq = S_SEQ_START;
     self->head_seq = S_SEQ_START - 1;
     self->idle = zlistx_new ();
@@ -316,8 +324,11 @@ s_forget (sch_fairq_t *self)
         if (!t || self->pops - t->idle_since < self->config.forget_after)
             return;
         s_idle_leave (self, t);
-        if (t->counter <= s_floor (self, t))
+        if (t->counter <= s_floor (self, t)) {
+            if (self->last == t)
+                self->last = NULL;
             zhashx_delete (self->tenants, t->tenant_id);
+        }
         else
             s_idle_check (self, t);         //  ahead: look again later
     }
@@ -326,10 +337,22 @@ s_forget (sch_fairq_t *self)
 //  --------------------------------------------------------------------------
 //  Queue operations
 
+//  The tenant's state, or NULL.
+static s_tenant_t *
+s_tenant_find (sch_fairq_t *self, const char *tenant_id)
+{
+    if (self->last && !strcmp (self->last->tenant_id, tenant_id))
+        return self->last;
+    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    if (t)
+        self->last = t;
+    return t;
+}
+
 static s_tenant_t *
 s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
 {
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
     if (!t) {
         t = (s_tenant_t *) zmalloc (sizeof (s_tenant_t));
         assert (t);
@@ -337,7 +360,7 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         t->fifo = zlistx_new ();
         t->heap_index = S_NONE;
         assert (t->tenant_id && t->fifo);
-        zhashx_insert (self->tenants, tenant_id, t);
+        zhashx_insert (self->tenants, t->tenant_id, t);
     }
     t->weight = weight? weight: 1;
     return t;
@@ -377,7 +400,7 @@ s_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight, const char *r
     }
     s_entry_t *e = s_entry_new (t, req_id, cost, head? self->head_seq--: self->next_seq++, item);
     e->fifo_handle = head? zlistx_add_start (t->fifo, e): zlistx_add_end (t->fifo, e);
-    zhashx_insert (self->entries, req_id, e);
+    zhashx_insert (self->entries, e->req_id, e);
     s_head_update (t);
     if (fresh)
         s_heap_add (self, t);
@@ -455,7 +478,7 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
     assert (self && req_id && pick);
     if (zhashx_lookup (self->entries, req_id))
         return -1;
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, pick->tenant_id);
+    s_tenant_t *t = s_tenant_find (self, pick->tenant_id);
     if (!t)
         return -1;
     uint32_t weight = pick->weight? pick->weight: 1;
@@ -466,7 +489,7 @@ sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *
     s_idle_leave (self, t);
     s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
     e->fifo_handle = zlistx_add_start (t->fifo, e);
-    zhashx_insert (self->entries, req_id, e);
+    zhashx_insert (self->entries, e->req_id, e);
     s_head_update (t);
     if (t->heap_index == S_NONE)
         s_heap_add (self, t);
@@ -491,7 +514,7 @@ sch_fairq_remove (sch_fairq_t *self, const char *req_id)
 static void
 s_charge (sch_fairq_t *self, const char *tenant_id, uint32_t weight, double delta)
 {
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
     if (!t)
         return;                 //  Never queued here: nothing to charge
     t->counter += delta / (weight? weight: 1);
@@ -511,7 +534,7 @@ sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                    uint64_t charged, uint64_t actual)
 {
     assert (self && tenant_id);
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
     if (t && t->running > 0)
         t->running--;
     s_charge (self, tenant_id, weight, (double) actual - (double) charged);
@@ -525,7 +548,7 @@ uint64_t
 sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t max_tokens)
 {
     assert (self && tenant_id);
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
     if (!t || !t->learned)
         return max_tokens;
     uint64_t expect = (uint64_t) (t->expect + 0.5);
@@ -536,7 +559,7 @@ void
 sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens)
 {
     assert (self && tenant_id);
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
     if (!t)
         return;
     if (t->learned)
@@ -571,7 +594,7 @@ double
 sch_fairq_counter (sch_fairq_t *self, const char *tenant_id)
 {
     assert (self && tenant_id);
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
     return t? t->counter: 0;
 }
 

@@ -10,19 +10,24 @@
 
 typedef struct {
     uint32_t leases;            //  queued + running jobs of the tenant
+    char tenant_id [];          //  its key in the lease table
 } s_lease_t;
 
 struct _sch_jobs_t {
-    zhashx_t *jobs;             //  req id -> sch_job_t, owned
+    zhashx_t *jobs;             //  req id -> sch_job_t, owned (the key is the job's)
     zhashx_t *workers;          //  routing id hex -> sch_worker_t, owned
     zhashx_t *queues;           //  "pool\x1fmodel" -> sch_fairq_t, owned
-    zhashx_t *leases;           //  tenant id -> s_lease_t, owned
+    zhashx_t *leases;           //  tenant id -> s_lease_t, owned (the key is the lease's)
     zhashx_t *catalog;          //  pool -> zlistx_t of model names (sorted), owned
     uint32_t queued;            //  jobs waiting in queues
     uint32_t running;           //  jobs assigned to workers
     uint64_t dispatch_round;    //  counts dispatch passes
     sch_fairq_config_t policy;  //  of the fair queues created from now on
     bool warming;               //  just started: workers may not have announced yet
+    //  The queue looked up last (a Submit looks it up twice; queues live as
+    //  long as the tables)
+    sch_fairq_t *last_queue;
+    char last_pool [S_NAME_MAX], last_model [S_NAME_MAX];
 };
 
 //  --------------------------------------------------------------------------
@@ -34,8 +39,6 @@ s_job_destroy (void **item_p)
     sch_job_t *job = (sch_job_t *) *item_p;
     if (!job)
         return;
-    free (job->req_id);
-    free (job->tenant_id);
     if (job->spec)
         mt__job_spec__free_unpacked (job->spec, NULL);
     zframe_destroy (&job->gateway);
@@ -56,6 +59,7 @@ s_worker_destroy (void **item_p)
     for (size_t i = 0; i < w->nmodels; i++)
         free (w->models [i]);
     free (w->models);
+    free (w->queues);
     free (w);
     *item_p = NULL;
 }
@@ -114,14 +118,20 @@ sch_jobs_new (void)
 {
     sch_jobs_t *self = (sch_jobs_t *) zmalloc (sizeof (sch_jobs_t));
     assert (self);
+    //  Keys live in their items (a job's req id, a lease's tenant id): not
+    //  copied per insert
     self->jobs = zhashx_new ();
     zhashx_set_destructor (self->jobs, s_job_destroy);
+    zhashx_set_key_duplicator (self->jobs, NULL);
+    zhashx_set_key_destructor (self->jobs, NULL);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, s_fairq_destructor);
     self->leases = zhashx_new ();
     zhashx_set_destructor (self->leases, s_free_destructor);
+    zhashx_set_key_duplicator (self->leases, NULL);
+    zhashx_set_key_destructor (self->leases, NULL);
     self->catalog = zhashx_new ();
     zhashx_set_destructor (self->catalog, s_list_destructor);
     return self;
@@ -209,9 +219,17 @@ sch_jobs_lookup (sch_jobs_t *self, const char *req_id)
 sch_fairq_t *
 sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model)
 {
+    if (self->last_queue && !strcmp (self->last_pool, pool) && !strcmp (self->last_model, model))
+        return self->last_queue;
     char key [2 * S_NAME_MAX + 2];
     s_queue_key (key, sizeof key, pool, model);
-    return (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    if (q && strlen (pool) < S_NAME_MAX && strlen (model) < S_NAME_MAX) {
+        self->last_queue = q;
+        strcpy (self->last_pool, pool);
+        strcpy (self->last_model, model);
+    }
+    return q;
 }
 
 static void
@@ -219,9 +237,12 @@ s_lease_take (sch_jobs_t *self, const char *tenant_id)
 {
     s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
     if (!lease) {
-        lease = (s_lease_t *) zmalloc (sizeof (s_lease_t));
+        size_t len = strlen (tenant_id);
+        lease = (s_lease_t *) malloc (sizeof (s_lease_t) + len + 1);
         assert (lease);
-        zhashx_insert (self->leases, tenant_id, lease);
+        lease->leases = 0;
+        memcpy (lease->tenant_id, tenant_id, len + 1);
+        zhashx_insert (self->leases, lease->tenant_id, lease);
     }
     lease->leases++;
 }
@@ -235,7 +256,7 @@ s_lease_release (sch_jobs_t *self, const char *tenant_id)
     if (lease->leases > 0)
         lease->leases--;
     if (lease->leases == 0)
-        zhashx_delete (self->leases, tenant_id);
+        zhashx_delete (self->leases, lease->tenant_id);
 }
 
 uint32_t
@@ -249,23 +270,37 @@ sch_job_t *
 sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint32_t weight,
               bool head)
 {
-    char key [2 * S_NAME_MAX + 2];
-    s_queue_key (key, sizeof key, spec->pool, spec->model);
+    Mt__JobSpec *copy = mt_codec_job_copy (spec);
+    return copy? sch_jobs_take (self, &copy, gateway, weight, head): NULL;
+}
+
+sch_job_t *
+sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32_t weight,
+               bool head)
+{
+    assert (spec_p && *spec_p);
+    Mt__JobSpec *spec = *spec_p;
+    if (spec->base.n_unknown_fields) {
+        //  Only the fields we know travel on to the worker: a copy, the
+        //  caller keeps its own
+        spec = mt_codec_job_copy (spec);
+        if (!spec)
+            return NULL;
+    }
+    else
+        *spec_p = NULL;
     sch_job_t *job = (sch_job_t *) zmalloc (sizeof (sch_job_t));
     assert (job);
-    job->req_id = strdup (spec->req_id);
-    job->tenant_id = strdup (spec->tenant_id);
-    job->spec = mt_codec_job_copy (spec);
+    job->spec = spec;
+    job->req_id = spec->req_id;
+    job->tenant_id = spec->tenant_id;
     job->gateway = zframe_dup (gateway);
     job->weight = weight? weight: 1;
-    assert (job->req_id && job->tenant_id && job->gateway);
-    if (!job->spec) {
-        void *item = job;
-        s_job_destroy (&item);
-        return NULL;
-    }
-    sch_fairq_t *q = (sch_fairq_t *) zhashx_lookup (self->queues, key);
+    assert (job->gateway);
+    sch_fairq_t *q = sch_jobs_queue (self, spec->pool, spec->model);
     if (!q) {
+        char key [2 * S_NAME_MAX + 2];
+        s_queue_key (key, sizeof key, spec->pool, spec->model);
         q = sch_fairq_new_config (&self->policy);
         zhashx_insert (self->queues, key, q);
     }
@@ -383,10 +418,12 @@ sch_jobs_worker_ready (sch_jobs_t *self, zframe_t *rid, const Mt__WorkerReady *r
         for (size_t i = 0; i < w->nmodels; i++)
             free (w->models [i]);
         free (w->models);
+        free (w->queues);
         w->worker_id = strdup (*ready->worker_id? ready->worker_id: key);
         w->pool = strdup (ready->pool);
         w->models = (char **) calloc (ready->n_models, sizeof (char *));
-        assert (w->worker_id && w->pool && w->models);
+        w->queues = (sch_fairq_t **) calloc (ready->n_models, sizeof (sch_fairq_t *));
+        assert (w->worker_id && w->pool && w->models && w->queues);
         w->nmodels = ready->n_models;
         w->rr = 0;
         for (size_t i = 0; i < ready->n_models; i++) {
@@ -534,7 +571,9 @@ s_worker_queue (sch_jobs_t *self, sch_worker_t *w, size_t *index_p)
 {
     for (size_t i = 0; i < w->nmodels; i++) {
         size_t index = (w->rr + i) % w->nmodels;
-        sch_fairq_t *q = sch_jobs_queue (self, w->pool, w->models [index]);
+        sch_fairq_t *q = w->queues [index];
+        if (!q)                 //  none yet: looked up until there is one
+            q = w->queues [index] = sch_jobs_queue (self, w->pool, w->models [index]);
         if (q && sch_fairq_size (q) > 0) {
             *index_p = index;
             return q;

@@ -17,8 +17,8 @@ typedef struct _sch_worker_t sch_worker_t;
 
 //  A job the scheduler knows: queued or running on a worker.
 typedef struct {
-    char *req_id;               //  owned; key in the job table
-    char *tenant_id;            //  owned
+    char *req_id;               //  spec's; key in the job table
+    char *tenant_id;            //  spec's
     sch_fairq_t *queue;         //  borrowed: its (pool, model) queue (queues live as long
                                 //  as the tables: a job never looks its queue up again)
     Mt__JobSpec *spec;          //  owned copy; free with mt__job_spec__free_unpacked
@@ -40,6 +40,8 @@ struct _sch_worker_t {
     char *worker_id;            //  owned
     char *pool;                 //  owned
     char **models;              //  owned array of owned strings
+    sch_fairq_t **queues;       //  owned array: the queue of each model once known
+                                //  (borrowed queues: they live as long as the tables)
     size_t nmodels;             //  entries in models
     size_t rr;                  //  round-robin start over models
     uint32_t total_slots;       //  as announced
@@ -133,6 +135,14 @@ sch_fairq_t *sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *mod
 //  of memory (nothing queued).
 sch_job_t *sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway,
                          uint32_t weight, bool head);
+
+//  The same, taking *spec_p (unpacked, as from a Submit; the job owns it
+//  from now on and *spec_p is nulled) instead of copying it. A spec with
+//  fields this build does not know is copied without them instead (they
+//  never reach the worker; *spec_p stays the caller's). NULL when out of
+//  memory (*spec_p untouched).
+sch_job_t *sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway,
+                          uint32_t weight, bool head);
 
 //  Take a queued job off its fair queue (cancelled, or no worker serves it).
 //  It stays in the table until sch_jobs_forget.

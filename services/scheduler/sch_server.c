@@ -61,23 +61,26 @@ s_update_gauges (sch_server_t *self)
     mt_metric_set (self->m_gateways, (int64_t) mt_peers_live (self->gateway_peers));
 }
 
-//  Send a SubmitReply to a gateway.
+//  Refuse a Submit: a SubmitReply to its gateway, naming the attempt (its
+//  reply token). An accepted Submit gets no answer: the gateway learns it
+//  from the Catalog that answers its next heartbeat (see mt.proto).
 static void
-s_reply (sch_server_t *self, zframe_t *gateway, const char *req_id, bool accepted,
-         Mt__ErrorCode code, const char *message, uint32_t retry_after_s)
+s_refuse (sch_server_t *self, zframe_t *gateway, Mt__JobSpec *spec, Mt__ErrorCode code,
+          const char *message, uint32_t retry_after_s)
 {
     Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
-    reply.req_id = (char *) req_id;
-    reply.accepted = accepted;
+    reply.req_id = spec->req_id;
+    reply.accepted = false;
     reply.code = code;
     reply.message = (char *) (message? message: "");
     reply.retry_after_s = retry_after_s;
     reply.scheduler_id = self->instance;
+    reply.reply_token = spec->reply_token;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
     if (mt_codec_send (self->gateways, gateway, &env))
-        mt_log ("send-failed to=gateway body=submit_reply req=%s", req_id);
+        mt_log ("send-failed to=gateway body=submit_reply req=%s", spec->req_id);
 }
 
 //  Tell a job's gateway the job ended without a worker's JobDone.
@@ -148,9 +151,8 @@ s_dispatch (sch_server_t *self)
 
 static void s_cancel_at_worker (sch_server_t *self, sch_job_t *job);
 
-//  A Submit for a job we know. The same attempt (the same reply token: a
-//  gateway sending again what a restarted scheduler may have missed) is
-//  accepted again and changes nothing. A requeue with a new token means the
+//  A Submit for a job we know. The same attempt (the same reply token) is
+//  accepted again, silently, and changes nothing. A requeue with a new token means the
 //  gateway gave up on the attempt we hold (its worker handed it back, and
 //  the gateway heard first): forget that attempt and return false, so the
 //  new one is queued. Anything else is ignored. True when handled.
@@ -166,7 +168,6 @@ s_duplicate (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     }
     if (!strcmp (job->spec->reply_token, spec->reply_token)) {
         mt_debug ("submit-again req=%s tenant=%s action=accepted", spec->req_id, spec->tenant_id);
-        s_reply (self, gateway, spec->req_id, true, MT__ERROR_CODE__ERR_NONE, "", 0);
         return true;
     }
     if (!submit->requeue) {
@@ -202,8 +203,8 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
             }
             mt_log ("submit-invalid req=%.64s tenant=%.64s reason=\"req_id, tenant_id, model "
                     "and pool must be set\"", req, tenant);
-            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
-                     "req_id, tenant_id, model and pool must be set", 0);
+            s_refuse (self, gateway, spec, MT__ERROR_CODE__ERR_BAD_REQUEST,
+                      "req_id, tenant_id, model and pool must be set", 0);
             return;
         case SCH_ADMIT_DUPLICATE:
             if (s_duplicate (self, gateway, submit))
@@ -214,47 +215,48 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
             mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
                     "reason=\"no live worker\"", req, tenant, spec->pool, spec->model);
             mt_metric_add (self->m_rej_capacity, 1);
-            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
-                     "no worker serves this model", 0);
+            s_refuse (self, gateway, spec, MT__ERROR_CODE__ERR_NO_CAPACITY,
+                      "no worker serves this model", 0);
             return;
         case SCH_ADMIT_CONCURRENCY:
             mt_log ("submit-rejected req=%s tenant=%s code=concurrency leases=%u max=%u",
                     req, tenant, leases, submit->max_concurrent);
             mt_metric_add (self->m_rej_concurrency, 1);
-            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_CONCURRENCY,
-                     "too many concurrent requests", 1);
+            s_refuse (self, gateway, spec, MT__ERROR_CODE__ERR_CONCURRENCY,
+                      "too many concurrent requests", 1);
             return;
         case SCH_ADMIT_QUEUE_FULL:
             mt_log ("submit-rejected req=%s tenant=%s code=no_capacity pool=%s model=%s "
                     "reason=\"queue full\" queued=%zu", req, tenant, spec->pool, spec->model,
                     sch_fairq_size (sch_jobs_queue (self->jobs, spec->pool, spec->model)));
             mt_metric_add (self->m_rej_capacity, 1);
-            s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_NO_CAPACITY,
-                     "queue full", 0);
+            s_refuse (self, gateway, spec, MT__ERROR_CODE__ERR_NO_CAPACITY, "queue full", 0);
             return;
         case SCH_ADMIT_OK:
             break;
     }
-    sch_job_t *job = sch_jobs_add (self->jobs, spec, gateway, submit->weight, submit->requeue);
-    if (job)
-        job->queued_ms = mt_mono_ms ();
+    sch_job_t *job = sch_jobs_take (self->jobs, &submit->job, gateway, submit->weight,
+                                    submit->requeue);
     if (!job) {
         mt_log ("submit-failed req=%s tenant=%s reason=\"job could not be stored\"", req, tenant);
-        s_reply (self, gateway, req, false, MT__ERROR_CODE__ERR_BAD_REQUEST,
-                 "the job could not be stored", 0);
+        s_refuse (self, gateway, spec, MT__ERROR_CODE__ERR_BAD_REQUEST,
+                  "the job could not be stored", 0);
         return;
     }
+    job->queued_ms = mt_mono_ms ();
+    spec = job->spec;                   //  the job's own now
     mt_metric_add (self->m_submitted, 1);
     if (submit->requeue) {
         mt_metric_add (self->m_requeued, 1);
-        mt_log ("job-requeued req=%s tenant=%s pool=%s model=%s", req, tenant, spec->pool,
-                spec->model);
+        mt_log ("job-requeued req=%s tenant=%s pool=%s model=%s", job->req_id, job->tenant_id,
+                spec->pool, spec->model);
     }
-    s_reply (self, gateway, req, true, MT__ERROR_CODE__ERR_NONE, "", 0);
-    sch_fairq_t *q = sch_jobs_queue (self->jobs, spec->pool, spec->model);
-    mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
-              "counter=%.1f vtime=%.1f", req, tenant, spec->pool, spec->model, job->weight,
-              leases + 1, sch_fairq_counter (q, tenant), sch_fairq_vtime (q));
+    //  Accepted: no answer (the Catalog of the gateway's next heartbeat says it)
+    if (mt_log_debug ())
+        mt_debug ("submit-accepted req=%s tenant=%s pool=%s model=%s weight=%u leases=%u "
+                  "counter=%.1f vtime=%.1f", job->req_id, job->tenant_id, spec->pool,
+                  spec->model, job->weight, leases + 1,
+                  sch_fairq_counter (job->queue, job->tenant_id), sch_fairq_vtime (job->queue));
     s_dispatch (self);
 }
 
@@ -338,8 +340,9 @@ s_fill_workers (sch_server_t *self, Mt__PoolModels *pm, const char *pool,
     zlistx_destroy (&list);
 }
 
+//  A gateway's heartbeat: answered with the Catalog, which echoes its seq.
 static void
-s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
+s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway, Mt__Heartbeat *hb)
 {
     zhashx_t *pools = sch_jobs_catalog (self->jobs);
     size_t npools = zhashx_size (pools);
@@ -390,6 +393,7 @@ s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway)
     catalog.n_pools = n;
     catalog.scheduler_id = self->instance;
     catalog.warming_up = sch_jobs_warming (self->jobs);
+    catalog.heartbeat_seq = hb? hb->seq: 0;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_CATALOG;
     env.catalog = &catalog;
@@ -424,11 +428,8 @@ s_on_gateway (sch_server_t *self)
         return false;
     if (!env)
         return true;                 //  garbage: logged by the codec
-    char *key = zframe_strhex (rid);
-    if (key)
-        mt_peers_seen (self->gateway_peers, key,
-                       env->body_case == MT__ENVELOPE__BODY_HEARTBEAT, mt_mono_ms ());
-    free (key);
+    mt_peers_seen (self->gateway_peers, zframe_data (rid), zframe_size (rid),
+                   env->body_case == MT__ENVELOPE__BODY_HEARTBEAT, mt_mono_ms ());
     switch (env->body_case) {
         case MT__ENVELOPE__BODY_SUBMIT:
             s_handle_submit (self, rid, env->submit);
@@ -437,7 +438,7 @@ s_on_gateway (sch_server_t *self)
             s_handle_cancel (self, rid, env->cancel);
             break;
         case MT__ENVELOPE__BODY_HEARTBEAT:
-            s_handle_gateway_heartbeat (self, rid);
+            s_handle_gateway_heartbeat (self, rid, env->heartbeat);
             break;
         default:
             mt_log ("unexpected-message socket=gateway body=%s action=dropped",

@@ -29,8 +29,9 @@ sched_load () {   # slots seconds
           --worker-cert="$CURVE_DIR/secret/worker-std-1.key_secret" --tenants=10000 --slots="$1" \
           --count=1000000 --seconds="$2" 2>>"$TMP/log/sched-load.log")
     t1=$(cpu_ticks "${PID_OF[scheduler]}")
+    local per=$(field msgs_per_dispatch "$out")      # an older generator does not print it
     echo "scheduler, 10,000 tenants queued, a worker of $1 slots answering at once: $(field dispatch_per_s "$out")" \
-         "dispatches/s; $(per_cpu "$(field dispatched "$out")" $((t1 - t0)))"
+         "dispatches/s; $(per_cpu "$(field dispatched "$out")" $((t1 - t0)))${per:+; $per messages a dispatch}"
 }
 if [ -x "$LOADGEN/mt-qe-load" ] && [ -x "$LOADGEN/mt-sched-load" ]; then
     say "quota-enforcer load generator: one at a time, then 256 in flight; scheduler load generator"

@@ -3,9 +3,14 @@
 //  --slots slots of model bench-load in pool bench-load; the gateway (a
 //  gateway's keys) queues one job for each of --tenants tenants, and submits
 //  a tenant's next job when its last one was dispatched, so every tenant
-//  stays queued. The worker answers each Job with a JobDone at once. Prints:
-//    sched-load: dispatched=N refused=N seconds=S dispatch_per_s=R
-//  Bounded by --count and --seconds; exits 1 when nothing was dispatched.
+//  stays queued. The worker answers each Job with a JobDone at once. An
+//  accepted Submit gets no answer (a SubmitReply comes only on refusal, and
+//  is counted): nothing here waits for one. Prints:
+//    sched-load: dispatched=N refused=N seconds=S dispatch_per_s=R messages=N
+//                msgs_per_dispatch=M
+//  (one line; messages: what both sides sent the scheduler and received from
+//  it, the scheduler's messages per dispatch). Bounded by --count and
+//  --seconds; exits 1 when nothing was dispatched.
 #include "mt_codec.h"
 #include "mt_config.h"
 #include "mt_curve.h"
@@ -41,6 +46,8 @@ s_tenant (char *out, size_t size, uint64_t t)
     snprintf (out, size, "00000000-0000-4000-8000-%012" PRIu64, t);
 }
 
+static uint64_t s_messages;     //  sent to the scheduler and received from it
+
 static void
 s_submit (zsock_t *gw, uint64_t seq, uint64_t tenant_no)
 {
@@ -66,7 +73,8 @@ s_submit (zsock_t *gw, uint64_t seq, uint64_t tenant_no)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
-    mt_codec_send (gw, NULL, &env);
+    if (mt_codec_send (gw, NULL, &env) == 0)
+        s_messages++;
 }
 
 static void
@@ -83,7 +91,8 @@ s_ready (zsock_t *wk, uint32_t slots)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_WORKER_READY;
     env.worker_ready = &ready;
-    mt_codec_send (wk, NULL, &env);
+    if (mt_codec_send (wk, NULL, &env) == 0)
+        s_messages++;
 }
 
 //  A DEALER to the scheduler; cert_file, when set, replaces this process's
@@ -140,6 +149,7 @@ main (int argc, char **argv)
 
     uint64_t dispatched = 0, refused = 0;
     uint64_t start = mt_mono_ms (), now = start, next_beat = start + 1000;
+    uint64_t base = s_messages;         //  from the first Submit on (not the hello)
     zmq_pollitem_t items [] = {
         { zsock_resolve (gw), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (wk), 0, ZMQ_POLLIN, 0 },
@@ -150,6 +160,7 @@ main (int argc, char **argv)
         Mt__Envelope *env = NULL;
         if (items [0].revents & ZMQ_POLLIN)
             while (mt_codec_recv_next (gw, NULL, &env)) {
+                s_messages++;
                 if (env && env->body_case == MT__ENVELOPE__BODY_SUBMIT_REPLY
                 &&  !env->submit_reply->accepted)
                     refused++;
@@ -157,6 +168,7 @@ main (int argc, char **argv)
             }
         if (items [1].revents & ZMQ_POLLIN)
             while (mt_codec_recv_next (wk, NULL, &env)) {
+                s_messages++;
                 if (env && env->body_case == MT__ENVELOPE__BODY_JOB && env->job->job) {
                     Mt__JobSpec *spec = env->job->job;
                     dispatched++;
@@ -171,7 +183,8 @@ main (int argc, char **argv)
                     Mt__Envelope out = MT__ENVELOPE__INIT;
                     out.body_case = MT__ENVELOPE__BODY_JOB_DONE;
                     out.job_done = &done;
-                    mt_codec_send (wk, NULL, &out);
+                    if (mt_codec_send (wk, NULL, &out) == 0)
+                        s_messages++;
                     //  The tenant's next job: it stays queued
                     uint64_t t = strtoull (spec->tenant_id + 24, NULL, 10);
                     s_submit (gw, seq++, t);
@@ -187,13 +200,16 @@ main (int argc, char **argv)
             Mt__Envelope out = MT__ENVELOPE__INIT;
             out.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
             out.heartbeat = &hb;
-            mt_codec_send (wk, NULL, &out);
+            if (mt_codec_send (wk, NULL, &out) == 0)
+                s_messages++;
         }
     }
     double secs = (double) (now - start) / 1e3;
+    uint64_t messages = s_messages - base;
     printf ("sched-load: dispatched=%" PRIu64 " refused=%" PRIu64 " seconds=%.2f"
-            " dispatch_per_s=%.0f\n", dispatched, refused, secs,
-            secs > 0? (double) dispatched / secs: 0.0);
+            " dispatch_per_s=%.0f messages=%" PRIu64 " msgs_per_dispatch=%.2f\n", dispatched,
+            refused, secs, secs > 0? (double) dispatched / secs: 0.0, messages,
+            dispatched? (double) messages / (double) dispatched: 0.0);
     zsock_destroy (&gw);
     zsock_destroy (&wk);
     mt_curve_stop ();

@@ -77,6 +77,7 @@ main (int argc, char *argv [])
     reply.message = "no worker";
     reply.retry_after_s = 1;
     reply.scheduler_id = "5c4b3a29181706f5e4d3c2b1a0918273";
+    reply.reply_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
     rc |= s_write (dir, "submit_reply", &env);
@@ -148,6 +149,7 @@ main (int argc, char *argv [])
     beat.sender = "w1";
     beat.free_slots = 2;
     beat.running = 2;
+    beat.seq = 42;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &beat;
     rc |= s_write (dir, "heartbeat", &env);
@@ -164,6 +166,7 @@ main (int argc, char *argv [])
     catalog.pools = pools;
     catalog.scheduler_id = reply.scheduler_id;
     catalog.warming_up = 1;
+    catalog.heartbeat_seq = 42;
     env.body_case = MT__ENVELOPE__BODY_CATALOG;
     env.catalog = &catalog;
     rc |= s_write (dir, "catalog", &env);

@@ -9,6 +9,8 @@
 #include "mt_util.h"
 
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void
@@ -250,6 +252,72 @@ test_codec_send_later (void)
     zsock_destroy (&b);
 }
 
+//  An empty receive leaves an owned socket marked idle (no look before the
+//  next wait), yet what arrives after it, or during the wait, is seen.
+static void
+test_codec_idle_after_empty_recv (void)
+{
+    zsock_t *a = zsock_new_pair ("@inproc://test-codec-idle");
+    zsock_t *b = zsock_new_pair (">inproc://test-codec-idle");
+    CHECK (a && b);
+    mt_codec_poll_own (a);
+    zmq_pollitem_t item = { zsock_resolve (a), 0, ZMQ_POLLIN, 0 };
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = "r1";
+    cancel.tenant_id = "t1";
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    Mt__Envelope *got = NULL;
+    for (int round = 0; round < 3; round++) {
+        CHECK_INT (mt_codec_recv_next (a, NULL, &got), 0);  //  empty: idle now
+        CHECK_INT (mt_codec_send (b, NULL, &env), 0);       //  then a message comes
+        int n = 0;
+        for (int i = 0; i < 20 && n == 0; i++)
+            n = mt_codec_poll (&item, 1, 100);
+        CHECK_INT (n, 1);
+        CHECK_INT (mt_codec_recv_next (a, NULL, &got), 1);
+        mt_codec_free (&got);
+        //  Two sent back to back, one read: the second is still seen
+        CHECK_INT (mt_codec_send (b, NULL, &env), 0);
+        CHECK_INT (mt_codec_send (b, NULL, &env), 0);
+        for (int i = 0; i < 20 && !mt_codec_recv_next (a, NULL, &got); i++)
+            zclock_sleep (10);
+        mt_codec_free (&got);
+        CHECK_INT (mt_codec_poll (&item, 1, 1000), 1);
+        CHECK_INT (mt_codec_recv_next (a, NULL, &got), 1);
+        mt_codec_free (&got);
+    }
+    zsock_destroy (&a);
+    zsock_destroy (&b);
+}
+
+//  getpid () is the kernel's answer, in this process and in a fork's child.
+static void
+test_getpid (void)
+{
+    CHECK_INT (getpid (), (pid_t) syscall (SYS_getpid));
+    CHECK_INT (getpid (), getpid ());
+    int fds [2];
+    CHECK_INT (pipe (fds), 0);
+    pid_t child = fork ();
+    if (child == 0) {
+        pid_t pids [2] = { getpid (), (pid_t) syscall (SYS_getpid) };
+        ssize_t w = write (fds [1], pids, sizeof pids);
+        _exit (w == (ssize_t) sizeof pids? 0: 1);
+    }
+    CHECK (child > 0);
+    pid_t pids [2] = { 0, 0 };
+    CHECK_INT ((int) read (fds [0], pids, sizeof pids), (int) sizeof pids);
+    CHECK_INT (pids [0], child);
+    CHECK_INT (pids [1], child);
+    int status = 0;
+    CHECK_INT (waitpid (child, &status, 0), child);
+    CHECK_INT (getpid (), (pid_t) syscall (SYS_getpid));
+    close (fds [0]);
+    close (fds [1]);
+}
+
 //  The one id rule: every row a case.
 static void
 test_id_ok (void)
@@ -351,6 +419,8 @@ main (void)
     MT_RUN (test_errors);
     MT_RUN (test_time_ids);
     test_id_ok ();
+    MT_RUN (test_codec_idle_after_empty_recv);
+    MT_RUN (test_getpid);
     MT_RUN (test_job_copy);
     MT_RUN (test_pg_line);
     MT_RUN (test_buf);

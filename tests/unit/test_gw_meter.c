@@ -31,6 +31,7 @@ s_pair (s_pair_t *p, const char *name)
 static void
 s_unpair (s_pair_t *p)
 {
+    mt_codec_flush ();              //  nothing held for a socket that is gone
     zsock_destroy (&p->gw);
     zsock_destroy (&p->metering);
 }

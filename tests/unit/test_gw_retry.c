@@ -87,10 +87,48 @@ test_on_restart (void)
     }
 }
 
+static void
+test_on_catalog (void)
+{
+    static const struct {
+        const char *name;
+        int flags;
+        const char *sent_to;
+        uint64_t sent_hb;
+        const char *cat_id;
+        uint64_t cat_hb;
+        gw_submit_seen_t want;
+    } rows [] = {
+        { "same instance, heartbeat after it: accepted",      0, "a", 5, "a", 5, GW_SUBMIT_ACCEPTED },
+        { "same instance, a later heartbeat: accepted",       0, "a", 5, "a", 9, GW_SUBMIT_ACCEPTED },
+        { "same instance, heartbeat before it: wait",         0, "a", 6, "a", 5, GW_SUBMIT_WAIT },
+        { "older scheduler (no seq): wait for its reply",     0, "a", 1, "a", 0, GW_SUBMIT_WAIT },
+        { "catalog without an instance: wait",                0, "a", 1, "",  3, GW_SUBMIT_WAIT },
+        { "accepted whatever the request's state",         GONE, "a", 2, "a", 3, GW_SUBMIT_ACCEPTED },
+        { "new instance, sent after its heartbeat: moved",    0, "a", 8, "b", 7, GW_SUBMIT_MOVED },
+        { "new instance, sent well before: again",            0, "a", 3, "b", 7, GW_SUBMIT_AGAIN },
+        { "new instance, stream sent well before: again", STREAM, "a", 6, "b", 7, GW_SUBMIT_AGAIN },
+        { "new instance, sent just before: again, alone",     0, "a", 7, "b", 7, GW_SUBMIT_AGAIN_ALONE },
+        { "sent to an unknown instance: again, alone",        0, "",  3, "b", 7, GW_SUBMIT_AGAIN_ALONE },
+        { "new instance, client gone: left to time out",   GONE, "a", 3, "b", 7, GW_SUBMIT_WAIT },
+        { "new instance, cancel wanted: left to time out", CANCELD, "a", 3, "b", 7, GW_SUBMIT_WAIT },
+        { "new instance, timed out: left alone",        TIMEOUT, "a", 3, "b", 7, GW_SUBMIT_WAIT },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        mt_test_case ("on catalog: %s", rows [i].name);
+        gw_retry_req_t r = s_req (rows [i].flags, 0);
+        gw_submit_seen_t got = gw_retry_on_catalog (&r, rows [i].sent_to, rows [i].sent_hb,
+                                                    rows [i].cat_id, rows [i].cat_hb);
+        CHECK_MSG (got == rows [i].want, "%s: %d want %d", rows [i].name, (int) got,
+                   (int) rows [i].want);
+    }
+}
+
 int
 main (void)
 {
     test_on_done ();
     test_on_restart ();
+    test_on_catalog ();
     return mt_test_done ("test_gw_retry");
 }

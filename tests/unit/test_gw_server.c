@@ -7,11 +7,14 @@
 //  the gateway and the peers.
 //
 //  Checks the message contract around one request: Admit -> AdmitReply,
-//  Submit -> SubmitReply, TokenChunk/JobDone, Settle, UsageEvent -> UsageAck;
+//  Submit (a SubmitReply only on refusal; accepted when the Catalog that
+//  answers the next numbered heartbeat confirms it), TokenChunk/JobDone,
+//  Settle, UsageEvent -> UsageAck;
 //  refusals by each service, a silent service, a request timeout, usage
 //  resent until acknowledged, a Cancel that waits for the scheduler's return,
 //  what is billed for each ending, and jobs submitted again (worker lost,
-//  handed back, scheduler restarted).
+//  handed back, scheduler restarted: accepted jobs, and Submits not
+//  confirmed yet, by when they were sent).
 #include "mt_test.h"
 #include "mt_codec.h"
 #include "mt_errors.h"
@@ -31,6 +34,8 @@
 #define KEY_ID  "00000000-0000-4000-8000-0000000000k1"
 
 typedef enum { Q_GRANT, Q_REFUSE, Q_SILENT } s_quota_mode_t;
+//  S_SILENT: a scheduler that is down (reads, answers nothing, not even
+//  heartbeats)
 typedef enum { S_ACCEPT, S_REFUSE, S_SILENT } s_sched_mode_t;
 
 typedef struct {
@@ -59,6 +64,10 @@ typedef struct {
     bool submit_requeue;        //  the last Submit's requeue
     char cancel_token [64];     //  the last Cancel's reply_token
     char sched_id [33];         //  the fake scheduler's instance (Catalog, SubmitReply)
+    uint64_t hb_seq;            //  the last heartbeat's seq
+    uint64_t hb_after_submit;   //  the first heartbeat's seq after the last Submit (0: none yet)
+    uint64_t answered_seq;      //  the last heartbeat a Catalog answered
+    int submit_replies;         //  SubmitReplies sent
     uint64_t settle_used;
     bool settle_refused;
     Mt__Envelope *usage;        //  the last UsageEvent (owned)
@@ -72,6 +81,7 @@ typedef struct {
     char url [256];
     const char *body;
     bool stream;
+    long timeout_ms;            //  the client gives up (hangs up) after this; 0: 20 s
     long status;
     char *resp;                 //  owned
     size_t resp_len;
@@ -108,7 +118,7 @@ s_http_thread (void *arg)
             curl_easy_setopt (curl, CURLOPT_POSTFIELDS, h->body);
         curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write);
         curl_easy_setopt (curl, CURLOPT_WRITEDATA, h);
-        curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 20000L);
+        curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, h->timeout_ms? h->timeout_ms: 20000L);
         curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
         if (curl_easy_perform (curl) == CURLE_OK)
             curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &h->status);
@@ -200,9 +210,27 @@ s_on_quota (s_rig_t *rig, Mt__Envelope *env)
     }
 }
 
-//  The fake scheduler's Catalog (the answer to a heartbeat).
+//  The fake scheduler refuses a Submit (concurrency), naming its attempt.
 static void
-s_send_catalog (s_rig_t *rig)
+s_refuse (s_rig_t *rig, const char *req_id, const char *token)
+{
+    Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
+    reply.req_id = (char *) req_id;
+    reply.scheduler_id = rig->sched_id;
+    reply.accepted = false;
+    reply.code = MT__ERROR_CODE__ERR_CONCURRENCY;
+    reply.retry_after_s = 1;
+    reply.reply_token = (char *) token;
+    Mt__Envelope out = MT__ENVELOPE__INIT;
+    out.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
+    out.submit_reply = &reply;
+    s_reply (rig->sched, rig->sched_peer, &out);
+    rig->submit_replies++;
+}
+
+//  The fake scheduler's Catalog: the answer to heartbeat seq.
+static void
+s_send_catalog (s_rig_t *rig, uint64_t seq)
 {
     {
         Mt__PoolModels pool = MT__POOL_MODELS__INIT;
@@ -216,39 +244,36 @@ s_send_catalog (s_rig_t *rig)
         cat.pools = pools;
         cat.n_pools = 1;
         cat.scheduler_id = rig->sched_id;
+        cat.heartbeat_seq = seq;
         Mt__Envelope out = MT__ENVELOPE__INIT;
         out.body_case = MT__ENVELOPE__BODY_CATALOG;
         out.catalog = &cat;
         s_reply (rig->sched, rig->sched_peer, &out);
         rig->catalogs++;
+        rig->answered_seq = seq;
     }
 }
 
 static void
 s_on_sched (s_rig_t *rig, Mt__Envelope *env)
 {
-    if (env->body_case == MT__ENVELOPE__BODY_HEARTBEAT)
-        s_send_catalog (rig);
+    if (env->body_case == MT__ENVELOPE__BODY_HEARTBEAT) {
+        CHECK (env->heartbeat->seq > rig->hb_seq);     //  numbered, in order
+        rig->hb_seq = env->heartbeat->seq;
+        if (!rig->hb_after_submit)
+            rig->hb_after_submit = rig->hb_seq;
+        if (rig->sched_mode != S_SILENT)
+            s_send_catalog (rig, rig->hb_seq);
+    }
     else
     if (env->body_case == MT__ENVELOPE__BODY_SUBMIT) {
         rig->submits++;
+        rig->hb_after_submit = 0;
         snprintf (rig->submit_id, sizeof rig->submit_id, "%s", env->submit->job->req_id);
         snprintf (rig->reply_token, sizeof rig->reply_token, "%s", env->submit->job->reply_token);
         rig->submit_requeue = env->submit->requeue;
-        if (rig->sched_mode == S_SILENT)
-            return;
-        Mt__SubmitReply reply = MT__SUBMIT_REPLY__INIT;
-        reply.req_id = env->submit->job->req_id;
-        reply.scheduler_id = rig->sched_id;
-        reply.accepted = rig->sched_mode == S_ACCEPT;
-        if (!reply.accepted) {
-            reply.code = MT__ERROR_CODE__ERR_CONCURRENCY;
-            reply.retry_after_s = 1;
-        }
-        Mt__Envelope out = MT__ENVELOPE__INIT;
-        out.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
-        out.submit_reply = &reply;
-        s_reply (rig->sched, rig->sched_peer, &out);
+        if (rig->sched_mode == S_REFUSE)
+            s_refuse (rig, env->submit->job->req_id, env->submit->job->reply_token);
     }
     else
     if (env->body_case == MT__ENVELOPE__BODY_CANCEL) {
@@ -329,6 +354,29 @@ s_finish (s_rig_t *rig, s_http_t *h)
     CHECK_MSG (atomic_load (&h->done), "request to %s never finished", h->url);
     pthread_join (h->thread, NULL);
     h->thread = 0;
+}
+
+//  Pump until the heartbeat after the last Submit was answered by a Catalog
+//  (the gateway then holds the Submit as accepted), and a moment more.
+static bool
+s_until_confirmed (s_rig_t *rig)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (!(rig->hb_after_submit && rig->answered_seq >= rig->hb_after_submit)
+           && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+    s_pump (rig, 20, NULL);
+    return rig->hb_after_submit && rig->answered_seq >= rig->hb_after_submit;
+}
+
+//  Pump until the fake scheduler received heartbeat seq (bounded).
+static bool
+s_until_heartbeat (s_rig_t *rig, uint64_t seq)
+{
+    uint64_t end = mt_mono_ms () + 5000;
+    while (rig->hb_seq < seq && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+    return rig->hb_seq >= seq;
 }
 
 //  Pump until the peers saw a Submit for a new request (count grows).
@@ -546,7 +594,7 @@ static void
 s_test_sched_refused (s_rig_t *rig)
 {
     rig->sched_mode = S_REFUSE;
-    int settles = rig->settles, events = rig->usage_events;
+    int settles = rig->settles, events = rig->usage_events, replies = rig->submit_replies;
     s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
     s_finish (rig, h);
     CHECK (s_until_count (rig, &rig->settles, settles + 1));
@@ -558,6 +606,7 @@ s_test_sched_refused (s_rig_t *rig)
     CHECK (rig->settle_refused);
     CHECK_INT (rig->settle_used, 0);
     CHECK_INT (rig->usage_events, events);         //  refusals are not billed
+    CHECK_INT (rig->submit_replies, replies + 1);
     rig->sched_mode = S_ACCEPT;
     s_http_destroy (&h);
 }
@@ -581,8 +630,9 @@ s_test_quota_silent (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
-//  A silent scheduler: 503, the job is cancelled in case it was queued, and
-//  the reservation released.
+//  A silent scheduler (down: no Catalog either): 503 after the service
+//  timeout, the job is cancelled in case it was queued, and the reservation
+//  released.
 static void
 s_test_sched_silent (s_rig_t *rig)
 {
@@ -593,10 +643,67 @@ s_test_sched_silent (s_rig_t *rig)
     CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
     CHECK (s_until_count (rig, &rig->settles, settles + 1));
     CHECK_INT (h->status, 503);
+    CHECK (h->resp && strstr (h->resp, "The scheduler did not answer in time."));
     CHECK_INT (rig->cancels, cancels + 1);
     CHECK_INT (rig->settles, settles + 1);
     CHECK (rig->settle_refused);
     rig->sched_mode = S_ACCEPT;
+    s_http_destroy (&h);
+}
+
+//  A client that hangs up while its Submit is not confirmed yet (the
+//  scheduler says nothing): its job is cancelled at once, not at the service
+//  timeout; the reservation is released at that timeout as for any Submit
+//  never confirmed.
+static void
+s_test_cancel_unconfirmed (s_rig_t *rig)
+{
+    rig->sched_mode = S_SILENT;
+    int before = rig->submits, cancels = rig->cancels, settles = rig->settles;
+    s_http_t *h = (s_http_t *) calloc (1, sizeof (s_http_t));
+    assert (h);
+    snprintf (h->url, sizeof h->url, "http://127.0.0.1:%d/v1/chat/completions",
+              gw_server_http_port (rig->gw));
+    h->body = CHAT (5, false);
+    h->timeout_ms = 300;
+    atomic_init (&h->done, false);
+    int rc = pthread_create (&h->thread, NULL, s_http_thread, h);
+    assert (rc == 0);
+    CHECK (s_until_submit (rig, before));
+    uint64_t submitted = mt_mono_ms ();
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    uint64_t took = mt_mono_ms () - submitted;
+    CHECK_MSG (rig->settles == settles, "cancelled only at the service timeout (%llu ms)",
+               (unsigned long long) took);
+    s_finish (rig, h);
+    CHECK (s_until_count (rig, &rig->settles, settles + 1));   //  the service timeout
+    CHECK (rig->settle_refused);
+    CHECK_INT (rig->cancels, cancels + 1);
+    rig->sched_mode = S_ACCEPT;
+    s_http_destroy (&h);
+}
+
+//  An accepted Submit gets no answer: the Catalog answering the next
+//  heartbeat confirms it (no token came), so the job is running: past the
+//  request timeout (1 s here, less than the service timeout) the client
+//  gets the request's timeout, not the scheduler's, and the late JobDone
+//  bills it.
+static void
+s_test_confirmed_by_catalog (s_rig_t *rig)
+{
+    int before = rig->submits, cancels = rig->cancels, replies = rig->submit_replies;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    CHECK (s_until_confirmed (rig));
+    s_finish (rig, h);
+    CHECK_INT (h->status, 503);
+    CHECK (h->resp && strstr (h->resp, "The request timed out."));
+    CHECK_INT (rig->submit_replies, replies);      //  nothing answered the Submit
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
+    s_check_usage (rig, id, "cancelled", 503, 0, 0);
     s_http_destroy (&h);
 }
 
@@ -753,7 +860,8 @@ s_test_requeue_handed_back (s_rig_t *rig)
 }
 
 //  The scheduler restarts (its Catalog names another instance): an accepted
-//  job that has not started is submitted again. Its first attempt (started
+//  job (confirmed by the old instance's Catalog) that has not started is
+//  submitted again. Its first attempt (started
 //  by the dead scheduler) answers first: the client gets that one, and the
 //  second attempt is cancelled by its token. A job that streams already is
 //  left alone.
@@ -766,6 +874,7 @@ s_test_scheduler_restart (s_rig_t *rig)
     char id [64], first [64];
     snprintf (id, sizeof id, "%s", rig->submit_id);
     snprintf (first, sizeof first, "%s", rig->reply_token);
+    CHECK (s_until_confirmed (rig));
     s_http_t *h2 = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
     CHECK (s_until_submit (rig, before + 1));
     char id2 [64], token2 [64];
@@ -774,8 +883,7 @@ s_test_scheduler_restart (s_rig_t *rig)
     s_chunk (rig, id2, 0, "Running");           //  started: stays with its worker
     s_pump (rig, 20, NULL);
     snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-b");
-    int cancels = rig->cancels;
-    s_send_catalog (rig);                       //  as the next heartbeat's answer
+    int cancels = rig->cancels;                 //  the next heartbeat's answer names it
     CHECK (s_until_submit (rig, before + 2));
     s_pump (rig, 50, NULL);
     CHECK_INT (rig->submits, before + 3);       //  that one only
@@ -808,12 +916,18 @@ s_test_scheduler_restart (s_rig_t *rig)
     s_http_destroy (&h2);
 }
 
-//  A Submit the dead scheduler never answered is sent again, as it was (the
-//  same attempt: a scheduler that got it already answers it again), when
-//  the Catalog names a new instance.
+//  Submits not confirmed yet when another instance answers: by when they
+//  were sent. (1) Queued before the heartbeat ahead of the new instance's
+//  first: they went to the dead one; submitted again (requeue, a fresh
+//  token), and the old attempt's first token still counts. (2) Sent just
+//  before the new instance's first heartbeat: it may hold it; submitted
+//  again, only the new attempt counts, and a refusal of the old attempt
+//  is dropped. (3) Sent after that heartbeat: it went to the new instance:
+//  not sent again, its next Catalog confirms it.
 static void
-s_test_scheduler_restart_unanswered (s_rig_t *rig)
+s_test_restart_unconfirmed (s_rig_t *rig)
 {
+    //  (1) The old instance is down for two heartbeats after the Submit
     int before = rig->submits;
     rig->sched_mode = S_SILENT;
     s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
@@ -821,15 +935,69 @@ s_test_scheduler_restart_unanswered (s_rig_t *rig)
     char id [64], token [64];
     snprintf (id, sizeof id, "%s", rig->submit_id);
     snprintf (token, sizeof token, "%s", rig->reply_token);
+    CHECK (s_until_heartbeat (rig, rig->hb_seq + 2));
     rig->sched_mode = S_ACCEPT;
     snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-c");
-    s_send_catalog (rig);
+    s_send_catalog (rig, rig->hb_seq);
     CHECK (s_until_submit (rig, before + 1));
     CHECK_STR (rig->submit_id, id);
-    CHECK_STR (rig->reply_token, token);
-    CHECK (!rig->submit_requeue);
-    s_chunk (rig, id, 0, "Late");
-    s_end_ok (rig, h, id, NULL);
+    CHECK (rig->submit_requeue);
+    CHECK (strcmp (rig->reply_token, token) != 0);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", token);
+    s_chunk (rig, id, 0, "Late");               //  the old attempt ran after all
+    s_end_ok (rig, h, id, "\"Late\"");
+    s_http_destroy (&h);
+
+    //  (2) The new instance answers the first heartbeat after the Submit
+    before = rig->submits;
+    rig->sched_mode = S_SILENT;
+    h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    snprintf (token, sizeof token, "%s", rig->reply_token);
+    uint64_t end = mt_mono_ms () + 5000;
+    while (!rig->hb_after_submit && mt_mono_ms () < end)
+        s_pump (rig, 5, NULL);
+    CHECK (rig->hb_after_submit > 0);
+    rig->sched_mode = S_ACCEPT;
+    snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-d");
+    s_send_catalog (rig, rig->hb_after_submit);
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK (rig->submit_requeue);
+    char second [64];
+    snprintf (second, sizeof second, "%s", rig->reply_token);
+    CHECK (strcmp (second, token) != 0);
+    s_refuse (rig, id, token);                  //  the new instance refused the old attempt
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", token);
+    s_chunk (rig, id, 0, "Old");                //  ... or ran it: not counted either
+    s_pump (rig, 100, NULL);
+    CHECK (!atomic_load (&h->done));
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
+    s_chunk (rig, id, 0, "New");
+    s_end_ok (rig, h, id, "\"New\"");
+    CHECK (h->resp && !strstr (h->resp, "Old"));
+    s_http_destroy (&h);
+
+    //  (3) The new instance answers the heartbeat before the Submit
+    before = rig->submits;
+    rig->sched_mode = S_SILENT;
+    uint64_t ahead = rig->hb_seq;
+    h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    if (rig->hb_after_submit == 0) {            //  the heartbeat ahead of it is the last one
+        snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-e");
+        s_send_catalog (rig, ahead);
+        s_pump (rig, 50, NULL);
+        CHECK_INT (rig->submits, before + 1);       //  not sent again
+        rig->sched_mode = S_ACCEPT;
+        CHECK (s_until_confirmed (rig));
+        CHECK_INT (rig->submits, before + 1);
+    }
+    else
+        rig->sched_mode = S_ACCEPT;             //  raced a heartbeat: case (3) not shown
+    s_chunk (rig, id, 0, "Moved");
+    s_end_ok (rig, h, id, "\"Moved\"");
     s_http_destroy (&h);
 }
 
@@ -867,6 +1035,7 @@ s_test_cancel_resent (s_rig_t *rig)
     CHECK (s_until_submit (rig, before));
     char id [64];
     snprintf (id, sizeof id, "%s", rig->submit_id);
+    CHECK (s_until_confirmed (rig));        //  accepted: it runs, then times out
     char *endpoint = zsock_last_endpoint (rig->sched);
     zsock_destroy (&rig->sched);            //  the scheduler goes away
     zframe_destroy (&rig->sched_peer);
@@ -1056,6 +1225,8 @@ main (void)
     MT_RUN_ARG (s_test_sched_refused, rig);
     MT_RUN_ARG (s_test_quota_silent, rig);
     MT_RUN_ARG (s_test_sched_silent, rig);
+    MT_RUN_ARG (s_test_confirmed_by_catalog, rig);
+    MT_RUN_ARG (s_test_cancel_unconfirmed, rig);
     MT_RUN_ARG (s_test_engine_error, rig);
     MT_RUN_ARG (s_test_worker_lost, rig);
     MT_RUN_ARG (s_test_request_timeout, rig);
@@ -1066,7 +1237,7 @@ main (void)
     MT_RUN_ARG (s_test_requeue_stream, rig);
     MT_RUN_ARG (s_test_requeue_handed_back, rig);
     MT_RUN_ARG (s_test_scheduler_restart, rig);
-    MT_RUN_ARG (s_test_scheduler_restart_unanswered, rig);
+    MT_RUN_ARG (s_test_restart_unconfirmed, rig);
     MT_RUN_ARG (s_test_quota_restart_reannounce, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 

@@ -62,10 +62,15 @@ s_same_set (zlistx_t *gone, const char *want)
     snprintf (buf, sizeof buf, "%s", want);
     size_t n = 0;
     for (char *tok = strtok (buf, ","); tok; tok = strtok (NULL, ",")) {
+        //  Reported as the routing id in hex (as zframe_strhex)
+        zframe_t *id = zframe_new (tok, strlen (tok));
+        char *hex = zframe_strhex (id);
+        zframe_destroy (&id);
         bool found = false;
         for (const char *k = (const char *) zlistx_first (gone); k;
              k = (const char *) zlistx_next (gone))
-            found = found || !strcmp (k, tok);
+            found = found || !strcmp (k, hex);
+        free (hex);
         if (!found)
             return false;
         n++;
@@ -84,7 +89,7 @@ s_run_scenarios (void)
         for (size_t k = 0; k < 12 && sc->steps [k].t; k++) {
             const s_step_t *st = &sc->steps [k];
             if (st->key) {
-                mt_peers_seen (peers, st->key, st->heartbeat, st->t);
+                mt_peers_seen (peers, st->key, strlen (st->key), st->heartbeat, st->t);
                 continue;
             }
             zlistx_t *gone = mt_peers_sweep (peers, st->t);
@@ -103,25 +108,25 @@ static void
 s_watched (void)
 {
     mt_peers_t *peers = mt_peers_new (TIMEOUT);
-    mt_peers_seen (peers, "a", false, 10);
-    CHECK (!mt_peers_watched (peers, "a"));
-    mt_peers_seen (peers, "a", true, 20);
-    CHECK (mt_peers_watched (peers, "a"));
-    CHECK (!mt_peers_watched (peers, "b"));
-    mt_peers_seen (peers, "a", true, 30);
+    mt_peers_seen (peers, "a", strlen ("a"), false, 10);
+    CHECK (!mt_peers_watched (peers, "a", 1));
+    mt_peers_seen (peers, "a", strlen ("a"), true, 20);
+    CHECK (mt_peers_watched (peers, "a", 1));
+    CHECK (!mt_peers_watched (peers, "b", 1));
+    mt_peers_seen (peers, "a", strlen ("a"), true, 30);
     CHECK_INT (mt_peers_live (peers), 1);
     //  Unwatched peers are forgotten after ten timeouts, without a report
-    mt_peers_seen (peers, "quiet", false, 30);
+    mt_peers_seen (peers, "quiet", strlen ("quiet"), false, 30);
     zlistx_t *gone = mt_peers_sweep (peers, 100);
     zlistx_destroy (&gone);
     for (uint64_t t = 1000; t <= 40000; t += 1000) {
-        mt_peers_seen (peers, "a", true, t);
+        mt_peers_seen (peers, "a", strlen ("a"), true, t);
         gone = mt_peers_sweep (peers, t);
         CHECK_INT (zlistx_size (gone), 0);
         zlistx_destroy (&gone);
     }
     CHECK_INT (mt_peers_size (peers), 1);               //  "quiet" forgotten
-    mt_peers_seen (peers, "quiet", true, 40001);        //  a new entry now
+    mt_peers_seen (peers, "quiet", strlen ("quiet"), true, 40001);        //  a new entry now
     CHECK_INT (mt_peers_live (peers), 2);
     CHECK_INT (mt_peers_size (peers), 2);
     mt_peers_destroy (&peers);
@@ -129,10 +134,47 @@ s_watched (void)
     CHECK (peers == NULL);
 }
 
+//  Routing ids are raw bytes (ZeroMQ's own have NUL bytes): told apart by
+//  every byte and the length; the key returned is the id in hex, as
+//  zframe_strhex writes it, and is what the sweep reports.
+static void
+s_raw_ids (void)
+{
+    mt_peers_t *peers = mt_peers_new (TIMEOUT);
+    const uint8_t a [] = { 0, 0x80, 0, 0, 0x01 }, b [] = { 0, 0x80, 0, 0, 0x02 };
+    const char *ka = mt_peers_seen (peers, a, sizeof a, true, 10);
+    const char *kb = mt_peers_seen (peers, b, sizeof b, true, 10);
+    const char *ka4 = mt_peers_seen (peers, a, 4, true, 10);      //  a prefix: another peer
+    CHECK (ka && kb && ka4);
+    CHECK_STR (ka, "0080000001");
+    CHECK_STR (kb, "0080000002");
+    CHECK_STR (ka4, "00800000");
+    CHECK_INT (mt_peers_live (peers), 3);
+    CHECK (mt_peers_seen (peers, a, sizeof a, false, 20) == ka);  //  the same key again
+    zframe_t *f = zframe_new (b, sizeof b);
+    char *hex = zframe_strhex (f);
+    CHECK_STR (kb, hex);
+    free (hex);
+    zframe_destroy (&f);
+    uint8_t big [256] = { 0 };
+    CHECK (mt_peers_seen (peers, big, 256, true, 20) == NULL);    //  not a routing id
+    CHECK (mt_peers_seen (peers, big, 0, true, 20) == NULL);
+    CHECK (mt_peers_seen (peers, big, 255, true, 20) != NULL);
+    CHECK (!mt_peers_watched (peers, big, 256));
+    CHECK_INT (mt_peers_size (peers), 4);
+    zlistx_t *gone = mt_peers_sweep (peers, 11 + TIMEOUT);
+    CHECK_INT (zlistx_size (gone), 2);                  //  b and the prefix; a was seen at 20
+    CHECK (!mt_peers_watched (peers, b, sizeof b));
+    CHECK (mt_peers_watched (peers, a, sizeof a));
+    zlistx_destroy (&gone);
+    mt_peers_destroy (&peers);
+}
+
 int
 main (void)
 {
     s_run_scenarios ();
     MT_RUN (s_watched);
+    MT_RUN (s_raw_ids);
     return mt_test_done ("test_mt_peers");
 }

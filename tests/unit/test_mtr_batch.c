@@ -260,6 +260,41 @@ s_acks_grouped (void)
     mtr_batch_destroy (&b);
 }
 
+//  Reads deferred while the batch being filled is neither full nor due, and
+//  only with the database up: every row a case.
+static void
+s_defer (void)
+{
+    struct {
+        const char *name;
+        bool has_tail;
+        size_t size;
+        uint64_t started, now, batch_ms;
+        bool db_up;
+        uint64_t due_in;
+        bool defer;
+    } table [] = {
+        { "no batch filling: read", false, 0, 0, 1000, 20, true, 0, false },
+        { "batch just started: defer", true, 1, 1000, 1000, 20, true, 20, true },
+        { "batch 19 ms old: defer 1 ms more", true, 5, 1000, 1019, 20, true, 1, true },
+        { "batch due: read", true, 5, 1000, 1020, 20, true, 0, false },
+        { "batch long overdue: read", true, 5, 1000, 9000, 20, true, 0, false },
+        { "batch full: read", true, 500, 1000, 1001, 20, true, 19, false },
+        { "database down: read", true, 1, 1000, 1000, 20, false, 20, false },
+        { "batch_ms 0: read", true, 1, 1000, 1000, 0, true, 0, false },
+        { "replayed batch (started 0): read", true, 3, 0, 1000, 20, true, 0, false },
+        { "clock behind the start: defer", true, 1, 1000, 999, 20, true, 20, true },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
+        mt_test_case ("defer: %s", table [i].name);
+        CHECK_INT ((int) mtr_due_in (table [i].started, table [i].now, table [i].batch_ms),
+                   (int) table [i].due_in);
+        CHECK_INT (mtr_defer_reads (table [i].has_tail, table [i].size, 500, table [i].started,
+                                    table [i].now, table [i].batch_ms, table [i].db_up),
+                   table [i].defer);
+    }
+}
+
 int
 main (void)
 {
@@ -267,5 +302,6 @@ main (void)
     MT_RUN (s_quoting);
     MT_RUN (s_batch);
     MT_RUN (s_acks_grouped);
+    s_defer ();
     return mt_test_done ("test_mtr_batch");
 }
