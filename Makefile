@@ -29,11 +29,11 @@ CONSOLE_FILES := $(sort $(wildcard services/auth-gateway/console/*))
 SVC_INC  := $(patsubst %,-Iservices/%,$(SERVICES))
 SVC_LIBS := $(patsubst %,$(BUILD)/lib/libmt-%.a,$(SERVICES))
 
-.PHONY: all deps run test test-asan unit bench bench-engine bench-abuse bench-chaos bench-fairness fuzz compose-test clean
+.PHONY: all deps run test test-asan unit bench bench-engine bench-worker bench-abuse bench-chaos bench-fairness fuzz compose-test clean
 .DEFAULT_GOAL := all
 .SECONDARY:                      # keep objects make sees as intermediate
 
-all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder $(BUILD)/tests/mt-qe-load $(BUILD)/tests/mt-sched-load
+all: $(BINS) $(UNIT_BIN) $(BUILD)/tests/mt-intruder $(BUILD)/tests/mt-qe-load $(BUILD)/tests/mt-sched-load $(BUILD)/tests/mt-wa-load
 
 deps:
 	@bash deploy/dev/install-deps.sh
@@ -82,7 +82,8 @@ $(BUILD)/tests/mt-intruder: $(BUILD)/obj/tests/integration/mt_intruder.o $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The quota-enforcer's and the scheduler's own load generators, for `make bench`.
+# The quota-enforcer's and the scheduler's own load generators, for `make bench`, and the
+# worker-adapter's (tests/bench/worker.sh).
 $(BUILD)/tests/mt-%-load: $(BUILD)/obj/tests/bench/mt_%_load.o $(BUILD)/lib/libmtcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -120,6 +121,11 @@ bench: deps all
 bench-engine: deps all
 	@bash deploy/dev/install-deps.sh --bench
 	@BUILD=$(BUILD) MT_BENCH_ENGINE=1 bash tests/bench/run.sh
+
+# One worker alone in front of the stand-in engine, its own load generator as its
+# scheduler and gateway (tests/bench/worker.sh; MT_BENCH_WA_BUILDS compares builds).
+bench-worker: deps all
+	@BUILD=$(BUILD) bash tests/bench/worker.sh
 
 # The gateway under N silent + N slowloris connections: a normal client's
 # p50/p99, /healthz on fresh connections, RSS (tests/bench/abuse.mjs).

@@ -516,7 +516,9 @@ s_first_token (gw_server_t *self, gw_req_t *req, bool from_prev)
         s_forget_body (req);            //  a token may reach the client now
 }
 
-static void
+//  Relay a worker's pieces or choices. False when they were dropped (no
+//  such request, or not the job's reply token).
+static bool
 s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
 {
     gw_req_t *req = gw_reqs_lookup (self->reqs, chunk->req_id);
@@ -528,14 +530,14 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         mt_metric_add (self->m_dropped, 1);
         mt_debug ("token-chunk-dropped req=%s reason=\"%s\"", chunk->req_id,
                   req? "wrong reply token": "no such request");
-        return;
+        return false;
     }
     if (!req->started || prev)
         s_first_token (self, req, prev);
     if (req->phase == GW_P_SUBMIT)
         s_accept (self, req);
     if (!req->accepted || !req->backend_busy || !req->conn || req->timed_out)
-        return;
+        return true;
     if (!req->first_token_mono)
         req->first_token_mono = mt_mono_ms ();
     mt_metric_add (self->m_tokens, (int64_t) chunk->n_pieces);
@@ -543,10 +545,10 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     if (chunk->n_choices || *chunk->system_fingerprint)
         mt_metric_add (self->m_tokens, (int64_t) gw_req_relay_choices (req, chunk));
     if (!chunk->n_pieces)
-        return;
+        return true;
     if (!req->parsed.stream) {
         gw_req_assemble_pieces (req, chunk);
-        return;
+        return true;
     }
     //  One SSE event per chunk: the pieces that arrived together
     size_t len = 0;
@@ -554,7 +556,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
         len += strlen (chunk->pieces [i]);
     char *joined = malloc (len + 1);
     if (!joined)
-        return;
+        return true;
     size_t at = 0;
     for (size_t i = 0; i < chunk->n_pieces; i++) {
         size_t n = strlen (chunk->pieces [i]);
@@ -572,6 +574,7 @@ s_on_token_chunk (gw_server_t *self, Mt__TokenChunk *chunk)
     }
     req->last_write_mono = mt_mono_ms ();
     gw_req_resume (req);
+    return true;
 }
 
 static void s_job_finish (gw_server_t *self, gw_req_t *req, Mt__JobDone *done);
@@ -583,6 +586,16 @@ static bool s_retry_done (gw_server_t *self, gw_req_t *req, Mt__ErrorCode error)
 static void
 s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
 {
+    //  A worker's last tokens ride in its JobDone: relayed first, as the
+    //  TokenChunk they stand for (the JobDone's req_id and reply token). When
+    //  they are dropped, so is the JobDone (the same checks refuse both).
+    if (from_worker && done->tokens) {
+        Mt__TokenChunk chunk = *done->tokens;
+        chunk.req_id = done->req_id;
+        chunk.reply_token = done->reply_token;
+        if (!s_on_token_chunk (self, &chunk))
+            return;
+    }
     gw_req_t *req = gw_reqs_lookup (self->reqs, done->req_id);
     if (req && (from_worker || *done->reply_token) && !s_token_ok (req, done->reply_token)) {
         mt_metric_add (self->m_dropped, 1);

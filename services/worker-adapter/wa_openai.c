@@ -268,6 +268,12 @@ wa_openai_new (const char *engine_url)
 }
 
 void
+wa_openai_set_connections (wa_openai_t *self, uint32_t connections)
+{
+    curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS, (long) (connections? connections: 1));
+}
+
+void
 wa_openai_set_stall (wa_openai_t *self, uint32_t stall_ms)
 {
     self->stall_s = stall_ms? (long) ((stall_ms + 999) / 1000): 0;

@@ -76,6 +76,13 @@ wa_openai_line_t wa_openai_sse_line (char *line, size_t *len, const char **data)
 wa_openai_t *wa_openai_new (const char *engine_url);
 void wa_openai_destroy (wa_openai_t **self_p);
 
+//  Keep up to this many idle connections to the engine open for the next
+//  requests (the worker's slots: it never runs more transfers at once).
+//  libcurl's own cap (a multiple of the transfers running at the time it
+//  looks) closed and opened again one connection every ten requests or so
+//  under a steady 32 in flight.
+void wa_openai_set_connections (wa_openai_t *self, uint32_t connections);
+
 //  A transfer that receives no byte for stall_ms (rounded up to seconds)
 //  ends with an error; 0 = never (the default). Call it before the first
 //  request: easy handles are kept for reuse with the setting they were made with.

@@ -1,7 +1,8 @@
 //  Worker-adapter server: pulls jobs from the scheduler by credit, runs them
 //  on the simulator or an OpenAI-compatible engine (wa_openai), streams
 //  TokenChunks straight to each job's gateway and reports JobDone to the
-//  gateway, then the scheduler.
+//  gateway (its last tokens inside: one message where a TokenChunk and a
+//  JobDone were), then the scheduler.
 #include "wa_server.h"
 #include "wa_sim.h"
 #include "wa_sim_rich.h"
@@ -47,8 +48,9 @@ typedef struct {
     uint32_t tokens;            //  completion tokens sent so far
     uint32_t progressed;        //  tokens last reported to the scheduler (JobProgress)
     uint32_t ttft_ms;           //  measured: start to first chunk sent
-    bool final;                 //  the chunk being sent is the last: JobDone follows at
-                                //  once and carries the count, no JobProgress before it
+    bool final;                 //  the chunk being sent is the last: it rides in the
+                                //  JobDone (count and end), no JobProgress before it
+    bool reported;              //  its JobDone went out
     void *handle;               //  in self->active
 } s_seq_t;
 
@@ -177,11 +179,14 @@ s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *to, const char *
 }
 
 //  Report the end of a job: first to the gateway, then to the scheduler.
+//  tail: the job's last tokens, not sent before (NULL: none), to the gateway
+//  in the same message: one message, where a TokenChunk and a JobDone were.
 static void
 s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char *tenant_id,
              const char *reply_token,
              uint32_t prompt_tokens, uint32_t completion_tokens, const char *finish_reason,
-             Mt__ErrorCode error, const char *error_message, uint32_t ttft_ms)
+             Mt__ErrorCode error, const char *error_message, uint32_t ttft_ms,
+             Mt__TokenChunk *tail)
 {
     Mt__JobDone done = MT__JOB_DONE__INIT;
     done.req_id = (char *) req_id;
@@ -197,7 +202,9 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
+    done.tokens = tail;
     s_send_env (gateway, &env, "gateway", req_id);
+    done.tokens = NULL;
     s_send_env (self->scheduler, &env, "scheduler", req_id);
 }
 
@@ -232,8 +239,7 @@ s_send_ready (wa_server_t *self)
 //  --------------------------------------------------------------------------
 //  Sequences
 
-static void s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec,
-                              uint64_t now);
+static void s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec);
 
 //  Start a sequence now (a slot is free). Takes ownership of the spec.
 static void
@@ -245,7 +251,7 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
     if (!gateway) {
         //  Nowhere to stream: end it at once so the scheduler frees the lease
         s_send_done (self, NULL, spec->req_id, spec->tenant_id, spec->reply_token, 0, 0, "",
-                     MT__ERROR_CODE__ERR_BAD_REQUEST, "unusable reply_to endpoint", 0);
+                     MT__ERROR_CODE__ERR_BAD_REQUEST, "unusable reply_to endpoint", 0, NULL);
         mt__job_spec__free_unpacked (spec, NULL);
         return;
     }
@@ -267,7 +273,7 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
                     err);
             s_send_done (self, gateway, spec->req_id, spec->tenant_id, spec->reply_token,
                          seq->prompt_tokens, 0, "",
-                         MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0);
+                         MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0, NULL);
             void *item = seq;
             s_seq_destroy (&item);
             mt__job_spec__free_unpacked (spec, NULL);
@@ -276,7 +282,7 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
     }
     else
     if (spec->kind == MT__JOB_KIND__KIND_EMBEDDING) {
-        s_sim_embeddings (self, gateway, spec, now);
+        s_sim_embeddings (self, gateway, spec);
         void *item = seq;
         s_seq_destroy (&item);
         mt__job_spec__free_unpacked (spec, NULL);
@@ -336,6 +342,24 @@ s_report_progress (wa_server_t *self, s_seq_t *seq)
     seq->progressed = seq->tokens;
 }
 
+static void s_seq_done (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *tail, uint64_t now);
+
+//  Send a sequence's tokens as one TokenChunk; the last ones (seq->final)
+//  ride in its JobDone instead, and end it.
+static void
+s_send_tokens (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *chunk, uint64_t now)
+{
+    if (seq->final) {
+        s_seq_done (self, seq, chunk, now);
+        return;
+    }
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
+    env.token_chunk = chunk;
+    s_send_env (seq->gateway, &env, "gateway", seq->req_id);
+    s_report_progress (self, seq);
+}
+
 //  Send pieces as one TokenChunk and count them.
 static void
 s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, uint64_t now)
@@ -346,53 +370,42 @@ s_send_chunk (wa_server_t *self, s_seq_t *seq, char **pieces, uint32_t count, ui
     chunk.n_pieces = count;
     chunk.seq = seq->sent;
     chunk.reply_token = seq->reply_token;
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
-    env.token_chunk = &chunk;
-    s_send_env (seq->gateway, &env, "gateway", seq->req_id);
     if (seq->sent == 0)
         seq->ttft_ms = (uint32_t) (now - seq->start_ms);
     seq->sent += count;
     seq->tokens += count;
     mt_metric_add (self->m_tokens, count);
-    s_report_progress (self, seq);
+    s_send_tokens (self, seq, &chunk, now);
 }
 
 //  Send whole choice deltas as one TokenChunk; steps is what they advance
 //  the sequence by (simulator), their tokens what they add to the bill.
 static void
-s_send_choices (wa_server_t *self, zsock_t *gateway, s_seq_t *seq, const char *req_id,
-                const char *reply_token, Mt__ChoiceDelta **choices, size_t count,
+s_send_choices (wa_server_t *self, s_seq_t *seq, Mt__ChoiceDelta **choices, size_t count,
                 const char *fingerprint, uint32_t steps, uint64_t now)
 {
     Mt__TokenChunk chunk = MT__TOKEN_CHUNK__INIT;
-    chunk.req_id = (char *) req_id;
-    chunk.reply_token = (char *) reply_token;
+    chunk.req_id = seq->req_id;
+    chunk.reply_token = seq->reply_token;
     chunk.choices = choices;
     chunk.n_choices = count;
     chunk.system_fingerprint = (char *) (fingerprint? fingerprint: "");
+    chunk.seq = seq->tokens;
     uint32_t tokens = 0;
     for (size_t i = 0; i < count; i++)
         tokens += choices [i]->tokens;
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
-    env.token_chunk = &chunk;
-    if (seq) {
-        chunk.seq = seq->tokens;
-        if (seq->tokens == 0 && tokens > 0)
-            seq->ttft_ms = (uint32_t) (now - seq->start_ms);     //  the first token, not a role
-        seq->sent += steps;
-        seq->tokens += tokens;
-    }
-    s_send_env (gateway, &env, "gateway", req_id);
+    if (seq->tokens == 0 && tokens > 0)
+        seq->ttft_ms = (uint32_t) (now - seq->start_ms);     //  the first token, not a role
+    seq->sent += steps;
+    seq->tokens += tokens;
     mt_metric_add (self->m_tokens, tokens);
-    if (seq)
-        s_report_progress (self, seq);
+    s_send_tokens (self, seq, &chunk, now);
 }
 
-//  The simulator's embeddings: answered at once, nothing to stream.
+//  The simulator's embeddings: answered at once, nothing to stream: the
+//  items ride in the JobDone.
 static void
-s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec, uint64_t now)
+s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec)
 {
     char err [160] = "";
     char **items = NULL;
@@ -402,11 +415,12 @@ s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec, 
                            &items, &count, &prompt, err, sizeof err)) {
         mt_log ("job-refused req=%s tenant=%s reason=\"%s\"", spec->req_id, spec->tenant_id, err);
         s_send_done (self, gateway, spec->req_id, spec->tenant_id, spec->reply_token, 0, 0, "",
-                     MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0);
+                     MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0, NULL);
         return;
     }
-    Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count? count: 1, sizeof (Mt__ChoiceDelta));
-    Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (count? count: 1, sizeof (Mt__ChoiceDelta *));
+    size_t size = count? count: 1;
+    Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (size, sizeof (Mt__ChoiceDelta));
+    Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (size, sizeof (Mt__ChoiceDelta *));
     assert (deltas && ptrs);
     for (size_t i = 0; i < count; i++) {
         mt__choice_delta__init (&deltas [i]);
@@ -416,9 +430,11 @@ s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec, 
         deltas [i].finish_reason = (char *) "";
         ptrs [i] = &deltas [i];
     }
-    s_send_choices (self, gateway, NULL, spec->req_id, spec->reply_token, ptrs, count, NULL, 0, now);
+    Mt__TokenChunk tail = MT__TOKEN_CHUNK__INIT;
+    tail.choices = ptrs;
+    tail.n_choices = count;
     s_send_done (self, gateway, spec->req_id, spec->tenant_id, spec->reply_token, prompt, 0, "stop",
-                 MT__ERROR_CODE__ERR_NONE, "", 0);
+                 MT__ERROR_CODE__ERR_NONE, "", 0, count? &tail: NULL);
     mt_metric_add (self->m_done, 1);
     for (size_t i = 0; i < count; i++)
         free (items [i]);
@@ -446,7 +462,7 @@ s_hand_back (wa_server_t *self, const Mt__JobSpec *spec)
     mt_log ("job-handed-back req=%s tenant=%s reason=\"%s\"", spec->req_id, spec->tenant_id,
             self->engine.reason);
     s_send_done (self, s_gateway (self, spec), spec->req_id, spec->tenant_id, spec->reply_token,
-                 0, 0, "", MT__ERROR_CODE__ERR_UNAVAILABLE, "the engine is unavailable", 0);
+                 0, 0, "", MT__ERROR_CODE__ERR_UNAVAILABLE, "the engine is unavailable", 0, NULL);
     mt_metric_add (self->m_handed_back, 1);
 }
 
@@ -479,8 +495,71 @@ s_engine_note (wa_server_t *self, wa_engine_event_t event, uint64_t at_ms, uint6
         s_engine_changed (self);
 }
 
+//  openai backend: the end of a finished transfer, reported (tail: the last
+//  tokens, to ride in the JobDone; NULL when none).
+static void
+s_seq_done_engine (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *tail, uint64_t now)
+{
+    wa_openai_result_t result;
+    wa_openai_req_result (seq->req, &result);
+    uint32_t prompt = result.has_usage? result.prompt_tokens: seq->prompt_tokens;
+    uint32_t completion = result.has_usage? result.completion_tokens: s_tokens_so_far (seq);
+    if (result.unreachable || result.stalled)
+        s_engine_note (self, result.stalled? WA_ENGINE_JOB_STALLED: WA_ENGINE_JOB_UNREACHABLE,
+                       now, now);
+    if (result.error) {
+        mt_log ("job-failed req=%s tenant=%s tokens=%u reason=\"%s\"", seq->req_id,
+                seq->tenant_id, completion, result.error_message);
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                     prompt, completion, "",
+                     result.error, result.error_message, seq->ttft_ms, tail);
+        mt_metric_add (self->m_failed, 1);
+        if (result.error != MT__ERROR_CODE__ERR_BAD_REQUEST
+        &&  result.error != MT__ERROR_CODE__ERR_CANCELLED)
+            s_engine_outcome (self, false);
+    }
+    else {
+        s_engine_outcome (self, true);
+        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                     prompt, completion,
+                     result.finish_reason, MT__ERROR_CODE__ERR_NONE, "", seq->ttft_ms, tail);
+        mt_metric_add (self->m_done, 1);
+        mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s usage=%s", seq->req_id,
+                  seq->tenant_id, completion, result.finish_reason,
+                  result.has_usage? "engine": "counted");
+    }
+}
+
+//  Report the end of a sequence that has no more to send: its JobDone,
+//  carrying tail (the last tokens, not sent as a TokenChunk) when given.
+//  The caller ends the sequence (s_seq_end).
+static void
+s_seq_done (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *tail, uint64_t now)
+{
+    assert (!seq->reported);
+    seq->reported = true;
+    if (tail) {
+        //  The JobDone's own name and token stand for the chunk's
+        tail->req_id = (char *) "";
+        tail->reply_token = (char *) "";
+    }
+    if (seq->req) {
+        s_seq_done_engine (self, seq, tail, now);
+        return;
+    }
+    const char *finish = seq->rich? wa_sim_rich_finish (seq->rich, &seq->plan)
+                                  : wa_sim_finish_reason (&seq->plan);
+    s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
+                 seq->plan.prompt_tokens, seq->tokens, finish, MT__ERROR_CODE__ERR_NONE, "",
+                 seq->ttft_ms, tail);
+    mt_metric_add (self->m_done, 1);
+    mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s", seq->req_id, seq->tenant_id,
+              seq->tokens, finish);
+}
+
 //  openai backend: send what the engine streamed since last time; report
-//  the end when the transfer is over. Returns true when the sequence ended.
+//  the end when the transfer is over (the last tokens inside the JobDone).
+//  Returns true when the sequence ended.
 static bool
 s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
 {
@@ -511,44 +590,17 @@ s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
             deltas [i].tokens = taken [i]->tokens;
             ptrs [i] = &deltas [i];
         }
-        s_send_choices (self, seq->gateway, seq, seq->req_id, seq->reply_token, ptrs, count,
-                        wa_openai_req_fingerprint (seq->req), 0, now);
+        s_send_choices (self, seq, ptrs, count, wa_openai_req_fingerprint (seq->req), 0, now);
         free (deltas);
         free (ptrs);
     }
     for (size_t i = 0; i < count; i++)
         wa_choice_destroy (&taken [i]);
     free (taken);
-    if (!wa_openai_req_finished (seq->req))
+    if (!seq->final)
         return false;
-    wa_openai_result_t result;
-    wa_openai_req_result (seq->req, &result);
-    uint32_t prompt = result.has_usage? result.prompt_tokens: seq->prompt_tokens;
-    uint32_t completion = result.has_usage? result.completion_tokens: s_tokens_so_far (seq);
-    if (result.unreachable || result.stalled)
-        s_engine_note (self, result.stalled? WA_ENGINE_JOB_STALLED: WA_ENGINE_JOB_UNREACHABLE,
-                       now, now);
-    if (result.error) {
-        mt_log ("job-failed req=%s tenant=%s tokens=%u reason=\"%s\"", seq->req_id,
-                seq->tenant_id, completion, result.error_message);
-        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
-                     prompt, completion, "",
-                     result.error, result.error_message, seq->ttft_ms);
-        mt_metric_add (self->m_failed, 1);
-        if (result.error != MT__ERROR_CODE__ERR_BAD_REQUEST
-        &&  result.error != MT__ERROR_CODE__ERR_CANCELLED)
-            s_engine_outcome (self, false);
-    }
-    else {
-        s_engine_outcome (self, true);
-        s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
-                     prompt, completion,
-                     result.finish_reason, MT__ERROR_CODE__ERR_NONE, "", seq->ttft_ms);
-        mt_metric_add (self->m_done, 1);
-        mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s usage=%s", seq->req_id,
-                  seq->tenant_id, completion, result.finish_reason,
-                  result.has_usage? "engine": "counted");
-    }
+    if (!seq->reported)
+        s_seq_done (self, seq, NULL, now);
     s_seq_end (self, seq, now);
     return true;
 }
@@ -579,16 +631,15 @@ s_seq_send_rich (wa_server_t *self, s_seq_t *seq, uint32_t due, uint64_t now)
             ptrs [k] = &deltas [k];
             k++;
         }
-    s_send_choices (self, seq->gateway, seq, seq->req_id, seq->reply_token, ptrs, k, NULL,
-                    due - seq->sent, now);
+    s_send_choices (self, seq, ptrs, k, NULL, due - seq->sent, now);
     for (size_t i = 0; i < k; i++)
         free (deltas [i].json.data);
     free (deltas);
     free (ptrs);
 }
 
-//  Send the pieces now due as one TokenChunk; finish when all are out.
-//  Returns true when the sequence ended.
+//  Send the pieces now due as one TokenChunk (the last ones inside the
+//  JobDone); finish when all are out. Returns true when the sequence ended.
 static bool
 s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
 {
@@ -614,14 +665,8 @@ s_seq_advance (wa_server_t *self, s_seq_t *seq, uint64_t now)
     }
     if (seq->sent < seq->plan.completion_tokens)
         return false;
-    const char *finish = seq->rich? wa_sim_rich_finish (seq->rich, &seq->plan)
-                                  : wa_sim_finish_reason (&seq->plan);
-    s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
-                 seq->plan.prompt_tokens, seq->tokens, finish, MT__ERROR_CODE__ERR_NONE, "",
-                 seq->ttft_ms);
-    mt_metric_add (self->m_done, 1);
-    mt_debug ("job-done req=%s tenant=%s tokens=%u finish=%s", seq->req_id, seq->tenant_id,
-              seq->tokens, finish);
+    if (!seq->reported)
+        s_seq_done (self, seq, NULL, now);
     s_seq_end (self, seq, now);
     return true;
 }
@@ -687,7 +732,7 @@ s_handle_duplicate (wa_server_t *self, s_seq_t *seq, const Mt__JobSpec *spec)
             "attempt\"", spec->req_id, spec->tenant_id);
     //  To the scheduler only (no gateway): the gateway keeps the attempt that runs
     s_send_done (self, NULL, spec->req_id, spec->tenant_id, spec->reply_token,
-                 spec->prompt_tokens, 0, "", MT__ERROR_CODE__ERR_CANCELLED, "duplicate", 0);
+                 spec->prompt_tokens, 0, "", MT__ERROR_CODE__ERR_CANCELLED, "duplicate", 0, NULL);
 }
 
 static void
@@ -743,7 +788,7 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
         mt_log ("job-cancelled req=%s tenant=%s tokens=%u", seq->req_id, seq->tenant_id, tokens);
         s_send_done (self, seq->gateway, seq->req_id, seq->tenant_id, seq->reply_token,
                      seq->prompt_tokens,
-                     tokens, "", MT__ERROR_CODE__ERR_CANCELLED, "cancelled", seq->ttft_ms);
+                     tokens, "", MT__ERROR_CODE__ERR_CANCELLED, "cancelled", seq->ttft_ms, NULL);
         mt_metric_add (self->m_cancelled, 1);
         s_seq_end (self, seq, now);
         return;
@@ -755,7 +800,7 @@ s_handle_cancel (wa_server_t *self, Mt__Cancel *cancel, uint64_t now)
                     spec->tenant_id);
             s_send_done (self, s_gateway (self, spec), spec->req_id,
                          spec->tenant_id, spec->reply_token, spec->prompt_tokens, 0, "",
-                         MT__ERROR_CODE__ERR_CANCELLED, "cancelled", 0);
+                         MT__ERROR_CODE__ERR_CANCELLED, "cancelled", 0, NULL);
             mt_metric_add (self->m_cancelled, 1);
             zlistx_delete (self->waiting, zlistx_cursor (self->waiting));
             return;
@@ -841,6 +886,7 @@ wa_server_new (const wa_server_config_t *config)
             return NULL;
         }
         wa_openai_set_stall (self->openai, config->engine_stall_ms);
+        wa_openai_set_connections (self->openai, self->slots);
         if (config->engine_health_url && *config->engine_health_url) {
             self->probe = wa_probe_new (config->engine_health_url,
                                         (int) config->engine_probe_ms,
@@ -970,6 +1016,8 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         zstr_free (&ok);
         zstr_free (&at);
     }
+    if (from_probe)
+        mt_codec_poll_touched (zactor_sock (self->probe));
     //  Until the socket has none: one look at its mailbox, not one per message
     for (int i = 0; from_scheduler && i < S_DRAIN_MAX && s_on_scheduler (self, mt_mono_ms ()); i++)
         ;
@@ -989,7 +1037,12 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
 int
 wa_server_run (wa_server_t *self)
 {
+    //  Neither socket changes but through its mailbox: the poll skips the
+    //  look at each before waiting while it was idle (the probe's reads are
+    //  said with mt_codec_poll_touched)
     mt_codec_poll_own (self->scheduler);
+    if (self->probe)
+        mt_codec_poll_own (zactor_sock (self->probe));
     while (!mt_stopping ())
         if (wa_server_poll (self, 100) == -1 && !mt_stopping ()) {
             mt_log ("poll-failed errno=%s", zmq_strerror (zmq_errno ()));

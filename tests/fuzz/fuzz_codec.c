@@ -65,6 +65,25 @@ s_job_spec (const Mt__JobSpec *j)
 }
 
 static void
+s_token_chunk (const Mt__TokenChunk *chunk)
+{
+    if (!chunk)
+        return;
+    s_str (chunk->req_id);
+    s_strs (chunk->pieces, chunk->n_pieces);
+    s_sink += chunk->seq;
+    s_str (chunk->system_fingerprint);
+    for (size_t i = 0; i < chunk->n_choices; i++) {
+        Mt__ChoiceDelta *c = chunk->choices [i];
+        if (!c)
+            continue;
+        s_bytes (c->json);
+        s_str (c->finish_reason);
+        s_sink += c->index + c->tokens;
+    }
+}
+
+static void
 s_walk (const Mt__Envelope *env)
 {
     s_sink += strlen (mt_codec_body_name (env));
@@ -88,20 +107,7 @@ s_walk (const Mt__Envelope *env)
                 s_job_spec (env->job->job);
             break;
         case MT__ENVELOPE__BODY_TOKEN_CHUNK:
-            if (env->token_chunk) {
-                s_str (env->token_chunk->req_id);
-                s_strs (env->token_chunk->pieces, env->token_chunk->n_pieces);
-                s_sink += env->token_chunk->seq;
-                s_str (env->token_chunk->system_fingerprint);
-                for (size_t i = 0; i < env->token_chunk->n_choices; i++) {
-                    Mt__ChoiceDelta *c = env->token_chunk->choices [i];
-                    if (!c)
-                        continue;
-                    s_bytes (c->json);
-                    s_str (c->finish_reason);
-                    s_sink += c->index + c->tokens;
-                }
-            }
+            s_token_chunk (env->token_chunk);
             break;
         case MT__ENVELOPE__BODY_JOB_DONE:
             if (env->job_done) {
@@ -113,6 +119,7 @@ s_walk (const Mt__Envelope *env)
                 s_str (d->error_message);
                 s_code (d->error);
                 s_sink += d->prompt_tokens + d->completion_tokens + d->ttft_ms;
+                s_token_chunk (d->tokens);     //  the last tokens, when they ride in it
             }
             break;
         case MT__ENVELOPE__BODY_CANCEL:

@@ -125,6 +125,17 @@ main (int argc, char *argv [])
     env.job_done = &done;
     rc |= s_write (dir, "job_done", &env);
 
+    //  A short answer: its last tokens inside the gateway's JobDone
+    Mt__TokenChunk tail = MT__TOKEN_CHUNK__INIT;
+    tail.pieces = chunk.pieces;
+    tail.n_pieces = chunk.n_pieces;
+    tail.seq = 7;
+    done.tokens = &tail;
+    rc |= s_write (dir, "job_done_tokens", &env);
+    done.tokens = &rich;
+    rc |= s_write (dir, "job_done_choices", &env);
+    done.tokens = NULL;
+
     Mt__Cancel cancel = MT__CANCEL__INIT;
     cancel.req_id = "req-0001";
     cancel.tenant_id = spec.tenant_id;

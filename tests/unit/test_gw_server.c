@@ -8,8 +8,8 @@
 //
 //  Checks the message contract around one request: Admit -> AdmitReply,
 //  Submit (a SubmitReply only on refusal; accepted when the Catalog that
-//  answers the next numbered heartbeat confirms it), TokenChunk/JobDone,
-//  Settle, UsageEvent -> UsageAck;
+//  answers the next numbered heartbeat confirms it), TokenChunk/JobDone (the
+//  last tokens inside the JobDone too), Settle, UsageEvent -> UsageAck;
 //  refusals by each service, a silent service, a request timeout, usage
 //  resent until acknowledged, a Cancel that waits for the scheduler's return,
 //  what is billed for each ending, and jobs submitted again (worker lost,
@@ -419,6 +419,29 @@ s_done (s_rig_t *rig, const char *req_id, Mt__ErrorCode error, const char *finis
     done.prompt_tokens = prompt;
     done.completion_tokens = completion;
     done.reply_token = rig->reply_token;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    mt_codec_send (rig->worker, NULL, &env);
+}
+
+//  The worker ends the job well with its last tokens inside the JobDone
+//  (tail: pieces or choices, without req_id and reply token of its own).
+static void
+s_done_with (s_rig_t *rig, const char *req_id, Mt__TokenChunk *tail, const char *finish,
+             uint32_t prompt, uint32_t completion)
+{
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = (char *) req_id;
+    done.worker_id = "w-1";
+    done.tenant_id = TENANT;
+    done.error = MT__ERROR_CODE__ERR_NONE;
+    done.error_message = "";
+    done.finish_reason = (char *) finish;
+    done.prompt_tokens = prompt;
+    done.completion_tokens = completion;
+    done.reply_token = rig->reply_token;
+    done.tokens = tail;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
@@ -1152,6 +1175,158 @@ s_test_quota_restart_reannounce (s_rig_t *rig)
     s_http_destroy (&h);
 }
 
+//  A short answer: the worker's last TokenChunk rides in its JobDone. The
+//  client gets the pieces of both, in order, billed once.
+static void
+s_test_done_tokens (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    s_chunk (rig, rig->submit_id, 0, "Hi");
+    char *pieces [] = { " there", "!" };
+    Mt__TokenChunk tail = MT__TOKEN_CHUNK__INIT;
+    tail.pieces = pieces;
+    tail.n_pieces = 2;
+    tail.seq = 1;
+    s_done_with (rig, rig->submit_id, &tail, "stop", 4, 3);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    json_t *root = h->resp? json_loads (h->resp, 0, NULL): NULL;
+    json_t *msg = json_object_get (json_object_get (json_array_get (json_object_get (root, "choices"), 0),
+                                                    "message"), "content");
+    CHECK_STR (json_string_value (msg), "Hi there!");
+    json_decref (root);
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 3);
+    CHECK_INT (rig->usage_of_last, 1);
+    s_http_destroy (&h);
+}
+
+//  A stream whose only tokens come in the JobDone: one content chunk, the
+//  finish chunk, [DONE]; a tool call that came whole in the JobDone carries
+//  its own finish_reason (no "stop" chunk after it).
+static void
+s_test_done_tokens_stream (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    char *pieces [] = { "Only", " here" };
+    Mt__TokenChunk tail = MT__TOKEN_CHUNK__INIT;
+    tail.pieces = pieces;
+    tail.n_pieces = 2;
+    s_done_with (rig, rig->submit_id, &tail, "stop", 4, 2);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"content\":\"Only here\""));
+    CHECK (h->resp && strstr (h->resp, "\"finish_reason\":\"stop\""));
+    size_t n = h->resp? strlen (h->resp): 0;
+    CHECK (n > 14 && !strcmp (h->resp + n - 14, "data: [DONE]\n\n"));
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 2);
+    s_http_destroy (&h);
+
+    before = rig->submits;
+    h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    const char *call = "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+                       "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                       "\"finish_reason\":\"tool_calls\"}";
+    Mt__ChoiceDelta delta = MT__CHOICE_DELTA__INIT;
+    Mt__ChoiceDelta *deltas [] = { &delta };
+    delta.json.data = (uint8_t *) call;
+    delta.json.len = strlen (call);
+    delta.finish_reason = "tool_calls";
+    delta.tokens = 1;
+    Mt__TokenChunk rich = MT__TOKEN_CHUNK__INIT;
+    rich.choices = deltas;
+    rich.n_choices = 1;
+    rich.system_fingerprint = "fp_tail";
+    s_done_with (rig, rig->submit_id, &rich, "tool_calls", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"call_1\"") && strstr (h->resp, "\"fp_tail\""));
+    CHECK (h->resp && strstr (h->resp, "\"finish_reason\":\"tool_calls\""));
+    CHECK (h->resp && !strstr (h->resp, "\"finish_reason\":\"stop\""));
+    s_check_usage (rig, rig->submit_id, "ok", 200, 4, 1);
+    s_http_destroy (&h);
+}
+
+//  A JobDone with tokens from an attempt given up on (the job was submitted
+//  again: a fresh reply token) is dropped whole: neither its tokens nor its
+//  end count. The new attempt's answers, billed once.
+static void
+s_test_done_tokens_stale (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, false));
+    CHECK (s_until_submit (rig, before));
+    char id [64], first [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    snprintf (first, sizeof first, "%s", rig->reply_token);
+    s_sched_done (rig, id, MT__ERROR_CODE__ERR_WORKER_LOST);
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK (rig->submit_requeue);
+    char second [64];
+    snprintf (second, sizeof second, "%s", rig->reply_token);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", first);
+    char *stale [] = { "Stale" };
+    Mt__TokenChunk tail = MT__TOKEN_CHUNK__INIT;
+    tail.pieces = stale;
+    tail.n_pieces = 1;
+    s_done_with (rig, id, &tail, "stop", 4, 1);
+    s_pump (rig, 100, NULL);
+    CHECK (!atomic_load (&h->done));            //  nothing of it counted
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
+    char *fresh [] = { "Fresh" };
+    tail.pieces = fresh;
+    s_done_with (rig, id, &tail, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"Fresh\"") && !strstr (h->resp, "Stale"));
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    CHECK_INT (rig->usage_of_last, 1);
+    s_http_destroy (&h);
+}
+
+//  After a scheduler restart two attempts may run: a JobDone with tokens is
+//  a first token too. The first attempt's comes first: the client gets it,
+//  the second attempt is cancelled, and its end is dropped.
+static void
+s_test_done_tokens_first_attempt (s_rig_t *rig)
+{
+    int before = rig->submits;
+    s_http_t *h = s_http_start (rig, "/v1/chat/completions", CHAT (5, true));
+    CHECK (s_until_submit (rig, before));
+    char id [64], first [64];
+    snprintf (id, sizeof id, "%s", rig->submit_id);
+    snprintf (first, sizeof first, "%s", rig->reply_token);
+    CHECK (s_until_confirmed (rig));
+    snprintf (rig->sched_id, sizeof rig->sched_id, "%s", "instance-f");
+    int cancels = rig->cancels;
+    s_send_catalog (rig, rig->hb_seq);          //  at once: the request times out in 1 s
+    CHECK (s_until_submit (rig, before + 1));
+    CHECK (rig->submit_requeue);
+    char second [64];
+    snprintf (second, sizeof second, "%s", rig->reply_token);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", first);
+    char *pieces [] = { "Early" };
+    Mt__TokenChunk tail = MT__TOKEN_CHUNK__INIT;
+    tail.pieces = pieces;
+    tail.n_pieces = 1;
+    s_done_with (rig, id, &tail, "stop", 4, 1);
+    s_finish (rig, h);
+    CHECK (s_until_count (rig, &rig->cancels, cancels + 1));
+    CHECK_STR (rig->cancel_token, second);
+    CHECK_INT (h->status, 200);
+    CHECK (h->resp && strstr (h->resp, "\"Early\"") && !strstr (h->resp, "\"error\""));
+    s_check_usage (rig, id, "ok", 200, 4, 1);
+    snprintf (rig->reply_token, sizeof rig->reply_token, "%s", second);
+    s_done (rig, id, MT__ERROR_CODE__ERR_CANCELLED, "", 4, 0);
+    s_pump (rig, 50, NULL);
+    CHECK_INT (rig->usage_of_last, 1);
+    s_http_destroy (&h);
+}
+
 static zsock_t *
 s_router (void)
 {
@@ -1239,6 +1414,10 @@ main (void)
     MT_RUN_ARG (s_test_scheduler_restart, rig);
     MT_RUN_ARG (s_test_restart_unconfirmed, rig);
     MT_RUN_ARG (s_test_quota_restart_reannounce, rig);
+    MT_RUN_ARG (s_test_done_tokens, rig);
+    MT_RUN_ARG (s_test_done_tokens_stream, rig);
+    MT_RUN_ARG (s_test_done_tokens_stale, rig);
+    MT_RUN_ARG (s_test_done_tokens_first_attempt, rig);
     MT_RUN_ARG (s_test_garbage, rig);
 
     mt_test_case ("stop drains and ends");

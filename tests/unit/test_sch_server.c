@@ -66,6 +66,31 @@ s_on_done (s_rig_t *rig, Mt__Envelope *env)
         mt_codec_free (&env);
 }
 
+//  The fake gateway appends a chunk's pieces to the request's text (a gap
+//  in seq is counted).
+static void
+s_add_text (s_rig_t *rig, const char *req_id, Mt__TokenChunk *c)
+{
+    char *old = (char *) zhashx_lookup (rig->text, req_id);
+    uint32_t have = 0;
+    size_t len = old? strlen (old): 0;
+    if (old)
+        have = mt_tokens_count (old, len);
+    if (c->seq != have)
+        rig->chunk_gaps++;
+    size_t add = 0;
+    for (size_t i = 0; i < c->n_pieces; i++)
+        add += strlen (c->pieces [i]);
+    char *text = (char *) malloc (len + add + 1);
+    memcpy (text, old? old: "", len);
+    for (size_t i = 0; i < c->n_pieces; i++) {
+        memcpy (text + len, c->pieces [i], strlen (c->pieces [i]));
+        len += strlen (c->pieces [i]);
+    }
+    text [len] = 0;
+    zhashx_update (rig->text, req_id, text);
+}
+
 //  Run both servers and the fake gateway for up to ms, or until stop(rig).
 static void
 s_pump (s_rig_t *rig, int ms, bool (*stop) (s_rig_t *, const void *), const void *arg)
@@ -96,30 +121,16 @@ s_pump (s_rig_t *rig, int ms, bool (*stop) (s_rig_t *, const void *), const void
             if (!env)
                 continue;
             if (env->body_case == MT__ENVELOPE__BODY_TOKEN_CHUNK) {
-                Mt__TokenChunk *c = env->token_chunk;
-                char *old = (char *) zhashx_lookup (rig->text, c->req_id);
-                uint32_t have = 0;
-                size_t len = old? strlen (old): 0;
-                if (old)
-                    have = mt_tokens_count (old, len);
-                if (c->seq != have)
-                    rig->chunk_gaps++;
-                size_t add = 0;
-                for (size_t i = 0; i < c->n_pieces; i++)
-                    add += strlen (c->pieces [i]);
-                char *text = (char *) malloc (len + add + 1);
-                memcpy (text, old? old: "", len);
-                for (size_t i = 0; i < c->n_pieces; i++) {
-                    memcpy (text + len, c->pieces [i], strlen (c->pieces [i]));
-                    len += strlen (c->pieces [i]);
-                }
-                text [len] = 0;
-                zhashx_update (rig->text, c->req_id, text);
+                s_add_text (rig, env->token_chunk->req_id, env->token_chunk);
                 mt_codec_free (&env);
             }
             else
-            if (env->body_case == MT__ENVELOPE__BODY_JOB_DONE)
+            if (env->body_case == MT__ENVELOPE__BODY_JOB_DONE) {
+                //  The last tokens ride in the gateway's JobDone
+                if (env->job_done->tokens)
+                    s_add_text (rig, env->job_done->req_id, env->job_done->tokens);
                 s_on_done (rig, env);
+            }
             else
                 mt_codec_free (&env);
         }

@@ -6,7 +6,8 @@
 //  second attempt before anything was sent takes over the sequence (its
 //  reply token on every chunk and the JobDone); a second attempt of a
 //  sequence that streams already is refused to the scheduler only; a Cancel
-//  naming another attempt's token leaves the sequence alone.
+//  naming another attempt's token leaves the sequence alone; the last
+//  tokens ride in the gateway's JobDone only.
 #include "mt_test.h"
 #include "mt_codec.h"
 #include "mt_log.h"
@@ -28,7 +29,21 @@ typedef struct {
     Mt__ErrorCode sched_error;  //  the last JobDone at the scheduler
     char sched_token [40];      //  ... and its token
     char sched_req [40];        //  ... and its request
+    bool sched_tokens;          //  a JobDone at the scheduler carried tokens
+    int done_gw_tokens;         //  JobDones at the gateway carrying tokens
+    uint32_t pieces;            //  pieces at the gateway, chunks and JobDones
+    uint32_t gaps;              //  a chunk whose seq is not the pieces before it
+    uint32_t gw_completion;     //  the last gateway JobDone's completion tokens
 } s_rig_t;
+
+//  Pieces at the fake gateway, counted in order.
+static void
+s_pieces (s_rig_t *rig, const Mt__TokenChunk *chunk)
+{
+    if (chunk->seq != rig->pieces)
+        rig->gaps++;
+    rig->pieces += (uint32_t) chunk->n_pieces;
+}
 
 static void
 s_drain (s_rig_t *rig)
@@ -44,6 +59,7 @@ s_drain (s_rig_t *rig)
             rig->sched_error = env->job_done->error;
             snprintf (rig->sched_token, sizeof rig->sched_token, "%s", env->job_done->reply_token);
             snprintf (rig->sched_req, sizeof rig->sched_req, "%s", env->job_done->req_id);
+            rig->sched_tokens |= env->job_done->tokens != NULL;
         }
         mt_codec_free (&env);
     }
@@ -54,11 +70,21 @@ s_drain (s_rig_t *rig)
                 rig->chunks++;
             else
                 rig->chunks_other++;
+            s_pieces (rig, env->token_chunk);
         }
         if (env && env->body_case == MT__ENVELOPE__BODY_JOB_DONE) {
             rig->done_gw++;
+            rig->gw_completion = env->job_done->completion_tokens;
             if (strcmp (env->job_done->reply_token, rig->want_token))
                 rig->chunks_other++;
+            if (env->job_done->tokens) {
+                rig->done_gw_tokens++;
+                //  the last tokens, under the JobDone's own name and token
+                if (strcmp (env->job_done->tokens->reply_token, "")
+                ||  strcmp (env->job_done->tokens->req_id, ""))
+                    rig->chunks_other++;
+                s_pieces (rig, env->job_done->tokens);
+            }
         }
         mt_codec_free (&env);
     }
@@ -129,6 +155,9 @@ s_reset (s_rig_t *rig, const char *want)
     rig->sched_error = MT__ERROR_CODE__ERR_NONE;
     rig->sched_token [0] = 0;
     rig->sched_req [0] = 0;
+    rig->sched_tokens = false;
+    rig->done_gw_tokens = 0;
+    rig->pieces = rig->gaps = rig->gw_completion = 0;
     snprintf (rig->want_token, sizeof rig->want_token, "%s", want);
 }
 
@@ -170,6 +199,19 @@ main (void)
     CHECK_INT (rig->done_sched, 1);
     CHECK (rig->chunks > 0);
     CHECK_INT (rig->chunks_other, 0);
+
+    mt_test_case ("the last tokens ride in the gateway's JobDone, not the scheduler's");
+    s_reset (rig, "aaaa");
+    s_job (rig, "r-tail", "aaaa");
+    CHECK (s_until_done (rig, "r-tail"));
+    s_pump (rig, 50);
+    CHECK_INT (rig->done_gw, 1);
+    CHECK_INT (rig->done_gw_tokens, 1);
+    CHECK (!rig->sched_tokens);
+    CHECK_INT (rig->chunks_other, 0);
+    CHECK_INT (rig->gaps, 0);
+    CHECK (rig->pieces > 0);
+    CHECK_INT (rig->pieces, rig->gw_completion);  //  every piece once
 
     mt_test_case ("a second attempt before the first token takes over the sequence");
     s_reset (rig, "bbbb");

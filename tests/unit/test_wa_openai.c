@@ -171,6 +171,22 @@ test_parse_choices (void)
           1, { 0 }, { 1 }, { "length" }, " a", "" },
         { "{\"choices\":[7,{\"index\":-3,\"delta\":{}}]}", 1, { 1 }, { 0 }, { "" }, NULL, "" },
         { "{\"choices\":[],\"system_fingerprint\":5}", 0, { 0 }, { 0 }, { "" }, NULL, "" },
+        //  Plain choices, read from the scan: the same as jansson reads them
+        { "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\" the\"},\"logprobs\":null,"
+          "\"finish_reason\":null}]}", 1, { 0 }, { 1 }, { "" }, " the", "" },
+        { "{\"choices\":[{\"delta\":{\"content\":\"a\"},\"delta\":{\"content\":\"b\"}}]}",
+          1, { 0 }, { 1 }, { "" }, "b", "" },
+        { "{\"choices\":[{\"index\":70000,\"delta\":{}},{\"index\":1.0,\"delta\":{}},"
+          "{\"index\":\"0\",\"delta\":{}}]}", 3, { 0, 1, 2 }, { 0, 0, 0 }, { "", "", "" }, NULL, "" },
+        { "{\"choices\":[{\"delta\":null,\"text\":\"t\",\"index\":-1}]}", 1, { 0 }, { 1 }, { "" },
+          "t", "" },
+        { "{\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":"
+          "\"a_finish_reason_longer_than_its_field\"}]}", 1, { 0 }, { 0 },
+          { "a_finish_reason_longer_than_its" }, NULL, "" },
+        { "{\"choices\":[{\"delta\":{\"refusal\":\"r\",\"content\":\"c\"},\"finish_reason\":7}]}",
+          1, { 0 }, { 1 }, { "" }, "cr", "" },
+        { "{\"choices\":[{\"delta\":{\"tool_calls\":[]},\"n\":123456789012345678}]}", 1, { 0 },
+          { 0 }, { "" }, NULL, "" },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
         wa_openai_event_t ev;
@@ -255,6 +271,12 @@ test_parse_event_forms (void)
           false },
         { "cut short", "{\"choices\":[{\"delta\":", -1, 0, NULL, NULL, NULL, false },
         { "bare word", "{\"a\":nul}", -1, 0, NULL, NULL, NULL, false },
+        { "a number jansson refuses in a choice", "{\"choices\":[{\"delta\":{\"content\":\"a\"},"
+          "\"x\":1e999}]}", -1, 0, NULL, NULL, NULL, false },
+        { "an integer jansson refuses in a choice", "{\"choices\":[{\"delta\":{\"content\":\"a\"},"
+          "\"x\":123456789012345678901234567890}]}", -1, 0, NULL, NULL, NULL, false },
+        { "bad UTF-8 in a choice", "{\"choices\":[{\"delta\":{\"content\":\"a\xff\"}}]}", -1, 0,
+          NULL, NULL, NULL, false },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
         wa_openai_event_t ev;
