@@ -127,9 +127,86 @@ mt_codec_poll_own (zsock_t *sock)
         s_own [i].quiet = false;
 }
 
+//  Messages held by mt_codec_send_later on this thread, in order.
+typedef struct {
+    void *handle;
+    zmq_msg_t msg;
+    char *label;                    //  logged if it is dropped, or NULL
+} s_held_t;
+static __thread s_held_t *s_held;
+static __thread size_t s_nheld, s_held_cap;
+
+static int
+s_send_held (s_held_t *h)
+{
+    s_touch (h->handle);
+    int rc = zmq_msg_send (&h->msg, h->handle, ZMQ_DONTWAIT) == -1? -1: 0;
+    if (rc)
+        zmq_msg_close (&h->msg);
+    if (rc && h->label)
+        mt_log ("%s", h->label);
+    free (h->label);
+    return rc;
+}
+
+//  Send what is held for handle (all when NULL), in order; keep the rest.
+static size_t
+s_flush (void *handle)
+{
+    size_t dropped = 0, kept = 0;
+    for (size_t i = 0; i < s_nheld; i++) {
+        if (handle && s_held [i].handle != handle)
+            s_held [kept++] = s_held [i];
+        else
+        if (s_send_held (&s_held [i]))
+            dropped++;
+    }
+    s_nheld = kept;
+    return dropped;
+}
+
+static bool
+s_held_for (void *handle)
+{
+    for (size_t i = 0; i < s_nheld; i++)
+        if (s_held [i].handle == handle)
+            return true;
+    return false;
+}
+
+int
+mt_codec_send_later (zsock_t *sock, const Mt__Envelope *env, const char *label)
+{
+    if (s_nheld == s_held_cap) {
+        size_t cap = s_held_cap? 2 * s_held_cap: 64;
+        s_held_t *grown = (s_held_t *) realloc (s_held, cap * sizeof (s_held_t));
+        if (!grown)
+            return mt_codec_send (sock, NULL, env);
+        s_held = grown;
+        s_held_cap = cap;
+    }
+    s_held_t *h = &s_held [s_nheld];
+    size_t size = mt__envelope__get_packed_size (env);
+    if (zmq_msg_init_size (&h->msg, size))
+        return mt_codec_send (sock, NULL, env);
+    mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&h->msg));
+    h->handle = zsock_resolve (sock);
+    h->label = label? strdup (label): NULL;
+    s_nheld++;
+    return 0;
+}
+
+size_t
+mt_codec_flush (void)
+{
+    return s_nheld? s_flush (NULL): 0;
+}
+
 int
 mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {
+    if (s_nheld && s_held_for (zsock_resolve (sock)))
+        s_flush (zsock_resolve (sock));     //  what was held for it goes first
     //  Packed straight into the message libzmq sends: no frame of our own,
     //  no copy
     size_t size = mt__envelope__get_packed_size (env);

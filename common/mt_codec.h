@@ -25,6 +25,21 @@ void mt_codec_free (Mt__Envelope **env_p);
 //  else NULL. Never blocks: a full peer queue drops the message (returns -1).
 int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env);
 
+//  Send an Envelope at the next mt_codec_flush of this thread (a DEALER or
+//  other socket without routing id): packed now, sent then, in the order
+//  held. For messages whose loss the sender only logs: label (copied; may
+//  be NULL) is the log line written if it is dropped then. An
+//  mt_codec_send on the same socket first sends what is held for it, so
+//  each socket's messages keep their order. A loop holds what a turn
+//  produced and flushes after its answers went out (the gateway: Settle
+//  and UsageEvent after the HTTP answer is written), and flushes before it
+//  destroys a socket. Returns 0, or what mt_codec_send returned when it
+//  could not hold (out of memory: sent at once).
+int mt_codec_send_later (zsock_t *sock, const Mt__Envelope *env, const char *label);
+
+//  Send what this thread holds, in order; returns how many were dropped.
+size_t mt_codec_flush (void);
+
 //  Receive one message. On a ROUTER socket the first frame is the routing id,
 //  returned in *routing_id (caller owns; destroy with zframe_destroy); pass
 //  NULL for other sockets. Returns NULL (after logging and dropping the

@@ -271,9 +271,238 @@ s_merge_logprobs (gw_assemble_t *self, s_choice_t *c, json_t *lp)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  The common choice without jansson: an engine's plain token, as in
+//  {"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null}.
+//  Only members index, delta (role, content, refusal), text, logprobs (null)
+//  and finish_reason; strings without escapes, valid UTF-8, no control
+//  characters; each member once. Anything else, or anything in doubt, goes
+//  to the whole parse below, which decides as before: the scan takes only
+//  what jansson would read the same way.
+
+typedef struct {
+    const char *p, *end;
+} s_scan_t;
+
+typedef struct {
+    const char *at;             //  the string's bytes (no escapes), or NULL for null
+    size_t len;
+    bool given;
+} s_str_t;
+
+static void
+s_ws (s_scan_t *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool
+s_lit (s_scan_t *s, const char *word)
+{
+    size_t n = strlen (word);
+    if ((size_t) (s->end - s->p) < n || memcmp (s->p, word, n))
+        return false;
+    s->p += n;
+    return true;
+}
+
+//  A string with no escape, valid UTF-8 (no overlong form, no surrogate,
+//  nothing past U+10FFFF), no control character; the scan at its '"'.
+static bool
+s_plain_string (s_scan_t *s, const char **at, size_t *len)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    const unsigned char *p = (const unsigned char *) s->p + 1;
+    const unsigned char *end = (const unsigned char *) s->end;
+    const unsigned char *start = p;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c == '"') {
+            *at = (const char *) start;
+            *len = (size_t) (p - start);
+            s->p = (const char *) p + 1;
+            return true;
+        }
+        if (c == '\\' || c < 0x20)
+            return false;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF)      { n = 2; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
+        else
+            return false;
+        if ((size_t) (end - p) < n)
+            return false;
+        for (size_t i = 1; i < n; i++) {
+            if ((p [i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p [i] & 0x3F);
+        }
+        if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+        ||  (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        p += n;
+    }
+    return false;
+}
+
+//  A member's value: a plain string or null.
+static bool
+s_str_or_null (s_scan_t *s, s_str_t *out)
+{
+    if (out->given)
+        return false;               //  the same member twice: jansson decides
+    out->given = true;
+    if (s_lit (s, "null")) {
+        out->at = NULL;
+        return true;
+    }
+    return s_plain_string (s, &out->at, &out->len);
+}
+
+//  Walk an object's members; member () reads each value. Keys plain.
+static bool
+s_object (s_scan_t *s, bool (*member) (s_scan_t *, const char *, size_t, void *), void *arg)
+{
+    s_ws (s);
+    if (!s_lit (s, "{"))
+        return false;
+    s_ws (s);
+    if (s_lit (s, "}"))
+        return true;
+    while (true) {
+        const char *key;
+        size_t klen;
+        s_ws (s);
+        if (!s_plain_string (s, &key, &klen))
+            return false;
+        s_ws (s);
+        if (!s_lit (s, ":"))
+            return false;
+        s_ws (s);
+        if (!member (s, key, klen, arg))
+            return false;
+        s_ws (s);
+        if (s_lit (s, "}"))
+            return true;
+        if (!s_lit (s, ","))
+            return false;
+    }
+}
+
+typedef struct {
+    bool has_index, has_delta, has_logprobs;
+    size_t index;
+    s_str_t role, content, refusal, text, finish;
+} s_fast_t;
+
+static bool
+s_key_is (const char *key, size_t klen, const char *name)
+{
+    return klen == strlen (name) && !memcmp (key, name, klen);
+}
+
+static bool
+s_delta_member (s_scan_t *s, const char *key, size_t klen, void *arg)
+{
+    s_fast_t *f = (s_fast_t *) arg;
+    if (s_key_is (key, klen, "role"))
+        return s_str_or_null (s, &f->role);
+    if (s_key_is (key, klen, "content"))
+        return s_str_or_null (s, &f->content);
+    if (s_key_is (key, klen, "refusal"))
+        return s_str_or_null (s, &f->refusal);
+    return false;
+}
+
+static bool
+s_choice_member (s_scan_t *s, const char *key, size_t klen, void *arg)
+{
+    s_fast_t *f = (s_fast_t *) arg;
+    if (s_key_is (key, klen, "index")) {
+        if (f->has_index)
+            return false;
+        f->has_index = true;
+        //  0 or 1-9 digits without a leading zero; no sign, fraction or exponent
+        const char *p = s->p;
+        size_t n = 0, v = 0;
+        while (p + n < s->end && p [n] >= '0' && p [n] <= '9' && n < 10) {
+            v = v * 10 + (size_t) (p [n] - '0');
+            n++;
+        }
+        if (n == 0 || n > 9 || (n > 1 && p [0] == '0'))
+            return false;
+        if (p + n < s->end && (p [n] == '.' || p [n] == 'e' || p [n] == 'E'))
+            return false;
+        f->index = v;
+        s->p = p + n;
+        return true;
+    }
+    if (s_key_is (key, klen, "delta")) {
+        if (f->has_delta)
+            return false;
+        f->has_delta = true;
+        return s_object (s, s_delta_member, f);
+    }
+    if (s_key_is (key, klen, "text"))
+        return s_str_or_null (s, &f->text);
+    if (s_key_is (key, klen, "finish_reason"))
+        return s_str_or_null (s, &f->finish);
+    if (s_key_is (key, klen, "logprobs")) {
+        if (f->has_logprobs)
+            return false;
+        f->has_logprobs = true;
+        return s_lit (s, "null");
+    }
+    return false;
+}
+
+static void
+s_fast_add (s_buf_t *buf, const s_str_t *str)
+{
+    if (str->given && str->at)
+        s_buf_add (buf, str->at, str->len);
+}
+
+//  0 when taken, -1 when not this shape (nothing changed).
+static int
+s_choice_fast (gw_assemble_t *self, const char *json, size_t len)
+{
+    s_fast_t f;
+    memset (&f, 0, sizeof f);
+    s_scan_t s = { json, json + len };
+    if (!s_object (&s, s_choice_member, &f))
+        return -1;
+    s_ws (&s);
+    if (s.p != s.end)
+        return -1;
+    if (f.content.at && f.text.at)
+        return -1;                  //  both: appended in their order, by the parse
+    s_choice_t *c = s_choice (self, f.has_index? f.index: 0);
+    if (!c)
+        return -1;
+    if (f.role.given && f.role.at)
+        snprintf (c->role, sizeof c->role, "%.*s", (int) f.role.len, f.role.at);
+    s_fast_add (&c->content, &f.content);
+    s_fast_add (&c->refusal, &f.refusal);
+    s_fast_add (&c->content, &f.text);
+    if (f.finish.given && f.finish.at)
+        snprintf (c->finish, sizeof c->finish, "%.*s", (int) f.finish.len, f.finish.at);
+    return 0;
+}
+
 int
 gw_assemble_choice (gw_assemble_t *self, const char *json, size_t len)
 {
+    if (s_choice_fast (self, json, len) == 0)
+        return 0;
     json_error_t jerr;
     json_t *root = json_loadb (json, len, 0, &jerr);
     if (!json_is_object (root)) {

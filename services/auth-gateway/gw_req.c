@@ -253,13 +253,23 @@ gw_req_index (gw_req_t *req, const char *id)
     return req->indexed? 0: -1;
 }
 
+//  Resumes so far, in this process: the loop runs MHD after one.
+static uint64_t s_resumes;
+
 void
 gw_req_resume (gw_req_t *req)
 {
     if (req->conn && req->suspended) {
         req->suspended = false;
         MHD_resume_connection (req->conn);
+        s_resumes++;
     }
+}
+
+uint64_t
+gw_req_resumes (void)
+{
+    return s_resumes;
 }
 
 void

@@ -159,6 +159,10 @@ int gw_req_index (gw_req_t *req, const char *id);
 //  Suspend or resume the request's connection (no-op without one).
 void gw_req_suspend (gw_req_t *req);
 void gw_req_resume (gw_req_t *req);
+
+//  How many connections gw_req_resume has resumed in this process so far:
+//  MHD has work to do when the count moved since its last run.
+uint64_t gw_req_resumes (void);
 //  Set a complete error response; message, param, reset_at may be NULL.
 void gw_req_set_error (gw_req_t *req, const mt_error_t *err, const char *message,
                        const char *param, const char *reset_at);

@@ -94,6 +94,7 @@ struct _gw_server_t {
     bool finished;                  //  drained: gw_server_step returns false
     uint64_t drain_deadline;
     uint64_t next_second;           //  next once-a-second duties
+    uint64_t mhd_resumes;           //  gw_req_resumes () at MHD's last run
     //  metrics (those of requests and responses: gw_reqs_t)
     mt_metric_t *m_usage_pending, *m_latency;
     mt_metric_t *m_tokens, *m_usage_resent, *m_cancels, *m_dropped;
@@ -178,8 +179,10 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SETTLE;
     env.settle = &settle;
-    if (mt_codec_send (self->quota, NULL, &env))
-        mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    //  Sent after this turn's answers are written (the loop flushes)
+    char dropped [160];
+    snprintf (dropped, sizeof dropped, "settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    mt_codec_send_later (self->quota, &env, dropped);
 }
 
 //  A Cancel of the request's job to the scheduler: of whichever attempt it
@@ -1441,6 +1444,27 @@ failed:
     return NULL;
 }
 
+//  MHD's turn, only when it has something to do: its epoll fd was ready, a
+//  connection was resumed (an answer or a stream's bytes to write) or a
+//  deadline of its own is due. A turn that only took bus messages (an
+//  admission, a SubmitReply, a usage ack) costs it nothing, where MHD_run
+//  always asks epoll_wait. While MHD says it has more at once (a response
+//  just written, the next request of a keep-alive connection to read), run
+//  it again in this turn rather than after another poll of every socket.
+static void
+s_mhd_run (gw_server_t *self, bool epoll_ready)
+{
+    MHD_UNSIGNED_LONG_LONG to;
+    bool due = epoll_ready || gw_req_resumes () != self->mhd_resumes
+            || (MHD_get_timeout (self->daemon, &to) == MHD_YES && to == 0);
+    for (int i = 0; due && i < 4; i++) {
+        self->mhd_resumes = gw_req_resumes ();
+        MHD_run (self->daemon);
+        due = gw_req_resumes () != self->mhd_resumes
+           || (MHD_get_timeout (self->daemon, &to) == MHD_YES && to == 0);
+    }
+}
+
 bool
 gw_server_poll (gw_server_t *self, long timeout_ms)
 {
@@ -1466,6 +1490,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             self->finished = true;
             mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
                     gw_meter_pending (self->meter));
+            mt_codec_flush ();
             return false;
         }
     }
@@ -1502,7 +1527,8 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
             s_on_store (self);
     gw_meter_sync (self->meter);        //  before the answers go out
-    MHD_run (self->daemon);
+    s_mhd_run (self, items [4].revents != 0);
+    mt_codec_flush ();                  //  Settles and usage events, after the answers
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
     s_expire_running (self);
@@ -1518,6 +1544,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_cancels_retry (self);
         gw_store_flush (self->store);   //  last_used_at of the keys seen
     }
+    mt_codec_flush ();                  //  what the expiries and resends produced
     return true;
 }
 
@@ -1562,6 +1589,7 @@ gw_server_destroy (gw_server_t **self_p)
     gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
+    mt_codec_flush ();                  //  what is held goes before its sockets close
     zsock_destroy (&self->scheduler);
     zsock_destroy (&self->quota);
     zsock_destroy (&self->metering);

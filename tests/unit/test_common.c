@@ -213,6 +213,45 @@ test_codec_poll (void)
     zsock_destroy (&d);
 }
 
+//  Held messages go out at the flush, or before a message sent at once on
+//  the same socket: each socket's order stays the order of the calls.
+static void
+test_codec_send_later (void)
+{
+    zsock_t *a = zsock_new_pair ("@inproc://test-codec-later");
+    zsock_t *b = zsock_new_pair (">inproc://test-codec-later");
+    CHECK (a && b);
+    const char *ids [] = { "held-1", "now-2", "held-3", "held-4" };
+    Mt__Cancel cancel [4];
+    Mt__Envelope env [4];
+    for (int i = 0; i < 4; i++) {
+        cancel [i] = (Mt__Cancel) MT__CANCEL__INIT;
+        cancel [i].req_id = (char *) ids [i];
+        cancel [i].tenant_id = "t1";
+        env [i] = (Mt__Envelope) MT__ENVELOPE__INIT;
+        env [i].body_case = MT__ENVELOPE__BODY_CANCEL;
+        env [i].cancel = &cancel [i];
+    }
+    CHECK_INT (mt_codec_send_later (b, &env [0], NULL), 0);
+    zclock_sleep (20);
+    Mt__Envelope *got = NULL;
+    CHECK_INT (mt_codec_recv_next (a, NULL, &got), 0);      //  held: nothing sent yet
+    CHECK_INT (mt_codec_send (b, NULL, &env [1]), 0);        //  the held one first
+    CHECK_INT (mt_codec_send_later (b, &env [2], NULL), 0);
+    CHECK_INT (mt_codec_send_later (b, &env [3], "never logged"), 0);
+    CHECK_INT (mt_codec_flush (), 0);
+    CHECK_INT (mt_codec_flush (), 0);                       //  nothing left
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 50 && !(zsock_events (a) & ZMQ_POLLIN); k++)
+            zclock_sleep (10);
+        CHECK_INT (mt_codec_recv_next (a, NULL, &got), 1);
+        CHECK_MSG (got && !strcmp (got->cancel->req_id, ids [i]), "message %d out of order", i);
+        mt_codec_free (&got);
+    }
+    zsock_destroy (&a);
+    zsock_destroy (&b);
+}
+
 //  An empty receive leaves an owned socket marked idle (no look before the
 //  next wait), yet what arrives after it, or during the wait, is seen.
 static void
@@ -374,6 +413,7 @@ main (void)
     mt_log_init ("test_common");
     MT_RUN (test_codec);
     MT_RUN (test_codec_poll);
+    MT_RUN (test_codec_send_later);
     MT_RUN (test_config);
     MT_RUN (test_tokens);
     MT_RUN (test_errors);

@@ -104,6 +104,26 @@ static const s_case_t s_cases [] = {
         "\"top_logprobs\":[{\" b\":-2}],\"text_offset\":[2]},\"finish_reason\":\"length\"}", NULL }, "stop",
       "[{\"index\":0,\"text\":\" a b\",\"logprobs\":{\"tokens\":[\" a\",\" b\"],\"token_logprobs\":[-1,-2],"
       "\"top_logprobs\":[{\" a\":-1},{\" b\":-2}],\"text_offset\":[0,2]},\"finish_reason\":\"length\"}]" },
+    { "plain tokens scanned, the rest parsed, the same whole", GW_KIND_CHAT,
+      { " { \"index\" : 0 ,\n \"delta\" : { \"role\" : \"assistant\" , \"content\" : \"a\" } ,"
+        " \"logprobs\" : null , \"finish_reason\" : null } ",
+        "{\"index\":0,\"delta\":{\"content\":\"\\u00e9\\n\"},\"logprobs\":null,\"finish_reason\":null}",
+        "{\"delta\":{\"content\":\"\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80\",\"refusal\":null},\"index\":0}",
+        "{\"index\":0,\"delta\":{\"content\":\"x\",\"content\":\"y\"}}",
+        "{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}", NULL }, "stop",
+      "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"a\xc3\xa9\\n\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80" "y\","
+      "\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"length\"}]" },
+    { "what the scan refuses, the parse skips as before", GW_KIND_CHAT,
+      { "{\"index\":0,\"delta\":{\"content\":\"\xc3\x28\"}}",
+        "{\"index\":0,\"delta\":{\"content\":\"\xed\xa0\x80\"}}",
+        "{\"index\":0,\"delta\":{\"content\":\"\xc0\xaf\"}}",
+        "{\"index\":0,\"delta\":{\"content\":\"tab\there\"}}",
+        "{\"index\":0,\"delta\":{\"content\":\"trailing\"}} x",
+        "{\"index\":0,\"delta\":{\"content\":\"open\"}",
+        "{\"index\":1e0,\"delta\":{\"content\":\"exp\"}}",
+        "{\"index\":0,\"delta\":{\"content\":\"ok\"}}", NULL }, "stop",
+      "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\",\"refusal\":null},"
+      "\"logprobs\":null,\"finish_reason\":\"stop\"}]" },
     { "unreadable deltas are skipped", GW_KIND_CHAT,
       { "not json", "[1]", "{\"index\":-1,\"delta\":{\"content\":\"no\"}}",
         "{\"index\":\"0\",\"delta\":{\"content\":\"no\"}}", "{\"index\":100000,\"delta\":{\"content\":\"no\"}}",

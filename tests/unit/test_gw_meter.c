@@ -31,6 +31,7 @@ s_pair (s_pair_t *p, const char *name)
 static void
 s_unpair (s_pair_t *p)
 {
+    mt_codec_flush ();              //  nothing held for a socket that is gone
     zsock_destroy (&p->gw);
     zsock_destroy (&p->metering);
 }
@@ -41,6 +42,7 @@ s_received (s_pair_t *p, char *last_id, size_t size)
 {
     size_t n = 0;
     Mt__Envelope *env = NULL;
+    mt_codec_flush ();              //  as the gateway's loop does after each turn
     zpoller_t *poller = zpoller_new (p->metering, NULL);
     while (zpoller_wait (poller, 50)) {
         env = mt_codec_recv (p->metering, NULL);
