@@ -205,8 +205,9 @@ mt_codec_flush (void)
 int
 mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {
-    if (s_nheld && s_held_for (zsock_resolve (sock)))
-        s_flush (zsock_resolve (sock));     //  what was held for it goes first
+    void *handle = zsock_resolve (sock);
+    if (s_nheld && s_held_for (handle))
+        s_flush (handle);                   //  what was held for it goes first
     //  Packed straight into the message libzmq sends: no frame of our own,
     //  no copy
     size_t size = mt__envelope__get_packed_size (env);
@@ -214,7 +215,6 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
     if (zmq_msg_init_size (&msg, size) == -1)
         return -1;
     mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&msg));
-    void *handle = zsock_resolve (sock);
     s_touch (handle);
     if (routing_id) {
         if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
