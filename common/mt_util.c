@@ -30,6 +30,14 @@ mt_mono_ms (void)
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
+uint64_t
+mt_mono_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
 //  Randomness taken from OpenSSL 4 KiB at a time, for this thread: a call
 //  for 12 or 16 bytes costs RAND_bytes' locking and set-up every time (5%
 //  of the gateway's CPU, three calls a request). Bytes are handed out once

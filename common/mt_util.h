@@ -11,6 +11,8 @@ uint64_t mt_now_ms (void);
 
 //  Monotonic clock, ms; only for intervals.
 uint64_t mt_mono_ms (void);
+//  The same clock in microseconds (the load generators' round trips).
+uint64_t mt_mono_us (void);
 
 //  Write 2*nbytes lowercase hex chars of cryptographic randomness and a NUL
 //  into out (size >= 2*nbytes+1). Returns 0 or -1.

@@ -2,15 +2,6 @@
 #include "mt_curve.h"
 
 #include <stdio.h>
-#include <time.h>
-
-uint64_t
-mt_load_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 int
 mt_load_cmp_u64 (const void *a, const void *b)

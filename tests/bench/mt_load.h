@@ -1,14 +1,12 @@
 //  What the load generators (mt_qe_load.c, mt_sched_load.c, mt_wa_load.c)
-//  share: a monotonic clock in microseconds, the sort order of round trips,
-//  and their sockets' set-up (a certificate of the role they stand in for,
-//  queues that never block a burst).
+//  share: the sort order of round trips and their sockets' set-up (a
+//  certificate of the role they stand in for, queues that never block a
+//  burst). Their clock is mt_mono_us (mt_util.h).
 #ifndef MT_LOAD_H
 #define MT_LOAD_H
 
 #include <czmq.h>
 #include <stdint.h>
-
-uint64_t mt_load_now_us (void);
 
 //  qsort order of uint64_t values, smallest first.
 int mt_load_cmp_u64 (const void *a, const void *b);

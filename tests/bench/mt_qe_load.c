@@ -106,16 +106,16 @@ main (int argc, char **argv)
     //  is the quota-enforcer's and not two more looks at our own mailbox
     mt_codec_poll_own (sock);
     uint64_t next = 1, answered = 0, admitted = 0, refused = 0;
-    uint64_t start = mt_load_now_us (), now = start;
+    uint64_t start = mt_mono_us (), now = start;
     while (answered < count && now - start < limit_us && !mt_stopping ()) {
         while (next <= count && next - 1 - answered < window) {
-            sent_at [next - 1] = mt_load_now_us ();
+            sent_at [next - 1] = mt_mono_us ();
             if (s_send_admit (sock, next, tenants))
                 break;
             next++;
         }
         if (mt_codec_poll (&item, 1, 100) <= 0) {
-            now = mt_load_now_us ();
+            now = mt_mono_us ();
             continue;
         }
         Mt__Envelope *env = NULL;
@@ -124,7 +124,7 @@ main (int argc, char **argv)
                 Mt__AdmitReply *r = env->admit_reply;
                 uint64_t seq = strtoull (r->req_id, NULL, 10);
                 if (seq >= 1 && seq <= count)
-                    rtt [answered] = mt_load_now_us () - sent_at [seq - 1];
+                    rtt [answered] = mt_mono_us () - sent_at [seq - 1];
                 answered++;
                 if (r->ok) {
                     admitted++;
@@ -135,7 +135,7 @@ main (int argc, char **argv)
             }
             mt_codec_free (&env);
         }
-        now = mt_load_now_us ();
+        now = mt_mono_us ();
     }
     double secs = (double) (now - start) / 1e6;
     qsort (rtt, answered, sizeof *rtt, mt_load_cmp_u64);

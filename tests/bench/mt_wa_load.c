@@ -111,7 +111,7 @@ s_send_job (s_load_t *self, uint64_t seq)
     zframe_t *rid = zframe_dup (self->worker);
     mt_codec_send (self->sched, rid, &env);
     zframe_destroy (&rid);
-    self->sent_us [seq % self->window] = mt_load_now_us ();
+    self->sent_us [seq % self->window] = mt_mono_us ();
 }
 
 static zsock_t *
@@ -216,7 +216,7 @@ main (int argc, char **argv)
                     failed++;
                 uint64_t id = strtoull (d->req_id, NULL, 10);
                 if (done >= warmup && nrtt < 2000000 && nrtt < count - warmup)
-                    rtt [nrtt++] = mt_load_now_us () - self->sent_us [id % self->window];
+                    rtt [nrtt++] = mt_mono_us () - self->sent_us [id % self->window];
                 done++;
                 if (done == warmup) {
                     //  The measured part starts: counters from zero
