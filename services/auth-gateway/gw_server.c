@@ -64,6 +64,18 @@
 #define GW_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
 #define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
 
+//  A Settle held until the turn's answers are written (s_settles_flush):
+//  what it needs, copied. Its log line is written only if it is dropped.
+typedef struct {
+    char req_id [48];               //  gw_req_t's id
+    char tenant_id [37];            //  gw_req_t's tenant_id
+    uint64_t used;
+    bool refused;
+} s_settle_t;
+_Static_assert (sizeof ((gw_req_t *) 0)->id == sizeof ((s_settle_t *) 0)->req_id
+             && sizeof ((gw_req_t *) 0)->tenant_id == sizeof ((s_settle_t *) 0)->tenant_id,
+                "a held Settle copies the request's id and tenant whole");
+
 struct _gw_server_t {
     const gw_server_config_t *config;   //  borrowed; outlives the server
     char *token_endpoint;           //  token ROUTER as workers reach it, owned
@@ -105,6 +117,10 @@ struct _gw_server_t {
     uint64_t confirm_ms;            //  a Submit waits at most this for a heartbeat after it
     bool submit_uncovered;          //  a Submit went out since the last heartbeat
     mt_metric_t *m_resubmits;
+    //  Settles of this turn, sent after its answers, before anything else
+    //  goes to the quota-enforcer (s_quota_send)
+    s_settle_t *settles;
+    size_t nsettles, settles_cap;
 };
 
 //  --------------------------------------------------------------------------
@@ -169,20 +185,67 @@ s_bill_req (gw_req_t *req)
 //  Backend messages
 
 static void
-s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
+s_settle_send (gw_server_t *self, const s_settle_t *held)
 {
     Mt__Settle settle = MT__SETTLE__INIT;
-    settle.req_id = req->id;
-    settle.tenant_id = req->tenant_id;
-    settle.used_tokens = used;
-    settle.refused = refused;
+    settle.req_id = (char *) held->req_id;
+    settle.tenant_id = (char *) held->tenant_id;
+    settle.used_tokens = held->used;
+    settle.refused = held->refused;
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SETTLE;
     env.settle = &settle;
-    //  Sent after this turn's answers are written (the loop flushes)
-    char dropped [160];
-    snprintf (dropped, sizeof dropped, "settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
-    mt_codec_send_later (self->quota, &env, dropped);
+    if (mt_codec_send (self->quota, NULL, &env))
+        mt_log ("settle-dropped req=%s tenant=%s", held->req_id, held->tenant_id);
+}
+
+//  Send the Settles held this turn, in order.
+static void
+s_settles_flush (gw_server_t *self)
+{
+    for (size_t i = 0; i < self->nsettles; i++)
+        s_settle_send (self, &self->settles [i]);
+    self->nsettles = 0;
+}
+
+//  Everything to the quota-enforcer goes through here: the Settles held
+//  go first, so its messages keep the order they were made in.
+static int
+s_quota_send (gw_server_t *self, const Mt__Envelope *env)
+{
+    s_settles_flush (self);
+    return mt_codec_send (self->quota, NULL, env);
+}
+
+//  What the turn held (Settles, then the codec's: usage events) goes out.
+static void
+s_flush (gw_server_t *self)
+{
+    s_settles_flush (self);
+    mt_codec_flush ();
+}
+
+//  Held until this turn's answers are written (the loop flushes); sent at
+//  once when it cannot be held (out of memory).
+static void
+s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
+{
+    s_settle_t held = { .used = used, .refused = refused };
+    //  Both fields are the request's own, of the same sizes
+    memcpy (held.req_id, req->id, sizeof held.req_id);
+    memcpy (held.tenant_id, req->tenant_id, sizeof held.tenant_id);
+    if (self->nsettles == self->settles_cap) {
+        size_t cap = self->settles_cap? 2 * self->settles_cap: 64;
+        s_settle_t *grown = (s_settle_t *) realloc (self->settles, cap * sizeof (s_settle_t));
+        if (!grown) {
+            s_settles_flush (self);
+            s_settle_send (self, &held);
+            return;
+        }
+        self->settles = grown;
+        self->settles_cap = cap;
+    }
+    self->settles [self->nsettles++] = held;
 }
 
 //  A Cancel of the request's job to the scheduler: of whichever attempt it
@@ -260,7 +323,7 @@ s_send_admit (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_ADMIT;
     req->backend_busy = true;
     gw_list_add (&self->waiting, req);
-    if (mt_codec_send (self->quota, NULL, &env)) {
+    if (s_quota_send (self, &env)) {
         mt_log ("admit-failed req=%s tenant=%s reason=\"quota-enforcer not connected\"",
                 req->id, req->tenant_id);
         s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
@@ -1050,27 +1113,28 @@ s_client_gone (gw_req_t *req)
 static void
 s_watch_clients (gw_server_t *self)
 {
-    for (gw_req_t *req = self->running.head; req; req = req->wnext) {
-        if (!req->conn || !req->suspended || req->cancel_wanted || !s_client_gone (req))
-            continue;
-        mt_log ("client-gone req=%s tenant=%s tokens=%u", req->id, req->tenant_id, req->relayed);
-        s_send_cancel (self, req);
-        if (req->sse)
-            gw_sse_comment (req->sse, "cancelled");
-        else
-            gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
-                              "The client closed the connection.", NULL, NULL);
-        gw_req_resume (req);
-    }
-    //  Submitted, not confirmed yet: cancelled at once; its refusal, its
-    //  confirmation or the service timeout then ends it as any other
-    for (gw_req_t *req = self->waiting.head; req; req = req->wnext) {
-        if (req->phase != GW_P_SUBMIT || !req->conn || !req->suspended || req->cancel_wanted
-        ||  !s_client_gone (req))
-            continue;
-        mt_log ("client-gone req=%s tenant=%s tokens=0 phase=submit", req->id, req->tenant_id);
-        s_send_cancel (self, req);
-    }
+    //  Running, and submitted but not confirmed yet (the latter cancelled
+    //  at once; its refusal, its confirmation or the service timeout then
+    //  ends it as any other)
+    gw_list_t *lists [] = { &self->running, &self->waiting };
+    for (size_t l = 0; l < sizeof lists / sizeof lists [0]; l++)
+        for (gw_req_t *req = lists [l]->head; req; req = req->wnext) {
+            bool running = lists [l] == &self->running;
+            if ((!running && req->phase != GW_P_SUBMIT) || !req->conn || !req->suspended
+            ||  req->cancel_wanted || !s_client_gone (req))
+                continue;
+            mt_log ("client-gone req=%s tenant=%s tokens=%u%s", req->id, req->tenant_id,
+                    running? req->relayed: 0, running? "": " phase=submit");
+            s_send_cancel (self, req);
+            if (!running)
+                continue;
+            if (req->sse)
+                gw_sse_comment (req->sse, "cancelled");
+            else
+                gw_req_set_error (req, mt_error_lookup ("service_unavailable"),
+                                  "The client closed the connection.", NULL, NULL);
+            gw_req_resume (req);
+        }
 }
 
 //  Every second, from the loop: to the scheduler (which answers with its
@@ -1088,7 +1152,7 @@ s_heartbeat_to (gw_server_t *self, zsock_t *sock)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    int rc = mt_codec_send (sock, NULL, &env);
+    int rc = sock == self->quota? s_quota_send (self, &env): mt_codec_send (sock, NULL, &env);
     if (!sched)
         return;
     self->hb_sched_mono = mt_mono_ms ();    //  tried: not again before its time
@@ -1213,7 +1277,7 @@ s_quota_monitor (gw_server_t *self)
         Mt__Envelope env = MT__ENVELOPE__INIT;
         env.body_case = MT__ENVELOPE__BODY_ADMIT;
         env.admit = &admit;
-        if (mt_codec_send (self->quota, NULL, &env) == 0)
+        if (s_quota_send (self, &env) == 0)
             count++;
     }
     mt_log ("quota-connected reservations_reannounced=%zu", count);
@@ -1490,7 +1554,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             self->finished = true;
             mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
                     gw_meter_pending (self->meter));
-            mt_codec_flush ();
+            s_flush (self);
             return false;
         }
     }
@@ -1528,7 +1592,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             s_on_store (self);
     gw_meter_sync (self->meter);        //  before the answers go out
     s_mhd_run (self, items [4].revents != 0);
-    mt_codec_flush ();                  //  Settles and usage events, after the answers
+    s_flush (self);                     //  Settles and usage events, after the answers
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
     s_expire_running (self);
@@ -1544,7 +1608,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_cancels_retry (self);
         gw_store_flush (self->store);   //  last_used_at of the keys seen
     }
-    mt_codec_flush ();                  //  what the expiries and resends produced
+    s_flush (self);                     //  what the expiries and resends produced
     return true;
 }
 
@@ -1589,6 +1653,9 @@ gw_server_destroy (gw_server_t **self_p)
     gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
+    if (self->quota)
+        s_settles_flush (self);
+    free (self->settles);
     mt_codec_flush ();                  //  what is held goes before its sockets close
     zsock_destroy (&self->scheduler);
     zsock_destroy (&self->quota);
