@@ -547,11 +547,28 @@ s_sse_reader (void *cls, uint64_t pos, char *buf, size_t max)
     return 0;
 }
 
+//  The 200 of a stream. When the whole stream is in already (the job ended
+//  before its first byte went out: an engine that answers at once), it goes
+//  as one buffer, written with its headers in one call, instead of through
+//  the reader (called again for each part, each part a write of its own,
+//  chunked framing and a last empty chunk): the same events, with a
+//  Content-Length.
 static enum MHD_Result
 s_queue_stream (gw_req_t *req)
 {
-    struct MHD_Response *resp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096,
-                                                                   s_sse_reader, req, NULL);
+    struct MHD_Response *resp = NULL;
+    if (gw_sse_closed (req->sse)) {
+        size_t len = gw_sse_pending (req->sse);
+        char *all = (char *) malloc (len? len: 1);
+        if (!all)
+            return MHD_NO;
+        gw_sse_read (req->sse, all, len);
+        resp = MHD_create_response_from_buffer (len, all, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free (all);
+    }
+    else
+        resp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096, s_sse_reader, req, NULL);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header (resp, "Content-Type", "text/event-stream");
