@@ -18,6 +18,11 @@ struct _gw_meter_t {
     size_t max;                     //  ... at most
     mt_spool_t *spool;              //  the same on disk, owned; or NULL
     bool spool_dirty;               //  appended since the last sync
+    gw_usage_t *held;               //  emitted, not sent yet (gw_meter_hold), owned
+    size_t nheld, held_cap;
+    uint64_t held_since;            //  mono ms: the oldest held was emitted
+    uint64_t hold_ms;               //  0: no hold
+    size_t hold_max;
 };
 
 static void
@@ -147,6 +152,7 @@ gw_meter_destroy (gw_meter_t **self_p)
         return;
     gw_usageq_destroy (&self->usage);
     mt_spool_destroy (&self->spool);
+    free (self->held);
     free (self);
     *self_p = NULL;
 }
@@ -177,8 +183,53 @@ gw_meter_emit (gw_meter_t *self, const gw_usage_t *event, uint64_t now_mono)
                 u.event_id, u.tenant_id);
     if (self->spool)
         s_spool_append (self, &u);
-    s_usage_send (self, &u);
+    if (self->hold_ms && self->nheld == self->held_cap) {
+        size_t cap = self->held_cap? 2 * self->held_cap: 64;
+        gw_usage_t *grown = (gw_usage_t *) realloc (self->held, cap * sizeof (gw_usage_t));
+        if (grown) {
+            self->held = grown;
+            self->held_cap = cap;
+        }
+    }
+    if (!self->hold_ms || self->nheld == self->held_cap) {
+        s_usage_send (self, &u);        //  no hold, or no room to hold it
+        return 0;
+    }
+    if (self->nheld == 0)
+        self->held_since = now_mono;
+    self->held [self->nheld++] = u;
     return 0;
+}
+
+void
+gw_meter_hold (gw_meter_t *self, uint64_t hold_ms, size_t hold_max)
+{
+    assert (self);
+    self->hold_ms = hold_ms;
+    self->hold_max = hold_max? hold_max: 1;
+}
+
+size_t
+gw_meter_send_held (gw_meter_t *self, uint64_t now_mono, bool force)
+{
+    assert (self);
+    size_t n = self->nheld;
+    if (n == 0 || !(force || n >= self->hold_max || now_mono - self->held_since >= self->hold_ms))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        s_usage_send (self, &self->held [i]);
+    self->nheld = 0;
+    return n;
+}
+
+long
+gw_meter_held_wait (gw_meter_t *self, uint64_t now_mono)
+{
+    assert (self);
+    if (self->nheld == 0)
+        return -1;
+    uint64_t due = self->held_since + self->hold_ms;
+    return now_mono >= due? 0: (long) (due - now_mono);
 }
 
 void

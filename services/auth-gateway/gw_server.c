@@ -62,6 +62,8 @@
 
 #define GW_USAGE_RESEND_MS    3000   //  resend a usage event not acked by then
 #define GW_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
+#define GW_USAGE_HOLD_MS      10     //  usage events sent together, at most this late
+#define GW_USAGE_HOLD_MAX     256    //  ... or once this many are held
 #define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
 
 //  A Settle held until the turn's answers are written (s_settles_flush):
@@ -1420,6 +1422,7 @@ gw_server_new (const gw_server_config_t *config)
     self->meter = gw_meter_new (self->metering, GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
     if (!self->meter)
         goto failed;
+    gw_meter_hold (self->meter, GW_USAGE_HOLD_MS, GW_USAGE_HOLD_MAX);
     zsock_set_rcvhwm (self->tokens, 200000);
     zsock_set_linger (self->tokens, 0);
     if (mt_curve_server (self->tokens, "gateway-tokens", MT_ROLE_WORKER))
@@ -1554,6 +1557,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             self->finished = true;
             mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
                     gw_meter_pending (self->meter));
+            gw_meter_send_held (self->meter, now, true);
             s_flush (self);
             return false;
         }
@@ -1571,6 +1575,9 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     MHD_UNSIGNED_LONG_LONG mhd_to;
     if (MHD_get_timeout (self->daemon, &mhd_to) == MHD_YES && (long) mhd_to < timeout)
         timeout = (long) mhd_to;
+    long held_wait = gw_meter_held_wait (self->meter, mt_mono_ms ());
+    if (held_wait >= 0 && held_wait < timeout)
+        timeout = held_wait;
     int nitems = store_sock? 6: 5;
     if (mt_codec_poll (items, nitems, timeout) == -1) {
         if (errno != EINTR) {
@@ -1592,6 +1599,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             s_on_store (self);
     gw_meter_sync (self->meter);        //  before the answers go out
     s_mhd_run (self, items [4].revents != 0);
+    gw_meter_send_held (self->meter, mt_mono_ms (), false);
     s_flush (self);                     //  Settles and usage events, after the answers
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
@@ -1647,6 +1655,8 @@ gw_server_destroy (gw_server_t **self_p)
     }
     gw_reqs_destroy (&self->reqs);
     gw_http_destroy (&self->http);      //  after the daemon: its callbacks hold it
+    if (self->meter)
+        gw_meter_send_held (self->meter, 0, true);  //  flushed below, before the sockets close
     gw_meter_destroy (&self->meter);
     gw_live_destroy (&self->live);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record

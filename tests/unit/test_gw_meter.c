@@ -186,10 +186,63 @@ test_spool (void)
     rmdir (dir);
 }
 
+//  Held events go together: once the oldest has waited the hold (10 ms
+//  here), once the most are held (3), or when forced; each is pending from
+//  its emission, and the wait until the batch is due bounds the loop's.
+static void
+test_hold (void)
+{
+    s_pair_t p;
+    s_pair (&p, "hold");
+    gw_meter_t *meter = gw_meter_new (p.gw, 10, 100);
+    gw_meter_hold (meter, 10, 3);
+    CHECK_INT (gw_meter_held_wait (meter, 1000), -1);      //  none held
+    CHECK_INT (gw_meter_send_held (meter, 1000, true), 0);
+    gw_usage_t u = s_event ("chatcmpl-h1", 5);
+    CHECK_INT (gw_meter_emit (meter, &u, 1000), 0);
+    u = s_event ("chatcmpl-h2", 5);
+    CHECK_INT (gw_meter_emit (meter, &u, 1004), 0);
+    CHECK_INT (gw_meter_pending (meter), 2);
+    CHECK_INT (s_received (&p, NULL, 0), 0);                //  held
+    CHECK_INT (gw_meter_held_wait (meter, 1004), 6);        //  due at 1010, the oldest's
+    CHECK_INT (gw_meter_send_held (meter, 1009, false), 0);
+    CHECK_INT (gw_meter_held_wait (meter, 1012), 0);
+    CHECK_INT (gw_meter_send_held (meter, 1010, false), 2);
+    char id [48] = "";
+    CHECK_INT (s_received (&p, id, sizeof id), 2);
+    CHECK_STR (id, "chatcmpl-h2");                          //  in the order emitted
+    CHECK_INT (gw_meter_held_wait (meter, 1010), -1);
+    //  The most held: due at once
+    for (int i = 0; i < 3; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "chatcmpl-m%d", i);
+        u = s_event (name, 1);
+        CHECK_INT (gw_meter_emit (meter, &u, 2000), 0);
+    }
+    CHECK_INT (gw_meter_send_held (meter, 2000, false), 3);
+    CHECK_INT (s_received (&p, NULL, 0), 3);
+    //  Forced (a stop): sent whatever their age
+    u = s_event ("chatcmpl-f", 1);
+    CHECK_INT (gw_meter_emit (meter, &u, 3000), 0);
+    CHECK_INT (gw_meter_send_held (meter, 3000, true), 1);
+    CHECK_INT (s_received (&p, id, sizeof id), 1);
+    CHECK_STR (id, "chatcmpl-f");
+    CHECK_INT (gw_meter_pending (meter), 6);
+    //  Without a hold: sent at once, as before
+    gw_meter_hold (meter, 0, 0);
+    u = s_event ("chatcmpl-now", 1);
+    CHECK_INT (gw_meter_emit (meter, &u, 4000), 0);
+    CHECK_INT (gw_meter_held_wait (meter, 4000), -1);
+    CHECK_INT (s_received (&p, NULL, 0), 1);
+    gw_meter_destroy (&meter);
+    s_unpair (&p);
+}
+
 int
 main (void)
 {
     MT_RUN (test_emit_ack);
+    MT_RUN (test_hold);
     test_resend ();
     MT_RUN (test_limit);
     MT_RUN (test_spool);
