@@ -308,10 +308,7 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
     //  Charged at dispatch: the prompt and the tenant's usual answer length
     job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
     uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
-    if (head)
-        sch_fairq_push_head (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
-    else
-        sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
+    job->entry = sch_fairq_add (q, job->tenant_id, job->weight, cost? cost: 1, job, head);
     zhashx_insert (self->jobs, job->req_id, job);
     s_lease_take (self, job->tenant_id);
     self->queued++;
@@ -321,7 +318,10 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
 void
 sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job)
 {
-    sch_fairq_remove (job->queue, job->req_id);
+    if (job->entry) {
+        sch_fairq_remove_entry (job->queue, job->entry);
+        job->entry = NULL;
+    }
 }
 
 void
@@ -333,7 +333,8 @@ sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens)
     uint64_t covered = (uint64_t) job->estimate + job->extra;
     if (completion_tokens <= covered)
         return;
-    sch_fairq_progress (job->queue, job->tenant_id, job->weight, completion_tokens - covered);
+    sch_fairq_tenant_progress (job->queue, job->fq_tenant, job->weight,
+                               completion_tokens - covered);
     job->extra = completion_tokens - job->estimate;
 }
 
@@ -341,10 +342,13 @@ void
 sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
 {
     sch_fairq_t *q = job->queue;
-    sch_fairq_correct (q, job->tenant_id, job->weight, job->charged + job->extra, actual);
+    if (!job->fq_tenant)
+        return;                 //  not running: nothing was charged
+    sch_fairq_tenant_correct (q, job->fq_tenant, job->weight, job->charged + job->extra, actual);
     if (actual > 0)             //  0: the worker was lost, nothing to learn
-        sch_fairq_learn (q, job->tenant_id,
-                         actual > job->spec->prompt_tokens? actual - job->spec->prompt_tokens: 0);
+        sch_fairq_tenant_learn (q, job->fq_tenant, actual > job->spec->prompt_tokens?
+                                actual - job->spec->prompt_tokens: 0);
+    job->fq_tenant = NULL;      //  corrected once
 }
 
 void
@@ -610,6 +614,7 @@ sch_jobs_dispatch_next (sch_jobs_t *self, sch_dispatch_t *d)
     if (!d->worker || !sch_fairq_pop (d->queue, &d->pick))
         return false;
     d->job = (sch_job_t *) d->pick.item;
+    d->job->entry = NULL;
     return true;
 }
 
@@ -617,6 +622,7 @@ void
 sch_jobs_dispatch_sent (sch_jobs_t *self, sch_dispatch_t *d)
 {
     d->job->worker = d->worker;
+    d->job->fq_tenant = d->pick.tenant;
     d->job->charged = d->pick.charged;
     d->worker->assigned++;
     d->worker->rr = d->model_index + 1;
@@ -627,7 +633,7 @@ sch_jobs_dispatch_sent (sch_jobs_t *self, sch_dispatch_t *d)
 void
 sch_jobs_dispatch_failed (sch_jobs_t *self, sch_dispatch_t *d)
 {
-    sch_fairq_unpop (d->queue, d->job->req_id, &d->pick);
+    d->job->entry = sch_fairq_unpop_entry (d->queue, &d->pick);
     d->worker->blocked_round = self->dispatch_round;
 }
 

@@ -21,6 +21,8 @@ typedef struct {
     char *tenant_id;            //  spec's
     sch_fairq_t *queue;         //  borrowed: its (pool, model) queue (queues live as long
                                 //  as the tables: a job never looks its queue up again)
+    sch_fairq_entry_t *entry;   //  borrowed; its place in queue while queued, else NULL
+    sch_fairq_tenant_t *fq_tenant;  //  borrowed; its tenant in queue while running
     Mt__JobSpec *spec;          //  owned copy; free with mt__job_spec__free_unpacked
     zframe_t *gateway;          //  owned; routing id of the submitting gateway
     uint32_t weight;            //  tier weight, >= 1
