@@ -29,6 +29,7 @@
 //  head seq) (fifo: head seq only); each tenant knows its index in the heap,
 //  so a counter change or a new head moves it in O(log n).
 #include "sch_fairq.h"
+#include "sch_index.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -63,18 +64,27 @@ struct _sch_fairq_entry_t {
                                 //  caller keeps the handle instead (sch_fairq_add)
 };
 
+//  A backlogged tenant in the heap, with the key the heap orders by (so a
+//  step of the heap compares slots side by side instead of reading tenants).
+typedef struct {
+    double counter;             //  the tenant's, as below
+    uint64_t served_at;
+    uint64_t head_seq;
+    s_tenant_t *tenant;         //  borrowed
+} s_slot_t;
+
 #define S_NONE ((size_t) -1)
 #define S_SPARE_MAX 4096        //  entries kept for reuse at most
 
 struct _sch_fairq_t {
     sch_fairq_config_t config;  //  policy and its parameter
-    zhashx_t *tenants;          //  tenant id -> s_tenant_t, owned
+    sch_index_t *tenants;       //  tenant id -> s_tenant_t, owned (the key is the tenant's)
     zhashx_t *entries;          //  req id -> s_entry_t of named entries, borrowed
     size_t size;                //  queued entries, named or not
     s_entry_t *spare;           //  entries for reuse, linked through next
     size_t nspare;              //  entries in spare
     s_tenant_t *idle_first, *idle_last; //  idle tenants, oldest first; borrowed
-    s_tenant_t **heap;          //  backlogged tenants, min-heap; borrowed
+    s_slot_t *heap;             //  backlogged tenants, min-heap, their keys in it
     size_t heap_size;           //  tenants in the heap
     size_t heap_max;            //  allocated entries
     double vtime;               //  virtual time: highest counter a job was served at
@@ -108,14 +118,10 @@ sch_fairq_policy_name (sch_fairq_policy_t policy)
 }
 
 static void
-s_tenant_destroy (void **item_p)
+s_tenant_destroy (s_tenant_t *t)
 {
-    s_tenant_t *t = (s_tenant_t *) *item_p;
-    if (!t)
-        return;
     free (t->tenant_id);
     free (t);
-    *item_p = NULL;
 }
 
 sch_fairq_t *
@@ -125,15 +131,11 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     sch_fairq_t *self = (sch_fairq_t *) zmalloc (sizeof (sch_fairq_t));
     assert (self);
     self->config = *config;
-    self->tenants = zhashx_new ();
+    self->tenants = sch_index_new ();
     assert (self->tenants);
-    zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
     assert (self->entries);
-    //  Keys live in their items (a tenant's id, an entry's req id): not
-    //  copied per insert
-    zhashx_set_key_duplicator (self->tenants, NULL);
-    zhashx_set_key_destructor (self->tenants, NULL);
+    //  Keys live in their items (an entry's req id): not copied per insert
     zhashx_set_key_duplicator (self->entries, NULL);
     zhashx_set_key_destructor (self->entries, NULL);
     self->next_seq = S_SEQ_START;
@@ -157,21 +159,23 @@ sch_fairq_destroy (sch_fairq_t **self_p)
         return;
     zhashx_destroy (&self->entries);
     //  Every queued entry is in its tenant's FIFO
-    for (s_tenant_t *t = (s_tenant_t *) zhashx_first (self->tenants); t;
-         t = (s_tenant_t *) zhashx_next (self->tenants))
+    for (s_tenant_t *t = (s_tenant_t *) sch_index_first (self->tenants); t;
+         t = (s_tenant_t *) sch_index_next (self->tenants)) {
         while (t->head) {
             s_entry_t *e = t->head;
             t->head = e->next;
             free (e->req_id);
             free (e);
         }
+        s_tenant_destroy (t);
+    }
     while (self->spare) {
         s_entry_t *e = self->spare;
         self->spare = e->next;
         free (e);
     }
     free (self->heap);
-    zhashx_destroy (&self->tenants);
+    sch_index_destroy (&self->tenants);
     free (self);
     *self_p = NULL;
 }
@@ -187,8 +191,8 @@ s_head_update (s_tenant_t *t)
 }
 
 //  True when a goes before b.
-static bool
-s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
+static inline bool
+s_before (const sch_fairq_t *self, const s_slot_t *a, const s_slot_t *b)
 {
     if (self->config.policy == SCH_FAIRQ_VTC) {
         if (a->counter != b->counter)
@@ -199,44 +203,52 @@ s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
     return a->head_seq < b->head_seq;
 }
 
-static void
-s_heap_set (sch_fairq_t *self, size_t i, s_tenant_t *t)
+static inline void
+s_heap_set (sch_fairq_t *self, size_t i, const s_slot_t *slot)
 {
-    self->heap [i] = t;
-    t->heap_index = i;
+    self->heap [i] = *slot;
+    slot->tenant->heap_index = i;
+}
+
+//  The heap slot of t, its key as t has it now.
+static inline s_slot_t
+s_slot_of (s_tenant_t *t)
+{
+    s_slot_t slot = { t->counter, t->served_at, t->head_seq, t };
+    return slot;
 }
 
 static void
 s_heap_up (sch_fairq_t *self, size_t i)
 {
-    s_tenant_t *t = self->heap [i];
+    s_slot_t slot = self->heap [i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!s_before (self, t, self->heap [parent]))
+        if (!s_before (self, &slot, &self->heap [parent]))
             break;
-        s_heap_set (self, i, self->heap [parent]);
+        s_heap_set (self, i, &self->heap [parent]);
         i = parent;
     }
-    s_heap_set (self, i, t);
+    s_heap_set (self, i, &slot);
 }
 
 static void
 s_heap_down (sch_fairq_t *self, size_t i)
 {
-    s_tenant_t *t = self->heap [i];
+    s_slot_t slot = self->heap [i];
     while (true) {
         size_t child = 2 * i + 1;
         if (child >= self->heap_size)
             break;
         if (child + 1 < self->heap_size
-        &&  s_before (self, self->heap [child + 1], self->heap [child]))
+        &&  s_before (self, &self->heap [child + 1], &self->heap [child]))
             child++;
-        if (!s_before (self, self->heap [child], t))
+        if (!s_before (self, &self->heap [child], &slot))
             break;
-        s_heap_set (self, i, self->heap [child]);
+        s_heap_set (self, i, &self->heap [child]);
         i = child;
     }
-    s_heap_set (self, i, t);
+    s_heap_set (self, i, &slot);
 }
 
 //  t's key changed: move it to its place.
@@ -245,6 +257,7 @@ s_heap_fix (sch_fairq_t *self, s_tenant_t *t)
 {
     if (t->heap_index == S_NONE)
         return;
+    self->heap [t->heap_index] = s_slot_of (t);
     s_heap_up (self, t->heap_index);
     s_heap_down (self, t->heap_index);
 }
@@ -254,12 +267,13 @@ s_heap_add (sch_fairq_t *self, s_tenant_t *t)
 {
     if (self->heap_size == self->heap_max) {
         size_t max = self->heap_max? 2 * self->heap_max: 16;
-        s_tenant_t **heap = (s_tenant_t **) realloc (self->heap, max * sizeof *heap);
+        s_slot_t *heap = (s_slot_t *) realloc (self->heap, max * sizeof *heap);
         assert (heap);
         self->heap = heap;
         self->heap_max = max;
     }
-    s_heap_set (self, self->heap_size++, t);
+    s_slot_t slot = s_slot_of (t);
+    s_heap_set (self, self->heap_size++, &slot);
     s_heap_up (self, t->heap_index);
 }
 
@@ -269,11 +283,11 @@ s_heap_remove (sch_fairq_t *self, s_tenant_t *t)
     size_t i = t->heap_index;
     assert (i != S_NONE && i < self->heap_size);
     t->heap_index = S_NONE;
-    s_tenant_t *last = self->heap [--self->heap_size];
-    if (last == t)
+    s_slot_t last = self->heap [--self->heap_size];
+    if (last.tenant == t)
         return;
-    s_heap_set (self, i, last);
-    s_heap_fix (self, last);
+    s_heap_set (self, i, &last);
+    s_heap_fix (self, last.tenant);
 }
 
 //  --------------------------------------------------------------------------
@@ -291,7 +305,7 @@ s_floor (sch_fairq_t *self, s_tenant_t *t)
     //  with the head start for all, the designs this replaced.)
     double floor = self->vtime;
     if (self->config.lift_to_floor && self->heap_size)
-        floor = self->heap [0]->counter;
+        floor = self->heap [0].counter;
     if (t->running > 0 || self->config.lift_to_floor)
         floor -= (double) self->config.head_start;
     return floor;
@@ -347,7 +361,8 @@ s_forget (sch_fairq_t *self)
         if (t->counter <= s_floor (self, t)) {
             if (self->last == t)
                 self->last = NULL;
-            zhashx_delete (self->tenants, t->tenant_id);
+            sch_index_delete (self->tenants, t->tenant_id);
+            s_tenant_destroy (t);
         }
         else
             s_idle_check (self, t);         //  ahead: look again later
@@ -363,7 +378,7 @@ s_tenant_find (sch_fairq_t *self, const char *tenant_id)
 {
     if (self->last && !strcmp (self->last->tenant_id, tenant_id))
         return self->last;
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = (s_tenant_t *) sch_index_lookup (self->tenants, tenant_id);
     if (t)
         self->last = t;
     return t;
@@ -379,7 +394,7 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         t->tenant_id = strdup (tenant_id);
         t->heap_index = S_NONE;
         assert (t->tenant_id);
-        zhashx_insert (self->tenants, t->tenant_id, t);
+        sch_index_insert (self->tenants, t->tenant_id, t);
         self->last = t;
     }
     t->weight = weight? weight: 1;
@@ -531,7 +546,7 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     assert (self && pick);
     if (self->heap_size == 0)
         return false;
-    s_tenant_t *best = self->heap [0];
+    s_tenant_t *best = self->heap [0].tenant;
     s_entry_t *e = best->head;
     assert (e);
     if (best->counter > self->vtime)
@@ -717,7 +732,7 @@ size_t
 sch_fairq_tenants (sch_fairq_t *self)
 {
     assert (self);
-    return zhashx_size (self->tenants);
+    return sch_index_size (self->tenants);
 }
 
 size_t
