@@ -26,8 +26,12 @@
 //  pop looks at the oldest two, so the table shrinks at O(1) per operation.
 //
 //  Backlogged tenants sit in a binary min-heap on (counter, last served,
-//  head seq) (fifo: head seq only); each tenant knows its index in the heap,
-//  so a counter change or a new head moves it in O(log n).
+//  head seq) (fifo: head seq only), each slot holding its tenant's key; each
+//  tenant knows its index in the heap, so a counter change or a new head
+//  moves it in O(log n). A tenant's FIFO and the idle list are linked through
+//  the entries and tenants themselves; entries are kept for reuse. Jobs come
+//  named (sch_fairq_push: found again by request id) or by handle
+//  (sch_fairq_add: the scheduler's way, no index of request ids).
 #include "sch_fairq.h"
 #include "sch_index.h"
 
