@@ -542,6 +542,95 @@ wa_openai_parse_embeddings (const char *data, size_t len, wa_openai_event_t *eve
     return 0;
 }
 
+//  The body without jansson: request_json's own text, its members copied as
+//  they came but stream, stream_options and (with a cap) max_tokens and
+//  max_completion_tokens, which follow as s_render_body sets them. Taken only
+//  when the scan reads it as jansson would: one object, strict strings, keys
+//  without escapes and each once (at most S_BODY_KEYS), no number jansson
+//  might not hold. NULL: not taken (s_render_body decides).
+#define S_BODY_KEYS 64
+
+//  A member value that is an integer (jansson's: no fraction or exponent).
+static bool
+s_body_integer (mt_json_span_t v, long long *value)
+{
+    if (!v.at || !memchr ("-0123456789", *v.at, 11)
+    ||  memchr (v.at, '.', v.len) || memchr (v.at, 'e', v.len) || memchr (v.at, 'E', v.len))
+        return false;
+    *value = strtoll (v.at, NULL, 10);
+    return true;
+}
+
+static char *
+s_splice_body (const char *request_json, size_t len, bool stream, uint32_t max_tokens)
+{
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, request_json, len);
+    if (!mt_json_scan_open (&s, '{'))
+        return NULL;
+    mt_json_span_t keys [S_BODY_KEYS], members [S_BODY_KEYS], caps [2] = { { NULL, 0 } };
+    bool drop [S_BODY_KEYS];
+    size_t n = 0;
+    const char *key;
+    size_t klen;
+    int rc;
+    bool cap = stream && max_tokens > 0;
+    while ((rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
+        if (n == S_BODY_KEYS || memchr (key, '\\', klen))
+            return NULL;
+        for (size_t i = 0; i < n; i++)
+            if (keys [i].len == klen && !memcmp (keys [i].at, key, klen))
+                return NULL;            //  a key twice: jansson keeps the last
+        mt_json_span_t value;
+        if (!mt_json_scan_value (&s, &value))
+            return NULL;
+        keys [n] = (mt_json_span_t) { key, klen };
+        members [n] = (mt_json_span_t) { key - 1, (size_t) (value.at + value.len - (key - 1)) };
+        drop [n] = stream && ((klen == 6 && !memcmp (key, "stream", 6))
+                           || (klen == 14 && !memcmp (key, "stream_options", 14)));
+        if (cap && klen == 10 && !memcmp (key, "max_tokens", 10))
+            caps [0] = value, drop [n] = true;
+        if (cap && klen == 21 && !memcmp (key, "max_completion_tokens", 21))
+            caps [1] = value, drop [n] = true;
+        n++;
+    }
+    if (rc != 0 || !mt_json_scan_end (&s) || (s.seen & MT_JSON_SEEN_BIGNUM))
+        return NULL;
+    char *body = (char *) malloc (len + 160);
+    if (!body)
+        return NULL;
+    char *p = body;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (drop [i])
+            continue;
+        if (p > body + 1)
+            *p++ = ',';
+        memcpy (p, members [i].at, members [i].len);
+        p += members [i].len;
+    }
+    const char *comma = p > body + 1? ",": "";
+    if (stream)
+        p += sprintf (p, "%s\"stream\":true,\"stream_options\":{\"include_usage\":true}", comma);
+    if (cap) {
+        const char *names [] = { "max_tokens", "max_completion_tokens" };
+        bool any = false;
+        for (size_t i = 0; i < 2; i++) {
+            long long v;
+            if (!s_body_integer (caps [i], &v))
+                continue;               //  absent, or not an integer: left out
+            any = true;
+            p += sprintf (p, ",\"%s\":%lld", names [i],
+                          v <= 0 || v > (long long) max_tokens? (long long) max_tokens: v);
+        }
+        if (!any)
+            p += sprintf (p, ",\"max_tokens\":%u", max_tokens);
+    }
+    *p++ = '}';
+    *p = 0;
+    return body;
+}
+
 //  The body to send: request_json re-rendered, with streaming asked for and
 //  max_tokens capped when stream is true (chat, completions), as it came
 //  otherwise (embeddings).
@@ -588,11 +677,13 @@ char *
 wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
                 char *err, size_t errsize)
 {
-    return s_render_body (request_json, len, true, max_tokens, err, errsize);
+    char *body = s_splice_body (request_json, len, true, max_tokens);
+    return body? body: s_render_body (request_json, len, true, max_tokens, err, errsize);
 }
 
 char *
 wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize)
 {
-    return s_render_body (request_json, len, false, 0, err, errsize);
+    char *body = s_splice_body (request_json, len, false, 0);
+    return body? body: s_render_body (request_json, len, false, 0, err, errsize);
 }

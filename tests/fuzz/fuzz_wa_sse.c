@@ -214,6 +214,20 @@ s_body (const uint8_t *data, size_t size)
     assert (json);
     memcpy (json, data, size);
     char err [128] = "";
+    //  The splice says what jansson's render says
+    for (int embed = 0; embed < 2; embed++) {
+        char *spliced = s_splice_body (json, size, !embed, embed? 0: max_tokens);
+        if (!spliced)
+            continue;
+        char *rendered = s_render_body (json, size, !embed, embed? 0: max_tokens, err, sizeof err);
+        json_t *a = json_loads (spliced, 0, NULL), *b = rendered? json_loads (rendered, 0, NULL): NULL;
+        if (!a || !b || !json_equal (a, b))
+            abort ();
+        json_decref (a);
+        json_decref (b);
+        free (rendered);
+        free (spliced);
+    }
     char *body = wa_openai_body (json, size, max_tokens, err, sizeof err);
     if (body) {
         //  What goes to the engine streams and never asks for more than the grant
