@@ -14,17 +14,6 @@ mt_json_scan_init (mt_json_scan_t *s, const char *data, size_t len)
     s->seen = 0;
 }
 
-void
-mt_json_scan_ws (mt_json_scan_t *s)
-{
-    const char *p = s->p;
-    while (p < s->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    if (p != s->p)
-        s->seen |= MT_JSON_SEEN_SPACE;
-    s->p = p;
-}
-
 static int
 s_hex (unsigned char c)
 {
@@ -280,7 +269,7 @@ mt_json_scan_element (mt_json_scan_t *s)
     if (rc == 1) {
         //  "[1,]": a value must follow the comma
         mt_json_scan_ws (s);
-        if (s->p < s->end && *s->p == ']')
+        if (s->p >= s->end || *s->p == ']')
             return -1;
     }
     return rc;

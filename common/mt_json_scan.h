@@ -41,7 +41,18 @@ typedef struct {
 void mt_json_scan_init (mt_json_scan_t *s, const char *data, size_t len);
 
 //  Skip whitespace.
-void mt_json_scan_ws (mt_json_scan_t *s);
+static inline void
+mt_json_scan_ws (mt_json_scan_t *s)
+{
+    const char *p = s->p;
+    if (p < s->end && (unsigned char) *p > ' ')
+        return;                 //  the common case: nothing to skip
+    while (p < s->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    if (p != s->p)
+        s->seen |= MT_JSON_SEEN_SPACE;
+    s->p = p;
+}
 
 //  One value of any type, after whitespace; value (may be NULL) gets its
 //  span. False when it is not one well-formed value.

@@ -41,7 +41,8 @@ struct _wa_openai_req_t {
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
-    zlistx_t *choices;          //  wa_choice_t * not yet taken; owned
+    wa_choice_t *choices;       //  received, not yet cleared; owned with their json
+    size_t nchoices, capchoices;
     char *text;                 //  all content so far (embeddings: the body); owned
     size_t text_len, text_cap;
     bool embedding;             //  a whole JSON answer, not a stream
@@ -128,13 +129,19 @@ s_on_event (wa_openai_req_t *req, wa_openai_event_t *event)
     memset (event, 0, sizeof *event);
     if (ev.content)
         mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content, strlen (ev.content));
-    for (size_t i = 0; i < ev.nchoices; i++) {
-        wa_choice_t *c = (wa_choice_t *) malloc (sizeof (wa_choice_t));
-        if (!c)
-            continue;
-        *c = ev.choices [i];
-        ev.choices [i].json = NULL;
-        zlistx_add_end (req->choices, c);
+    if (req->nchoices + ev.nchoices > req->capchoices) {
+        size_t cap = req->capchoices? req->capchoices: 16;
+        while (cap < req->nchoices + ev.nchoices)
+            cap *= 2;
+        wa_choice_t *grown = (wa_choice_t *) realloc (req->choices, cap * sizeof (wa_choice_t));
+        if (grown) {
+            req->choices = grown;
+            req->capchoices = cap;
+        }
+    }
+    for (size_t i = 0; i < ev.nchoices && req->nchoices < req->capchoices; i++) {
+        req->choices [req->nchoices++] = ev.choices [i];
+        ev.choices [i].json = NULL;     //  the request's now
     }
     if (*ev.system_fingerprint && !*req->fingerprint)
         snprintf (req->fingerprint, sizeof req->fingerprint, "%s", ev.system_fingerprint);
@@ -301,12 +308,6 @@ wa_openai_destroy (wa_openai_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_choice_destructor (void **item_p)
-{
-    wa_choice_destroy ((wa_choice_t **) item_p);
-}
-
 //  An easy handle for the next request: one a finished request left, or a
 //  new one with the options every request shares. Its connection comes from
 //  the multi handle's cache either way.
@@ -346,8 +347,6 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
     assert (req);
     req->body = body;
     req->embedding = embedding;
-    req->choices = zlistx_new ();
-    zlistx_set_destructor (req->choices, s_choice_destructor);
     req->easy = s_easy (self);
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
@@ -392,7 +391,8 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
     free (req->body);
     free (req->line);
     free (req->text);
-    zlistx_destroy (&req->choices);
+    wa_openai_req_choices_clear (req);
+    free (req->choices);
     free (req);
     *req_p = NULL;
 }
@@ -465,9 +465,18 @@ wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t
 }
 
 wa_choice_t *
-wa_openai_req_take (wa_openai_req_t *req)
+wa_openai_req_choices (wa_openai_req_t *req, size_t *count)
 {
-    return (wa_choice_t *) zlistx_detach (req->choices, NULL);
+    *count = req->nchoices;
+    return req->choices;
+}
+
+void
+wa_openai_req_choices_clear (wa_openai_req_t *req)
+{
+    for (size_t i = 0; i < req->nchoices; i++)
+        free (req->choices [i].json);
+    req->nchoices = 0;
 }
 
 const char *

@@ -34,16 +34,6 @@ wa_openai_sse_line (char *line, size_t *len, const char **data)
 }
 
 void
-wa_choice_destroy (wa_choice_t **choice_p)
-{
-    if (!choice_p || !*choice_p)
-        return;
-    free ((*choice_p)->json);
-    free (*choice_p);
-    *choice_p = NULL;
-}
-
-void
 wa_openai_event_clear (wa_openai_event_t *event)
 {
     free (event->content);
@@ -238,17 +228,17 @@ s_plain_text (const char *at, size_t len, char **text, size_t *tlen, size_t *cap
 
 //  What the walk of one choice read.
 typedef struct {
-    bool plain;                 //  every member read is plain: the choice is taken
+    bool plain;                 //  every member read is plain: the walk's reading stands
     bool delta;                 //  the last "delta" was an object
     long index;                 //  -1: none usable (the position stands)
     const char *content, *refusal, *text, *finish;     //  NULL: absent or not a string
     size_t content_len, refusal_len, text_len, finish_len;
 } s_plain_t;
 
-//  A string member's value when it has no escape; *at NULL when it is not
-//  a string. False (not plain) for a string with an escape.
+//  A string member's value; *at NULL when it is not a string. A string
+//  with an escape is read by jansson (out->plain false).
 static bool
-s_plain_member (mt_json_scan_t *s, const char **at, size_t *len)
+s_plain_member (mt_json_scan_t *s, s_plain_t *out, const char **at, size_t *len)
 {
     *at = NULL;
     mt_json_scan_ws (s);
@@ -256,13 +246,16 @@ s_plain_member (mt_json_scan_t *s, const char **at, size_t *len)
         return mt_json_scan_value (s, NULL);
     unsigned seen = s->seen;
     s->seen = 0;
-    bool ok = mt_json_scan_string (s, at, len) && !(s->seen & MT_JSON_SEEN_ESCAPE);
+    if (!mt_json_scan_string (s, at, len))
+        return false;
+    if (s->seen & MT_JSON_SEEN_ESCAPE)
+        out->plain = false;
     s->seen |= seen;
-    return ok;
+    return true;
 }
 
-//  The delta object of a choice: content and refusal (plain strings), no
-//  tool calls.
+//  The delta object of a choice: content and refusal; tool calls are
+//  jansson's (out->plain false).
 static bool
 s_plain_delta (mt_json_scan_t *s, s_plain_t *out)
 {
@@ -275,17 +268,18 @@ s_plain_delta (mt_json_scan_t *s, s_plain_t *out)
     while ((rc = mt_json_scan_member (s, &key, &klen)) == 1) {
         bool ok;
         if (klen == 7 && !memcmp (key, "content", 7))
-            ok = s_plain_member (s, &out->content, &out->content_len);
+            ok = s_plain_member (s, out, &out->content, &out->content_len);
         else
         if (klen == 7 && !memcmp (key, "refusal", 7))
-            ok = s_plain_member (s, &out->refusal, &out->refusal_len);
-        else
-        if (klen == 10 && !memcmp (key, "tool_calls", 10)) {
-            mt_json_scan_ws (s);
-            ok = s->p < s->end && *s->p != '[' && mt_json_scan_value (s, NULL);
-        }
-        else
+            ok = s_plain_member (s, out, &out->refusal, &out->refusal_len);
+        else {
+            if (klen == 10 && !memcmp (key, "tool_calls", 10)) {
+                mt_json_scan_ws (s);
+                if (s->p < s->end && *s->p == '[')
+                    out->plain = false;
+            }
             ok = mt_json_scan_value (s, NULL);
+        }
         if (!ok)
             return false;
     }
@@ -313,42 +307,41 @@ s_plain_index (mt_json_scan_t *s, long *index)
     return true;
 }
 
-//  Walk one choice object that scanned well (span), reading what
-//  s_take_choice reads. out->plain false: jansson reads it.
-static void
-s_plain_choice (mt_json_span_t span, s_plain_t *out)
+//  One choice object, at the scan: walked once, reading what s_take_choice
+//  reads. False when it is not well formed.
+static bool
+s_plain_choice (mt_json_scan_t *s, s_plain_t *out)
 {
     memset (out, 0, sizeof *out);
     out->index = -1;
-    mt_json_scan_t s;
-    mt_json_scan_init (&s, span.at, span.len);
-    if (!mt_json_scan_open (&s, '{'))
-        return;
+    out->plain = true;
+    if (!mt_json_scan_open (s, '{'))
+        return false;
     const char *key;
     size_t klen;
     int rc;
-    while ((rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
+    while ((rc = mt_json_scan_member (s, &key, &klen)) == 1) {
         bool ok;
         if (klen == 5 && !memcmp (key, "index", 5))
-            ok = s_plain_index (&s, &out->index);
+            ok = s_plain_index (s, &out->index);
         else
         if (klen == 5 && !memcmp (key, "delta", 5)) {
-            mt_json_scan_ws (&s);
-            out->delta = s.p < s.end && *s.p == '{';
-            ok = out->delta? s_plain_delta (&s, out): mt_json_scan_value (&s, NULL);
+            mt_json_scan_ws (s);
+            out->delta = s->p < s->end && *s->p == '{';
+            ok = out->delta? s_plain_delta (s, out): mt_json_scan_value (s, NULL);
         }
         else
         if (klen == 4 && !memcmp (key, "text", 4))
-            ok = s_plain_member (&s, &out->text, &out->text_len);
+            ok = s_plain_member (s, out, &out->text, &out->text_len);
         else
         if (klen == 13 && !memcmp (key, "finish_reason", 13))
-            ok = s_plain_member (&s, &out->finish, &out->finish_len);
+            ok = s_plain_member (s, out, &out->finish, &out->finish_len);
         else
-            ok = mt_json_scan_value (&s, NULL);
+            ok = mt_json_scan_value (s, NULL);
         if (!ok)
-            return;
+            return false;
     }
-    out->plain = rc == 0;
+    return rc == 0;
 }
 
 //  Room for one more choice in event (cap: its room so far); false when
@@ -369,23 +362,20 @@ s_choices_grow (wa_openai_event_t *event, size_t *cap)
 }
 
 //  One element (position i) of the choices array, scanned well as span
-//  (seen: what its scan met): read from the walk when plain, else parsed
-//  alone with jansson (kept as its own text when compact). False when
-//  jansson refuses it.
+//  (seen: what its scan met; f: its walk, NULL when not an object): read
+//  from the walk when plain and compact, else parsed alone with jansson
+//  (kept as its own text when compact). False when jansson refuses it.
 static bool
-s_take_choice_span (mt_json_span_t span, unsigned seen, size_t i, wa_openai_event_t *event,
-                    size_t *cap, char **text, size_t *text_len, size_t *text_cap)
+s_take_choice_span (mt_json_span_t span, unsigned seen, const s_plain_t *f, size_t i,
+                    wa_openai_event_t *event, size_t *cap,
+                    char **text, size_t *text_len, size_t *text_cap)
 {
-    if (*span.at != '{')
+    if (!f)
         return true;                    //  not an object: skipped, as s_take_choice does
     if (!s_choices_grow (event, cap))
         return true;                    //  dropped, as s_take_choice would
     bool compact = !(seen & MT_JSON_SEEN_SPACE);
-    s_plain_t f;
-    f.plain = false;
-    if (compact && !(seen & MT_JSON_SEEN_BIGNUM))
-        s_plain_choice (span, &f);
-    if (!f.plain) {
+    if (!f->plain || !compact || (seen & MT_JSON_SEEN_BIGNUM)) {
         json_t *choice = s_load (span);
         if (!choice)
             return false;
@@ -401,26 +391,26 @@ s_take_choice_span (mt_json_span_t span, unsigned seen, size_t i, wa_openai_even
     memcpy (c->json, span.at, span.len);
     c->json [span.len] = 0;
     c->len = span.len;
-    c->index = f.index >= 0? (uint32_t) f.index: (uint32_t) i;
+    c->index = f->index >= 0? (uint32_t) f->index: (uint32_t) i;
     bool any;
-    if (f.delta) {
-        any = s_plain_text (f.content, f.content_len, text, text_len, text_cap);
-        any |= s_plain_text (f.refusal, f.refusal_len, text, text_len, text_cap);
+    if (f->delta) {
+        any = s_plain_text (f->content, f->content_len, text, text_len, text_cap);
+        any |= s_plain_text (f->refusal, f->refusal_len, text, text_len, text_cap);
     }
     else
-        any = s_plain_text (f.text, f.text_len, text, text_len, text_cap);
+        any = s_plain_text (f->text, f->text_len, text, text_len, text_cap);
     c->tokens = any? 1: 0;
-    if (f.finish) {
-        int n = (int) f.finish_len;
-        snprintf (c->finish_reason, sizeof c->finish_reason, "%.*s", n, f.finish);
-        snprintf (event->finish_reason, sizeof event->finish_reason, "%.*s", n, f.finish);
+    if (f->finish) {
+        int n = (int) f->finish_len;
+        snprintf (c->finish_reason, sizeof c->finish_reason, "%.*s", n, f->finish);
+        snprintf (event->finish_reason, sizeof event->finish_reason, "%.*s", n, f->finish);
     }
     event->nchoices++;
     return true;
 }
 
-//  The choices array, at the scan: each element taken. False when it is
-//  not well formed or jansson refuses an element.
+//  The choices array, at the scan: each element walked once and taken.
+//  False when it is not well formed or jansson refuses an element.
 static bool
 s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event,
                      char **text, size_t *text_len, size_t *text_cap)
@@ -432,12 +422,16 @@ s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event,
     while ((rc = mt_json_scan_element (s)) == 1) {
         unsigned seen = s->seen;
         s->seen = 0;
-        mt_json_span_t span;
-        if (!mt_json_scan_value (s, &span))
+        mt_json_span_t span = { s->p, 0 };
+        s_plain_t f;
+        bool object = *s->p == '{';
+        if (!(object? s_plain_choice (s, &f): mt_json_scan_value (s, NULL)))
             return false;
+        span.len = (size_t) (s->p - span.at);
         unsigned met = s->seen;
         s->seen = seen;                 //  the choice's own flags stay with it
-        if (!s_take_choice_span (span, met, i++, event, &cap, text, text_len, text_cap))
+        if (!s_take_choice_span (span, met, object? &f: NULL, i++, event, &cap,
+                                 text, text_len, text_cap))
             return false;
     }
     return rc == 0;

@@ -23,6 +23,7 @@
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
 #define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
 #define S_PROGRESS_TOKENS 16    //  tokens between JobProgress reports
+#define S_DELTAS_LOCAL 32       //  choice deltas of one chunk built on the stack
 //  libzmq resolves a tcp://name:port endpoint with a blocking getaddrinfo in
 //  the I/O thread of the connection. Two I/O threads, and each socket pinned
 //  to one (ZMQ_AFFINITY): a gateway's name that takes long to resolve (a slow
@@ -563,40 +564,34 @@ s_seq_done (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *tail, uint64_t now)
 static bool
 s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
 {
-    size_t cap = 0, count = 0;
-    wa_choice_t **taken = NULL;
-    wa_choice_t *choice;
-    while ((choice = wa_openai_req_take (seq->req))) {
-        if (count == cap) {
-            cap = cap? cap * 2: 16;
-            wa_choice_t **grown = (wa_choice_t **) realloc (taken, cap * sizeof (wa_choice_t *));
-            assert (grown);
-            taken = grown;
-        }
-        taken [count++] = choice;
-    }
+    size_t count = 0;
+    wa_choice_t *taken = wa_openai_req_choices (seq->req, &count);
     seq->final = wa_openai_req_finished (seq->req);
     if (count) {
         //  The engine's choice objects go out as they came
-        Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta));
-        Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (count, sizeof (Mt__ChoiceDelta *));
+        Mt__ChoiceDelta local [S_DELTAS_LOCAL], *local_ptrs [S_DELTAS_LOCAL];
+        bool heap = count > S_DELTAS_LOCAL;
+        Mt__ChoiceDelta *deltas = heap? (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta))
+                                      : local;
+        Mt__ChoiceDelta **ptrs = heap? (Mt__ChoiceDelta **) calloc (count, sizeof (Mt__ChoiceDelta *))
+                                     : local_ptrs;
         assert (deltas && ptrs);
         for (size_t i = 0; i < count; i++) {
             mt__choice_delta__init (&deltas [i]);
-            deltas [i].index = taken [i]->index;
-            deltas [i].json.data = (uint8_t *) taken [i]->json;
-            deltas [i].json.len = taken [i]->len;
-            deltas [i].finish_reason = taken [i]->finish_reason;
-            deltas [i].tokens = taken [i]->tokens;
+            deltas [i].index = taken [i].index;
+            deltas [i].json.data = (uint8_t *) taken [i].json;
+            deltas [i].json.len = taken [i].len;
+            deltas [i].finish_reason = taken [i].finish_reason;
+            deltas [i].tokens = taken [i].tokens;
             ptrs [i] = &deltas [i];
         }
         s_send_choices (self, seq, ptrs, count, wa_openai_req_fingerprint (seq->req), 0, now);
-        free (deltas);
-        free (ptrs);
+        if (heap) {
+            free (deltas);
+            free (ptrs);
+        }
+        wa_openai_req_choices_clear (seq->req);
     }
-    for (size_t i = 0; i < count; i++)
-        wa_choice_destroy (&taken [i]);
-    free (taken);
     if (!seq->final)
         return false;
     if (!seq->reported)

@@ -138,8 +138,6 @@ s_stream (const uint8_t *data, size_t size, bool ok, bool embedding)
 
     wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
     assert (req);
-    req->choices = zlistx_new ();
-    zlistx_set_destructor (req->choices, s_choice_destructor);
     req->embedding = embedding;
     req->status = status;       //  as curl would report it; no easy handle here
 
@@ -183,12 +181,12 @@ s_stream (const uint8_t *data, size_t size, bool ok, bool embedding)
     const char *text = wa_openai_req_text (req, &text_len);
     if (!text || (text_len && strlen (text) > text_len))
         abort ();
-    wa_choice_t *choice;
-    while ((choice = wa_openai_req_take (req))) {
-        s_check_choice (choice);
-        wa_choice_destroy (&choice);
-    }
-    if (choice)
+    size_t count = 0;
+    wa_choice_t *choices = wa_openai_req_choices (req, &count);
+    for (size_t i = 0; i < count; i++)
+        s_check_choice (&choices [i]);
+    wa_openai_req_choices_clear (req);
+    if (wa_openai_req_choices (req, &count) && count)
         abort ();
     if (strnlen (wa_openai_req_fingerprint (req), sizeof req->fingerprint) >= sizeof req->fingerprint)
         abort ();

@@ -52,6 +52,8 @@ s_documents (void)
         { "trailing comma object", "{\"a\":1,}", 0, false, 0 },
         { "trailing comma array", "[1,]", 0, false, 0 },
         { "leading comma", "[,1]", 0, false, 0 },
+        { "cut after a comma", "[1,", 0, false, 0 },
+        { "cut after a member", "{\"a\":1,", 0, false, 0 },
         { "missing comma", "[1 2]", 0, false, 0 },
         { "missing colon", "{\"a\" 1}", 0, false, 0 },
         { "unquoted key", "{a:1}", 0, false, 0 },

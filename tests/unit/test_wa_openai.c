@@ -36,6 +36,11 @@ test_parse_event (void)
         { "[1,2]", -1, NULL, "", false, 0, 0, NULL },
         { "not json", -1, NULL, "", false, 0, 0, NULL },
         { "", -1, NULL, "", false, 0, 0, NULL },
+        { "{\"created\":1e999,\"choices\":[{\"delta\":{\"content\":\"x\"}}]}", -1, NULL, "", false,
+          0, 0, NULL },
+        { "{\"choices\":[{\"delta\":{\"content\":\"\xff\"}}]}", -1, NULL, "", false, 0, 0, NULL },
+        { "{\"model\":\"\xc0\xaf\",\"choices\":[]}", -1, NULL, "", false, 0, 0, NULL },
+        { "{\"choices\":[{\"delta\":{\"content\":\"x\"}},", -1, NULL, "", false, 0, 0, NULL },
         { "{\"choices\":[{\"delta\":{\"content\":\"caf\\u00e9 \\n\"}}]}", 0, "caf\xc3\xa9 \n", "",
           false, 0, 0, NULL },
     };
@@ -199,6 +204,16 @@ test_parse_choices (void)
           1, { 0 }, { 1 }, { "" }, "cr", "" },
         { "{\"choices\":[{\"delta\":{\"tool_calls\":[]},\"n\":123456789012345678}]}", 1, { 0 },
           { 0 }, { "" }, NULL, "" },
+        { "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\xc3\xa9\"}}]}", 1, { 0 }, { 1 },
+          { "" }, "caf\xc3\xa9", "" },
+        { "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\nb\\u00e9\"}}]}", 1, { 0 }, { 1 },
+          { "" }, "a\nb\xc3\xa9", "" },
+        { "{\"choices\":[ {\"index\" : 1, \"delta\": {\"content\":\"s\"}} ]}", 1, { 1 }, { 1 },
+          { "" }, "s", "" },
+        { "{\"id\":\"x\xc3\xa9\",\"choices\":[{\"delta\":{\"content\":\"u\"},\"finish_reason\":\"stop\"}]}",
+          1, { 0 }, { 1 }, { "stop" }, "u", "" },
+        { "{\"choices\":[{\"delta\":{\"content\":\"v\"},\"logprobs\":{\"content\":[{\"logprob\":"
+          "-0.31326168751822286}]}}]}", 1, { 0 }, { 1 }, { "" }, "v", "" },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
         wa_openai_event_t ev;
