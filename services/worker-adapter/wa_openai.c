@@ -184,24 +184,32 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (ptr [i] == '\n') {
-            if (req->line_len)      //  a blank line only ends an event
-                s_on_line (req, req->line, req->line_len);
-            req->line_len = 0;
+    char *p = ptr, *end = ptr + n;
+    while (p < end) {
+        char *nl = (char *) memchr (p, '\n', (size_t) (end - p));
+        size_t run = (size_t) ((nl? nl: end) - p);
+        if (nl && req->line_len == 0) {
+            //  A whole line in curl's buffer: read where it is (its '\r'
+            //  cut here, not written over in curl's buffer)
+            if (run && p [run - 1] == '\r')
+                run--;
+            if (run)                //  a blank line only ends an event
+                s_on_line (req, p, run);
+            p = nl + 1;
             continue;
         }
-        //  Append runs up to the next newline at once
-        size_t j = i;
-        while (j < n && ptr [j] != '\n')
-            j++;
-        if (req->line_len + (j - i) > S_LINE_MAX
-        ||  mt_buf_append (&req->line, &req->line_len, &req->line_cap, ptr + i, j - i)) {
+        //  The start (or more) of a line that ends in a later piece
+        if (req->line_len + run > S_LINE_MAX
+        ||  mt_buf_append (&req->line, &req->line_len, &req->line_cap, p, run)) {
             req->failed = true;
             snprintf (req->message, sizeof req->message, "engine sent an oversized line");
             return 0;           //  aborts the transfer
         }
-        i = j - 1;
+        if (nl) {
+            s_on_line (req, req->line, req->line_len);
+            req->line_len = 0;
+        }
+        p = nl? nl + 1: end;
     }
     return n;
 }
