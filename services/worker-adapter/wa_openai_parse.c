@@ -199,14 +199,15 @@ s_parse_event_whole (const char *data, size_t len, wa_openai_event_t *event)
 //  choice; jansson building all of it and rendering the choice again cost
 //  about 5 us an event, 18 events a 16-token answer. The common scanner
 //  (mt_json_scan: grammar, strict strings and UTF-8, nothing allocated)
-//  walks the event once; only the members read that are not plain are
-//  parsed with jansson, and a choice already compact goes on as its own
-//  text. Anything the scan does not take (not one object, a key with an
-//  escape, nesting deeper than MT_JSON_SCAN_DEPTH, a number jansson may
-//  refuse in a choice, a member jansson refuses, "choices" twice) goes to
-//  the whole parse, which decides as before. Members not read are checked
-//  as strictly as the ones read; a number jansson might not hold outside
-//  the choices sends the event to the whole parse too.
+//  walks the event once; usage, error and system_fingerprint are parsed
+//  with jansson (when present), and so is a choice the walk does not take
+//  (spaced, a number jansson might not hold, an escape in a string it
+//  reads, a tool-call array); a compact choice goes on as its own text.
+//  Anything the scan does not take (not one object, a key with an escape,
+//  nesting deeper than MT_JSON_SCAN_DEPTH, a member or choice jansson
+//  refuses, "choices" twice, a number jansson might not hold outside the
+//  choices) goes to the whole parse, which decides as before. Members not
+//  read are checked as strictly as the ones read.
 
 //  One member's value parsed with jansson; NULL when it refuses it.
 static json_t *
