@@ -91,6 +91,11 @@ s_utf8 (const unsigned char *p, const unsigned char *end)
     return p + n;
 }
 
+//  Bytes a string's scan stops at: '"', '\\', control bytes, bytes >= 0x80.
+static const unsigned char s_stop [256] = {
+    [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xFF] = 1
+};
+
 bool
 mt_json_scan_string (mt_json_scan_t *s, const char **text, size_t *len)
 {
@@ -101,6 +106,10 @@ mt_json_scan_string (mt_json_scan_t *s, const char **text, size_t *len)
     const unsigned char *end = (const unsigned char *) s->end;
     const unsigned char *start = p;
     while (p < end) {
+        while (p < end && !s_stop [*p])
+            p++;                //  plain ASCII
+        if (p >= end)
+            break;
         unsigned char c = *p;
         if (c == '"') {
             if (text)
@@ -170,17 +179,6 @@ s_number (mt_json_scan_t *s)
     }
     if (digits > 15)
         s->seen |= MT_JSON_SEEN_BIGNUM;
-    return true;
-}
-
-bool
-mt_json_scan_word (mt_json_scan_t *s, const char *word)
-{
-    mt_json_scan_ws (s);
-    size_t n = strlen (word);
-    if ((size_t) (s->end - s->p) < n || memcmp (s->p, word, n))
-        return false;
-    s->p += n;
     return true;
 }
 
@@ -283,7 +281,7 @@ mt_json_scan_value (mt_json_scan_t *s, mt_json_span_t *value)
         return false;
     const char *at = s->p;
     bool ok;
-    int rc;
+    int rc = -1;
     switch (*s->p) {
         case '"':
             ok = mt_json_scan_string (s, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MT_JSON_SCAN_DEPTH 64   //  deeper nesting fails the scan
 
@@ -58,12 +59,22 @@ mt_json_scan_ws (mt_json_scan_t *s)
 //  span. False when it is not one well-formed value.
 bool mt_json_scan_value (mt_json_scan_t *s, mt_json_span_t *value);
 
+//  The literal word (true, false, null), after whitespace.
+static inline bool
+mt_json_scan_word (mt_json_scan_t *s, const char *word)
+{
+    mt_json_scan_ws (s);
+    size_t n = strlen (word);
+    if ((size_t) (s->end - s->p) < n || memcmp (s->p, word, n))
+        return false;
+    s->p += n;
+    return true;
+}
+
 //  A string, after whitespace: *text and *len get its bytes between the
 //  quotes as they stand (escapes not undone: see MT_JSON_SEEN_ESCAPE).
 bool mt_json_scan_string (mt_json_scan_t *s, const char **text, size_t *len);
 
-//  The literal word (true, false, null), after whitespace.
-bool mt_json_scan_word (mt_json_scan_t *s, const char *word);
 
 //  A non-negative integer, after whitespace: digits only, no leading zero,
 //  fraction or exponent, at most max.
