@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static mt_opt_t s_opts [] = {
     { "endpoint", "MT_QE_LOAD_ENDPOINT", MT_OPT_STRING, "tcp://127.0.0.1:5553", 0, 0,
@@ -31,11 +32,33 @@ static mt_opt_t s_opts [] = {
     { NULL }
 };
 
+//  This run's request ids: a UUID's length, as the gateway's are (so the
+//  messages are the size the stack sends), unique to the run (a second run
+//  within the quota-enforcer's memory of settled ids is not all duplicates).
+static uint32_t s_run;
+
+static void
+s_req_id (char *req, size_t size, uint64_t seq)
+{
+    snprintf (req, size, "%08" PRIx32 "-0000-4000-8000-%012" PRIu64, s_run, seq);
+}
+
+//  The sequence number of a request id of this run; 0 if not one.
+static uint64_t
+s_req_seq (const char *req)
+{
+    char mine [48];
+    s_req_id (mine, sizeof mine, 0);
+    size_t prefix = strlen (mine) - 12;
+    return strlen (req) == prefix + 12 && !strncmp (req, mine, prefix)
+         ? strtoull (req + prefix, NULL, 10): 0;
+}
+
 static int
 s_send_admit (zsock_t *sock, uint64_t seq, size_t tenants)
 {
-    char req [32], tenant [48];
-    snprintf (req, sizeof req, "%" PRIu64, seq);
+    char req [48], tenant [48];
+    s_req_id (req, sizeof req, seq);
     snprintf (tenant, sizeof tenant, "00000000-0000-4000-8000-%012zu", (size_t) (seq % tenants));
     Mt__Limits limits = MT__LIMITS__INIT;
     limits.requests_per_minute = 1000000000u;
@@ -76,6 +99,7 @@ main (int argc, char **argv)
         return rc;
     if (mt_curve_start (s_opts))
         return 2;
+    s_run = (uint32_t) getpid () ^ (uint32_t) (mt_mono_us () << 12);
     size_t tenants = (size_t) mt_config_int (s_opts, "tenants");
     uint64_t window = (uint64_t) mt_config_int (s_opts, "window");
     uint64_t count = (uint64_t) mt_config_int (s_opts, "count");
@@ -122,7 +146,7 @@ main (int argc, char **argv)
         while (mt_codec_recv_next (sock, NULL, &env)) {
             if (env && env->body_case == MT__ENVELOPE__BODY_ADMIT_REPLY) {
                 Mt__AdmitReply *r = env->admit_reply;
-                uint64_t seq = strtoull (r->req_id, NULL, 10);
+                uint64_t seq = s_req_seq (r->req_id);
                 if (seq >= 1 && seq <= count)
                     rtt [answered] = mt_mono_us () - sent_at [seq - 1];
                 answered++;
