@@ -30,7 +30,9 @@ typedef struct {
     uint64_t window_start;
     uint64_t day_start;
     uint64_t expires_at;
-    char *owner;                    //  owned; the holding gateway's routing id, or NULL
+    char *owner;                    //  the holding gateway's routing id, or NULL:
+                                    //  owner_buf, or owned when longer
+    char owner_buf [24];
     void *handle;                   //  position in the expiry list
     char text [];                   //  req_id, then tenant_id
 } s_reservation_t;
@@ -220,7 +222,8 @@ s_reservation_destroy (void **item_p)
 {
     s_reservation_t *r = (s_reservation_t *) *item_p;
     if (r) {
-        free (r->owner);
+        if (r->owner != r->owner_buf)
+            free (r->owner);
         free (r);
         *item_p = NULL;
     }
@@ -496,10 +499,15 @@ qe_quota_set_owner (qe_quota_t *self, const char *req_id, const char *owner)
     s_reservation_t *r = (s_reservation_t *) zhashx_lookup (self->reservations, req_id);
     if (!r || (r->owner && !strcmp (r->owner, owner)))
         return;
-    char *copy = strdup (owner);
+    size_t len = strlen (owner) + 1;
+    //  A gateway's routing id in hex fits in the reservation: no allocation
+    char *copy = len <= sizeof r->owner_buf? r->owner_buf: strdup (owner);
     if (!copy)
         return;                     //  out of memory: it expires by its TTL instead
-    free (r->owner);
+    if (r->owner != r->owner_buf)
+        free (r->owner);
+    if (copy == r->owner_buf)
+        memcpy (copy, owner, len);
     r->owner = copy;
 }
 

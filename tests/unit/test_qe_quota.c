@@ -210,6 +210,17 @@ static const s_scenario_t s_scenarios [] = {
         ST ("r2", 62000, 40, QE_SETTLE_USED),
         SS (62000, 0, 0, 40, 0),
         END } },
+    { "gone gateway: owners short and long", {
+        AD ("r1", 0, 10, 90, 0, 0, 0, 1, OK, 90, X, X, X),
+        //  too long to be kept inside the reservation, then short, then long
+        OWN ("r1", "0123456789ABCDEF0123456789ABCDEF"), OWN ("r1", "gw-c"),
+        OWN ("r1", "0123456789ABCDEF0123456789ABCDEF"),
+        GONE (1000, "gw-c", 0),
+        CNT (1000, 1),
+        GONE (1000, "0123456789ABCDEF0123456789ABCDEF", 1),
+        CNT (1000, 0),
+        ST ("r1", 2000, 40, QE_SETTLE_UNKNOWN),
+        END } },
     { "reset_at at month and year ends", {
         //  2024-03-31T23:00:00Z is T0 + 21 days 11 hours
         ADQ ("a", 21ll * 86400000 + 11ll * 3600000, 1, 1, 1, 0, 0, 3600, "2024-04-01T00:00:00Z"),
