@@ -23,10 +23,10 @@ qe_load () {   # window count seconds [baseline count]
           --count="$2" --seconds="$3" "${base[@]}" 2>>"$TMP/log/qe-load.log")
     t1=$(cpu_ticks "${PID_OF[quota-enforcer]}")
     a=$(( $(field admitted "$out") + $(field refused "$out") ))
-    local echo_rtt=$(field echo_rtt_p50_us "$out")
+    local echo_rtt=$(field echo_rtt_p50_us "$out") floor=""
+    [ -n "$echo_rtt" ] && floor="; a bare-libzmq echo peer (same sockets, CURVE, messages): p50 $echo_rtt us, the round trip $(field rtt_over_echo "$out")x that floor"
     echo "quota-enforcer, 10,000 tenants, admit+settle, $1 in flight: $(field admits_per_s "$out") admissions/s," \
-         "round trip p50 $(field rtt_p50_us "$out") us; $(per_cpu "$a" $((t1 - t0)))" \
-         "${echo_rtt:+; bare libzmq echo (same sockets, CURVE, messages) p50 $echo_rtt us: $(field rtt_over_echo "$out")x that floor}"
+         "round trip p50 $(field rtt_p50_us "$out") us; $(per_cpu "$a" $((t1 - t0)))$floor"
 }
 sched_load () {   # slots seconds
     local t0 t1 out
