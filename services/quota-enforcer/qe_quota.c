@@ -61,12 +61,21 @@ typedef struct _s_block_t {
     char data [];
 } s_block_t;
 
+//  A slot of the table: the record and its hash, so that a probe reads the
+//  record only when the hash matches. rec NULL: free.
+typedef struct {
+    s_settled_t *rec;
+    uint32_t hash;
+} s_slot_t;
+
 typedef struct {
     s_block_t *oldest, *youngest;   //  owned, a chain by next
-    s_settled_t **slots;            //  open addressing, linear probing; NULL = free
+    s_slot_t *slots;                //  open addressing, linear probing
     size_t nslots;                  //  a power of two, or 0
     size_t count;
 } s_settled_ids_t;
+
+#define S_SLOTS_MIN 1024
 
 static uint32_t
 s_hash (const char *id)
@@ -84,21 +93,37 @@ s_settled_find (s_settled_ids_t *self, const char *id)
         return NULL;
     uint32_t h = s_hash (id);
     size_t mask = self->nslots - 1;
-    for (size_t i = h & mask; self->slots [i]; i = (i + 1) & mask) {
-        s_settled_t *s = self->slots [i];
-        if (s->hash == h && !strcmp (s->id, id))
-            return s;
-    }
+    for (size_t i = h & mask; self->slots [i].rec; i = (i + 1) & mask)
+        if (self->slots [i].hash == h && !strcmp (self->slots [i].rec->id, id))
+            return self->slots [i].rec;
     return NULL;
 }
 
 static void
-s_slots_put (s_settled_t **slots, size_t nslots, s_settled_t *s)
+s_slots_put (s_slot_t *slots, size_t nslots, s_settled_t *s)
 {
     size_t mask = nslots - 1, i = s->hash & mask;
-    while (slots [i])
+    while (slots [i].rec)
         i = (i + 1) & mask;
-    slots [i] = s;
+    slots [i].rec = s;
+    slots [i].hash = s->hash;
+}
+
+//  The table again with nslots slots (a power of two, room for every id).
+//  0 or -1 (out of memory: the table as it was).
+static int
+s_slots_resize (s_settled_ids_t *self, size_t nslots)
+{
+    s_slot_t *slots = (s_slot_t *) calloc (nslots, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < self->nslots; i++)
+        if (self->slots [i].rec)
+            s_slots_put (slots, nslots, self->slots [i].rec);
+    free (self->slots);
+    self->slots = slots;
+    self->nslots = nslots;
+    return 0;
 }
 
 //  Room for one more id in the table: kept at most half full. 0 or -1.
@@ -107,17 +132,7 @@ s_slots_grow (s_settled_ids_t *self)
 {
     if (2 * (self->count + 1) <= self->nslots)
         return 0;
-    size_t nslots = self->nslots? 2 * self->nslots: 1024;
-    s_settled_t **slots = (s_settled_t **) calloc (nslots, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (size_t i = 0; i < self->nslots; i++)
-        if (self->slots [i])
-            s_slots_put (slots, nslots, self->slots [i]);
-    free (self->slots);
-    self->slots = slots;
-    self->nslots = nslots;
-    return 0;
+    return s_slots_resize (self, self->nslots? 2 * self->nslots: S_SLOTS_MIN);
 }
 
 //  Take s out of the table (linear probing: the cluster after it moves up).
@@ -125,16 +140,15 @@ static void
 s_slots_remove (s_settled_ids_t *self, s_settled_t *s)
 {
     size_t mask = self->nslots - 1, i = s->hash & mask;
-    while (self->slots [i] != s)
+    while (self->slots [i].rec != s)
         i = (i + 1) & mask;
-    self->slots [i] = NULL;
-    for (size_t j = (i + 1) & mask; self->slots [j]; j = (j + 1) & mask) {
-        s_settled_t *m = self->slots [j];
-        size_t home = m->hash & mask;
-        //  m may fill the hole at i unless its home lies in (i, j]
+    self->slots [i].rec = NULL;
+    for (size_t j = (i + 1) & mask; self->slots [j].rec; j = (j + 1) & mask) {
+        size_t home = self->slots [j].hash & mask;
+        //  The entry at j may fill the hole at i unless its home lies in (i, j]
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            self->slots [i] = m;
-            self->slots [j] = NULL;
+            self->slots [i] = self->slots [j];
+            self->slots [j].rec = NULL;
             i = j;
         }
     }
@@ -173,7 +187,8 @@ s_settled_add (s_settled_ids_t *self, const char *id, uint64_t granted, uint64_t
     self->count++;
 }
 
-//  Forget the ids expired at now_ms, oldest first; a block emptied is freed.
+//  Forget the ids expired at now_ms, oldest first; a block emptied is freed,
+//  and a table left an eighth full after a burst is made smaller.
 static void
 s_settled_expire (s_settled_ids_t *self, uint64_t now_ms)
 {
@@ -182,17 +197,20 @@ s_settled_expire (s_settled_ids_t *self, uint64_t now_ms)
         while (b->head < b->used) {
             s_settled_t *s = (s_settled_t *) (b->data + b->head);
             if (s->expires_at > now_ms)
-                return;
+                goto done;
             s_slots_remove (self, s);
             b->head += s->size;
         }
         if (b == self->youngest) {
             b->used = b->head = 0;          //  empty: reused from the start
-            return;
+            break;
         }
         self->oldest = b->next;
         free (b);
     }
+done:
+    if (self->nslots > S_SLOTS_MIN && 8 * self->count < self->nslots)
+        s_slots_resize (self, self->nslots / 4 > S_SLOTS_MIN? self->nslots / 4: S_SLOTS_MIN);
 }
 
 static void
