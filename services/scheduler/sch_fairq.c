@@ -26,45 +26,69 @@
 //  pop looks at the oldest two, so the table shrinks at O(1) per operation.
 //
 //  Backlogged tenants sit in a binary min-heap on (counter, last served,
-//  head seq) (fifo: head seq only); each tenant knows its index in the heap,
-//  so a counter change or a new head moves it in O(log n).
+//  head seq) (fifo: head seq only), each slot holding its tenant's key; each
+//  tenant knows its index in the heap, so a counter change or a new head
+//  moves it in O(log n). A tenant's FIFO and the idle list are linked through
+//  the entries and tenants themselves; entries are kept for reuse. Jobs come
+//  named (sch_fairq_push: found again by request id) or by handle
+//  (sch_fairq_add: the scheduler's way, no index of request ids).
 #include "sch_fairq.h"
+#include "sch_index.h"
 
 #include <assert.h>
 #include <czmq.h>
 
-typedef struct {
+typedef struct _sch_fairq_entry_t s_entry_t;
+typedef struct _sch_fairq_tenant_t s_tenant_t;
+
+struct _sch_fairq_tenant_t {
     char *tenant_id;            //  owned
     double counter;             //  virtual tokens served / weight
     uint32_t weight;            //  latest weight seen, >= 1
-    zlistx_t *fifo;             //  s_entry_t *, owned by the fair queue
+    s_entry_t *head, *tail;     //  its FIFO of queued entries (linked through them)
     size_t heap_index;          //  index in self->heap, or S_NONE when idle
-    uint64_t head_seq;          //  seq of the head of fifo, while backlogged
+    uint64_t head_seq;          //  seq of the head of the FIFO, while backlogged
     uint64_t served_at;         //  pops of the queue before its latest (0: never)
     uint32_t running;           //  jobs popped and not yet corrected (ended)
     double expect;              //  moving average of completion tokens a job
     bool learned;               //  expect holds at least one job's count
-    void *idle_handle;          //  handle in self->idle while idle, else NULL
+    bool idle;                  //  in the idle list
+    s_tenant_t *idle_prev, *idle_next;  //  links in self's idle list while idle
     uint64_t idle_since;        //  self->pops when it became idle
-} s_tenant_t;
+};
 
-typedef struct {
-    char *req_id;               //  owned; key in self->entries
+//  A queued job. Entries are kept for reuse (self->spare) instead of freed.
+struct _sch_fairq_entry_t {
+    s_entry_t *prev, *next;     //  links in its tenant's FIFO (next: in the spare list)
     s_tenant_t *tenant;         //  borrowed
     uint64_t cost;              //  charged at dispatch
     uint64_t seq;               //  insertion order
     void *item;                 //  caller's item, borrowed
-    void *fifo_handle;          //  handle in tenant->fifo
-} s_entry_t;
+    char *req_id;               //  owned; its key in self->entries, or NULL when the
+                                //  caller keeps the handle instead (sch_fairq_add)
+};
+
+//  A backlogged tenant in the heap, with the key the heap orders by (so a
+//  step of the heap compares slots side by side instead of reading tenants).
+typedef struct {
+    double counter;             //  the tenant's, as below
+    uint64_t served_at;
+    uint64_t head_seq;
+    s_tenant_t *tenant;         //  borrowed
+} s_slot_t;
 
 #define S_NONE ((size_t) -1)
+#define S_SPARE_MAX 4096        //  entries kept for reuse at most
 
 struct _sch_fairq_t {
     sch_fairq_config_t config;  //  policy and its parameter
-    zhashx_t *tenants;          //  tenant id -> s_tenant_t, owned
-    zhashx_t *entries;          //  req id -> s_entry_t, borrowed (freed by hand)
-    zlistx_t *idle;             //  idle tenants, oldest first; borrowed
-    s_tenant_t **heap;          //  backlogged tenants, min-heap; borrowed
+    sch_index_t *tenants;       //  tenant id -> s_tenant_t, owned (the key is the tenant's)
+    zhashx_t *entries;          //  req id -> s_entry_t of named entries, borrowed
+    size_t size;                //  queued entries, named or not
+    s_entry_t *spare;           //  entries for reuse, linked through next
+    size_t nspare;              //  entries in spare
+    s_tenant_t *idle_first, *idle_last; //  idle tenants, oldest first; borrowed
+    s_slot_t *heap;             //  backlogged tenants, min-heap, their keys in it
     size_t heap_size;           //  tenants in the heap
     size_t heap_max;            //  allocated entries
     double vtime;               //  virtual time: highest counter a job was served at
@@ -98,24 +122,10 @@ sch_fairq_policy_name (sch_fairq_policy_t policy)
 }
 
 static void
-s_tenant_destroy (void **item_p)
+s_tenant_destroy (s_tenant_t *t)
 {
-    s_tenant_t *t = (s_tenant_t *) *item_p;
-    if (!t)
-        return;
-    zlistx_destroy (&t->fifo);
     free (t->tenant_id);
     free (t);
-    *item_p = NULL;
-}
-
-static void
-s_entry_free (s_entry_t *e)
-{
-    if (e) {
-        free (e->req_id);
-        free (e);
-    }
 }
 
 sch_fairq_t *
@@ -125,21 +135,15 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     sch_fairq_t *self = (sch_fairq_t *) zmalloc (sizeof (sch_fairq_t));
     assert (self);
     self->config = *config;
-    self->tenants = zhashx_new ();
+    self->tenants = sch_index_new ();
     assert (self->tenants);
-    zhashx_set_destructor (self->tenants, s_tenant_destroy);
     self->entries = zhashx_new ();
     assert (self->entries);
-    //  Keys live in their items (a tenant's id, an entry's req id): not
-    //  copied per insert
-    zhashx_set_key_duplicator (self->tenants, NULL);
-    zhashx_set_key_destructor (self->tenants, NULL);
+    //  Keys live in their items (an entry's req id): not copied per insert
     zhashx_set_key_duplicator (self->entries, NULL);
     zhashx_set_key_destructor (self->entries, NULL);
     self->next_seq = S_SEQ_START;
     self->head_seq = S_SEQ_START - 1;
-    self->idle = zlistx_new ();
-    assert (self->idle);
     return self;
 }
 
@@ -157,15 +161,25 @@ sch_fairq_destroy (sch_fairq_t **self_p)
     sch_fairq_t *self = *self_p;
     if (!self)
         return;
-    s_entry_t *e = (s_entry_t *) zhashx_first (self->entries);
-    while (e) {
-        s_entry_free (e);
-        e = (s_entry_t *) zhashx_next (self->entries);
-    }
     zhashx_destroy (&self->entries);
-    zlistx_destroy (&self->idle);
+    //  Every queued entry is in its tenant's FIFO
+    for (s_tenant_t *t = (s_tenant_t *) sch_index_first (self->tenants); t;
+         t = (s_tenant_t *) sch_index_next (self->tenants)) {
+        while (t->head) {
+            s_entry_t *e = t->head;
+            t->head = e->next;
+            free (e->req_id);
+            free (e);
+        }
+        s_tenant_destroy (t);
+    }
+    while (self->spare) {
+        s_entry_t *e = self->spare;
+        self->spare = e->next;
+        free (e);
+    }
     free (self->heap);
-    zhashx_destroy (&self->tenants);
+    sch_index_destroy (&self->tenants);
     free (self);
     *self_p = NULL;
 }
@@ -177,13 +191,12 @@ sch_fairq_destroy (sch_fairq_t **self_p)
 static void
 s_head_update (s_tenant_t *t)
 {
-    s_entry_t *head = (s_entry_t *) zlistx_head (t->fifo);
-    t->head_seq = head? head->seq: 0;
+    t->head_seq = t->head? t->head->seq: 0;
 }
 
 //  True when a goes before b.
-static bool
-s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
+static inline bool
+s_before (const sch_fairq_t *self, const s_slot_t *a, const s_slot_t *b)
 {
     if (self->config.policy == SCH_FAIRQ_VTC) {
         if (a->counter != b->counter)
@@ -194,44 +207,52 @@ s_before (sch_fairq_t *self, s_tenant_t *a, s_tenant_t *b)
     return a->head_seq < b->head_seq;
 }
 
-static void
-s_heap_set (sch_fairq_t *self, size_t i, s_tenant_t *t)
+static inline void
+s_heap_set (sch_fairq_t *self, size_t i, const s_slot_t *slot)
 {
-    self->heap [i] = t;
-    t->heap_index = i;
+    self->heap [i] = *slot;
+    slot->tenant->heap_index = i;
+}
+
+//  The heap slot of t, its key as t has it now.
+static inline s_slot_t
+s_slot_of (s_tenant_t *t)
+{
+    s_slot_t slot = { t->counter, t->served_at, t->head_seq, t };
+    return slot;
 }
 
 static void
 s_heap_up (sch_fairq_t *self, size_t i)
 {
-    s_tenant_t *t = self->heap [i];
+    s_slot_t slot = self->heap [i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!s_before (self, t, self->heap [parent]))
+        if (!s_before (self, &slot, &self->heap [parent]))
             break;
-        s_heap_set (self, i, self->heap [parent]);
+        s_heap_set (self, i, &self->heap [parent]);
         i = parent;
     }
-    s_heap_set (self, i, t);
+    s_heap_set (self, i, &slot);
 }
 
 static void
 s_heap_down (sch_fairq_t *self, size_t i)
 {
-    s_tenant_t *t = self->heap [i];
+    s_slot_t slot = self->heap [i];
     while (true) {
         size_t child = 2 * i + 1;
         if (child >= self->heap_size)
             break;
         if (child + 1 < self->heap_size
-        &&  s_before (self, self->heap [child + 1], self->heap [child]))
+        &&  s_before (self, &self->heap [child + 1], &self->heap [child]))
             child++;
-        if (!s_before (self, self->heap [child], t))
+        if (!s_before (self, &self->heap [child], &slot))
             break;
-        s_heap_set (self, i, self->heap [child]);
+        s_heap_set (self, i, &self->heap [child]);
         i = child;
     }
-    s_heap_set (self, i, t);
+    s_heap_set (self, i, &slot);
 }
 
 //  t's key changed: move it to its place.
@@ -240,6 +261,7 @@ s_heap_fix (sch_fairq_t *self, s_tenant_t *t)
 {
     if (t->heap_index == S_NONE)
         return;
+    self->heap [t->heap_index] = s_slot_of (t);
     s_heap_up (self, t->heap_index);
     s_heap_down (self, t->heap_index);
 }
@@ -249,12 +271,13 @@ s_heap_add (sch_fairq_t *self, s_tenant_t *t)
 {
     if (self->heap_size == self->heap_max) {
         size_t max = self->heap_max? 2 * self->heap_max: 16;
-        s_tenant_t **heap = (s_tenant_t **) realloc (self->heap, max * sizeof *heap);
+        s_slot_t *heap = (s_slot_t *) realloc (self->heap, max * sizeof *heap);
         assert (heap);
         self->heap = heap;
         self->heap_max = max;
     }
-    s_heap_set (self, self->heap_size++, t);
+    s_slot_t slot = s_slot_of (t);
+    s_heap_set (self, self->heap_size++, &slot);
     s_heap_up (self, t->heap_index);
 }
 
@@ -264,11 +287,11 @@ s_heap_remove (sch_fairq_t *self, s_tenant_t *t)
     size_t i = t->heap_index;
     assert (i != S_NONE && i < self->heap_size);
     t->heap_index = S_NONE;
-    s_tenant_t *last = self->heap [--self->heap_size];
-    if (last == t)
+    s_slot_t last = self->heap [--self->heap_size];
+    if (last.tenant == t)
         return;
-    s_heap_set (self, i, last);
-    s_heap_fix (self, last);
+    s_heap_set (self, i, &last);
+    s_heap_fix (self, last.tenant);
 }
 
 //  --------------------------------------------------------------------------
@@ -286,7 +309,7 @@ s_floor (sch_fairq_t *self, s_tenant_t *t)
     //  with the head start for all, the designs this replaced.)
     double floor = self->vtime;
     if (self->config.lift_to_floor && self->heap_size)
-        floor = self->heap [0]->counter;
+        floor = self->heap [0].counter;
     if (t->running > 0 || self->config.lift_to_floor)
         floor -= (double) self->config.head_start;
     return floor;
@@ -296,20 +319,35 @@ s_floor (sch_fairq_t *self, s_tenant_t *t)
 static void
 s_idle_check (sch_fairq_t *self, s_tenant_t *t)
 {
-    if (t->heap_index != S_NONE || t->running > 0 || t->idle_handle)
+    if (t->heap_index != S_NONE || t->running > 0 || t->idle)
         return;
     t->idle_since = self->pops;
-    t->idle_handle = zlistx_add_end (self->idle, t);
+    t->idle = true;
+    t->idle_next = NULL;
+    t->idle_prev = self->idle_last;
+    if (self->idle_last)
+        self->idle_last->idle_next = t;
+    else
+        self->idle_first = t;
+    self->idle_last = t;
 }
 
 //  t has work again: it leaves the idle list.
 static void
 s_idle_leave (sch_fairq_t *self, s_tenant_t *t)
 {
-    if (!t->idle_handle)
+    if (!t->idle)
         return;
-    zlistx_delete (self->idle, t->idle_handle);
-    t->idle_handle = NULL;
+    if (t->idle_prev)
+        t->idle_prev->idle_next = t->idle_next;
+    else
+        self->idle_first = t->idle_next;
+    if (t->idle_next)
+        t->idle_next->idle_prev = t->idle_prev;
+    else
+        self->idle_last = t->idle_prev;
+    t->idle_prev = t->idle_next = NULL;
+    t->idle = false;
 }
 
 //  Drop the state of the oldest idle tenants that have been idle long
@@ -320,14 +358,15 @@ s_forget (sch_fairq_t *self)
     if (!self->config.forget_after || self->config.lift_to_floor)
         return;
     for (int i = 0; i < 2; i++) {
-        s_tenant_t *t = (s_tenant_t *) zlistx_first (self->idle);
+        s_tenant_t *t = self->idle_first;
         if (!t || self->pops - t->idle_since < self->config.forget_after)
             return;
         s_idle_leave (self, t);
         if (t->counter <= s_floor (self, t)) {
             if (self->last == t)
                 self->last = NULL;
-            zhashx_delete (self->tenants, t->tenant_id);
+            sch_index_delete (self->tenants, t->tenant_id);
+            s_tenant_destroy (t);
         }
         else
             s_idle_check (self, t);         //  ahead: look again later
@@ -343,7 +382,7 @@ s_tenant_find (sch_fairq_t *self, const char *tenant_id)
 {
     if (self->last && !strcmp (self->last->tenant_id, tenant_id))
         return self->last;
-    s_tenant_t *t = (s_tenant_t *) zhashx_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = (s_tenant_t *) sch_index_lookup (self->tenants, tenant_id);
     if (t)
         self->last = t;
     return t;
@@ -357,37 +396,71 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         t = (s_tenant_t *) zmalloc (sizeof (s_tenant_t));
         assert (t);
         t->tenant_id = strdup (tenant_id);
-        t->fifo = zlistx_new ();
         t->heap_index = S_NONE;
-        assert (t->tenant_id && t->fifo);
-        zhashx_insert (self->tenants, t->tenant_id, t);
+        assert (t->tenant_id);
+        sch_index_insert (self->tenants, t->tenant_id, t);
+        self->last = t;
     }
     t->weight = weight? weight: 1;
     return t;
 }
 
+//  A new entry (a spare one when there is one) at the head or the tail of
+//  t's FIFO. req_id, when set, is copied and names it in the index.
 static s_entry_t *
-s_entry_new (s_tenant_t *t, const char *req_id, uint64_t cost, uint64_t seq, void *item)
+s_entry_new (sch_fairq_t *self, s_tenant_t *t, const char *req_id, uint64_t cost,
+             uint64_t seq, void *item, bool head)
 {
-    s_entry_t *e = (s_entry_t *) zmalloc (sizeof (s_entry_t));
-    assert (e);
-    e->req_id = strdup (req_id);
-    assert (e->req_id);
+    s_entry_t *e = self->spare;
+    if (e) {
+        self->spare = e->next;
+        self->nspare--;
+    }
+    else {
+        e = (s_entry_t *) malloc (sizeof (s_entry_t));
+        assert (e);
+    }
     e->tenant = t;
     e->cost = cost;
     e->seq = seq;
     e->item = item;
+    e->req_id = NULL;
+    if (req_id) {
+        e->req_id = strdup (req_id);
+        assert (e->req_id);
+        zhashx_insert (self->entries, e->req_id, e);
+    }
+    if (head) {
+        e->prev = NULL;
+        e->next = t->head;
+        if (t->head)
+            t->head->prev = e;
+        else
+            t->tail = e;
+        t->head = e;
+    }
+    else {
+        e->next = NULL;
+        e->prev = t->tail;
+        if (t->tail)
+            t->tail->next = e;
+        else
+            t->head = e;
+        t->tail = e;
+    }
+    self->size++;
     return e;
 }
 
-//  Queue at the tail of the tenant's FIFO, or at its head.
-static int
+//  Queue at the tail of the tenant's FIFO, or at its head. NULL when req_id
+//  (may be NULL: not named) is queued already.
+static s_entry_t *
 s_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight, const char *req_id,
         uint64_t cost, void *item, bool head)
 {
-    assert (self && tenant_id && req_id);
-    if (zhashx_lookup (self->entries, req_id))
-        return -1;
+    assert (self && tenant_id);
+    if (req_id && zhashx_lookup (self->entries, req_id))
+        return NULL;
     s_forget (self);
     s_tenant_t *t = s_tenant_require (self, tenant_id, weight);
     bool fresh = t->heap_index == S_NONE;
@@ -398,44 +471,69 @@ s_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight, const char *r
         if (t->counter < floor)
             t->counter = floor;
     }
-    s_entry_t *e = s_entry_new (t, req_id, cost, head? self->head_seq--: self->next_seq++, item);
-    e->fifo_handle = head? zlistx_add_start (t->fifo, e): zlistx_add_end (t->fifo, e);
-    zhashx_insert (self->entries, e->req_id, e);
+    s_entry_t *e = s_entry_new (self, t, req_id, cost,
+                                head? self->head_seq--: self->next_seq++, item, head);
     s_head_update (t);
     if (fresh)
         s_heap_add (self, t);
     else
     if (head)
         s_heap_fix (self, t);
-    return 0;
+    return e;
 }
 
 int
 sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                 const char *req_id, uint64_t cost, void *item)
 {
-    return s_push (self, tenant_id, weight, req_id, cost, item, false);
+    assert (req_id);
+    return s_push (self, tenant_id, weight, req_id, cost, item, false)? 0: -1;
 }
 
 int
 sch_fairq_push_head (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                      const char *req_id, uint64_t cost, void *item)
 {
-    return s_push (self, tenant_id, weight, req_id, cost, item, true);
+    assert (req_id);
+    return s_push (self, tenant_id, weight, req_id, cost, item, true)? 0: -1;
 }
 
-//  Take an entry out of its tenant's FIFO and the index; frees the entry.
+sch_fairq_entry_t *
+sch_fairq_add (sch_fairq_t *self, const char *tenant_id, uint32_t weight, uint64_t cost,
+               void *item, bool head)
+{
+    return s_push (self, tenant_id, weight, NULL, cost, item, head);
+}
+
+//  Take an entry out of its tenant's FIFO and the index; keeps it for reuse.
 static void
 s_entry_unlink (sch_fairq_t *self, s_entry_t *e)
 {
     s_tenant_t *t = e->tenant;
-    bool was_head = zlistx_head (t->fifo) == e;
-    zlistx_delete (t->fifo, e->fifo_handle);
-    zhashx_delete (self->entries, e->req_id);
-    s_entry_free (e);
+    bool was_head = t->head == e;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        t->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        t->tail = e->prev;
+    if (e->req_id) {
+        zhashx_delete (self->entries, e->req_id);
+        free (e->req_id);
+    }
+    self->size--;
+    if (self->nspare < S_SPARE_MAX) {
+        e->next = self->spare;
+        self->spare = e;
+        self->nspare++;
+    }
+    else
+        free (e);
     if (t->heap_index == S_NONE)
         return;
-    if (zlistx_size (t->fifo) == 0) {
+    if (!t->head) {
         s_heap_remove (self, t);
         s_idle_check (self, t);
     }
@@ -452,8 +550,8 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     assert (self && pick);
     if (self->heap_size == 0)
         return false;
-    s_tenant_t *best = self->heap [0];
-    s_entry_t *e = (s_entry_t *) zlistx_head (best->fifo);
+    s_tenant_t *best = self->heap [0].tenant;
+    s_entry_t *e = best->head;
     assert (e);
     if (best->counter > self->vtime)
         self->vtime = best->counter;
@@ -461,6 +559,7 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     best->running++;
     pick->item = e->item;
     pick->tenant_id = best->tenant_id;
+    pick->tenant = best;
     pick->charged = e->cost;
     pick->weight = best->weight;
     pick->seq = e->seq;
@@ -472,30 +571,43 @@ sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick)
     return true;
 }
 
-int
-sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *pick)
+//  Undo a pop: refund, and queue the job again at its tenant's head.
+static s_entry_t *
+s_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *pick)
 {
-    assert (self && req_id && pick);
-    if (zhashx_lookup (self->entries, req_id))
-        return -1;
-    s_tenant_t *t = s_tenant_find (self, pick->tenant_id);
-    if (!t)
-        return -1;
+    s_tenant_t *t = pick->tenant;
     uint32_t weight = pick->weight? pick->weight: 1;
     t->counter -= (double) pick->charged / weight;
     if (t->running > 0)
         t->running--;
     t->served_at = pick->served_at;
     s_idle_leave (self, t);
-    s_entry_t *e = s_entry_new (t, req_id, pick->charged, pick->seq, pick->item);
-    e->fifo_handle = zlistx_add_start (t->fifo, e);
-    zhashx_insert (self->entries, e->req_id, e);
+    s_entry_t *e = s_entry_new (self, t, req_id, pick->charged, pick->seq, pick->item, true);
     s_head_update (t);
     if (t->heap_index == S_NONE)
         s_heap_add (self, t);
     else
         s_heap_fix (self, t);
+    return e;
+}
+
+int
+sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *pick)
+{
+    assert (self && req_id && pick);
+    if (zhashx_lookup (self->entries, req_id))
+        return -1;
+    if (!pick->tenant || s_tenant_find (self, pick->tenant_id) != pick->tenant)
+        return -1;
+    s_unpop (self, req_id, pick);
     return 0;
+}
+
+sch_fairq_entry_t *
+sch_fairq_unpop_entry (sch_fairq_t *self, const sch_fairq_pick_t *pick)
+{
+    assert (self && pick && pick->tenant);
+    return s_unpop (self, NULL, pick);
 }
 
 void *
@@ -510,13 +622,19 @@ sch_fairq_remove (sch_fairq_t *self, const char *req_id)
     return item;
 }
 
+void *
+sch_fairq_remove_entry (sch_fairq_t *self, sch_fairq_entry_t *entry)
+{
+    assert (self && entry);
+    void *item = entry->item;
+    s_entry_unlink (self, entry);
+    return item;
+}
+
 //  Add delta / weight to a tenant's counter and keep the heap in order.
 static void
-s_charge (sch_fairq_t *self, const char *tenant_id, uint32_t weight, double delta)
+s_charge (sch_fairq_t *self, s_tenant_t *t, uint32_t weight, double delta)
 {
-    s_tenant_t *t = s_tenant_find (self, tenant_id);
-    if (!t)
-        return;                 //  Never queued here: nothing to charge
     t->counter += delta / (weight? weight: 1);
     s_heap_fix (self, t);
 }
@@ -526,7 +644,27 @@ sch_fairq_progress (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                     uint64_t tokens)
 {
     assert (self && tenant_id);
-    s_charge (self, tenant_id, weight, (double) tokens);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
+    if (t)                      //  else never queued here: nothing to charge
+        s_charge (self, t, weight, (double) tokens);
+}
+
+void
+sch_fairq_tenant_progress (sch_fairq_t *self, sch_fairq_tenant_t *tenant, uint32_t weight,
+                           uint64_t tokens)
+{
+    assert (self && tenant);
+    s_charge (self, tenant, weight, (double) tokens);
+}
+
+static void
+s_correct (sch_fairq_t *self, s_tenant_t *t, uint32_t weight, uint64_t charged,
+           uint64_t actual)
+{
+    if (t->running > 0)
+        t->running--;
+    s_charge (self, t, weight, (double) actual - (double) charged);
+    s_idle_check (self, t);
 }
 
 void
@@ -535,11 +673,16 @@ sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
 {
     assert (self && tenant_id);
     s_tenant_t *t = s_tenant_find (self, tenant_id);
-    if (t && t->running > 0)
-        t->running--;
-    s_charge (self, tenant_id, weight, (double) actual - (double) charged);
     if (t)
-        s_idle_check (self, t);
+        s_correct (self, t, weight, charged, actual);
+}
+
+void
+sch_fairq_tenant_correct (sch_fairq_t *self, sch_fairq_tenant_t *tenant, uint32_t weight,
+                          uint64_t charged, uint64_t actual)
+{
+    assert (self && tenant);
+    s_correct (self, tenant, weight, charged, actual);
 }
 
 #define S_LEARN_RATE 0.2         //  weight of the newest job in the moving average
@@ -555,13 +698,9 @@ sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t max_token
     return expect < max_tokens? expect: max_tokens;
 }
 
-void
-sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens)
+static void
+s_learn (s_tenant_t *t, uint64_t completion_tokens)
 {
-    assert (self && tenant_id);
-    s_tenant_t *t = s_tenant_find (self, tenant_id);
-    if (!t)
-        return;
     if (t->learned)
         t->expect += S_LEARN_RATE * ((double) completion_tokens - t->expect);
     else
@@ -569,18 +708,35 @@ sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_t
     t->learned = true;
 }
 
+void
+sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens)
+{
+    assert (self && tenant_id);
+    s_tenant_t *t = s_tenant_find (self, tenant_id);
+    if (t)
+        s_learn (t, completion_tokens);
+}
+
+void
+sch_fairq_tenant_learn (sch_fairq_t *self, sch_fairq_tenant_t *tenant,
+                        uint64_t completion_tokens)
+{
+    assert (self && tenant);
+    s_learn (tenant, completion_tokens);
+}
+
 size_t
 sch_fairq_size (sch_fairq_t *self)
 {
     assert (self);
-    return zhashx_size (self->entries);
+    return self->size;
 }
 
 size_t
 sch_fairq_tenants (sch_fairq_t *self)
 {
     assert (self);
-    return zhashx_size (self->tenants);
+    return sch_index_size (self->tenants);
 }
 
 size_t

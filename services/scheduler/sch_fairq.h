@@ -26,6 +26,15 @@
 
 typedef struct _sch_fairq_t sch_fairq_t;
 
+//  A queued job, for a caller that keeps its jobs' handles instead of
+//  naming them (sch_fairq_add). Borrowed; valid until the job is popped or
+//  removed.
+typedef struct _sch_fairq_entry_t sch_fairq_entry_t;
+
+//  A tenant's state in the queue, as a pop hands it back. Borrowed; valid
+//  while the tenant has a job popped and not yet corrected (or unpopped).
+typedef struct _sch_fairq_tenant_t sch_fairq_tenant_t;
+
 typedef enum {
     SCH_FAIRQ_VTC = 0,          //  weighted virtual token counting (default)
     SCH_FAIRQ_FIFO = 1,         //  order of arrival
@@ -62,6 +71,8 @@ typedef struct {
     void *item;                 //  the caller's item, as pushed
     const char *tenant_id;      //  borrowed; valid until the job is corrected or
                                 //  unpopped
+    sch_fairq_tenant_t *tenant; //  the tenant's state, for the sch_fairq_tenant_ calls;
+                                //  borrowed, valid as long as tenant_id
     uint64_t charged;           //  tokens charged to the tenant for this job
     uint32_t weight;            //  weight it was charged with
     uint64_t seq;               //  insertion order (for sch_fairq_unpop)
@@ -101,6 +112,13 @@ int sch_fairq_push (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
 int sch_fairq_push_head (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                          const char *req_id, uint64_t cost, void *item);
 
+//  The same without a name: the caller keeps the handle to remove the job
+//  (sch_fairq_remove_entry) and makes sure it queues it once. head: as
+//  sch_fairq_push_head. Returns the handle (borrowed; valid until the job is
+//  popped or removed).
+sch_fairq_entry_t *sch_fairq_add (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
+                                  uint64_t cost, void *item, bool head);
+
 //  Take the next job by the queue's policy and charge its tenant
 //  cost / weight. Returns false when the queue is empty.
 bool sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick);
@@ -109,13 +127,24 @@ bool sch_fairq_pop (sch_fairq_t *self, sch_fairq_pick_t *pick);
 //  put the job back at the head of its tenant's FIFO. Returns 0 or -1.
 int sch_fairq_unpop (sch_fairq_t *self, const char *req_id, const sch_fairq_pick_t *pick);
 
+//  The same for a job queued with sch_fairq_add: its new handle.
+sch_fairq_entry_t *sch_fairq_unpop_entry (sch_fairq_t *self, const sch_fairq_pick_t *pick);
+
 //  Remove a queued job (cancel). Returns its item, or NULL when unknown.
 void *sch_fairq_remove (sch_fairq_t *self, const char *req_id);
+
+//  Remove a job queued with sch_fairq_add (entry: its handle, still queued).
+//  Returns its item.
+void *sch_fairq_remove_entry (sch_fairq_t *self, sch_fairq_entry_t *entry);
 
 //  A running job generated tokens: add tokens / weight to its tenant's
 //  counter.
 void sch_fairq_progress (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                          uint64_t tokens);
+
+//  The same for the tenant of a pick (pick.tenant), without looking it up.
+void sch_fairq_tenant_progress (sch_fairq_t *self, sch_fairq_tenant_t *tenant,
+                                uint32_t weight, uint64_t tokens);
 
 //  Completion tokens to charge at dispatch for a job of this tenant that may
 //  generate up to max_tokens: what its recent jobs generated (a moving
@@ -126,11 +155,21 @@ uint64_t sch_fairq_estimate (sch_fairq_t *self, const char *tenant_id, uint64_t 
 //  moving average behind sch_fairq_estimate.
 void sch_fairq_learn (sch_fairq_t *self, const char *tenant_id, uint64_t completion_tokens);
 
+//  The same for the tenant of a pick (pick.tenant).
+void sch_fairq_tenant_learn (sch_fairq_t *self, sch_fairq_tenant_t *tenant,
+                             uint64_t completion_tokens);
+
 //  A job finished (once for every job popped and not unpopped): correct its
 //  tenant's counter by (actual - charged) / weight, where charged is all that
 //  was charged for it (at dispatch and by progress).
 void sch_fairq_correct (sch_fairq_t *self, const char *tenant_id, uint32_t weight,
                         uint64_t charged, uint64_t actual);
+
+//  The same for the tenant of a pick (pick.tenant). Once the tenant has no
+//  job popped, its state stays valid only until the next push or pop (a
+//  sch_fairq_tenant_learn may follow).
+void sch_fairq_tenant_correct (sch_fairq_t *self, sch_fairq_tenant_t *tenant, uint32_t weight,
+                               uint64_t charged, uint64_t actual);
 
 //  Queued jobs in total.
 size_t sch_fairq_size (sch_fairq_t *self);

@@ -1,23 +1,42 @@
 //  The scheduler's bookkeeping: jobs, leases, fair queues, workers and the
 //  catalog, and the dispatch choice. No sockets, no clock, no logging.
 #include "sch_jobs.h"
+#include "sch_index.h"
 #include "mt_codec.h"
 #include "mt_util.h"
 
 #include <assert.h>
 
 #define S_NAME_MAX 256          //  longest id, pool or model name accepted
+#define S_SPARE_MAX 1024        //  jobs and leases kept for reuse, each, at most
+#define S_LEASE_NAME 48         //  room for a tenant id in a lease, at least (a UUID's 37)
 
-typedef struct {
+//  A tenant's concurrency leases: its jobs queued or running. Exists while
+//  it holds one; its jobs point to it.
+struct _sch_lease_t {
     uint32_t leases;            //  queued + running jobs of the tenant
+    size_t room;                //  bytes tenant_id has room for
+    sch_lease_t *next;          //  in the spare list
     char tenant_id [];          //  its key in the lease table
-} s_lease_t;
+};
+
+//  A gateway with jobs here: its routing id once, for all of them.
+struct _sch_gateway_t {
+    zframe_t *rid;              //  owned
+    uint32_t jobs;              //  jobs that name it
+};
 
 struct _sch_jobs_t {
-    zhashx_t *jobs;             //  req id -> sch_job_t, owned (the key is the job's)
+    sch_index_t *jobs;          //  req id -> sch_job_t, owned (the key is the job's)
     zhashx_t *workers;          //  routing id hex -> sch_worker_t, owned
     zhashx_t *queues;           //  "pool\x1fmodel" -> sch_fairq_t, owned
-    zhashx_t *leases;           //  tenant id -> s_lease_t, owned (the key is the lease's)
+    sch_index_t *leases;        //  tenant id -> sch_lease_t, owned (the key is the lease's)
+    sch_gateway_t **gateways;   //  owned; gateways with jobs here
+    size_t ngateways;           //  in gateways
+    sch_job_t *spare_jobs;      //  jobs for reuse, linked through their queue field
+    size_t nspare_jobs;
+    sch_lease_t *spare_leases;  //  leases for reuse
+    size_t nspare_leases;
     zhashx_t *catalog;          //  pool -> zlistx_t of model names (sorted), owned
     uint32_t queued;            //  jobs waiting in queues
     uint32_t running;           //  jobs assigned to workers
@@ -33,17 +52,74 @@ struct _sch_jobs_t {
 //  --------------------------------------------------------------------------
 //  Small helpers
 
-static void
-s_job_destroy (void **item_p)
+//  The gateway table's entry for this routing id, added when new; one job
+//  more names it.
+static sch_gateway_t *
+s_gateway_take (sch_jobs_t *self, zframe_t *rid)
 {
-    sch_job_t *job = (sch_job_t *) *item_p;
-    if (!job)
+    for (size_t i = 0; i < self->ngateways; i++)
+        if (zframe_eq (self->gateways [i]->rid, rid)) {
+            self->gateways [i]->jobs++;
+            return self->gateways [i];
+        }
+    sch_gateway_t **grown = (sch_gateway_t **) realloc (self->gateways,
+                                                        (self->ngateways + 1) * sizeof *grown);
+    sch_gateway_t *gw = (sch_gateway_t *) malloc (sizeof (sch_gateway_t));
+    assert (grown && gw);
+    self->gateways = grown;
+    gw->rid = zframe_dup (rid);
+    assert (gw->rid);
+    gw->jobs = 1;
+    self->gateways [self->ngateways++] = gw;
+    return gw;
+}
+
+//  One job less names gw: the entry goes with its last job.
+static void
+s_gateway_release (sch_jobs_t *self, sch_gateway_t *gw)
+{
+    if (--gw->jobs > 0)
         return;
+    for (size_t i = 0; i < self->ngateways; i++)
+        if (self->gateways [i] == gw) {
+            self->gateways [i] = self->gateways [--self->ngateways];
+            break;
+        }
+    zframe_destroy (&gw->rid);
+    free (gw);
+}
+
+//  Free a job's own parts and keep it for reuse (or free it).
+static void
+s_job_free (sch_jobs_t *self, sch_job_t *job)
+{
     if (job->spec)
         mt__job_spec__free_unpacked (job->spec, NULL);
-    zframe_destroy (&job->gateway);
-    free (job);
-    *item_p = NULL;
+    if (job->gateway_entry)
+        s_gateway_release (self, job->gateway_entry);
+    if (self->nspare_jobs < S_SPARE_MAX) {
+        memset (job, 0, sizeof *job);
+        job->queue = (sch_fairq_t *) self->spare_jobs;
+        self->spare_jobs = job;
+        self->nspare_jobs++;
+    }
+    else
+        free (job);
+}
+
+static sch_job_t *
+s_job_new (sch_jobs_t *self)
+{
+    sch_job_t *job = self->spare_jobs;
+    if (job) {
+        self->spare_jobs = (sch_job_t *) job->queue;
+        self->nspare_jobs--;
+        job->queue = NULL;
+        return job;
+    }
+    job = (sch_job_t *) zmalloc (sizeof (sch_job_t));
+    assert (job);
+    return job;
 }
 
 static void
@@ -120,18 +196,14 @@ sch_jobs_new (void)
     assert (self);
     //  Keys live in their items (a job's req id, a lease's tenant id): not
     //  copied per insert
-    self->jobs = zhashx_new ();
-    zhashx_set_destructor (self->jobs, s_job_destroy);
-    zhashx_set_key_duplicator (self->jobs, NULL);
-    zhashx_set_key_destructor (self->jobs, NULL);
+    self->jobs = sch_index_new ();
+    assert (self->jobs);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, s_fairq_destructor);
-    self->leases = zhashx_new ();
-    zhashx_set_destructor (self->leases, s_free_destructor);
-    zhashx_set_key_duplicator (self->leases, NULL);
-    zhashx_set_key_destructor (self->leases, NULL);
+    self->leases = sch_index_new ();
+    assert (self->leases);
     self->catalog = zhashx_new ();
     zhashx_set_destructor (self->catalog, s_list_destructor);
     return self;
@@ -144,10 +216,34 @@ sch_jobs_destroy (sch_jobs_t **self_p)
     sch_jobs_t *self = *self_p;
     if (!self)
         return;
-    zhashx_destroy (&self->jobs);       //  before the queues and workers they point into
+    //  Jobs before the queues and workers they point into
+    for (sch_job_t *job = (sch_job_t *) sch_index_first (self->jobs); job;
+         job = (sch_job_t *) sch_index_next (self->jobs)) {
+        job->gateway_entry = NULL;      //  the gateway table goes below
+        s_job_free (self, job);
+    }
+    sch_index_destroy (&self->jobs);
+    while (self->spare_jobs) {
+        sch_job_t *job = self->spare_jobs;
+        self->spare_jobs = (sch_job_t *) job->queue;
+        free (job);
+    }
     zhashx_destroy (&self->queues);
     zhashx_destroy (&self->workers);
-    zhashx_destroy (&self->leases);
+    for (sch_lease_t *lease = (sch_lease_t *) sch_index_first (self->leases); lease;
+         lease = (sch_lease_t *) sch_index_next (self->leases))
+        free (lease);
+    sch_index_destroy (&self->leases);
+    while (self->spare_leases) {
+        sch_lease_t *lease = self->spare_leases;
+        self->spare_leases = lease->next;
+        free (lease);
+    }
+    for (size_t i = 0; i < self->ngateways; i++) {
+        zframe_destroy (&self->gateways [i]->rid);
+        free (self->gateways [i]);
+    }
+    free (self->gateways);
     zhashx_destroy (&self->catalog);
     free (self);
     *self_p = NULL;
@@ -213,7 +309,7 @@ sch_jobs_warming (sch_jobs_t *self)
 sch_job_t *
 sch_jobs_lookup (sch_jobs_t *self, const char *req_id)
 {
-    return (sch_job_t *) zhashx_lookup (self->jobs, req_id);
+    return (sch_job_t *) sch_index_lookup (self->jobs, req_id);
 }
 
 sch_fairq_t *
@@ -232,37 +328,54 @@ sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model)
     return q;
 }
 
-static void
+//  One lease more for a tenant. Returns its leases (borrowed; valid while
+//  it holds one).
+static sch_lease_t *
 s_lease_take (sch_jobs_t *self, const char *tenant_id)
 {
-    s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
+    sch_lease_t *lease = (sch_lease_t *) sch_index_lookup (self->leases, tenant_id);
     if (!lease) {
         size_t len = strlen (tenant_id);
-        lease = (s_lease_t *) malloc (sizeof (s_lease_t) + len + 1);
-        assert (lease);
+        lease = self->spare_leases;
+        if (lease && lease->room > len) {
+            self->spare_leases = lease->next;
+            self->nspare_leases--;
+        }
+        else {
+            size_t room = len + 1 > S_LEASE_NAME? len + 1: S_LEASE_NAME;
+            lease = (sch_lease_t *) malloc (sizeof (sch_lease_t) + room);
+            assert (lease);
+            lease->room = room;
+        }
         lease->leases = 0;
         memcpy (lease->tenant_id, tenant_id, len + 1);
-        zhashx_insert (self->leases, lease->tenant_id, lease);
+        sch_index_insert (self->leases, lease->tenant_id, lease);
     }
     lease->leases++;
+    return lease;
 }
 
 static void
-s_lease_release (sch_jobs_t *self, const char *tenant_id)
+s_lease_release (sch_jobs_t *self, sch_lease_t *lease)
 {
-    s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
-    if (!lease)
-        return;
     if (lease->leases > 0)
         lease->leases--;
-    if (lease->leases == 0)
-        zhashx_delete (self->leases, lease->tenant_id);
+    if (lease->leases > 0)
+        return;
+    sch_index_delete (self->leases, lease->tenant_id);
+    if (self->nspare_leases < S_SPARE_MAX) {
+        lease->next = self->spare_leases;
+        self->spare_leases = lease;
+        self->nspare_leases++;
+    }
+    else
+        free (lease);
 }
 
 uint32_t
 sch_jobs_leases (sch_jobs_t *self, const char *tenant_id)
 {
-    s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, tenant_id);
+    sch_lease_t *lease = (sch_lease_t *) sch_index_lookup (self->leases, tenant_id);
     return lease? lease->leases: 0;
 }
 
@@ -289,14 +402,13 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
     }
     else
         *spec_p = NULL;
-    sch_job_t *job = (sch_job_t *) zmalloc (sizeof (sch_job_t));
-    assert (job);
+    sch_job_t *job = s_job_new (self);
     job->spec = spec;
     job->req_id = spec->req_id;
     job->tenant_id = spec->tenant_id;
-    job->gateway = zframe_dup (gateway);
+    job->gateway_entry = s_gateway_take (self, gateway);
+    job->gateway = job->gateway_entry->rid;
     job->weight = weight? weight: 1;
-    assert (job->gateway);
     sch_fairq_t *q = sch_jobs_queue (self, spec->pool, spec->model);
     if (!q) {
         char key [2 * S_NAME_MAX + 2];
@@ -308,12 +420,9 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
     //  Charged at dispatch: the prompt and the tenant's usual answer length
     job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
     uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
-    if (head)
-        sch_fairq_push_head (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
-    else
-        sch_fairq_push (q, job->tenant_id, job->weight, job->req_id, cost? cost: 1, job);
-    zhashx_insert (self->jobs, job->req_id, job);
-    s_lease_take (self, job->tenant_id);
+    job->entry = sch_fairq_add (q, job->tenant_id, job->weight, cost? cost: 1, job, head);
+    sch_index_insert (self->jobs, job->req_id, job);
+    job->lease = s_lease_take (self, job->tenant_id);
     self->queued++;
     return job;
 }
@@ -321,7 +430,10 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
 void
 sch_jobs_unqueue (sch_jobs_t *self, sch_job_t *job)
 {
-    sch_fairq_remove (job->queue, job->req_id);
+    if (job->entry) {
+        sch_fairq_remove_entry (job->queue, job->entry);
+        job->entry = NULL;
+    }
 }
 
 void
@@ -333,7 +445,8 @@ sch_jobs_progress (sch_jobs_t *self, sch_job_t *job, uint32_t completion_tokens)
     uint64_t covered = (uint64_t) job->estimate + job->extra;
     if (completion_tokens <= covered)
         return;
-    sch_fairq_progress (job->queue, job->tenant_id, job->weight, completion_tokens - covered);
+    sch_fairq_tenant_progress (job->queue, job->fq_tenant, job->weight,
+                               completion_tokens - covered);
     job->extra = completion_tokens - job->estimate;
 }
 
@@ -341,16 +454,19 @@ void
 sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
 {
     sch_fairq_t *q = job->queue;
-    sch_fairq_correct (q, job->tenant_id, job->weight, job->charged + job->extra, actual);
+    if (!job->fq_tenant)
+        return;                 //  not running: nothing was charged
+    sch_fairq_tenant_correct (q, job->fq_tenant, job->weight, job->charged + job->extra, actual);
     if (actual > 0)             //  0: the worker was lost, nothing to learn
-        sch_fairq_learn (q, job->tenant_id,
-                         actual > job->spec->prompt_tokens? actual - job->spec->prompt_tokens: 0);
+        sch_fairq_tenant_learn (q, job->fq_tenant, actual > job->spec->prompt_tokens?
+                                actual - job->spec->prompt_tokens: 0);
+    job->fq_tenant = NULL;      //  corrected once
 }
 
 void
 sch_jobs_forget (sch_jobs_t *self, sch_job_t *job)
 {
-    s_lease_release (self, job->tenant_id);
+    s_lease_release (self, job->lease);
     if (job->worker) {
         if (job->worker->assigned > 0)
             job->worker->assigned--;
@@ -360,7 +476,8 @@ sch_jobs_forget (sch_jobs_t *self, sch_job_t *job)
     else
     if (self->queued > 0)
         self->queued--;
-    zhashx_delete (self->jobs, job->req_id);
+    sch_index_delete (self->jobs, job->req_id);
+    s_job_free (self, job);
 }
 
 //  --------------------------------------------------------------------------
@@ -504,11 +621,11 @@ sch_jobs_worker_jobs (sch_jobs_t *self, sch_worker_t *w)
 {
     zlistx_t *list = zlistx_new ();
     assert (list);
-    sch_job_t *job = (sch_job_t *) zhashx_first (self->jobs);
+    sch_job_t *job = (sch_job_t *) sch_index_first (self->jobs);
     while (job) {
         if (job->worker == w)
             zlistx_add_end (list, job);
-        job = (sch_job_t *) zhashx_next (self->jobs);
+        job = (sch_job_t *) sch_index_next (self->jobs);
     }
     return list;
 }
@@ -518,13 +635,18 @@ sch_jobs_gateway_jobs (sch_jobs_t *self, const char *gateway_key)
 {
     zlistx_t *list = zlistx_new ();
     assert (list);
-    for (sch_job_t *job = (sch_job_t *) zhashx_first (self->jobs); job;
-         job = (sch_job_t *) zhashx_next (self->jobs)) {
-        char *key = zframe_strhex (job->gateway);
+    //  The gateway's entry first: its jobs point to it
+    sch_gateway_t *gw = NULL;
+    for (size_t i = 0; i < self->ngateways && !gw; i++) {
+        char *key = zframe_strhex (self->gateways [i]->rid);
         if (key && !strcmp (key, gateway_key))
-            zlistx_add_end (list, job);
+            gw = self->gateways [i];
         free (key);
     }
+    for (sch_job_t *job = gw? (sch_job_t *) sch_index_first (self->jobs): NULL; job;
+         job = (sch_job_t *) sch_index_next (self->jobs))
+        if (job->gateway_entry == gw)
+            zlistx_add_end (list, job);
     return list;
 }
 
@@ -533,12 +655,12 @@ sch_jobs_orphans (sch_jobs_t *self)
 {
     zlistx_t *list = zlistx_new ();
     assert (list);
-    sch_job_t *job = self->warming? NULL: (sch_job_t *) zhashx_first (self->jobs);
+    sch_job_t *job = self->warming? NULL: (sch_job_t *) sch_index_first (self->jobs);
     while (job) {
         if (!job->worker
         &&  !sch_jobs_any_worker_serves (self, job->spec->pool, job->spec->model))
             zlistx_add_end (list, job);
-        job = (sch_job_t *) zhashx_next (self->jobs);
+        job = (sch_job_t *) sch_index_next (self->jobs);
     }
     return list;
 }
@@ -610,6 +732,7 @@ sch_jobs_dispatch_next (sch_jobs_t *self, sch_dispatch_t *d)
     if (!d->worker || !sch_fairq_pop (d->queue, &d->pick))
         return false;
     d->job = (sch_job_t *) d->pick.item;
+    d->job->entry = NULL;
     return true;
 }
 
@@ -617,6 +740,7 @@ void
 sch_jobs_dispatch_sent (sch_jobs_t *self, sch_dispatch_t *d)
 {
     d->job->worker = d->worker;
+    d->job->fq_tenant = d->pick.tenant;
     d->job->charged = d->pick.charged;
     d->worker->assigned++;
     d->worker->rr = d->model_index + 1;
@@ -627,7 +751,7 @@ sch_jobs_dispatch_sent (sch_jobs_t *self, sch_dispatch_t *d)
 void
 sch_jobs_dispatch_failed (sch_jobs_t *self, sch_dispatch_t *d)
 {
-    sch_fairq_unpop (d->queue, d->job->req_id, &d->pick);
+    d->job->entry = sch_fairq_unpop_entry (d->queue, &d->pick);
     d->worker->blocked_round = self->dispatch_round;
 }
 

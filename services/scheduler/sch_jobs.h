@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 typedef struct _sch_worker_t sch_worker_t;
+typedef struct _sch_lease_t sch_lease_t;
+typedef struct _sch_gateway_t sch_gateway_t;
 
 //  A job the scheduler knows: queued or running on a worker.
 typedef struct {
@@ -21,8 +23,13 @@ typedef struct {
     char *tenant_id;            //  spec's
     sch_fairq_t *queue;         //  borrowed: its (pool, model) queue (queues live as long
                                 //  as the tables: a job never looks its queue up again)
+    sch_fairq_entry_t *entry;   //  borrowed; its place in queue while queued, else NULL
+    sch_fairq_tenant_t *fq_tenant;  //  borrowed; its tenant in queue while running
     Mt__JobSpec *spec;          //  owned copy; free with mt__job_spec__free_unpacked
-    zframe_t *gateway;          //  owned; routing id of the submitting gateway
+    zframe_t *gateway;          //  routing id of the submitting gateway; borrowed from
+                                //  the gateway table (one frame a gateway, shared by its jobs)
+    sch_gateway_t *gateway_entry;   //  borrowed; that entry of the gateway table
+    sch_lease_t *lease;         //  borrowed; its tenant's leases (one of them is its own)
     uint32_t weight;            //  tier weight, >= 1
     uint64_t charged;           //  tokens charged by the fair queue at dispatch
     uint32_t estimate;          //  completion tokens inside that charge

@@ -33,6 +33,7 @@ struct _sch_server_t {
     uint64_t next_sweep_ms;     //  monotonic time of the next liveness sweep
     char instance [33];         //  random per start: gateways see a restart by it
     uint64_t warm_until_ms;     //  monotonic; till then workers may still be announcing
+    bool dispatch_due;          //  a message of this turn may have made a dispatch possible
     //  Metrics (borrowed from the registry)
     mt_metric_t *m_submitted;   //  jobs accepted
     mt_metric_t *m_rej_capacity;    //  jobs refused: no worker or queue full
@@ -140,10 +141,21 @@ static void
 s_dispatch (sch_server_t *self)
 {
     sch_dispatch_t d;
+    self->dispatch_due = false;
     sch_jobs_dispatch_begin (self->jobs);
     while (sch_jobs_dispatch_next (self->jobs, &d))
         s_send_job (self, &d);
     s_update_gauges (self);
+}
+
+//  A job was queued or a slot freed: dispatch once the turn has read what
+//  was waiting (sch_server_poll). One pass a turn instead of one a message:
+//  the fair queue chooses among every job that arrived in the turn, and the
+//  turn's Jobs leave in one burst (fewer wake-ups of libzmq's I/O thread).
+static void
+s_dispatch_soon (sch_server_t *self)
+{
+    self->dispatch_due = true;
 }
 
 //  --------------------------------------------------------------------------
@@ -191,6 +203,12 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
 {
     uint32_t leases;
     sch_admit_t admit = sch_jobs_admit (self->jobs, submit, self->queue_max, &leases);
+    if (admit == SCH_ADMIT_QUEUE_FULL && self->dispatch_due) {
+        //  Full only if still full after the dispatch this turn owes: the
+        //  queue holds what no worker can take, as with a dispatch a message
+        s_dispatch (self);
+        admit = sch_jobs_admit (self->jobs, submit, self->queue_max, &leases);
+    }
     Mt__JobSpec *spec = submit? submit->job: NULL;
     const char *req = spec? spec->req_id: "";
     const char *tenant = spec? spec->tenant_id: "";
@@ -257,7 +275,7 @@ s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
                   "counter=%.1f vtime=%.1f", job->req_id, job->tenant_id, spec->pool,
                   spec->model, job->weight, leases + 1,
                   sch_fairq_counter (job->queue, job->tenant_id), sch_fairq_vtime (job->queue));
-    s_dispatch (self);
+    s_dispatch_soon (self);
 }
 
 //  Tell a running job's worker to stop it (that attempt only: its reply
@@ -344,6 +362,8 @@ s_fill_workers (sch_server_t *self, Mt__PoolModels *pm, const char *pool,
 static void
 s_handle_gateway_heartbeat (sch_server_t *self, zframe_t *gateway, Mt__Heartbeat *hb)
 {
+    if (self->dispatch_due)
+        s_dispatch (self);          //  the queued counts: what no worker can take now
     zhashx_t *pools = sch_jobs_catalog (self->jobs);
     size_t npools = zhashx_size (pools);
     Mt__PoolModels *items = (Mt__PoolModels *) calloc (npools? npools: 1, sizeof *items);
@@ -477,7 +497,7 @@ s_handle_worker_ready (sch_server_t *self, zframe_t *rid, Mt__WorkerReady *ready
                 w->worker_id, w->pool, w->nmodels, w->total_slots);
     if (change == SCH_WORKER_CHANGED)
         s_fail_orphans (self);          //  it may have dropped a model
-    s_dispatch (self);
+    s_dispatch_soon (self);
 }
 
 static void
@@ -504,7 +524,7 @@ s_handle_job_done (sch_server_t *self, zframe_t *rid, Mt__JobDone *done)
     mt_debug ("job-done req=%s tenant=%s worker=%s tokens=%u error=%d", job->req_id,
               job->tenant_id, job->worker->worker_id, done->completion_tokens, done->error);
     sch_jobs_forget (self->jobs, job);
-    s_dispatch (self);
+    s_dispatch_soon (self);
 }
 
 //  Tokens a running job generated so far: its tenant's counter follows.
@@ -654,7 +674,7 @@ s_sweep (sch_server_t *self, uint64_t now)
         mt_log ("warm-up-over workers=%zu queued=%u", sch_jobs_workers (self->jobs),
                 sch_jobs_queued (self->jobs));
         s_fail_orphans (self);
-        s_dispatch (self);
+        s_dispatch_soon (self);
     }
     zlistx_t *dead = sch_jobs_silent_workers (self->jobs, now,
                                               (uint64_t) self->worker_timeout_ms);
@@ -662,7 +682,7 @@ s_sweep (sch_server_t *self, uint64_t now)
     for (w = (sch_worker_t *) zlistx_first (dead); w; w = (sch_worker_t *) zlistx_next (dead))
         s_worker_lost (self, w, now - w->last_seen_ms);
     if (zlistx_size (dead))
-        s_dispatch (self);
+        s_dispatch_soon (self);
     zlistx_destroy (&dead);
 }
 
@@ -805,6 +825,8 @@ sch_server_poll (sch_server_t *self, int timeout_ms)
             s_sweep_gateways (self, now);
         self->next_sweep_ms = now + S_SWEEP_MS;
     }
+    if (self->dispatch_due)
+        s_dispatch (self);
     return 0;
 }
 

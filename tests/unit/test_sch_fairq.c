@@ -425,6 +425,49 @@ test_remove_unpop (void)
     sch_fairq_destroy (&q);
 }
 
+//  Jobs queued by handle (as the scheduler queues them) beside named ones:
+//  the same order and charges; removed and put back by handle; the tenant of
+//  a pick charged, corrected and taught without a lookup.
+static void
+test_handles (void)
+{
+    sch_fairq_t *q = sch_fairq_new ();
+    sch_fairq_entry_t *a1 = sch_fairq_add (q, "a", 1, 10, "A1", false);
+    sch_fairq_entry_t *a2 = sch_fairq_add (q, "a", 1, 10, "A2", false);
+    CHECK (a1 && a2 && a1 != a2);
+    CHECK_INT (sch_fairq_push (q, "b", 1, "b1", 10, "B1"), 0);
+    CHECK (sch_fairq_add (q, "b", 1, 10, "B0", true) != NULL);     //  at b's head
+    CHECK_INT (sch_fairq_size (q), 4);
+    CHECK_STR ((const char *) sch_fairq_remove_entry (q, a1), "A1");
+    CHECK_INT (sch_fairq_size (q), 3);
+    CHECK (sch_fairq_remove (q, "A2") == NULL);         //  not named: not found by name
+    sch_fairq_pick_t pick;
+    CHECK (sch_fairq_pop (q, &pick));
+    CHECK_STR ((const char *) pick.item, "B0");         //  a head job goes first
+    CHECK (pick.tenant != NULL);
+    CHECK_STR (pick.tenant_id, "b");
+    CHECK (sch_fairq_unpop_entry (q, &pick) != NULL);   //  the dispatch failed
+    CHECK (sch_fairq_counter (q, "b") < 0.1);           //  refunded
+    CHECK (sch_fairq_pop (q, &pick));
+    CHECK_STR ((const char *) pick.item, "B0");         //  back at the head
+    sch_fairq_tenant_progress (q, pick.tenant, 1, 5);
+    CHECK (sch_fairq_counter (q, "b") > 14.9 && sch_fairq_counter (q, "b") < 15.1);
+    sch_fairq_tenant_correct (q, pick.tenant, 1, 15, 40);   //  charged 15, used 40
+    sch_fairq_tenant_learn (q, pick.tenant, 36);
+    CHECK (sch_fairq_counter (q, "b") > 39.9 && sch_fairq_counter (q, "b") < 40.1);
+    CHECK_INT (sch_fairq_estimate (q, "b", 100), 36);
+    CHECK (sch_fairq_pop (q, &pick));
+    CHECK_STR ((const char *) pick.item, "A2");         //  a is behind b now
+    CHECK (sch_fairq_pop (q, &pick));
+    CHECK_STR ((const char *) pick.item, "B1");
+    CHECK (!sch_fairq_pop (q, &pick));
+    CHECK_INT (sch_fairq_size (q), 0);
+    //  Destroy with jobs still queued, named and not, frees them
+    CHECK (sch_fairq_add (q, "c", 1, 10, "C1", false) != NULL);
+    CHECK_INT (sch_fairq_push (q, "c", 1, "c2", 10, "C2"), 0);
+    sch_fairq_destroy (&q);
+}
+
 //  A lost job comes back at the head of its tenant's queue; its tenant's
 //  counter was corrected for the lost run, so it is charged once; a tenant
 //  idle until then becomes backlogged as with a push. Table: the queue
@@ -869,6 +912,7 @@ main (void)
     test_head_start ();             //  one case a row
     test_correct ();                //  one case a row
     MT_RUN (test_remove_unpop);
+    MT_RUN (test_handles);
     test_push_head ();              //  one case a row
     test_forget ();                 //  one case a row
     test_policy ();                 //  one case a row
