@@ -252,11 +252,12 @@ mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
     return env;
 }
 
-int
-mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
+//  Take one message off handle: flags 0 waits as the socket's ZMQ_RCVTIMEO
+//  says, ZMQ_DONTWAIT does not. Returns 1 when a message was taken (*env_p
+//  NULL for garbage), 0 when none came.
+static int
+s_recv (void *handle, zframe_t **routing_id, Mt__Envelope **env_p, int flags)
 {
-    //  Straight on zmq_msg_t, without zmsg/zframe copies: this is the hot path
-    void *handle = zsock_resolve (sock);
     s_touch (handle);
     zmq_msg_t part;
     zmq_msg_init (&part);
@@ -264,7 +265,7 @@ mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
     *env_p = NULL;
     if (routing_id)
         *routing_id = NULL;
-    if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) == -1) {
+    if (zmq_msg_recv (&part, handle, flags) == -1) {
         if (zmq_errno () == EAGAIN)
             s_quiet (handle);
         zmq_msg_close (&part);
@@ -296,6 +297,33 @@ garbage:
     if (routing_id)
         zframe_destroy (routing_id);
     return 1;
+}
+
+int
+mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p)
+{
+    //  Straight on zmq_msg_t, without zmsg/zframe copies: this is the hot path
+    return s_recv (zsock_resolve (sock), routing_id, env_p, ZMQ_DONTWAIT);
+}
+
+int
+mt_codec_recv_wait (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p,
+                    int timeout_ms)
+{
+    void *handle = zsock_resolve (sock);
+    if (timeout_ms == 0)
+        return s_recv (handle, routing_id, env_p, ZMQ_DONTWAIT);
+    //  libzmq's blocking receive waits on the socket's mailbox itself and
+    //  takes the command that woke it at once: no look at the mailbox before
+    //  the wait (an empty receive, a ZMQ_EVENTS) and none after it
+    int timeo = timeout_ms < 0? -1: timeout_ms;
+    if (zmq_setsockopt (handle, ZMQ_RCVTIMEO, &timeo, sizeof timeo) == -1) {
+        *env_p = NULL;
+        if (routing_id)
+            *routing_id = NULL;
+        return 0;
+    }
+    return s_recv (handle, routing_id, env_p, 0);
 }
 
 //  A socket's ready events among those asked; -1 on error.

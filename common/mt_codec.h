@@ -54,6 +54,17 @@ Mt__Envelope *mt_codec_recv (zsock_t *sock, zframe_t **routing_id);
 //  message costs one per message (a getpid and a poll in libzmq).
 int mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p);
 
+//  The same, waiting up to timeout_ms (-1: until a message comes; 0: not at
+//  all) when none is waiting: for a loop that serves this one socket and
+//  nothing else (the quota-enforcer). libzmq's own blocking receive waits on
+//  the socket's mailbox and takes what woke it at once: per wake-up one
+//  poll() fewer than mt_codec_poll then a look at the socket, and no empty
+//  receive to learn that the socket is drained (the next wait is that look).
+//  Returns 0 when none came in time or a signal came; leaves the socket's
+//  ZMQ_RCVTIMEO at timeout_ms (mt_codec_recv_next does not heed it).
+int mt_codec_recv_wait (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p,
+                        int timeout_ms);
+
 //  zmq_poll, with fewer looks at the sockets' mailboxes (each a getpid and a
 //  poll inside libzmq): a socket's ZMQ_EVENTS is read once before waiting
 //  and, after the wait, again only when its ZMQ_FD was signalled; zmq_poll

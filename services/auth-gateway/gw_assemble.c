@@ -1,6 +1,7 @@
 //  Stream to whole: the choices of one non-streamed answer.
 #include "gw_assemble.h"
 #include "mt_buf.h"
+#include "mt_json_scan.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -275,14 +276,11 @@ s_merge_logprobs (gw_assemble_t *self, s_choice_t *c, json_t *lp)
 //  The common choice without jansson: an engine's plain token, as in
 //  {"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null}.
 //  Only members index, delta (role, content, refusal), text, logprobs (null)
-//  and finish_reason; strings without escapes, valid UTF-8, no control
-//  characters; each member once. Anything else, or anything in doubt, goes
-//  to the whole parse below, which decides as before: the scan takes only
-//  what jansson would read the same way.
-
-typedef struct {
-    const char *p, *end;
-} s_scan_t;
+//  and finish_reason; strings without escapes (the common scanner,
+//  mt_json_scan, checks UTF-8 and control characters); each member once.
+//  Anything else, or anything in doubt, goes to the whole parse below,
+//  which decides as before: the scan takes only what jansson would read
+//  the same way.
 
 typedef struct {
     const char *at;             //  the string's bytes (no escapes), or NULL for null
@@ -290,77 +288,25 @@ typedef struct {
     bool given;
 } s_str_t;
 
-static void
-s_ws (s_scan_t *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
-
+//  A string with no escape; the scan at it.
 static bool
-s_lit (s_scan_t *s, const char *word)
+s_plain_string (mt_json_scan_t *s, const char **at, size_t *len)
 {
-    size_t n = strlen (word);
-    if ((size_t) (s->end - s->p) < n || memcmp (s->p, word, n))
-        return false;
-    s->p += n;
-    return true;
-}
-
-//  A string with no escape, valid UTF-8 (no overlong form, no surrogate,
-//  nothing past U+10FFFF), no control character; the scan at its '"'.
-static bool
-s_plain_string (s_scan_t *s, const char **at, size_t *len)
-{
-    if (s->p >= s->end || *s->p != '"')
-        return false;
-    const unsigned char *p = (const unsigned char *) s->p + 1;
-    const unsigned char *end = (const unsigned char *) s->end;
-    const unsigned char *start = p;
-    while (p < end) {
-        unsigned char c = *p;
-        if (c == '"') {
-            *at = (const char *) start;
-            *len = (size_t) (p - start);
-            s->p = (const char *) p + 1;
-            return true;
-        }
-        if (c == '\\' || c < 0x20)
-            return false;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF)      { n = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
-        else
-            return false;
-        if ((size_t) (end - p) < n)
-            return false;
-        for (size_t i = 1; i < n; i++) {
-            if ((p [i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p [i] & 0x3F);
-        }
-        if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-        ||  (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        p += n;
-    }
-    return false;
+    unsigned seen = s->seen;
+    s->seen = 0;
+    bool ok = mt_json_scan_string (s, at, len) && !(s->seen & MT_JSON_SEEN_ESCAPE);
+    s->seen |= seen;
+    return ok;
 }
 
 //  A member's value: a plain string or null.
 static bool
-s_str_or_null (s_scan_t *s, s_str_t *out)
+s_str_or_null (mt_json_scan_t *s, s_str_t *out)
 {
     if (out->given)
         return false;               //  the same member twice: jansson decides
     out->given = true;
-    if (s_lit (s, "null")) {
+    if (mt_json_scan_word (s, "null")) {
         out->at = NULL;
         return true;
     }
@@ -369,32 +315,19 @@ s_str_or_null (s_scan_t *s, s_str_t *out)
 
 //  Walk an object's members; member () reads each value. Keys plain.
 static bool
-s_object (s_scan_t *s, bool (*member) (s_scan_t *, const char *, size_t, void *), void *arg)
+s_object (mt_json_scan_t *s, bool (*member) (mt_json_scan_t *, const char *, size_t, void *),
+          void *arg)
 {
-    s_ws (s);
-    if (!s_lit (s, "{"))
+    if (!mt_json_scan_open (s, '{'))
         return false;
-    s_ws (s);
-    if (s_lit (s, "}"))
-        return true;
-    while (true) {
-        const char *key;
-        size_t klen;
-        s_ws (s);
-        if (!s_plain_string (s, &key, &klen))
+    const char *key;
+    size_t klen;
+    int rc;
+    //  Values read are plain: an escape met is a key's
+    while ((rc = mt_json_scan_member (s, &key, &klen)) == 1)
+        if ((s->seen & MT_JSON_SEEN_ESCAPE) || !member (s, key, klen, arg))
             return false;
-        s_ws (s);
-        if (!s_lit (s, ":"))
-            return false;
-        s_ws (s);
-        if (!member (s, key, klen, arg))
-            return false;
-        s_ws (s);
-        if (s_lit (s, "}"))
-            return true;
-        if (!s_lit (s, ","))
-            return false;
-    }
+    return rc == 0;
 }
 
 typedef struct {
@@ -410,7 +343,7 @@ s_key_is (const char *key, size_t klen, const char *name)
 }
 
 static bool
-s_delta_member (s_scan_t *s, const char *key, size_t klen, void *arg)
+s_delta_member (mt_json_scan_t *s, const char *key, size_t klen, void *arg)
 {
     s_fast_t *f = (s_fast_t *) arg;
     if (s_key_is (key, klen, "role"))
@@ -423,7 +356,7 @@ s_delta_member (s_scan_t *s, const char *key, size_t klen, void *arg)
 }
 
 static bool
-s_choice_member (s_scan_t *s, const char *key, size_t klen, void *arg)
+s_choice_member (mt_json_scan_t *s, const char *key, size_t klen, void *arg)
 {
     s_fast_t *f = (s_fast_t *) arg;
     if (s_key_is (key, klen, "index")) {
@@ -431,18 +364,10 @@ s_choice_member (s_scan_t *s, const char *key, size_t klen, void *arg)
             return false;
         f->has_index = true;
         //  0 or 1-9 digits without a leading zero; no sign, fraction or exponent
-        const char *p = s->p;
-        size_t n = 0, v = 0;
-        while (p + n < s->end && p [n] >= '0' && p [n] <= '9' && n < 10) {
-            v = v * 10 + (size_t) (p [n] - '0');
-            n++;
-        }
-        if (n == 0 || n > 9 || (n > 1 && p [0] == '0'))
+        uint64_t v;
+        if (!mt_json_scan_uint (s, 999999999, &v))
             return false;
-        if (p + n < s->end && (p [n] == '.' || p [n] == 'e' || p [n] == 'E'))
-            return false;
-        f->index = v;
-        s->p = p + n;
+        f->index = (size_t) v;
         return true;
     }
     if (s_key_is (key, klen, "delta")) {
@@ -459,7 +384,7 @@ s_choice_member (s_scan_t *s, const char *key, size_t klen, void *arg)
         if (f->has_logprobs)
             return false;
         f->has_logprobs = true;
-        return s_lit (s, "null");
+        return mt_json_scan_word (s, "null");
     }
     return false;
 }
@@ -477,11 +402,9 @@ s_choice_fast (gw_assemble_t *self, const char *json, size_t len)
 {
     s_fast_t f;
     memset (&f, 0, sizeof f);
-    s_scan_t s = { json, json + len };
-    if (!s_object (&s, s_choice_member, &f))
-        return -1;
-    s_ws (&s);
-    if (s.p != s.end)
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, json, len);
+    if (!s_object (&s, s_choice_member, &f) || !mt_json_scan_end (&s))
         return -1;
     if (f.content.at && f.text.at)
         return -1;                  //  both: appended in their order, by the parse

@@ -1,5 +1,6 @@
 //  Usage event batches. Pure: no sockets, no database, no clock.
 #include "mtr_batch.h"
+#include "mt_buf.h"
 #include "mt_util.h"
 
 #include <assert.h>
@@ -230,20 +231,65 @@ mtr_batch_set_rc (mtr_batch_t *self, int rc)
     self->rc = rc;
 }
 
-void
-mtr_array_element (FILE *f, const char *value)
+//  Room for need more bytes (and a NUL) in a parameter's text.
+static int
+s_room (mtr_text_t *t, size_t need)
 {
+    return t->len + need + 1 <= t->cap? 0: mt_buf_reserve (&t->buf, &t->cap, t->len + need + 1);
+}
+
+int
+mtr_array_element (mtr_text_t *t, const char *value)
+{
+    size_t n = value? strlen (value): 0;
+    if (s_room (t, value? 2 * n + 2: 4))    //  every byte escaped, at worst
+        return -1;
+    char *out = t->buf + t->len;
     if (!value) {
-        fputs ("NULL", f);
-        return;
+        memcpy (out, "NULL", 4);
+        out += 4;
     }
-    fputc ('"', f);
-    for (const char *p = value; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc ('\\', f);
-        fputc (*p, f);
+    else {
+        *out++ = '"';
+        for (const char *p = value; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                *out++ = '\\';
+            *out++ = *p;
+        }
+        *out++ = '"';
     }
-    fputc ('"', f);
+    t->len = (size_t) (out - t->buf);
+    t->buf [t->len] = 0;
+    return 0;
+}
+
+//  An unsigned number, in decimal.
+static int
+s_number (mtr_text_t *t, uint64_t value)
+{
+    if (s_room (t, 20))
+        return -1;
+    char digits [20];
+    size_t n = 0;
+    do
+        digits [n++] = (char) ('0' + value % 10);
+    while ((value /= 10));
+    char *out = t->buf + t->len;
+    while (n)
+        *out++ = digits [--n];
+    t->len = (size_t) (out - t->buf);
+    t->buf [t->len] = 0;
+    return 0;
+}
+
+static int
+s_char (mtr_text_t *t, char c)
+{
+    if (s_room (t, 1))
+        return -1;
+    t->buf [t->len++] = c;
+    t->buf [t->len] = 0;
+    return 0;
 }
 
 void
@@ -259,45 +305,43 @@ int
 mtr_batch_params (mtr_batch_t *self, long only, char *params [MTR_PARAMS])
 {
     assert (self);
-    FILE *f [MTR_PARAMS];
-    size_t sizes [MTR_PARAMS];
-    int opened = 0;
+    //  Each array's text built in one buffer, grown by doubling from a guess
+    //  for the whole batch: a few allocations a batch, not one per character
+    mtr_text_t t [MTR_PARAMS];
+    memset (t, 0, sizeof t);
+    size_t rows_max = only >= 0? 1: self->size;
+    int failed = 0;
     for (int i = 0; i < MTR_PARAMS; i++) {
-        params [i] = NULL;
-        f [i] = open_memstream (&params [i], &sizes [i]);
-        if (!f [i])
-            break;
-        opened++;
-        fputc ('{', f [i]);
+        bool number = (i >= 5 && i <= 8) || i >= 10;
+        failed |= mt_buf_reserve (&t [i].buf, &t [i].cap, (number? 24: 64) * (rows_max + 1));
+        failed |= s_char (&t [i], '{');
     }
     int rows = 0;
-    for (size_t i = 0; opened == MTR_PARAMS && i < self->size; i++) {
+    for (size_t i = 0; !failed && i < self->size; i++) {
         mtr_event_t *e = &self->events [i];
         if (only >= 0? (size_t) only != i: (e->first != i || e->state != MTR_EV_PENDING))
             continue;
         if (rows) {
             for (int p = 0; p < MTR_PARAMS; p++)
-                fputc (',', f [p]);
+                failed |= s_char (&t [p], ',');
         }
-        mtr_array_element (f [0], e->event_id);
-        mtr_array_element (f [1], e->tenant_id);
-        mtr_array_element (f [2], *e->key_id? e->key_id: NULL);
-        mtr_array_element (f [3], e->model);
-        mtr_array_element (f [4], e->pool);
-        fprintf (f [5], "%" PRIu32, e->prompt_tokens);
-        fprintf (f [6], "%" PRIu32, e->completion_tokens);
-        fprintf (f [7], "%" PRIu32, e->latency_ms);
-        fprintf (f [8], "%" PRIu32, e->ttft_ms);
-        mtr_array_element (f [9], e->status);
-        fprintf (f [10], "%" PRIu32, e->http_status);
-        fprintf (f [11], "%" PRIu64, e->created_ms);
+        failed |= mtr_array_element (&t [0], e->event_id);
+        failed |= mtr_array_element (&t [1], e->tenant_id);
+        failed |= mtr_array_element (&t [2], *e->key_id? e->key_id: NULL);
+        failed |= mtr_array_element (&t [3], e->model);
+        failed |= mtr_array_element (&t [4], e->pool);
+        failed |= s_number (&t [5], e->prompt_tokens);
+        failed |= s_number (&t [6], e->completion_tokens);
+        failed |= s_number (&t [7], e->latency_ms);
+        failed |= s_number (&t [8], e->ttft_ms);
+        failed |= mtr_array_element (&t [9], e->status);
+        failed |= s_number (&t [10], e->http_status);
+        failed |= s_number (&t [11], e->created_ms);
         rows++;
     }
-    bool failed = opened < MTR_PARAMS;
-    for (int i = 0; i < opened; i++) {
-        fputc ('}', f [i]);
-        if (fclose (f [i]))
-            failed = true;
+    for (int i = 0; i < MTR_PARAMS; i++) {
+        failed |= s_char (&t [i], '}');
+        params [i] = t [i].buf;
     }
     if (failed) {
         mtr_params_free (params);

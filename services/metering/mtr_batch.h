@@ -109,10 +109,16 @@ bool mtr_batch_mark (mtr_batch_t *self, const char *event_id, mtr_ev_state_t sta
 //  ledger; repeats take their first's state.
 void mtr_batch_finish (mtr_batch_t *self);
 
+//  A parameter's text being built: zeroed = empty; buf is NUL-terminated
+//  once anything was appended (free it with free()).
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} mtr_text_t;
+
 //  Quote a string as an element of a PostgreSQL array literal ("..." with
-//  backslash escapes), or NULL when value is NULL, appended to a stream.
-//  Exposed for tests: write into an open_memstream.
-#include <stdio.h>
-void mtr_array_element (FILE *f, const char *value);
+//  backslash escapes), or NULL when value is NULL, appended to t. Returns 0,
+//  or -1 when out of memory (t as it was). Exposed for tests.
+int mtr_array_element (mtr_text_t *t, const char *value);
 
 #endif

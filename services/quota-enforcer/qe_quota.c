@@ -30,27 +30,209 @@ typedef struct {
     uint64_t window_start;
     uint64_t day_start;
     uint64_t expires_at;
-    char *owner;                    //  owned; the holding gateway's routing id, or NULL
+    char *owner;                    //  the holding gateway's routing id, or NULL:
+                                    //  owner_buf, or owned when longer
+    char owner_buf [24];
     void *handle;                   //  position in the expiry list
     char text [];                   //  req_id, then tenant_id
 } s_reservation_t;
 
-//  A settled request id, kept for TTL so a second Settle or a late Admit
-//  changes nothing. req_id is also its key in the settled table.
+//  Settled request ids, kept for a TTL so a second Settle or a late Admit
+//  changes nothing. They expire in the order they were settled (one TTL, a
+//  clock that does not go back... and when it does, they wait a little
+//  longer), so they live in a queue of blocks, one after the other, found by
+//  an open-addressing table of their offsets: no allocation per id, and
+//  expiry frees whole blocks, not one small chunk per id (thousands of them
+//  at a time, which malloc then spends its time gathering up).
 typedef struct {
-    char *req_id;                   //  in text
-    uint64_t granted;
     uint64_t expires_at;
-    char text [];
+    uint64_t granted;
+    uint32_t hash;
+    uint32_t size;                  //  of this record, id and padding included
+    char id [];
 } s_settled_t;
+
+#define S_BLOCK_SIZE 65000u         //  bytes of records a block holds, at least
+
+typedef struct _s_block_t {
+    struct _s_block_t *next;        //  younger
+    uint32_t used;                  //  bytes of records written
+    uint32_t head;                  //  bytes of records expired
+    char data [];
+} s_block_t;
+
+//  A slot of the table: the record and its hash, so that a probe reads the
+//  record only when the hash matches. rec NULL: free.
+typedef struct {
+    s_settled_t *rec;
+    uint32_t hash;
+} s_slot_t;
+
+typedef struct {
+    s_block_t *oldest, *youngest;   //  owned, a chain by next
+    s_slot_t *slots;                //  open addressing, linear probing
+    size_t nslots;                  //  a power of two, or 0
+    size_t count;
+} s_settled_ids_t;
+
+#define S_SLOTS_MIN 1024
+
+static uint32_t
+s_hash (const char *id)
+{
+    uint32_t h = 2166136261u;               //  FNV-1a
+    for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static s_settled_t *
+s_settled_find (s_settled_ids_t *self, const char *id)
+{
+    if (!self->count)
+        return NULL;
+    uint32_t h = s_hash (id);
+    size_t mask = self->nslots - 1;
+    for (size_t i = h & mask; self->slots [i].rec; i = (i + 1) & mask)
+        if (self->slots [i].hash == h && !strcmp (self->slots [i].rec->id, id))
+            return self->slots [i].rec;
+    return NULL;
+}
+
+static void
+s_slots_put (s_slot_t *slots, size_t nslots, s_settled_t *s)
+{
+    size_t mask = nslots - 1, i = s->hash & mask;
+    while (slots [i].rec)
+        i = (i + 1) & mask;
+    slots [i].rec = s;
+    slots [i].hash = s->hash;
+}
+
+//  The table again with nslots slots (a power of two, room for every id).
+//  0 or -1 (out of memory: the table as it was).
+static int
+s_slots_resize (s_settled_ids_t *self, size_t nslots)
+{
+    s_slot_t *slots = (s_slot_t *) calloc (nslots, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < self->nslots; i++)
+        if (self->slots [i].rec)
+            s_slots_put (slots, nslots, self->slots [i].rec);
+    free (self->slots);
+    self->slots = slots;
+    self->nslots = nslots;
+    return 0;
+}
+
+//  Room for one more id in the table: kept at most half full. 0 or -1.
+static int
+s_slots_grow (s_settled_ids_t *self)
+{
+    if (2 * (self->count + 1) <= self->nslots)
+        return 0;
+    return s_slots_resize (self, self->nslots? 2 * self->nslots: S_SLOTS_MIN);
+}
+
+//  Take s out of the table (linear probing: the cluster after it moves up).
+static void
+s_slots_remove (s_settled_ids_t *self, s_settled_t *s)
+{
+    size_t mask = self->nslots - 1, i = s->hash & mask;
+    while (self->slots [i].rec != s)
+        i = (i + 1) & mask;
+    self->slots [i].rec = NULL;
+    for (size_t j = (i + 1) & mask; self->slots [j].rec; j = (j + 1) & mask) {
+        size_t home = self->slots [j].hash & mask;
+        //  The entry at j may fill the hole at i unless its home lies in (i, j]
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            self->slots [i] = self->slots [j];
+            self->slots [j].rec = NULL;
+            i = j;
+        }
+    }
+    self->count--;
+}
+
+//  Remember id; no-op when out of memory (a duplicate then is not caught).
+static void
+s_settled_add (s_settled_ids_t *self, const char *id, uint64_t granted, uint64_t expires_at)
+{
+    size_t len = strlen (id) + 1;
+    uint32_t size = (uint32_t) ((sizeof (s_settled_t) + len + 7) & ~(size_t) 7);
+    if (len > S_BLOCK_SIZE / 2 || s_slots_grow (self))
+        return;
+    s_block_t *b = self->youngest;
+    if (!b || b->used + size > S_BLOCK_SIZE) {
+        b = (s_block_t *) malloc (sizeof *b + S_BLOCK_SIZE);
+        if (!b)
+            return;
+        b->next = NULL;
+        b->used = b->head = 0;
+        if (self->youngest)
+            self->youngest->next = b;
+        else
+            self->oldest = b;
+        self->youngest = b;
+    }
+    s_settled_t *s = (s_settled_t *) (b->data + b->used);
+    b->used += size;
+    s->expires_at = expires_at;
+    s->granted = granted;
+    s->hash = s_hash (id);
+    s->size = size;
+    memcpy (s->id, id, len);
+    s_slots_put (self->slots, self->nslots, s);
+    self->count++;
+}
+
+//  Forget the ids expired at now_ms, oldest first; a block emptied is freed,
+//  and a table left an eighth full after a burst is made smaller.
+static void
+s_settled_expire (s_settled_ids_t *self, uint64_t now_ms)
+{
+    s_block_t *b;
+    while ((b = self->oldest)) {
+        while (b->head < b->used) {
+            s_settled_t *s = (s_settled_t *) (b->data + b->head);
+            if (s->expires_at > now_ms)
+                goto done;
+            s_slots_remove (self, s);
+            b->head += s->size;
+        }
+        if (b == self->youngest) {
+            b->used = b->head = 0;          //  empty: reused from the start
+            break;
+        }
+        self->oldest = b->next;
+        free (b);
+    }
+done:
+    if (self->nslots > S_SLOTS_MIN && 8 * self->count < self->nslots)
+        s_slots_resize (self, self->nslots / 4 > S_SLOTS_MIN? self->nslots / 4: S_SLOTS_MIN);
+}
+
+static void
+s_settled_destroy (s_settled_ids_t *self)
+{
+    while (self->oldest) {
+        s_block_t *b = self->oldest;
+        self->oldest = b->next;
+        free (b);
+    }
+    self->youngest = NULL;
+    free (self->slots);
+    self->slots = NULL;
+    self->nslots = self->count = 0;
+}
 
 struct _qe_quota_t {
     uint64_t ttl_ms;
     zhashx_t *tenants;              //  tenant id -> s_tenant_t, owned
     zhashx_t *reservations;         //  req id -> s_reservation_t, owned
     zlistx_t *reservation_order;    //  s_reservation_t, borrowed, by expiry
-    zhashx_t *settled;              //  req id -> s_settled_t, owned
-    zlistx_t *settled_order;        //  s_settled_t, borrowed, by expiry
+    s_settled_ids_t settled;
 };
 
 static void
@@ -58,18 +240,9 @@ s_reservation_destroy (void **item_p)
 {
     s_reservation_t *r = (s_reservation_t *) *item_p;
     if (r) {
-        free (r->owner);
+        if (r->owner != r->owner_buf)
+            free (r->owner);
         free (r);
-        *item_p = NULL;
-    }
-}
-
-static void
-s_settled_destroy (void **item_p)
-{
-    s_settled_t *s = (s_settled_t *) *item_p;
-    if (s) {
-        free (s);
         *item_p = NULL;
     }
 }
@@ -91,21 +264,15 @@ qe_quota_new (uint64_t ttl_ms)
     self->tenants = zhashx_new ();
     self->reservations = zhashx_new ();
     self->reservation_order = zlistx_new ();
-    self->settled = zhashx_new ();
-    self->settled_order = zlistx_new ();
-    if (!self->tenants || !self->reservations || !self->reservation_order
-    ||  !self->settled || !self->settled_order) {
+    if (!self->tenants || !self->reservations || !self->reservation_order) {
         qe_quota_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->tenants, s_free);
     zhashx_set_destructor (self->reservations, s_reservation_destroy);
-    zhashx_set_destructor (self->settled, s_settled_destroy);
     //  Keyed by the req_id inside the item: one allocation an entry, not three
     zhashx_set_key_duplicator (self->reservations, NULL);
     zhashx_set_key_destructor (self->reservations, NULL);
-    zhashx_set_key_duplicator (self->settled, NULL);
-    zhashx_set_key_destructor (self->settled, NULL);
     return self;
 }
 
@@ -117,9 +284,8 @@ qe_quota_destroy (qe_quota_t **self_p)
     if (!self)
         return;
     zlistx_destroy (&self->reservation_order);
-    zlistx_destroy (&self->settled_order);
     zhashx_destroy (&self->reservations);
-    zhashx_destroy (&self->settled);
+    s_settled_destroy (&self->settled);
     zhashx_destroy (&self->tenants);
     free (self);
     *self_p = NULL;
@@ -260,7 +426,7 @@ qe_quota_admit (qe_quota_t *self, const char *req_id, const char *tenant_id,
     }
     //  A resent Admit: same answer, counted once
     s_reservation_t *held = (s_reservation_t *) zhashx_lookup (self->reservations, req_id);
-    s_settled_t *done = held? NULL: (s_settled_t *) zhashx_lookup (self->settled, req_id);
+    s_settled_t *done = held? NULL: s_settled_find (&self->settled, req_id);
     if (held || done) {
         out->ok = true;
         out->duplicate = true;
@@ -312,7 +478,7 @@ qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
                   uint64_t prompt_tokens, uint64_t granted, uint64_t now_ms)
 {
     assert (self && req_id && tenant_id);
-    if (zhashx_lookup (self->reservations, req_id) || zhashx_lookup (self->settled, req_id))
+    if (zhashx_lookup (self->reservations, req_id) || s_settled_find (&self->settled, req_id))
         return;
     if (prompt_tokens > QE_TOKENS_MAX)
         prompt_tokens = QE_TOKENS_MAX;
@@ -327,19 +493,12 @@ qe_quota_restore (qe_quota_t *self, const char *req_id, const char *tenant_id,
 static void
 s_remember (qe_quota_t *self, const char *req_id, uint64_t granted, uint64_t now_ms)
 {
-    size_t len = strlen (req_id) + 1;
-    s_settled_t *s = (s_settled_t *) calloc (1, sizeof *s + len);
-    if (!s)
-        return;
-    s->req_id = memcpy (s->text, req_id, len);
-    s->granted = granted;
     //  Messages of one gateway arrive in order, so a duplicate can only come
     //  from a resend within seconds; ten seconds bound the memory this takes
-    //  (about 30 MB at 10,000 requests/s; the reservation TTL would hold
-    //  millions of ids).
-    s->expires_at = now_ms + (self->ttl_ms < QE_SETTLED_TTL_MS? self->ttl_ms: QE_SETTLED_TTL_MS);
-    zhashx_insert (self->settled, s->req_id, s);
-    zlistx_add_end (self->settled_order, s);
+    //  (about 1 MB a second at 10,000 requests/s; the reservation TTL would
+    //  hold millions of ids).
+    s_settled_add (&self->settled, req_id, granted,
+                   now_ms + (self->ttl_ms < QE_SETTLED_TTL_MS? self->ttl_ms: QE_SETTLED_TTL_MS));
 }
 
 //  Forget a reservation. Frees r.
@@ -358,10 +517,15 @@ qe_quota_set_owner (qe_quota_t *self, const char *req_id, const char *owner)
     s_reservation_t *r = (s_reservation_t *) zhashx_lookup (self->reservations, req_id);
     if (!r || (r->owner && !strcmp (r->owner, owner)))
         return;
-    char *copy = strdup (owner);
+    size_t len = strlen (owner) + 1;
+    //  A gateway's routing id in hex fits in the reservation: no allocation
+    char *copy = len <= sizeof r->owner_buf? r->owner_buf: strdup (owner);
     if (!copy)
         return;                     //  out of memory: it expires by its TTL instead
-    free (r->owner);
+    if (r->owner != r->owner_buf)
+        free (r->owner);
+    if (copy == r->owner_buf)
+        memcpy (copy, owner, len);
     r->owner = copy;
 }
 
@@ -400,7 +564,7 @@ qe_quota_settle (qe_quota_t *self, const char *req_id, const char *tenant_id,
                  uint64_t used_tokens, bool refused, uint64_t now_ms)
 {
     assert (self && req_id && tenant_id);
-    if (zhashx_lookup (self->settled, req_id))
+    if (s_settled_find (&self->settled, req_id))
         return QE_SETTLE_DUPLICATE;
     if (used_tokens > QE_TOKENS_MAX)
         used_tokens = QE_TOKENS_MAX;
@@ -454,12 +618,7 @@ qe_quota_expire (qe_quota_t *self, uint64_t now_ms, qe_expire_fn *fn, void *arg)
         s_drop (self, r);
         dropped++;
     }
-    s_settled_t *s;
-    while ((s = (s_settled_t *) zlistx_first (self->settled_order))
-    &&     s->expires_at <= now_ms) {
-        zlistx_delete (self->settled_order, zlistx_cursor (self->settled_order));
-        zhashx_delete (self->settled, s->req_id);
-    }
+    s_settled_expire (&self->settled, now_ms);
     return dropped;
 }
 

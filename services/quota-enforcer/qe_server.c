@@ -15,6 +15,7 @@
 
 #define S_ID_MAX 128                //  longest req_id / tenant_id accepted
 #define S_SWEEP_MS 1000             //  expiry sweep interval
+#define S_GW_SWEEP_MS 100           //  gateway liveness sweep interval, at most
 #define S_BURST 1000                //  messages handled per wake before sweeping
 #define S_GATEWAY_TIMEOUT_MS 5000   //  default: a gateway silent this long is gone
 
@@ -22,6 +23,7 @@ struct _qe_server_t {
     zsock_t *router;                //  gateways, owned
     qe_quota_t *quota;              //  owned
     uint64_t next_sweep;            //  mono ms
+    uint64_t next_gw_sweep;         //  mono ms
     uint64_t warm_until;            //  mono ms: Admits before this wait (restores first)
     zlistx_t *held;                 //  s_held_t, owned: Admits waiting for the warm-up
     mt_peers_t *gateways;           //  liveness of gateways by routing id, owned
@@ -104,6 +106,7 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
                                           "released unused");
     self->m_gateways = mt_metric_gauge ("mt_qe_gateways_live", "Gateways heartbeating");
     self->next_sweep = mt_mono_ms () + S_SWEEP_MS;
+    self->next_gw_sweep = mt_mono_ms ();
     mt_log ("listening endpoint=%s", zsock_endpoint (self->router));
     return self;
 }
@@ -271,13 +274,14 @@ s_handle_restore (qe_server_t *self, const char *gateway, const Mt__Admit *msg)
     mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
 }
 
-//  Takes one message off the socket; false when none was waiting.
+//  Takes one message off the socket, waiting up to wait_ms for it; false
+//  when none came.
 static bool
-s_handle (qe_server_t *self)
+s_handle (qe_server_t *self, int wait_ms)
 {
     zframe_t *routing_id = NULL;
     Mt__Envelope *env = NULL;
-    if (!mt_codec_recv_next (self->router, &routing_id, &env))
+    if (!mt_codec_recv_wait (self->router, &routing_id, &env, wait_ms))
         return false;
     if (!env)
         return true;                //  garbage: logged and dropped by the codec
@@ -370,15 +374,28 @@ qe_server_set_gateway_timeout (qe_server_t *self, int timeout_ms)
 void
 qe_server_step (qe_server_t *self, int timeout_ms)
 {
-    zmq_pollitem_t item = { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
-    bool drained = true;            //  every message waiting was read
-    if (mt_codec_poll (&item, 1, timeout_ms) > 0) {
-        int n = 0;
-        while (n < S_BURST && s_handle (self))
-            n++;
-        drained = n < S_BURST;
-    }
+    //  Messages are taken by libzmq's own blocking receive until the first
+    //  piece of housekeeping is due: a wait costs no look at the socket before
+    //  it or after it, and no empty receive tells us the socket is drained
     uint64_t mono = mt_mono_ms ();
+    uint64_t due = mono + (uint64_t) (timeout_ms > 0? timeout_ms: 0);
+    if (due > self->next_sweep)
+        due = self->next_sweep;
+    if (due > self->next_gw_sweep)
+        due = self->next_gw_sweep;
+    if (self->held && zlistx_size (self->held) && due > self->warm_until)
+        due = self->warm_until;
+    bool drained = false;           //  a wait found nothing: every message was read
+    for (int n = 0; n < S_BURST; n++) {
+        if (!s_handle (self, due > mono? (int) (due - mono): 0)) {
+            drained = true;
+            break;
+        }
+        mono = mt_mono_ms ();
+        if (mono >= due)
+            break;
+    }
+    mono = mt_mono_ms ();
     if (mono >= self->warm_until && self->held && zlistx_size (self->held)) {
         mt_log ("warm-up-over admits_held=%zu reservations=%zu", zlistx_size (self->held),
                 qe_quota_reservations (self->quota));
@@ -390,8 +407,12 @@ qe_server_step (qe_server_t *self, int timeout_ms)
             zlistx_delete (self->held, zlistx_cursor (self->held));
         }
     }
-    if (drained)                    //  a backlog is not silence
+    //  A backlog is not silence: gateways are swept only once every message
+    //  waiting was read (one look when no wait found the socket empty)
+    if (mono >= self->next_gw_sweep && (drained || !s_handle (self, 0))) {
+        self->next_gw_sweep = mono + S_GW_SWEEP_MS;
         s_sweep_gateways (self, mono);
+    }
     if (mono >= self->next_sweep) {
         self->next_sweep = mono + S_SWEEP_MS;
         size_t n = qe_quota_expire (self->quota, mt_now_ms (), s_on_expired, NULL);

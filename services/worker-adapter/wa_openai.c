@@ -41,7 +41,8 @@ struct _wa_openai_req_t {
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
-    zlistx_t *choices;          //  wa_choice_t * not yet taken; owned
+    wa_choice_t *choices;       //  received, not yet cleared; owned with their json
+    size_t nchoices, capchoices;
     char *text;                 //  all content so far (embeddings: the body); owned
     size_t text_len, text_cap;
     bool embedding;             //  a whole JSON answer, not a stream
@@ -128,13 +129,19 @@ s_on_event (wa_openai_req_t *req, wa_openai_event_t *event)
     memset (event, 0, sizeof *event);
     if (ev.content)
         mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content, strlen (ev.content));
-    for (size_t i = 0; i < ev.nchoices; i++) {
-        wa_choice_t *c = (wa_choice_t *) malloc (sizeof (wa_choice_t));
-        if (!c)
-            continue;
-        *c = ev.choices [i];
-        ev.choices [i].json = NULL;
-        zlistx_add_end (req->choices, c);
+    if (req->nchoices + ev.nchoices > req->capchoices) {
+        size_t cap = req->capchoices? req->capchoices: 16;
+        while (cap < req->nchoices + ev.nchoices)
+            cap *= 2;
+        wa_choice_t *grown = (wa_choice_t *) realloc (req->choices, cap * sizeof (wa_choice_t));
+        if (grown) {
+            req->choices = grown;
+            req->capchoices = cap;
+        }
+    }
+    for (size_t i = 0; i < ev.nchoices && req->nchoices < req->capchoices; i++) {
+        req->choices [req->nchoices++] = ev.choices [i];
+        ev.choices [i].json = NULL;     //  the request's now
     }
     if (*ev.system_fingerprint && !*req->fingerprint)
         snprintf (req->fingerprint, sizeof req->fingerprint, "%s", ev.system_fingerprint);
@@ -177,24 +184,32 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (ptr [i] == '\n') {
-            if (req->line_len)      //  a blank line only ends an event
-                s_on_line (req, req->line, req->line_len);
-            req->line_len = 0;
+    char *p = ptr, *end = ptr + n;
+    while (p < end) {
+        char *nl = (char *) memchr (p, '\n', (size_t) (end - p));
+        size_t run = (size_t) ((nl? nl: end) - p);
+        if (nl && req->line_len == 0) {
+            //  A whole line in curl's buffer: read where it is (its '\r'
+            //  cut here, not written over in curl's buffer)
+            if (run && p [run - 1] == '\r')
+                run--;
+            if (run)                //  a blank line only ends an event
+                s_on_line (req, p, run);
+            p = nl + 1;
             continue;
         }
-        //  Append runs up to the next newline at once
-        size_t j = i;
-        while (j < n && ptr [j] != '\n')
-            j++;
-        if (req->line_len + (j - i) > S_LINE_MAX
-        ||  mt_buf_append (&req->line, &req->line_len, &req->line_cap, ptr + i, j - i)) {
+        //  The start (or more) of a line that ends in a later piece
+        if (req->line_len + run > S_LINE_MAX
+        ||  mt_buf_append (&req->line, &req->line_len, &req->line_cap, p, run)) {
             req->failed = true;
             snprintf (req->message, sizeof req->message, "engine sent an oversized line");
             return 0;           //  aborts the transfer
         }
-        i = j - 1;
+        if (nl) {
+            s_on_line (req, req->line, req->line_len);
+            req->line_len = 0;
+        }
+        p = nl? nl + 1: end;
     }
     return n;
 }
@@ -301,12 +316,6 @@ wa_openai_destroy (wa_openai_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_choice_destructor (void **item_p)
-{
-    wa_choice_destroy ((wa_choice_t **) item_p);
-}
-
 //  An easy handle for the next request: one a finished request left, or a
 //  new one with the options every request shares. Its connection comes from
 //  the multi handle's cache either way.
@@ -346,8 +355,6 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
     assert (req);
     req->body = body;
     req->embedding = embedding;
-    req->choices = zlistx_new ();
-    zlistx_set_destructor (req->choices, s_choice_destructor);
     req->easy = s_easy (self);
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
@@ -392,7 +399,8 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
     free (req->body);
     free (req->line);
     free (req->text);
-    zlistx_destroy (&req->choices);
+    wa_openai_req_choices_clear (req);
+    free (req->choices);
     free (req);
     *req_p = NULL;
 }
@@ -465,9 +473,18 @@ wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t
 }
 
 wa_choice_t *
-wa_openai_req_take (wa_openai_req_t *req)
+wa_openai_req_choices (wa_openai_req_t *req, size_t *count)
 {
-    return (wa_choice_t *) zlistx_detach (req->choices, NULL);
+    *count = req->nchoices;
+    return req->choices;
+}
+
+void
+wa_openai_req_choices_clear (wa_openai_req_t *req)
+{
+    for (size_t i = 0; i < req->nchoices; i++)
+        free (req->choices [i].json);
+    req->nchoices = 0;
 }
 
 const char *

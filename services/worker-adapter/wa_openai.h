@@ -25,9 +25,6 @@ typedef struct {
     uint32_t tokens;            //  1 when it carries text, refusal or arguments, else 0
 } wa_choice_t;
 
-//  Free a choice taken with wa_openai_req_take; no-op on NULL.
-void wa_choice_destroy (wa_choice_t **choice_p);
-
 //  What one SSE "data:" payload of the engine said. Pure parse result.
 typedef struct {
     char *content;              //  all text of the event's choices (content, refusal,
@@ -104,9 +101,13 @@ size_t wa_openai_pollitems (wa_openai_t *self, zmq_pollitem_t *items, size_t max
 int64_t wa_openai_timeout (wa_openai_t *self, uint64_t now_ms);
 void wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t now_ms);
 
-//  Choices received and not yet taken: pops the next one (caller owns;
-//  destroy with wa_choice_destroy), or NULL.
-wa_choice_t *wa_openai_req_take (wa_openai_req_t *req);
+//  Choices received since the last wa_openai_req_choices_clear, in order;
+//  *count of them. Borrowed: valid until wa_openai_req_choices_clear, the
+//  next wa_openai_dispatch or wa_openai_req_destroy.
+wa_choice_t *wa_openai_req_choices (wa_openai_req_t *req, size_t *count);
+
+//  Forget the choices wa_openai_req_choices gave (they were sent).
+void wa_openai_req_choices_clear (wa_openai_req_t *req);
 
 //  The engine's system_fingerprint, "" until it gave one. Borrowed.
 const char *wa_openai_req_fingerprint (wa_openai_req_t *req);

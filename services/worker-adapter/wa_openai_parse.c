@@ -3,8 +3,8 @@
 //  libcurl (wa_openai.c does that).
 #include "wa_openai.h"
 #include "mt_buf.h"
+#include "mt_json_scan.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +31,6 @@ wa_openai_sse_line (char *line, size_t *len, const char **data)
     if (n == 6 && !memcmp (d, "[DONE]", 6))
         return WA_OPENAI_LINE_DONE;
     return WA_OPENAI_LINE_DATA;
-}
-
-void
-wa_choice_destroy (wa_choice_t **choice_p)
-{
-    if (!choice_p || !*choice_p)
-        return;
-    free ((*choice_p)->json);
-    free (*choice_p);
-    *choice_p = NULL;
 }
 
 void
@@ -207,321 +197,193 @@ s_parse_event_whole (const char *data, size_t len, wa_openai_event_t *event)
 //  The event parse without building what the worker does not read. An
 //  engine's event is mostly id, object, created and model around one small
 //  choice; jansson building all of it and rendering the choice again cost
-//  about 5 us an event, 18 events a 16-token answer. A structural scan
-//  (grammar only: strings and their escapes, numbers, literals, nesting; no
-//  values built, nothing allocated) finds the members read; only those are
-//  parsed with jansson, and a choice already compact goes on as its own
-//  text. Members not read are checked for grammar only (not for UTF-8, NUL
-//  escapes or integer range, which jansson refuses). Anything the scan does
-//  not take (not one object, a key with an escape, nesting deeper than
-//  S_SCAN_DEPTH, a member jansson refuses) goes to the whole parse, which
-//  decides as before.
-
-#define S_SCAN_DEPTH 64         //  deeper than this: the whole parse
-
-typedef struct {
-    const char *p, *end;
-    int depth;
-    bool spaced;                //  whitespace was skipped (reset by the caller)
-} s_scan_t;
-
-typedef struct {
-    const char *at;             //  NULL: the member is absent
-    size_t len;
-} s_span_t;
-
-static void
-s_scan_ws (s_scan_t *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) {
-        s->p++;
-        s->spaced = true;
-    }
-}
-
-//  At '"'.
-static bool
-s_scan_string (s_scan_t *s)
-{
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char) *s->p++;
-        if (c == '"')
-            return true;
-        if (c < 0x20)
-            return false;
-        if (c != '\\')
-            continue;
-        if (s->p >= s->end)
-            return false;
-        c = (unsigned char) *s->p++;
-        if (c == 'u') {
-            for (int i = 0; i < 4; i++, s->p++)
-                if (s->p >= s->end || !isxdigit ((unsigned char) *s->p))
-                    return false;
-        }
-        else
-        if (!memchr ("\"\\/bfnrt", c, 8))
-            return false;
-    }
-    return false;
-}
-
-static bool
-s_scan_digits (s_scan_t *s)
-{
-    const char *start = s->p;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    return s->p > start;
-}
-
-static bool
-s_scan_number (s_scan_t *s)
-{
-    if (*s->p == '-')
-        s->p++;
-    if (s->p < s->end && *s->p == '0')
-        s->p++;
-    else
-    if (!s_scan_digits (s))
-        return false;
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (!s_scan_digits (s))
-            return false;
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            s->p++;
-        if (!s_scan_digits (s))
-            return false;
-    }
-    return true;
-}
-
-static bool
-s_scan_word (s_scan_t *s, const char *word, size_t len)
-{
-    if ((size_t) (s->end - s->p) < len || memcmp (s->p, word, len))
-        return false;
-    s->p += len;
-    return true;
-}
-
-static bool s_scan_value (s_scan_t *s);
-
-//  At '{' or '['.
-static bool
-s_scan_container (s_scan_t *s)
-{
-    char close = *s->p == '{'? '}': ']';
-    if (++s->depth > S_SCAN_DEPTH)
-        return false;
-    s->p++;
-    s_scan_ws (s);
-    if (s->p < s->end && *s->p == close) {
-        s->p++;
-        s->depth--;
-        return true;
-    }
-    while (s->p < s->end) {
-        if (close == '}') {
-            if (*s->p != '"' || !s_scan_string (s))
-                return false;
-            s_scan_ws (s);
-            if (s->p >= s->end || *s->p != ':')
-                return false;
-            s->p++;
-            s_scan_ws (s);
-        }
-        if (!s_scan_value (s))
-            return false;
-        s_scan_ws (s);
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            s->depth--;
-            return true;
-        }
-        if (s->p >= s->end || *s->p != ',')
-            return false;
-        s->p++;
-        s_scan_ws (s);
-    }
-    return false;
-}
-
-//  One value, at its first byte; stops right after its last.
-static bool
-s_scan_value (s_scan_t *s)
-{
-    if (s->p >= s->end)
-        return false;
-    switch (*s->p) {
-        case '"':
-            return s_scan_string (s);
-        case '{':
-        case '[':
-            return s_scan_container (s);
-        case 't':
-            return s_scan_word (s, "true", 4);
-        case 'f':
-            return s_scan_word (s, "false", 5);
-        case 'n':
-            return s_scan_word (s, "null", 4);
-        default:
-            return (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) && s_scan_number (s);
-    }
-}
-
-//  The root object's members the worker reads, as spans of data (a repeated
-//  key: the last, as jansson keeps it). False when data is not one
-//  well-formed object, or has a key with an escape (it might spell one of
-//  these).
-static bool
-s_scan_event (const char *data, size_t len, s_span_t *choices, s_span_t *usage,
-              s_span_t *error, s_span_t *fingerprint)
-{
-    s_scan_t s = { data, data + len, 1, false };
-    s_scan_ws (&s);
-    if (s.p >= s.end || *s.p != '{')
-        return false;
-    s.p++;
-    s_scan_ws (&s);
-    bool more = s.p >= s.end || *s.p != '}';
-    if (!more)
-        s.p++;
-    while (more) {
-        if (s.p >= s.end || *s.p != '"')
-            return false;
-        const char *key = s.p + 1;
-        if (!s_scan_string (&s))
-            return false;
-        size_t klen = (size_t) (s.p - 1 - key);
-        if (memchr (key, '\\', klen))
-            return false;
-        s_scan_ws (&s);
-        if (s.p >= s.end || *s.p != ':')
-            return false;
-        s.p++;
-        s_scan_ws (&s);
-        const char *at = s.p;
-        if (!s_scan_value (&s))
-            return false;
-        s_span_t span = { at, (size_t) (s.p - at) };
-        if (klen == 7 && !memcmp (key, "choices", 7))
-            *choices = span;
-        else
-        if (klen == 5 && !memcmp (key, "usage", 5))
-            *usage = span;
-        else
-        if (klen == 5 && !memcmp (key, "error", 5))
-            *error = span;
-        else
-        if (klen == 18 && !memcmp (key, "system_fingerprint", 18))
-            *fingerprint = span;
-        s_scan_ws (&s);
-        if (s.p < s.end && *s.p == '}') {
-            s.p++;
-            more = false;
-        }
-        else
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            s_scan_ws (&s);
-        }
-        else
-            return false;
-    }
-    s_scan_ws (&s);
-    return s.p == s.end;        //  nothing after the object
-}
+//  about 5 us an event, 18 events a 16-token answer. The common scanner
+//  (mt_json_scan: grammar, strict strings and UTF-8, nothing allocated)
+//  walks the event once; usage, error and system_fingerprint are parsed
+//  with jansson (when present), and so is a choice the walk does not take
+//  (spaced, a number jansson might not hold, an escape in a string it
+//  reads, a tool-call array); a compact choice goes on as its own text.
+//  Anything the scan does not take (not one object, a key with an escape,
+//  nesting deeper than MT_JSON_SCAN_DEPTH, a member or choice jansson
+//  refuses, "choices" twice, a number jansson might not hold outside the
+//  choices) goes to the whole parse, which decides as before. Members not
+//  read are checked as strictly as the ones read.
 
 //  One member's value parsed with jansson; NULL when it refuses it.
 static json_t *
-s_load (s_span_t span)
+s_load (mt_json_span_t span)
 {
     json_error_t jerr;
     return json_loadb (span.at, span.len, JSON_DECODE_ANY, &jerr);
 }
 
-//  A member's value span within an object span, from the scan: the last of
-//  that key among the object's members (jansson keeps the last), or absent.
-//  The object scanned well already.
-static void
-s_members (s_span_t object, const char **keys, s_span_t *values, size_t nkeys)
-{
-    s_scan_t s = { object.at + 1, object.at + object.len, 1, false };
-    s_scan_ws (&s);
-    while (s.p < s.end && *s.p == '"') {
-        const char *key = s.p + 1;
-        if (!s_scan_string (&s))
-            return;
-        size_t klen = (size_t) (s.p - 1 - key);
-        s_scan_ws (&s);
-        s.p++;                          //  ':'
-        s_scan_ws (&s);
-        const char *at = s.p;
-        if (!s_scan_value (&s))
-            return;
-        for (size_t k = 0; k < nkeys; k++)
-            if (strlen (keys [k]) == klen && !memcmp (keys [k], key, klen))
-                values [k] = (s_span_t) { at, (size_t) (s.p - at) };
-        s_scan_ws (&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            s_scan_ws (&s);
-        }
-    }
-}
-
-//  A string span's text without its quotes: non-empty (as s_text takes).
+//  A string's text (no escape), appended when not empty (as s_text takes).
 static bool
-s_plain_text (s_span_t span, char **text, size_t *len, size_t *cap)
+s_plain_text (const char *at, size_t len, char **text, size_t *tlen, size_t *cap)
 {
-    if (!span.at || *span.at != '"' || span.len <= 2)
+    if (!at || len == 0)
         return false;
-    mt_buf_append (text, len, cap, span.at + 1, span.len - 2);
+    mt_buf_append (text, tlen, cap, at, len);
     return true;
 }
 
-//  The choices most engines stream, read from the scan alone, as
-//  s_take_choice reads them with jansson: a compact object, ASCII only, no
-//  escape (so every string is its own text, and jansson would take it: the
-//  grammar is checked), no number longer than 15 digits or with an
-//  exponent, no tool calls. About a fifth of what jansson costs per choice.
-//  False: not taken, jansson reads it.
+//  What the walk of one choice read.
+typedef struct {
+    bool plain;                 //  every member read is plain: the walk's reading stands
+    bool delta;                 //  the last "delta" was an object
+    long index;                 //  -1: none usable (the position stands)
+    const char *content, *refusal, *text, *finish;     //  NULL: absent or not a string
+    size_t content_len, refusal_len, text_len, finish_len;
+} s_plain_t;
+
+//  A string member's value; *at NULL when it is not a string. A string
+//  with an escape is read by jansson (out->plain false).
 static bool
-s_take_choice_plain (s_span_t span, size_t i, wa_openai_event_t *event,
-                     char **text, size_t *text_len, size_t *text_cap)
+s_plain_member (mt_json_scan_t *s, s_plain_t *out, const char **at, size_t *len)
 {
-    if (span.len < 2 || *span.at != '{')
+    *at = NULL;
+    mt_json_scan_ws (s);
+    if (s->p >= s->end || *s->p != '"')
+        return mt_json_scan_value (s, NULL);
+    unsigned seen = s->seen;
+    s->seen = 0;
+    if (!mt_json_scan_string (s, at, len))
         return false;
-    size_t digits = 0;
-    for (size_t k = 0; k < span.len; k++) {
-        unsigned char c = (unsigned char) span.at [k];
-        if (c >= 0x80 || c == '\\')
+    if (s->seen & MT_JSON_SEEN_ESCAPE)
+        out->plain = false;
+    s->seen |= seen;
+    return true;
+}
+
+//  The delta object of a choice: content and refusal; tool calls are
+//  jansson's (out->plain false).
+static bool
+s_plain_delta (mt_json_scan_t *s, s_plain_t *out)
+{
+    out->content = out->refusal = NULL;
+    if (!mt_json_scan_open (s, '{'))
+        return false;
+    const char *key;
+    size_t klen;
+    int rc;
+    while ((rc = mt_json_scan_member (s, &key, &klen)) == 1) {
+        bool ok;
+        if (klen == 7 && !memcmp (key, "content", 7))
+            ok = s_plain_member (s, out, &out->content, &out->content_len);
+        else
+        if (klen == 7 && !memcmp (key, "refusal", 7))
+            ok = s_plain_member (s, out, &out->refusal, &out->refusal_len);
+        else {
+            if (klen == 10 && !memcmp (key, "tool_calls", 10)) {
+                mt_json_scan_ws (s);
+                if (s->p < s->end && *s->p == '[')
+                    out->plain = false;
+            }
+            ok = mt_json_scan_value (s, NULL);
+        }
+        if (!ok)
             return false;
-        if ((c == 'e' || c == 'E') && digits)
-            return false;               //  an exponent: jansson refuses some (1e999)
-        digits = c >= '0' && c <= '9'? digits + 1: 0;
-        if (digits > 15)
-            return false;               //  an integer jansson may refuse
     }
-    const char *keys [] = { "index", "delta", "text", "finish_reason" };
-    s_span_t v [4] = { { NULL, 0 } };
-    s_members (span, keys, v, 4);
-    s_span_t content = { NULL, 0 }, refusal = { NULL, 0 };
-    bool delta = v [1].at && *v [1].at == '{';
-    if (delta) {
-        const char *dkeys [] = { "content", "refusal", "tool_calls" };
-        s_span_t dv [3] = { { NULL, 0 } };
-        s_members (v [1], dkeys, dv, 3);
-        if (dv [2].at && *dv [2].at == '[')
-            return false;               //  tool calls: jansson
-        content = dv [0];
-        refusal = dv [1];
+    return rc == 0;
+}
+
+//  The "index" member: an integer 0..65535, else -1 (the position stands,
+//  as s_take_choice has it).
+static bool
+s_plain_index (mt_json_scan_t *s, long *index)
+{
+    mt_json_span_t v;
+    if (!mt_json_scan_value (s, &v))
+        return false;
+    *index = -1;
+    const char *p = v.at, *end = v.at + v.len;
+    bool minus = p < end && *p == '-';
+    if (minus)
+        p++;
+    long n = 0;
+    while (p < end && *p >= '0' && *p <= '9' && n < 1000000)
+        n = n * 10 + (*p++ - '0');
+    if (p == end && p > v.at + minus && (minus? n == 0: n < 65536))
+        *index = n;
+    return true;
+}
+
+//  One choice object, at the scan: walked once, reading what s_take_choice
+//  reads. False when it is not well formed.
+static bool
+s_plain_choice (mt_json_scan_t *s, s_plain_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->index = -1;
+    out->plain = true;
+    if (!mt_json_scan_open (s, '{'))
+        return false;
+    const char *key;
+    size_t klen;
+    int rc;
+    while ((rc = mt_json_scan_member (s, &key, &klen)) == 1) {
+        bool ok;
+        if (klen == 5 && !memcmp (key, "index", 5))
+            ok = s_plain_index (s, &out->index);
+        else
+        if (klen == 5 && !memcmp (key, "delta", 5)) {
+            mt_json_scan_ws (s);
+            out->delta = s->p < s->end && *s->p == '{';
+            ok = out->delta? s_plain_delta (s, out): mt_json_scan_value (s, NULL);
+        }
+        else
+        if (klen == 4 && !memcmp (key, "text", 4))
+            ok = s_plain_member (s, out, &out->text, &out->text_len);
+        else
+        if (klen == 13 && !memcmp (key, "finish_reason", 13))
+            ok = s_plain_member (s, out, &out->finish, &out->finish_len);
+        else
+            ok = mt_json_scan_value (s, NULL);
+        if (!ok)
+            return false;
+    }
+    return rc == 0;
+}
+
+//  Room for one more choice in event (cap: its room so far); false when
+//  out of memory.
+static bool
+s_choices_grow (wa_openai_event_t *event, size_t *cap)
+{
+    if (event->nchoices < *cap)
+        return true;
+    size_t room = *cap? *cap * 2: 1;
+    wa_choice_t *grown = (wa_choice_t *) realloc (event->choices, room * sizeof (wa_choice_t));
+    if (!grown)
+        return false;
+    memset (grown + *cap, 0, (room - *cap) * sizeof (wa_choice_t));
+    event->choices = grown;
+    *cap = room;
+    return true;
+}
+
+//  One element (position i) of the choices array, scanned well as span
+//  (seen: what its scan met; f: its walk, NULL when not an object): read
+//  from the walk when plain and compact, else parsed alone with jansson
+//  (kept as its own text when compact). False when jansson refuses it.
+static bool
+s_take_choice_span (mt_json_span_t span, unsigned seen, const s_plain_t *f, size_t i,
+                    wa_openai_event_t *event, size_t *cap,
+                    char **text, size_t *text_len, size_t *text_cap)
+{
+    if (!f)
+        return true;                    //  not an object: skipped, as s_take_choice does
+    if (!s_choices_grow (event, cap))
+        return true;                    //  dropped, as s_take_choice would
+    bool compact = !(seen & MT_JSON_SEEN_SPACE);
+    if (!f->plain || !compact || (seen & MT_JSON_SEEN_BIGNUM)) {
+        json_t *choice = s_load (span);
+        if (!choice)
+            return false;
+        s_take_choice (choice, i, true, event, text, text_len, text_cap,
+                       compact? span.at: NULL, span.len);
+        json_decref (choice);
+        return true;
     }
     wa_choice_t *c = &event->choices [event->nchoices];
     c->json = (char *) malloc (span.len + 1);
@@ -530,87 +392,103 @@ s_take_choice_plain (s_span_t span, size_t i, wa_openai_event_t *event,
     memcpy (c->json, span.at, span.len);
     c->json [span.len] = 0;
     c->len = span.len;
-    c->index = (uint32_t) i;
-    if (v [0].at && (*v [0].at == '-' || (*v [0].at >= '0' && *v [0].at <= '9'))
-    &&  !memchr (v [0].at, '.', v [0].len) && !memchr (v [0].at, 'e', v [0].len)
-    &&  !memchr (v [0].at, 'E', v [0].len)) {
-        long long index = strtoll (v [0].at, NULL, 10);
-        if (index >= 0 && index < 65536)
-            c->index = (uint32_t) index;
-    }
+    c->index = f->index >= 0? (uint32_t) f->index: (uint32_t) i;
     bool any;
-    if (delta) {
-        any = s_plain_text (content, text, text_len, text_cap);
-        any |= s_plain_text (refusal, text, text_len, text_cap);
+    if (f->delta) {
+        any = s_plain_text (f->content, f->content_len, text, text_len, text_cap);
+        any |= s_plain_text (f->refusal, f->refusal_len, text, text_len, text_cap);
     }
     else
-        any = s_plain_text (v [2], text, text_len, text_cap);
+        any = s_plain_text (f->text, f->text_len, text, text_len, text_cap);
     c->tokens = any? 1: 0;
-    if (v [3].at && *v [3].at == '"') {
-        int n = (int) v [3].len - 2;
-        snprintf (c->finish_reason, sizeof c->finish_reason, "%.*s", n, v [3].at + 1);
-        snprintf (event->finish_reason, sizeof event->finish_reason, "%.*s", n, v [3].at + 1);
+    if (f->finish) {
+        int n = (int) f->finish_len;
+        snprintf (c->finish_reason, sizeof c->finish_reason, "%.*s", n, f->finish);
+        snprintf (event->finish_reason, sizeof event->finish_reason, "%.*s", n, f->finish);
     }
     event->nchoices++;
     return true;
 }
 
-//  Each element of the choices array (a span that scanned well): read from
-//  the scan when plain (s_take_choice_plain), else parsed alone with
-//  jansson, kept as its own text when compact. False when jansson refuses one.
+//  The choices array, at the scan: each element walked once and taken.
+//  False when it is not well formed or jansson refuses an element.
 static bool
-s_take_choice_spans (s_span_t choices, wa_openai_event_t *event,
+s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event,
                      char **text, size_t *text_len, size_t *text_cap)
 {
-    size_t count = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        s_scan_t s = { choices.at + 1, choices.at + choices.len, 1, false };
-        s_scan_ws (&s);
-        size_t i = 0;
-        while (s.p < s.end && *s.p != ']') {
-            const char *at = s.p;
-            s.spaced = false;
-            if (!s_scan_value (&s))
-                return false;
-            if (pass == 1) {
-                s_span_t span = { at, (size_t) (s.p - at) };
-                if (!s.spaced && s_take_choice_plain (span, i, event, text, text_len, text_cap)) {
-                    i++;
-                    s_scan_ws (&s);
-                    if (s.p < s.end && *s.p == ',') {
-                        s.p++;
-                        s_scan_ws (&s);
-                    }
-                    continue;
-                }
-                json_t *choice = s_load (span);
-                if (!choice)
-                    return false;
-                s_take_choice (choice, i, true, event, text, text_len, text_cap,
-                               s.spaced? NULL: span.at, span.len);
-                json_decref (choice);
-            }
-            i++;
-            s_scan_ws (&s);
-            if (s.p < s.end && *s.p == ',') {
-                s.p++;
-                s_scan_ws (&s);
-            }
-        }
-        count = i;
-        if (pass == 0 && (count == 0 || !s_choices_alloc (event, count)))
-            return true;
+    if (!mt_json_scan_open (s, '['))
+        return false;
+    size_t cap = 0, i = 0;
+    int rc;
+    while ((rc = mt_json_scan_element (s)) == 1) {
+        unsigned seen = s->seen;
+        s->seen = 0;
+        mt_json_span_t span = { s->p, 0 };
+        s_plain_t f;
+        bool object = *s->p == '{';
+        if (!(object? s_plain_choice (s, &f): mt_json_scan_value (s, NULL)))
+            return false;
+        span.len = (size_t) (s->p - span.at);
+        unsigned met = s->seen;
+        s->seen = seen;                 //  the choice's own flags stay with it
+        if (!s_take_choice_span (span, met, object? &f: NULL, i++, event, &cap,
+                                 text, text_len, text_cap))
+            return false;
     }
-    return true;
+    return rc == 0;
 }
 
 //  0: parsed; 1: not taken (the whole parse decides).
 static int
 s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
 {
-    s_span_t choices = { NULL, 0 }, usage = { NULL, 0 }, error = { NULL, 0 }, fp = { NULL, 0 };
-    if (!s_scan_event (data, len, &choices, &usage, &error, &fp))
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, data, len);
+    if (!mt_json_scan_open (&s, '{'))
         return 1;
+    mt_json_span_t usage = { NULL, 0 }, error = { NULL, 0 }, fp = { NULL, 0 };
+    char *text = NULL;
+    size_t text_len = 0, text_cap = 0;
+    bool choices = false;
+    const char *key;
+    size_t klen;
+    int rc;
+    while ((rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
+        if (memchr (key, '\\', klen))
+            break;                      //  it might spell a member read
+        bool ok;
+        mt_json_span_t value;
+        if (klen == 7 && !memcmp (key, "choices", 7)) {
+            mt_json_scan_ws (&s);
+            if (choices)
+                break;                  //  twice: jansson keeps the last
+            choices = true;
+            ok = s.p < s.end && *s.p == '['
+               ? s_take_choices_scan (&s, event, &text, &text_len, &text_cap)
+               : mt_json_scan_value (&s, NULL);
+        }
+        else {
+            ok = mt_json_scan_value (&s, &value);
+            if (klen == 5 && !memcmp (key, "usage", 5))
+                usage = value;
+            else
+            if (klen == 5 && !memcmp (key, "error", 5))
+                error = value;
+            else
+            if (klen == 18 && !memcmp (key, "system_fingerprint", 18))
+                fp = value;
+        }
+        if (!ok)
+            break;
+    }
+    if (rc != 0 || !mt_json_scan_end (&s) || (s.seen & MT_JSON_SEEN_BIGNUM)) {
+        free (text);
+        return 1;
+    }
+    if (text && text_len)
+        event->content = text;
+    else
+        free (text);
     json_t *value;
     if (error.at) {
         if (!(value = s_load (error)))
@@ -624,17 +502,6 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
         s_take_fingerprint (value, event);
         json_decref (value);
     }
-    char *text = NULL;
-    size_t text_len = 0, text_cap = 0;
-    if (choices.at && *choices.at == '['
-    &&  !s_take_choice_spans (choices, event, &text, &text_len, &text_cap)) {
-        free (text);
-        return 1;
-    }
-    if (text && text_len)
-        event->content = text;
-    else
-        free (text);
     if (usage.at) {
         if (!(value = s_load (usage)))
             return 1;
@@ -643,7 +510,6 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
     }
     return 0;
 }
-
 int
 wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
 {
@@ -669,6 +535,95 @@ wa_openai_parse_embeddings (const char *data, size_t len, wa_openai_event_t *eve
     s_take_usage (json_object_get (root, "usage"), event, true);
     json_decref (root);
     return 0;
+}
+
+//  The body without jansson: request_json's own text, its members copied as
+//  they came but stream, stream_options and (with a cap) max_tokens and
+//  max_completion_tokens, which follow as s_render_body sets them. Taken only
+//  when the scan reads it as jansson would: one object, strict strings, keys
+//  without escapes and each once (at most S_BODY_KEYS), no number jansson
+//  might not hold. NULL: not taken (s_render_body decides).
+#define S_BODY_KEYS 64
+
+//  A member value that is an integer (jansson's: no fraction or exponent).
+static bool
+s_body_integer (mt_json_span_t v, long long *value)
+{
+    if (!v.at || !memchr ("-0123456789", *v.at, 11)
+    ||  memchr (v.at, '.', v.len) || memchr (v.at, 'e', v.len) || memchr (v.at, 'E', v.len))
+        return false;
+    *value = strtoll (v.at, NULL, 10);
+    return true;
+}
+
+static char *
+s_splice_body (const char *request_json, size_t len, bool stream, uint32_t max_tokens)
+{
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, request_json, len);
+    if (!mt_json_scan_open (&s, '{'))
+        return NULL;
+    mt_json_span_t keys [S_BODY_KEYS], members [S_BODY_KEYS], caps [2] = { { NULL, 0 } };
+    bool drop [S_BODY_KEYS];
+    size_t n = 0;
+    const char *key;
+    size_t klen;
+    int rc;
+    bool cap = stream && max_tokens > 0;
+    while ((rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
+        if (n == S_BODY_KEYS || memchr (key, '\\', klen))
+            return NULL;
+        for (size_t i = 0; i < n; i++)
+            if (keys [i].len == klen && !memcmp (keys [i].at, key, klen))
+                return NULL;            //  a key twice: jansson keeps the last
+        mt_json_span_t value;
+        if (!mt_json_scan_value (&s, &value))
+            return NULL;
+        keys [n] = (mt_json_span_t) { key, klen };
+        members [n] = (mt_json_span_t) { key - 1, (size_t) (value.at + value.len - (key - 1)) };
+        drop [n] = stream && ((klen == 6 && !memcmp (key, "stream", 6))
+                           || (klen == 14 && !memcmp (key, "stream_options", 14)));
+        if (cap && klen == 10 && !memcmp (key, "max_tokens", 10))
+            caps [0] = value, drop [n] = true;
+        if (cap && klen == 21 && !memcmp (key, "max_completion_tokens", 21))
+            caps [1] = value, drop [n] = true;
+        n++;
+    }
+    if (rc != 0 || !mt_json_scan_end (&s) || (s.seen & MT_JSON_SEEN_BIGNUM))
+        return NULL;
+    char *body = (char *) malloc (len + 160);
+    if (!body)
+        return NULL;
+    char *p = body;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (drop [i])
+            continue;
+        if (p > body + 1)
+            *p++ = ',';
+        memcpy (p, members [i].at, members [i].len);
+        p += members [i].len;
+    }
+    const char *comma = p > body + 1? ",": "";
+    if (stream)
+        p += sprintf (p, "%s\"stream\":true,\"stream_options\":{\"include_usage\":true}", comma);
+    if (cap) {
+        const char *names [] = { "max_tokens", "max_completion_tokens" };
+        bool any = false;
+        for (size_t i = 0; i < 2; i++) {
+            long long v;
+            if (!s_body_integer (caps [i], &v))
+                continue;               //  absent, or not an integer: left out
+            any = true;
+            p += sprintf (p, ",\"%s\":%lld", names [i],
+                          v <= 0 || v > (long long) max_tokens? (long long) max_tokens: v);
+        }
+        if (!any)
+            p += sprintf (p, ",\"max_tokens\":%u", max_tokens);
+    }
+    *p++ = '}';
+    *p = 0;
+    return body;
 }
 
 //  The body to send: request_json re-rendered, with streaming asked for and
@@ -717,11 +672,13 @@ char *
 wa_openai_body (const char *request_json, size_t len, uint32_t max_tokens,
                 char *err, size_t errsize)
 {
-    return s_render_body (request_json, len, true, max_tokens, err, errsize);
+    char *body = s_splice_body (request_json, len, true, max_tokens);
+    return body? body: s_render_body (request_json, len, true, max_tokens, err, errsize);
 }
 
 char *
 wa_openai_body_embeddings (const char *request_json, size_t len, char *err, size_t errsize)
 {
-    return s_render_body (request_json, len, false, 0, err, errsize);
+    char *body = s_splice_body (request_json, len, false, 0);
+    return body? body: s_render_body (request_json, len, false, 0, err, errsize);
 }

@@ -23,6 +23,8 @@
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
 #define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
 #define S_PROGRESS_TOKENS 16    //  tokens between JobProgress reports
+#define S_DELTAS_LOCAL 32       //  choice deltas of one chunk built on the stack
+#define S_SNAP_LOCAL 256        //  running sequences walked from a stack snapshot
 //  libzmq resolves a tcp://name:port endpoint with a blocking getaddrinfo in
 //  the I/O thread of the connection. Two I/O threads, and each socket pinned
 //  to one (ZMQ_AFFINITY): a gateway's name that takes long to resolve (a slow
@@ -241,18 +243,16 @@ s_send_ready (wa_server_t *self)
 
 static void s_sim_embeddings (wa_server_t *self, zsock_t *gateway, const Mt__JobSpec *spec);
 
-//  Start a sequence now (a slot is free). Takes ownership of the spec.
+//  Start a sequence now (a slot is free). The spec is borrowed: what the
+//  sequence keeps is copied.
 static void
-s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
+s_seq_start (wa_server_t *self, const Mt__JobSpec *spec, uint64_t now)
 {
-    Mt__JobSpec *spec = *spec_p;
-    *spec_p = NULL;
     zsock_t *gateway = s_gateway (self, spec);
     if (!gateway) {
         //  Nowhere to stream: end it at once so the scheduler frees the lease
         s_send_done (self, NULL, spec->req_id, spec->tenant_id, spec->reply_token, 0, 0, "",
                      MT__ERROR_CODE__ERR_BAD_REQUEST, "unusable reply_to endpoint", 0, NULL);
-        mt__job_spec__free_unpacked (spec, NULL);
         return;
     }
     s_seq_t *seq = (s_seq_t *) zmalloc (sizeof (s_seq_t));
@@ -276,7 +276,6 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
                          MT__ERROR_CODE__ERR_BAD_REQUEST, err, 0, NULL);
             void *item = seq;
             s_seq_destroy (&item);
-            mt__job_spec__free_unpacked (spec, NULL);
             return;
         }
     }
@@ -285,7 +284,6 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
         s_sim_embeddings (self, gateway, spec);
         void *item = seq;
         s_seq_destroy (&item);
-        mt__job_spec__free_unpacked (spec, NULL);
         return;
     }
     else {
@@ -307,7 +305,6 @@ s_seq_start (wa_server_t *self, Mt__JobSpec **spec_p, uint64_t now)
     mt_metric_set (self->m_busy, (int64_t) zlistx_size (self->active));
     mt_debug ("job-started req=%s tenant=%s model=%s tokens=%u", seq->req_id, seq->tenant_id,
               spec->model, seq->plan.completion_tokens);
-    mt__job_spec__free_unpacked (spec, NULL);
 }
 
 //  Drop a finished sequence and start the next waiting job, if any.
@@ -320,7 +317,8 @@ s_seq_end (wa_server_t *self, s_seq_t *seq, uint64_t now)
     while (zlistx_size (self->waiting) && zlistx_size (self->active) < self->slots
        &&  s_engine_up (self)) {
         Mt__JobSpec *spec = (Mt__JobSpec *) zlistx_detach (self->waiting, NULL);
-        s_seq_start (self, &spec, now);
+        s_seq_start (self, spec, now);
+        mt__job_spec__free_unpacked (spec, NULL);
     }
     mt_metric_set (self->m_busy, (int64_t) zlistx_size (self->active));
 }
@@ -563,40 +561,34 @@ s_seq_done (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *tail, uint64_t now)
 static bool
 s_seq_advance_engine (wa_server_t *self, s_seq_t *seq, uint64_t now)
 {
-    size_t cap = 0, count = 0;
-    wa_choice_t **taken = NULL;
-    wa_choice_t *choice;
-    while ((choice = wa_openai_req_take (seq->req))) {
-        if (count == cap) {
-            cap = cap? cap * 2: 16;
-            wa_choice_t **grown = (wa_choice_t **) realloc (taken, cap * sizeof (wa_choice_t *));
-            assert (grown);
-            taken = grown;
-        }
-        taken [count++] = choice;
-    }
+    size_t count = 0;
+    wa_choice_t *taken = wa_openai_req_choices (seq->req, &count);
     seq->final = wa_openai_req_finished (seq->req);
     if (count) {
         //  The engine's choice objects go out as they came
-        Mt__ChoiceDelta *deltas = (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta));
-        Mt__ChoiceDelta **ptrs = (Mt__ChoiceDelta **) calloc (count, sizeof (Mt__ChoiceDelta *));
+        Mt__ChoiceDelta local [S_DELTAS_LOCAL], *local_ptrs [S_DELTAS_LOCAL];
+        bool heap = count > S_DELTAS_LOCAL;
+        Mt__ChoiceDelta *deltas = heap? (Mt__ChoiceDelta *) calloc (count, sizeof (Mt__ChoiceDelta))
+                                      : local;
+        Mt__ChoiceDelta **ptrs = heap? (Mt__ChoiceDelta **) calloc (count, sizeof (Mt__ChoiceDelta *))
+                                     : local_ptrs;
         assert (deltas && ptrs);
         for (size_t i = 0; i < count; i++) {
             mt__choice_delta__init (&deltas [i]);
-            deltas [i].index = taken [i]->index;
-            deltas [i].json.data = (uint8_t *) taken [i]->json;
-            deltas [i].json.len = taken [i]->len;
-            deltas [i].finish_reason = taken [i]->finish_reason;
-            deltas [i].tokens = taken [i]->tokens;
+            deltas [i].index = taken [i].index;
+            deltas [i].json.data = (uint8_t *) taken [i].json;
+            deltas [i].json.len = taken [i].len;
+            deltas [i].finish_reason = taken [i].finish_reason;
+            deltas [i].tokens = taken [i].tokens;
             ptrs [i] = &deltas [i];
         }
         s_send_choices (self, seq, ptrs, count, wa_openai_req_fingerprint (seq->req), 0, now);
-        free (deltas);
-        free (ptrs);
+        if (heap) {
+            free (deltas);
+            free (ptrs);
+        }
+        wa_openai_req_choices_clear (seq->req);
     }
-    for (size_t i = 0; i < count; i++)
-        wa_choice_destroy (&taken [i]);
-    free (taken);
     if (!seq->final)
         return false;
     if (!seq->reported)
@@ -682,7 +674,8 @@ s_advance_all (wa_server_t *self, uint64_t now)
         return wait;
     //  Work on a snapshot: ending a sequence deletes it and may start waiting
     //  jobs, and zlistx moves its cursor on both
-    s_seq_t **snap = (s_seq_t **) malloc (count * sizeof (s_seq_t *));
+    s_seq_t *local [S_SNAP_LOCAL];
+    s_seq_t **snap = count <= S_SNAP_LOCAL? local: (s_seq_t **) malloc (count * sizeof (s_seq_t *));
     assert (snap);
     size_t n = 0;
     for (s_seq_t *seq = (s_seq_t *) zlistx_first (self->active); seq && n < count;
@@ -697,7 +690,8 @@ s_advance_all (wa_server_t *self, uint64_t now)
                 wait = in;
         }
     }
-    free (snap);
+    if (snap != local)
+        free (snap);
     //  Jobs started from the waiting list during this pass may be due now
     if (self->started)
         wait = 0;
@@ -752,19 +746,19 @@ s_handle_job (wa_server_t *self, Mt__Job *body, uint64_t now)
         s_hand_back (self, spec);
         return;
     }
+    if (zlistx_size (self->active) < self->slots) {
+        s_seq_start (self, spec, now);      //  borrows the envelope's: no copy
+        return;
+    }
     Mt__JobSpec *copy = mt_codec_job_copy (spec);
     if (!copy) {
         mt_log ("job-failed req=%s tenant=%s reason=\"out of memory\"", spec->req_id,
                 spec->tenant_id);
         return;
     }
-    if (zlistx_size (self->active) < self->slots)
-        s_seq_start (self, &copy, now);
-    else {
-        mt_log ("job-waiting req=%s tenant=%s reason=\"no free slot\" waiting=%zu",
-                spec->req_id, spec->tenant_id, zlistx_size (self->waiting) + 1);
-        zlistx_add_end (self->waiting, copy);
-    }
+    mt_log ("job-waiting req=%s tenant=%s reason=\"no free slot\" waiting=%zu",
+            spec->req_id, spec->tenant_id, zlistx_size (self->waiting) + 1);
+    zlistx_add_end (self->waiting, copy);
 }
 
 //  A Cancel that names an attempt (its reply token) cancels only that one.

@@ -2,7 +2,8 @@
 # (tests/bench/mt_qe_load.c, tests/bench/mt_sched_load.c), sourced by tests/bench/run.sh
 # while the stack runs, CURVE as the stack has it (the generators hold a gateway's and a
 # worker's keys). Each figure next to the service's own CPU in that run: work per
-# CPU-second of its process is its ceiling on one core. Appends to $TMP/authorities.txt.
+# CPU-second of its process is its ceiling on one core; the one-at-a-time round trip
+# next to a bare-libzmq echo peer's, measured in turns with it. Appends to $TMP/authorities.txt.
 # MT_BENCH_LOADGEN_DIR: where the generators are (default: the build's tests folder).
 LOADGEN=${MT_BENCH_LOADGEN_DIR:-$BIN/../tests}
 per_cpu () {   # work ticks -> "X us of its CPU each = Y per CPU-second"
@@ -10,16 +11,22 @@ per_cpu () {   # work ticks -> "X us of its CPU each = Y per CPU-second"
         printf "its CPU %.1f us each = %.0f per CPU-second", (a > 0 ? cpu * 1e6 / a : 0), (cpu > 0 ? a / cpu : 0) }'
 }
 field () { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-qe_load () {   # window count seconds
-    local t0 t1 out a
+qe_load () {   # window count seconds [baseline count]
+    local t0 t1 out a base=()
+    # The bare-libzmq floor in the same run (mt-qe-load's echo peer: same DEALER/ROUTER,
+    # CURVE setting and messages); an older generator without the option runs without it
+    [ -n "${4:-}" ] && "$LOADGEN/mt-qe-load" --help 2>&1 | grep -q baseline-count \
+        && base=(--baseline-count="$4")
     t0=$(cpu_ticks "${PID_OF[quota-enforcer]}")
     out=$(env MT_CURVE=$CURVE "MT_CURVE_CERT=$CURVE_DIR/secret/auth-gateway.key_secret" \
           "$LOADGEN/mt-qe-load" --endpoint="tcp://127.0.0.1:$QE_PORT" --tenants=10000 --window="$1" \
-          --count="$2" --seconds="$3" 2>>"$TMP/log/qe-load.log")
+          --count="$2" --seconds="$3" "${base[@]}" 2>>"$TMP/log/qe-load.log")
     t1=$(cpu_ticks "${PID_OF[quota-enforcer]}")
     a=$(( $(field admitted "$out") + $(field refused "$out") ))
+    local echo_rtt=$(field echo_rtt_p50_us "$out") floor=""
+    [ -n "$echo_rtt" ] && floor="; a bare-libzmq echo peer (same sockets, CURVE, messages): p50 $echo_rtt us, the round trip $(field rtt_over_echo "$out")x that floor"
     echo "quota-enforcer, 10,000 tenants, admit+settle, $1 in flight: $(field admits_per_s "$out") admissions/s," \
-         "round trip p50 $(field rtt_p50_us "$out") us; $(per_cpu "$a" $((t1 - t0)))"
+         "round trip p50 $(field rtt_p50_us "$out") us; $(per_cpu "$a" $((t1 - t0)))$floor"
 }
 sched_load () {   # slots seconds
     local t0 t1 out
@@ -35,7 +42,7 @@ sched_load () {   # slots seconds
 }
 if [ -x "$LOADGEN/mt-qe-load" ] && [ -x "$LOADGEN/mt-sched-load" ]; then
     say "quota-enforcer load generator: one at a time, then 256 in flight; scheduler load generator"
-    { qe_load 1 3000 5; qe_load 256 400000 8; sched_load 256 8; } >>"$TMP/authorities.txt" 2>&1
+    { qe_load 1 3000 5 3000; qe_load 256 400000 8; sched_load 256 8; } >>"$TMP/authorities.txt" 2>&1
 else
     echo "load generators not found in $LOADGEN (make)" >>"$TMP/authorities.txt"
 fi

@@ -17,6 +17,8 @@
 #   MT_BENCH_WA_ROUNDS    interleaved rounds                              (2)
 #   MT_BENCH_WA_STRACE    1: also the strace runs                         (1)
 #   MT_BENCH_WA_WINDOWS   jobs in flight, the runs to make                ("32 1")
+#   MT_BENCH_WA_PERF      1: then one run per build at the first window under
+#                         perf record -g: the worker's top functions (self)  (0)
 #   MT_BENCH_LOADGEN_DIR  where mt-wa-load is                             ($BUILD/tests)
 set -uo pipefail
 
@@ -27,6 +29,7 @@ SECS=${MT_BENCH_WA_SECONDS:-3}
 ROUNDS=${MT_BENCH_WA_ROUNDS:-2}
 STRACE=${MT_BENCH_WA_STRACE:-1}
 WINDOWS=${MT_BENCH_WA_WINDOWS:-32 1}
+PERF=${MT_BENCH_WA_PERF:-0}
 LOADGEN=$(cd "$ROOT" && echo "${MT_BENCH_LOADGEN_DIR:-${BUILD:-build}/tests}/mt-wa-load")
 case $LOADGEN in /*) ;; *) LOADGEN=$ROOT/$LOADGEN ;; esac
 say () { echo "bench-worker: $*" >&2; }
@@ -131,6 +134,24 @@ for w in $WINDOWS; do
     done
 done
 } | tee "$TMP/report.txt"
+
+if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+    echo
+    echo "perf: the worker's top functions, self, W=${WINDOWS%% *} (cpu-clock, every thread):"
+    for pair in $BUILDS; do
+        name=${pair%%=*}; b=$(abs "${pair#*=}")
+        start_worker "$b" "$name"
+        perf record -q -e cpu-clock -F 2000 -g -o "$TMP/perf-$name.data" -p "$WPID" >/dev/null 2>&1 &
+        PPID_=$!
+        sleep 0.5
+        load "${WINDOWS%% *}" "$SECS" 100000000 0 >/dev/null
+        kill -INT "$PPID_" 2>/dev/null; wait "$PPID_" 2>/dev/null
+        stop_worker "$WPID"
+        echo "  $name:"
+        perf report -i "$TMP/perf-$name.data" --no-children --sort dso,sym --stdio 2>/dev/null \
+            | grep -E '^ +[0-9.]+%' | head -25 | sed 's/^/    /'
+    done
+fi
 
 [ "$STRACE" = 1 ] || exit 0
 echo

@@ -57,12 +57,60 @@ s_embeddings (const uint8_t *data, size_t size)
     free (payload);
 }
 
+//  The scan's reading of an event equals jansson's whole parse, and what the
+//  common scanner takes as a document jansson takes (unless a number it
+//  cannot hold).
+static void
+s_same_as_whole (const char *payload, size_t size)
+{
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, payload, size);
+    if (mt_json_scan_value (&s, NULL) && mt_json_scan_end (&s) && !(s.seen & MT_JSON_SEEN_BIGNUM)) {
+        json_t *any = json_loadb (payload, size, JSON_DECODE_ANY, NULL);
+        if (!any)
+            abort ();
+        json_decref (any);
+    }
+    wa_openai_event_t scan, whole;
+    memset (&scan, 0, sizeof scan);
+    if (s_parse_event_scan (payload, size, &scan) != 0) {
+        wa_openai_event_clear (&scan);
+        return;
+    }
+    memset (&whole, 0, sizeof whole);
+    if (s_parse_event_whole (payload, size, &whole) != 0)
+        abort ();
+    if ((scan.content == NULL) != (whole.content == NULL)
+    ||  (scan.content && strcmp (scan.content, whole.content))
+    ||  strcmp (scan.finish_reason, whole.finish_reason)
+    ||  scan.has_usage != whole.has_usage || scan.prompt_tokens != whole.prompt_tokens
+    ||  scan.completion_tokens != whole.completion_tokens
+    ||  (scan.error == NULL) != (whole.error == NULL)
+    ||  (scan.error && strcmp (scan.error, whole.error))
+    ||  strcmp (scan.system_fingerprint, whole.system_fingerprint)
+    ||  scan.nchoices != whole.nchoices)
+        abort ();
+    for (size_t i = 0; i < scan.nchoices; i++) {
+        wa_choice_t *a = &scan.choices [i], *b = &whole.choices [i];
+        json_t *ja = json_loadb (a->json, a->len, 0, NULL);
+        json_t *jb = json_loadb (b->json, b->len, 0, NULL);
+        if (a->index != b->index || a->tokens != b->tokens
+        ||  strcmp (a->finish_reason, b->finish_reason) || !json_equal (ja, jb))
+            abort ();
+        json_decref (ja);
+        json_decref (jb);
+    }
+    wa_openai_event_clear (&scan);
+    wa_openai_event_clear (&whole);
+}
+
 static void
 s_event (const uint8_t *data, size_t size)
 {
     char *payload = (char *) malloc (size? size: 1);
     assert (payload);
     memcpy (payload, data, size);
+    s_same_as_whole (payload, size);
     wa_openai_event_t ev;
     if (wa_openai_parse_event (payload, size, &ev) == 0) {
         if (strnlen (ev.finish_reason, sizeof ev.finish_reason) >= sizeof ev.finish_reason)
@@ -90,8 +138,6 @@ s_stream (const uint8_t *data, size_t size, bool ok, bool embedding)
 
     wa_openai_req_t *req = (wa_openai_req_t *) zmalloc (sizeof (wa_openai_req_t));
     assert (req);
-    req->choices = zlistx_new ();
-    zlistx_set_destructor (req->choices, s_choice_destructor);
     req->embedding = embedding;
     req->status = status;       //  as curl would report it; no easy handle here
 
@@ -135,12 +181,12 @@ s_stream (const uint8_t *data, size_t size, bool ok, bool embedding)
     const char *text = wa_openai_req_text (req, &text_len);
     if (!text || (text_len && strlen (text) > text_len))
         abort ();
-    wa_choice_t *choice;
-    while ((choice = wa_openai_req_take (req))) {
-        s_check_choice (choice);
-        wa_choice_destroy (&choice);
-    }
-    if (choice)
+    size_t count = 0;
+    wa_choice_t *choices = wa_openai_req_choices (req, &count);
+    for (size_t i = 0; i < count; i++)
+        s_check_choice (&choices [i]);
+    wa_openai_req_choices_clear (req);
+    if (wa_openai_req_choices (req, &count) && count)
         abort ();
     if (strnlen (wa_openai_req_fingerprint (req), sizeof req->fingerprint) >= sizeof req->fingerprint)
         abort ();
@@ -166,6 +212,20 @@ s_body (const uint8_t *data, size_t size)
     assert (json);
     memcpy (json, data, size);
     char err [128] = "";
+    //  The splice says what jansson's render says
+    for (int embed = 0; embed < 2; embed++) {
+        char *spliced = s_splice_body (json, size, !embed, embed? 0: max_tokens);
+        if (!spliced)
+            continue;
+        char *rendered = s_render_body (json, size, !embed, embed? 0: max_tokens, err, sizeof err);
+        json_t *a = json_loads (spliced, 0, NULL), *b = rendered? json_loads (rendered, 0, NULL): NULL;
+        if (!a || !b || !json_equal (a, b))
+            abort ();
+        json_decref (a);
+        json_decref (b);
+        free (rendered);
+        free (spliced);
+    }
     char *body = wa_openai_body (json, size, max_tokens, err, sizeof err);
     if (body) {
         //  What goes to the engine streams and never asks for more than the grant

@@ -407,12 +407,60 @@ test_buf (void)
     free (buf);
 }
 
+//  mt_codec_recv_wait: nothing in time, then a message that comes during the
+//  wait, garbage (taken, NULL), a routing id on a ROUTER, and 0 = no wait.
+static void
+test_codec_recv_wait (void)
+{
+    zsock_t *a = zsock_new_router ("@inproc://test-codec-wait");
+    zsock_t *b = zsock_new_dealer (">inproc://test-codec-wait");
+    CHECK (a && b);
+    mt_codec_poll_own (a);
+    Mt__Envelope *got = NULL;
+    zframe_t *rid = NULL;
+    CHECK_INT (mt_codec_recv_wait (a, &rid, &got, 0), 0);
+    CHECK_INT (mt_codec_recv_wait (a, &rid, &got, 10), 0);
+    CHECK (!got && !rid);
+    Mt__Cancel cancel = MT__CANCEL__INIT;
+    cancel.req_id = "r1";
+    cancel.tenant_id = "t1";
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    CHECK_INT (mt_codec_send (b, NULL, &env), 0);
+    CHECK_INT (mt_codec_recv_wait (a, &rid, &got, 2000), 1);
+    CHECK (got && got->body_case == MT__ENVELOPE__BODY_CANCEL && !strcmp (got->cancel->req_id, "r1"));
+    CHECK (rid != NULL);
+    mt_codec_free (&got);
+    //  The answer goes back by that routing id
+    CHECK_INT (mt_codec_send (a, rid, &env), 0);
+    zframe_destroy (&rid);
+    CHECK_INT (mt_codec_recv_wait (b, NULL, &got, 2000), 1);
+    CHECK (got && got->body_case == MT__ENVELOPE__BODY_CANCEL);
+    mt_codec_free (&got);
+    CHECK_INT (zstr_send (b, "garbage"), 0);
+    CHECK_INT (mt_codec_recv_wait (a, &rid, &got, 2000), 1);    //  taken and dropped
+    CHECK (!got && !rid);
+    CHECK_INT (mt_codec_recv_wait (a, &rid, &got, 0), 0);
+    //  After a wait, the poll of an owned socket still sees what comes
+    CHECK_INT (mt_codec_send (b, NULL, &env), 0);
+    zmq_pollitem_t item = { zsock_resolve (a), 0, ZMQ_POLLIN, 0 };
+    CHECK_INT (mt_codec_poll (&item, 1, 2000), 1);
+    CHECK_INT (mt_codec_recv_next (a, &rid, &got), 1);
+    CHECK (got != NULL);
+    mt_codec_free (&got);
+    zframe_destroy (&rid);
+    zsock_destroy (&a);
+    zsock_destroy (&b);
+}
+
 int
 main (void)
 {
     mt_log_init ("test_common");
     MT_RUN (test_codec);
     MT_RUN (test_codec_poll);
+    MT_RUN (test_codec_recv_wait);
     MT_RUN (test_codec_send_later);
     MT_RUN (test_config);
     MT_RUN (test_tokens);

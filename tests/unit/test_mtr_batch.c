@@ -117,13 +117,10 @@ s_quoting (void)
         { "it's", "\"it's\"" },
     };
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++) {
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream (&buf, &size);
-        mtr_array_element (f, table [i].in);
-        fclose (f);
-        CHECK_STR (buf, table [i].out);
-        free (buf);
+        mtr_text_t t = { NULL, 0, 0 };
+        CHECK_INT (mtr_array_element (&t, table [i].in), 0);
+        CHECK_STR (t.buf, table [i].out);
+        free (t.buf);
     }
 }
 

@@ -5,6 +5,8 @@
 #include "../../services/quota-enforcer/qe_quota.h"
 #include "mt_util.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define T0 1710072000000ull         //  2024-03-10T12:00:00Z, minute-aligned
@@ -207,6 +209,17 @@ static const s_scenario_t s_scenarios [] = {
         CNT (61000, 1),
         ST ("r2", 62000, 40, QE_SETTLE_USED),
         SS (62000, 0, 0, 40, 0),
+        END } },
+    { "gone gateway: owners short and long", {
+        AD ("r1", 0, 10, 90, 0, 0, 0, 1, OK, 90, X, X, X),
+        //  too long to be kept inside the reservation, then short, then long
+        OWN ("r1", "0123456789ABCDEF0123456789ABCDEF"), OWN ("r1", "gw-c"),
+        OWN ("r1", "0123456789ABCDEF0123456789ABCDEF"),
+        GONE (1000, "gw-c", 0),
+        CNT (1000, 1),
+        GONE (1000, "0123456789ABCDEF0123456789ABCDEF", 1),
+        CNT (1000, 0),
+        ST ("r1", 2000, 40, QE_SETTLE_UNKNOWN),
         END } },
     { "reset_at at month and year ends", {
         //  2024-03-31T23:00:00Z is T0 + 21 days 11 hours
@@ -426,6 +439,57 @@ s_restore (void)
     qe_quota_destroy (&q);
 }
 
+//  Many settled ids (more than one block of them, a table grown several
+//  times): each is caught as a duplicate until its TTL, then forgotten, in
+//  the order settled; ids of every length up to the longest accepted.
+static void
+s_settled_many (void)
+{
+    qe_quota_t *q = qe_quota_new (60000);
+    CHECK (q != NULL);
+    const uint64_t n = 20000;
+    qe_limits_t none = { 0, 0, 0 };
+    qe_admit_t a;
+    char id [160];
+    for (uint64_t i = 0; i < n; i++) {
+        snprintf (id, sizeof id, "%0*" PRIu64, (int) (1 + i % 128), i);
+        qe_quota_admit (q, id, "t", 1, 1, &none, i, &a);
+        qe_quota_settle (q, id, "t", 1, false, i);
+    }
+    size_t dup = 0, admit_dup = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        snprintf (id, sizeof id, "%0*" PRIu64, (int) (1 + i % 128), i);
+        dup += qe_quota_settle (q, id, "t", 1, false, n) == QE_SETTLE_DUPLICATE;
+        qe_quota_admit (q, id, "t", 1, 1, &none, n, &a);
+        admit_dup += a.ok && a.duplicate;
+    }
+    CHECK_INT (dup, n);
+    CHECK_INT (admit_dup, n);
+    //  Settled at i, remembered until i + QE_SETTLED_TTL_MS
+    qe_quota_expire (q, n / 2 - 1 + QE_SETTLED_TTL_MS, NULL, NULL);
+    size_t forgotten = 0, kept = 0;
+    for (uint64_t i = n / 2; i < n; i++) {
+        snprintf (id, sizeof id, "%0*" PRIu64, (int) (1 + i % 128), i);
+        kept += qe_quota_settle (q, id, "t", 1, false, n) == QE_SETTLE_DUPLICATE;
+    }
+    for (uint64_t i = 0; i < n / 2; i++) {
+        snprintf (id, sizeof id, "%0*" PRIu64, (int) (1 + i % 128), i);
+        forgotten += qe_quota_settle (q, id, "t", 1, false, n) == QE_SETTLE_UNKNOWN;
+    }
+    CHECK_INT (kept, n / 2);
+    CHECK_INT (forgotten, n / 2);
+    //  All gone after their TTL (the ones just settled again too)
+    qe_quota_expire (q, n + QE_SETTLED_TTL_MS, NULL, NULL);
+    size_t unknown = 0;
+    for (uint64_t i = 0; i < n; i += 7) {
+        snprintf (id, sizeof id, "%0*" PRIu64, (int) (1 + i % 128), i);
+        unknown += qe_quota_settle (q, id, "t", 1, false, 2 * n + QE_SETTLED_TTL_MS)
+                 == QE_SETTLE_UNKNOWN;
+    }
+    CHECK_INT (unknown, (n + 6) / 7);
+    qe_quota_destroy (&q);
+}
+
 int
 main (void)
 {
@@ -434,5 +498,6 @@ main (void)
     MT_RUN (s_many);
     MT_RUN (s_tenants);
     MT_RUN (s_restore);
+    MT_RUN (s_settled_many);
     return mt_test_done ("test_qe_quota");
 }
