@@ -473,6 +473,15 @@ mt_curve_start (mt_opt_t *opts)
         mt_curve_stop ();
         return -1;
     }
+    //  A service that gives up after this point (a port taken, the database
+    //  gone) returns from main without mt_curve_stop: czmq's own exit handler
+    //  would then end the context under the running ZAP actor, which aborts
+    //  on libzmq's ETERM. Ours, registered after czmq's, runs before it.
+    static bool s_at_exit;
+    if (!s_at_exit) {
+        atexit (mt_curve_stop);
+        s_at_exit = true;
+    }
     s_curve.on = true;
     mt_log ("curve-on public=%s keys=%d", zcert_public_txt (s_curve.cert), total);
     return 0;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { assert, eq, ms, poll, openStream, BUILD, keygen, TestFailure } from './harness.mjs';
+import { assert, eq, ms, poll, openStream, BUILD, keygen, TestFailure, Service, freePort, sleep } from './harness.mjs';
 import { chat, chatBody, short } from './common.mjs';
 
 const INTRUDER = path.join(BUILD, 'tests', 'mt-intruder');
@@ -198,6 +198,50 @@ export default [
                 return dropped1 >= dropped0 + 3;
             }, ms(3000), 100);
             assert(dropped1 >= dropped0 + 3, `mt_gw_messages_dropped_total ${dropped0} -> ${dropped1}`);
+        },
+    },
+    {
+        //  With CURVE on, a service that gave up after starting its ZAP actor
+        //  (here: its /metrics or HTTP port taken) used to abort at exit
+        //  (czmq ended the context under the actor: SIGABRT, a core).
+        name: 'CURVE: a second instance of each service whose port is taken exits with an error, not a signal',
+        timeout: 90000,
+        async fn({ stack }) {
+            const tcp = async () => `tcp://127.0.0.1:${await freePort()}`;
+            //  Each one's own ZeroMQ binds (free), its port to serve taken by the
+            //  running instance; the worker points at a scheduler port nobody
+            //  listens on, so it never registers.
+            const over = {
+                'quota-enforcer': async () => ({ MT_QE_BIND: await tcp() }),
+                metering: async () => ({ MT_MTR_BIND: await tcp(),
+                                         MT_MTR_SPOOL: path.join(stack.dir, 'metering-2.spool') }),
+                scheduler: async () => ({ MT_SCHED_GATEWAY_BIND: await tcp(),
+                                          MT_SCHED_WORKER_BIND: await tcp() }),
+                'worker-standard': async () => ({ MT_WA_SCHEDULER: await tcp(),
+                                                  MT_WA_ID: `wa-${stack.name}-port-taken` }),
+                gateway: async () => {
+                    const tok = await tcp();
+                    return { MT_GW_TOKEN_BIND: tok, MT_GW_TOKEN_ENDPOINT: tok,
+                             MT_GW_USAGE_SPOOL: path.join(stack.dir, 'gateway-usage-2.spool') };
+                },
+            };
+            const bad = [];
+            for (const [name, env] of Object.entries(over)) {
+                const first = stack.svc(name);
+                assert(first && first.running, `${name} is not running`);
+                const s = new Service(`${name}-port-taken`, first.bin,
+                                      { ...first.env, ...(await env()) }, stack.dir);
+                s.start();
+                const exit = await Promise.race([s.exited, sleep(ms(15000)).then(() => null)]);
+                if (!exit) {
+                    await s.stop(ms(3000));
+                    bad.push(`${name}: still running 15 s after start with its port taken`);
+                }
+                else if (exit.signal || exit.code === 0)
+                    bad.push(`${name}: exit code ${exit.code} signal ${exit.signal}`);
+                assert(first.running, `${name} (the first instance) stopped`);
+            }
+            eq(bad.join('; '), '', 'second instances');
         },
     },
 ];
