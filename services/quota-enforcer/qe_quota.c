@@ -1,6 +1,7 @@
 //  Quota math: reserve-then-settle over fixed minute windows and UTC days.
 //  Pure: no I/O, no clock of its own.
 #include "qe_quota.h"
+#include "mt_index.h"
 #include "mt_util.h"
 
 #include <assert.h>
@@ -41,13 +42,12 @@ typedef struct {
 //  changes nothing. They expire in the order they were settled (one TTL, a
 //  clock that does not go back... and when it does, they wait a little
 //  longer), so they live in a queue of blocks, one after the other, found by
-//  an open-addressing table of their offsets: no allocation per id, and
-//  expiry frees whole blocks, not one small chunk per id (thousands of them
-//  at a time, which malloc then spends its time gathering up).
+//  an mt_index of the ids: no allocation per id, and expiry frees whole
+//  blocks, not one small chunk per id (thousands of them at a time, which
+//  malloc then spends its time gathering up).
 typedef struct {
     uint64_t expires_at;
     uint64_t granted;
-    uint32_t hash;
     uint32_t size;                  //  of this record, id and padding included
     char id [];
 } s_settled_t;
@@ -61,98 +61,15 @@ typedef struct _s_block_t {
     char data [];
 } s_block_t;
 
-//  A slot of the table: the record and its hash, so that a probe reads the
-//  record only when the hash matches. rec NULL: free.
-typedef struct {
-    s_settled_t *rec;
-    uint32_t hash;
-} s_slot_t;
-
 typedef struct {
     s_block_t *oldest, *youngest;   //  owned, a chain by next
-    s_slot_t *slots;                //  open addressing, linear probing
-    size_t nslots;                  //  a power of two, or 0
-    size_t count;
+    mt_index_t *index;              //  owned: id -> its record in a block
 } s_settled_ids_t;
-
-#define S_SLOTS_MIN 1024
-
-static uint32_t
-s_hash (const char *id)
-{
-    uint32_t h = 2166136261u;               //  FNV-1a
-    for (const unsigned char *p = (const unsigned char *) id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
-}
 
 static s_settled_t *
 s_settled_find (s_settled_ids_t *self, const char *id)
 {
-    if (!self->count)
-        return NULL;
-    uint32_t h = s_hash (id);
-    size_t mask = self->nslots - 1;
-    for (size_t i = h & mask; self->slots [i].rec; i = (i + 1) & mask)
-        if (self->slots [i].hash == h && !strcmp (self->slots [i].rec->id, id))
-            return self->slots [i].rec;
-    return NULL;
-}
-
-static void
-s_slots_put (s_slot_t *slots, size_t nslots, s_settled_t *s)
-{
-    size_t mask = nslots - 1, i = s->hash & mask;
-    while (slots [i].rec)
-        i = (i + 1) & mask;
-    slots [i].rec = s;
-    slots [i].hash = s->hash;
-}
-
-//  The table again with nslots slots (a power of two, room for every id).
-//  0 or -1 (out of memory: the table as it was).
-static int
-s_slots_resize (s_settled_ids_t *self, size_t nslots)
-{
-    s_slot_t *slots = (s_slot_t *) calloc (nslots, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (size_t i = 0; i < self->nslots; i++)
-        if (self->slots [i].rec)
-            s_slots_put (slots, nslots, self->slots [i].rec);
-    free (self->slots);
-    self->slots = slots;
-    self->nslots = nslots;
-    return 0;
-}
-
-//  Room for one more id in the table: kept at most half full. 0 or -1.
-static int
-s_slots_grow (s_settled_ids_t *self)
-{
-    if (2 * (self->count + 1) <= self->nslots)
-        return 0;
-    return s_slots_resize (self, self->nslots? 2 * self->nslots: S_SLOTS_MIN);
-}
-
-//  Take s out of the table (linear probing: the cluster after it moves up).
-static void
-s_slots_remove (s_settled_ids_t *self, s_settled_t *s)
-{
-    size_t mask = self->nslots - 1, i = s->hash & mask;
-    while (self->slots [i].rec != s)
-        i = (i + 1) & mask;
-    self->slots [i].rec = NULL;
-    for (size_t j = (i + 1) & mask; self->slots [j].rec; j = (j + 1) & mask) {
-        size_t home = self->slots [j].hash & mask;
-        //  The entry at j may fill the hole at i unless its home lies in (i, j]
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            self->slots [i] = self->slots [j];
-            self->slots [j].rec = NULL;
-            i = j;
-        }
-    }
-    self->count--;
+    return (s_settled_t *) mt_index_lookup (self->index, id);
 }
 
 //  Remember id; no-op when out of memory (a duplicate then is not caught).
@@ -161,7 +78,7 @@ s_settled_add (s_settled_ids_t *self, const char *id, uint64_t granted, uint64_t
 {
     size_t len = strlen (id) + 1;
     uint32_t size = (uint32_t) ((sizeof (s_settled_t) + len + 7) & ~(size_t) 7);
-    if (len > S_BLOCK_SIZE / 2 || s_slots_grow (self))
+    if (len > S_BLOCK_SIZE / 2)
         return;
     s_block_t *b = self->youngest;
     if (!b || b->used + size > S_BLOCK_SIZE) {
@@ -177,18 +94,18 @@ s_settled_add (s_settled_ids_t *self, const char *id, uint64_t granted, uint64_t
         self->youngest = b;
     }
     s_settled_t *s = (s_settled_t *) (b->data + b->used);
-    b->used += size;
     s->expires_at = expires_at;
     s->granted = granted;
-    s->hash = s_hash (id);
     s->size = size;
     memcpy (s->id, id, len);
-    s_slots_put (self->slots, self->nslots, s);
-    self->count++;
+    //  Every record in a block is in the index: one the index did not take
+    //  (there already, or out of memory) is not kept
+    if (mt_index_insert (self->index, s->id, s) == 0)
+        b->used += size;
 }
 
-//  Forget the ids expired at now_ms, oldest first; a block emptied is freed,
-//  and a table left an eighth full after a burst is made smaller.
+//  Forget the ids expired at now_ms, oldest first; a block emptied is freed
+//  (and the index, left an eighth full after a burst, is made smaller).
 static void
 s_settled_expire (s_settled_ids_t *self, uint64_t now_ms)
 {
@@ -197,20 +114,17 @@ s_settled_expire (s_settled_ids_t *self, uint64_t now_ms)
         while (b->head < b->used) {
             s_settled_t *s = (s_settled_t *) (b->data + b->head);
             if (s->expires_at > now_ms)
-                goto done;
-            s_slots_remove (self, s);
+                return;
+            mt_index_delete (self->index, s->id);
             b->head += s->size;
         }
         if (b == self->youngest) {
             b->used = b->head = 0;          //  empty: reused from the start
-            break;
+            return;
         }
         self->oldest = b->next;
         free (b);
     }
-done:
-    if (self->nslots > S_SLOTS_MIN && 8 * self->count < self->nslots)
-        s_slots_resize (self, self->nslots / 4 > S_SLOTS_MIN? self->nslots / 4: S_SLOTS_MIN);
 }
 
 static void
@@ -222,9 +136,7 @@ s_settled_destroy (s_settled_ids_t *self)
         free (b);
     }
     self->youngest = NULL;
-    free (self->slots);
-    self->slots = NULL;
-    self->nslots = self->count = 0;
+    mt_index_destroy (&self->index);
 }
 
 struct _qe_quota_t {
@@ -264,7 +176,9 @@ qe_quota_new (uint64_t ttl_ms)
     self->tenants = zhashx_new ();
     self->reservations = zhashx_new ();
     self->reservation_order = zlistx_new ();
-    if (!self->tenants || !self->reservations || !self->reservation_order) {
+    self->settled.index = mt_index_new ();
+    if (!self->tenants || !self->reservations || !self->reservation_order
+    ||  !self->settled.index) {
         qe_quota_destroy (&self);
         return NULL;
     }

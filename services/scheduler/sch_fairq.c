@@ -33,7 +33,7 @@
 //  named (sch_fairq_push: found again by request id) or by handle
 //  (sch_fairq_add: the scheduler's way, no index of request ids).
 #include "sch_fairq.h"
-#include "sch_index.h"
+#include "mt_index.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -82,7 +82,7 @@ typedef struct {
 
 struct _sch_fairq_t {
     sch_fairq_config_t config;  //  policy and its parameter
-    sch_index_t *tenants;       //  tenant id -> s_tenant_t, owned (the key is the tenant's)
+    mt_index_t *tenants;       //  tenant id -> s_tenant_t, owned (the key is the tenant's)
     zhashx_t *entries;          //  req id -> s_entry_t of named entries, borrowed
     size_t size;                //  queued entries, named or not
     s_entry_t *spare;           //  entries for reuse, linked through next
@@ -135,7 +135,7 @@ sch_fairq_new_config (const sch_fairq_config_t *config)
     sch_fairq_t *self = (sch_fairq_t *) zmalloc (sizeof (sch_fairq_t));
     assert (self);
     self->config = *config;
-    self->tenants = sch_index_new ();
+    self->tenants = mt_index_new ();
     assert (self->tenants);
     self->entries = zhashx_new ();
     assert (self->entries);
@@ -163,8 +163,8 @@ sch_fairq_destroy (sch_fairq_t **self_p)
         return;
     zhashx_destroy (&self->entries);
     //  Every queued entry is in its tenant's FIFO
-    for (s_tenant_t *t = (s_tenant_t *) sch_index_first (self->tenants); t;
-         t = (s_tenant_t *) sch_index_next (self->tenants)) {
+    for (s_tenant_t *t = (s_tenant_t *) mt_index_first (self->tenants); t;
+         t = (s_tenant_t *) mt_index_next (self->tenants)) {
         while (t->head) {
             s_entry_t *e = t->head;
             t->head = e->next;
@@ -179,7 +179,7 @@ sch_fairq_destroy (sch_fairq_t **self_p)
         free (e);
     }
     free (self->heap);
-    sch_index_destroy (&self->tenants);
+    mt_index_destroy (&self->tenants);
     free (self);
     *self_p = NULL;
 }
@@ -365,7 +365,7 @@ s_forget (sch_fairq_t *self)
         if (t->counter <= s_floor (self, t)) {
             if (self->last == t)
                 self->last = NULL;
-            sch_index_delete (self->tenants, t->tenant_id);
+            mt_index_delete (self->tenants, t->tenant_id);
             s_tenant_destroy (t);
         }
         else
@@ -382,7 +382,7 @@ s_tenant_find (sch_fairq_t *self, const char *tenant_id)
 {
     if (self->last && !strcmp (self->last->tenant_id, tenant_id))
         return self->last;
-    s_tenant_t *t = (s_tenant_t *) sch_index_lookup (self->tenants, tenant_id);
+    s_tenant_t *t = (s_tenant_t *) mt_index_lookup (self->tenants, tenant_id);
     if (t)
         self->last = t;
     return t;
@@ -398,7 +398,7 @@ s_tenant_require (sch_fairq_t *self, const char *tenant_id, uint32_t weight)
         t->tenant_id = strdup (tenant_id);
         t->heap_index = S_NONE;
         assert (t->tenant_id);
-        sch_index_insert (self->tenants, t->tenant_id, t);
+        mt_index_insert (self->tenants, t->tenant_id, t);
         self->last = t;
     }
     t->weight = weight? weight: 1;
@@ -736,7 +736,7 @@ size_t
 sch_fairq_tenants (sch_fairq_t *self)
 {
     assert (self);
-    return sch_index_size (self->tenants);
+    return mt_index_size (self->tenants);
 }
 
 size_t

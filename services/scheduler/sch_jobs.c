@@ -1,7 +1,7 @@
 //  The scheduler's bookkeeping: jobs, leases, fair queues, workers and the
 //  catalog, and the dispatch choice. No sockets, no clock, no logging.
 #include "sch_jobs.h"
-#include "sch_index.h"
+#include "mt_index.h"
 #include "mt_codec.h"
 #include "mt_util.h"
 
@@ -27,10 +27,10 @@ struct _sch_gateway_t {
 };
 
 struct _sch_jobs_t {
-    sch_index_t *jobs;          //  req id -> sch_job_t, owned (the key is the job's)
+    mt_index_t *jobs;          //  req id -> sch_job_t, owned (the key is the job's)
     zhashx_t *workers;          //  routing id hex -> sch_worker_t, owned
     zhashx_t *queues;           //  "pool\x1fmodel" -> sch_fairq_t, owned
-    sch_index_t *leases;        //  tenant id -> sch_lease_t, owned (the key is the lease's)
+    mt_index_t *leases;        //  tenant id -> sch_lease_t, owned (the key is the lease's)
     sch_gateway_t **gateways;   //  owned; gateways with jobs here
     size_t ngateways;           //  in gateways
     sch_job_t *spare_jobs;      //  jobs for reuse, linked through their queue field
@@ -196,13 +196,13 @@ sch_jobs_new (void)
     assert (self);
     //  Keys live in their items (a job's req id, a lease's tenant id): not
     //  copied per insert
-    self->jobs = sch_index_new ();
+    self->jobs = mt_index_new ();
     assert (self->jobs);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, s_fairq_destructor);
-    self->leases = sch_index_new ();
+    self->leases = mt_index_new ();
     assert (self->leases);
     self->catalog = zhashx_new ();
     zhashx_set_destructor (self->catalog, s_list_destructor);
@@ -217,12 +217,12 @@ sch_jobs_destroy (sch_jobs_t **self_p)
     if (!self)
         return;
     //  Jobs before the queues and workers they point into
-    for (sch_job_t *job = (sch_job_t *) sch_index_first (self->jobs); job;
-         job = (sch_job_t *) sch_index_next (self->jobs)) {
+    for (sch_job_t *job = (sch_job_t *) mt_index_first (self->jobs); job;
+         job = (sch_job_t *) mt_index_next (self->jobs)) {
         job->gateway_entry = NULL;      //  the gateway table goes below
         s_job_free (self, job);
     }
-    sch_index_destroy (&self->jobs);
+    mt_index_destroy (&self->jobs);
     while (self->spare_jobs) {
         sch_job_t *job = self->spare_jobs;
         self->spare_jobs = (sch_job_t *) job->queue;
@@ -230,10 +230,10 @@ sch_jobs_destroy (sch_jobs_t **self_p)
     }
     zhashx_destroy (&self->queues);
     zhashx_destroy (&self->workers);
-    for (sch_lease_t *lease = (sch_lease_t *) sch_index_first (self->leases); lease;
-         lease = (sch_lease_t *) sch_index_next (self->leases))
+    for (sch_lease_t *lease = (sch_lease_t *) mt_index_first (self->leases); lease;
+         lease = (sch_lease_t *) mt_index_next (self->leases))
         free (lease);
-    sch_index_destroy (&self->leases);
+    mt_index_destroy (&self->leases);
     while (self->spare_leases) {
         sch_lease_t *lease = self->spare_leases;
         self->spare_leases = lease->next;
@@ -309,7 +309,7 @@ sch_jobs_warming (sch_jobs_t *self)
 sch_job_t *
 sch_jobs_lookup (sch_jobs_t *self, const char *req_id)
 {
-    return (sch_job_t *) sch_index_lookup (self->jobs, req_id);
+    return (sch_job_t *) mt_index_lookup (self->jobs, req_id);
 }
 
 sch_fairq_t *
@@ -333,7 +333,7 @@ sch_jobs_queue (sch_jobs_t *self, const char *pool, const char *model)
 static sch_lease_t *
 s_lease_take (sch_jobs_t *self, const char *tenant_id)
 {
-    sch_lease_t *lease = (sch_lease_t *) sch_index_lookup (self->leases, tenant_id);
+    sch_lease_t *lease = (sch_lease_t *) mt_index_lookup (self->leases, tenant_id);
     if (!lease) {
         size_t len = strlen (tenant_id);
         lease = self->spare_leases;
@@ -349,7 +349,7 @@ s_lease_take (sch_jobs_t *self, const char *tenant_id)
         }
         lease->leases = 0;
         memcpy (lease->tenant_id, tenant_id, len + 1);
-        sch_index_insert (self->leases, lease->tenant_id, lease);
+        mt_index_insert (self->leases, lease->tenant_id, lease);
     }
     lease->leases++;
     return lease;
@@ -362,7 +362,7 @@ s_lease_release (sch_jobs_t *self, sch_lease_t *lease)
         lease->leases--;
     if (lease->leases > 0)
         return;
-    sch_index_delete (self->leases, lease->tenant_id);
+    mt_index_delete (self->leases, lease->tenant_id);
     if (self->nspare_leases < S_SPARE_MAX) {
         lease->next = self->spare_leases;
         self->spare_leases = lease;
@@ -375,7 +375,7 @@ s_lease_release (sch_jobs_t *self, sch_lease_t *lease)
 uint32_t
 sch_jobs_leases (sch_jobs_t *self, const char *tenant_id)
 {
-    sch_lease_t *lease = (sch_lease_t *) sch_index_lookup (self->leases, tenant_id);
+    sch_lease_t *lease = (sch_lease_t *) mt_index_lookup (self->leases, tenant_id);
     return lease? lease->leases: 0;
 }
 
@@ -421,7 +421,7 @@ sch_jobs_take (sch_jobs_t *self, Mt__JobSpec **spec_p, zframe_t *gateway, uint32
     job->estimate = (uint32_t) sch_fairq_estimate (q, job->tenant_id, spec->max_tokens);
     uint64_t cost = (uint64_t) spec->prompt_tokens + job->estimate;
     job->entry = sch_fairq_add (q, job->tenant_id, job->weight, cost? cost: 1, job, head);
-    sch_index_insert (self->jobs, job->req_id, job);
+    mt_index_insert (self->jobs, job->req_id, job);
     job->lease = s_lease_take (self, job->tenant_id);
     self->queued++;
     return job;
@@ -476,7 +476,7 @@ sch_jobs_forget (sch_jobs_t *self, sch_job_t *job)
     else
     if (self->queued > 0)
         self->queued--;
-    sch_index_delete (self->jobs, job->req_id);
+    mt_index_delete (self->jobs, job->req_id);
     s_job_free (self, job);
 }
 
@@ -621,11 +621,11 @@ sch_jobs_worker_jobs (sch_jobs_t *self, sch_worker_t *w)
 {
     zlistx_t *list = zlistx_new ();
     assert (list);
-    sch_job_t *job = (sch_job_t *) sch_index_first (self->jobs);
+    sch_job_t *job = (sch_job_t *) mt_index_first (self->jobs);
     while (job) {
         if (job->worker == w)
             zlistx_add_end (list, job);
-        job = (sch_job_t *) sch_index_next (self->jobs);
+        job = (sch_job_t *) mt_index_next (self->jobs);
     }
     return list;
 }
@@ -643,8 +643,8 @@ sch_jobs_gateway_jobs (sch_jobs_t *self, const char *gateway_key)
             gw = self->gateways [i];
         free (key);
     }
-    for (sch_job_t *job = gw? (sch_job_t *) sch_index_first (self->jobs): NULL; job;
-         job = (sch_job_t *) sch_index_next (self->jobs))
+    for (sch_job_t *job = gw? (sch_job_t *) mt_index_first (self->jobs): NULL; job;
+         job = (sch_job_t *) mt_index_next (self->jobs))
         if (job->gateway_entry == gw)
             zlistx_add_end (list, job);
     return list;
@@ -655,12 +655,12 @@ sch_jobs_orphans (sch_jobs_t *self)
 {
     zlistx_t *list = zlistx_new ();
     assert (list);
-    sch_job_t *job = self->warming? NULL: (sch_job_t *) sch_index_first (self->jobs);
+    sch_job_t *job = self->warming? NULL: (sch_job_t *) mt_index_first (self->jobs);
     while (job) {
         if (!job->worker
         &&  !sch_jobs_any_worker_serves (self, job->spec->pool, job->spec->model))
             zlistx_add_end (list, job);
-        job = (sch_job_t *) sch_index_next (self->jobs);
+        job = (sch_job_t *) mt_index_next (self->jobs);
     }
     return list;
 }

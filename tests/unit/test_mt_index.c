@@ -1,7 +1,7 @@
-//  sch_index: the scheduler's table of items by name, against a plain array
+//  mt_index: the table of items by name (scheduler, quota-enforcer), against a plain array
 //  of the same names (a row of the table: a number of names, a deletion
 //  pattern; every lookup, insert and delete checked).
-#include "sch_index.h"
+#include "mt_index.h"
 #include "mt_test.h"
 
 #include <stdint.h>
@@ -29,7 +29,7 @@ static void
 s_row (const s_row_t *row)
 {
     mt_test_case ("%s", row->name);
-    sch_index_t *ix = sch_index_new ();
+    mt_index_t *ix = mt_index_new ();
     CHECK (ix != NULL);
     if (!ix)
         return;
@@ -38,49 +38,49 @@ s_row (const s_row_t *row)
     bool *in = calloc (n? (size_t) n: 1, sizeof (bool));
     for (int i = 0; i < n; i++) {
         snprintf (names [i], sizeof names [i], row->format, i);
-        CHECK (sch_index_lookup (ix, names [i]) == NULL);
-        CHECK_INT (sch_index_insert (ix, names [i], names [i]), 0);
+        CHECK (mt_index_lookup (ix, names [i]) == NULL);
+        CHECK_INT (mt_index_insert (ix, names [i], names [i]), 0);
         in [i] = true;
     }
-    CHECK_INT (sch_index_size (ix), n);
+    CHECK_INT (mt_index_size (ix), n);
     if (n)
-        CHECK_INT (sch_index_insert (ix, names [0], NULL), -1);    //  there already
+        CHECK_INT (mt_index_insert (ix, names [0], NULL), -1);    //  there already
     int deleted = 0;
     for (int i = 0; i < n; i += row->delete_every) {
         //  A copy of the name: found by its text, not its address
         char copy [96];
         snprintf (copy, sizeof copy, "%s", names [i]);
-        CHECK (sch_index_delete (ix, copy) == names [i]);
-        CHECK (sch_index_delete (ix, copy) == NULL);
+        CHECK (mt_index_delete (ix, copy) == names [i]);
+        CHECK (mt_index_delete (ix, copy) == NULL);
         in [i] = false;
         deleted++;
     }
-    CHECK_INT (sch_index_size (ix), n - deleted);
+    CHECK_INT (mt_index_size (ix), n - deleted);
     bool all = true;
     for (int i = 0; i < n; i++) {
-        void *item = sch_index_lookup (ix, names [i]);
+        void *item = mt_index_lookup (ix, names [i]);
         if (item != (in [i]? names [i]: NULL))
             all = false;
     }
     CHECK_MSG (all, "every name that stayed is found, no deleted one is");
     //  A walk sees each item once
     int walked = 0;
-    for (void *item = sch_index_first (ix); item; item = sch_index_next (ix))
+    for (void *item = mt_index_first (ix); item; item = mt_index_next (ix))
         walked++;
     CHECK_INT (walked, n - deleted);
     for (int i = 0; i < n; i++)
         if (!in [i])
-            CHECK_INT (sch_index_insert (ix, names [i], names [i]), 0);
+            CHECK_INT (mt_index_insert (ix, names [i], names [i]), 0);
     all = true;
     for (int i = 0; i < n; i++)
-        if (sch_index_lookup (ix, names [i]) != names [i])
+        if (mt_index_lookup (ix, names [i]) != names [i])
             all = false;
     CHECK_MSG (all, "every name inserted again is found");
-    CHECK_INT (sch_index_size (ix), n);
-    CHECK (sch_index_lookup (ix, "not-there") == NULL);
-    sch_index_destroy (&ix);
+    CHECK_INT (mt_index_size (ix), n);
+    CHECK (mt_index_lookup (ix, "not-there") == NULL);
+    mt_index_destroy (&ix);
     CHECK (ix == NULL);
-    sch_index_destroy (&ix);        //  no-op on NULL
+    mt_index_destroy (&ix);        //  no-op on NULL
     free (names);
     free (in);
 }
@@ -90,5 +90,5 @@ main (void)
 {
     for (size_t i = 0; i < sizeof s_rows / sizeof s_rows [0]; i++)
         s_row (&s_rows [i]);
-    return mt_test_done ("test_sch_index");
+    return mt_test_done ("test_mt_index");
 }

@@ -2,7 +2,7 @@
 //  power-of-two slot array, at most half full; each slot holds the key's
 //  hash, so a probe compares a key only when its hash matches; deletion
 //  shifts the following slots back (no tombstones).
-#include "sch_index.h"
+#include "mt_index.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@ typedef struct {
     void *item;                 //  borrowed
 } s_slot_t;
 
-struct _sch_index_t {
+struct _mt_index_t {
     s_slot_t *slots;            //  owned; nslots of them
     size_t nslots;              //  a power of two
     size_t size;                //  slots in use
@@ -28,7 +28,7 @@ struct _sch_index_t {
 
 //  64-bit hash of a string, eight bytes a step.
 static uint64_t
-s_hash (const sch_index_t *self, const char *key)
+s_hash (const mt_index_t *self, const char *key)
 {
     size_t len = strlen (key);
     uint64_t h = self->seed ^ (len * 0x9e3779b97f4a7c15ull);
@@ -50,10 +50,10 @@ s_hash (const sch_index_t *self, const char *key)
     return h? h: 1;
 }
 
-sch_index_t *
-sch_index_new (void)
+mt_index_t *
+mt_index_new (void)
 {
-    sch_index_t *self = (sch_index_t *) calloc (1, sizeof (sch_index_t));
+    mt_index_t *self = (mt_index_t *) calloc (1, sizeof (mt_index_t));
     if (!self)
         return NULL;
     self->nslots = S_MIN_SLOTS;
@@ -68,10 +68,10 @@ sch_index_new (void)
 }
 
 void
-sch_index_destroy (sch_index_t **self_p)
+mt_index_destroy (mt_index_t **self_p)
 {
     assert (self_p);
-    sch_index_t *self = *self_p;
+    mt_index_t *self = *self_p;
     if (!self)
         return;
     free (self->slots);
@@ -81,7 +81,7 @@ sch_index_destroy (sch_index_t **self_p)
 
 //  The slot holding key, or the free slot where it would go.
 static size_t
-s_find (const sch_index_t *self, const char *key, uint64_t hash)
+s_find (const mt_index_t *self, const char *key, uint64_t hash)
 {
     size_t mask = self->nslots - 1;
     size_t i = (size_t) hash & mask;
@@ -93,12 +93,14 @@ s_find (const sch_index_t *self, const char *key, uint64_t hash)
     return i;
 }
 
-static void
-s_grow (sch_index_t *self)
+//  The slots again, nslots of them (a power of two, room for every item).
+//  0, or -1 when out of memory (the table as it was).
+static int
+s_resize (mt_index_t *self, size_t nslots)
 {
-    size_t nslots = self->nslots * 2;
     s_slot_t *slots = (s_slot_t *) calloc (nslots, sizeof (s_slot_t));
-    assert (slots);
+    if (!slots)
+        return -1;
     for (size_t i = 0; i < self->nslots; i++) {
         s_slot_t *s = &self->slots [i];
         if (!s->hash)
@@ -111,10 +113,11 @@ s_grow (sch_index_t *self)
     free (self->slots);
     self->slots = slots;
     self->nslots = nslots;
+    return 0;
 }
 
 void *
-sch_index_lookup (sch_index_t *self, const char *key)
+mt_index_lookup (mt_index_t *self, const char *key)
 {
     assert (self && key);
     s_slot_t *s = &self->slots [s_find (self, key, s_hash (self, key))];
@@ -122,11 +125,12 @@ sch_index_lookup (sch_index_t *self, const char *key)
 }
 
 int
-sch_index_insert (sch_index_t *self, const char *key, void *item)
+mt_index_insert (mt_index_t *self, const char *key, void *item)
 {
     assert (self && key);
-    if (2 * (self->size + 1) > self->nslots)
-        s_grow (self);
+    if (2 * (self->size + 1) > self->nslots
+    &&  s_resize (self, self->nslots * 2) && self->size + 1 >= self->nslots)
+        return -1;                  //  full, and no memory to grow
     uint64_t hash = s_hash (self, key);
     s_slot_t *s = &self->slots [s_find (self, key, hash)];
     if (s->hash)
@@ -139,7 +143,7 @@ sch_index_insert (sch_index_t *self, const char *key, void *item)
 }
 
 void *
-sch_index_delete (sch_index_t *self, const char *key)
+mt_index_delete (mt_index_t *self, const char *key)
 {
     assert (self && key);
     size_t mask = self->nslots - 1;
@@ -163,26 +167,28 @@ sch_index_delete (sch_index_t *self, const char *key)
     }
     memset (&self->slots [i], 0, sizeof (s_slot_t));
     self->size--;
+    if (self->nslots > S_MIN_SLOTS && 8 * self->size < self->nslots)
+        s_resize (self, self->nslots / 4 > S_MIN_SLOTS? self->nslots / 4: S_MIN_SLOTS);
     return item;
 }
 
 size_t
-sch_index_size (sch_index_t *self)
+mt_index_size (mt_index_t *self)
 {
     assert (self);
     return self->size;
 }
 
 void *
-sch_index_first (sch_index_t *self)
+mt_index_first (mt_index_t *self)
 {
     assert (self);
     self->cursor = 0;
-    return sch_index_next (self);
+    return mt_index_next (self);
 }
 
 void *
-sch_index_next (sch_index_t *self)
+mt_index_next (mt_index_t *self)
 {
     assert (self);
     while (self->cursor < self->nslots) {
