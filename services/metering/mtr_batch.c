@@ -235,7 +235,7 @@ mtr_batch_set_rc (mtr_batch_t *self, int rc)
 static int
 s_room (mtr_text_t *t, size_t need)
 {
-    return t->len + need + 1 <= t->cap? 0: mt_buf_reserve (&t->buf, &t->cap, t->len + need + 1);
+    return mt_buf_reserve (&t->buf, &t->cap, t->len + need + 1);
 }
 
 int
@@ -267,29 +267,18 @@ mtr_array_element (mtr_text_t *t, const char *value)
 static int
 s_number (mtr_text_t *t, uint64_t value)
 {
-    if (s_room (t, 20))
-        return -1;
     char digits [20];
-    size_t n = 0;
+    size_t at = sizeof digits;
     do
-        digits [n++] = (char) ('0' + value % 10);
+        digits [--at] = (char) ('0' + value % 10);
     while ((value /= 10));
-    char *out = t->buf + t->len;
-    while (n)
-        *out++ = digits [--n];
-    t->len = (size_t) (out - t->buf);
-    t->buf [t->len] = 0;
-    return 0;
+    return mt_buf_append (&t->buf, &t->len, &t->cap, digits + at, sizeof digits - at);
 }
 
 static int
 s_char (mtr_text_t *t, char c)
 {
-    if (s_room (t, 1))
-        return -1;
-    t->buf [t->len++] = c;
-    t->buf [t->len] = 0;
-    return 0;
+    return mt_buf_append (&t->buf, &t->len, &t->cap, &c, 1);
 }
 
 void
