@@ -643,7 +643,8 @@ s_key_list (PGconn *conn, const char *tenant_id, gw_admin_reply_t *reply)
         return;
     }
     json_decref (tenant);
-    PGresult *res = s_query (conn, KEY_SELECT " WHERE tenant_id = $1 ORDER BY created_at, id",
+    //  Qualified: a bare created_at would be the text column above (whole seconds)
+    PGresult *res = s_query (conn, KEY_SELECT " WHERE tenant_id = $1 ORDER BY api_keys.created_at, id",
                              1, params, state);
     if (!res) {
         s_reply_db_error (conn, reply);
@@ -800,7 +801,7 @@ static void
 s_admin_list (PGconn *conn, gw_admin_reply_t *reply)
 {
     char state [6];
-    PGresult *res = s_query (conn, ADMIN_SELECT " ORDER BY created_at, id", 0, NULL, state);
+    PGresult *res = s_query (conn, ADMIN_SELECT " ORDER BY admin_tokens.created_at, id", 0, NULL, state);
     if (!res) {
         s_reply_db_error (conn, reply);
         return;

@@ -194,8 +194,11 @@ const consoleTests = [
                 await keyRows.first().waitFor();
                 const live0 = await keyRows.count();
                 eq(live0, 2, 'live keys before revoking');
-                await page.locator('#key-table tr.live').last().locator('button.revoke').click();
-                await poll(async () => (await page.locator('#key-table tr.revoked').count()) === 1, ms(5000), 100);
+                const keyOrder = await page.locator('#key-table tr.live').allTextContents();
+                assert(keyOrder[1] && keyOrder[1].includes('console key'), `keys not oldest first: ${JSON.stringify(keyOrder)}`);
+                await page.locator('#key-table tr.live', { hasText: 'console key' }).locator('button.revoke').click();
+                const shown = await poll(async () => (await page.locator('#key-table tr.revoked').count()) === 1, ms(5000), 100);
+                assert(shown, 'the console does not show the key revoked');
                 const gone = await poll(async () => (await chat(stack, key, 'after revoke')).status === 401, ms(3000), 100);
                 assert(gone, 'the revoked key is still accepted');
                 eq((await chat(stack, firstKey, 'other key')).status, 200, 'the other key after revoking one');

@@ -140,6 +140,10 @@ export default [
             }
             let keys = await keyList(stack, t.id);
             eq(keys.length, 3, 'keys listed');
+            //  Oldest first, to the microsecond: these three were issued within a second or so,
+            //  and created_at shows whole seconds only.
+            eq(keys.map((k) => k.id).join(' '), [t.keyId, named.keyId, soon.keyId].join(' '),
+               'keys listed in the order they were issued');
             for (const k of keys) assert('last_used_at' in k && 'expires_at' in k && 'revoke_at' in k && 'name' in k,
                                          `key fields: ${JSON.stringify(k)}`);
             //  last_used_at is written in batches, off the request path: it shows within a few seconds.
@@ -281,6 +285,8 @@ export default [
             const l1 = await stack.admin('GET', '/admin/v1/admin-tokens');
             assert(listOf(l1.json).some((a) => a.id === cv.json.id && a.name === name), 'new token not listed');
             assert(!l1.text.includes(viewer), 'the list shows the new token');
+            const order = (await pg.query('SELECT id FROM admin_tokens ORDER BY created_at, id')).map((r) => r[0]);
+            eq(listOf(l1.json).map((a) => a.id).join(' '), order.join(' '), 'admin tokens listed oldest first');
             const ok = await poll(async () => (await stack.admin('GET', '/admin/v1/tenants', undefined, viewer)).status === 200,
                                   ms(2000), 50);
             assert(ok, 'viewer cannot read tenants');
