@@ -127,42 +127,220 @@ mt_codec_poll_own (zsock_t *sock)
         s_own [i].quiet = false;
 }
 
+//  Whether held messages go out as Batches: MT_BUS_BATCH, read once.
+static int s_batch = -1;            //  -1: not read yet
+
+bool
+mt_codec_batching (void)
+{
+    int on = __atomic_load_n (&s_batch, __ATOMIC_RELAXED);
+    if (on < 0) {
+        const char *v = getenv ("MT_BUS_BATCH");
+        on = !(v && (streq (v, "0") || streq (v, "false") || streq (v, "off") || streq (v, "no")));
+        __atomic_store_n (&s_batch, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+
+void
+mt_codec_set_batch (bool on)
+{
+    __atomic_store_n (&s_batch, on? 1: 0, __ATOMIC_RELAXED);
+}
+
+//  A routing id, copied (libzmq's are at most 255 bytes).
+typedef struct {
+    uint8_t size;
+    bool set;
+    uint8_t data [255];
+} s_rid_t;
+
+static void
+s_rid_set (s_rid_t *rid, zframe_t *frame)
+{
+    rid->set = frame != NULL;
+    rid->size = 0;
+    if (frame) {
+        size_t size = zframe_size (frame);
+        rid->size = (uint8_t) (size > sizeof rid->data? sizeof rid->data: size);
+        memcpy (rid->data, zframe_data (frame), rid->size);
+    }
+}
+
+static bool
+s_rid_same (const s_rid_t *a, const s_rid_t *b)
+{
+    return a->set == b->set && a->size == b->size && memcmp (a->data, b->data, a->size) == 0;
+}
+
 //  Messages held by mt_codec_send_later on this thread, in order.
 typedef struct {
     void *handle;
     zmq_msg_t msg;
+    s_rid_t rid;
     char *label;                    //  logged if it is dropped, or NULL
+    mt_codec_drop_fn *fn;
+    void *arg;
+    char *key;
 } s_held_t;
 static __thread s_held_t *s_held;
 static __thread size_t s_nheld, s_held_cap;
 
-static int
-s_send_held (s_held_t *h)
+//  Drop callbacks due at the next mt_codec_flush, in order.
+typedef struct {
+    mt_codec_drop_fn *fn;
+    void *arg;
+    char *key;
+} s_due_t;
+static __thread s_due_t *s_due;
+static __thread size_t s_ndue, s_due_cap;
+static __thread size_t s_dropped;   //  since the last mt_codec_flush
+
+static void
+s_held_free (s_held_t *h)
 {
-    s_touch (h->handle);
-    int rc = zmq_msg_send (&h->msg, h->handle, ZMQ_DONTWAIT) == -1? -1: 0;
-    if (rc)
-        zmq_msg_close (&h->msg);
-    if (rc && h->label)
-        mt_log ("%s", h->label);
+    zmq_msg_close (&h->msg);
     free (h->label);
-    return rc;
+    free (h->key);
 }
 
-//  Send what is held for handle (all when NULL), in order; keep the rest.
-static size_t
+//  h was not sent: its label now, its callback at the next mt_codec_flush.
+static void
+s_held_dropped (s_held_t *h)
+{
+    s_dropped++;
+    if (h->label)
+        mt_log ("%s", h->label);
+    if (h->fn) {
+        if (s_ndue == s_due_cap) {
+            size_t cap = s_due_cap? 2 * s_due_cap: 64;
+            s_due_t *grown = (s_due_t *) realloc (s_due, cap * sizeof (s_due_t));
+            if (grown) {
+                s_due = grown;
+                s_due_cap = cap;
+            }
+        }
+        if (s_ndue < s_due_cap) {
+            s_due [s_ndue++] = (s_due_t) { h->fn, h->arg, h->key };
+            h->key = NULL;
+        }
+        else
+            mt_log ("drop-callback-lost key=%s reason=\"out of memory\"", h->key? h->key: "");
+    }
+    s_held_free (h);
+}
+
+//  Send part (first) of a message; for a ROUTER peer the routing id first.
+static int
+s_send_msg (void *handle, const s_rid_t *rid, zmq_msg_t *msg)
+{
+    s_touch (handle);
+    if (rid->set && zmq_send (handle, rid->data, rid->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return -1;
+    return zmq_msg_send (msg, handle, ZMQ_DONTWAIT) == -1? -1: 0;
+}
+
+//  Send the held items group [0, n) (same socket and peer) as one message.
+static void
+s_send_group (s_held_t **group, size_t n)
+{
+    s_held_t *first = group [0];
+    if (n == 1) {
+        if (s_send_msg (first->handle, &first->rid, &first->msg) == 0) {
+            free (first->label);        //  sent: libzmq owns the message
+            free (first->key);
+        }
+        else
+            s_held_dropped (first);
+        return;
+    }
+    ProtobufCBinaryData items [MT_CODEC_BATCH_ITEMS];
+    for (size_t i = 0; i < n; i++) {
+        items [i].data = (uint8_t *) zmq_msg_data (&group [i]->msg);
+        items [i].len = zmq_msg_size (&group [i]->msg);
+    }
+    Mt__Batch batch = MT__BATCH__INIT;
+    batch.n_envelopes = n;
+    batch.envelopes = items;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_BATCH;
+    env.batch = &batch;
+    zmq_msg_t msg;
+    int rc = zmq_msg_init_size (&msg, mt__envelope__get_packed_size (&env));
+    if (rc == 0) {
+        mt__envelope__pack (&env, (uint8_t *) zmq_msg_data (&msg));
+        rc = s_send_msg (first->handle, &first->rid, &msg);
+        if (rc)
+            zmq_msg_close (&msg);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc)
+            s_held_dropped (group [i]);
+        else
+            s_held_free (group [i]);
+    }
+}
+
+//  Send what is held for handle (all when NULL), in order, as batches per
+//  socket and peer; keep the rest. Callbacks of what is dropped become due.
+static void
 s_flush (void *handle)
 {
-    size_t dropped = 0, kept = 0;
-    for (size_t i = 0; i < s_nheld; i++) {
-        if (handle && s_held [i].handle != handle)
-            s_held [kept++] = s_held [i];
-        else
-        if (s_send_held (&s_held [i]))
-            dropped++;
+    size_t n = s_nheld;
+    if (!n)
+        return;
+    //  Take the list: what a send touches may not add to it, but be safe
+    s_held_t *held = s_held;
+    s_held = NULL;
+    s_nheld = s_held_cap = 0;
+    bool batching = mt_codec_batching ();
+    size_t max_items = batching? MT_CODEC_BATCH_ITEMS: 1;
+    char *done = (char *) calloc (n, 1);
+    s_held_t *group [MT_CODEC_BATCH_ITEMS];
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (done && done [i])
+            continue;
+        s_held_t *h = &held [i];
+        if (handle && h->handle != handle) {
+            held [kept++] = *h;         //  kept < i unless nothing was taken
+            continue;
+        }
+        size_t ng = 0, bytes = zmq_msg_size (&h->msg);
+        group [ng++] = h;
+        for (size_t j = i + 1; done && j < n && ng < max_items; j++) {
+            s_held_t *o = &held [j];
+            if (done [j] || o->handle != h->handle || !s_rid_same (&o->rid, &h->rid))
+                continue;
+            size_t size = zmq_msg_size (&o->msg);
+            if (bytes + size > MT_CODEC_BATCH_BYTES)
+                break;                  //  the rest go in the next batch, in order
+            bytes += size;
+            group [ng++] = o;
+            done [j] = 1;
+        }
+        s_send_group (group, ng);
     }
-    s_nheld = kept;
-    return dropped;
+    free (done);
+    //  What was kept (other sockets), then anything held meanwhile
+    if (kept || s_nheld) {
+        size_t total = kept + s_nheld;
+        s_held_t *merged = total <= n? held: (s_held_t *) realloc (held, total * sizeof (s_held_t));
+        if (!merged) {                  //  out of memory: the new ones are lost
+            for (size_t i = 0; i < s_nheld; i++)
+                s_held_dropped (&s_held [i]);
+            merged = held;
+            total = kept;
+        }
+        else
+            memcpy (merged + kept, s_held, s_nheld * sizeof (s_held_t));
+        free (s_held);
+        s_held = merged;
+        s_nheld = total;
+        s_held_cap = total > n? total: n;
+    }
+    else
+        free (held);
 }
 
 static bool
@@ -175,23 +353,28 @@ s_held_for (void *handle)
 }
 
 int
-mt_codec_send_later (zsock_t *sock, const Mt__Envelope *env, const char *label)
+mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env,
+                     const mt_codec_drop_t *drop)
 {
     if (s_nheld == s_held_cap) {
         size_t cap = s_held_cap? 2 * s_held_cap: 64;
         s_held_t *grown = (s_held_t *) realloc (s_held, cap * sizeof (s_held_t));
         if (!grown)
-            return mt_codec_send (sock, NULL, env);
+            return mt_codec_send (sock, routing_id, env);
         s_held = grown;
         s_held_cap = cap;
     }
     s_held_t *h = &s_held [s_nheld];
     size_t size = mt__envelope__get_packed_size (env);
     if (zmq_msg_init_size (&h->msg, size))
-        return mt_codec_send (sock, NULL, env);
+        return mt_codec_send (sock, routing_id, env);
     mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&h->msg));
     h->handle = zsock_resolve (sock);
-    h->label = label? strdup (label): NULL;
+    s_rid_set (&h->rid, routing_id);
+    h->label = drop && drop->label? strdup (drop->label): NULL;
+    h->fn = drop? drop->fn: NULL;
+    h->arg = drop? drop->arg: NULL;
+    h->key = drop && drop->fn && drop->key? strdup (drop->key): NULL;
     s_nheld++;
     return 0;
 }
@@ -199,7 +382,25 @@ mt_codec_send_later (zsock_t *sock, const Mt__Envelope *env, const char *label)
 size_t
 mt_codec_flush (void)
 {
-    return s_nheld? s_flush (NULL): 0;
+    s_flush (NULL);
+    //  The callbacks may hold and send again: what they hold waits for the
+    //  next flush, so a peer that stays gone cannot keep this one going
+    while (s_ndue) {
+        s_due_t *due = s_due;
+        size_t n = s_ndue;
+        s_due = NULL;
+        s_ndue = s_due_cap = 0;
+        for (size_t i = 0; i < n; i++) {
+            due [i].fn (due [i].arg, due [i].key);
+            free (due [i].key);
+        }
+        free (due);
+        if (s_ndue)
+            break;                      //  due again already: at the next flush
+    }
+    size_t dropped = s_dropped;
+    s_dropped = 0;
+    return dropped;
 }
 
 int
@@ -229,6 +430,68 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
     return rc == -1? -1: 0;
 }
 
+//  Batches received on this thread whose items are not all returned yet:
+//  at most one a socket (the socket is not read again until it is done).
+typedef struct {
+    void *handle;
+    Mt__Envelope *batch;
+    size_t next;                    //  the next item to return
+    s_rid_t rid;                    //  the sender's, on a ROUTER
+} s_pending_t;
+static __thread s_pending_t *s_pend;
+static __thread size_t s_npend, s_pend_cap;
+
+static s_pending_t *
+s_pending (void *handle)
+{
+    for (size_t i = 0; i < s_npend; i++)
+        if (s_pend [i].handle == handle)
+            return &s_pend [i];
+    return NULL;
+}
+
+static void
+s_pending_remove (s_pending_t *p)
+{
+    mt__envelope__free_unpacked (p->batch, NULL);
+    *p = s_pend [--s_npend];
+}
+
+void
+mt_codec_forget (zsock_t *sock)
+{
+    if (!sock)
+        return;
+    void *handle = zsock_resolve (sock);
+    s_pending_t *p = s_pending (handle);
+    if (p)
+        s_pending_remove (p);
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < s_nheld; i++) {
+        if (s_held [i].handle == handle) {
+            s_held_free (&s_held [i]);
+            dropped++;
+        }
+        else
+            s_held [kept++] = s_held [i];
+    }
+    s_nheld = kept;
+    if (dropped)
+        mt_debug ("held-dropped count=%zu reason=\"socket closed\"", dropped);
+    int i = s_own_find (handle);
+    if (i >= 0)
+        s_own [i] = s_own [--s_nown];
+}
+
+void
+mt_codec_close (zsock_t **sock_p)
+{
+    if (sock_p && *sock_p) {
+        mt_codec_forget (*sock_p);
+        zsock_destroy (sock_p);
+    }
+}
+
 //  Receive the rest of a multipart message and throw it away.
 static size_t
 s_drain (void *handle, zmq_msg_t *part)
@@ -252,12 +515,74 @@ mt_codec_recv (zsock_t *sock, zframe_t **routing_id)
     return env;
 }
 
+//  The next item of handle's kept Batch: 1 with *env_p (NULL for garbage).
+static int
+s_recv_pending (s_pending_t *p, zframe_t **routing_id, Mt__Envelope **env_p)
+{
+    Mt__Batch *batch = p->batch->batch;
+    ProtobufCBinaryData *item = &batch->envelopes [p->next++];
+    Mt__Envelope *env = mt_codec_decode (item->data, item->len);
+    if (env && env->body_case == MT__ENVELOPE__BODY_BATCH) {
+        mt_log ("bad-frame item=%zu reason=\"batch in a batch\" action=dropped", p->next - 1);
+        mt_codec_free (&env);
+    }
+    else
+    if (!env)
+        mt_log ("bad-frame item=%zu bytes=%zu action=dropped", p->next - 1, item->len);
+    *env_p = env;
+    if (routing_id)
+        *routing_id = env && p->rid.set? zframe_new (p->rid.data, p->rid.size): NULL;
+    if (p->next >= batch->n_envelopes)
+        s_pending_remove (p);
+    return 1;
+}
+
+//  A Batch came: keep it for handle, return its first item.
+static int
+s_recv_batch (void *handle, Mt__Envelope *env, zframe_t **routing_id, Mt__Envelope **env_p)
+{
+    if (env->batch->n_envelopes == 0) {
+        mt_log ("bad-frame reason=\"empty batch\" action=dropped");
+        mt_codec_free (&env);
+        if (routing_id)
+            zframe_destroy (routing_id);
+        return 1;
+    }
+    if (s_npend == s_pend_cap) {
+        size_t cap = s_pend_cap? 2 * s_pend_cap: 8;
+        s_pending_t *grown = (s_pending_t *) realloc (s_pend, cap * sizeof (s_pending_t));
+        if (!grown) {
+            mt_log ("bad-frame reason=\"out of memory\" items=%zu action=dropped",
+                    env->batch->n_envelopes);
+            mt_codec_free (&env);
+            if (routing_id)
+                zframe_destroy (routing_id);
+            return 1;
+        }
+        s_pend = grown;
+        s_pend_cap = cap;
+    }
+    s_pending_t *p = &s_pend [s_npend++];
+    p->handle = handle;
+    p->batch = env;
+    p->next = 0;
+    s_rid_set (&p->rid, routing_id? *routing_id: NULL);
+    if (routing_id)
+        zframe_destroy (routing_id);
+    return s_recv_pending (p, routing_id, env_p);
+}
+
 //  Take one message off handle: flags 0 waits as the socket's ZMQ_RCVTIMEO
 //  says, ZMQ_DONTWAIT does not. Returns 1 when a message was taken (*env_p
-//  NULL for garbage), 0 when none came.
+//  NULL for garbage), 0 when none came. A kept Batch item comes first.
 static int
 s_recv (void *handle, zframe_t **routing_id, Mt__Envelope **env_p, int flags)
 {
+    if (s_npend) {
+        s_pending_t *p = s_pending (handle);
+        if (p)
+            return s_recv_pending (p, routing_id, env_p);
+    }
     s_touch (handle);
     zmq_msg_t part;
     zmq_msg_init (&part);
@@ -287,6 +612,8 @@ s_recv (void *handle, zframe_t **routing_id, Mt__Envelope **env_p, int flags)
     env = mt_codec_decode (zmq_msg_data (&part), zmq_msg_size (&part));
     if (env) {
         zmq_msg_close (&part);
+        if (env->body_case == MT__ENVELOPE__BODY_BATCH)
+            return s_recv_batch (handle, env, routing_id, env_p);
         *env_p = env;
         return 1;
     }
@@ -311,8 +638,17 @@ mt_codec_recv_wait (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p,
                     int timeout_ms)
 {
     void *handle = zsock_resolve (sock);
-    if (timeout_ms == 0)
+    if (timeout_ms == 0 || (s_npend && s_pending (handle)))
         return s_recv (handle, routing_id, env_p, ZMQ_DONTWAIT);
+    if (s_nheld) {
+        //  What this thread holds goes out only when it would have to wait:
+        //  a loop that drains a backlog one receive at a time gathers its
+        //  replies meanwhile
+        int rc = s_recv (handle, routing_id, env_p, ZMQ_DONTWAIT);
+        if (rc)
+            return rc;
+        s_flush (NULL);
+    }
     //  libzmq's blocking receive waits on the socket's mailbox itself and
     //  takes the command that woke it at once: no look at the mailbox before
     //  the wait (an empty receive, a ZMQ_EVENTS) and none after it
@@ -348,6 +684,9 @@ mt_codec_poll_touched (zsock_t *sock)
 int
 mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout)
 {
+    s_flush (NULL);                 //  nothing held waits on a sleeping loop
+    if (s_ndue)
+        timeout = 0;                //  drop callbacks due: the loop's flush runs them
     if (nitems <= 0 || nitems > 256)
         return zmq_poll (items, nitems, timeout);
     struct pollfd pfd [nitems];
@@ -363,6 +702,11 @@ mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout)
             if (zmq_getsockopt (it->socket, ZMQ_FD, &pfd [i].fd, &size) == -1)
                 return -1;
             pfd [i].events = POLLIN;
+            if ((it->events & ZMQ_POLLIN) && s_npend && s_pending (it->socket)) {
+                it->revents = ZMQ_POLLIN;   //  a Batch's items kept: ready now
+                ready++;
+                continue;
+            }
             own [i] = it->events == ZMQ_POLLIN && s_nown? s_own_find (it->socket): -1;
             if (own [i] >= 0 && s_own [own [i]].quiet)
                 continue;           //  idle at the last look, untouched since
@@ -424,6 +768,7 @@ mt_codec_body_name (const Mt__Envelope *env)
         case MT__ENVELOPE__BODY_USAGE_EVENT:  return "usage_event";
         case MT__ENVELOPE__BODY_USAGE_ACK:    return "usage_ack";
         case MT__ENVELOPE__BODY_JOB_PROGRESS: return "job_progress";
+        case MT__ENVELOPE__BODY_BATCH:        return "batch";
         default:                              return "unknown";
     }
 }

@@ -25,22 +25,68 @@ void mt_codec_free (Mt__Envelope **env_p);
 //  else NULL. Never blocks: a full peer queue drops the message (returns -1).
 int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env);
 
-//  Send an Envelope at the next mt_codec_flush of this thread (a DEALER or
-//  other socket without routing id): packed now, sent then, in the order
-//  held. For messages whose loss the sender only logs: label (copied; may
-//  be NULL) is the log line written if it is dropped then. An
-//  mt_codec_send on the same socket first sends what is held for it, so
-//  each socket's messages keep their order. A loop holds what a turn
-//  produced and flushes after its answers went out (the gateway: Settle
-//  and UsageEvent after the HTTP answer is written), and flushes before it
-//  destroys a socket. Returns 0, or what mt_codec_send returned when it
-//  could not hold (out of memory: sent at once).
-int mt_codec_send_later (zsock_t *sock, const Mt__Envelope *env, const char *label);
+//  What to do when a message held by mt_codec_send_later is dropped at the
+//  flush (the peer's queue full, a ROUTER_MANDATORY peer gone, no peer).
+//  label (copied) is logged at once; fn (if any) is called as
+//  fn (arg, key) by the next mt_codec_flush of this thread, never from
+//  inside another codec call, so it may send, free and requeue freely. arg
+//  must outlive the hold (the service itself); key (copied; e.g. a request
+//  id) says which message it was: a value, not a pointer that could dangle.
+typedef void (mt_codec_drop_fn) (void *arg, const char *key);
+typedef struct {
+    const char *label;              //  log line if dropped, or NULL
+    mt_codec_drop_fn *fn;           //  or NULL
+    void *arg;
+    const char *key;                //  or NULL
+} mt_codec_drop_t;
 
-//  Send what this thread holds, in order; returns how many were dropped.
+//  Largest batch the flush makes: items and bytes of the items together. A
+//  burst goes out in pieces; an item bigger than the byte cap goes alone.
+#define MT_CODEC_BATCH_ITEMS 256
+#define MT_CODEC_BATCH_BYTES (64u * 1024u)
+
+//  Send an Envelope at the next flush of this thread: to routing_id
+//  (borrowed, copied; on a ROUTER) or NULL (DEALER). Packed now, sent then.
+//  Messages held for the same socket and peer go out as ONE message, a
+//  Batch of them in the order held (one alone: the plain Envelope; see
+//  MT_CODEC_BATCH_*). The flushes: mt_codec_flush; mt_codec_poll before it
+//  waits; mt_codec_recv_wait when it would have to wait; mt_codec_send on
+//  the same socket first sends what is held for it, so each socket's
+//  messages keep their order. drop may be NULL (dropped silently). Returns
+//  0; or, when it could not hold (out of memory), what mt_codec_send
+//  returned sending it at once: -1 means lost, drop NOT run, the caller
+//  handles it as a failed mt_codec_send.
+int mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env,
+                         const mt_codec_drop_t *drop);
+
+//  Send what this thread holds, then run the drop callbacks of what was
+//  dropped since the last call (a caller that gives callbacks calls this in
+//  its loop; mt_codec_poll does not wait while some are due). Returns how
+//  many messages were dropped since the last call.
 size_t mt_codec_flush (void);
 
-//  Receive one message. On a ROUTER socket the first frame is the routing id,
+//  Before sock is destroyed while the process runs (a reconnect, a peer
+//  gone, shutdown): drop what this thread holds for it (drop handling not
+//  run) and the batch items received on it and not yet returned. A later
+//  socket at the same address never sees them. No-op for NULL.
+void mt_codec_forget (zsock_t *sock);
+
+//  mt_codec_forget, then zsock_destroy.
+void mt_codec_close (zsock_t **sock_p);
+
+//  Whether held messages are sent as Batches (default: on; the environment
+//  variable MT_BUS_BATCH=0, read once per process, turns it off: every
+//  Envelope alone, for peers older than the Batch). Load generators and
+//  tests set it.
+void mt_codec_set_batch (bool on);
+bool mt_codec_batching (void);
+
+//  Receive one message. A Batch is taken apart here: its first item is
+//  returned, the rest are kept for this socket (with the sender's routing
+//  id) and returned, in order, by the next receives on it from this thread
+//  before the socket is read again. A garbage item, an empty Batch or a
+//  Batch inside a Batch counts as garbage (logged, NULL); the other items
+//  still count. On a ROUTER socket the first frame is the routing id,
 //  returned in *routing_id (caller owns; destroy with zframe_destroy); pass
 //  NULL for other sockets. Returns NULL (after logging and dropping the
 //  message) on garbage: the caller just carries on. Caller owns the result;
@@ -60,6 +106,8 @@ int mt_codec_recv_next (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env
 //  the socket's mailbox and takes what woke it at once: per wake-up one
 //  poll() fewer than mt_codec_poll then a look at the socket, and no empty
 //  receive to learn that the socket is drained (the next wait is that look).
+//  A kept Batch item is returned at once; what this thread holds is sent
+//  (mt_codec_flush's sending, no callbacks) only when it would have to wait.
 //  Returns 0 when none came in time or a signal came; leaves the socket's
 //  ZMQ_RCVTIMEO at timeout_ms (mt_codec_recv_next does not heed it).
 int mt_codec_recv_wait (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env_p,
@@ -71,6 +119,8 @@ int mt_codec_recv_wait (zsock_t *sock, zframe_t **routing_id, Mt__Envelope **env
 //  reads every socket's twice per wait and polls twice. Same items, same
 //  revents (POLLIN and POLLOUT on sockets; POLLIN, POLLOUT, POLLPRI and
 //  POLLERR on plain fds), same return and errno; timeout in ms, -1 forever.
+//  First sends what this thread holds. A socket with Batch items kept is
+//  ready (ZMQ_POLLIN) at once; no wait either while drop callbacks are due.
 int mt_codec_poll (zmq_pollitem_t *items, int nitems, long timeout);
 
 //  Say that every call on sock from this thread goes through this codec

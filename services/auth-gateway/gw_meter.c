@@ -53,7 +53,7 @@ s_usage_send (void *arg, gw_usage_t *u)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_USAGE_EVENT;
     env.usage_event = &ev;
-    mt_codec_send_later (self->metering, &env, NULL);    //  the loop flushes; kept until acked
+    mt_codec_send_later (self->metering, NULL, &env, NULL); //  the loop flushes; kept until acked
 }
 
 //  The spool: every event appended as it is emitted, synced once per poll

@@ -232,13 +232,13 @@ test_codec_send_later (void)
         env [i].body_case = MT__ENVELOPE__BODY_CANCEL;
         env [i].cancel = &cancel [i];
     }
-    CHECK_INT (mt_codec_send_later (b, &env [0], NULL), 0);
+    CHECK_INT (mt_codec_send_later (b, NULL, &env [0], NULL), 0);
     zclock_sleep (20);
     Mt__Envelope *got = NULL;
     CHECK_INT (mt_codec_recv_next (a, NULL, &got), 0);      //  held: nothing sent yet
     CHECK_INT (mt_codec_send (b, NULL, &env [1]), 0);        //  the held one first
-    CHECK_INT (mt_codec_send_later (b, &env [2], NULL), 0);
-    CHECK_INT (mt_codec_send_later (b, &env [3], "never logged"), 0);
+    CHECK_INT (mt_codec_send_later (b, NULL, &env [2], NULL), 0);
+    CHECK_INT (mt_codec_send_later (b, NULL, &env [3], &(mt_codec_drop_t) { .label = "never logged" }), 0);
     CHECK_INT (mt_codec_flush (), 0);
     CHECK_INT (mt_codec_flush (), 0);                       //  nothing left
     for (int i = 0; i < 4; i++) {
