@@ -66,17 +66,6 @@
 #define GW_USAGE_HOLD_MAX     256    //  ... or once this many are held
 #define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
 
-//  A Settle held until the turn's answers are written (s_settles_flush):
-//  what it needs, copied. Its log line is written only if it is dropped.
-typedef struct {
-    char req_id [48];               //  gw_req_t's id
-    char tenant_id [37];            //  gw_req_t's tenant_id
-    uint64_t used;
-    bool refused;
-} s_settle_t;
-_Static_assert (sizeof ((gw_req_t *) 0)->id == sizeof ((s_settle_t *) 0)->req_id
-             && sizeof ((gw_req_t *) 0)->tenant_id == sizeof ((s_settle_t *) 0)->tenant_id,
-                "a held Settle copies the request's id and tenant whole");
 
 struct _gw_server_t {
     const gw_server_config_t *config;   //  borrowed; outlives the server
@@ -119,10 +108,6 @@ struct _gw_server_t {
     uint64_t confirm_ms;            //  a Submit waits at most this for a heartbeat after it
     bool submit_uncovered;          //  a Submit went out since the last heartbeat
     mt_metric_t *m_resubmits;
-    //  Settles of this turn, sent after its answers, before anything else
-    //  goes to the quota-enforcer (s_quota_send)
-    s_settle_t *settles;
-    size_t nsettles, settles_cap;
 };
 
 //  --------------------------------------------------------------------------
@@ -186,68 +171,33 @@ s_bill_req (gw_req_t *req)
 //  --------------------------------------------------------------------------
 //  Backend messages
 
-static void
-s_settle_send (gw_server_t *self, const s_settle_t *held)
-{
-    Mt__Settle settle = MT__SETTLE__INIT;
-    settle.req_id = (char *) held->req_id;
-    settle.tenant_id = (char *) held->tenant_id;
-    settle.used_tokens = held->used;
-    settle.refused = held->refused;
-    Mt__Envelope env = MT__ENVELOPE__INIT;
-    env.body_case = MT__ENVELOPE__BODY_SETTLE;
-    env.settle = &settle;
-    if (mt_codec_send (self->quota, NULL, &env))
-        mt_log ("settle-dropped req=%s tenant=%s", held->req_id, held->tenant_id);
-}
-
-//  Send the Settles held this turn, in order.
-static void
-s_settles_flush (gw_server_t *self)
-{
-    for (size_t i = 0; i < self->nsettles; i++)
-        s_settle_send (self, &self->settles [i]);
-    self->nsettles = 0;
-}
-
-//  Everything to the quota-enforcer goes through here: the Settles held
-//  go first, so its messages keep the order they were made in.
-static int
-s_quota_send (gw_server_t *self, const Mt__Envelope *env)
-{
-    s_settles_flush (self);
-    return mt_codec_send (self->quota, NULL, env);
-}
-
-//  What the turn held (Settles, then the codec's: usage events) goes out.
-static void
-s_flush (gw_server_t *self)
-{
-    s_settles_flush (self);
-    mt_codec_flush ();
-}
-
-//  Held until this turn's answers are written (the loop flushes); sent at
-//  once when it cannot be held (out of memory).
+//  Held in the codec until this turn's answers are written (the loop
+//  flushes: the Settles of a turn go to the quota-enforcer as one Batch,
+//  with its Admits); what goes to it at once later keeps the order.
 static void
 s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
 {
-    s_settle_t held = { .used = used, .refused = refused };
-    //  Both fields are the request's own, of the same sizes
-    memcpy (held.req_id, req->id, sizeof held.req_id);
-    memcpy (held.tenant_id, req->tenant_id, sizeof held.tenant_id);
-    if (self->nsettles == self->settles_cap) {
-        size_t cap = self->settles_cap? 2 * self->settles_cap: 64;
-        s_settle_t *grown = (s_settle_t *) realloc (self->settles, cap * sizeof (s_settle_t));
-        if (!grown) {
-            s_settles_flush (self);
-            s_settle_send (self, &held);
-            return;
-        }
-        self->settles = grown;
-        self->settles_cap = cap;
-    }
-    self->settles [self->nsettles++] = held;
+    Mt__Settle settle = MT__SETTLE__INIT;
+    settle.req_id = req->id;
+    settle.tenant_id = req->tenant_id;
+    settle.used_tokens = used;
+    settle.refused = refused;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_SETTLE;
+    env.settle = &settle;
+    char label [160];
+    snprintf (label, sizeof label, "settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
+    if (mt_codec_send_later (self->quota, NULL, &env, &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
+}
+
+//  What the turn held (Admits, Submits, Settles, usage events) goes out,
+//  one Batch per socket; then what could not be sent fails its request.
+static void
+s_flush (gw_server_t *self)
+{
+    (void) self;
+    mt_codec_flush ();
 }
 
 //  A Cancel of the request's job to the scheduler: of whichever attempt it
@@ -307,6 +257,25 @@ static void s_refuse_backend (gw_server_t *self, gw_req_t *req, const mt_error_t
                               const char *message, bool settle);
 
 static void
+s_admit_failed (gw_server_t *self, gw_req_t *req)
+{
+    mt_log ("admit-failed req=%s tenant=%s reason=\"quota-enforcer not connected\"",
+            req->id, req->tenant_id);
+    s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
+                      "The quota-enforcer is not reachable.", false);
+}
+
+//  An Admit held in the codec could not be sent (mt_codec_flush calls).
+static void
+s_admit_dropped (void *arg, const char *req_id)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    gw_req_t *req = gw_reqs_lookup (self->reqs, req_id);
+    if (req && req->phase == GW_P_ADMIT && req->backend_busy)
+        s_admit_failed (self, req);
+}
+
+static void
 s_send_admit (gw_server_t *self, gw_req_t *req)
 {
     Mt__Limits limits = MT__LIMITS__INIT;
@@ -325,12 +294,10 @@ s_send_admit (gw_server_t *self, gw_req_t *req)
     req->phase = GW_P_ADMIT;
     req->backend_busy = true;
     gw_list_add (&self->waiting, req);
-    if (s_quota_send (self, &env)) {
-        mt_log ("admit-failed req=%s tenant=%s reason=\"quota-enforcer not connected\"",
-                req->id, req->tenant_id);
-        s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
-                          "The quota-enforcer is not reachable.", false);
-    }
+    //  Held: this turn's Admits go out together after its answers
+    mt_codec_drop_t drop = { .fn = s_admit_dropped, .arg = self, .key = req->id };
+    if (mt_codec_send_later (self->quota, NULL, &env, &drop))
+        s_admit_failed (self, req);
 }
 
 //  The HTTP side's two calls into this one (gw_http_deps_t).
@@ -346,7 +313,24 @@ s_http_cancel (void *arg, gw_req_t *req)
     s_send_cancel ((gw_server_t *) arg, req);
 }
 
+static void s_submit_failed (gw_server_t *self, gw_req_t *req);
+
+//  A Submit held in the codec could not be sent (mt_codec_flush calls).
+static void
+s_submit_dropped (void *arg, const char *req_id)
+{
+    gw_server_t *self = (gw_server_t *) arg;
+    gw_req_t *req = gw_reqs_lookup (self->reqs, req_id);
+    if (req && req->phase == GW_P_SUBMIT) {
+        mt_log ("submit-failed req=%s tenant=%s reason=\"scheduler not connected\"",
+                req->id, req->tenant_id);
+        s_submit_failed (self, req);
+    }
+}
+
 //  Submit the job; requeue: it was accepted before and lost (see gw_retry.h).
+//  Held in the codec until the turn's flush; -1 when it could be neither
+//  held nor sent (a Submit dropped at the flush: s_submit_dropped).
 static int
 s_send_submit (gw_server_t *self, gw_req_t *req, bool requeue)
 {
@@ -386,7 +370,8 @@ s_send_submit (gw_server_t *self, gw_req_t *req, bool requeue)
     snprintf (req->sched_id, sizeof req->sched_id, "%s", self->sched_id);
     req->submit_hb = self->hb_seq + 1;
     self->submit_uncovered = true;
-    int rc = mt_codec_send (self->scheduler, NULL, &env);
+    mt_codec_drop_t drop = { .fn = s_submit_dropped, .arg = self, .key = req->id };
+    int rc = mt_codec_send_later (self->scheduler, NULL, &env, &drop);
     //  The body and prompt stay until the job may not be submitted again
     //  (s_forget_body); the parsed tree is not needed any more
     json_decref (req->parsed.body);
@@ -453,8 +438,7 @@ s_on_admit_reply (gw_server_t *self, Mt__AdmitReply *reply)
     if (req->granted == 0 && req->parsed.kind != GW_KIND_EMBEDDING)
         req->granted = 1;
     if (s_send_submit (self, req, false))
-        s_refuse_backend (self, req, mt_error_lookup ("service_unavailable"),
-                          "The scheduler is not reachable.", true);
+        s_submit_failed (self, req);
 }
 
 //  The job can no longer be submitted again: keep only the scalars (memory
@@ -793,8 +777,14 @@ s_resubmit (gw_server_t *self, gw_req_t *req, const char *why, bool keep_prev)
     mt_metric_add (self->m_resubmits, 1);
     mt_log ("resubmit req=%s tenant=%s reason=\"%s\" requeues=%u", req->id, req->tenant_id,
             why, req->requeues);
-    if (s_send_submit (self, req, true) == 0)
-        return;
+    if (s_send_submit (self, req, true))
+        s_submit_failed (self, req);
+}
+
+//  A Submit (first or again) could not be sent.
+static void
+s_submit_failed (gw_server_t *self, gw_req_t *req)
+{
     if (req->accepted)
         s_job_fail (self, req, MT__ERROR_CODE__ERR_UNAVAILABLE, "The scheduler is not reachable.");
     else                                //  never confirmed: a refusal
@@ -1154,7 +1144,7 @@ s_heartbeat_to (gw_server_t *self, zsock_t *sock)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    int rc = sock == self->quota? s_quota_send (self, &env): mt_codec_send (sock, NULL, &env);
+    int rc = mt_codec_send (sock, NULL, &env);     //  after what is held for it
     if (!sched)
         return;
     self->hb_sched_mono = mt_mono_ms ();    //  tried: not again before its time
@@ -1279,7 +1269,9 @@ s_quota_monitor (gw_server_t *self)
         Mt__Envelope env = MT__ENVELOPE__INIT;
         env.body_case = MT__ENVELOPE__BODY_ADMIT;
         env.admit = &admit;
-        if (s_quota_send (self, &env) == 0)
+        char label [160];
+        snprintf (label, sizeof label, "restore-dropped req=%s tenant=%s", req->id, req->tenant_id);
+        if (mt_codec_send_later (self->quota, NULL, &env, &(mt_codec_drop_t) { .label = label }) == 0)
             count++;
     }
     mt_log ("quota-connected reservations_reannounced=%zu", count);
@@ -1663,14 +1655,11 @@ gw_server_destroy (gw_server_t **self_p)
     gw_catalog_destroy (&self->catalog);
     gw_cache_destroy (&self->cache);
     gw_store_destroy (&self->store);
-    if (self->quota)
-        s_settles_flush (self);
-    free (self->settles);
     mt_codec_flush ();                  //  what is held goes before its sockets close
-    zsock_destroy (&self->scheduler);
-    zsock_destroy (&self->quota);
-    zsock_destroy (&self->metering);
-    zsock_destroy (&self->tokens);
+    mt_codec_close (&self->scheduler);
+    mt_codec_close (&self->quota);
+    mt_codec_close (&self->metering);
+    mt_codec_close (&self->tokens);
     gw_ready_destroy (&self->ready);
     free (self->token_endpoint);
     free (self);

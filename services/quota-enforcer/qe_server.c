@@ -117,7 +117,8 @@ qe_server_destroy (qe_server_t **self_p)
     qe_server_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->router);
+    mt_codec_flush ();                  //  the last replies
+    mt_codec_close (&self->router);
     zlistx_destroy (&self->held);
     mt_peers_destroy (&self->gateways);
     qe_quota_destroy (&self->quota);
@@ -151,8 +152,12 @@ s_reply (qe_server_t *self, zframe_t *routing_id, const char *req_id, const qe_a
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT_REPLY;
     env.admit_reply = &reply;
-    if (mt_codec_send (self->router, routing_id, &env))
-        mt_log ("reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
+    //  Held: the replies to what one gateway sent together go back as one
+    //  Batch when the loop would wait (mt_codec_recv_wait)
+    char label [128];
+    snprintf (label, sizeof label, "reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
+    if (mt_codec_send_later (self->router, routing_id, &env, &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
 }
 
 //  The reservation of req_id (if any) is held by gateway (its routing id in
@@ -420,6 +425,7 @@ qe_server_step (qe_server_t *self, int timeout_ms)
             mt_metric_add (self->m_expired, (int64_t) n);
         mt_metric_set (self->m_reservations, (int64_t) qe_quota_reservations (self->quota));
     }
+    mt_codec_flush ();                  //  replies held this step (a wait sends them sooner)
 }
 
 int

@@ -32,8 +32,8 @@ static void
 s_unpair (s_pair_t *p)
 {
     mt_codec_flush ();              //  nothing held for a socket that is gone
-    zsock_destroy (&p->gw);
-    zsock_destroy (&p->metering);
+    mt_codec_close (&p->gw);
+    mt_codec_close (&p->metering);
 }
 
 //  Usage events metering received until none waits; the last one's id.
@@ -43,9 +43,8 @@ s_received (s_pair_t *p, char *last_id, size_t size)
     size_t n = 0;
     Mt__Envelope *env = NULL;
     mt_codec_flush ();              //  as the gateway's loop does after each turn
-    zpoller_t *poller = zpoller_new (p->metering, NULL);
-    while (zpoller_wait (poller, 50)) {
-        env = mt_codec_recv (p->metering, NULL);
+    //  The codec's own wait: it sees a Batch's items kept after the first
+    while (mt_codec_recv_wait (p->metering, NULL, &env, 50)) {
         if (env && env->body_case == MT__ENVELOPE__BODY_USAGE_EVENT) {
             n++;
             if (last_id)
@@ -53,7 +52,6 @@ s_received (s_pair_t *p, char *last_id, size_t size)
         }
         mt_codec_free (&env);
     }
-    zpoller_destroy (&poller);
     return n;
 }
 

@@ -312,9 +312,9 @@ s_on_meter (s_rig_t *rig, Mt__Envelope **env_p)
 static void
 s_drain_peer (s_rig_t *rig, zsock_t *sock, zframe_t **peer_p)
 {
-    while (zsock_events (sock) & ZMQ_POLLIN) {
-        zframe_t *rid = NULL;
-        Mt__Envelope *env = mt_codec_recv (sock, &rid);
+    zframe_t *rid = NULL;
+    Mt__Envelope *env = NULL;
+    while (mt_codec_recv_next (sock, &rid, &env)) {     //  a Batch's items too
         if (rid) {
             zframe_destroy (peer_p);
             *peer_p = rid;

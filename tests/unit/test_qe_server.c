@@ -52,8 +52,9 @@ s_reply (zsock_t *gw)
     uint64_t deadline = mt_mono_ms () + 2000;
     while (mt_mono_ms () < deadline) {
         qe_server_step (s_server, 10);
-        if (zsock_events (gw) & ZMQ_POLLIN)
-            return mt_codec_recv (gw, NULL);
+        Mt__Envelope *env = NULL;
+        if (mt_codec_recv_next (gw, NULL, &env))
+            return env;
     }
     return NULL;
 }

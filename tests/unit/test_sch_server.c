@@ -105,8 +105,8 @@ s_pump (s_rig_t *rig, int ms, bool (*stop) (s_rig_t *, const void *), const void
             { zsock_resolve (rig->tokens), 0, ZMQ_POLLIN, 0 },
         };
         zmq_poll (items, 2, 1);
-        while (zsock_events (rig->gw) & ZMQ_POLLIN) {
-            Mt__Envelope *env = mt_codec_recv (rig->gw, NULL);
+        Mt__Envelope *env = NULL;
+        while (mt_codec_recv_next (rig->gw, NULL, &env)) {      //  a Batch's items too
             if (!env)
                 continue;
             if (env->body_case == MT__ENVELOPE__BODY_JOB_DONE)
@@ -114,9 +114,8 @@ s_pump (s_rig_t *rig, int ms, bool (*stop) (s_rig_t *, const void *), const void
             else
                 zlistx_add_end (rig->inbox, env);
         }
-        while (zsock_events (rig->tokens) & ZMQ_POLLIN) {
-            zframe_t *rid = NULL;
-            Mt__Envelope *env = mt_codec_recv (rig->tokens, &rid);
+        zframe_t *rid = NULL;
+        while (mt_codec_recv_next (rig->tokens, &rid, &env)) {
             zframe_destroy (&rid);
             if (!env)
                 continue;
