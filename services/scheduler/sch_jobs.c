@@ -755,6 +755,19 @@ sch_jobs_dispatch_failed (sch_jobs_t *self, sch_dispatch_t *d)
     d->worker->blocked_round = self->dispatch_round;
 }
 
+void
+sch_jobs_dispatch_unsent (sch_jobs_t *self, sch_dispatch_t *d)
+{
+    d->job->worker = NULL;
+    d->job->fq_tenant = NULL;
+    d->job->charged = 0;
+    if (d->worker->assigned)
+        d->worker->assigned--;
+    self->queued++;
+    self->running--;
+    sch_jobs_dispatch_failed (self, d);
+}
+
 //  --------------------------------------------------------------------------
 //  Counts
 

@@ -239,6 +239,11 @@ void sch_jobs_dispatch_sent (sch_jobs_t *self, sch_dispatch_t *d);
 //  the worker for the rest of this pass.
 void sch_jobs_dispatch_failed (sch_jobs_t *self, sch_dispatch_t *d);
 
+//  The send of d, counted sent (sch_jobs_dispatch_sent), failed after all
+//  (its Batch was dropped at the end of the pass): undo the send, then as
+//  sch_jobs_dispatch_failed. Undo the pass's in the reverse of their order.
+void sch_jobs_dispatch_unsent (sch_jobs_t *self, sch_dispatch_t *d);
+
 //  --------------------------------------------------------------------------
 //  Counts
 

@@ -34,6 +34,10 @@ struct _sch_server_t {
     char instance [33];         //  random per start: gateways see a restart by it
     uint64_t warm_until_ms;     //  monotonic; till then workers may still be announcing
     bool dispatch_due;          //  a message of this turn may have made a dispatch possible
+    //  The Jobs of the dispatch pass, held in the codec until its end (one
+    //  Batch per worker); failed: the send of its Batch failed
+    struct s_pass_item { sch_dispatch_t d; bool failed; } *pass;
+    size_t npass, pass_cap;
     //  Metrics (borrowed from the registry)
     mt_metric_t *m_submitted;   //  jobs accepted
     mt_metric_t *m_rej_capacity;    //  jobs refused: no worker or queue full
@@ -80,8 +84,10 @@ s_refuse (sch_server_t *self, zframe_t *gateway, Mt__JobSpec *spec, Mt__ErrorCod
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
-    if (mt_codec_send (self->gateways, gateway, &env))
-        mt_log ("send-failed to=gateway body=submit_reply req=%s", spec->req_id);
+    char label [128];
+    snprintf (label, sizeof label, "send-failed to=gateway body=submit_reply req=%s", spec->req_id);
+    if (mt_codec_send_later (self->gateways, gateway, &env, &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
 }
 
 //  Tell a job's gateway the job ended without a worker's JobDone.
@@ -102,16 +108,37 @@ s_send_done (sch_server_t *self, zframe_t *gateway, sch_job_t *job,
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
-    if (mt_codec_send (self->gateways, gateway, &env))
-        mt_log ("send-failed to=gateway body=job_done req=%s tenant=%s",
-                job->req_id, job->tenant_id);
+    char label [160];
+    snprintf (label, sizeof label, "send-failed to=gateway body=job_done req=%s tenant=%s",
+              job->req_id, job->tenant_id);
+    if (mt_codec_send_later (self->gateways, gateway, &env, &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
 }
 
 //  --------------------------------------------------------------------------
 //  Dispatch
 
-//  Send the job of a dispatch decision to its worker. On failure the job goes
-//  back to the head of its queue and the worker sits out this pass.
+//  A Job held this pass could not be sent (its worker's Batch failed):
+//  marked here, put back after the pass (s_dispatch).
+static void
+s_job_dropped (void *arg, const char *index)
+{
+    sch_server_t *self = (sch_server_t *) arg;
+    size_t i = (size_t) strtoul (index, NULL, 10);
+    if (i < self->npass)
+        self->pass [i].failed = true;
+}
+
+static void
+s_dispatch_failed_log (sch_dispatch_t *d, const char *why)
+{
+    mt_log ("dispatch-failed req=%s tenant=%s worker=%s errno=%s action=requeued",
+            d->job->req_id, d->job->tenant_id, d->worker->worker_id, why);
+}
+
+//  Hold the job of a dispatch decision for its worker: the pass's Jobs go
+//  out together at its end. When it cannot even be held, the job goes back
+//  to the head of its queue and the worker sits out this pass.
 static void
 s_send_job (sch_server_t *self, sch_dispatch_t *d)
 {
@@ -122,29 +149,60 @@ s_send_job (sch_server_t *self, sch_dispatch_t *d)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB;
     env.job = &body;
-    if (mt_codec_send (self->workers_sock, w->rid, &env)) {
-        mt_log ("dispatch-failed req=%s tenant=%s worker=%s errno=%s action=requeued",
-                job->req_id, job->tenant_id, w->worker_id, zmq_strerror (zmq_errno ()));
+    if (self->npass == self->pass_cap) {
+        size_t cap = self->pass_cap? 2 * self->pass_cap: 256;
+        struct s_pass_item *grown = (struct s_pass_item *) realloc (self->pass, cap * sizeof *grown);
+        if (grown) {
+            self->pass = grown;
+            self->pass_cap = cap;
+        }
+    }
+    int rc;
+    if (self->npass < self->pass_cap) {
+        char key [24];
+        snprintf (key, sizeof key, "%zu", self->npass);
+        mt_codec_drop_t drop = { .fn = s_job_dropped, .arg = self, .key = key };
+        rc = mt_codec_send_later (self->workers_sock, w->rid, &env, &drop);
+        if (rc == 0)
+            self->pass [self->npass++] = (struct s_pass_item) { *d, false };
+    }
+    else                                //  out of memory: at once, as before
+        rc = mt_codec_send (self->workers_sock, w->rid, &env);
+    if (rc) {
+        s_dispatch_failed_log (d, zmq_strerror (zmq_errno ()));
         sch_jobs_dispatch_failed (self->jobs, d);
         return;
     }
     sch_jobs_dispatch_sent (self->jobs, d);
-    mt_metric_add (self->m_dispatched, 1);
     mt_debug ("dispatched req=%s tenant=%s worker=%s waited_ms=%llu", job->req_id,
               job->tenant_id, w->worker_id,
               (unsigned long long) (mt_mono_ms () - job->queued_ms));
 }
 
-//  While some worker has credit and a job waits for a model it serves, send
-//  the next job (sch_jobs_dispatch_next chooses which, and where).
+//  While some worker has credit and a job waits for a model it serves, hold
+//  the next job (sch_jobs_dispatch_next chooses which, and where); then send
+//  the pass's Jobs, one Batch per worker. Those whose Batch failed go back
+//  to the heads of their queues, the last taken first (so each tenant's
+//  order stays), and wait for the next pass.
 static void
 s_dispatch (sch_server_t *self)
 {
     sch_dispatch_t d;
     self->dispatch_due = false;
+    self->npass = 0;
     sch_jobs_dispatch_begin (self->jobs);
     while (sch_jobs_dispatch_next (self->jobs, &d))
         s_send_job (self, &d);
+    mt_codec_flush ();                  //  runs s_job_dropped for what failed
+    size_t sent = self->npass;
+    for (size_t i = self->npass; i-- > 0;)
+        if (self->pass [i].failed) {
+            s_dispatch_failed_log (&self->pass [i].d, "batch not sent");
+            sch_jobs_dispatch_unsent (self->jobs, &self->pass [i].d);
+            sent--;
+        }
+    mt_metric_add (self->m_dispatched, (int64_t) sent);
+    self->npass = 0;
     s_update_gauges (self);
 }
 
@@ -290,9 +348,12 @@ s_cancel_at_worker (sch_server_t *self, sch_job_t *job)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_CANCEL;
     env.cancel = &fwd;
-    if (mt_codec_send (self->workers_sock, job->worker->rid, &env))
-        mt_log ("send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
-                job->req_id, job->tenant_id, job->worker->worker_id);
+    char label [200];
+    snprintf (label, sizeof label, "send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
+              job->req_id, job->tenant_id, job->worker->worker_id);
+    if (mt_codec_send_later (self->workers_sock, job->worker->rid, &env,
+                             &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
 }
 
 static void
@@ -787,10 +848,12 @@ sch_server_destroy (sch_server_t **self_p)
     sch_server_t *self = *self_p;
     if (!self)
         return;
+    mt_codec_flush ();                  //  what is held goes before its sockets close
     sch_jobs_destroy (&self->jobs);
     mt_peers_destroy (&self->gateway_peers);
-    zsock_destroy (&self->gateways);
-    zsock_destroy (&self->workers_sock);
+    mt_codec_close (&self->gateways);
+    mt_codec_close (&self->workers_sock);
+    free (self->pass);
     free (self->gateway_endpoint);
     free (self->worker_endpoint);
     free (self);

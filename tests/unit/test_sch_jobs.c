@@ -437,6 +437,47 @@ test_credit (void)
     }
 }
 
+//  A pass's Jobs counted sent, then their worker's Batch failed: undone in
+//  the reverse order, the queue is as before the pass (same order, charges
+//  refunded, the worker's credit back), and the worker sits out the pass.
+static void
+test_unsent (void)
+{
+    s_rig_t rig;
+    s_rig_init (&rig);
+    rig.w [0] = s_ready (&rig, "w0", "p", "m", 4, 4, 1000, NULL);
+    sch_job_t *a = s_add (&rig, "a", "t", "p", "m", 100, 1);
+    sch_job_t *b = s_add (&rig, "b", "t", "p", "m", 100, 1);
+    sch_fairq_t *q = sch_jobs_queue (rig.jobs, "p", "m");
+    sch_dispatch_t d [2];
+    sch_jobs_dispatch_begin (rig.jobs);
+    for (int i = 0; i < 2; i++) {
+        CHECK (sch_jobs_dispatch_next (rig.jobs, &d [i]));
+        sch_jobs_dispatch_sent (rig.jobs, &d [i]);
+    }
+    CHECK (d [0].job == a && d [1].job == b);
+    CHECK_INT (rig.w [0]->assigned, 2);
+    CHECK_INT (sch_jobs_running (rig.jobs), 2);
+    sch_jobs_dispatch_unsent (rig.jobs, &d [1]);
+    sch_jobs_dispatch_unsent (rig.jobs, &d [0]);
+    CHECK_INT (rig.w [0]->assigned, 0);
+    CHECK_INT (sch_jobs_running (rig.jobs), 0);
+    CHECK_INT (sch_jobs_queued (rig.jobs), 2);
+    CHECK_INT (sch_fairq_size (q), 2);
+    CHECK (sch_fairq_counter (q, "t") < 1.0);   //  refunded
+    CHECK (a->worker == NULL && b->worker == NULL);
+    sch_dispatch_t again;
+    CHECK (!sch_jobs_dispatch_next (rig.jobs, &again));    //  blocked this pass
+    sch_jobs_dispatch_begin (rig.jobs);
+    CHECK (sch_jobs_dispatch_next (rig.jobs, &again));
+    CHECK (again.job == a);                     //  the order kept
+    sch_jobs_dispatch_sent (rig.jobs, &again);
+    CHECK (sch_jobs_dispatch_next (rig.jobs, &again));
+    CHECK (again.job == b);
+    sch_jobs_dispatch_sent (rig.jobs, &again);
+    s_rig_fini (&rig);
+}
+
 //  A worker whose send failed sits out the rest of the pass; the job goes
 //  back to the head of its queue with its charge refunded.
 static void
@@ -1003,6 +1044,7 @@ main (void)
     MT_RUN (test_model_turns);
     MT_RUN (test_credit);
     MT_RUN (test_blocked);
+    MT_RUN (test_unsent);
     MT_RUN (test_leases);
     MT_RUN (test_worker_lost);
     MT_RUN (test_silent);
