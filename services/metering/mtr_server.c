@@ -138,7 +138,8 @@ mtr_server_destroy (mtr_server_t **self_p)
     zhashx_destroy (&self->held);
     zlistx_destroy (&self->spool_acks);
     mt_spool_destroy (&self->spool);
-    zsock_destroy (&self->router);
+    mt_codec_flush ();                  //  what is held goes before its socket closes
+    mt_codec_close (&self->router);
     free (self);
     *self_p = NULL;
 }
@@ -190,9 +191,13 @@ s_send_ack (mtr_server_t *self, const uint8_t *sender, size_t sender_size,
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_USAGE_ACK;
     env.usage_ack = &ack;
+    //  Held until the loop waits: a turn's acks to one gateway go as one Batch
+    char label [128];
+    snprintf (label, sizeof label, "ack-dropped events=%zu reason=\"peer gone or queue full\"", count);
     zframe_t *routing_id = zframe_new (sender, sender_size);
-    if (!routing_id || mt_codec_send (self->router, routing_id, &env))
-        mt_log ("ack-dropped events=%zu reason=\"peer gone or queue full\"", count);
+    if (!routing_id || mt_codec_send_later (self->router, routing_id, &env,
+                                            &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
     zframe_destroy (&routing_id);
 }
 
@@ -607,9 +612,11 @@ mtr_server_run (mtr_server_t *self)
     while ((self->inflight || zlistx_size (self->queue)) && mt_mono_ms () < deadline
        &&  (mtr_store_up () || !self->spool || self->inflight)) {
         s_flush (self, true);
+        mt_codec_flush ();              //  the acks held, before a wait of our own
         if (zmq_poll (&items [1], 1, 100) > 0)
             s_on_done (self);
     }
+    mt_codec_flush ();
     s_spool_rest (self);
     if (self->pending)
         mt_log ("stopped-with-pending events=%zu action=not_acknowledged", self->pending);

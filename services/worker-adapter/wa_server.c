@@ -120,7 +120,7 @@ s_seq_destroy (void **item_p)
 static void
 s_sock_destructor (void **item_p)
 {
-    zsock_destroy ((zsock_t **) item_p);
+    mt_codec_close ((zsock_t **) item_p);  //  nothing held or kept for it outlives it
 }
 
 static void
@@ -173,11 +173,18 @@ s_gateway (wa_server_t *self, const Mt__JobSpec *spec)
     return sock;
 }
 
+//  Held in the codec until the loop waits (mt_codec_poll flushes): what a
+//  turn produced for one gateway, or for the scheduler, goes as one Batch.
 static void
 s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *to, const char *req_id)
 {
-    if (sock && mt_codec_send (sock, NULL, env))
-        mt_log ("send-failed to=%s body=%s req=%s", to, mt_codec_body_name (env), req_id);
+    if (!sock)
+        return;
+    char label [200];
+    snprintf (label, sizeof label, "send-failed to=%s body=%s req=%.64s", to,
+              mt_codec_body_name (env), req_id);
+    if (mt_codec_send_later (sock, NULL, env, &(mt_codec_drop_t) { .label = label }))
+        mt_log ("%s", label);
 }
 
 //  Report the end of a job: first to the gateway, then to the scheduler.
@@ -945,8 +952,9 @@ wa_server_destroy (wa_server_t **self_p)
         wa_openai_req_destroy (self->openai, &seq->req);
     zlistx_destroy (&self->active);
     zlistx_destroy (&self->waiting);
+    mt_codec_flush ();                  //  what is held goes before its sockets close
     zhashx_destroy (&self->gateways);
-    zsock_destroy (&self->scheduler);
+    mt_codec_close (&self->scheduler);
     wa_openai_destroy (&self->openai);
     free (self->worker_id);
     free (self->pool);
