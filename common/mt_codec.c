@@ -148,6 +148,14 @@ mt_codec_set_batch (bool on)
     __atomic_store_n (&s_batch, on? 1: 0, __ATOMIC_RELAXED);
 }
 
+static __thread uint64_t s_frames;  //  sent and received, this thread
+
+uint64_t
+mt_codec_frames (void)
+{
+    return s_frames;
+}
+
 //  A routing id, copied (libzmq's are at most 255 bytes).
 typedef struct {
     uint8_t size;
@@ -237,7 +245,10 @@ s_send_msg (void *handle, const s_rid_t *rid, zmq_msg_t *msg)
     s_touch (handle);
     if (rid->set && zmq_send (handle, rid->data, rid->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
         return -1;
-    return zmq_msg_send (msg, handle, ZMQ_DONTWAIT) == -1? -1: 0;
+    if (zmq_msg_send (msg, handle, ZMQ_DONTWAIT) == -1)
+        return -1;
+    s_frames++;
+    return 0;
 }
 
 //  Send the held items group [0, n) (same socket and peer) as one message.
@@ -427,6 +438,8 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
     int rc = zmq_msg_send (&msg, handle, ZMQ_DONTWAIT);
     if (rc == -1)
         zmq_msg_close (&msg);       //  sent: libzmq owns it
+    else
+        s_frames++;
     return rc == -1? -1: 0;
 }
 
@@ -596,6 +609,7 @@ s_recv (void *handle, zframe_t **routing_id, Mt__Envelope **env_p, int flags)
         zmq_msg_close (&part);
         return 0;
     }
+    s_frames++;
     size_t frames = 1;
     if (routing_id) {
         if (!zmq_msg_more (&part))

@@ -81,6 +81,10 @@ void mt_codec_close (zsock_t **sock_p);
 void mt_codec_set_batch (bool on);
 bool mt_codec_batching (void);
 
+//  ZeroMQ messages this thread sent and received through the codec (a
+//  Batch counts once), for load generators and benchmarks.
+uint64_t mt_codec_frames (void);
+
 //  Receive one message. A Batch is taken apart here: its first item is
 //  returned, the rest are kept for this socket (with the sender's routing
 //  id) and returned, in order, by the next receives on it from this thread

@@ -6,6 +6,9 @@
 //    qe-load: admitted=N refused=N seconds=S admits_per_s=R rtt_p50_us=U
 //             [echo_answered=N echo_per_s=R echo_rtt_p50_us=U rtt_over_echo=X]
 //  rtt is the Admit -> AdmitReply round trip, polled as the gateway polls.
+//  --batch=1 (default) sends as the gateway now does: Admits and Settles
+//  held in the codec and sent as one Batch at the poll; --batch=0 the old
+//  path, one message each at once (the echo peer is always one message each).
 //  With --baseline-count, the same round trip to a bare-libzmq echo peer
 //  (s_echo_run: same transport, CURVE setting and messages) is measured too,
 //  in turns with the quota-enforcer (half of each, twice), and the ratio of
@@ -37,9 +40,19 @@ static mt_opt_t s_opts [] = {
     { "seconds", "MT_QE_LOAD_SECONDS", MT_OPT_INT, "10", 1, 3600, "stop after this" },
     { "baseline-count", "MT_QE_LOAD_BASELINE_COUNT", MT_OPT_INT, "0", 0, 100000000,
       "round trips to a bare-libzmq echo peer as well (0: none)" },
+    { "batch", "MT_QE_LOAD_BATCH", MT_OPT_BOOL, "1", 0, 0,
+      "send as the gateway does: held, one Batch per poll (0: one message each, at once)" },
     MT_CURVE_OPTIONS,
     { NULL }
 };
+
+static bool s_later;                //  hold and batch (--batch), else send at once
+
+static int
+s_send (zsock_t *sock, const Mt__Envelope *env)
+{
+    return s_later? mt_codec_send_later (sock, NULL, env, NULL): mt_codec_send (sock, NULL, env);
+}
 
 //  This run's request ids: a UUID's length, as the gateway's are (so the
 //  messages are the size the stack sends), unique to the run (a second run
@@ -82,7 +95,7 @@ s_send_admit (zsock_t *sock, uint64_t seq, size_t tenants)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_ADMIT;
     env.admit = &admit;
-    return mt_codec_send (sock, NULL, &env);
+    return s_send (sock, &env);
 }
 
 static void
@@ -97,7 +110,7 @@ s_send_settle (zsock_t *sock, const char *req_id, uint64_t seq, size_t tenants)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SETTLE;
     env.settle = &settle;
-    mt_codec_send (sock, NULL, &env);
+    s_send (sock, &env);
 }
 
 //  The bare-libzmq floor: a child process with one ROUTER and libzmq alone
@@ -181,7 +194,7 @@ s_echo_start (bool curve, char *endpoint, size_t size, char *public_key)
 }
 
 typedef struct {
-    uint64_t answered, admitted, refused;
+    uint64_t answered, admitted, refused, frames;
     double seconds;
     uint64_t rtt_p50_us;
 } s_result_t;
@@ -210,7 +223,7 @@ s_answer (const Mt__Envelope *env, const char **req_id, bool *ok)
 //  limit_us passed. Returns -1 when the first was not answered in 10 s.
 static int
 s_measure (const char *endpoint, const char *server_key, size_t tenants, uint64_t window,
-           uint64_t count, uint64_t limit_us, s_result_t *out)
+           uint64_t count, uint64_t limit_us, bool later, s_result_t *out)
 {
     memset (out, 0, sizeof *out);
     s_run++;                        //  request ids of its own
@@ -230,6 +243,7 @@ s_measure (const char *endpoint, const char *server_key, size_t tenants, uint64_
         return -1;
     }
     //  One admission first, unmeasured: the handshake
+    s_later = false;
     s_send_admit (sock, 0, tenants);
     zmq_pollitem_t item = { zsock_resolve (sock), 0, ZMQ_POLLIN, 0 };
     const char *req_id;
@@ -252,6 +266,8 @@ s_measure (const char *endpoint, const char *server_key, size_t tenants, uint64_
     //  polls its quota DEALER (mt_codec_poll, not zmq_poll), so the round trip
     //  is the quota-enforcer's and not two more looks at our own mailbox
     mt_codec_poll_own (sock);
+    s_later = later;
+    uint64_t frames = mt_codec_frames ();
     uint64_t next = 1;
     uint64_t start = mt_mono_us (), now = start;
     while (out->answered < count && now - start < limit_us && !mt_stopping ()) {
@@ -283,12 +299,14 @@ s_measure (const char *endpoint, const char *server_key, size_t tenants, uint64_
         }
         now = mt_mono_us ();
     }
+    mt_codec_flush ();
+    out->frames = mt_codec_frames () - frames;
     out->seconds = (double) (now - start) / 1e6;
     qsort (rtt, out->answered, sizeof *rtt, mt_load_cmp_u64);
     out->rtt_p50_us = out->answered? rtt [out->answered / 2]: 0;
     free (sent_at);
     free (rtt);
-    zsock_destroy (&sock);
+    mt_codec_close (&sock);
     return 0;
 }
 
@@ -318,17 +336,20 @@ main (int argc, char **argv)
     uint64_t e_rtt [2] = { 0, 0 }, q_rtt [2] = { 0, 0 };
     for (int half = 0; half < 2; half++) {
         if (echo > 0 && s_measure (echo_endpoint, echo_key, tenants, window,
-                                   (echo_count + 1 - (uint64_t) half) / 2, limit_us / 4, &part) == 0) {
+                                   (echo_count + 1 - (uint64_t) half) / 2, limit_us / 4, false,
+                                   &part) == 0) {
             e.answered += part.answered;
             e.seconds += part.seconds;
             e_rtt [half] = part.rtt_p50_us;
         }
         if (s_measure (mt_config_str (s_opts, "endpoint"), NULL, tenants, window,
-                       (count + 1 - (uint64_t) half) / 2, limit_us / 2, &part))
+                       (count + 1 - (uint64_t) half) / 2, limit_us / 2,
+                       mt_config_int (s_opts, "batch") != 0, &part))
             break;
         q.answered += part.answered;
         q.admitted += part.admitted;
         q.refused += part.refused;
+        q.frames += part.frames;
         q.seconds += part.seconds;
         q_rtt [half] = part.rtt_p50_us;
     }
@@ -346,7 +367,8 @@ main (int argc, char **argv)
         printf (" echo_answered=%" PRIu64 " echo_per_s=%.0f echo_rtt_p50_us=%" PRIu64
                 " rtt_over_echo=%.2f", e.answered, e.seconds > 0? (double) e.answered / e.seconds: 0.0,
                 e.rtt_p50_us, e.rtt_p50_us? (double) q.rtt_p50_us / (double) e.rtt_p50_us: 0.0);
-    printf ("\n");
+    printf (" frames_per_admit=%.2f batch=%d\n", q.answered? (double) q.frames / (double) q.answered: 0.0,
+            (int) (mt_config_int (s_opts, "batch") != 0));
     mt_curve_stop ();
     return q.answered? 0: 1;
 }

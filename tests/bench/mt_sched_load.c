@@ -8,9 +8,13 @@
 //  is counted): nothing here waits for one. Prints:
 //    sched-load: dispatched=N refused=N seconds=S dispatch_per_s=R messages=N
 //                msgs_per_dispatch=M
-//  (one line; messages: what both sides sent the scheduler and received from
-//  it, the scheduler's messages per dispatch). Bounded by --count and
-//  --seconds; exits 1 when nothing was dispatched.
+//                frames=N frames_per_dispatch=F batch=B
+//  (one line; messages: the Envelopes both sides sent the scheduler and
+//  received from it, the scheduler's messages per dispatch; frames: the
+//  ZeroMQ messages that carried them, Batches counted once). --batch=1
+//  (default) sends as the gateway and the worker now do: held, one Batch a
+//  socket per poll; --batch=0 one message each, at once (the old path).
+//  Bounded by --count and --seconds; exits 1 when nothing was dispatched.
 #include "mt_codec.h"
 #include "mt_load.h"
 #include "mt_config.h"
@@ -35,9 +39,19 @@ static mt_opt_t s_opts [] = {
     { "slots", "MT_SCHED_LOAD_SLOTS", MT_OPT_INT, "256", 1, 100000, "the worker's slots" },
     { "count", "MT_SCHED_LOAD_COUNT", MT_OPT_INT, "300000", 1, 100000000, "dispatches" },
     { "seconds", "MT_SCHED_LOAD_SECONDS", MT_OPT_INT, "10", 1, 3600, "stop after this" },
+    { "batch", "MT_SCHED_LOAD_BATCH", MT_OPT_BOOL, "1", 0, 0,
+      "send as the gateway and worker do: held, one Batch per poll (0: one message each)" },
     MT_CURVE_OPTIONS,
     { NULL }
 };
+
+static bool s_later;                //  hold and batch (--batch), else send at once
+
+static int
+s_send (zsock_t *sock, const Mt__Envelope *env)
+{
+    return s_later? mt_codec_send_later (sock, NULL, env, NULL): mt_codec_send (sock, NULL, env);
+}
 
 #define S_NAME "bench-load"
 
@@ -74,7 +88,7 @@ s_submit (zsock_t *gw, uint64_t seq, uint64_t tenant_no)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
-    if (mt_codec_send (gw, NULL, &env) == 0)
+    if (s_send (gw, &env) == 0)
         s_messages++;
 }
 
@@ -136,6 +150,7 @@ main (int argc, char **argv)
     //  The worker first (a submit for a model nobody serves is refused)
     s_ready (wk, slots);
     zclock_sleep (500);
+    s_later = mt_config_int (s_opts, "batch") != 0;
     uint64_t seq = 0;
     for (uint64_t t = 0; t < tenants; t++)
         s_submit (gw, seq++, t);
@@ -143,6 +158,7 @@ main (int argc, char **argv)
     uint64_t dispatched = 0, refused = 0;
     uint64_t start = mt_mono_ms (), now = start, next_beat = start + 1000;
     uint64_t base = s_messages;         //  from the first Submit on (not the hello)
+    uint64_t frames_base = mt_codec_frames ();
     zmq_pollitem_t items [] = {
         { zsock_resolve (gw), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (wk), 0, ZMQ_POLLIN, 0 },
@@ -176,7 +192,7 @@ main (int argc, char **argv)
                     Mt__Envelope out = MT__ENVELOPE__INIT;
                     out.body_case = MT__ENVELOPE__BODY_JOB_DONE;
                     out.job_done = &done;
-                    if (mt_codec_send (wk, NULL, &out) == 0)
+                    if (s_send (wk, &out) == 0)
                         s_messages++;
                     //  The tenant's next job: it stays queued
                     uint64_t t = strtoull (spec->tenant_id + 24, NULL, 10);
@@ -193,18 +209,22 @@ main (int argc, char **argv)
             Mt__Envelope out = MT__ENVELOPE__INIT;
             out.body_case = MT__ENVELOPE__BODY_HEARTBEAT;
             out.heartbeat = &hb;
-            if (mt_codec_send (wk, NULL, &out) == 0)
+            if (s_send (wk, &out) == 0)
                 s_messages++;
         }
     }
     double secs = (double) (now - start) / 1e3;
     uint64_t messages = s_messages - base;
+    uint64_t frames = mt_codec_frames () - frames_base;
     printf ("sched-load: dispatched=%" PRIu64 " refused=%" PRIu64 " seconds=%.2f"
-            " dispatch_per_s=%.0f messages=%" PRIu64 " msgs_per_dispatch=%.2f\n", dispatched,
+            " dispatch_per_s=%.0f messages=%" PRIu64 " msgs_per_dispatch=%.2f"
+            " frames=%" PRIu64 " frames_per_dispatch=%.2f batch=%d\n", dispatched,
             refused, secs, secs > 0? (double) dispatched / secs: 0.0, messages,
-            dispatched? (double) messages / (double) dispatched: 0.0);
-    zsock_destroy (&gw);
-    zsock_destroy (&wk);
+            dispatched? (double) messages / (double) dispatched: 0.0, frames,
+            dispatched? (double) frames / (double) dispatched: 0.0, (int) s_later);
+    mt_codec_flush ();
+    mt_codec_close (&gw);
+    mt_codec_close (&wk);
     mt_curve_stop ();
     return dispatched? 0: 1;
 }

@@ -245,6 +245,27 @@ main (int argc, char *argv [])
     env.job_progress = &progress;
     rc |= s_write (dir, "job_progress", &env);
 
+    //  A Batch of a Settle, a JobProgress and a garbage item, as the codec
+    //  sends what a loop turn held for one peer
+    uint8_t items_buf [3][256];
+    ProtobufCBinaryData items [3];
+    env.body_case = MT__ENVELOPE__BODY_SETTLE;
+    env.settle = &settle;
+    items [0].len = mt__envelope__pack (&env, items_buf [0]);
+    env.body_case = MT__ENVELOPE__BODY_JOB_PROGRESS;
+    env.job_progress = &progress;
+    items [1].len = mt__envelope__pack (&env, items_buf [1]);
+    memcpy (items_buf [2], "\xff\x01garbage", 9);
+    items [2].len = 9;
+    for (int i = 0; i < 3; i++)
+        items [i].data = items_buf [i];
+    Mt__Batch batch = MT__BATCH__INIT;
+    batch.n_envelopes = 3;
+    batch.envelopes = items;
+    env.body_case = MT__ENVELOPE__BODY_BATCH;
+    env.batch = &batch;
+    rc |= s_write (dir, "batch", &env);
+
     if (rc)
         fprintf (stderr, "gen_seeds: cannot write into %s\n", dir);
     return rc? 1: 0;
