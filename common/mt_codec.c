@@ -449,6 +449,7 @@ typedef struct {
     void *handle;
     Mt__Envelope *batch;
     size_t next;                    //  the next item to return
+    size_t bad, nested;             //  garbage items so far: logged once, at the end
     s_rid_t rid;                    //  the sender's, on a ROUTER
 } s_pending_t;
 static __thread s_pending_t *s_pend;
@@ -466,6 +467,11 @@ s_pending (void *handle)
 static void
 s_pending_remove (s_pending_t *p)
 {
+    //  One line a batch, not one an item: a frame of tiny bad items must
+    //  not turn into a flood of log lines
+    if (p->bad || p->nested)
+        mt_log ("bad-frame items=%zu bad=%zu nested=%zu action=dropped",
+                p->batch->batch->n_envelopes, p->bad, p->nested);
     mt__envelope__free_unpacked (p->batch, NULL);
     *p = s_pend [--s_npend];
 }
@@ -536,12 +542,12 @@ s_recv_pending (s_pending_t *p, zframe_t **routing_id, Mt__Envelope **env_p)
     ProtobufCBinaryData *item = &batch->envelopes [p->next++];
     Mt__Envelope *env = mt_codec_decode (item->data, item->len);
     if (env && env->body_case == MT__ENVELOPE__BODY_BATCH) {
-        mt_log ("bad-frame item=%zu reason=\"batch in a batch\" action=dropped", p->next - 1);
+        p->nested++;
         mt_codec_free (&env);
     }
     else
     if (!env)
-        mt_log ("bad-frame item=%zu bytes=%zu action=dropped", p->next - 1, item->len);
+        p->bad++;
     *env_p = env;
     if (routing_id)
         *routing_id = env && p->rid.set? zframe_new (p->rid.data, p->rid.size): NULL;
@@ -579,6 +585,7 @@ s_recv_batch (void *handle, Mt__Envelope *env, zframe_t **routing_id, Mt__Envelo
     p->handle = handle;
     p->batch = env;
     p->next = 0;
+    p->bad = p->nested = 0;
     s_rid_set (&p->rid, routing_id? *routing_id: NULL);
     if (routing_id)
         zframe_destroy (routing_id);

@@ -445,6 +445,32 @@ export default [
         },
     },
     {
+        name: 'garbage-filled Batches on every ZeroMQ port change nothing',
+        fn: async ({ stack }) => {
+            const p = stack.ports;
+            const ports = { 'scheduler gateways': p.schedGw, 'scheduler workers': p.schedWk, quota: p.qe,
+                            metering: p.mtr, 'gateway tokens': p.gwTok };
+            const errs = [];
+            await Promise.all(Object.entries(ports).map(async ([what, port]) => {
+                for (const payload of batchGarbage()) {
+                    const err = await sendRaw(port, payload);
+                    if (err) { errs.push(`${what}: ${err}`); break; }
+                }
+            }));
+            await sleep(300);
+            for (const s of stack.services) {
+                if (!s.running) { errs.push(`${s.name} died`); continue; }
+                const r = await http(`http://127.0.0.1:${s.metricsPort}`, 'GET', '/healthz');
+                if (r.status !== 200) errs.push(`${s.name} /healthz ${r.status}`);
+            }
+            if (errs.length) throw new TestFailure(errs.join('; '));
+            expectChat(await chat(stack, stack.free.key, 'after batches', { max_tokens: 6 }), 'chat afterwards');
+            expectStream(await chat(stack, stack.ent.key, 'after batches',
+                { model: 'sim-large', max_tokens: 6, stream: true, stream_options: { include_usage: true } }),
+                'chat', 'premium stream afterwards');
+        },
+    },
+    {
         name: '/v1/models per tier; a tier cannot use another pool\'s model',
         fn: async ({ stack }) => {
             const ids = async (key) => {
@@ -526,6 +552,35 @@ function zmqGarbage() {
         Buffer.concat([hs, huge, randomBytes(100)]),
         Buffer.concat([hs, Buffer.from([0x04, 0x06, 0x05]), Buffer.from('ERROR'), randomBytes(50)]),
         Buffer.alloc(0),
+    ];
+}
+
+//  Envelopes by hand (proto/mt.proto): Batch is Envelope field 16, its items
+//  field 1; a Cancel (field 6) of a request nobody knows is the good item.
+function pbVarint(n) {
+    const out = [];
+    while (n > 127) { out.push((n & 127) | 128); n = Math.floor(n / 128); }
+    out.push(n);
+    return Buffer.from(out);
+}
+function pbField(tag, body) { return Buffer.concat([pbVarint(tag), pbVarint(body.length), body]); }
+function pbBatch(items) { return pbField((16 << 3) | 2, Buffer.concat(items.map((i) => pbField(0x0a, i)))); }
+function batchGarbage() {
+    const hs = Buffer.concat([greeting(), readyCommand('DEALER')]);
+    const cancel = pbField(0x32, Buffer.concat([pbField(0x0a, Buffer.from('garbage-batch')),
+                                                pbField(0x12, Buffer.from('t'))]));
+    let deep = cancel;
+    for (let i = 0; i < 50; i++) deep = pbBatch([deep]);
+    const many = Array.from({ length: 20000 }, (_, i) => (i % 3 ? Buffer.from([0xff]) : Buffer.alloc(0)));
+    return [
+        Buffer.concat([hs, frame(pbBatch([]))]),                              //  empty
+        Buffer.concat([hs, frame(pbBatch([cancel, pbBatch([cancel]), randomBytes(20), Buffer.alloc(0),
+                                          pbBatch([]), cancel]))]),           //  nested, bad, empty items
+        Buffer.concat([hs, frame(pbBatch(many))]),                            //  20,000 bad items
+        Buffer.concat([hs, frame(deep)]),                                     //  batches 50 deep
+        Buffer.concat([hs, frame(pbBatch([cancel, cancel]), true), frame(randomBytes(10))]),  //  multipart
+        Buffer.concat([hs, frame(Buffer.from([0x82, 0x01, 0x05, 0x0a, 0x10, 0x01]))]),        //  lying lengths
+        Buffer.concat([hs, frame(Buffer.concat([pbBatch([cancel]), randomBytes(30)]))]),      //  trailing junk
     ];
 }
 
