@@ -306,7 +306,7 @@ s_flush (void *handle)
     s_nheld = s_held_cap = 0;
     bool batching = mt_codec_batching ();
     size_t max_items = batching? MT_CODEC_BATCH_ITEMS: 1;
-    char *done = (char *) calloc (n, 1);
+    char *done = n > 1? (char *) calloc (n, 1): NULL;     //  NULL: each alone
     s_held_t *group [MT_CODEC_BATCH_ITEMS];
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
