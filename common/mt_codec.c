@@ -414,6 +414,14 @@ mt_codec_flush (void)
     return dropped;
 }
 
+void
+mt_codec_flush_for (zsock_t *sock)
+{
+    void *handle = zsock_resolve (sock);
+    if (s_nheld && s_held_for (handle))
+        s_flush (handle);
+}
+
 int
 mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 {

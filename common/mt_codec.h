@@ -65,6 +65,11 @@ int mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope
 //  many messages were dropped since the last call.
 size_t mt_codec_flush (void);
 
+//  Send what this thread holds for sock only (as mt_codec_send does first):
+//  for a loop that wants one socket's messages out before slower work of
+//  its turn. Drop callbacks wait for the next mt_codec_flush.
+void mt_codec_flush_for (zsock_t *sock);
+
 //  Before sock is destroyed while the process runs (a reconnect, a peer
 //  gone, shutdown): drop what this thread holds for it (drop handling not
 //  run) and the batch items received on it and not yet returned. A later

@@ -1586,6 +1586,9 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     s_quota_monitor (self);
     s_drain_socket (self, self->scheduler, &items [0], S_FROM_SCHEDULER);
     s_drain_socket (self, self->metering, &items [2], S_FROM_METERING);
+    //  The Submits the AdmitReplies just made go now, together, not after
+    //  the turn's answers and syncs: the job starts meanwhile
+    mt_codec_flush_for (self->scheduler);
     if (store_sock && (items [5].revents & ZMQ_POLLIN))
         for (int i = 0; i < 100 && (zsock_events (store_sock) & ZMQ_POLLIN); i++)
             s_on_store (self);

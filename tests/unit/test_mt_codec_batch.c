@@ -241,6 +241,16 @@ test_batch_pending (void)
     CHECK_INT (mt_codec_recv_wait (a, NULL, &env, 50), 0);
     id = s_recv_id (b, NULL, buf, sizeof buf);
     CHECK (id && !strcmp (id, "held"));
+    //  mt_codec_flush_for sends one socket's, keeps the others'
+    CHECK_INT (s_hold (a, NULL, "a-kept", NULL), 0);
+    CHECK_INT (s_hold (b, NULL, "b-now", NULL), 0);
+    mt_codec_flush_for (b);
+    id = s_recv_id (a, NULL, buf, sizeof buf);
+    CHECK (id && !strcmp (id, "b-now"));
+    CHECK_INT (mt_codec_recv_next (b, NULL, &env), 0);
+    CHECK_INT ((int) mt_codec_flush (), 0);
+    id = s_recv_id (b, NULL, buf, sizeof buf);
+    CHECK (id && !strcmp (id, "a-kept"));
     zsock_destroy (&a);
     zsock_destroy (&b);
 }
