@@ -33,11 +33,14 @@ struct _wa_openai_t {
     struct curl_slist *hdr_stream;  //  request headers of a streamed request, owned
     struct curl_slist *hdr_json;    //  request headers of an embeddings request, owned
     CURL *idle [S_IDLE_MAX];    //  easy handles of finished requests, owned: reused
+    const char *idle_url [S_IDLE_MAX];  //  the URL each has set (one of ours)
     size_t nidle;               //  (options set once, curl's buffers kept)
 };
 
 struct _wa_openai_req_t {
     CURL *easy;
+    const char *url;            //  the URL set on easy (one of the backend's), NULL: none
+    wa_openai_scan_cache_t scan;    //  the stream's events: what they start with
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
@@ -114,7 +117,7 @@ s_on_line (wa_openai_req_t *req, char *line, size_t len)
         return;
     }
     wa_openai_event_t ev;
-    if (wa_openai_parse_event (data, len, &ev)) {
+    if (wa_openai_parse_event_cached (data, len, &ev, &req->scan)) {
         mt_log ("engine-bad-event bytes=%zu action=skipped", len);
         return;
     }
@@ -316,14 +319,18 @@ wa_openai_destroy (wa_openai_t **self_p)
     *self_p = NULL;
 }
 
-//  An easy handle for the next request: one a finished request left, or a
-//  new one with the options every request shares. Its connection comes from
-//  the multi handle's cache either way.
+//  An easy handle for the next request: one a finished request left (*url:
+//  the URL it has set), or a new one with the options every request shares
+//  (*url NULL). Its connection comes from the multi handle's cache either way.
 static CURL *
-s_easy (wa_openai_t *self)
+s_easy (wa_openai_t *self, const char **url)
 {
-    if (self->nidle)
-        return self->idle [--self->nidle];
+    *url = NULL;
+    if (self->nidle) {
+        self->nidle--;
+        *url = self->idle_url [self->nidle];
+        return self->idle [self->nidle];
+    }
     CURL *e = curl_easy_init ();
     if (!e)
         return NULL;
@@ -355,16 +362,21 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
     assert (req);
     req->body = body;
     req->embedding = embedding;
-    req->easy = s_easy (self);
+    req->easy = s_easy (self, &req->url);
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
         wa_openai_req_destroy (self, &req);
         return NULL;
     }
     CURL *e = req->easy;
-    curl_easy_setopt (e, CURLOPT_URL, embedding? self->url_embeddings:
-                                      spec->kind == MT__JOB_KIND__KIND_COMPLETION?
-                                      self->url_completion: self->url_chat);
+    const char *url = embedding? self->url_embeddings:
+                      spec->kind == MT__JOB_KIND__KIND_COMPLETION? self->url_completion
+                                                                  : self->url_chat;
+    //  A handle keeps its URL: set (copied by curl) only when it changes
+    if (url != req->url) {
+        curl_easy_setopt (e, CURLOPT_URL, url);
+        req->url = url;
+    }
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (req->body));
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, embedding? self->hdr_json: self->hdr_stream);
@@ -391,8 +403,10 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
         curl_easy_setopt (req->easy, CURLOPT_WRITEDATA, NULL);
         curl_easy_setopt (req->easy, CURLOPT_PRIVATE, NULL);
         curl_easy_setopt (req->easy, CURLOPT_POSTFIELDS, NULL);
-        if (self->nidle < S_IDLE_MAX)
+        if (self->nidle < S_IDLE_MAX) {
+            self->idle_url [self->nidle] = req->url;
             self->idle [self->nidle++] = req->easy;
+        }
         else
             curl_easy_cleanup (req->easy);
     }

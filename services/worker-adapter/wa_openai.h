@@ -45,6 +45,24 @@ typedef struct {
 int wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event);
 void wa_openai_event_clear (wa_openai_event_t *event);
 
+//  What the scan of a stream's last event found before its "choices": the
+//  events of one stream mostly start with the same bytes (id, object,
+//  created, model), and the scan of the next that does resumes at its
+//  choices (a memcmp, not a walk of those members again). Zeroed: empty.
+typedef struct {
+    char prefix [256];          //  the last event's bytes up to "choices":
+    size_t len;                 //  0: none kept
+    int depth;                  //  the scan's state after them
+    bool first;
+    unsigned seen;
+} wa_openai_scan_cache_t;
+
+//  wa_openai_parse_event, with the scan resumed from cache (may be NULL)
+//  when the event starts as the one before it did, and cache updated. The
+//  result is the same as wa_openai_parse_event's for every input.
+int wa_openai_parse_event_cached (const char *data, size_t len, wa_openai_event_t *event,
+                                  wa_openai_scan_cache_t *cache);
+
 //  Parse an embeddings answer (a whole JSON body): each item of "data" as a
 //  choice (index from the item, else its position), usage.prompt_tokens.
 //  Returns 0, or -1 when the body is not an object with a "data" array.

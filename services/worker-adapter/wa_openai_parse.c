@@ -438,27 +438,127 @@ s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event,
     return rc == 0;
 }
 
-//  0: parsed; 1: not taken (the whole parse decides).
-static int
-s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
+//  A span of the scan: the JSON literal null.
+static bool
+s_is_null (mt_json_span_t v)
 {
+    return v.len == 4 && !memcmp (v.at, "null", 4);
+}
+
+//  A member value, scanned well, that jansson reads as an integer 0 ..
+//  UINT32_MAX: digits only (a '-' only before 0). *ok false when it is
+//  anything else (a fraction, an exponent, negative, too big, not a number).
+static uint32_t
+s_plain_u32 (mt_json_span_t v, bool *ok)
+{
+    const char *p = v.at, *end = v.at + v.len;
+    if (p < end && *p == '-')
+        p++;
+    uint64_t n = 0;
+    const char *digits = p;
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 11)
+        n = n * 10 + (uint64_t) (*p++ - '0');
+    *ok = p == end && p > digits && n <= UINT32_MAX && (*v.at != '-' || n == 0);
+    return (uint32_t) n;
+}
+
+//  The usage object, scanned well (no number jansson might not hold): its
+//  two counts read from the scan as s_take_usage reads them. False when
+//  jansson must decide (a key with an escape).
+static bool
+s_plain_usage (mt_json_span_t span, wa_openai_event_t *event)
+{
+    if (*span.at != '{')
+        return true;                    //  null, or not an object: no usage
     mt_json_scan_t s;
-    mt_json_scan_init (&s, data, len);
+    mt_json_scan_init (&s, span.at, span.len);
     if (!mt_json_scan_open (&s, '{'))
-        return 1;
-    mt_json_span_t usage = { NULL, 0 }, error = { NULL, 0 }, fp = { NULL, 0 };
-    char *text = NULL;
-    size_t text_len = 0, text_cap = 0;
-    bool choices = false;
+        return false;
+    mt_json_span_t p = { NULL, 0 }, c = { NULL, 0 };
     const char *key;
     size_t klen;
     int rc;
     while ((rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
         if (memchr (key, '\\', klen))
+            return false;
+        mt_json_span_t value;
+        if (!mt_json_scan_value (&s, &value))
+            return false;
+        if (klen == 13 && !memcmp (key, "prompt_tokens", 13))
+            p = value;                  //  a key twice: the last, as jansson
+        else
+        if (klen == 17 && !memcmp (key, "completion_tokens", 17))
+            c = value;
+    }
+    if (rc != 0)
+        return false;
+    bool p_ok = false, c_ok = false;
+    uint32_t prompt = p.at? s_plain_u32 (p, &p_ok): 0;
+    uint32_t completion = c.at? s_plain_u32 (c, &c_ok): 0;
+    if (p_ok && c_ok) {
+        event->has_usage = true;
+        event->prompt_tokens = prompt;
+        event->completion_tokens = completion;
+    }
+    return true;
+}
+
+//  The part of the engine's last event before its choices, and the scan's
+//  state there: the next event of the same stream that starts with the same
+//  bytes resumes the scan at its choices (wa_openai_scan_cache_t).
+static void
+s_cache_keep (wa_openai_scan_cache_t *cache, const char *data, const mt_json_scan_t *s)
+{
+    size_t len = (size_t) (s->p - data);
+    if (len > sizeof cache->prefix)
+        return;
+    memcpy (cache->prefix, data, len);
+    cache->len = len;
+    cache->depth = s->depth;
+    cache->first = s->first;
+    cache->seen = s->seen;
+}
+
+//  0: parsed; 1: not taken (the whole parse decides). cache (may be NULL):
+//  see wa_openai_parse_event_cached.
+static int
+s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event,
+                    wa_openai_scan_cache_t *cache)
+{
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, data, len);
+    mt_json_span_t usage = { NULL, 0 }, error = { NULL, 0 }, fp = { NULL, 0 };
+    char *text = NULL;
+    size_t text_len = 0, text_cap = 0;
+    bool choices = false;
+    const char *key = NULL;
+    size_t klen = 0;
+    int rc = 1;
+    //  The bytes before the choices as the last event had them: the scan of
+    //  those bytes ends where it ended then (nothing in them was taken)
+    bool resumed = cache && cache->len && len > cache->len
+                && !memcmp (data, cache->prefix, cache->len);
+    wa_openai_scan_cache_t *keep = resumed? NULL: cache;
+    if (resumed) {
+        s.p = data + cache->len;
+        s.depth = cache->depth;
+        s.first = cache->first;
+        s.seen = cache->seen;
+        key = "choices";
+        klen = 7;
+    }
+    else
+    if (!mt_json_scan_open (&s, '{'))
+        return 1;
+    while (resumed || (rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
+        resumed = false;
+        if (memchr (key, '\\', klen))
             break;                      //  it might spell a member read
         bool ok;
         mt_json_span_t value;
         if (klen == 7 && !memcmp (key, "choices", 7)) {
+            if (keep && !choices && !usage.at && !error.at && !fp.at)
+                s_cache_keep (keep, data, &s);
             mt_json_scan_ws (&s);
             if (choices)
                 break;                  //  twice: jansson keeps the last
@@ -496,13 +596,20 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
         s_take_error (value, event);
         json_decref (value);
     }
-    if (fp.at) {
+    //  A fingerprint that is null, or a string without escapes, is its text
+    if (fp.at && *fp.at == '"' && !memchr (fp.at, '\\', fp.len)) {
+        if (fp.len - 2 < sizeof event->system_fingerprint)
+            snprintf (event->system_fingerprint, sizeof event->system_fingerprint, "%.*s",
+                      (int) (fp.len - 2), fp.at + 1);
+    }
+    else
+    if (fp.at && !s_is_null (fp)) {
         if (!(value = s_load (fp)))
             return 1;
         s_take_fingerprint (value, event);
         json_decref (value);
     }
-    if (usage.at) {
+    if (usage.at && !s_plain_usage (usage, event)) {
         if (!(value = s_load (usage)))
             return 1;
         s_take_usage (value, event, false);
@@ -510,14 +617,22 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
     }
     return 0;
 }
+
 int
-wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
+wa_openai_parse_event_cached (const char *data, size_t len, wa_openai_event_t *event,
+                              wa_openai_scan_cache_t *cache)
 {
     memset (event, 0, sizeof *event);
-    if (s_parse_event_scan (data, len, event) == 0)
+    if (s_parse_event_scan (data, len, event, cache) == 0)
         return 0;
     wa_openai_event_clear (event);
     return s_parse_event_whole (data, len, event);
+}
+
+int
+wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
+{
+    return wa_openai_parse_event_cached (data, len, event, NULL);
 }
 
 int
