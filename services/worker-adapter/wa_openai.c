@@ -44,10 +44,8 @@ struct _wa_openai_req_t {
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
-    wa_choice_t *choices;       //  received, not yet cleared; owned with their json
-    size_t nchoices, capchoices;
-    char *text;                 //  all content so far (embeddings: the body); owned
-    size_t text_len, text_cap;
+    wa_openai_sink_t got;       //  owned: all content so far (embeddings: the body) and
+                                //  the choices received, not yet cleared (with their json)
     bool embedding;             //  a whole JSON answer, not a stream
     char fingerprint [64];      //  system_fingerprint, "" until one came
     char errbody [S_ERRBODY_MAX + 1];
@@ -117,7 +115,7 @@ s_on_line (wa_openai_req_t *req, char *line, size_t len)
         return;
     }
     wa_openai_event_t ev;
-    if (wa_openai_parse_event_cached (data, len, &ev, &req->scan)) {
+    if (wa_openai_parse_event_into (data, len, &ev, &req->scan, &req->got)) {
         mt_log ("engine-bad-event bytes=%zu action=skipped", len);
         return;
     }
@@ -131,19 +129,20 @@ s_on_event (wa_openai_req_t *req, wa_openai_event_t *event)
     wa_openai_event_t ev = *event;
     memset (event, 0, sizeof *event);
     if (ev.content)
-        mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content, strlen (ev.content));
-    if (req->nchoices + ev.nchoices > req->capchoices) {
-        size_t cap = req->capchoices? req->capchoices: 16;
-        while (cap < req->nchoices + ev.nchoices)
+        mt_buf_append (&req->got.text, &req->got.text_len, &req->got.text_cap, ev.content,
+                       strlen (ev.content));
+    if (req->got.nchoices + ev.nchoices > req->got.capchoices) {
+        size_t cap = req->got.capchoices? req->got.capchoices: 16;
+        while (cap < req->got.nchoices + ev.nchoices)
             cap *= 2;
-        wa_choice_t *grown = (wa_choice_t *) realloc (req->choices, cap * sizeof (wa_choice_t));
+        wa_choice_t *grown = (wa_choice_t *) realloc (req->got.choices, cap * sizeof (wa_choice_t));
         if (grown) {
-            req->choices = grown;
-            req->capchoices = cap;
+            req->got.choices = grown;
+            req->got.capchoices = cap;
         }
     }
-    for (size_t i = 0; i < ev.nchoices && req->nchoices < req->capchoices; i++) {
-        req->choices [req->nchoices++] = ev.choices [i];
+    for (size_t i = 0; i < ev.nchoices && req->got.nchoices < req->got.capchoices; i++) {
+        req->got.choices [req->got.nchoices++] = ev.choices [i];
         ev.choices [i].json = NULL;     //  the request's now
     }
     if (*ev.system_fingerprint && !*req->fingerprint)
@@ -179,8 +178,8 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
     }
     if (req->embedding) {
-        if (req->text_len + n > S_EMBED_MAX
-        ||  mt_buf_append (&req->text, &req->text_len, &req->text_cap, ptr, n)) {
+        if (req->got.text_len + n > S_EMBED_MAX
+        ||  mt_buf_append (&req->got.text, &req->got.text_len, &req->got.text_cap, ptr, n)) {
             req->failed = true;
             snprintf (req->message, sizeof req->message, "engine sent an oversized answer");
             return 0;
@@ -224,12 +223,12 @@ s_on_embeddings (wa_openai_req_t *req)
     if (req->failed || req->result != CURLE_OK || req->status < 200 || req->status >= 300)
         return;
     wa_openai_event_t ev;
-    if (wa_openai_parse_embeddings (req->text? req->text: "", req->text_len, &ev)) {
+    if (wa_openai_parse_embeddings (req->got.text? req->got.text: "", req->got.text_len, &ev)) {
         req->failed = true;
         snprintf (req->message, sizeof req->message, "engine: the embeddings answer has no data");
         return;
     }
-    req->text_len = 0;              //  counted by items, not by text
+    req->got.text_len = 0;              //  counted by items, not by text
     s_on_event (req, &ev);
     req->got_done = true;
 }
@@ -412,9 +411,9 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
     }
     free (req->body);
     free (req->line);
-    free (req->text);
+    free (req->got.text);
     wa_openai_req_choices_clear (req);
-    free (req->choices);
+    free (req->got.choices);
     free (req);
     *req_p = NULL;
 }
@@ -489,16 +488,16 @@ wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t
 wa_choice_t *
 wa_openai_req_choices (wa_openai_req_t *req, size_t *count)
 {
-    *count = req->nchoices;
-    return req->choices;
+    *count = req->got.nchoices;
+    return req->got.choices;
 }
 
 void
 wa_openai_req_choices_clear (wa_openai_req_t *req)
 {
-    for (size_t i = 0; i < req->nchoices; i++)
-        free (req->choices [i].json);
-    req->nchoices = 0;
+    for (size_t i = 0; i < req->got.nchoices; i++)
+        free (req->got.choices [i].json);
+    req->got.nchoices = 0;
 }
 
 const char *
@@ -516,8 +515,8 @@ wa_openai_req_finished (wa_openai_req_t *req)
 const char *
 wa_openai_req_text (wa_openai_req_t *req, size_t *len)
 {
-    *len = req->text_len;
-    return req->text? req->text: "";
+    *len = req->got.text_len;
+    return req->got.text? req->got.text: "";
 }
 
 void

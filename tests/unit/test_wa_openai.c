@@ -450,12 +450,21 @@ test_parse_cached (void)
           "{\"created\":1e5,\"choices\":[{\"text\":\"n\"}]}" }, true },
         { "non-ASCII in the prefix", { "{\"model\":\"caf\xc3\xa9\",\"choices\":[]}",
           "{\"model\":\"caf\xc3\xa9\",\"choices\":[{\"text\":\"n\"}]}" }, true },
+        { "a choice taken, then the whole parse", { S_HEAD "\"choices\":[{\"text\":\"a\"}]}",
+          S_HEAD "\"choices\":[{\"text\":\"b\"},{\"text\":\"c\"}],\"error\":{\"message\":\"\\u0065\"}}",
+          S_HEAD "\"choices\":[{\"text\":\"d\"}]}" }, true },
+        { "a choice taken, then refused", { S_HEAD "\"choices\":[{\"text\":\"a\"}]}",
+          S_HEAD "\"choices\":[{\"text\":\"b\"},{\"text\":\"c\",\"n\":1e999}]}",
+          S_HEAD "\"choices\":[{\"delta\":{\"content\":\"d\"},\"finish_reason\":\"stop\"}]}" }, true },
     };
     #undef S_HEAD
     for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
         mt_test_case ("cached scan: %s", rows [i].name);
-        wa_openai_scan_cache_t cache;
+        wa_openai_scan_cache_t cache, cache2;
         memset (&cache, 0, sizeof cache);
+        memset (&cache2, 0, sizeof cache2);
+        wa_openai_sink_t sink;
+        memset (&sink, 0, sizeof sink);
         size_t n = 0;
         while (n < 5 && rows [i].events [n])
             n++;
@@ -468,11 +477,26 @@ test_parse_cached (void)
             int rc_b = wa_openai_parse_event (data, len, &b);
             CHECK_MSG (rc_a == rc_b, "event %zu: rc %d, not %d", k, rc_a, rc_b);
             CHECK_MSG (s_same_event (&a, &b), "event %zu: another result", k);
+            //  Into a sink: the same, its text and choices appended there
+            size_t text_len = sink.text_len, nchoices = sink.nchoices;
+            wa_openai_event_t c;
+            CHECK_INT (wa_openai_parse_event_into (data, len, &c, &cache2, &sink), rc_b);
+            CHECK (c.content == NULL && c.choices == NULL && c.nchoices == 0);
+            c.content = sink.text_len > text_len? sink.text + text_len: NULL;
+            c.choices = sink.choices + nchoices;
+            c.nchoices = sink.nchoices - nchoices;
+            CHECK_MSG (s_same_event (&c, &b), "event %zu: another result into the sink", k);
+            CHECK (!sink.text || sink.text [sink.text_len] == 0);
+            free (c.error);
             wa_openai_event_clear (&a);
             wa_openai_event_clear (&b);
             if (k + 1 == n)
                 CHECK_MSG (hit == rows [i].resumes, "the last event: resumed %d", hit);
         }
+        for (size_t k = 0; k < sink.nchoices; k++)
+            free (sink.choices [k].json);
+        free (sink.choices);
+        free (sink.text);
     }
 }
 
