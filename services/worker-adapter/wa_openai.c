@@ -372,10 +372,8 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
                       spec->kind == MT__JOB_KIND__KIND_COMPLETION? self->url_completion
                                                                   : self->url_chat;
     //  A handle keeps its URL: set (copied by curl) only when it changes
-    if (url != req->url) {
-        curl_easy_setopt (e, CURLOPT_URL, url);
-        req->url = url;
-    }
+    if (url != req->url)
+        req->url = curl_easy_setopt (e, CURLOPT_URL, url) == CURLE_OK? url: NULL;
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (req->body));
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, embedding? self->hdr_json: self->hdr_stream);
