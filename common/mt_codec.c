@@ -344,6 +344,7 @@ s_flush (void *handle)
             total = kept;
         }
         else
+        if (s_nheld)
             memcpy (merged + kept, s_held, s_nheld * sizeof (s_held_t));
         free (s_held);
         s_held = merged;
