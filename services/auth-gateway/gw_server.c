@@ -1728,8 +1728,11 @@ gw_server_run (const gw_server_config_t *config)
     mt_codec_poll_own (self->tokens);
     if (gw_store_sock (self->store))
         mt_codec_poll_own (gw_store_sock (self->store));
+    //  This thread's log lines go out together, once a turn (before the wait)
+    mt_log_hold ();
     while (gw_server_poll (self, 100))
-        ;
+        mt_log_flush ();
     gw_server_destroy (&self);
+    mt_log_flush ();
     return 0;
 }
