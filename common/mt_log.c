@@ -23,6 +23,8 @@ static bool s_json = false;
 static char s_held [PIPE_BUF];
 static size_t s_held_len = 0;
 static volatile sig_atomic_t s_holding = 0;
+static int s_hold_ms = 0;
+static uint64_t s_held_since = 0;      //  when the oldest held line came, ms
 static pthread_t s_holder;
 static const int s_fatal [] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 static struct sigaction s_fatal_old [sizeof s_fatal / sizeof s_fatal [0]];
@@ -198,9 +200,18 @@ s_flush_at_exit (void)
     mt_log_flush ();
 }
 
-void
-mt_log_hold (void)
+static uint64_t
+s_mono_ms (void)
 {
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+void
+mt_log_hold (int hold_ms)
+{
+    s_hold_ms = hold_ms > 0? hold_ms: 0;
     if (s_holding)
         return;
     s_holder = pthread_self ();
@@ -213,6 +224,19 @@ mt_log_hold (void)
         sigaction (s_fatal [i], &sa, &s_fatal_old [i]);
     atexit (s_flush_at_exit);
     s_holding = 1;
+}
+
+long
+mt_log_flush_due (void)
+{
+    if (!s_held_len)
+        return -1;
+    uint64_t now = s_mono_ms ();
+    uint64_t due = s_held_since + (uint64_t) s_hold_ms;
+    if (now < due)
+        return (long) (due - now);
+    mt_log_flush ();
+    return -1;
 }
 
 //  One finished line (with its newline): held, or written at once
@@ -229,6 +253,8 @@ s_emit (const char *line, size_t len)
         s_write (line, len);
         return;
     }
+    if (!s_held_len)
+        s_held_since = s_mono_ms ();
     memcpy (s_held + s_held_len, line, len);
     s_held_len += len;
 }
