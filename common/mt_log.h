@@ -29,15 +29,15 @@ void mt_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 //  once, so they may come out before lines this thread held earlier. What
 //  is held is written at exit (atexit) and on SIGSEGV, SIGBUS, SIGFPE,
 //  SIGILL or SIGABRT before the handler that was there runs; SIGKILL, or a
-//  crash that breaks the buffer, loses it (at most hold_ms of lines).
+//  crash that breaks the buffer, loses it.
 void mt_log_hold (int hold_ms);
 
 //  Write the lines held so far (one write).
 void mt_log_flush (void);
 
-//  Write the held lines when the oldest has waited hold_ms. Returns the ms
-//  until the oldest held line is due, or -1 when none is held: a loop waits
-//  no longer than that.
+//  Write the held lines when the oldest has waited hold_ms (a loop calls it
+//  once a turn). Returns the ms until the oldest held line is due, or -1
+//  when none is held (a loop that must not be later may wait no longer).
 long mt_log_flush_due (void);
 
 //  Same, only when MT_LOG_DEBUG is set in the environment.
