@@ -33,18 +33,19 @@ struct _wa_openai_t {
     struct curl_slist *hdr_stream;  //  request headers of a streamed request, owned
     struct curl_slist *hdr_json;    //  request headers of an embeddings request, owned
     CURL *idle [S_IDLE_MAX];    //  easy handles of finished requests, owned: reused
+    const char *idle_url [S_IDLE_MAX];  //  the URL each has set (one of ours)
     size_t nidle;               //  (options set once, curl's buffers kept)
 };
 
 struct _wa_openai_req_t {
     CURL *easy;
+    const char *url;            //  the URL set on easy (one of the backend's), NULL: none
+    wa_openai_scan_cache_t scan;    //  the stream's events: what they start with
     char *body;                 //  owned; POST body
     char *line;                 //  partial SSE line; owned
     size_t line_len, line_cap;
-    wa_choice_t *choices;       //  received, not yet cleared; owned with their json
-    size_t nchoices, capchoices;
-    char *text;                 //  all content so far (embeddings: the body); owned
-    size_t text_len, text_cap;
+    wa_openai_sink_t got;       //  owned: all content so far (embeddings: the body) and
+                                //  the choices received, not yet cleared (with their json)
     bool embedding;             //  a whole JSON answer, not a stream
     char fingerprint [64];      //  system_fingerprint, "" until one came
     char errbody [S_ERRBODY_MAX + 1];
@@ -114,7 +115,7 @@ s_on_line (wa_openai_req_t *req, char *line, size_t len)
         return;
     }
     wa_openai_event_t ev;
-    if (wa_openai_parse_event (data, len, &ev)) {
+    if (wa_openai_parse_event_into (data, len, &ev, &req->scan, &req->got)) {
         mt_log ("engine-bad-event bytes=%zu action=skipped", len);
         return;
     }
@@ -128,19 +129,20 @@ s_on_event (wa_openai_req_t *req, wa_openai_event_t *event)
     wa_openai_event_t ev = *event;
     memset (event, 0, sizeof *event);
     if (ev.content)
-        mt_buf_append (&req->text, &req->text_len, &req->text_cap, ev.content, strlen (ev.content));
-    if (req->nchoices + ev.nchoices > req->capchoices) {
-        size_t cap = req->capchoices? req->capchoices: 16;
-        while (cap < req->nchoices + ev.nchoices)
+        mt_buf_append (&req->got.text, &req->got.text_len, &req->got.text_cap, ev.content,
+                       strlen (ev.content));
+    if (req->got.nchoices + ev.nchoices > req->got.capchoices) {
+        size_t cap = req->got.capchoices? req->got.capchoices: 16;
+        while (cap < req->got.nchoices + ev.nchoices)
             cap *= 2;
-        wa_choice_t *grown = (wa_choice_t *) realloc (req->choices, cap * sizeof (wa_choice_t));
+        wa_choice_t *grown = (wa_choice_t *) realloc (req->got.choices, cap * sizeof (wa_choice_t));
         if (grown) {
-            req->choices = grown;
-            req->capchoices = cap;
+            req->got.choices = grown;
+            req->got.capchoices = cap;
         }
     }
-    for (size_t i = 0; i < ev.nchoices && req->nchoices < req->capchoices; i++) {
-        req->choices [req->nchoices++] = ev.choices [i];
+    for (size_t i = 0; i < ev.nchoices && req->got.nchoices < req->got.capchoices; i++) {
+        req->got.choices [req->got.nchoices++] = ev.choices [i];
         ev.choices [i].json = NULL;     //  the request's now
     }
     if (*ev.system_fingerprint && !*req->fingerprint)
@@ -176,8 +178,8 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
     }
     if (req->embedding) {
-        if (req->text_len + n > S_EMBED_MAX
-        ||  mt_buf_append (&req->text, &req->text_len, &req->text_cap, ptr, n)) {
+        if (req->got.text_len + n > S_EMBED_MAX
+        ||  mt_buf_append (&req->got.text, &req->got.text_len, &req->got.text_cap, ptr, n)) {
             req->failed = true;
             snprintf (req->message, sizeof req->message, "engine sent an oversized answer");
             return 0;
@@ -221,12 +223,12 @@ s_on_embeddings (wa_openai_req_t *req)
     if (req->failed || req->result != CURLE_OK || req->status < 200 || req->status >= 300)
         return;
     wa_openai_event_t ev;
-    if (wa_openai_parse_embeddings (req->text? req->text: "", req->text_len, &ev)) {
+    if (wa_openai_parse_embeddings (req->got.text? req->got.text: "", req->got.text_len, &ev)) {
         req->failed = true;
         snprintf (req->message, sizeof req->message, "engine: the embeddings answer has no data");
         return;
     }
-    req->text_len = 0;              //  counted by items, not by text
+    req->got.text_len = 0;              //  counted by items, not by text
     s_on_event (req, &ev);
     req->got_done = true;
 }
@@ -316,14 +318,18 @@ wa_openai_destroy (wa_openai_t **self_p)
     *self_p = NULL;
 }
 
-//  An easy handle for the next request: one a finished request left, or a
-//  new one with the options every request shares. Its connection comes from
-//  the multi handle's cache either way.
+//  An easy handle for the next request: one a finished request left (*url:
+//  the URL it has set), or a new one with the options every request shares
+//  (*url NULL). Its connection comes from the multi handle's cache either way.
 static CURL *
-s_easy (wa_openai_t *self)
+s_easy (wa_openai_t *self, const char **url)
 {
-    if (self->nidle)
-        return self->idle [--self->nidle];
+    *url = NULL;
+    if (self->nidle) {
+        self->nidle--;
+        *url = self->idle_url [self->nidle];
+        return self->idle [self->nidle];
+    }
     CURL *e = curl_easy_init ();
     if (!e)
         return NULL;
@@ -355,16 +361,19 @@ wa_openai_start (wa_openai_t *self, const Mt__JobSpec *spec, char *err, size_t e
     assert (req);
     req->body = body;
     req->embedding = embedding;
-    req->easy = s_easy (self);
+    req->easy = s_easy (self, &req->url);
     if (!req->easy) {
         snprintf (err, errsize, "curl_easy_init failed");
         wa_openai_req_destroy (self, &req);
         return NULL;
     }
     CURL *e = req->easy;
-    curl_easy_setopt (e, CURLOPT_URL, embedding? self->url_embeddings:
-                                      spec->kind == MT__JOB_KIND__KIND_COMPLETION?
-                                      self->url_completion: self->url_chat);
+    const char *url = embedding? self->url_embeddings:
+                      spec->kind == MT__JOB_KIND__KIND_COMPLETION? self->url_completion
+                                                                  : self->url_chat;
+    //  A handle keeps its URL: set (copied by curl) only when it changes
+    if (url != req->url)
+        req->url = curl_easy_setopt (e, CURLOPT_URL, url) == CURLE_OK? url: NULL;
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (req->body));
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, embedding? self->hdr_json: self->hdr_stream);
@@ -391,16 +400,18 @@ wa_openai_req_destroy (wa_openai_t *self, wa_openai_req_t **req_p)
         curl_easy_setopt (req->easy, CURLOPT_WRITEDATA, NULL);
         curl_easy_setopt (req->easy, CURLOPT_PRIVATE, NULL);
         curl_easy_setopt (req->easy, CURLOPT_POSTFIELDS, NULL);
-        if (self->nidle < S_IDLE_MAX)
+        if (self->nidle < S_IDLE_MAX) {
+            self->idle_url [self->nidle] = req->url;
             self->idle [self->nidle++] = req->easy;
+        }
         else
             curl_easy_cleanup (req->easy);
     }
     free (req->body);
     free (req->line);
-    free (req->text);
+    free (req->got.text);
     wa_openai_req_choices_clear (req);
-    free (req->choices);
+    free (req->got.choices);
     free (req);
     *req_p = NULL;
 }
@@ -475,16 +486,16 @@ wa_openai_dispatch (wa_openai_t *self, zmq_pollitem_t *items, size_t n, uint64_t
 wa_choice_t *
 wa_openai_req_choices (wa_openai_req_t *req, size_t *count)
 {
-    *count = req->nchoices;
-    return req->choices;
+    *count = req->got.nchoices;
+    return req->got.choices;
 }
 
 void
 wa_openai_req_choices_clear (wa_openai_req_t *req)
 {
-    for (size_t i = 0; i < req->nchoices; i++)
-        free (req->choices [i].json);
-    req->nchoices = 0;
+    for (size_t i = 0; i < req->got.nchoices; i++)
+        free (req->got.choices [i].json);
+    req->got.nchoices = 0;
 }
 
 const char *
@@ -502,8 +513,8 @@ wa_openai_req_finished (wa_openai_req_t *req)
 const char *
 wa_openai_req_text (wa_openai_req_t *req, size_t *len)
 {
-    *len = req->text_len;
-    return req->text? req->text: "";
+    *len = req->got.text_len;
+    return req->got.text? req->got.text: "";
 }
 
 void

@@ -45,6 +45,41 @@ typedef struct {
 int wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event);
 void wa_openai_event_clear (wa_openai_event_t *event);
 
+//  What the scan of a stream's last event found before its "choices": the
+//  events of one stream mostly start with the same bytes (id, object,
+//  created, model), and the scan of the next that does resumes at its
+//  choices (a memcmp, not a walk of those members again). Zeroed: empty.
+typedef struct {
+    char prefix [256];          //  the last event's bytes up to "choices":
+    size_t len;                 //  0: none kept
+    int depth;                  //  the scan's state after them
+    bool first;
+    unsigned seen;
+} wa_openai_scan_cache_t;
+
+//  wa_openai_parse_event, with the scan resumed from cache (may be NULL)
+//  when the event starts as the one before it did, and cache updated. The
+//  result is the same as wa_openai_parse_event's for every input.
+int wa_openai_parse_event_cached (const char *data, size_t len, wa_openai_event_t *event,
+                                  wa_openai_scan_cache_t *cache);
+
+//  Where wa_openai_parse_event_into puts an event's text and choices: the
+//  caller's own buffers, appended to (grown as needed), kept from event to
+//  event. Zeroed: empty. The caller frees text, choices and their json.
+typedef struct {
+    char *text;                 //  all text so far, NUL-terminated; NULL until some
+    size_t text_len, text_cap;
+    wa_choice_t *choices;       //  choices so far, their json owned
+    size_t nchoices, capchoices;
+} wa_openai_sink_t;
+
+//  wa_openai_parse_event_cached, with the event's text and choices appended
+//  to sink instead of given in event (its content and choices stay NULL):
+//  no allocation per event but each choice's own JSON. On -1 the sink is as
+//  it was.
+int wa_openai_parse_event_into (const char *data, size_t len, wa_openai_event_t *event,
+                                wa_openai_scan_cache_t *cache, wa_openai_sink_t *sink);
+
 //  Parse an embeddings answer (a whole JSON body): each item of "data" as a
 //  choice (index from the item, else its position), usage.prompt_tokens.
 //  Returns 0, or -1 when the body is not an object with a "data" array.

@@ -74,15 +74,16 @@ s_choice_text (json_t *choice, char **text, size_t *len, size_t *cap)
     return any;
 }
 
-//  Keep one object of choices (or embedding items), element i, in event.
-//  raw (may be NULL) is its text as it came, used as is when compact.
-static void
-s_take_choice (json_t *choice, size_t i, bool chat_like, wa_openai_event_t *event,
+//  Fill c (zeroed) from one object of choices (or embedding items), element
+//  i; finish_reason of event set by it. raw (may be NULL) is its text as it
+//  came, used as is when compact. False when it is not taken (not an
+//  object, out of memory).
+static bool
+s_fill_choice (json_t *choice, size_t i, bool chat_like, wa_choice_t *c, wa_openai_event_t *event,
                char **text, size_t *text_len, size_t *text_cap, const char *raw, size_t raw_len)
 {
     if (!json_is_object (choice))
-        return;
-    wa_choice_t *c = &event->choices [event->nchoices];
+        return false;
     json_t *index = json_object_get (choice, "index");
     c->index = json_is_integer (index) && json_integer_value (index) >= 0
             && json_integer_value (index) < 65536? (uint32_t) json_integer_value (index)
@@ -97,7 +98,7 @@ s_take_choice (json_t *choice, size_t i, bool chat_like, wa_openai_event_t *even
     else
         c->json = json_dumps (choice, JSON_COMPACT);
     if (!c->json)
-        return;
+        return false;
     c->len = raw? raw_len: strlen (c->json);
     if (chat_like) {
         c->tokens = s_choice_text (choice, text, text_len, text_cap)? 1: 0;
@@ -108,7 +109,19 @@ s_take_choice (json_t *choice, size_t i, bool chat_like, wa_openai_event_t *even
                       json_string_value (finish));
         }
     }
-    event->nchoices++;
+    return true;
+}
+
+//  Keep one object of choices (or embedding items), element i, in event
+//  (room made for it).
+static void
+s_take_choice (json_t *choice, size_t i, bool chat_like, wa_openai_event_t *event,
+               char **text, size_t *text_len, size_t *text_cap)
+{
+    wa_choice_t *c = &event->choices [event->nchoices];
+    memset (c, 0, sizeof *c);
+    if (s_fill_choice (choice, i, chat_like, c, event, text, text_len, text_cap, NULL, 0))
+        event->nchoices++;
 }
 
 //  Room for count choices in event; false when out of memory.
@@ -130,7 +143,7 @@ s_take_choices (json_t *array, bool chat_like, wa_openai_event_t *event,
     size_t i;
     json_t *choice;
     json_array_foreach (array, i, choice)
-        s_take_choice (choice, i, chat_like, event, text, text_len, text_cap, NULL, 0);
+        s_take_choice (choice, i, chat_like, event, text, text_len, text_cap);
 }
 
 static void
@@ -345,20 +358,18 @@ s_plain_choice (mt_json_scan_t *s, s_plain_t *out)
     return rc == 0;
 }
 
-//  Room for one more choice in event (cap: its room so far); false when
-//  out of memory.
+//  Room for one more choice in the sink; false when out of memory.
 static bool
-s_choices_grow (wa_openai_event_t *event, size_t *cap)
+s_choices_grow (wa_openai_sink_t *sink)
 {
-    if (event->nchoices < *cap)
+    if (sink->nchoices < sink->capchoices)
         return true;
-    size_t room = *cap? *cap * 2: 1;
-    wa_choice_t *grown = (wa_choice_t *) realloc (event->choices, room * sizeof (wa_choice_t));
+    size_t room = sink->capchoices? sink->capchoices * 2: 4;
+    wa_choice_t *grown = (wa_choice_t *) realloc (sink->choices, room * sizeof (wa_choice_t));
     if (!grown)
         return false;
-    memset (grown + *cap, 0, (room - *cap) * sizeof (wa_choice_t));
-    event->choices = grown;
-    *cap = room;
+    sink->choices = grown;
+    sink->capchoices = room;
     return true;
 }
 
@@ -368,24 +379,27 @@ s_choices_grow (wa_openai_event_t *event, size_t *cap)
 //  (kept as its own text when compact). False when jansson refuses it.
 static bool
 s_take_choice_span (mt_json_span_t span, unsigned seen, const s_plain_t *f, size_t i,
-                    wa_openai_event_t *event, size_t *cap,
-                    char **text, size_t *text_len, size_t *text_cap)
+                    wa_openai_event_t *event, wa_openai_sink_t *sink)
 {
     if (!f)
         return true;                    //  not an object: skipped, as s_take_choice does
-    if (!s_choices_grow (event, cap))
+    if (!s_choices_grow (sink))
         return true;                    //  dropped, as s_take_choice would
+    char **text = &sink->text;
+    size_t *text_len = &sink->text_len, *text_cap = &sink->text_cap;
+    wa_choice_t *c = &sink->choices [sink->nchoices];
+    memset (c, 0, sizeof *c);
     bool compact = !(seen & MT_JSON_SEEN_SPACE);
     if (!f->plain || !compact || (seen & MT_JSON_SEEN_BIGNUM)) {
         json_t *choice = s_load (span);
         if (!choice)
             return false;
-        s_take_choice (choice, i, true, event, text, text_len, text_cap,
-                       compact? span.at: NULL, span.len);
+        if (s_fill_choice (choice, i, true, c, event, text, text_len, text_cap,
+                           compact? span.at: NULL, span.len))
+            sink->nchoices++;
         json_decref (choice);
         return true;
     }
-    wa_choice_t *c = &event->choices [event->nchoices];
     c->json = (char *) malloc (span.len + 1);
     if (!c->json)
         return true;                    //  dropped, as s_take_choice would
@@ -406,19 +420,18 @@ s_take_choice_span (mt_json_span_t span, unsigned seen, const s_plain_t *f, size
         snprintf (c->finish_reason, sizeof c->finish_reason, "%.*s", n, f->finish);
         snprintf (event->finish_reason, sizeof event->finish_reason, "%.*s", n, f->finish);
     }
-    event->nchoices++;
+    sink->nchoices++;
     return true;
 }
 
 //  The choices array, at the scan: each element walked once and taken.
 //  False when it is not well formed or jansson refuses an element.
 static bool
-s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event,
-                     char **text, size_t *text_len, size_t *text_cap)
+s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event, wa_openai_sink_t *sink)
 {
     if (!mt_json_scan_open (s, '['))
         return false;
-    size_t cap = 0, i = 0;
+    size_t i = 0;
     int rc;
     while ((rc = mt_json_scan_element (s)) == 1) {
         unsigned seen = s->seen;
@@ -431,40 +444,138 @@ s_take_choices_scan (mt_json_scan_t *s, wa_openai_event_t *event,
         span.len = (size_t) (s->p - span.at);
         unsigned met = s->seen;
         s->seen = seen;                 //  the choice's own flags stay with it
-        if (!s_take_choice_span (span, met, object? &f: NULL, i++, event, &cap,
-                                 text, text_len, text_cap))
+        if (!s_take_choice_span (span, met, object? &f: NULL, i++, event, sink))
             return false;
     }
     return rc == 0;
 }
 
-//  0: parsed; 1: not taken (the whole parse decides).
-static int
-s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
+//  A span of the scan: the JSON literal null.
+static bool
+s_is_null (mt_json_span_t v)
 {
+    return v.len == 4 && !memcmp (v.at, "null", 4);
+}
+
+//  A member value, scanned well, that jansson reads as an integer 0 ..
+//  UINT32_MAX: digits only (a '-' only before 0). *ok false when it is
+//  anything else (a fraction, an exponent, negative, too big, not a number).
+static uint32_t
+s_plain_u32 (mt_json_span_t v, bool *ok)
+{
+    const char *p = v.at, *end = v.at + v.len;
+    if (p < end && *p == '-')
+        p++;
+    uint64_t n = 0;
+    const char *digits = p;
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 11)
+        n = n * 10 + (uint64_t) (*p++ - '0');
+    *ok = p == end && p > digits && n <= UINT32_MAX && (*v.at != '-' || n == 0);
+    return (uint32_t) n;
+}
+
+//  The usage object, scanned well (no number jansson might not hold): its
+//  two counts read from the scan as s_take_usage reads them. False when
+//  jansson must decide (a key with an escape).
+static bool
+s_plain_usage (mt_json_span_t span, wa_openai_event_t *event)
+{
+    if (*span.at != '{')
+        return true;                    //  null, or not an object: no usage
     mt_json_scan_t s;
-    mt_json_scan_init (&s, data, len);
+    mt_json_scan_init (&s, span.at, span.len);
     if (!mt_json_scan_open (&s, '{'))
-        return 1;
-    mt_json_span_t usage = { NULL, 0 }, error = { NULL, 0 }, fp = { NULL, 0 };
-    char *text = NULL;
-    size_t text_len = 0, text_cap = 0;
-    bool choices = false;
+        return false;
+    mt_json_span_t p = { NULL, 0 }, c = { NULL, 0 };
     const char *key;
     size_t klen;
     int rc;
     while ((rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
         if (memchr (key, '\\', klen))
+            return false;
+        mt_json_span_t value;
+        if (!mt_json_scan_value (&s, &value))
+            return false;
+        if (klen == 13 && !memcmp (key, "prompt_tokens", 13))
+            p = value;                  //  a key twice: the last, as jansson
+        else
+        if (klen == 17 && !memcmp (key, "completion_tokens", 17))
+            c = value;
+    }
+    if (rc != 0)
+        return false;
+    bool p_ok = false, c_ok = false;
+    uint32_t prompt = p.at? s_plain_u32 (p, &p_ok): 0;
+    uint32_t completion = c.at? s_plain_u32 (c, &c_ok): 0;
+    if (p_ok && c_ok) {
+        event->has_usage = true;
+        event->prompt_tokens = prompt;
+        event->completion_tokens = completion;
+    }
+    return true;
+}
+
+//  The part of the engine's last event before its choices, and the scan's
+//  state there: the next event of the same stream that starts with the same
+//  bytes resumes the scan at its choices (wa_openai_scan_cache_t).
+static void
+s_cache_keep (wa_openai_scan_cache_t *cache, const char *data, const mt_json_scan_t *s)
+{
+    size_t len = (size_t) (s->p - data);
+    if (len > sizeof cache->prefix)
+        return;
+    memcpy (cache->prefix, data, len);
+    cache->len = len;
+    cache->depth = s->depth;
+    cache->first = s->first;
+    cache->seen = s->seen;
+}
+
+//  0: parsed (text and choices appended to sink); 1: not taken (the whole
+//  parse decides; the sink left as it was). cache (may be NULL): see
+//  wa_openai_parse_event_cached.
+static int
+s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event,
+                    wa_openai_scan_cache_t *cache, wa_openai_sink_t *sink)
+{
+    mt_json_scan_t s;
+    mt_json_scan_init (&s, data, len);
+    mt_json_span_t usage = { NULL, 0 }, error = { NULL, 0 }, fp = { NULL, 0 };
+    bool choices = false;
+    const char *key = NULL;
+    size_t klen = 0;
+    int rc = 1;
+    //  The bytes before the choices as the last event had them: the scan of
+    //  those bytes ends where it ended then (nothing in them was taken)
+    bool resumed = cache && cache->len && len > cache->len
+                && !memcmp (data, cache->prefix, cache->len);
+    wa_openai_scan_cache_t *keep = resumed? NULL: cache;
+    if (resumed) {
+        s.p = data + cache->len;
+        s.depth = cache->depth;
+        s.first = cache->first;
+        s.seen = cache->seen;
+        key = "choices";
+        klen = 7;
+    }
+    else
+    if (!mt_json_scan_open (&s, '{'))
+        return 1;
+    while (resumed || (rc = mt_json_scan_member (&s, &key, &klen)) == 1) {
+        resumed = false;
+        if (memchr (key, '\\', klen))
             break;                      //  it might spell a member read
         bool ok;
         mt_json_span_t value;
         if (klen == 7 && !memcmp (key, "choices", 7)) {
+            if (keep && !choices && !usage.at && !error.at && !fp.at)
+                s_cache_keep (keep, data, &s);
             mt_json_scan_ws (&s);
             if (choices)
                 break;                  //  twice: jansson keeps the last
             choices = true;
             ok = s.p < s.end && *s.p == '['
-               ? s_take_choices_scan (&s, event, &text, &text_len, &text_cap)
+               ? s_take_choices_scan (&s, event, sink)
                : mt_json_scan_value (&s, NULL);
         }
         else {
@@ -481,14 +592,8 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
         if (!ok)
             break;
     }
-    if (rc != 0 || !mt_json_scan_end (&s) || (s.seen & MT_JSON_SEEN_BIGNUM)) {
-        free (text);
+    if (rc != 0 || !mt_json_scan_end (&s) || (s.seen & MT_JSON_SEEN_BIGNUM))
         return 1;
-    }
-    if (text && text_len)
-        event->content = text;
-    else
-        free (text);
     json_t *value;
     if (error.at) {
         if (!(value = s_load (error)))
@@ -496,13 +601,20 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
         s_take_error (value, event);
         json_decref (value);
     }
-    if (fp.at) {
+    //  A fingerprint that is null, or a string without escapes, is its text
+    if (fp.at && *fp.at == '"' && !memchr (fp.at, '\\', fp.len)) {
+        if (fp.len - 2 < sizeof event->system_fingerprint)
+            snprintf (event->system_fingerprint, sizeof event->system_fingerprint, "%.*s",
+                      (int) (fp.len - 2), fp.at + 1);
+    }
+    else
+    if (fp.at && !s_is_null (fp)) {
         if (!(value = s_load (fp)))
             return 1;
         s_take_fingerprint (value, event);
         json_decref (value);
     }
-    if (usage.at) {
+    if (usage.at && !s_plain_usage (usage, event)) {
         if (!(value = s_load (usage)))
             return 1;
         s_take_usage (value, event, false);
@@ -510,14 +622,74 @@ s_parse_event_scan (const char *data, size_t len, wa_openai_event_t *event)
     }
     return 0;
 }
+
+//  Back to what the sink held before an event's scan began.
+static void
+s_sink_undo (wa_openai_sink_t *sink, size_t text_len, size_t nchoices)
+{
+    while (sink->nchoices > nchoices)
+        free (sink->choices [--sink->nchoices].json);
+    sink->text_len = text_len;
+    if (sink->text)
+        sink->text [text_len] = 0;
+}
+
+int
+wa_openai_parse_event_into (const char *data, size_t len, wa_openai_event_t *event,
+                            wa_openai_scan_cache_t *cache, wa_openai_sink_t *sink)
+{
+    memset (event, 0, sizeof *event);
+    size_t text_len = sink->text_len, nchoices = sink->nchoices;
+    int rc = s_parse_event_scan (data, len, event, cache, sink);
+    if (rc == 0)
+        return 0;
+    s_sink_undo (sink, text_len, nchoices);
+    wa_openai_event_clear (event);
+    //  The whole parse, its text and choices then moved to the sink
+    rc = s_parse_event_whole (data, len, event);
+    if (rc == 0 && event->content
+    &&  mt_buf_append (&sink->text, &sink->text_len, &sink->text_cap, event->content,
+                       strlen (event->content)) == 0) {
+        free (event->content);
+        event->content = NULL;
+    }
+    for (size_t i = 0; rc == 0 && i < event->nchoices && s_choices_grow (sink); i++) {
+        sink->choices [sink->nchoices++] = event->choices [i];
+        event->choices [i].json = NULL;
+    }
+    //  What was not moved (out of memory) is dropped; the rest of the event stays
+    free (event->content);
+    event->content = NULL;
+    for (size_t i = 0; i < event->nchoices; i++)
+        free (event->choices [i].json);
+    free (event->choices);
+    event->choices = NULL;
+    event->nchoices = 0;
+    return rc;
+}
+
+int
+wa_openai_parse_event_cached (const char *data, size_t len, wa_openai_event_t *event,
+                              wa_openai_scan_cache_t *cache)
+{
+    wa_openai_sink_t sink = { NULL, 0, 0, NULL, 0, 0 };
+    int rc = wa_openai_parse_event_into (data, len, event, cache, &sink);
+    if (sink.text_len)
+        event->content = sink.text;
+    else
+        free (sink.text);
+    if (sink.nchoices)
+        event->choices = sink.choices;
+    else
+        free (sink.choices);
+    event->nchoices = sink.nchoices;
+    return rc;
+}
+
 int
 wa_openai_parse_event (const char *data, size_t len, wa_openai_event_t *event)
 {
-    memset (event, 0, sizeof *event);
-    if (s_parse_event_scan (data, len, event) == 0)
-        return 0;
-    wa_openai_event_clear (event);
-    return s_parse_event_whole (data, len, event);
+    return wa_openai_parse_event_cached (data, len, event, NULL);
 }
 
 int

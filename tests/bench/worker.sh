@@ -19,6 +19,11 @@
 #   MT_BENCH_WA_WINDOWS   jobs in flight, the runs to make                ("32 1")
 #   MT_BENCH_WA_PERF      1: then one run per build at the first window under
 #                         perf record -g: the worker's top functions (self)  (0)
+#   MT_BENCH_WA_CALLGRIND 1: then one run per build and window under valgrind's
+#                         callgrind: user-space instructions per job, every thread
+#                         and the loop thread (counts this machine's load does not
+#                         move; the run is ~50x slower)                     (0)
+#   MT_BENCH_WA_CG_JOBS   jobs counted under callgrind, after 201 of warm-up  (1000)
 #   MT_BENCH_LOADGEN_DIR  where mt-wa-load is                             ($BUILD/tests)
 set -uo pipefail
 
@@ -30,6 +35,8 @@ ROUNDS=${MT_BENCH_WA_ROUNDS:-2}
 STRACE=${MT_BENCH_WA_STRACE:-1}
 WINDOWS=${MT_BENCH_WA_WINDOWS:-32 1}
 PERF=${MT_BENCH_WA_PERF:-0}
+CALLGRIND=${MT_BENCH_WA_CALLGRIND:-0}
+CG_JOBS=${MT_BENCH_WA_CG_JOBS:-1000}
 LOADGEN=$(cd "$ROOT" && echo "${MT_BENCH_LOADGEN_DIR:-${BUILD:-build}/tests}/mt-wa-load")
 case $LOADGEN in /*) ;; *) LOADGEN=$ROOT/$LOADGEN ;; esac
 say () { echo "bench-worker: $*" >&2; }
@@ -79,17 +86,20 @@ for ((i = 0; i < 50; i++)); do
     sleep 0.1
 done
 
-# One worker of a build, in front of the engine; sets WPID.
+# One worker of a build, in front of the engine (under the command in WRAP, if
+# any); sets WPID.
+WRAP=()
 start_worker () {
     env MT_CURVE_CERT="$TMP/curve/secret/wk.key_secret" MT_WA_SCHEDULER="tcp://127.0.0.1:$SCHED_PORT" \
         MT_WA_ID=bench-wa MT_WA_POOL=standard MT_WA_MODELS=sim-small MT_WA_SLOTS=256 \
         MT_ENGINE_URL="http://127.0.0.1:$ENGINE_PORT/v1" MT_WA_METRICS_BIND=127.0.0.1 \
-        MT_WA_METRICS_PORT="$METRICS_PORT" "$1/bin/mt-worker-adapter" >>"$TMP/worker-$2.log" 2>&1 </dev/null &
+        MT_WA_METRICS_PORT="$METRICS_PORT" "${WRAP[@]}" "$1/bin/mt-worker-adapter" \
+        >>"$TMP/worker-$2.log" 2>&1 </dev/null &
     WPID=$!; PIDS+=($WPID)
 }
 stop_worker () {
     kill -TERM "$1" 2>/dev/null
-    for ((n = 0; n < 50; n++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    for ((n = 0; n < 200; n++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null
 }
 # load window seconds count worker-pid -> the generator's line
@@ -150,6 +160,34 @@ if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
         echo "  $name:"
         perf report -i "$TMP/perf-$name.data" --no-children --sort dso,sym --stdio 2>/dev/null \
             | grep -E '^ +[0-9.]+%' | head -25 | sed 's/^/    /'
+    done
+fi
+
+if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+    echo
+    echo "user-space instructions per job under callgrind (counted after 201 jobs of warm-up):"
+    for w in $WINDOWS; do
+        for pair in $BUILDS; do
+            name=${pair%%=*}; b=$(abs "${pair#*=}")
+            WRAP=(valgrind -q --tool=callgrind --separate-threads=yes --instr-atstart=no
+                  "--callgrind-out-file=$TMP/cg-$name-$w.out")
+            start_worker "$b" "$name"
+            WRAP=()
+            load "$w" 120 1 0 >/dev/null        # the 200 warm-up jobs, and one
+            callgrind_control -i on "$WPID" >/dev/null 2>&1
+            out=$(env MT_CURVE_CERT="$TMP/curve/secret/sched.key_secret" "$LOADGEN" \
+                  --scheduler-bind="tcp://127.0.0.1:$SCHED_PORT" --tokens-bind="tcp://127.0.0.1:$TOKEN_PORT" \
+                  --gateway-cert="$TMP/curve/secret/gw.key_secret" --window="$w" --seconds=300 \
+                  --count="$CG_JOBS" --worker-pid=0 --warmup=0 2>>"$TMP/load.log")
+            callgrind_control -i off "$WPID" >/dev/null 2>&1
+            stop_worker "$WPID"
+            n=$(field done "$out"); n=${n:-0}
+            # one file a thread: -01 is the loop's, the others libzmq's and curl's
+            awk -v n="$n" -v name="$name" -v w="$w" '
+                /^totals:/ { all += $2; if (FILENAME ~ /-01$/) loop = $2 }
+                END { if (n > 0) printf "  %-10s W=%-3s %8.0f every thread, %8.0f the loop thread (%d jobs)\n",
+                                        name, w, all / n, loop / n, n }' "$TMP/cg-$name-$w.out"-*
+        done
     done
 fi
 

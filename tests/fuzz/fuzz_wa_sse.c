@@ -2,7 +2,9 @@
 //  its pure half wa_openai_parse.c). wa_openai.c is compiled into this file so the static curl write callback
 //  (SSE line framing) can be driven without a socket. The first byte chooses
 //  (bits 0-1):
-//    0  wa_openai_parse_event on one data payload
+//    0  wa_openai_parse_event on one data payload, and the same payload and a
+//       shorter one after it resumed from its scan cache into one sink, each
+//       checked against its parse from the start
 //    1  an SSE response body with a 2xx status, split into chunks at points
 //       the second byte seeds, through s_write_cb, then the end-of-transfer
 //       flush of wa_openai_dispatch, every piece taken, and the result
@@ -73,7 +75,14 @@ s_same_as_whole (const char *payload, size_t size)
     }
     wa_openai_event_t scan, whole;
     memset (&scan, 0, sizeof scan);
-    if (s_parse_event_scan (payload, size, &scan) != 0) {
+    wa_openai_sink_t sink = { NULL, 0, 0, NULL, 0, 0 };
+    int rc = s_parse_event_scan (payload, size, &scan, NULL, &sink);
+    scan.content = sink.text_len? sink.text: NULL;
+    if (!scan.content)
+        free (sink.text);
+    scan.choices = sink.choices;
+    scan.nchoices = sink.nchoices;
+    if (rc != 0) {
         wa_openai_event_clear (&scan);
         return;
     }
@@ -104,13 +113,75 @@ s_same_as_whole (const char *payload, size_t size)
     wa_openai_event_clear (&whole);
 }
 
+//  Two parse results the same (b's text and choices: in the sink, from
+//  text_len and nchoices on).
+static void
+s_same_into (const wa_openai_event_t *a, int rc_a, const wa_openai_event_t *b, int rc_b,
+             const wa_openai_sink_t *sink, size_t text_len, size_t nchoices)
+{
+    if (rc_a != rc_b || b->content || b->choices || b->nchoices)
+        abort ();
+    if (rc_b != 0) {
+        if (sink->text_len != text_len || sink->nchoices != nchoices)
+            abort ();           //  a refused event leaves the sink as it was
+        return;
+    }
+    size_t added = sink->text_len - text_len;
+    if ((a->content? strlen (a->content): 0) != added
+    ||  (added && memcmp (a->content, sink->text + text_len, added))
+    ||  (sink->text && sink->text [sink->text_len])
+    ||  strcmp (a->finish_reason, b->finish_reason)
+    ||  a->has_usage != b->has_usage || a->prompt_tokens != b->prompt_tokens
+    ||  a->completion_tokens != b->completion_tokens
+    ||  (a->error == NULL) != (b->error == NULL) || (a->error && strcmp (a->error, b->error))
+    ||  strcmp (a->system_fingerprint, b->system_fingerprint)
+    ||  a->nchoices != sink->nchoices - nchoices)
+        abort ();
+    for (size_t i = 0; i < a->nchoices; i++) {
+        const wa_choice_t *x = &a->choices [i], *y = &sink->choices [nchoices + i];
+        if (x->index != y->index || x->tokens != y->tokens || x->len != y->len
+        ||  memcmp (x->json, y->json, x->len) || strcmp (x->finish_reason, y->finish_reason))
+            abort ();
+    }
+}
+
+//  payload, then a shorter copy of it (cut seeds where), parsed with one scan
+//  cache into one sink: each the same as its parse from the start.
+static void
+s_cached (const char *payload, size_t size, size_t cut)
+{
+    wa_openai_scan_cache_t cache;
+    memset (&cache, 0, sizeof cache);
+    wa_openai_sink_t sink = { NULL, 0, 0, NULL, 0, 0 };
+    size_t lens [3] = { size, size, size - cut % (size + 1) };
+    for (int k = 0; k < 3; k++) {
+        char *copy = (char *) malloc (lens [k]? lens [k]: 1);
+        assert (copy);
+        memcpy (copy, payload, lens [k]);
+        wa_openai_event_t a, b;
+        int rc_a = wa_openai_parse_event (copy, lens [k], &a);
+        size_t text_len = sink.text_len, nchoices = sink.nchoices;
+        int rc_b = wa_openai_parse_event_into (copy, lens [k], &b, &cache, &sink);
+        s_same_into (&a, rc_a, &b, rc_b, &sink, text_len, nchoices);
+        wa_openai_event_clear (&a);
+        wa_openai_event_clear (&b);
+        free (copy);
+    }
+    for (size_t i = 0; i < sink.nchoices; i++)
+        free (sink.choices [i].json);
+    free (sink.choices);
+    free (sink.text);
+}
+
 static void
 s_event (const uint8_t *data, size_t size)
 {
+    size_t cut = size? data [size / 2]: 0;
     char *payload = (char *) malloc (size? size: 1);
     assert (payload);
     memcpy (payload, data, size);
     s_same_as_whole (payload, size);
+    s_cached (payload, size, cut);
     wa_openai_event_t ev;
     if (wa_openai_parse_event (payload, size, &ev) == 0) {
         if (strnlen (ev.finish_reason, sizeof ev.finish_reason) >= sizeof ev.finish_reason)

@@ -328,6 +328,178 @@ test_parse_event_forms (void)
     }
 }
 
+
+//  Two parse results the same, field by field.
+static bool
+s_same_event (const wa_openai_event_t *a, const wa_openai_event_t *b)
+{
+    if ((a->content == NULL) != (b->content == NULL)
+    ||  (a->content && strcmp (a->content, b->content))
+    ||  (a->error == NULL) != (b->error == NULL) || (a->error && strcmp (a->error, b->error))
+    ||  strcmp (a->finish_reason, b->finish_reason)
+    ||  strcmp (a->system_fingerprint, b->system_fingerprint)
+    ||  a->has_usage != b->has_usage || a->prompt_tokens != b->prompt_tokens
+    ||  a->completion_tokens != b->completion_tokens || a->nchoices != b->nchoices)
+        return false;
+    for (size_t i = 0; i < a->nchoices; i++)
+        if (a->choices [i].index != b->choices [i].index || a->choices [i].len != b->choices [i].len
+        ||  memcmp (a->choices [i].json, b->choices [i].json, a->choices [i].len)
+        ||  a->choices [i].tokens != b->choices [i].tokens
+        ||  strcmp (a->choices [i].finish_reason, b->choices [i].finish_reason))
+            return false;
+    return true;
+}
+
+//  usage and system_fingerprint read from the scan: as jansson reads them.
+//  One case per row.
+static void
+test_parse_usage (void)
+{
+    struct {
+        const char *name, *data;
+        bool usage;
+        uint32_t prompt, completion;
+        const char *fingerprint;
+    } rows [] = {
+        { "plain usage", "{\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":16,"
+          "\"total_tokens\":26}}", true, 10, 16, "" },
+        { "usage null", "{\"choices\":[],\"usage\":null}", false, 0, 0, "" },
+        { "usage not an object", "{\"usage\":[1,2]}", false, 0, 0, "" },
+        { "minus zero", "{\"usage\":{\"prompt_tokens\":-0,\"completion_tokens\":0}}", true, 0, 0, "" },
+        { "negative", "{\"usage\":{\"prompt_tokens\":-2,\"completion_tokens\":1}}", false, 0, 0, "" },
+        { "a fraction", "{\"usage\":{\"prompt_tokens\":1.0,\"completion_tokens\":1}}", false, 0, 0, "" },
+        { "an exponent", "{\"usage\":{\"prompt_tokens\":1e2,\"completion_tokens\":1}}", false, 0, 0, "" },
+        { "the largest", "{\"usage\":{\"prompt_tokens\":4294967295,\"completion_tokens\":7}}", true,
+          4294967295u, 7, "" },
+        { "past 32 bits", "{\"usage\":{\"prompt_tokens\":4294967296,\"completion_tokens\":7}}", false,
+          0, 0, "" },
+        { "fifteen digits", "{\"usage\":{\"prompt_tokens\":123456789012345,\"completion_tokens\":7}}",
+          false, 0, 0, "" },
+        { "a string", "{\"usage\":{\"prompt_tokens\":\"1\",\"completion_tokens\":7}}", false, 0, 0, "" },
+        { "one count missing", "{\"usage\":{\"prompt_tokens\":1}}", false, 0, 0, "" },
+        { "a key twice: the last", "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,"
+          "\"prompt_tokens\":3}}", true, 3, 2, "" },
+        { "a key with an escape", "{\"usage\":{\"prompt_\\u0074okens\":5,\"completion_tokens\":6}}",
+          true, 5, 6, "" },
+        { "nested members", "{\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":0},"
+          "\"prompt_tokens\":4,\"completion_tokens\":5}}", true, 4, 5, "" },
+        { "fingerprint", "{\"system_fingerprint\":\"fp_1\",\"choices\":[]}", false, 0, 0, "fp_1" },
+        { "fingerprint null", "{\"system_fingerprint\":null}", false, 0, 0, "" },
+        { "fingerprint with an escape", "{\"system_fingerprint\":\"f\\u0070\"}", false, 0, 0, "fp" },
+        { "fingerprint too long", "{\"system_fingerprint\":\"0123456789012345678901234567890123456789"
+          "012345678901234567890123\"}", false, 0, 0, "" },
+        { "fingerprint the longest", "{\"system_fingerprint\":\"012345678901234567890123456789012345678"
+          "901234567890123456789012\"}", false, 0, 0,
+          "012345678901234567890123456789012345678901234567890123456789012" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        mt_test_case ("usage: %s", rows [i].name);
+        wa_openai_event_t ev;
+        CHECK_INT (wa_openai_parse_event (rows [i].data, strlen (rows [i].data), &ev), 0);
+        CHECK_INT (ev.has_usage, rows [i].usage);
+        CHECK_INT (ev.prompt_tokens, rows [i].prompt);
+        CHECK_INT (ev.completion_tokens, rows [i].completion);
+        CHECK_STR (ev.system_fingerprint, rows [i].fingerprint);
+        wa_openai_event_clear (&ev);
+    }
+}
+
+//  The scan resumed at the choices of an event that starts as the one
+//  before: the same result as a parse from the start, whatever came before
+//  and whatever follows. One case per row: its events parsed in order with
+//  one cache, each compared with its parse without.
+static void
+test_parse_cached (void)
+{
+    #define S_HEAD "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    struct {
+        const char *name;
+        const char *events [5];
+        bool resumes;           //  the last event resumes the scan
+    } rows [] = {
+        { "a stream", { S_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}",
+                        S_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" the\"}}]}",
+                        S_HEAD "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+                        S_HEAD "\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}" },
+          true },
+        { "whitespace after the key", { S_HEAD "\"choices\":[]}",
+                                        S_HEAD "\"choices\": [{\"delta\":{\"content\":\"a\"}}]}" }, true },
+        { "not an array after the key", { S_HEAD "\"choices\":[]}", S_HEAD "\"choices\":7}" }, true },
+        { "broken after the key", { S_HEAD "\"choices\":[]}", S_HEAD "\"choices\":[{\"delta\":}]}" },
+          true },
+        { "a number jansson refuses after the key", { S_HEAD "\"choices\":[]}",
+          S_HEAD "\"choices\":[],\"x\":1e999}" }, true },
+        { "choices twice", { S_HEAD "\"choices\":[]}",
+          S_HEAD "\"choices\":[{\"text\":\"a\"}],\"choices\":[{\"text\":\"b\"}]}" }, true },
+        { "another start", { S_HEAD "\"choices\":[]}",
+          "{\"id\":\"chatcmpl-2\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}" }, false },
+        { "the prefix alone", { S_HEAD "\"choices\":[]}", S_HEAD "\"choices\":" }, false },
+        { "usage before the choices: nothing kept",
+          { "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1},\"choices\":[]}",
+            "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1},\"choices\":[{\"text\":\"a\"}]}" },
+          false },
+        { "a fingerprint before the choices: nothing kept",
+          { "{\"system_fingerprint\":\"a\",\"choices\":[]}",
+            "{\"system_fingerprint\":\"a\",\"choices\":[{\"text\":\"b\"}]}" }, false },
+        { "a key with an escape before: nothing kept",
+          { "{\"i\\u0064\":1,\"choices\":[]}", "{\"i\\u0064\":1,\"choices\":[{\"text\":\"b\"}]}" },
+          false },
+        { "whitespace in the prefix", { "{ \"id\" : \"x\" , \"choices\" :[]}",
+          "{ \"id\" : \"x\" , \"choices\" :[{\"delta\":{\"content\":\"s\"}}]}" }, true },
+        { "a big number in the prefix", { "{\"created\":1e5,\"choices\":[]}",
+          "{\"created\":1e5,\"choices\":[{\"text\":\"n\"}]}" }, true },
+        { "non-ASCII in the prefix", { "{\"model\":\"caf\xc3\xa9\",\"choices\":[]}",
+          "{\"model\":\"caf\xc3\xa9\",\"choices\":[{\"text\":\"n\"}]}" }, true },
+        { "a choice taken, then the whole parse", { S_HEAD "\"choices\":[{\"text\":\"a\"}]}",
+          S_HEAD "\"choices\":[{\"text\":\"b\"},{\"text\":\"c\"}],\"error\":{\"message\":\"\\u0065\"}}",
+          S_HEAD "\"choices\":[{\"text\":\"d\"}]}" }, true },
+        { "a choice taken, then refused", { S_HEAD "\"choices\":[{\"text\":\"a\"}]}",
+          S_HEAD "\"choices\":[{\"text\":\"b\"},{\"text\":\"c\",\"n\":1e999}]}",
+          S_HEAD "\"choices\":[{\"delta\":{\"content\":\"d\"},\"finish_reason\":\"stop\"}]}" }, true },
+    };
+    #undef S_HEAD
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        mt_test_case ("cached scan: %s", rows [i].name);
+        wa_openai_scan_cache_t cache, cache2;
+        memset (&cache, 0, sizeof cache);
+        memset (&cache2, 0, sizeof cache2);
+        wa_openai_sink_t sink;
+        memset (&sink, 0, sizeof sink);
+        size_t n = 0;
+        while (n < 5 && rows [i].events [n])
+            n++;
+        for (size_t k = 0; k < n; k++) {
+            const char *data = rows [i].events [k];
+            size_t len = strlen (data);
+            bool hit = cache.len && len > cache.len && !memcmp (data, cache.prefix, cache.len);
+            wa_openai_event_t a, b;
+            int rc_a = wa_openai_parse_event_cached (data, len, &a, &cache);
+            int rc_b = wa_openai_parse_event (data, len, &b);
+            CHECK_MSG (rc_a == rc_b, "event %zu: rc %d, not %d", k, rc_a, rc_b);
+            CHECK_MSG (s_same_event (&a, &b), "event %zu: another result", k);
+            //  Into a sink: the same, its text and choices appended there
+            size_t text_len = sink.text_len, nchoices = sink.nchoices;
+            wa_openai_event_t c;
+            CHECK_INT (wa_openai_parse_event_into (data, len, &c, &cache2, &sink), rc_b);
+            CHECK (c.content == NULL && c.choices == NULL && c.nchoices == 0);
+            c.content = sink.text_len > text_len? sink.text + text_len: NULL;
+            c.choices = sink.choices + nchoices;
+            c.nchoices = sink.nchoices - nchoices;
+            CHECK_MSG (s_same_event (&c, &b), "event %zu: another result into the sink", k);
+            CHECK (!sink.text || sink.text [sink.text_len] == 0);
+            free (c.error);
+            wa_openai_event_clear (&a);
+            wa_openai_event_clear (&b);
+            if (k + 1 == n)
+                CHECK_MSG (hit == rows [i].resumes, "the last event: resumed %d", hit);
+        }
+        for (size_t k = 0; k < sink.nchoices; k++)
+            free (sink.choices [k].json);
+        free (sink.choices);
+        free (sink.text);
+    }
+}
+
 static void
 test_parse_embeddings (void)
 {
@@ -371,5 +543,7 @@ main (void)
     MT_RUN (test_parse_embeddings);
     MT_RUN (test_body);
     test_sse_line ();
+    test_parse_usage ();
+    test_parse_cached ();
     return mt_test_done ("test_wa_openai");
 }
