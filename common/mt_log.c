@@ -1,7 +1,12 @@
-//  Event logging to stderr, one write per line so lines of threads never mix.
+//  Event logging to stderr, one write per line so lines of threads never mix;
+//  a thread that holds its lines writes several whole lines in one write.
 #include "mt_log.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +18,16 @@
 static const char *s_service = "mt";
 static bool s_debug = false;
 static bool s_json = false;
+
+//  Held lines (mt_log_hold): one thread's, written by mt_log_flush
+static char s_held [PIPE_BUF];
+static size_t s_held_len = 0;
+static volatile sig_atomic_t s_holding = 0;
+static int s_hold_ms = 0;
+static uint64_t s_held_since = 0;      //  when the oldest held line came, ms
+static pthread_t s_holder;
+static const int s_fatal [] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+static struct sigaction s_fatal_old [sizeof s_fatal / sizeof s_fatal [0]];
 
 void
 mt_log_init (const char *service)
@@ -134,6 +149,116 @@ mt_log_json (const char *service, const char *line, uint64_t now_ms, char *out, 
     return len;
 }
 
+//  The whole of data, across partial writes and interruptions; async-signal-safe
+static void
+s_write (const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t rc = write (STDERR_FILENO, data, len);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            return;
+        data += rc;
+        len -= (size_t) rc;
+    }
+}
+
+void
+mt_log_flush (void)
+{
+    if (!s_held_len)
+        return;
+    size_t len = s_held_len;
+    s_held_len = 0;
+    s_write (s_held, len);
+}
+
+//  A fatal signal: write what is held, then let the handler that was there
+//  (the default: die, or a sanitizer's report) take the same signal. A fault
+//  the kernel raised happens again when this returns, now to that handler,
+//  with its own details; a signal sent (abort, kill) is sent again.
+static void
+s_on_fatal (int sig, siginfo_t *info, void *context)
+{
+    (void) context;
+    int saved = errno;
+    if (s_held_len <= sizeof s_held)
+        s_write (s_held, s_held_len);
+    s_held_len = 0;
+    for (size_t i = 0; i < sizeof s_fatal / sizeof s_fatal [0]; i++)
+        if (s_fatal [i] == sig)
+            sigaction (sig, &s_fatal_old [i], NULL);
+    if (!info || info->si_code <= 0)
+        raise (sig);
+    errno = saved;
+}
+
+static void
+s_flush_at_exit (void)
+{
+    mt_log_flush ();
+}
+
+static uint64_t
+s_mono_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+void
+mt_log_hold (int hold_ms)
+{
+    s_hold_ms = hold_ms > 0? hold_ms: 0;
+    if (s_holding)
+        return;
+    s_holder = pthread_self ();
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_sigaction = s_on_fatal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset (&sa.sa_mask);
+    for (size_t i = 0; i < sizeof s_fatal / sizeof s_fatal [0]; i++)
+        sigaction (s_fatal [i], &sa, &s_fatal_old [i]);
+    atexit (s_flush_at_exit);
+    s_holding = 1;
+}
+
+long
+mt_log_flush_due (void)
+{
+    if (!s_held_len)
+        return -1;
+    uint64_t now = s_mono_ms ();
+    uint64_t due = s_held_since + (uint64_t) s_hold_ms;
+    if (now < due)
+        return (long) (due - now);
+    mt_log_flush ();
+    return -1;
+}
+
+//  One finished line (with its newline): held, or written at once
+static void
+s_emit (const char *line, size_t len)
+{
+    if (!s_holding || !pthread_equal (pthread_self (), s_holder)) {
+        s_write (line, len);
+        return;
+    }
+    if (s_held_len + len > sizeof s_held)
+        mt_log_flush ();
+    if (len > sizeof s_held) {
+        s_write (line, len);
+        return;
+    }
+    if (!s_held_len)
+        s_held_since = s_mono_ms ();
+    memcpy (s_held + s_held_len, line, len);
+    s_held_len += len;
+}
+
 static void
 s_vlog (const char *fmt, va_list ap)
 {
@@ -154,14 +279,12 @@ s_vlog (const char *fmt, va_list ap)
         size_t jl = mt_log_json (s_service, line + n, now, json, sizeof json - 1);
         if (jl) {
             json [jl++] = '\n';
-            ssize_t rc = write (STDERR_FILENO, json, jl);
-            (void) rc;
+            s_emit (json, jl);
             return;
         }
     }
     line [len++] = '\n';
-    ssize_t rc = write (STDERR_FILENO, line, len);
-    (void) rc;
+    s_emit (line, len);
 }
 
 void

@@ -339,10 +339,14 @@ gw_req_add_headers (gw_req_t *req, struct MHD_Response *resp)
 enum MHD_Result
 gw_req_queue_body (gw_req_t *req, const char *ctype)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer (
-        req->resp_len, req->resp? req->resp: (char *) "", MHD_RESPMEM_MUST_COPY);
+    //  The body is handed to MHD (it frees it with the response): no copy
+    struct MHD_Response *resp = req->resp
+        ? MHD_create_response_from_buffer (req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE)
+        : MHD_create_response_from_buffer (0, (char *) "", MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
+    req->resp = NULL;
+    req->resp_len = 0;
     MHD_add_response_header (resp, "Content-Type", ctype);
     gw_req_add_headers (req, resp);
     enum MHD_Result rc = MHD_queue_response (req->conn, req->status, resp);

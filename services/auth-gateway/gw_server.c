@@ -1720,8 +1720,14 @@ gw_server_run (const gw_server_config_t *config)
     mt_codec_poll_own (self->tokens);
     if (gw_store_sock (self->store))
         mt_codec_poll_own (gw_store_sock (self->store));
+    //  This thread's log lines go out together: at the end of the first turn
+    //  after the oldest has waited 10 ms (the loop turns at least every
+    //  100 ms: no wake-up of its own for them), when a pipe's worth is held,
+    //  or at the end
+    mt_log_hold (10);
     while (gw_server_poll (self, 100))
-        ;
+        mt_log_flush_due ();
     gw_server_destroy (&self);
+    mt_log_flush ();
     return 0;
 }
