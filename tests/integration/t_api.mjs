@@ -49,6 +49,32 @@ async function revoke(stack, keyId) {
 
 const UNKNOWN_KEY = 'sk-mt-' + 'x'.repeat(40);
 
+//  Send every payload to every ZeroMQ port of the stack; then each service
+//  is running and healthy and still serves a chat and a premium stream.
+async function garbageChangesNothing(stack, payloads, settleMs, prompt) {
+    const p = stack.ports;
+    const ports = { 'scheduler gateways': p.schedGw, 'scheduler workers': p.schedWk, quota: p.qe,
+                    metering: p.mtr, 'gateway tokens': p.gwTok };
+    const errs = [];
+    await Promise.all(Object.entries(ports).map(async ([what, port]) => {
+        for (const payload of payloads) {
+            const err = await sendRaw(port, payload);
+            if (err) { errs.push(`${what}: ${err}`); break; }
+        }
+    }));
+    await sleep(settleMs);
+    for (const s of stack.services) {
+        if (!s.running) { errs.push(`${s.name} died`); continue; }
+        const r = await http(`http://127.0.0.1:${s.metricsPort}`, 'GET', '/healthz');
+        if (r.status !== 200) errs.push(`${s.name} /healthz ${r.status}`);
+    }
+    if (errs.length) throw new TestFailure(errs.join('; '));
+    expectChat(await chat(stack, stack.free.key, prompt, { max_tokens: 6 }), 'chat afterwards');
+    expectStream(await chat(stack, stack.ent.key, prompt,
+        { model: 'sim-large', max_tokens: 6, stream: true, stream_options: { include_usage: true } }),
+        'chat', 'premium stream afterwards');
+}
+
 export default [
     {
         name: 'admin API: tenants, keys, overrides, revocation',
@@ -420,55 +446,11 @@ export default [
     },
     {
         name: 'garbage on every ZeroMQ port changes nothing',
-        fn: async ({ stack }) => {
-            const p = stack.ports;
-            const ports = { 'scheduler gateways': p.schedGw, 'scheduler workers': p.schedWk, quota: p.qe,
-                            metering: p.mtr, 'gateway tokens': p.gwTok };
-            const errs = [];
-            await Promise.all(Object.entries(ports).map(async ([what, port]) => {
-                for (const payload of zmqGarbage()) {
-                    const err = await sendRaw(port, payload);
-                    if (err) { errs.push(`${what}: ${err}`); break; }
-                }
-            }));
-            await sleep(200);
-            for (const s of stack.services) {
-                if (!s.running) { errs.push(`${s.name} died`); continue; }
-                const r = await http(`http://127.0.0.1:${s.metricsPort}`, 'GET', '/healthz');
-                if (r.status !== 200) errs.push(`${s.name} /healthz ${r.status}`);
-            }
-            if (errs.length) throw new TestFailure(errs.join('; '));
-            expectChat(await chat(stack, stack.free.key, 'after garbage', { max_tokens: 6 }), 'chat afterwards');
-            expectStream(await chat(stack, stack.ent.key, 'after garbage',
-                { model: 'sim-large', max_tokens: 6, stream: true, stream_options: { include_usage: true } }),
-                'chat', 'premium stream afterwards');
-        },
+        fn: async ({ stack }) => garbageChangesNothing(stack, zmqGarbage(), 200, 'after garbage'),
     },
     {
         name: 'garbage-filled Batches on every ZeroMQ port change nothing',
-        fn: async ({ stack }) => {
-            const p = stack.ports;
-            const ports = { 'scheduler gateways': p.schedGw, 'scheduler workers': p.schedWk, quota: p.qe,
-                            metering: p.mtr, 'gateway tokens': p.gwTok };
-            const errs = [];
-            await Promise.all(Object.entries(ports).map(async ([what, port]) => {
-                for (const payload of batchGarbage()) {
-                    const err = await sendRaw(port, payload);
-                    if (err) { errs.push(`${what}: ${err}`); break; }
-                }
-            }));
-            await sleep(300);
-            for (const s of stack.services) {
-                if (!s.running) { errs.push(`${s.name} died`); continue; }
-                const r = await http(`http://127.0.0.1:${s.metricsPort}`, 'GET', '/healthz');
-                if (r.status !== 200) errs.push(`${s.name} /healthz ${r.status}`);
-            }
-            if (errs.length) throw new TestFailure(errs.join('; '));
-            expectChat(await chat(stack, stack.free.key, 'after batches', { max_tokens: 6 }), 'chat afterwards');
-            expectStream(await chat(stack, stack.ent.key, 'after batches',
-                { model: 'sim-large', max_tokens: 6, stream: true, stream_options: { include_usage: true } }),
-                'chat', 'premium stream afterwards');
-        },
+        fn: async ({ stack }) => garbageChangesNothing(stack, batchGarbage(), 300, 'after batches'),
     },
     {
         name: '/v1/models per tier; a tier cannot use another pool\'s model',
