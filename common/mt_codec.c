@@ -181,15 +181,26 @@ s_rid_same (const s_rid_t *a, const s_rid_t *b)
     return a->set == b->set && a->size == b->size && memcmp (a->data, b->data, a->size) == 0;
 }
 
+//  Copy text into a drop field, cut to fit ("" for NULL).
+static void
+s_text_set (char field [MT_CODEC_DROP_TEXT], const char *text)
+{
+    size_t len = text? strnlen (text, MT_CODEC_DROP_TEXT - 1): 0;
+    memcpy (field, text? text: "", len);
+    field [len] = 0;
+}
+
 //  Messages held by mt_codec_send_later on this thread, in order.
 typedef struct {
     void *handle;
     zmq_msg_t msg;
     s_rid_t rid;
-    char *label;                    //  logged if it is dropped, or NULL
+    const char *label;              //  logged if it is dropped, or NULL (not owned)
+    const char *body;               //  its body's name, for that line
     mt_codec_drop_fn *fn;
     void *arg;
-    char *key;
+    char key [MT_CODEC_DROP_TEXT];  //  "" when none
+    char tenant [MT_CODEC_DROP_TEXT];
 } s_held_t;
 static __thread s_held_t *s_held;
 static __thread size_t s_nheld, s_held_cap;
@@ -198,7 +209,7 @@ static __thread size_t s_nheld, s_held_cap;
 typedef struct {
     mt_codec_drop_fn *fn;
     void *arg;
-    char *key;
+    char key [MT_CODEC_DROP_TEXT];
 } s_due_t;
 static __thread s_due_t *s_due;
 static __thread size_t s_ndue, s_due_cap;
@@ -208,8 +219,6 @@ static void
 s_held_free (s_held_t *h)
 {
     zmq_msg_close (&h->msg);
-    free (h->label);
-    free (h->key);
 }
 
 //  h was not sent: its label now, its callback at the next mt_codec_flush.
@@ -218,7 +227,8 @@ s_held_dropped (s_held_t *h)
 {
     s_dropped++;
     if (h->label)
-        mt_log ("%s", h->label);
+        mt_log ("%s body=%s%s%s%s%s", h->label, h->body, *h->key? " req=": "", h->key,
+                *h->tenant? " tenant=": "", h->tenant);
     if (h->fn) {
         if (s_ndue == s_due_cap) {
             size_t cap = s_due_cap? 2 * s_due_cap: 64;
@@ -229,11 +239,13 @@ s_held_dropped (s_held_t *h)
             }
         }
         if (s_ndue < s_due_cap) {
-            s_due [s_ndue++] = (s_due_t) { h->fn, h->arg, h->key };
-            h->key = NULL;
+            s_due_t *due = &s_due [s_ndue++];
+            due->fn = h->fn;
+            due->arg = h->arg;
+            memcpy (due->key, h->key, sizeof due->key);
         }
         else
-            mt_log ("drop-callback-lost key=%s reason=\"out of memory\"", h->key? h->key: "");
+            mt_log ("drop-callback-lost key=%s reason=\"out of memory\"", h->key);
     }
     s_held_free (h);
 }
@@ -257,12 +269,8 @@ s_send_group (s_held_t **group, size_t n)
 {
     s_held_t *first = group [0];
     if (n == 1) {
-        if (s_send_msg (first->handle, &first->rid, &first->msg) == 0) {
-            free (first->label);        //  sent: libzmq owns the message
-            free (first->key);
-        }
-        else
-            s_held_dropped (first);
+        if (s_send_msg (first->handle, &first->rid, &first->msg))
+            s_held_dropped (first);     //  else sent: libzmq owns the message
         return;
     }
     ProtobufCBinaryData items [MT_CODEC_BATCH_ITEMS];
@@ -302,11 +310,14 @@ s_flush (void *handle)
         return;
     //  Take the list: what a send touches may not add to it, but be safe
     s_held_t *held = s_held;
+    size_t cap = s_held_cap;
     s_held = NULL;
     s_nheld = s_held_cap = 0;
     bool batching = mt_codec_batching ();
     size_t max_items = batching? MT_CODEC_BATCH_ITEMS: 1;
-    char *done = n > 1? (char *) calloc (n, 1): NULL;     //  NULL: each alone
+    char local [MT_CODEC_BATCH_ITEMS];  //  a turn's few: no allocation
+    char *done = n <= 1? NULL: n <= sizeof local? memset (local, 0, n)
+                                                 : (char *) calloc (n, 1);  //  NULL: each alone
     s_held_t *group [MT_CODEC_BATCH_ITEMS];
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -332,7 +343,15 @@ s_flush (void *handle)
         }
         s_send_group (group, ng);
     }
-    free (done);
+    if (done != local)
+        free (done);
+    //  The usual: nothing held meanwhile; the list is kept for the next turn
+    if (!s_held) {
+        s_held = held;
+        s_held_cap = cap;
+        s_nheld = kept;
+        return;
+    }
     //  What was kept (other sockets), then anything held meanwhile
     if (kept || s_nheld) {
         size_t total = kept + s_nheld;
@@ -383,10 +402,12 @@ mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *en
     mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&h->msg));
     h->handle = zsock_resolve (sock);
     s_rid_set (&h->rid, routing_id);
-    h->label = drop && drop->label? strdup (drop->label): NULL;
+    h->label = drop? drop->label: NULL;
+    h->body = mt_codec_body_name (env);
     h->fn = drop? drop->fn: NULL;
     h->arg = drop? drop->arg: NULL;
-    h->key = drop && drop->fn && drop->key? strdup (drop->key): NULL;
+    s_text_set (h->key, drop? drop->key: NULL);
+    s_text_set (h->tenant, drop? drop->tenant: NULL);
     s_nheld++;
     return 0;
 }
@@ -402,10 +423,8 @@ mt_codec_flush (void)
         size_t n = s_ndue;
         s_due = NULL;
         s_ndue = s_due_cap = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             due [i].fn (due [i].arg, due [i].key);
-            free (due [i].key);
-        }
         free (due);
         if (s_ndue)
             break;                      //  due again already: at the next flush

@@ -27,17 +27,23 @@ int mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
 
 //  What to do when a message held by mt_codec_send_later is dropped at the
 //  flush (the peer's queue full, a ROUTER_MANDATORY peer gone, no peer).
-//  label (copied) is logged at once; fn (if any) is called as
+//  With a label, one line is logged at once: "<label> body=<body> req=<key>
+//  tenant=<tenant>" (the last two when given). fn (if any) is called as
 //  fn (arg, key) by the next mt_codec_flush of this thread, never from
 //  inside another codec call, so it may send, free and requeue freely. arg
-//  must outlive the hold (the service itself); key (copied; e.g. a request
-//  id) says which message it was: a value, not a pointer that could dangle.
+//  must outlive the hold (the service itself). Nothing is formatted or
+//  allocated for the drop until it happens: label is NOT copied (a string
+//  literal, or text that outlives the hold); key (e.g. a request id) and
+//  tenant are copied, their first MT_CODEC_DROP_TEXT - 1 bytes, and key is
+//  a value, not a pointer that could dangle.
+#define MT_CODEC_DROP_TEXT 64
 typedef void (mt_codec_drop_fn) (void *arg, const char *key);
 typedef struct {
-    const char *label;              //  log line if dropped, or NULL
+    const char *label;              //  the log line's event and fixed fields, or NULL
     mt_codec_drop_fn *fn;           //  or NULL
     void *arg;
     const char *key;                //  or NULL
+    const char *tenant;             //  or NULL: only logged
 } mt_codec_drop_t;
 
 //  Largest batch the flush makes: items and bytes of the items together. A

@@ -185,10 +185,9 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SETTLE;
     env.settle = &settle;
-    char label [160];
-    snprintf (label, sizeof label, "settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
-    if (mt_codec_send_later (self->quota, NULL, &env, &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    mt_codec_drop_t drop = { .label = "settle-dropped", .key = req->id, .tenant = req->tenant_id };
+    if (mt_codec_send_later (self->quota, NULL, &env, &drop))
+        mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
 }
 
 //  What the turn held (Admits, Submits, Settles, usage events) goes out,
@@ -1269,9 +1268,9 @@ s_quota_monitor (gw_server_t *self)
         Mt__Envelope env = MT__ENVELOPE__INIT;
         env.body_case = MT__ENVELOPE__BODY_ADMIT;
         env.admit = &admit;
-        char label [160];
-        snprintf (label, sizeof label, "restore-dropped req=%s tenant=%s", req->id, req->tenant_id);
-        if (mt_codec_send_later (self->quota, NULL, &env, &(mt_codec_drop_t) { .label = label }) == 0)
+        mt_codec_drop_t drop = { .label = "restore-dropped", .key = req->id,
+                                 .tenant = req->tenant_id };
+        if (mt_codec_send_later (self->quota, NULL, &env, &drop) == 0)
             count++;
     }
     mt_log ("quota-connected reservations_reannounced=%zu", count);

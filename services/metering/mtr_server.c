@@ -192,12 +192,10 @@ s_send_ack (mtr_server_t *self, const uint8_t *sender, size_t sender_size,
     env.body_case = MT__ENVELOPE__BODY_USAGE_ACK;
     env.usage_ack = &ack;
     //  Held until the loop waits: a turn's acks to one gateway go as one Batch
-    char label [128];
-    snprintf (label, sizeof label, "ack-dropped events=%zu reason=\"peer gone or queue full\"", count);
+    mt_codec_drop_t drop = { .label = "ack-dropped reason=\"peer gone or queue full\"" };
     zframe_t *routing_id = zframe_new (sender, sender_size);
-    if (!routing_id || mt_codec_send_later (self->router, routing_id, &env,
-                                            &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    if (!routing_id || mt_codec_send_later (self->router, routing_id, &env, &drop))
+        mt_log ("ack-dropped events=%zu reason=\"peer gone or queue full\"", count);
     zframe_destroy (&routing_id);
 }
 

@@ -154,10 +154,10 @@ s_reply (qe_server_t *self, zframe_t *routing_id, const char *req_id, const qe_a
     env.admit_reply = &reply;
     //  Held: the replies to what one gateway sent together go back as one
     //  Batch when the loop would wait (mt_codec_recv_wait)
-    char label [128];
-    snprintf (label, sizeof label, "reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
-    if (mt_codec_send_later (self->router, routing_id, &env, &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    mt_codec_drop_t drop = { .label = "reply-dropped reason=\"peer gone or queue full\"",
+                             .key = req_id };
+    if (mt_codec_send_later (self->router, routing_id, &env, &drop))
+        mt_log ("reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
 }
 
 //  The reservation of req_id (if any) is held by gateway (its routing id in

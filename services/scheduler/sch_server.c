@@ -84,10 +84,9 @@ s_refuse (sch_server_t *self, zframe_t *gateway, Mt__JobSpec *spec, Mt__ErrorCod
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
-    char label [128];
-    snprintf (label, sizeof label, "send-failed to=gateway body=submit_reply req=%s", spec->req_id);
-    if (mt_codec_send_later (self->gateways, gateway, &env, &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    mt_codec_drop_t drop = { .label = "send-failed to=gateway", .key = spec->req_id };
+    if (mt_codec_send_later (self->gateways, gateway, &env, &drop))
+        mt_log ("send-failed to=gateway body=submit_reply req=%s", spec->req_id);
 }
 
 //  Tell a job's gateway the job ended without a worker's JobDone.
@@ -108,11 +107,10 @@ s_send_done (sch_server_t *self, zframe_t *gateway, sch_job_t *job,
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
-    char label [160];
-    snprintf (label, sizeof label, "send-failed to=gateway body=job_done req=%s tenant=%s",
-              job->req_id, job->tenant_id);
-    if (mt_codec_send_later (self->gateways, gateway, &env, &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    mt_codec_drop_t drop = { .label = "send-failed to=gateway", .key = job->req_id,
+                             .tenant = job->tenant_id };
+    if (mt_codec_send_later (self->gateways, gateway, &env, &drop))
+        mt_log ("send-failed to=gateway body=job_done req=%s tenant=%s", job->req_id, job->tenant_id);
 }
 
 //  --------------------------------------------------------------------------
@@ -348,12 +346,10 @@ s_cancel_at_worker (sch_server_t *self, sch_job_t *job)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_CANCEL;
     env.cancel = &fwd;
-    char label [200];
-    snprintf (label, sizeof label, "send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
-              job->req_id, job->tenant_id, job->worker->worker_id);
-    if (mt_codec_send_later (self->workers_sock, job->worker->rid, &env,
-                             &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    //  Rare: sent at once (after what is held for the worker, in order)
+    if (mt_codec_send (self->workers_sock, job->worker->rid, &env))
+        mt_log ("send-failed to=worker body=cancel req=%s tenant=%s worker=%s",
+                job->req_id, job->tenant_id, job->worker->worker_id);
 }
 
 static void

@@ -180,11 +180,12 @@ s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *to, const char *
 {
     if (!sock)
         return;
-    char label [200];
-    snprintf (label, sizeof label, "send-failed to=%s body=%s req=%.64s", to,
-              mt_codec_body_name (env), req_id);
-    if (mt_codec_send_later (sock, NULL, env, &(mt_codec_drop_t) { .label = label }))
-        mt_log ("%s", label);
+    //  to: a string literal ("gateway", "scheduler"): the label outlives the hold
+    mt_codec_drop_t drop = { .label = !strcmp (to, "gateway")? "send-failed to=gateway"
+                                                              : "send-failed to=scheduler",
+                             .key = req_id };
+    if (mt_codec_send_later (sock, NULL, env, &drop))
+        mt_log ("send-failed to=%s body=%s req=%.64s", to, mt_codec_body_name (env), req_id);
 }
 
 //  Report the end of a job: first to the gateway, then to the scheduler.

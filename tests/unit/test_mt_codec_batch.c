@@ -400,6 +400,23 @@ test_batch_drops (void)
     CHECK (!strcmp (s_drop_keys, "k1k2k3"));
     zsock_destroy (&lone);
 
+    mt_test_case ("the drop key is a copy, cut to fit; the tenant only logged");
+    lone = zsock_new (ZMQ_DEALER);
+    s_drops = 0;
+    s_drop_keys [0] = 0;
+    char key [100];
+    memset (key, 'k', sizeof key - 1);
+    key [sizeof key - 1] = 0;
+    mt_codec_drop_t cut = { .label = "test: dropped (expected)", .fn = s_on_drop,
+                            .arg = &s_drops, .key = key, .tenant = "t1" };
+    CHECK_INT (s_hold (lone, NULL, "long", &cut), 0);
+    memset (key, 'x', sizeof key - 1);                      //  the caller's buffer moves on
+    CHECK_INT ((int) mt_codec_flush (), 1);
+    CHECK_INT (s_drops, 1);
+    CHECK_INT ((int) strlen (s_drop_keys), MT_CODEC_DROP_TEXT - 1);
+    CHECK (strspn (s_drop_keys, "k") == MT_CODEC_DROP_TEXT - 1);
+    zsock_destroy (&lone);
+
     mt_test_case ("router, peer gone (mandatory): every item dropped");
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_mandatory (router, 1);
