@@ -221,14 +221,21 @@ s_held_free (s_held_t *h)
     zmq_msg_close (&h->msg);
 }
 
+//  The log line of a dropped message, when it has a label.
+static void
+s_drop_log (const char *label, const char *body, const char *key, const char *tenant)
+{
+    if (label)
+        mt_log ("%s body=%s%s%s%s%s", label, body, key && *key? " req=": "",
+                key? key: "", tenant && *tenant? " tenant=": "", tenant? tenant: "");
+}
+
 //  h was not sent: its label now, its callback at the next mt_codec_flush.
 static void
 s_held_dropped (s_held_t *h)
 {
     s_dropped++;
-    if (h->label)
-        mt_log ("%s body=%s%s%s%s%s", h->label, h->body, *h->key? " req=": "", h->key,
-                *h->tenant? " tenant=": "", h->tenant);
+    s_drop_log (h->label, h->body, h->key, h->tenant);
     if (h->fn) {
         if (s_ndue == s_due_cap) {
             size_t cap = s_due_cap? 2 * s_due_cap: 64;
@@ -383,6 +390,17 @@ s_held_for (void *handle)
     return false;
 }
 
+//  It could not be held (out of memory): sent at once; lost, its label logged.
+static int
+s_send_now (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env,
+            const mt_codec_drop_t *drop)
+{
+    int rc = mt_codec_send (sock, routing_id, env);
+    if (rc && drop)
+        s_drop_log (drop->label, mt_codec_body_name (env), drop->key, drop->tenant);
+    return rc;
+}
+
 int
 mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env,
                      const mt_codec_drop_t *drop)
@@ -391,14 +409,14 @@ mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *en
         size_t cap = s_held_cap? 2 * s_held_cap: 64;
         s_held_t *grown = (s_held_t *) realloc (s_held, cap * sizeof (s_held_t));
         if (!grown)
-            return mt_codec_send (sock, routing_id, env);
+            return s_send_now (sock, routing_id, env, drop);
         s_held = grown;
         s_held_cap = cap;
     }
     s_held_t *h = &s_held [s_nheld];
     size_t size = mt__envelope__get_packed_size (env);
     if (zmq_msg_init_size (&h->msg, size))
-        return mt_codec_send (sock, routing_id, env);
+        return s_send_now (sock, routing_id, env, drop);
     mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&h->msg));
     h->handle = zsock_resolve (sock);
     s_rid_set (&h->rid, routing_id);

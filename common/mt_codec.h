@@ -60,8 +60,8 @@ typedef struct {
 //  the same socket first sends what is held for it, so each socket's
 //  messages keep their order. drop may be NULL (dropped silently). Returns
 //  0; or, when it could not hold (out of memory), what mt_codec_send
-//  returned sending it at once: -1 means lost, drop NOT run, the caller
-//  handles it as a failed mt_codec_send.
+//  returned sending it at once: -1 means lost, its label logged here, its
+//  callback NOT run: the caller handles it as a failed mt_codec_send.
 int mt_codec_send_later (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env,
                          const mt_codec_drop_t *drop);
 

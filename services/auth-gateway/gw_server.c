@@ -66,7 +66,6 @@
 #define GW_USAGE_HOLD_MAX     256    //  ... or once this many are held
 #define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
 
-
 struct _gw_server_t {
     const gw_server_config_t *config;   //  borrowed; outlives the server
     char *token_endpoint;           //  token ROUTER as workers reach it, owned
@@ -186,17 +185,7 @@ s_send_settle (gw_server_t *self, gw_req_t *req, uint64_t used, bool refused)
     env.body_case = MT__ENVELOPE__BODY_SETTLE;
     env.settle = &settle;
     mt_codec_drop_t drop = { .label = "settle-dropped", .key = req->id, .tenant = req->tenant_id };
-    if (mt_codec_send_later (self->quota, NULL, &env, &drop))
-        mt_log ("settle-dropped req=%s tenant=%s", req->id, req->tenant_id);
-}
-
-//  What the turn held (Admits, Submits, Settles, usage events) goes out,
-//  one Batch per socket; then what could not be sent fails its request.
-static void
-s_flush (gw_server_t *self)
-{
-    (void) self;
-    mt_codec_flush ();
+    mt_codec_send_later (self->quota, NULL, &env, &drop);
 }
 
 //  A Cancel of the request's job to the scheduler: of whichever attempt it
@@ -1549,7 +1538,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
             mt_log ("stopping active=%zu usage-pending=%zu", gw_reqs_active (self->reqs),
                     gw_meter_pending (self->meter));
             gw_meter_send_held (self->meter, now, true);
-            s_flush (self);
+            mt_codec_flush ();
             return false;
         }
     }
@@ -1594,7 +1583,8 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
     gw_meter_sync (self->meter);        //  before the answers go out
     s_mhd_run (self, items [4].revents != 0);
     gw_meter_send_held (self->meter, mt_mono_ms (), false);
-    s_flush (self);                     //  Settles and usage events, after the answers
+    mt_codec_flush ();                  //  Settles and usage events, after the answers;
+                                        //  what could not be sent fails its request
     gw_front_tick (self->front, mt_mono_ms ());
     s_expire_waiting (self);
     s_expire_running (self);
@@ -1610,7 +1600,7 @@ gw_server_poll (gw_server_t *self, long timeout_ms)
         s_cancels_retry (self);
         gw_store_flush (self->store);   //  last_used_at of the keys seen
     }
-    s_flush (self);                     //  what the expiries and resends produced
+    mt_codec_flush ();                  //  what the expiries and resends produced
     return true;
 }
 

@@ -194,8 +194,10 @@ s_send_ack (mtr_server_t *self, const uint8_t *sender, size_t sender_size,
     //  Held until the loop waits: a turn's acks to one gateway go as one Batch
     mt_codec_drop_t drop = { .label = "ack-dropped reason=\"peer gone or queue full\"" };
     zframe_t *routing_id = zframe_new (sender, sender_size);
-    if (!routing_id || mt_codec_send_later (self->router, routing_id, &env, &drop))
-        mt_log ("ack-dropped events=%zu reason=\"peer gone or queue full\"", count);
+    if (!routing_id)
+        mt_log ("ack-dropped events=%zu reason=\"out of memory\"", count);
+    else
+        mt_codec_send_later (self->router, routing_id, &env, &drop);
     zframe_destroy (&routing_id);
 }
 

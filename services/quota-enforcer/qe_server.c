@@ -156,8 +156,7 @@ s_reply (qe_server_t *self, zframe_t *routing_id, const char *req_id, const qe_a
     //  Batch when the loop would wait (mt_codec_recv_wait)
     mt_codec_drop_t drop = { .label = "reply-dropped reason=\"peer gone or queue full\"",
                              .key = req_id };
-    if (mt_codec_send_later (self->router, routing_id, &env, &drop))
-        mt_log ("reply-dropped req=%s reason=\"peer gone or queue full\"", req_id);
+    mt_codec_send_later (self->router, routing_id, &env, &drop);
 }
 
 //  The reservation of req_id (if any) is held by gateway (its routing id in

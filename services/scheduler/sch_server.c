@@ -85,8 +85,7 @@ s_refuse (sch_server_t *self, zframe_t *gateway, Mt__JobSpec *spec, Mt__ErrorCod
     env.body_case = MT__ENVELOPE__BODY_SUBMIT_REPLY;
     env.submit_reply = &reply;
     mt_codec_drop_t drop = { .label = "send-failed to=gateway", .key = spec->req_id };
-    if (mt_codec_send_later (self->gateways, gateway, &env, &drop))
-        mt_log ("send-failed to=gateway body=submit_reply req=%s", spec->req_id);
+    mt_codec_send_later (self->gateways, gateway, &env, &drop);
 }
 
 //  Tell a job's gateway the job ended without a worker's JobDone.
@@ -109,8 +108,7 @@ s_send_done (sch_server_t *self, zframe_t *gateway, sch_job_t *job,
     env.job_done = &done;
     mt_codec_drop_t drop = { .label = "send-failed to=gateway", .key = job->req_id,
                              .tenant = job->tenant_id };
-    if (mt_codec_send_later (self->gateways, gateway, &env, &drop))
-        mt_log ("send-failed to=gateway body=job_done req=%s tenant=%s", job->req_id, job->tenant_id);
+    mt_codec_send_later (self->gateways, gateway, &env, &drop);
 }
 
 //  --------------------------------------------------------------------------

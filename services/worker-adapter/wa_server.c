@@ -23,6 +23,8 @@
 #define S_MAX_GATEWAYS 1024     //  distinct reply_to endpoints kept open
 #define S_DRAIN_MAX 1000        //  scheduler messages handled per turn
 #define S_PROGRESS_TOKENS 16    //  tokens between JobProgress reports
+#define S_TO_GATEWAY "send-failed to=gateway"       //  s_send_env's drop labels
+#define S_TO_SCHEDULER "send-failed to=scheduler"
 #define S_DELTAS_LOCAL 32       //  choice deltas of one chunk built on the stack
 #define S_SNAP_LOCAL 256        //  running sequences walked from a stack snapshot
 //  libzmq resolves a tcp://name:port endpoint with a blocking getaddrinfo in
@@ -175,17 +177,12 @@ s_gateway (wa_server_t *self, const Mt__JobSpec *spec)
 
 //  Held in the codec until the loop waits (mt_codec_poll flushes): what a
 //  turn produced for one gateway, or for the scheduler, goes as one Batch.
+//  label: S_TO_GATEWAY or S_TO_SCHEDULER, logged by the codec if it is lost.
 static void
-s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *to, const char *req_id)
+s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *label, const char *req_id)
 {
-    if (!sock)
-        return;
-    //  to: a string literal ("gateway", "scheduler"): the label outlives the hold
-    mt_codec_drop_t drop = { .label = !strcmp (to, "gateway")? "send-failed to=gateway"
-                                                              : "send-failed to=scheduler",
-                             .key = req_id };
-    if (mt_codec_send_later (sock, NULL, env, &drop))
-        mt_log ("send-failed to=%s body=%s req=%.64s", to, mt_codec_body_name (env), req_id);
+    if (sock)
+        mt_codec_send_later (sock, NULL, env, &(mt_codec_drop_t) { .label = label, .key = req_id });
 }
 
 //  Report the end of a job: first to the gateway, then to the scheduler.
@@ -213,9 +210,9 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
     done.tokens = tail;
-    s_send_env (gateway, &env, "gateway", req_id);
+    s_send_env (gateway, &env, S_TO_GATEWAY, req_id);
     done.tokens = NULL;
-    s_send_env (self->scheduler, &env, "scheduler", req_id);
+    s_send_env (self->scheduler, &env, S_TO_SCHEDULER, req_id);
 }
 
 //  The engine answered a request (ok) or failed it: failures in a row, as
@@ -243,7 +240,7 @@ s_send_ready (wa_server_t *self)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_WORKER_READY;
     env.worker_ready = &ready;
-    s_send_env (self->scheduler, &env, "scheduler", "-");
+    s_send_env (self->scheduler, &env, S_TO_SCHEDULER, "-");
 }
 
 //  --------------------------------------------------------------------------
@@ -344,7 +341,7 @@ s_report_progress (wa_server_t *self, s_seq_t *seq)
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_PROGRESS;
     env.job_progress = &progress;
-    s_send_env (self->scheduler, &env, "scheduler", seq->req_id);
+    s_send_env (self->scheduler, &env, S_TO_SCHEDULER, seq->req_id);
     seq->progressed = seq->tokens;
 }
 
@@ -362,7 +359,7 @@ s_send_tokens (wa_server_t *self, s_seq_t *seq, Mt__TokenChunk *chunk, uint64_t 
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_TOKEN_CHUNK;
     env.token_chunk = chunk;
-    s_send_env (seq->gateway, &env, "gateway", seq->req_id);
+    s_send_env (seq->gateway, &env, S_TO_GATEWAY, seq->req_id);
     s_report_progress (self, seq);
 }
 
