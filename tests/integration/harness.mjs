@@ -61,22 +61,47 @@ export async function poll(fn, bound, every = 100) {
 }
 
 //  ---------------------------------------------------------------- ports
+//  A port for a service to bind later. Not one the kernel hands out by
+//  itself: a port from listen(0) or from an outgoing connection's local end
+//  comes from ip_local_port_range, so a port picked there and released can be
+//  taken again before the service binds it (CI saw a gateway exit with its
+//  port taken by the stand-in engine started after the ports were picked).
+//  Ports are drawn at random outside that range, checked free by binding,
+//  and never handed out twice in one run.
 const handedOut = new Set();
+function ephemeralRange() {
+    try {
+        const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+            .trim().split(/\s+/).map(Number);
+        if (lo > 0 && hi >= lo) return [lo, hi];
+    } catch { /* not Linux: use the IANA range */ }
+    return [49152, 65535];
+}
+const PORT_POOL = (() => {
+    const [lo, hi] = ephemeralRange();
+    const spans = [[10000, Math.min(lo, 65536) - 1], [Math.max(hi, 9999) + 1, 65535]]
+        .filter(([a, b]) => b - a >= 1000);
+    return spans.length ? spans : [[lo, hi]];
+})();
+function bindable(port) {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+}
 export async function freePort() {
-    for (let i = 0; i < 50; i++) {
-        const port = await new Promise((resolve, reject) => {
-            const srv = net.createServer();
-            srv.unref();
-            srv.on('error', reject);
-            srv.listen(0, '127.0.0.1', () => {
-                const p = srv.address().port;
-                srv.close(() => resolve(p));
-            });
-        });
-        if (!handedOut.has(port)) {
-            handedOut.add(port);
-            return port;
+    const total = PORT_POOL.reduce((n, [a, b]) => n + b - a + 1, 0);
+    for (let i = 0; i < 200; i++) {
+        let k = Math.floor(Math.random() * total), port = 0;
+        for (const [a, b] of PORT_POOL) {
+            if (k <= b - a) { port = a + k; break; }
+            k -= b - a + 1;
         }
+        if (handedOut.has(port) || !(await bindable(port))) continue;
+        handedOut.add(port);
+        return port;
     }
     throw new Error('no free port');
 }
@@ -467,7 +492,7 @@ export class Stack {
         //  A fake engine behind the standard pool's worker, when asked for.
         let stdModel = 'sim-small';
         if (this.opts.engine) {
-            this.engine = await startFakeEngine(this.opts.engine);
+            this.engine = await startFakeEngine({ port: await freePort(), ...this.opts.engine });
             stdModel = this.engine.model;
         }
         this.stdModel = stdModel;
