@@ -59,6 +59,12 @@ path_pids () {
     esac
 }
 sum_ticks () { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+# Context switches of a process, all its threads (voluntary: it waited; not: preempted).
+ctx_switches () {
+    cat /proc/"$1"/task/*/status 2>/dev/null \
+        | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+sum_ctx () { local t=0 p; for p in "$@"; do t=$((t + $(ctx_switches "$p"))); done; echo "$t"; }
 to_ms () {   # wrk's "1.23ms" / "812.00us" / "1.02s" -> ms
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0;
                            else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
@@ -70,26 +76,28 @@ url_of () {
         stack) echo "$URL/v1/chat/completions" ;;
     esac
 }
-declare -A OK SECS TICKS ETICKS SVC_TICKS LAT
+declare -A OK SECS TICKS ETICKS SVC_TICKS LAT CSW SVC_CSW
 # measure path kind conns: adds into OK/SECS/TICKS/ETICKS[path,kind,conns]
 measure () {
     local path=$1 kind=$2 c=$3 k="$1,$2,$3" f="$TMP/$1-$2-$3.wrk" s
     local script="$TMP/chat.lua"; [ "$kind" = stream ] && script="$TMP/stream.lua"
     local pids; pids=$(path_pids "$path")
-    local t0 e0 t1 e1; declare -A sv0
+    local t0 e0 t1 e1 w0 w1; declare -A sv0 sw0
     # shellcheck disable=SC2086
-    t0=$(sum_ticks $pids); e0=$(cpu_ticks "${PID_OF[engine]}")
-    for s in "${SERVICES[@]}"; do sv0[$s]=$(cpu_ticks "${PID_OF[$s]}"); done
+    t0=$(sum_ticks $pids); e0=$(cpu_ticks "${PID_OF[engine]}"); w0=$(sum_ctx $pids)
+    for s in "${SERVICES[@]}"; do sv0[$s]=$(cpu_ticks "${PID_OF[$s]}"); sw0[$s]=$(ctx_switches "${PID_OF[$s]}"); done
     say "wrk $path $kind: -t$([ "$c" = 1 ] && echo 1 || echo "$THREADS") -c$c -d${DUR}s"
     wrk -t"$([ "$c" = 1 ] && echo 1 || echo "$THREADS")" -c"$c" -d"${DUR}s" --latency -s "$script" \
         "$(url_of "$path")" >"$f" 2>&1
     # shellcheck disable=SC2086
-    t1=$(sum_ticks $pids); e1=$(cpu_ticks "${PID_OF[engine]}")
+    t1=$(sum_ticks $pids); e1=$(cpu_ticks "${PID_OF[engine]}"); w1=$(sum_ctx $pids)
     if [ "$path" = stack ]; then
         for s in "${SERVICES[@]}"; do
             SVC_TICKS[$k,$s]=$(( ${SVC_TICKS[$k,$s]:-0} + $(cpu_ticks "${PID_OF[$s]}") - ${sv0[$s]} ))
+            SVC_CSW[$k,$s]=$(( ${SVC_CSW[$k,$s]:-0} + $(ctx_switches "${PID_OF[$s]}") - ${sw0[$s]} ))
         done
     fi
+    CSW[$k]=$(( ${CSW[$k]:-0} + w1 - w0 ))
     local reqs non2xx secs
     reqs=$(awk '/requests in/ { print $1 }' "$f"); reqs=${reqs:-0}
     non2xx=$(awk '/Non-2xx/ { print $NF }' "$f"); non2xx=${non2xx:-0}
@@ -112,6 +120,40 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for path in direct nginx stack; do measure "$path" "$kind" 1; done
     done
 done
+
+# ---- system calls per request --------------------------------------------------------------
+# One more run per path, chat, at -c$CONNS and at -c1, with `perf stat` counting every system
+# call entry of each of the path's processes. Counting slows the path down, so these runs
+# stay out of the figures above; a count per request repeats from run to run where times do
+# not. MT_BENCH_SYSCALLS=0 skips them; without perf (or without the right to trace) they
+# are left out.
+declare -A SYS SVC_SYS
+SYSCALLS=0
+if [ "${MT_BENCH_SYSCALLS:-1}" != 0 ] && command -v perf >/dev/null 2>&1 \
+   && perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+    SYSCALLS=1
+    for c in "$CONNS" 1; do
+        for path in nginx stack; do
+            k="$path,sys,$c"; declare -A SPID=()
+            for p in $(path_pids "$path"); do
+                perf stat -x, -e raw_syscalls:sys_enter -p "$p" -o "$TMP/sys-$path-$c-$p.txt" \
+                    >/dev/null 2>&1 &
+                SPID[$p]=$!
+            done
+            sleep 0.3
+            measure "$path" sys "$c"
+            for p in "${!SPID[@]}"; do kill -INT "${SPID[$p]}" 2>/dev/null; done
+            for p in "${!SPID[@]}"; do wait "${SPID[$p]}" 2>/dev/null; done
+            for p in "${!SPID[@]}"; do
+                n=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 + 0 }' "$TMP/sys-$path-$c-$p.txt" 2>/dev/null)
+                SYS[$k]=$(( ${SYS[$k]:-0} + ${n:-0} ))
+                for s in "${SERVICES[@]}"; do
+                    [ "${PID_OF[$s]}" = "$p" ] && SVC_SYS[$k,$s]=${n:-0}
+                done
+            done
+        done
+    done
+fi
 
 . "$ROOT/tests/bench/authorities.sh"
 
@@ -157,6 +199,33 @@ for kind in chat stream; do
             "$(awk -v a="$p" -v b="$d" 'BEGIN { if (a != "-" && b != "-") printf "%+.3f", a - b; else printf "-" }')" "$cpu"
     done
 done
+echo
+per_n () { awk -v t="$1" -v n="${OK[$2]:-0}" 'BEGIN { if (n > 0) printf "%.1f", t / n; else printf "-" }'; }
+echo "context switches per request, chat (all threads of the path's processes, from /proc):"
+printf '%-8s %12s %12s\n' path "-c$CONNS" "-c1"
+for path in nginx stack; do
+    printf '%-8s %12s %12s\n' "$path" "$(per_n "${CSW[$path,chat,$CONNS]:-0}" "$path,chat,$CONNS")" \
+        "$(per_n "${CSW[$path,chat,1]:-0}" "$path,chat,1")"
+done
+printf '%-8s' "by process:"; for s in "${SERVICES[@]}"; do printf ' %14s' "$s"; done; echo
+for c in "$CONNS" 1; do
+    k="stack,chat,$c"; printf '%-11s' "-c$c"
+    for s in "${SERVICES[@]}"; do printf ' %14s' "$(per_n "${SVC_CSW[$k,$s]:-0}" "$k")"; done; echo
+done
+if [ "$SYSCALLS" = 1 ]; then
+    echo
+    echo "system calls per request, chat (perf stat, in runs of their own):"
+    printf '%-8s %12s %12s\n' path "-c$CONNS" "-c1"
+    for path in nginx stack; do
+        printf '%-8s %12s %12s\n' "$path" "$(per_n "${SYS[$path,sys,$CONNS]:-0}" "$path,sys,$CONNS")" \
+            "$(per_n "${SYS[$path,sys,1]:-0}" "$path,sys,1")"
+    done
+    printf '%-8s' "by process:"; for s in "${SERVICES[@]}"; do printf ' %14s' "$s"; done; echo
+    for c in "$CONNS" 1; do
+        k="stack,sys,$c"; printf '%-11s' "-c$c"
+        for s in "${SERVICES[@]}"; do printf ' %14s' "$(per_n "${SVC_SYS[$k,$s]:-0}" "$k")"; done; echo
+    done
+fi
 echo
 cat "$TMP/authorities.txt" 2>/dev/null
 echo

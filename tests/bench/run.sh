@@ -18,6 +18,7 @@
 #                         stack, interleaved, streamed and not, then one request at a time.
 #                         Defaults there: wrk -t1 -c32 -d5s, 2 rounds, no streams figure.
 #   MT_BENCH_ROUNDS       engine mode: interleaved rounds                     (2)
+#   MT_BENCH_SYSCALLS=0   engine mode: skip the system-call counts per request (perf stat)
 #   MT_BENCH_PROFILE      engine mode: 1 = then strace -c and perf record on every service;
 #                         strace = the syscall counts only (see tests/bench/engine.sh)
 #   MT_BENCH_KEYS=0       skip the key revocation/expiry figure (tests/bench/keys.mjs)
