@@ -201,30 +201,28 @@ for kind in chat stream; do
 done
 echo
 per_n () { awk -v t="$1" -v n="${OK[$2]:-0}" 'BEGIN { if (n > 0) printf "%.1f", t / n; else printf "-" }'; }
-echo "context switches per request, chat (all threads of the path's processes, from /proc):"
-printf '%-8s %12s %12s\n' path "-c$CONNS" "-c1"
-for path in nginx stack; do
-    printf '%-8s %12s %12s\n' "$path" "$(per_n "${CSW[$path,chat,$CONNS]:-0}" "$path,chat,$CONNS")" \
-        "$(per_n "${CSW[$path,chat,1]:-0}" "$path,chat,1")"
-done
-printf '%-8s' "by process:"; for s in "${SERVICES[@]}"; do printf ' %14s' "$s"; done; echo
-for c in "$CONNS" 1; do
-    k="stack,chat,$c"; printf '%-11s' "-c$c"
-    for s in "${SERVICES[@]}"; do printf ' %14s' "$(per_n "${SVC_CSW[$k,$s]:-0}" "$k")"; done; echo
-done
-if [ "$SYSCALLS" = 1 ]; then
-    echo
-    echo "system calls per request, chat (perf stat, in runs of their own):"
+# count_table title TOTALS BY_PROCESS kind: a count per request, nginx and the stack at
+# -c$CONNS and -c1, then the stack by process (arrays named, keyed path,kind,conns)
+count_table () {
+    local -n tot=$2 svc=$3
+    local kind=$4 path c k s
+    echo "$1"
     printf '%-8s %12s %12s\n' path "-c$CONNS" "-c1"
     for path in nginx stack; do
-        printf '%-8s %12s %12s\n' "$path" "$(per_n "${SYS[$path,sys,$CONNS]:-0}" "$path,sys,$CONNS")" \
-            "$(per_n "${SYS[$path,sys,1]:-0}" "$path,sys,1")"
+        printf '%-8s %12s %12s\n' "$path" "$(per_n "${tot[$path,$kind,$CONNS]:-0}" "$path,$kind,$CONNS")" \
+            "$(per_n "${tot[$path,$kind,1]:-0}" "$path,$kind,1")"
     done
     printf '%-8s' "by process:"; for s in "${SERVICES[@]}"; do printf ' %14s' "$s"; done; echo
     for c in "$CONNS" 1; do
-        k="stack,sys,$c"; printf '%-11s' "-c$c"
-        for s in "${SERVICES[@]}"; do printf ' %14s' "$(per_n "${SVC_SYS[$k,$s]:-0}" "$k")"; done; echo
+        k="stack,$kind,$c"; printf '%-11s' "-c$c"
+        for s in "${SERVICES[@]}"; do printf ' %14s' "$(per_n "${svc[$k,$s]:-0}" "$k")"; done; echo
     done
+}
+count_table "context switches per request, chat (all threads of the path's processes, from /proc):" \
+    CSW SVC_CSW chat
+if [ "$SYSCALLS" = 1 ]; then
+    echo
+    count_table "system calls per request, chat (perf stat, in runs of their own):" SYS SVC_SYS sys
 fi
 echo
 cat "$TMP/authorities.txt" 2>/dev/null
