@@ -40,6 +40,7 @@
 #include "gw_live.h"
 #include "gw_retry.h"
 #include "gw_meter.h"
+#include "gw_ended.h"
 #include "gw_ready.h"
 #include "gw_store.h"
 
@@ -64,6 +65,9 @@
 #define GW_USAGE_PENDING_MAX  200000 //  unacked usage events kept at most
 #define GW_USAGE_HOLD_MS      10     //  usage events sent together, at most this late
 #define GW_USAGE_HOLD_MAX     256    //  ... or once this many are held
+#define GW_ENDED_KEEP         256    //  ended jobs kept for their tenants' next Submits
+#define GW_ENDED_MAX_AGE_MS   5000   //  ... and never named after this long (the worker's
+                                     //  JobDone has reached the scheduler by then)
 #define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
 
 struct _gw_server_t {
@@ -78,6 +82,8 @@ struct _gw_server_t {
     zsock_t *quota;                 //  DEALER
     bool quota_up;                  //  connected to a quota-enforcer at the last look
     zsock_t *metering;              //  DEALER
+    gw_ended_t *ended;              //  jobs whose end came from their worker, for the
+                                    //  tenant's next Submit (Submit.ended), owned
     zsock_t *tokens;                //  ROUTER, worker token streams
     gw_ready_t *ready;              //  connection watch of the three DEALERs, owned
     gw_store_t *store;
@@ -348,6 +354,17 @@ s_send_submit (gw_server_t *self, gw_req_t *req, bool requeue)
     submit.weight = req->weight;
     submit.max_concurrent = req->max_concurrent;
     submit.requeue = requeue;
+    //  The tenant's jobs that ended here since its last Submit: the scheduler
+    //  frees their leases before it counts this one (gw_ended.h)
+    char ended [GW_ENDED_TAKE_MAX][GW_ENDED_ID];
+    char *ended_p [GW_ENDED_TAKE_MAX];
+    if (req->max_concurrent) {
+        submit.n_ended = gw_ended_take (self->ended, req->tenant_id, mt_mono_ms (),
+                                        GW_ENDED_MAX_AGE_MS, ended, GW_ENDED_TAKE_MAX);
+        for (size_t i = 0; i < submit.n_ended; i++)
+            ended_p [i] = ended [i];
+        submit.ended = ended_p;
+    }
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
@@ -649,6 +666,8 @@ s_on_job_done (gw_server_t *self, Mt__JobDone *done, bool from_worker)
     }
     if (done->error != MT__ERROR_CODE__ERR_NONE && s_retry_done (self, req, done->error))
         return;
+    if (from_worker && req->max_concurrent)
+        gw_ended_add (self->ended, req->tenant_id, req->id, mt_mono_ms ());
     s_job_finish (self, req, done);
 }
 
@@ -1400,6 +1419,7 @@ gw_server_new (const gw_server_config_t *config)
     if (!self->scheduler || !self->quota || !self->metering || !self->tokens)
         goto failed;
     self->meter = gw_meter_new (self->metering, GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
+    self->ended = gw_ended_new (GW_ENDED_KEEP);
     if (!self->meter)
         goto failed;
     gw_meter_hold (self->meter, GW_USAGE_HOLD_MS, GW_USAGE_HOLD_MAX);
@@ -1642,6 +1662,7 @@ gw_server_destroy (gw_server_t **self_p)
     if (self->meter)
         gw_meter_send_held (self->meter, 0, true);  //  flushed below, before the sockets close
     gw_meter_destroy (&self->meter);
+    gw_ended_destroy (&self->ended);
     gw_live_destroy (&self->live);
     gw_front_destroy (&self->front);    //  after the daemon: it holds every connection's record
     gw_catalog_destroy (&self->catalog);

@@ -379,6 +379,21 @@ sch_jobs_leases (sch_jobs_t *self, const char *tenant_id)
     return lease? lease->leases: 0;
 }
 
+bool
+sch_jobs_release_ended (sch_jobs_t *self, const char *req_id, const char *tenant_id,
+                        zframe_t *gateway)
+{
+    if (!req_id || !tenant_id || !gateway)
+        return false;
+    sch_job_t *job = sch_jobs_lookup (self, req_id);
+    if (!job || !job->worker || !job->lease || strcmp (job->tenant_id, tenant_id)
+    ||  !zframe_eq (job->gateway, gateway))
+        return false;
+    s_lease_release (self, job->lease);
+    job->lease = NULL;
+    return true;
+}
+
 sch_job_t *
 sch_jobs_add (sch_jobs_t *self, const Mt__JobSpec *spec, zframe_t *gateway, uint32_t weight,
               bool head)
@@ -466,7 +481,8 @@ sch_jobs_correct (sch_jobs_t *self, sch_job_t *job, uint64_t actual)
 void
 sch_jobs_forget (sch_jobs_t *self, sch_job_t *job)
 {
-    s_lease_release (self, job->lease);
+    if (job->lease)
+        s_lease_release (self, job->lease);
     if (job->worker) {
         if (job->worker->assigned > 0)
             job->worker->assigned--;

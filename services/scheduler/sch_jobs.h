@@ -29,7 +29,8 @@ typedef struct {
     zframe_t *gateway;          //  routing id of the submitting gateway; borrowed from
                                 //  the gateway table (one frame a gateway, shared by its jobs)
     sch_gateway_t *gateway_entry;   //  borrowed; that entry of the gateway table
-    sch_lease_t *lease;         //  borrowed; its tenant's leases (one of them is its own)
+    sch_lease_t *lease;         //  borrowed; its tenant's leases (one of them is its own);
+                                //  NULL once freed early (sch_jobs_release_ended)
     uint32_t weight;            //  tier weight, >= 1
     uint64_t charged;           //  tokens charged by the fair queue at dispatch
     uint32_t estimate;          //  completion tokens inside that charge
@@ -171,6 +172,15 @@ void sch_jobs_forget (sch_jobs_t *self, sch_job_t *job);
 
 //  Queued + running jobs of a tenant.
 uint32_t sch_jobs_leases (sch_jobs_t *self, const char *tenant_id);
+
+//  The gateway that submitted job req_id saw it end (its worker's JobDone
+//  reached the gateway first): free its concurrency lease now, before the
+//  worker's JobDone reaches the scheduler. Only for a running job of that
+//  tenant, submitted by that gateway (routing id), whose lease is still held;
+//  the job itself stays until its JobDone (its worker's credit, the fair
+//  queue's correction). True when a lease was freed.
+bool sch_jobs_release_ended (sch_jobs_t *self, const char *req_id, const char *tenant_id,
+                             zframe_t *gateway);
 
 //  --------------------------------------------------------------------------
 //  Workers

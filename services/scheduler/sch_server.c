@@ -252,10 +252,26 @@ s_duplicate (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
     return false;
 }
 
+//  The tenant's jobs this gateway saw end (Submit.ended): their leases free
+//  before the Submit is counted (sch_jobs_release_ended says which may).
+static void
+s_release_ended (sch_server_t *self, zframe_t *gateway, const Mt__Submit *submit)
+{
+    if (!submit || !submit->job || !submit->n_ended)
+        return;
+    size_t n = submit->n_ended < 16? submit->n_ended: 16;
+    for (size_t i = 0; i < n; i++)
+        if (sch_jobs_release_ended (self->jobs, submit->ended [i], submit->job->tenant_id,
+                                    gateway))
+            mt_debug ("lease-freed req=%s tenant=%s reason=\"its end reached the gateway\"",
+                      submit->ended [i], submit->job->tenant_id);
+}
+
 static void
 s_handle_submit (sch_server_t *self, zframe_t *gateway, Mt__Submit *submit)
 {
     uint32_t leases;
+    s_release_ended (self, gateway, submit);
     sch_admit_t admit = sch_jobs_admit (self->jobs, submit, self->queue_max, &leases);
     if (admit == SCH_ADMIT_QUEUE_FULL && self->dispatch_due) {
         //  Full only if still full after the dispatch this turn owes: the

@@ -496,8 +496,17 @@ export class Stack {
             stdModel = this.engine.model;
         }
         this.stdModel = stdModel;
+        //  opts.workerLinkDelayMs: the standard worker reaches the scheduler
+        //  through a TCP relay that holds every byte that long, both ways
+        //  (its JobDones come late, as from a busy or distant worker)
+        let stdSched = p.schedWk;
+        if (this.opts.workerLinkDelayMs) {
+            this.linkRelay = await startDelayRelay(await freePort(), p.schedWk,
+                                                   this.opts.workerLinkDelayMs);
+            stdSched = this.linkRelay.port;
+        }
         const wa = (pool, models, port) => ({
-            MT_WA_SCHEDULER: tcp(p.schedWk), MT_WA_ID: `wa-${this.name}-${pool}`,
+            MT_WA_SCHEDULER: tcp(pool === 'standard' ? stdSched : p.schedWk), MT_WA_ID: `wa-${this.name}-${pool}`,
             MT_WA_POOL: pool, MT_WA_MODELS: models, MT_WA_SLOTS: String(this.opts.slots || 8),
             MT_WA_BACKEND: 'sim', MT_WA_METRICS_PORT: String(port), MT_WA_METRICS_BIND: '127.0.0.1',
             MT_WA_SIM_TTFT_MS: String(sim.ttft ?? 10), MT_WA_SIM_ITL_MS: String(sim.itl ?? 2),
@@ -635,8 +644,37 @@ export class Stack {
             if (s) out[n] = await s.stop(ms(n === 'gateway' ? 8000 : 5000));
         }
         if (this.engine) await this.engine.close();
+        if (this.linkRelay) this.linkRelay.close();
         return out;
     }
+}
+
+//  A TCP relay on 127.0.0.1:port to 127.0.0.1:target that holds every chunk
+//  delayMs before passing it on, in order, both ways. close() ends it and its
+//  connections.
+export function startDelayRelay(port, target, delayMs) {
+    const conns = new Set();
+    const pipe = (from, to) => {
+        from.on('data', (d) => setTimeout(() => { if (!to.destroyed) to.write(d); }, delayMs));
+        from.on('end', () => setTimeout(() => to.end(), delayMs));
+        from.on('error', () => to.destroy());
+        from.on('close', () => setTimeout(() => to.destroy(), delayMs));
+    };
+    const server = net.createServer((c) => {
+        const up = net.connect(target, '127.0.0.1');
+        conns.add(c); conns.add(up);
+        c.on('close', () => conns.delete(c));
+        up.on('close', () => conns.delete(up));
+        pipe(c, up);
+        pipe(up, c);
+    });
+    return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => resolve({
+            port,
+            close() { server.close(); for (const c of conns) c.destroy(); },
+        }));
+    });
 }
 
 //  The key id in a create-tenant or issue-key answer, wherever it is.

@@ -25,6 +25,7 @@ import { failTests, timeoutTests, WORKER_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '
 import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NAME,
          DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 import keysTests from './t_keys.mjs';
+import limitTests from './t_limits.mjs';
 import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, gatewayGoneTests, GW_GONE_TIMEOUT_MS,
          PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { requeueTests, REQUEUE_WORKER_TIMEOUT_MS } from './t_requeue.mjs';
@@ -53,6 +54,12 @@ const GROUPS = [
     { name: 'keys', opts: { name: 'keys', sim: { ttft: 5, itl: 1, tokens: 16 }, maxBody: 65536,
                             skip: ['worker-premium'] },
       tests: keysTests },
+    //  Limits as clients see them. The worker reaches the scheduler through a
+    //  relay that holds every byte 300 ms: its JobDones come late, as from a
+    //  busy machine, while its answers reach the gateway at once.
+    { name: 'limits', opts: { name: 'limits', sim: { ttft: 0, itl: 0, tokens: 4 }, maxBody: 65536,
+                              skip: ['worker-premium'], workerLinkDelayMs: 300 },
+      tests: limitTests },
     //  The gateway gives up on a job after REQUEST_TIMEOUT_MS.
     { name: 'timeout', opts: { name: 'timeout', sim: { ttft: 40, itl: 100, tokens: 48 }, maxBody: 65536,
                                skip: ['worker-premium'],

@@ -637,6 +637,72 @@ test_leases (void)
     s_rig_fini (&rig);
 }
 
+//  A gateway that saw a job end frees its lease early (Submit.ended): only a
+//  running job of that tenant and gateway, once; the job stays for its
+//  worker's JobDone, which frees no lease a second time.
+static void
+test_release_ended (void)
+{
+    s_rig_t rig;
+    s_rig_init (&rig);
+    rig.w [0] = s_ready (&rig, "w0", "p", "m", 4, 4, 1000, NULL);
+    sch_job_t *a1 = s_add (&rig, "a1", "ta", "p", "m", 10, 1);
+    sch_job_t *a2 = s_add (&rig, "a2", "ta", "p", "m", 10, 1);
+    sch_job_t *b1 = s_add (&rig, "b1", "tb", "p", "m", 10, 1);
+    CHECK (a1 && a2 && b1);
+    CHECK_INT (s_pass (&rig, NULL, 0), 3);
+    sch_job_t *q1 = s_add (&rig, "q1", "ta", "p", "m", 10, 1);     //  queued, not running
+    CHECK (q1 && q1->worker == NULL);
+    CHECK_INT (sch_jobs_leases (rig.jobs, "ta"), 3);
+    zframe_t *other_gw = zframe_new ("gw-2", 4);
+    struct {
+        const char *req, *tenant;
+        zframe_t *gateway;
+        bool freed;
+        uint32_t ta_after;
+    } cases [] = {
+        { "a1", "ta", rig.gateway, true, 2 },       //  running, its tenant and gateway
+        { "a1", "ta", rig.gateway, false, 2 },      //  once only
+        { "a2", "tb", rig.gateway, false, 2 },      //  another tenant's name for it
+        { "a2", "ta", other_gw, false, 2 },         //  another gateway
+        { "q1", "ta", rig.gateway, false, 2 },      //  queued: it cannot have ended
+        { "zz", "ta", rig.gateway, false, 2 },      //  unknown
+        { NULL, "ta", rig.gateway, false, 2 },
+        { "a2", NULL, rig.gateway, false, 2 },
+        { "a2", "ta", NULL, false, 2 },
+        { "a2", "ta", rig.gateway, true, 1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        CHECK_MSG (sch_jobs_release_ended (rig.jobs, cases [i].req, cases [i].tenant,
+                                           cases [i].gateway) == cases [i].freed,
+                   "release case %zu", i);
+        CHECK_MSG (sch_jobs_leases (rig.jobs, "ta") == cases [i].ta_after,
+                   "leases of ta after case %zu: %u", i, sch_jobs_leases (rig.jobs, "ta"));
+    }
+    CHECK_INT (sch_jobs_leases (rig.jobs, "tb"), 1);
+    //  The jobs stay, running, until their worker's JobDone: the worker's
+    //  credit and the fair queue's correction come then, no lease again
+    CHECK (sch_jobs_lookup (rig.jobs, "a1") == a1 && a1->worker == rig.w [0]);
+    CHECK_INT (sch_jobs_running (rig.jobs), 3);
+    s_done (&rig, a1, 10);
+    s_done (&rig, a2, 10);
+    CHECK_INT (sch_jobs_leases (rig.jobs, "ta"), 1);    //  q1's own
+    CHECK_INT (rig.w [0]->assigned, 1);
+    CHECK (sch_jobs_lookup (rig.jobs, "a1") == NULL);
+    //  The last lease of a tenant freed early: the tenant's entry goes, and
+    //  comes back with its next job
+    s_done (&rig, b1, 10);
+    CHECK_INT (s_pass (&rig, NULL, 0), 1);
+    CHECK (sch_jobs_release_ended (rig.jobs, "q1", "ta", rig.gateway));
+    CHECK_INT (sch_jobs_leases (rig.jobs, "ta"), 0);
+    CHECK (s_add (&rig, "a3", "ta", "p", "m", 10, 1) != NULL);
+    CHECK_INT (sch_jobs_leases (rig.jobs, "ta"), 1);
+    s_done (&rig, q1, 10);
+    CHECK_INT (sch_jobs_leases (rig.jobs, "ta"), 1);
+    zframe_destroy (&other_gw);
+    s_rig_fini (&rig);
+}
+
 //  Which jobs a lost worker held, which queued jobs become orphans.
 static void
 test_worker_lost (void)
@@ -1052,6 +1118,7 @@ main (void)
     MT_RUN (test_duplicates);
     MT_RUN (test_unknown_field);
     MT_RUN (test_admit);
+    MT_RUN (test_release_ended);
     test_admit_requeue ();
     return mt_test_done ("test_sch_jobs");
 }
