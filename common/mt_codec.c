@@ -257,12 +257,13 @@ s_held_dropped (s_held_t *h)
     s_held_free (h);
 }
 
-//  Send part (first) of a message; for a ROUTER peer the routing id first.
+//  Send a message, for a ROUTER peer its routing id (rid, rid_size) first
+//  (rid NULL: none). 0: libzmq owns msg; -1: msg is still the caller's.
 static int
-s_send_msg (void *handle, const s_rid_t *rid, zmq_msg_t *msg)
+s_send_msg (void *handle, const void *rid, size_t rid_size, zmq_msg_t *msg)
 {
     s_touch (handle);
-    if (rid->set && zmq_send (handle, rid->data, rid->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+    if (rid && zmq_send (handle, rid, rid_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
         return -1;
     if (zmq_msg_send (msg, handle, ZMQ_DONTWAIT) == -1)
         return -1;
@@ -276,7 +277,8 @@ s_send_group (s_held_t **group, size_t n)
 {
     s_held_t *first = group [0];
     if (n == 1) {
-        if (s_send_msg (first->handle, &first->rid, &first->msg))
+        if (s_send_msg (first->handle, first->rid.set? first->rid.data: NULL, first->rid.size,
+                        &first->msg))
             s_held_dropped (first);     //  else sent: libzmq owns the message
         return;
     }
@@ -295,7 +297,8 @@ s_send_group (s_held_t **group, size_t n)
     int rc = zmq_msg_init_size (&msg, mt__envelope__get_packed_size (&env));
     if (rc == 0) {
         mt__envelope__pack (&env, (uint8_t *) zmq_msg_data (&msg));
-        rc = s_send_msg (first->handle, &first->rid, &msg);
+        rc = s_send_msg (first->handle, first->rid.set? first->rid.data: NULL, first->rid.size,
+                         &msg);
         if (rc)
             zmq_msg_close (&msg);
     }
@@ -473,20 +476,12 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
     if (zmq_msg_init_size (&msg, size) == -1)
         return -1;
     mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&msg));
-    s_touch (handle);
-    if (routing_id) {
-        if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id),
-                      ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close (&msg);
-            return -1;
-        }
-    }
-    int rc = zmq_msg_send (&msg, handle, ZMQ_DONTWAIT);
-    if (rc == -1)
+    if (s_send_msg (handle, routing_id? zframe_data (routing_id): NULL,
+                    routing_id? zframe_size (routing_id): 0, &msg)) {
         zmq_msg_close (&msg);       //  sent: libzmq owns it
-    else
-        s_frames++;
-    return rc == -1? -1: 0;
+        return -1;
+    }
+    return 0;
 }
 
 //  Batches received on this thread whose items are not all returned yet:

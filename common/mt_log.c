@@ -1,6 +1,7 @@
 //  Event logging to stderr, one write per line so lines of threads never mix;
 //  a thread that holds its lines writes several whole lines in one write.
 #include "mt_log.h"
+#include "mt_util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -200,14 +201,6 @@ s_flush_at_exit (void)
     mt_log_flush ();
 }
 
-static uint64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 void
 mt_log_hold (int hold_ms)
 {
@@ -231,7 +224,7 @@ mt_log_flush_due (void)
 {
     if (!s_held_len)
         return -1;
-    uint64_t now = s_mono_ms ();
+    uint64_t now = mt_mono_ms ();
     uint64_t due = s_held_since + (uint64_t) s_hold_ms;
     if (now < due)
         return (long) (due - now);
@@ -254,7 +247,7 @@ s_emit (const char *line, size_t len)
         return;
     }
     if (!s_held_len)
-        s_held_since = s_mono_ms ();
+        s_held_since = mt_mono_ms ();
     memcpy (s_held + s_held_len, line, len);
     s_held_len += len;
 }
