@@ -46,6 +46,10 @@ typedef struct {
     const char *tenant;             //  or NULL: only logged
 } mt_codec_drop_t;
 
+//  Submit.ended: the names a scheduler takes from one Submit, at most
+//  (proto/mt.proto); a gateway sends no more.
+#define MT_SUBMIT_ENDED_MAX 16
+
 //  Largest batch the flush makes: items and bytes of the items together. A
 //  burst goes out in pieces; an item bigger than the byte cap goes alone.
 #define MT_CODEC_BATCH_ITEMS 256

@@ -17,6 +17,8 @@ struct _gw_ended_t {
     s_entry_t *ring;
     size_t capacity;
     size_t next;                //  where the next entry goes (the oldest when full)
+    size_t first;               //  the oldest entry held: every entry lies from here to
+                                //  next, so a take looks at those slots only
     size_t size;                //  used entries
 };
 
@@ -57,8 +59,13 @@ gw_ended_add (gw_ended_t *self, const char *tenant_id, const char *req_id, uint6
     if (!self || !s_fits (tenant_id) || !s_fits (req_id))
         return;
     s_entry_t *e = &self->ring [self->next];
-    if (!e->used)
+    if (e->used)                //  full: the oldest goes
+        self->first = (self->next + 1) % self->capacity;
+    else {
+        if (!self->size)
+            self->first = self->next;
         self->size++;
+    }
     strcpy (e->tenant_id, tenant_id);
     strcpy (e->req_id, req_id);
     e->at_ms = now_ms;
@@ -75,9 +82,12 @@ gw_ended_take (gw_ended_t *self, const char *tenant_id, uint64_t now_ms, uint64_
     if (max > GW_ENDED_TAKE_MAX)
         max = GW_ENDED_TAKE_MAX;
     size_t n = 0;
-    //  From the oldest slot round to the newest
-    for (size_t k = 0; k < self->capacity && n < max; k++) {
-        s_entry_t *e = &self->ring [(self->next + k) % self->capacity];
+    //  From the oldest entry to the newest
+    size_t span = (self->next + self->capacity - self->first) % self->capacity;
+    if (span == 0)
+        span = self->capacity;  //  full (size > 0 here)
+    for (size_t k = 0; k < span && n < max; k++) {
+        s_entry_t *e = &self->ring [(self->first + k) % self->capacity];
         if (!e->used || strcmp (e->tenant_id, tenant_id))
             continue;
         e->used = false;
@@ -86,6 +96,8 @@ gw_ended_take (gw_ended_t *self, const char *tenant_id, uint64_t now_ms, uint64_
             continue;           //  too old to matter: dropped, not handed out
         memcpy (ids [n++], e->req_id, GW_ENDED_ID);
     }
+    while (self->size && !self->ring [self->first].used)
+        self->first = (self->first + 1) % self->capacity;
     return n;
 }
 

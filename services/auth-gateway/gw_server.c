@@ -69,6 +69,7 @@
 #define GW_ENDED_MAX_AGE_MS   5000   //  ... and never named after this long (the worker's
                                      //  JobDone has reached the scheduler by then)
 #define GW_KEEPALIVE_MS       5000   //  SSE comment on a quiet stream
+_Static_assert (GW_ENDED_TAKE_MAX <= MT_SUBMIT_ENDED_MAX, "a Submit names what the scheduler takes");
 
 struct _gw_server_t {
     const gw_server_config_t *config;   //  borrowed; outlives the server
@@ -1420,7 +1421,7 @@ gw_server_new (const gw_server_config_t *config)
         goto failed;
     self->meter = gw_meter_new (self->metering, GW_USAGE_PENDING_MAX, GW_USAGE_RESEND_MS);
     self->ended = gw_ended_new (GW_ENDED_KEEP);
-    if (!self->meter)
+    if (!self->meter || !self->ended)
         goto failed;
     gw_meter_hold (self->meter, GW_USAGE_HOLD_MS, GW_USAGE_HOLD_MAX);
     zsock_set_rcvhwm (self->tokens, 200000);

@@ -259,7 +259,7 @@ s_release_ended (sch_server_t *self, zframe_t *gateway, const Mt__Submit *submit
 {
     if (!submit || !submit->job || !submit->n_ended)
         return;
-    size_t n = submit->n_ended < 16? submit->n_ended: 16;
+    size_t n = submit->n_ended < MT_SUBMIT_ENDED_MAX? submit->n_ended: MT_SUBMIT_ENDED_MAX;
     for (size_t i = 0; i < n; i++)
         if (sch_jobs_release_ended (self->jobs, submit->ended [i], submit->job->tenant_id,
                                     gateway))

@@ -66,6 +66,17 @@ test_table (void)
         { 't', "t1", "r2 r3 r4", 5, 16 },
     };
     s_run ("full ring", 3, full, sizeof full / sizeof full [0]);
+    const s_step_t hole [] = {
+        { 'a', "t1", "r1", 1, 0 },
+        { 'a', "t2", "q1", 2, 0 },
+        { 'a', "t1", "r2", 3, 0 },
+        { 't', "t2", "q1", 4, 16 },                 //  a hole between r1 and r2
+        { 'a', "t1", "r3", 5, 0 },                  //  full: r1, the oldest, goes
+        { 't', "t1", "r2 r3", 6, 16 },              //  across the hole and the wrap
+        { 'a', "t1", "r4", 7, 0 },
+        { 't', "t1", "r4", 8, 16 },                 //  after the ring emptied
+    };
+    s_run ("overwrite across a hole", 3, hole, sizeof hole / sizeof hole [0]);
     const s_step_t aged [] = {
         { 'a', "t1", "old", 0, 0 },
         { 'a', "t1", "new", 1500, 0 },
