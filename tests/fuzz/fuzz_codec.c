@@ -96,6 +96,8 @@ s_walk (const Mt__Envelope *env)
             if (env->submit) {
                 s_job_spec (env->submit->job);
                 s_sink += env->submit->weight + env->submit->max_concurrent;
+                for (size_t i = 0; i < env->submit->n_ended; i++)
+                    s_str (env->submit->ended [i]);
             }
             break;
         case MT__ENVELOPE__BODY_SUBMIT_REPLY:

@@ -60,6 +60,9 @@ main (int argc, char *argv [])
     submit.weight = 4;
     submit.max_concurrent = 8;
     submit.requeue = 1;                 //  submitted again after a loss
+    char *ended [] = { "req-0000", "req-ffff" };
+    submit.ended = ended;               //  the tenant's jobs whose end reached the gateway
+    submit.n_ended = 2;
     env.body_case = MT__ENVELOPE__BODY_SUBMIT;
     env.submit = &submit;
     rc |= s_write (dir, "submit", &env);
