@@ -45,6 +45,8 @@ static mt_opt_t s_opts [] = {
       "engine health probe timeout" },
     { "engine-stall-ms", "MT_WA_ENGINE_STALL_MS", MT_OPT_INT, "30000", 0, 3600000,
       "a stream the engine sends nothing on for this long fails (0: never)" },
+    { "done-hold-ms", "MT_WA_DONE_HOLD_MS", MT_OPT_INT, "20", 0, 1000,
+      "JobDones to the scheduler held at most this long while under half busy (0: never)" },
     MT_CURVE_OPTIONS,
     MT_CPU_OPTION,
     { NULL }
@@ -199,6 +201,7 @@ main (int argc, char **argv)
         .engine_probe_ms = (uint32_t) mt_config_int (s_opts, "engine-probe-ms"),
         .engine_probe_timeout_ms = (uint32_t) mt_config_int (s_opts, "engine-probe-timeout-ms"),
         .engine_stall_ms = (uint32_t) mt_config_int (s_opts, "engine-stall-ms"),
+        .done_hold_ms = (uint32_t) mt_config_int (s_opts, "done-hold-ms"),
     };
     char health_url [600] = "";
     const char *health = mt_config_str (s_opts, "engine-health-url");

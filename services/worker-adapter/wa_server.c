@@ -9,6 +9,7 @@
 #include "wa_openai.h"
 #include "wa_engine.h"
 #include "wa_probe.h"
+#include "wa_held.h"
 #include "mt_codec.h"
 #include "mt_curve.h"
 #include "mt_log.h"
@@ -78,8 +79,10 @@ struct _wa_server_t {
     wa_engine_t engine;         //  is the engine answering
     bool pinned;                //  scheduler and gateways on I/O threads of their own
     mt_metric_t *m_started, *m_done, *m_cancelled, *m_failed, *m_tokens, *m_busy;
-    mt_metric_t *m_engine_up, *m_handed_back;
+    mt_metric_t *m_engine_up, *m_handed_back, *m_done_held;
     uint32_t engine_failures;   //  engine failures in a row since its last success (for the console)
+    wa_held_t *held;            //  JobDones held back from the scheduler
+    uint32_t done_hold_ms;      //  how long at most
 };
 
 //  Why the engine is down, for /readyz (another thread); NULL while up.
@@ -185,7 +188,49 @@ s_send_env (zsock_t *sock, const Mt__Envelope *env, const char *label, const cha
         mt_codec_send_later (sock, NULL, env, &(mt_codec_drop_t) { .label = label, .key = req_id });
 }
 
-//  Report the end of a job: first to the gateway, then to the scheduler.
+//  The scheduler's JobDones held back (wa_held.h says when and why).
+static bool
+s_done_may_hold (wa_server_t *self)
+{
+    wa_held_state_t state = {
+        .hold_ms = self->done_hold_ms, .slots = self->slots,
+        .running = zlistx_size (self->active), .held = wa_held_size (self->held),
+        .waiting = zlistx_size (self->waiting) > 0, .engine_up = s_engine_up (self)
+    };
+    return wa_held_may_hold (&state);
+}
+
+static void
+s_held_send (void *arg, const wa_held_done_t *held)
+{
+    wa_server_t *self = (wa_server_t *) arg;
+    Mt__JobDone done = MT__JOB_DONE__INIT;
+    done.req_id = held->req_id;
+    done.worker_id = self->worker_id;
+    done.tenant_id = held->tenant_id;
+    done.reply_token = held->reply_token;
+    done.prompt_tokens = held->prompt_tokens;
+    done.completion_tokens = held->completion_tokens;
+    done.finish_reason = held->finish_reason;
+    done.error = (Mt__ErrorCode) held->error;
+    done.error_message = held->error_message;
+    done.ttft_ms = held->ttft_ms;
+    Mt__Envelope env = MT__ENVELOPE__INIT;
+    env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
+    env.job_done = &done;
+    s_send_env (self->scheduler, &env, S_TO_SCHEDULER, held->req_id);
+}
+
+//  What is held goes to the codec (out as one Batch when the loop waits).
+static void
+s_held_flush (wa_server_t *self)
+{
+    if (self->held && wa_held_size (self->held))
+        wa_held_drain (self->held, s_held_send, self);
+}
+
+//  Report the end of a job: first to the gateway, then to the scheduler
+//  (held a few ms when wa_held allows).
 //  tail: the job's last tokens, not sent before (NULL: none), to the gateway
 //  in the same message: one message, where a TokenChunk and a JobDone were.
 static void
@@ -212,6 +257,19 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
     done.tokens = tail;
     s_send_env (gateway, &env, S_TO_GATEWAY, req_id);
     done.tokens = NULL;
+    wa_held_done_t held = {
+        .req_id = (char *) req_id, .tenant_id = (char *) tenant_id,
+        .reply_token = (char *) reply_token, .finish_reason = (char *) finish_reason,
+        .error_message = (char *) error_message, .prompt_tokens = prompt_tokens,
+        .completion_tokens = completion_tokens, .ttft_ms = ttft_ms, .error = (int) error
+    };
+    //  Only an answer's end: a failure or a cancel reaches the scheduler at once
+    if (error == MT__ERROR_CODE__ERR_NONE && s_done_may_hold (self)
+    &&  wa_held_add (self->held, &held, mt_mono_ms ()) == 0) {
+        mt_metric_add (self->m_done_held, 1);
+        return;
+    }
+    s_held_flush (self);                //  the scheduler sees the ends in order
     s_send_env (self->scheduler, &env, S_TO_SCHEDULER, req_id);
 }
 
@@ -227,6 +285,7 @@ s_engine_outcome (wa_server_t *self, bool ok)
 static void
 s_send_ready (wa_server_t *self)
 {
+    s_held_flush (self);                //  the ends it holds go before its count
     uint32_t busy = (uint32_t) zlistx_size (self->active);
     Mt__WorkerReady ready = MT__WORKER_READY__INIT;
     ready.worker_id = self->worker_id;
@@ -858,6 +917,12 @@ wa_server_new (const wa_server_config_t *config)
     self->itl_ms = config->sim_itl_ms;
     self->sim_tokens = config->sim_tokens;
     self->ready_interval_ms = config->ready_interval_ms? config->ready_interval_ms: 1000;
+    self->done_hold_ms = config->done_hold_ms;
+    self->held = wa_held_new (self->done_hold_ms);
+    if (!self->held) {
+        wa_server_destroy (&self);
+        return NULL;
+    }
     self->gateways = zhashx_new ();
     zhashx_set_destructor (self->gateways, s_sock_destructor);
     self->active = zlistx_new ();
@@ -874,6 +939,8 @@ wa_server_new (const wa_server_config_t *config)
     self->m_engine_up = mt_metric_gauge ("mt_wa_engine_up", "1 while the engine answers, else 0");
     self->m_handed_back = mt_metric_counter ("mt_wa_jobs_handed_back_total",
                                              "jobs given back unstarted: the engine was down");
+    self->m_done_held = mt_metric_counter ("mt_wa_done_held_total",
+                                           "JobDones held back from the scheduler, sent together");
     mt_metric_set (self->m_engine_up, 1);
     wa_engine_init (&self->engine, mt_mono_ms ());
     atomic_store (&s_engine_down, NULL);
@@ -950,6 +1017,8 @@ wa_server_destroy (wa_server_t **self_p)
         wa_openai_req_destroy (self->openai, &seq->req);
     zlistx_destroy (&self->active);
     zlistx_destroy (&self->waiting);
+    s_held_flush (self);
+    wa_held_destroy (&self->held);
     mt_codec_flush ();                  //  what is held goes before its sockets close
     zhashx_destroy (&self->gateways);
     mt_codec_close (&self->scheduler);
@@ -972,6 +1041,12 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
     int64_t to_ready = self->next_ready_ms > now? (int64_t) (self->next_ready_ms - now): 0;
     if (wait < 0 || wait > to_ready)
         wait = to_ready;
+    uint64_t held_due = wa_held_due (self->held);
+    if (held_due) {
+        int64_t to_held = held_due > now? (int64_t) (held_due - now): 0;
+        if (to_held < wait)
+            wait = to_held;
+    }
     if (wait > max_wait_ms)
         wait = max_wait_ms;
     //  The scheduler socket, then the engine's sockets when the openai
@@ -1027,6 +1102,11 @@ wa_server_poll (wa_server_t *self, int max_wait_ms)
         wa_openai_dispatch (self->openai, NULL, 0, mt_mono_ms ());
     now = mt_mono_ms ();
     s_advance_all (self, now);
+    //  Held ends go when due, or once the jobs started since would make the
+    //  worker look busier than a hold allows
+    held_due = wa_held_due (self->held);
+    if (held_due && (now >= held_due || !s_done_may_hold (self)))
+        s_held_flush (self);
     if (now >= self->next_ready_ms) {
         s_send_ready (self);
         self->next_ready_ms = now + self->ready_interval_ms;

@@ -23,6 +23,8 @@ typedef struct {
     uint32_t engine_probe_ms;   //  probe period
     uint32_t engine_probe_timeout_ms;
     uint32_t engine_stall_ms;   //  a stream silent this long ends, engine down; 0 = never
+    uint32_t done_hold_ms;      //  JobDones to the scheduler held at most this long
+                                //  while the worker is under half busy (wa_held.h); 0 = never
 } wa_server_config_t;
 
 typedef struct _wa_server_t wa_server_t;

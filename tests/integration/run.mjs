@@ -26,6 +26,7 @@ import { readyTests, readyFailTests, readyEngineTests, dnsTests, dnsSink, DNS_NA
          DNS_WORKER_TIMEOUT_MS, startPgBouncer, pgbouncerTests } from './t_deploy.mjs';
 import keysTests from './t_keys.mjs';
 import limitTests from './t_limits.mjs';
+import holdTests from './t_hold.mjs';
 import { pgOutageTests, engineDownTests, qeRestartTests, gatewayKillTests, gatewayGoneTests, GW_GONE_TIMEOUT_MS,
          PG_OUTAGE_MEMORY_MAX } from './t_crash.mjs';
 import { requeueTests, REQUEUE_WORKER_TIMEOUT_MS } from './t_requeue.mjs';
@@ -60,6 +61,12 @@ const GROUPS = [
     { name: 'limits', opts: { name: 'limits', sim: { ttft: 0, itl: 0, tokens: 4 }, maxBody: 65536,
                               skip: ['worker-premium'], workerLinkDelayMs: 300 },
       tests: limitTests },
+    //  Workers that hold their JobDones to the scheduler up to a second (the
+    //  premium one has two slots, so it never holds).
+    { name: 'hold', opts: { name: 'hold', sim: { ttft: 0, itl: 0, tokens: 4 }, maxBody: 65536,
+                            env: { 'worker-standard': { MT_WA_DONE_HOLD_MS: '1000' },
+                                   'worker-premium': { MT_WA_DONE_HOLD_MS: '1000', MT_WA_SLOTS: '2' } } },
+      tests: holdTests },
     //  The gateway gives up on a job after REQUEST_TIMEOUT_MS.
     { name: 'timeout', opts: { name: 'timeout', sim: { ttft: 40, itl: 100, tokens: 48 }, maxBody: 65536,
                                skip: ['worker-premium'],
