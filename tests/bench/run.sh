@@ -81,12 +81,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- free 127.0.0.1 ports -------------------------------------------------------------
-NEXT_PORT=$((20000 + RANDOM % 20000))
-port_busy () { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
-free_port () {   # sets PORT
-    while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + 1))
-}
+source "$ROOT/tests/bench/ports.sh"
 free_port; PG_PORT=$PORT
 free_port; GW_PORT=$PORT;   free_port; TOKEN_PORT=$PORT
 free_port; SCHED_GW=$PORT;  free_port; SCHED_WK=$PORT; free_port; SCHED_M=$PORT

@@ -68,10 +68,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-NEXT_PORT=$((20000 + RANDOM % 20000))
-port_busy () { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
-free_port () { while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-               PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + 1)); }
+source "$ROOT/tests/bench/ports.sh"
 free_port; ENGINE_PORT=$PORT; free_port; SCHED_PORT=$PORT; free_port; TOKEN_PORT=$PORT
 free_port; METRICS_PORT=$PORT
 
