@@ -200,21 +200,29 @@ s_done_may_hold (wa_server_t *self)
     return wa_held_may_hold (&state);
 }
 
+//  This worker's JobDone with the fields of d (borrowed).
+static void
+s_done_fill (wa_server_t *self, Mt__JobDone *done, const wa_held_done_t *d)
+{
+    *done = (Mt__JobDone) MT__JOB_DONE__INIT;
+    done->req_id = d->req_id;
+    done->worker_id = self->worker_id;
+    done->tenant_id = d->tenant_id;
+    done->reply_token = d->reply_token;
+    done->prompt_tokens = d->prompt_tokens;
+    done->completion_tokens = d->completion_tokens;
+    done->finish_reason = d->finish_reason;
+    done->error = (Mt__ErrorCode) d->error;
+    done->error_message = d->error_message;
+    done->ttft_ms = d->ttft_ms;
+}
+
 static void
 s_held_send (void *arg, const wa_held_done_t *held)
 {
     wa_server_t *self = (wa_server_t *) arg;
-    Mt__JobDone done = MT__JOB_DONE__INIT;
-    done.req_id = held->req_id;
-    done.worker_id = self->worker_id;
-    done.tenant_id = held->tenant_id;
-    done.reply_token = held->reply_token;
-    done.prompt_tokens = held->prompt_tokens;
-    done.completion_tokens = held->completion_tokens;
-    done.finish_reason = held->finish_reason;
-    done.error = (Mt__ErrorCode) held->error;
-    done.error_message = held->error_message;
-    done.ttft_ms = held->ttft_ms;
+    Mt__JobDone done;
+    s_done_fill (self, &done, held);
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
@@ -240,32 +248,23 @@ s_send_done (wa_server_t *self, zsock_t *gateway, const char *req_id, const char
              Mt__ErrorCode error, const char *error_message, uint32_t ttft_ms,
              Mt__TokenChunk *tail)
 {
-    Mt__JobDone done = MT__JOB_DONE__INIT;
-    done.req_id = (char *) req_id;
-    done.worker_id = self->worker_id;
-    done.tenant_id = (char *) tenant_id;
-    done.reply_token = (char *) reply_token;
-    done.prompt_tokens = prompt_tokens;
-    done.completion_tokens = completion_tokens;
-    done.finish_reason = (char *) finish_reason;
-    done.error = error;
-    done.error_message = (char *) error_message;
-    done.ttft_ms = ttft_ms;
+    wa_held_done_t fields = {
+        .req_id = (char *) req_id, .tenant_id = (char *) tenant_id,
+        .reply_token = (char *) reply_token, .finish_reason = (char *) finish_reason,
+        .error_message = (char *) error_message, .prompt_tokens = prompt_tokens,
+        .completion_tokens = completion_tokens, .ttft_ms = ttft_ms, .error = (int) error
+    };
+    Mt__JobDone done;
+    s_done_fill (self, &done, &fields);
     Mt__Envelope env = MT__ENVELOPE__INIT;
     env.body_case = MT__ENVELOPE__BODY_JOB_DONE;
     env.job_done = &done;
     done.tokens = tail;
     s_send_env (gateway, &env, S_TO_GATEWAY, req_id);
     done.tokens = NULL;
-    wa_held_done_t held = {
-        .req_id = (char *) req_id, .tenant_id = (char *) tenant_id,
-        .reply_token = (char *) reply_token, .finish_reason = (char *) finish_reason,
-        .error_message = (char *) error_message, .prompt_tokens = prompt_tokens,
-        .completion_tokens = completion_tokens, .ttft_ms = ttft_ms, .error = (int) error
-    };
     //  Only an answer's end: a failure or a cancel reaches the scheduler at once
     if (error == MT__ERROR_CODE__ERR_NONE && s_done_may_hold (self)
-    &&  wa_held_add (self->held, &held, mt_mono_ms ()) == 0) {
+    &&  wa_held_add (self->held, &fields, mt_mono_ms ()) == 0) {
         mt_metric_add (self->m_done_held, 1);
         return;
     }
