@@ -271,14 +271,20 @@ s_send_msg (void *handle, const void *rid, size_t rid_size, zmq_msg_t *msg)
     return 0;
 }
 
+//  Send msg to where held item h goes (its socket, and its peer if any).
+static int
+s_send_to (const s_held_t *h, zmq_msg_t *msg)
+{
+    return s_send_msg (h->handle, h->rid.set? h->rid.data: NULL, h->rid.size, msg);
+}
+
 //  Send the held items group [0, n) (same socket and peer) as one message.
 static void
 s_send_group (s_held_t **group, size_t n)
 {
     s_held_t *first = group [0];
     if (n == 1) {
-        if (s_send_msg (first->handle, first->rid.set? first->rid.data: NULL, first->rid.size,
-                        &first->msg))
+        if (s_send_to (first, &first->msg))
             s_held_dropped (first);     //  else sent: libzmq owns the message
         return;
     }
@@ -297,8 +303,7 @@ s_send_group (s_held_t **group, size_t n)
     int rc = zmq_msg_init_size (&msg, mt__envelope__get_packed_size (&env));
     if (rc == 0) {
         mt__envelope__pack (&env, (uint8_t *) zmq_msg_data (&msg));
-        rc = s_send_msg (first->handle, first->rid.set? first->rid.data: NULL, first->rid.size,
-                         &msg);
+        rc = s_send_to (first, &msg);
         if (rc)
             zmq_msg_close (&msg);
     }
@@ -478,7 +483,7 @@ mt_codec_send (zsock_t *sock, zframe_t *routing_id, const Mt__Envelope *env)
     mt__envelope__pack (env, (uint8_t *) zmq_msg_data (&msg));
     if (s_send_msg (handle, routing_id? zframe_data (routing_id): NULL,
                     routing_id? zframe_size (routing_id): 0, &msg)) {
-        zmq_msg_close (&msg);       //  sent: libzmq owns it
+        zmq_msg_close (&msg);       //  not sent: still ours
         return -1;
     }
     return 0;

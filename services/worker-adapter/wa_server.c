@@ -233,7 +233,7 @@ s_held_send (void *arg, const wa_held_done_t *held)
 static void
 s_held_flush (wa_server_t *self)
 {
-    if (self->held && wa_held_size (self->held))
+    if (wa_held_size (self->held))      //  0 also before the store exists
         wa_held_drain (self->held, s_held_send, self);
 }
 
