@@ -284,10 +284,11 @@ const http = require("http");
 const [port, key, n, readyFile, doneFile] = [+process.argv[1], process.argv[2], +process.argv[3], process.argv[4], process.argv[5]];
 const fs = require("fs");
 const body = JSON.stringify({model: "sim-large", stream: true, max_tokens: 60, messages: [{role: "user", content: "hold"}]});
-let open = 0, failed = 0, settled = 0, reqs = [], statuses = {};
+let open = 0, failed = 0, settled = 0, reqs = [], statuses = {}, why = {};
 const t0 = Date.now();
 function report () {
-  fs.writeFileSync(readyFile, `open=${open} failed=${failed} ms=${Date.now() - t0} statuses=${JSON.stringify(statuses)}\n`);
+  const w = Object.keys(why).length? ` why=${JSON.stringify(why)}`: "";
+  fs.writeFileSync(readyFile, `open=${open} failed=${failed} ms=${Date.now() - t0} statuses=${JSON.stringify(statuses)}${w}\n`);
 }
 for (let i = 0; i < n; i++) {
   const r = http.request({host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", agent: false,
@@ -295,7 +296,10 @@ for (let i = 0; i < n; i++) {
     res => {
       statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
       let first = true;
-      res.on("data", () => { if (first) { first = false; if (res.statusCode === 200) open++; else failed++; settled++; if (settled === n) report(); } });
+      res.on("data", d => { if (res.statusCode !== 200 && first) {
+        let m; try { m = JSON.parse(d).error.message; } catch (e) { m = String(d).slice(0, 80); }
+        why[m] = (why[m] || 0) + 1; }
+        if (first) { first = false; if (res.statusCode === 200) open++; else failed++; settled++; if (settled === n) report(); } });
       res.on("error", () => {});
     });
   r.on("error", () => { failed++; settled++; if (settled === n) report(); });
