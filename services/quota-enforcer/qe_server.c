@@ -18,6 +18,7 @@
 #define S_GW_SWEEP_MS 100           //  gateway liveness sweep interval, at most
 #define S_BURST 1000                //  messages handled per wake before sweeping
 #define S_GATEWAY_TIMEOUT_MS 5000   //  default: a gateway silent this long is gone
+#define S_SNDHWM 100000             //  replies queued for one gateway, at most
 
 struct _qe_server_t {
     zsock_t *router;                //  gateways, owned
@@ -79,8 +80,16 @@ qe_server_new (const char *endpoint, qe_quota_t **quota_p)
     if (self->held)
         zlistx_set_destructor (self->held, s_held_destroy);
     self->router = mt_codec_socket (ZMQ_ROUTER);
-    if (self->router)       //  a gateway's connection that comes back keeps its name
+    if (self->router) {     //  a gateway's connection that comes back keeps its name
         zsock_set_router_handover (self->router, 1);
+        //  A ROUTER drops what it cannot queue for a peer without a word, and
+        //  libzmq queues 1,000 messages: a gateway slow to read lost its
+        //  AdmitReplies and its clients got 503 after the service timeout.
+        //  Room for S_SNDHWM, and past that (or a gateway gone) the send
+        //  fails and the codec logs reply-dropped, as the scheduler's does.
+        zsock_set_sndhwm (self->router, S_SNDHWM);
+        zsock_set_router_mandatory (self->router, 1);
+    }
     if (!self->router || mt_curve_server (self->router, "quota", MT_ROLE_GATEWAY)
         || zsock_bind (self->router, "%s", endpoint) == -1) {
         mt_log ("bind-failed endpoint=%s reason=\"%s\"", endpoint, zmq_strerror (zmq_errno ()));

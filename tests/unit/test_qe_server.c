@@ -163,6 +163,52 @@ s_gateway_gone (void)
     qe_server_destroy (&s_server);
 }
 
+//  A gateway slow to read (nothing read until the end) is sent every
+//  AdmitReply: each reply of its own (one Admit a step), more than
+//  libzmq's default queue of 1,000 holds. A ROUTER drops what it cannot
+//  queue for a peer without an error; the quota-enforcer's had the default
+//  and lost the replies past it. Over inproc the queue is all there is
+//  between the two (over TCP the socket buffers add to it).
+static void
+s_slow_gateway (void)
+{
+    qe_quota_t *quota = qe_quota_new (600000);
+    s_server = qe_server_new ("inproc://qe-slow-gateway", &quota);
+    CHECK (s_server != NULL);
+    if (!s_server)
+        return;
+    zsock_t *gw = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvhwm (gw, 10);
+    CHECK_INT (zsock_connect (gw, "%s", qe_server_endpoint (s_server)), 0);
+    Mt__Limits limits = MT__LIMITS__INIT;
+    const int n = 3000;
+    for (int i = 0; i < n; i++) {
+        char req [32];
+        snprintf (req, sizeof req, "slow-%d", i);
+        s_admit (gw, req, TENANT, 1, 1, &limits);
+        qe_server_step (s_server, 0);
+    }
+    int replies = 0, ok = 0;
+    uint64_t quiet_until = mt_mono_ms () + 200;
+    while (mt_mono_ms () < quiet_until) {
+        qe_server_step (s_server, 1);
+        Mt__Envelope *env = NULL;
+        while (mt_codec_recv_next (gw, NULL, &env)) {
+            if (env && env->body_case == MT__ENVELOPE__BODY_ADMIT_REPLY) {
+                replies++;
+                ok += env->admit_reply->ok;
+            }
+            mt_codec_free (&env);
+            quiet_until = mt_mono_ms () + 200;
+        }
+    }
+    CHECK_INT (replies, n);
+    CHECK_INT (ok, n);
+    mt_codec_forget (gw);
+    zsock_destroy (&gw);
+    qe_server_destroy (&s_server);
+}
+
 int
 main (void)
 {
@@ -261,5 +307,6 @@ main (void)
     qe_server_destroy (&s_server);
     CHECK (s_server == NULL);
     MT_RUN (s_gateway_gone);
+    MT_RUN (s_slow_gateway);
     return mt_test_done ("test_qe_server");
 }
