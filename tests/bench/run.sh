@@ -296,10 +296,17 @@ for (let i = 0; i < n; i++) {
     res => {
       statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
       let first = true;
-      res.on("data", d => { if (res.statusCode !== 200 && first) {
-        let m; try { m = JSON.parse(d).error.message; } catch (e) { m = String(d).slice(0, 80); }
-        why[m] = (why[m] || 0) + 1; }
-        if (first) { first = false; if (res.statusCode === 200) open++; else failed++; settled++; if (settled === n) report(); } });
+      res.on("data", d => {
+        if (!first) return;
+        first = false;
+        if (res.statusCode === 200) open++;
+        else {
+          failed++;
+          let m; try { m = JSON.parse(d).error.message; } catch (e) { m = String(d).slice(0, 80); }
+          why[m] = (why[m] || 0) + 1;
+        }
+        settled++; if (settled === n) report();
+      });
       res.on("error", () => {});
     });
   r.on("error", () => { failed++; settled++; if (settled === n) report(); });
